@@ -1,0 +1,32 @@
+"""The ``pyevonas`` command line: a thin typer app; each command group lives in its own module.
+
+Errors that a user can cause (``PyevonasError``, pydantic ``ValidationError``) print one red
+line and exit with status 2, never a traceback. Anything else is a bug and shows one.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from pyevonas.cli._common import console_err, run_guarded
+
+app = typer.Typer(
+    name="pyevonas",
+    help="Sequence-alignment similarity of neural architectures and diversity-controlled evolutionary NAS.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+# Each module registers its commands on `app` when imported.
+from pyevonas.cli import similarity_cmds  # noqa: E402,F401
+
+
+def main() -> None:
+    """Console-script entry point."""
+    sys.exit(run_guarded(app))
+
+
+__all__ = ["app", "console_err", "main"]
