@@ -1,0 +1,90 @@
+"""pyevonas: sequence-alignment similarity of neural architectures and diversity-controlled NAS.
+
+The similarity API (``similarity``, ``similarity_matrix``, ``align``, ``diversity``...) is loaded on
+first use, so ``import pyevonas`` stays cheap and never pulls in the training stack (torch).
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from pyevonas.errors import (
+    ConfigError,
+    DatasetError,
+    EncodingError,
+    PyevonasError,
+    RunStoreError,
+    SchemaError,
+    SearchSpaceError,
+    TrainingError,
+)
+
+__version__ = "0.1.0"
+
+# name -> module that defines it; resolved lazily by __getattr__ (PEP 562).
+_LAZY: dict[str, str] = {
+    "similarity": "pyevonas.similarity",
+    "similarity_matrix": "pyevonas.similarity",
+    "nearest": "pyevonas.similarity",
+    "align": "pyevonas.similarity",
+    "diversity": "pyevonas.similarity",
+    "Alignment": "pyevonas.similarity",
+    "Gene": "pyevonas.encode",
+    "sequence": "pyevonas.encode",
+    "parse_arch": "pyevonas.encode",
+    "format_arch": "pyevonas.encode",
+    "Scoring": "pyevonas.schema",
+    "build_model": "pyevonas.model",
+}
+
+if TYPE_CHECKING:
+    from pyevonas.encode import Gene, format_arch, parse_arch, sequence
+    from pyevonas.model import build_model
+    from pyevonas.schema import Scoring
+    from pyevonas.similarity import (
+        Alignment,
+        align,
+        diversity,
+        nearest,
+        similarity,
+        similarity_matrix,
+    )
+
+
+def __getattr__(name: str) -> Any:
+    module = _LAZY.get(name)
+    if module is None:
+        raise AttributeError(f"module 'pyevonas' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))
+
+
+__all__ = [
+    "Alignment",
+    "ConfigError",
+    "DatasetError",
+    "EncodingError",
+    "Gene",
+    "PyevonasError",
+    "RunStoreError",
+    "SchemaError",
+    "Scoring",
+    "SearchSpaceError",
+    "TrainingError",
+    "__version__",
+    "align",
+    "build_model",
+    "diversity",
+    "format_arch",
+    "nearest",
+    "parse_arch",
+    "sequence",
+    "similarity",
+    "similarity_matrix",
+]
