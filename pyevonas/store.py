@@ -1,0 +1,1008 @@
+"""The run store: one SQLite database per run folder that holds everything a search produces.
+
+Layout of a run folder::
+
+    RUN_DIR/run.sqlite        the database (plus SQLite's -wal/-shm files while it is open)
+
+Conventions:
+
+* The database is recognised by its header, never by its name: ``PRAGMA application_id`` is
+  :data:`APPLICATION_ID` and ``PRAGMA user_version`` is :data:`SCHEMA_VERSION`. :meth:`RunStore.open`
+  checks both straight from the file's first 100 bytes, before SQLite touches it, so opening a
+  foreign or corrupt file never modifies it.
+* Journal mode is WAL: readers (a report, ``pyevonas export``) see the last committed state while
+  the search keeps writing.
+* Every public write is one transaction. :meth:`RunStore.transaction` groups several writes into one
+  state change (e.g. "a generation's individuals and the loop's resume pointer"), so a process killed
+  at any instant leaves either all of them or none.
+* Chromosomes, parents, metrics, decisions and extras are stored as JSON text; similarity matrices
+  as raw little-endian float64 bytes plus their shape. Generations are 1-based; ``index`` is the
+  position in the population (0-based).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import os
+import sqlite3
+import struct
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pyevonas.errors import RunStoreError
+
+DB_NAME = "run.sqlite"
+# "pyEv" in ASCII; stored at byte offset 68 of the SQLite header.
+APPLICATION_ID = 0x70794576
+SCHEMA_VERSION = 1
+# Name of the half-built database during `create`; renamed to DB_NAME once complete, so a run
+# folder never holds a database without its config.
+_CREATING_NAME = ".run.sqlite.creating"
+
+STATUSES = ("pending", "running", "ok", "failed", "oversized", "cached")
+# Statuses whose metrics are a property of the architecture, so they can be reused by the cache.
+# "failed" is not one of them: a failure may come from the machine (out of memory, a dead worker).
+EVALUATED_STATUSES = ("ok", "oversized")
+
+_SQLITE_MAGIC = b"SQLite format 3\x00"
+
+_SCHEMA = """
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+CREATE TABLE individuals (
+    id                     INTEGER PRIMARY KEY,
+    generation             INTEGER NOT NULL,
+    idx                    INTEGER NOT NULL,
+    name                   TEXT NOT NULL,
+    chromosome             TEXT NOT NULL,
+    sequence               TEXT NOT NULL,
+    parents                TEXT,
+    canonical_key          TEXT NOT NULL,
+    status                 TEXT NOT NULL,
+    fitness                REAL,
+    val_accuracy           REAL,
+    test_accuracy          REAL,
+    val_accuracy_per_epoch TEXT,
+    params                 INTEGER,
+    size_mb                REAL,
+    latency_ms             REAL,
+    flops                  INTEGER,
+    train_seconds          REAL,
+    error                  TEXT,
+    metrics                TEXT,
+    cached_from            INTEGER,
+    created_at             REAL NOT NULL,
+    started_at             REAL,
+    finished_at            REAL,
+    UNIQUE (generation, idx)
+);
+CREATE INDEX individuals_by_key ON individuals (canonical_key, status);
+CREATE TABLE generations (
+    generation   INTEGER PRIMARY KEY,
+    matrix       BLOB,
+    matrix_shape TEXT,
+    diversity    REAL,
+    window_lo    REAL,
+    window_hi    REAL,
+    decision     TEXT,
+    rng_state    TEXT,
+    extras       TEXT,
+    updated_at   REAL NOT NULL
+);
+CREATE TABLE control_iterations (
+    generation    INTEGER NOT NULL,
+    iteration     INTEGER NOT NULL,
+    median        REAL,
+    lo            REAL,
+    hi            REAL,
+    accepted      INTEGER NOT NULL,
+    mutation_rate REAL,
+    extras        TEXT,
+    created_at    REAL NOT NULL,
+    PRIMARY KEY (generation, iteration)
+);
+CREATE TABLE state (
+    key        TEXT PRIMARY KEY,
+    value      TEXT NOT NULL,
+    updated_at REAL NOT NULL
+);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class Individual:
+    """One candidate architecture of one generation, with its evaluation.
+
+    Attributes:
+        id: Row id, unique in the run.
+        generation: 1-based generation number.
+        index: Position in the generation's population (0-based).
+        name: Display name given by the loop.
+        chromosome: The layer dicts (paper format).
+        sequence: One letter per gene.
+        parents: Whatever the loop recorded as parents (ids or names), or ``None`` for a sampled one.
+        status: One of :data:`STATUSES`.
+        fitness ... train_seconds: The metrics of the evaluation, ``None`` until it is known.
+        error: Why the evaluation failed, if it did.
+        canonical_key: Cache key of the chromosome (see :func:`canonical_key`).
+        metrics: The full metrics dict as given to :meth:`RunStore.set_result` (keeps extra fields).
+        cached_from: Id of the individual whose result was reused, for status ``"cached"``.
+        created_at, started_at, finished_at: Unix times of the life cycle.
+    """
+
+    id: int
+    generation: int
+    index: int
+    name: str
+    chromosome: list[dict[str, Any]]
+    sequence: str
+    parents: list[Any] | None
+    status: str
+    fitness: float | None = None
+    val_accuracy: float | None = None
+    test_accuracy: float | None = None
+    val_accuracy_per_epoch: list[float] = field(default_factory=list)
+    params: int | None = None
+    size_mb: float | None = None
+    latency_ms: float | None = None
+    flops: int | None = None
+    train_seconds: float | None = None
+    error: str | None = None
+    canonical_key: str = ""
+    metrics: dict[str, Any] | None = None
+    cached_from: int | None = None
+    created_at: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-able dict of every field."""
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationRecord:
+    """What the run store knows about one generation besides its individuals.
+
+    Attributes:
+        generation: 1-based generation number.
+        matrix: Similarity matrix of the population (float64, rows and columns in population
+            order), or ``None`` if none was saved.
+        diversity: The diversity measure of ``matrix`` (e.g. median off-diagonal similarity).
+        window: The control window ``(lo, hi)`` the diversity had to fall in, or ``None``.
+        decision: The control loop's decision (free-form JSON dict), or ``None``.
+        rng_state: The loop's RNG state saved with this generation (JSON dict), or ``None``.
+        extras: Any other JSON dict the loop saved.
+    """
+
+    generation: int
+    matrix: np.ndarray | None = None
+    diversity: float | None = None
+    window: tuple[float, float] | None = None
+    decision: dict[str, Any] | None = None
+    rng_state: dict[str, Any] | None = None
+    extras: dict[str, Any] | None = None
+
+
+def canonical_key(chromosome: Sequence[Mapping[str, Any]]) -> str:
+    """Return the cache key of a chromosome: two chromosomes with equal keys train the same model.
+
+    The key is the SHA-256 of the chromosome's JSON with sorted keys, without ``f_name`` (it only
+    repeats ``layer``), with integral floats written as ints (``32.0`` and ``32`` build the same
+    layer). Every other parameter is kept, padding and activation included, because they change
+    the trained network even where the similarity metric ignores them.
+
+    Args:
+        chromosome: The layer dicts.
+
+    Returns:
+        A 64-character hex string.
+    """
+    genes = [
+        {k: _canonical_value(v) for k, v in gene.items() if k != "f_name"} for gene in chromosome
+    ]
+    text = json.dumps(genes, sort_keys=True, separators=(",", ":"), allow_nan=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _canonical_value(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, (list, tuple)):
+        return [_canonical_value(v) for v in value]
+    return value
+
+
+def _dumps(value: Any, what: str) -> str:
+    try:
+        return json.dumps(value, allow_nan=True, default=_json_default)
+    except (TypeError, ValueError) as exc:
+        raise RunStoreError(f"cannot store {what}: it is not JSON-serialisable ({exc})") from exc
+
+
+def _json_default(value: Any) -> Any:
+    # numpy scalars and arrays reach the store from the loop and from metrics.
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    if isinstance(value, tuple):
+        return list(value)
+    raise TypeError(f"{type(value).__name__} is not JSON-serialisable")
+
+
+def _loads(text: str | None) -> Any:
+    return None if text is None else json.loads(text)
+
+
+def _float_or_none(value: Any) -> float | None:
+    if value is None:
+        return None
+    number = float(value)
+    # SQLite stores NaN as NULL anyway; say so explicitly.
+    return None if math.isnan(number) else number
+
+
+def _int_or_none(value: Any) -> int | None:
+    return None if value is None else int(value)
+
+
+def _read_header(path: Path) -> tuple[int, int]:
+    """Return (application_id, user_version) read from a SQLite file's header, or raise."""
+    try:
+        with path.open("rb") as handle:
+            header = handle.read(100)
+    except OSError as exc:
+        raise RunStoreError(f"cannot read the run database {path}: {exc}") from exc
+    if len(header) < 100 or not header.startswith(_SQLITE_MAGIC):
+        raise RunStoreError(
+            f"{path} is not a SQLite database (corrupt or foreign file); not a pyevonas run"
+        )
+    (user_version,) = struct.unpack(">i", header[60:64])
+    (application_id,) = struct.unpack(">i", header[68:72])
+    return application_id, user_version
+
+
+class RunStore:
+    """A run's SQLite database: read it, write it, resume from it.
+
+    Create with :meth:`create` or open with :meth:`open`; close with :meth:`close` or use it as a
+    context manager. One ``RunStore`` may be used from several threads (writes are serialised by a
+    lock); several processes may read while one writes.
+
+    Example:
+        >>> store = RunStore.create(tmp_path / "run", config={}, scoring={}, space={}, meta={})
+        >>> i = store.add_individual(1, 0, "g1-0", chrom, "CMGF")
+        >>> store.set_result(i, {"status": "ok", "fitness": 0.9})
+    """
+
+    def __init__(self, run_dir: Path, connection: sqlite3.Connection, readonly: bool) -> None:
+        """Wrap an open connection; use :meth:`create` or :meth:`open` instead."""
+        self.run_dir = run_dir
+        self.path = run_dir / DB_NAME
+        self.readonly = readonly
+        self._conn = connection
+        self._lock = threading.RLock()
+        self._depth = 0
+        try:
+            meta = {row[0]: row[1] for row in self._conn.execute("SELECT key, value FROM meta")}
+            self.config: dict[str, Any] = json.loads(meta["config"])
+            self.scoring: dict[str, Any] = json.loads(meta["scoring"])
+            self.space: dict[str, Any] = json.loads(meta["space"])
+            self.meta: dict[str, Any] = json.loads(meta["meta"])
+            self.created_at = float(json.loads(meta["created_at"]))
+        except (sqlite3.DatabaseError, KeyError, ValueError, TypeError) as exc:
+            self._conn.close()
+            raise RunStoreError(
+                f"{self.path} is damaged: its run description cannot be read ({exc})"
+            ) from exc
+
+    # ------------------------------------------------------------------ opening
+
+    @classmethod
+    def create(
+        cls,
+        run_dir: str | os.PathLike[str],
+        config: Mapping[str, Any],
+        scoring: Mapping[str, Any],
+        space: Mapping[str, Any],
+        meta: Mapping[str, Any],
+    ) -> RunStore:
+        """Create a new run folder (or fill an empty one) and return its open store.
+
+        Args:
+            run_dir: The run folder; created with its parents if missing.
+            config: The resolved run configuration.
+            scoring: The scoring schema (JSON dict).
+            space: The search space (``SearchSpace.to_dict()``).
+            meta: Run metadata: source, dataset, control, seed, name...
+
+        Returns:
+            The store, open for writing.
+
+        Raises:
+            RunStoreError: If the folder exists and is not empty (it may hold another run or
+                someone's files: it is never overwritten), or a value is not JSON-serialisable.
+        """
+        folder = Path(run_dir)
+        if folder.exists() and not folder.is_dir():
+            raise RunStoreError(f"run folder {folder} exists and is not a folder")
+        if folder.is_dir():
+            entries = [p for p in folder.iterdir() if p.name != _CREATING_NAME]
+            if (folder / DB_NAME).exists():
+                raise RunStoreError(
+                    f"{folder} already holds a pyevonas run; resume it or choose another run folder"
+                )
+            if entries:
+                raise RunStoreError(
+                    f"{folder} is not empty and is not a pyevonas run; refusing to write into it"
+                )
+        texts = {
+            "config": _dumps(dict(config), "the config"),
+            "scoring": _dumps(dict(scoring), "the scoring schema"),
+            "space": _dumps(dict(space), "the search space"),
+            "meta": _dumps(dict(meta), "the run metadata"),
+            "created_at": json.dumps(time.time()),
+            "application": json.dumps("pyevonas-run"),
+            "schema_version": json.dumps(SCHEMA_VERSION),
+        }
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise RunStoreError(f"cannot create run folder {folder}: {exc}") from exc
+        tmp = folder / _CREATING_NAME
+        # A leftover of a create that was killed before its rename: it never held a run.
+        tmp.unlink(missing_ok=True)
+        try:
+            conn = sqlite3.connect(tmp, isolation_level=None)
+            try:
+                conn.execute("PRAGMA journal_mode=DELETE")
+                conn.execute(f"PRAGMA application_id={APPLICATION_ID}")
+                conn.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+                conn.execute("BEGIN")
+                for statement in _SCHEMA.split(";"):
+                    if statement.strip():
+                        conn.execute(statement)
+                conn.executemany("INSERT INTO meta (key, value) VALUES (?, ?)", texts.items())
+                conn.execute("COMMIT")
+            finally:
+                conn.close()
+            os.replace(tmp, folder / DB_NAME)
+        except (sqlite3.Error, OSError) as exc:
+            tmp.unlink(missing_ok=True)
+            raise RunStoreError(f"cannot create the run database in {folder}: {exc}") from exc
+        return cls.open(folder)
+
+    @classmethod
+    def open(cls, run_dir: str | os.PathLike[str], readonly: bool = False) -> RunStore:
+        """Open an existing run.
+
+        The file is checked (SQLite header, application id, schema version) before SQLite opens
+        it, so a foreign or corrupt file is reported and left exactly as it was.
+
+        Args:
+            run_dir: The run folder.
+            readonly: Open without write access (for reports and exports).
+
+        Returns:
+            The open store.
+
+        Raises:
+            RunStoreError: If the folder or its database is missing, corrupt, foreign, or from a
+                newer pyevonas.
+        """
+        folder = Path(run_dir)
+        if not folder.exists():
+            raise RunStoreError(f"run folder {folder} does not exist")
+        if not folder.is_dir():
+            raise RunStoreError(f"{folder} is not a folder; a run folder holds {DB_NAME}")
+        path = folder / DB_NAME
+        if not path.is_file():
+            raise RunStoreError(f"{folder} is not a pyevonas run: it has no {DB_NAME}")
+        application_id, user_version = _read_header(path)
+        if application_id != APPLICATION_ID:
+            raise RunStoreError(
+                f"{path} is a SQLite database of another application "
+                f"(application id {application_id:#x}); not a pyevonas run"
+            )
+        if user_version > SCHEMA_VERSION:
+            raise RunStoreError(
+                f"{path} was written by a newer pyevonas (store schema {user_version}, "
+                f"this version reads up to {SCHEMA_VERSION}); upgrade pyevonas"
+            )
+        if user_version < 1:
+            raise RunStoreError(f"{path} has no store schema version; not a pyevonas run")
+        mode = "ro" if readonly else "rw"
+        try:
+            conn = sqlite3.connect(
+                f"{path.resolve().as_uri()}?mode={mode}",
+                uri=True,
+                isolation_level=None,
+                check_same_thread=False,
+                timeout=30.0,
+            )
+        except sqlite3.Error as exc:
+            raise RunStoreError(f"cannot open {path}: {exc}") from exc
+        try:
+            check = conn.execute("PRAGMA quick_check").fetchone()[0]
+            if check != "ok":
+                raise RunStoreError(f"{path} is corrupt: SQLite integrity check says {check!r}")
+            if not readonly:
+                conn.execute("PRAGMA journal_mode=WAL")
+                # FULL: a commit survives a power cut, not only a killed process.
+                conn.execute("PRAGMA synchronous=FULL")
+            conn.execute("PRAGMA foreign_keys=ON")
+        except sqlite3.DatabaseError as exc:
+            conn.close()
+            raise RunStoreError(f"{path} is corrupt or unreadable: {exc}") from exc
+        except RunStoreError:
+            conn.close()
+            raise
+        return cls(folder, conn, readonly)
+
+    @staticmethod
+    def is_run(run_dir: str | os.PathLike[str]) -> bool:
+        """Return whether a folder holds a pyevonas run database (header check only)."""
+        path = Path(run_dir) / DB_NAME
+        try:
+            application_id, _ = _read_header(path)
+        except RunStoreError:
+            return False
+        return application_id == APPLICATION_ID
+
+    def close(self) -> None:
+        """Close the database (idempotent)."""
+        with self._lock:
+            with contextlib.suppress(sqlite3.Error):
+                self._conn.close()
+
+    def __enter__(self) -> RunStore:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"RunStore({str(self.run_dir)!r})"
+
+    # ------------------------------------------------------------------ transactions
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[RunStore]:
+        """Group writes into one atomic state change; nests (only the outermost one commits).
+
+        Example:
+            >>> with store.transaction():
+            ...     for k, chrom in enumerate(children):
+            ...         store.add_individual(g, k, f"g{g}-{k}", chrom, seq(chrom))
+            ...     store.set_state("phase", {"generation": g, "step": "bred"})
+        """
+        with self._lock:
+            if self.readonly:
+                raise RunStoreError(f"{self.path} is open read-only")
+            outermost = self._depth == 0
+            if outermost:
+                try:
+                    self._conn.execute("BEGIN IMMEDIATE")
+                except sqlite3.Error as exc:
+                    raise RunStoreError(f"cannot write to {self.path}: {exc}") from exc
+            self._depth += 1
+            try:
+                yield self
+            except BaseException:
+                self._depth -= 1
+                if outermost:
+                    with contextlib.suppress(sqlite3.Error):
+                        self._conn.execute("ROLLBACK")
+                raise
+            self._depth -= 1
+            if outermost:
+                try:
+                    self._conn.execute("COMMIT")
+                except sqlite3.Error as exc:
+                    with contextlib.suppress(sqlite3.Error):
+                        self._conn.execute("ROLLBACK")
+                    raise RunStoreError(f"cannot commit to {self.path}: {exc}") from exc
+
+    def _read(self, sql: str, params: Sequence[Any] = ()) -> list[tuple[Any, ...]]:
+        with self._lock:
+            try:
+                return self._conn.execute(sql, params).fetchall()
+            except sqlite3.Error as exc:
+                raise RunStoreError(f"cannot read {self.path}: {exc}") from exc
+
+    def _write(self, sql: str, params: Sequence[Any] = ()) -> sqlite3.Cursor:
+        with self.transaction():
+            try:
+                return self._conn.execute(sql, params)
+            except sqlite3.IntegrityError as exc:
+                raise RunStoreError(f"rejected by {self.path}: {exc}") from exc
+            except sqlite3.Error as exc:
+                raise RunStoreError(f"cannot write to {self.path}: {exc}") from exc
+
+    # ------------------------------------------------------------------ individuals
+
+    def add_individual(
+        self,
+        generation: int,
+        index: int,
+        name: str,
+        chromosome: Sequence[Mapping[str, Any]],
+        sequence: str,
+        parents: Sequence[Any] | None = None,
+        *,
+        key: str | None = None,
+        status: str = "pending",
+    ) -> int:
+        """Record a new candidate and return its id.
+
+        Args:
+            generation: 1-based generation number.
+            index: Position in the population (0-based); unique within the generation.
+            name: Display name.
+            chromosome: The layer dicts.
+            sequence: Its letter sequence.
+            parents: Parent ids or names, or ``None`` for a sampled individual.
+            key: Cache key; computed with :func:`canonical_key` when not given.
+            status: Initial status (normally ``"pending"``).
+
+        Returns:
+            The new individual's id.
+
+        Raises:
+            RunStoreError: If (generation, index) is already taken.
+            ValueError: If the generation or status is invalid.
+        """
+        if generation < 1:
+            raise ValueError(f"generation must be >= 1, got {generation}")
+        _check_status(status)
+        chrom = [dict(gene) for gene in chromosome]
+        cursor = self._write(
+            "INSERT INTO individuals (generation, idx, name, chromosome, sequence, parents,"
+            " canonical_key, status, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                int(generation),
+                int(index),
+                str(name),
+                _dumps(chrom, "the chromosome"),
+                str(sequence),
+                None if parents is None else _dumps(list(parents), "the parents"),
+                key if key is not None else canonical_key(chrom),
+                status,
+                time.time(),
+            ),
+        )
+        assert cursor.lastrowid is not None
+        return int(cursor.lastrowid)
+
+    def set_status(self, individual_id: int, status: str, error: str | None = None) -> None:
+        """Change a candidate's status (``"running"`` also records its start time).
+
+        Raises:
+            RunStoreError: If no individual has this id.
+            ValueError: If the status is not one of :data:`STATUSES`.
+        """
+        _check_status(status)
+        now = time.time()
+        cursor = self._write(
+            "UPDATE individuals SET status = ?, error = COALESCE(?, error),"
+            " started_at = CASE WHEN ? = 'running' THEN ? ELSE started_at END"
+            " WHERE id = ?",
+            (status, error, status, now, int(individual_id)),
+        )
+        if cursor.rowcount == 0:
+            raise RunStoreError(f"run has no individual with id {individual_id}")
+
+    def set_result(
+        self,
+        individual_id: int,
+        metrics: Mapping[str, Any],
+        *,
+        status: str | None = None,
+        cached_from: int | None = None,
+    ) -> None:
+        """Record a candidate's evaluation.
+
+        Args:
+            individual_id: The candidate.
+            metrics: ``Metrics.to_dict()``: status, error, fitness, val_accuracy, test_accuracy,
+                val_accuracy_per_epoch, params, size_mb, latency_ms, flops, train_seconds. Missing
+                keys are stored as ``None``; the whole dict is kept too.
+            status: Overrides ``metrics["status"]`` (e.g. ``"cached"``); default is the metrics'
+                status, or ``"ok"``.
+            cached_from: For a cached result, the id of the individual it came from.
+
+        Raises:
+            RunStoreError: If no individual has this id.
+            ValueError: If the status is invalid.
+        """
+        final = status if status is not None else str(metrics.get("status") or "ok")
+        _check_status(final)
+        per_epoch = metrics.get("val_accuracy_per_epoch") or []
+        cursor = self._write(
+            "UPDATE individuals SET status = ?, fitness = ?, val_accuracy = ?, test_accuracy = ?,"
+            " val_accuracy_per_epoch = ?, params = ?, size_mb = ?, latency_ms = ?, flops = ?,"
+            " train_seconds = ?, error = ?, metrics = ?, cached_from = ?, finished_at = ?"
+            " WHERE id = ?",
+            (
+                final,
+                _float_or_none(metrics.get("fitness")),
+                _float_or_none(metrics.get("val_accuracy")),
+                _float_or_none(metrics.get("test_accuracy")),
+                _dumps([float(x) for x in per_epoch], "val_accuracy_per_epoch"),
+                _int_or_none(metrics.get("params")),
+                _float_or_none(metrics.get("size_mb")),
+                _float_or_none(metrics.get("latency_ms")),
+                _int_or_none(metrics.get("flops")),
+                _float_or_none(metrics.get("train_seconds")),
+                metrics.get("error"),
+                _dumps(dict(metrics), "the metrics"),
+                cached_from,
+                time.time(),
+                int(individual_id),
+            ),
+        )
+        if cursor.rowcount == 0:
+            raise RunStoreError(f"run has no individual with id {individual_id}")
+
+    def individual(self, individual_id: int) -> Individual:
+        """Return one individual by id.
+
+        Raises:
+            RunStoreError: If no individual has this id.
+        """
+        rows = self._read(f"SELECT {_IND_COLUMNS} FROM individuals WHERE id = ?", (individual_id,))
+        if not rows:
+            raise RunStoreError(f"run has no individual with id {individual_id}")
+        return _individual(rows[0])
+
+    def individuals(self, generation: int | None = None) -> list[Individual]:
+        """Return the individuals of one generation (population order), or of all generations."""
+        if generation is None:
+            rows = self._read(
+                f"SELECT {_IND_COLUMNS} FROM individuals ORDER BY generation, idx"
+            )
+        else:
+            rows = self._read(
+                f"SELECT {_IND_COLUMNS} FROM individuals WHERE generation = ? ORDER BY idx",
+                (int(generation),),
+            )
+        return [_individual(row) for row in rows]
+
+    def find_evaluated(self, key: str) -> Individual | None:
+        """Return the first individual with this cache key that was evaluated, or ``None``.
+
+        Only statuses in :data:`EVALUATED_STATUSES` count: a failed evaluation may succeed on a
+        second try, and a "cached" individual points back at an evaluated one anyway.
+
+        Args:
+            key: A :func:`canonical_key`.
+        """
+        placeholders = ",".join("?" for _ in EVALUATED_STATUSES)
+        rows = self._read(
+            f"SELECT {_IND_COLUMNS} FROM individuals WHERE canonical_key = ?"
+            f" AND status IN ({placeholders}) ORDER BY id LIMIT 1",
+            (key, *EVALUATED_STATUSES),
+        )
+        return _individual(rows[0]) if rows else None
+
+    # ------------------------------------------------------------------ generations
+
+    def generations(self) -> list[int]:
+        """Return the generations that have individuals or a saved record, ascending."""
+        rows = self._read(
+            "SELECT generation FROM individuals UNION SELECT generation FROM generations"
+            " ORDER BY generation"
+        )
+        return [int(row[0]) for row in rows]
+
+    def save_generation(
+        self,
+        generation: int,
+        matrix: np.ndarray | None = None,
+        diversity: float | None = None,
+        window: tuple[float, float] | None = None,
+        decision: Mapping[str, Any] | None = None,
+        *,
+        rng_state: Mapping[str, Any] | None = None,
+        extras: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Save (or update) a generation's record; arguments left ``None`` keep their stored value.
+
+        Args:
+            generation: 1-based generation number.
+            matrix: The population's similarity matrix (any shape; stored as float64).
+            diversity: The diversity measure.
+            window: The control window ``(lo, hi)``.
+            decision: The control loop's decision (JSON dict).
+            rng_state: The loop's RNG state (``rng.bit_generator.state``), for resume.
+            extras: Any other JSON dict.
+        """
+        blob = shape = None
+        if matrix is not None:
+            array = np.ascontiguousarray(matrix, dtype="<f8")
+            blob = array.tobytes()
+            shape = json.dumps(list(array.shape))
+        lo = hi = None
+        if window is not None:
+            lo, hi = (float(window[0]), float(window[1]))
+        self._write(
+            "INSERT INTO generations (generation, matrix, matrix_shape, diversity, window_lo,"
+            " window_hi, decision, rng_state, extras, updated_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            " ON CONFLICT (generation) DO UPDATE SET"
+            " matrix = COALESCE(excluded.matrix, matrix),"
+            " matrix_shape = COALESCE(excluded.matrix_shape, matrix_shape),"
+            " diversity = COALESCE(excluded.diversity, diversity),"
+            " window_lo = COALESCE(excluded.window_lo, window_lo),"
+            " window_hi = COALESCE(excluded.window_hi, window_hi),"
+            " decision = COALESCE(excluded.decision, decision),"
+            " rng_state = COALESCE(excluded.rng_state, rng_state),"
+            " extras = COALESCE(excluded.extras, extras),"
+            " updated_at = excluded.updated_at",
+            (
+                int(generation),
+                blob,
+                shape,
+                _float_or_none(diversity),
+                lo,
+                hi,
+                None if decision is None else _dumps(dict(decision), "the decision"),
+                None if rng_state is None else _dumps(dict(rng_state), "the RNG state"),
+                None if extras is None else _dumps(dict(extras), "the extras"),
+                time.time(),
+            ),
+        )
+
+    def generation_record(self, generation: int) -> GenerationRecord:
+        """Return a generation's record (fields never saved are ``None``).
+
+        Raises:
+            RunStoreError: If the run has no such generation.
+        """
+        rows = self._read(
+            "SELECT matrix, matrix_shape, diversity, window_lo, window_hi, decision, rng_state,"
+            " extras FROM generations WHERE generation = ?",
+            (int(generation),),
+        )
+        if not rows:
+            if generation in self.generations():
+                return GenerationRecord(generation=int(generation))
+            raise RunStoreError(f"run has no generation {generation}")
+        blob, shape, diversity, lo, hi, decision, rng_state, extras = rows[0]
+        matrix = None
+        if blob is not None:
+            matrix = np.frombuffer(blob, dtype="<f8").reshape(json.loads(shape)).astype(np.float64)
+        return GenerationRecord(
+            generation=int(generation),
+            matrix=matrix,
+            diversity=diversity,
+            window=None if lo is None or hi is None else (float(lo), float(hi)),
+            decision=_loads(decision),
+            rng_state=_loads(rng_state),
+            extras=_loads(extras),
+        )
+
+    def delete_generation(self, generation: int) -> None:
+        """Delete a generation's individuals, record and control iterations (one transaction).
+
+        For resuming a run killed while it bred this generation, when the loop prefers to breed it
+        again from the saved RNG state rather than keep the partial population.
+        """
+        with self.transaction():
+            for table in ("individuals", "generations", "control_iterations"):
+                self._write(f"DELETE FROM {table} WHERE generation = ?", (int(generation),))
+
+    # ------------------------------------------------------------------ control loop
+
+    def add_control_iteration(
+        self,
+        generation: int,
+        iteration: int,
+        median: float | None,
+        lo: float | None,
+        hi: float | None,
+        accepted: bool,
+        mutation_rate: float | None,
+        extras: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Record one iteration of a generation's diversity-control loop.
+
+        Recording the same (generation, iteration) again replaces it, so a resumed run that
+        replays its control loop does not duplicate rows.
+        """
+        self._write(
+            "INSERT OR REPLACE INTO control_iterations (generation, iteration, median, lo, hi,"
+            " accepted, mutation_rate, extras, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                int(generation),
+                int(iteration),
+                _float_or_none(median),
+                _float_or_none(lo),
+                _float_or_none(hi),
+                1 if accepted else 0,
+                _float_or_none(mutation_rate),
+                None if extras is None else _dumps(dict(extras), "the extras"),
+                time.time(),
+            ),
+        )
+
+    def control_iterations(self, generation: int) -> list[dict[str, Any]]:
+        """Return a generation's control iterations in order.
+
+        Each dict has ``iteration, median, lo, hi, accepted (bool), mutation_rate, extras``.
+        """
+        rows = self._read(
+            "SELECT iteration, median, lo, hi, accepted, mutation_rate, extras"
+            " FROM control_iterations WHERE generation = ? ORDER BY iteration",
+            (int(generation),),
+        )
+        return [
+            {
+                "iteration": int(it),
+                "median": median,
+                "lo": lo,
+                "hi": hi,
+                "accepted": bool(accepted),
+                "mutation_rate": rate,
+                "extras": _loads(extras) or {},
+            }
+            for it, median, lo, hi, accepted, rate, extras in rows
+        ]
+
+    # ------------------------------------------------------------------ loop state
+
+    def get_state(self, key: str, default: Any = None) -> Any:
+        """Return a value the loop saved with :meth:`set_state`, or ``default``."""
+        rows = self._read("SELECT value FROM state WHERE key = ?", (key,))
+        return json.loads(rows[0][0]) if rows else default
+
+    def set_state(self, key: str, value: Any) -> None:
+        """Save a JSON-able value under a key (resume bookkeeping of the loop)."""
+        self._write(
+            "INSERT INTO state (key, value, updated_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value,"
+            " updated_at = excluded.updated_at",
+            (key, _dumps(value, f"state {key!r}"), time.time()),
+        )
+
+    def delete_state(self, key: str) -> None:
+        """Remove a state key (no error if absent)."""
+        self._write("DELETE FROM state WHERE key = ?", (key,))
+
+    def state(self) -> dict[str, Any]:
+        """Return every saved state key and value."""
+        return {key: json.loads(value) for key, value in self._read("SELECT key, value FROM state")}
+
+    # ------------------------------------------------------------------ export
+
+    def export(self, include_matrices: bool = True) -> dict[str, Any]:
+        """Return the whole run as one JSON-able dict (what ``pyevonas export`` writes).
+
+        NaN and infinities become ``None`` so the result is strict JSON.
+
+        Args:
+            include_matrices: Include each generation's similarity matrix as nested lists.
+
+        Returns:
+            ``{"format", "format_version", "meta", "config", "scoring", "space", "generations",
+            "individuals"}``; each generation has its diversity, window, decision and control
+            iterations; each individual its generation, index, chromosome, parents, status and
+            metrics.
+        """
+        generations = []
+        for g in self.generations():
+            record = self.generation_record(g)
+            entry: dict[str, Any] = {
+                "generation": g,
+                "diversity": record.diversity,
+                "window": None if record.window is None else list(record.window),
+                "decision": record.decision,
+                "control_iterations": self.control_iterations(g),
+            }
+            if include_matrices:
+                entry["similarity_matrix"] = (
+                    None if record.matrix is None else record.matrix.tolist()
+                )
+            generations.append(entry)
+        individuals = []
+        for ind in self.individuals():
+            entry = ind.to_dict()
+            entry.pop("metrics")
+            entry["extra_metrics"] = {
+                k: v for k, v in (ind.metrics or {}).items() if k not in entry
+            }
+            individuals.append(entry)
+        return _finite(
+            {
+                "format": "pyevonas-run",
+                "format_version": 1,
+                "meta": self.meta,
+                "config": self.config,
+                "scoring": self.scoring,
+                "space": self.space,
+                "created_at": self.created_at,
+                "generations": generations,
+                "individuals": individuals,
+            }
+        )
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _check_status(status: str) -> None:
+    if status not in STATUSES:
+        raise ValueError(f"unknown status {status!r}; expected one of {', '.join(STATUSES)}")
+
+
+_IND_COLUMNS = (
+    "id, generation, idx, name, chromosome, sequence, parents, status, fitness, val_accuracy,"
+    " test_accuracy, val_accuracy_per_epoch, params, size_mb, latency_ms, flops, train_seconds,"
+    " error, canonical_key, metrics, cached_from, created_at, started_at, finished_at"
+)
+
+
+def _individual(row: tuple[Any, ...]) -> Individual:
+    (
+        id_, generation, idx, name, chromosome, sequence, parents, status, fitness, val_acc,
+        test_acc, per_epoch, params, size_mb, latency_ms, flops, train_seconds, error, key,
+        metrics, cached_from, created_at, started_at, finished_at,
+    ) = row  # fmt: skip
+    return Individual(
+        id=int(id_),
+        generation=int(generation),
+        index=int(idx),
+        name=name,
+        chromosome=json.loads(chromosome),
+        sequence=sequence,
+        parents=_loads(parents),
+        status=status,
+        fitness=fitness,
+        val_accuracy=val_acc,
+        test_accuracy=test_acc,
+        val_accuracy_per_epoch=_loads(per_epoch) or [],
+        params=params,
+        size_mb=size_mb,
+        latency_ms=latency_ms,
+        flops=flops,
+        train_seconds=train_seconds,
+        error=error,
+        canonical_key=key,
+        metrics=_loads(metrics),
+        cached_from=cached_from,
+        created_at=created_at,
+        started_at=started_at,
+        finished_at=finished_at,
+    )
+
+
+__all__ = [
+    "APPLICATION_ID",
+    "DB_NAME",
+    "EVALUATED_STATUSES",
+    "SCHEMA_VERSION",
+    "STATUSES",
+    "GenerationRecord",
+    "Individual",
+    "RunStore",
+    "canonical_key",
+]
