@@ -1,0 +1,351 @@
+"""RunConfig: every setting of an evolutionary search, resolved from defaults < run.toml < CLI flags.
+
+A ``RunConfig`` is a frozen pydantic model. ``RunConfig.resolve(file, overrides)`` merges the
+three layers, validates them, and turns every problem into one ``ConfigError`` that names the
+setting (``population``, ``control_upper``...) and, for a file, the file. The resolved config is
+saved with the run (``RunConfig.to_dict()``) so that ``--resume`` continues with exactly the same
+settings.
+
+Example run.toml::
+
+    dataset = "cifar10"
+    data_dir = "~/data/cifar10"
+    generations = 20
+    population = 25
+    control = "rigid"          # naive | rigid | soft | custom
+    seed = 1
+
+    [train]                    # any further TrainConfig setting
+    batch_size = 256
+"""
+
+from __future__ import annotations
+
+import ast
+import math
+import tomllib
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from pyevonas.errors import ConfigError
+
+ControlKind = Literal["naive", "rigid", "soft", "custom", "python"]
+DiversityKind = Literal["offdiag", "upper", "full"]
+
+#: The built-in offline dataset: small enough that a whole search runs in minutes on a laptop.
+DEMO_DATASET = "digits"
+#: Budget used for the demo dataset when neither the file nor the flags set it. The paper's
+#: budget (20 generations x 25 individuals x 12 epochs) would take hours even on 8x8 digits.
+DEMO_BUDGET: dict[str, int] = {"generations": 5, "population": 8, "epochs": 2, "top_k": 3}
+
+
+class RunConfig(BaseModel):
+    """All settings of one evolutionary search (defaults: the paper's, Sec. 5).
+
+    Attributes:
+        name: a label for the run (default: derived from dataset, control and seed).
+        generations: number of generations N_gen (also the N_gen of the control windows).
+        population: individuals per generation.
+        top_k: parents are drawn rank-weighted among the top k of a generation.
+        p_mutation: probability that a gene position is mutated (0.2 = the paper's 20%).
+        mutation_decay: how much ``p_mutation`` drops every ``decay_every`` control iterations.
+        decay_every: control iterations between two mutation-rate decays.
+        max_control_iterations: the control loop gives up after this many candidate populations
+            and takes the one closest to the window.
+        control: ``naive`` (no control), ``rigid`` (Eq. 2), ``soft`` (Eq. 3), ``custom`` (the
+            expressions below), ``python`` (callables given to :func:`pyevonas.evolve.evolve`).
+        control_upper: expression f(gen, n_gen) of the upper margin, for ``control = "custom"``.
+        control_lower: expression g(gen, n_gen) of the lower margin, for ``control = "custom"``.
+        diversity: how a similarity matrix becomes one number: ``offdiag`` (paper: median of the
+            off-diagonal entries), ``upper`` (upper triangle), ``full`` (the original code).
+        elitism: the best this many individuals are carried over unchanged (0 = paper).
+        seed: the one seed every random choice derives from.
+        space: search space, ``"paper"`` or a path to a space JSON.
+        schema_name: scoring schema of the similarity (``schema`` in files and flags).
+        dataset: ``digits`` (built-in, offline), ``cifar10``, ``cifar100``, ``imagenet16-120``.
+        data_dir: where the dataset files are (not needed for ``digits``).
+        epochs: training epochs per candidate.
+        device: ``auto``, ``cpu``, ``cuda``, ``cuda:1``...
+        train: further TrainConfig settings (batch_size, lr, ...).
+        executor: evaluation backend: ``inprocess`` (default), ``pool`` (local worker processes),
+            ``ray`` (a Ray cluster, ``pip install 'pyevonas[ray]'``).
+        workers: parallel evaluations (pool: per device).
+        address: Ray cluster address for ``executor = "ray"``.
+        run_dir: where the run is stored (default ``runs/<name>``).
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
+
+    name: str | None = None
+    generations: int = Field(20, ge=1)
+    population: int = Field(25, ge=2)
+    top_k: int = Field(5, ge=1)
+    p_mutation: float = Field(0.2, ge=0.0, le=1.0)
+    mutation_decay: float = Field(0.02, ge=0.0, le=1.0)
+    decay_every: int = Field(5, ge=1)
+    max_control_iterations: int = Field(30, ge=1)
+    control: ControlKind = "rigid"
+    control_upper: str | None = None
+    control_lower: str | None = None
+    diversity: DiversityKind = "offdiag"
+    elitism: int = Field(0, ge=0)
+    seed: int = Field(0, ge=0)
+    space: str = "paper"
+    schema_name: str = Field("default", alias="schema")
+    dataset: str = DEMO_DATASET
+    data_dir: str | None = None
+    epochs: int = Field(12, ge=1)
+    device: str = "auto"
+    train: dict[str, Any] = Field(default_factory=dict)
+    executor: Literal["inprocess", "pool", "ray"] = "inprocess"
+    workers: int = Field(1, ge=1)
+    address: str | None = None
+    run_dir: str | None = None
+
+    @model_validator(mode="after")
+    def _check_consistency(self) -> RunConfig:
+        if self.top_k > self.population:
+            raise ValueError(f"top_k ({self.top_k}) must not exceed population ({self.population})")
+        if self.elitism >= self.population:
+            raise ValueError(f"elitism ({self.elitism}) must be smaller than population ({self.population})")
+        if self.control == "custom":
+            if self.control_upper is None or self.control_lower is None:
+                raise ValueError("control = 'custom' needs both control_upper and control_lower expressions")
+        elif self.control_upper is not None or self.control_lower is not None:
+            raise ValueError(f"control_upper/control_lower are only used with control = 'custom', not {self.control!r}")
+        for key in ("control_upper", "control_lower"):
+            text = getattr(self, key)
+            if text is not None:
+                try:
+                    compile_expression(text)
+                except ConfigError as exc:
+                    raise ValueError(f"{key}: {exc}") from None
+        for key in ("dataset", "epochs", "device", "seed", "data_dir"):
+            if key in self.train:
+                raise ValueError(f"train.{key} is a top-level setting; write `{key} = ...` instead")
+        return self
+
+    # ------------------------------------------------------------------ resolution
+    @classmethod
+    def resolve(cls, file: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> RunConfig:
+        """Merge defaults < ``file`` (TOML) < ``overrides`` (CLI flags; ``None`` values are unset).
+
+        Args:
+            file: a run.toml, or None.
+            overrides: settings given on the command line; keys are field names (or ``schema``).
+
+        Returns:
+            The validated config.
+
+        Raises:
+            ConfigError: the file is missing or not TOML, or a setting is unknown or invalid; the
+                message names the setting.
+        """
+        merged: dict[str, Any] = {}
+        source = "command line"
+        if file is not None:
+            merged.update(load_toml(file))
+            source = f"{file} or the command line"
+        merged.update({k: v for k, v in (overrides or {}).items() if v is not None})
+        if "schema_name" in merged:
+            merged["schema"] = merged.pop("schema_name")
+        top_k_given = "top_k" in merged
+        if merged.get("dataset", DEMO_DATASET) == DEMO_DATASET:
+            for key, value in DEMO_BUDGET.items():
+                merged.setdefault(key, value)
+        if not top_k_given and _is_int(merged.get("population")):
+            # A small population given without top_k keeps the default top_k from refusing it.
+            default_top_k = merged.get("top_k", cls.model_fields["top_k"].default)
+            merged["top_k"] = max(1, min(int(default_top_k), int(merged["population"])))
+        return cls.from_dict(merged, source=source)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any], source: str = "the run config") -> RunConfig:
+        """Validate a plain dict (e.g. the config saved with a run).
+
+        Raises:
+            ConfigError: naming the first invalid setting and ``source``.
+        """
+        try:
+            return cls.model_validate(dict(data))
+        except ValidationError as exc:
+            raise ConfigError(_describe(exc, source)) from None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The config as JSON-able data, with the same keys a run.toml uses."""
+        return self.model_dump(mode="json", by_alias=True)
+
+    def with_updates(self, **changes: Any) -> RunConfig:
+        """A validated copy with some settings changed."""
+        data = self.to_dict()
+        data.update(changes)
+        return RunConfig.from_dict(data)
+
+    @property
+    def run_name(self) -> str:
+        """The run's label: ``name`` or ``<dataset>_<control>_s<seed>``."""
+        return self.name or f"{self.dataset}_{self.control}_s{self.seed}"
+
+    @property
+    def run_path(self) -> Path:
+        """Where the run is stored."""
+        return Path(self.run_dir).expanduser() if self.run_dir else Path("runs") / self.run_name
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def load_toml(path: str | Path) -> dict[str, Any]:
+    """Read a run.toml.
+
+    Raises:
+        ConfigError: the file is missing, unreadable or not valid TOML.
+    """
+    p = Path(path).expanduser()
+    try:
+        with p.open("rb") as fh:
+            data = tomllib.load(fh)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {p}") from None
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {p}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {p} is not valid TOML: {exc}") from None
+    return data
+
+
+def _describe(exc: ValidationError, source: str) -> str:
+    """One line per problem, each naming the setting."""
+    lines = []
+    for err in exc.errors():
+        loc = ".".join(str(part) for part in err["loc"]) or "config"
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            lines.append(f"unknown setting {loc!r} (in {source})")
+        elif loc == "config":
+            lines.append(f"invalid settings (in {source}): {msg}")
+        else:
+            lines.append(f"invalid setting {loc!r} (in {source}): {msg}, got {err.get('input')!r}")
+    return "; ".join(lines)
+
+
+# ---------------------------------------------------------------------- control expressions
+# A control margin can be written in run.toml as an expression of `gen` and `n_gen`, e.g.
+# control_upper = "0.1 - 0.2*(gen/n_gen)**2 if gen < n_gen/2 else 0.05". Only arithmetic,
+# comparisons, `x if c else y`, and min/max/abs are allowed: the expression is evaluated by
+# walking its AST, never by eval(), so a config file cannot run code.
+_BINOPS: dict[type, Callable[[float, float], float]] = {
+    ast.Add: lambda a, b: a + b,
+    ast.Sub: lambda a, b: a - b,
+    ast.Mult: lambda a, b: a * b,
+    ast.Div: lambda a, b: a / b,
+    ast.Pow: lambda a, b: a**b,
+    ast.Mod: lambda a, b: a % b,
+    ast.FloorDiv: lambda a, b: a // b,
+}
+_CMPOPS: dict[type, Callable[[float, float], bool]] = {
+    ast.Lt: lambda a, b: a < b,
+    ast.LtE: lambda a, b: a <= b,
+    ast.Gt: lambda a, b: a > b,
+    ast.GtE: lambda a, b: a >= b,
+    ast.Eq: lambda a, b: a == b,
+    ast.NotEq: lambda a, b: a != b,
+}
+_FUNCS: dict[str, Callable[..., float]] = {"min": min, "max": max, "abs": abs, "sqrt": math.sqrt}
+_NAMES = ("gen", "n_gen")
+
+
+def compile_expression(text: str) -> Callable[[int, int], float]:
+    """Compile a margin expression of ``gen`` and ``n_gen`` into a function.
+
+    Raises:
+        ConfigError: a syntax error, or a name, function or operator that is not allowed.
+    """
+    try:
+        tree = ast.parse(text, mode="eval")
+    except SyntaxError as exc:
+        raise ConfigError(f"not a valid expression {text!r}: {exc.msg}") from None
+    _validate_node(tree.body, text)
+
+    def evaluate(gen: int, n_gen: int) -> float:
+        return float(_eval_node(tree.body, {"gen": float(gen), "n_gen": float(n_gen)}))
+
+    evaluate.__doc__ = text
+    # Evaluate once so that e.g. a division by zero at gen=1 surfaces now, not mid-run.
+    try:
+        evaluate(1, 20)
+    except (ArithmeticError, ValueError) as exc:
+        raise ConfigError(f"expression {text!r} fails at gen=1, n_gen=20: {exc}") from None
+    return evaluate
+
+
+def _validate_node(node: ast.AST, text: str) -> None:
+    if isinstance(node, ast.Constant):
+        if not isinstance(node.value, (int, float)) or isinstance(node.value, bool):
+            raise ConfigError(f"only numbers are allowed as constants in {text!r}")
+    elif isinstance(node, ast.Name):
+        if node.id not in _NAMES:
+            raise ConfigError(f"unknown name {node.id!r} in {text!r} (use gen and n_gen)")
+    elif isinstance(node, ast.BinOp):
+        if type(node.op) not in _BINOPS:
+            raise ConfigError(f"operator {type(node.op).__name__} is not allowed in {text!r}")
+        _validate_node(node.left, text)
+        _validate_node(node.right, text)
+    elif isinstance(node, ast.UnaryOp):
+        if not isinstance(node.op, (ast.USub, ast.UAdd)):
+            raise ConfigError(f"operator {type(node.op).__name__} is not allowed in {text!r}")
+        _validate_node(node.operand, text)
+    elif isinstance(node, ast.Compare):
+        if any(type(op) not in _CMPOPS for op in node.ops):
+            raise ConfigError(f"comparison not allowed in {text!r}")
+        for child in (node.left, *node.comparators):
+            _validate_node(child, text)
+    elif isinstance(node, ast.IfExp):
+        for child in (node.test, node.body, node.orelse):
+            _validate_node(child, text)
+    elif isinstance(node, ast.BoolOp):
+        for child in node.values:
+            _validate_node(child, text)
+    elif isinstance(node, ast.Call):
+        if not isinstance(node.func, ast.Name) or node.func.id not in _FUNCS or node.keywords:
+            raise ConfigError(f"only min(), max(), abs() and sqrt() may be called in {text!r}")
+        for child in node.args:
+            _validate_node(child, text)
+    else:
+        raise ConfigError(f"{type(node).__name__} is not allowed in {text!r}")
+
+
+def _eval_node(node: ast.AST, env: dict[str, float]) -> Any:
+    if isinstance(node, ast.Constant):
+        return node.value
+    if isinstance(node, ast.Name):
+        return env[node.id]
+    if isinstance(node, ast.BinOp):
+        return _BINOPS[type(node.op)](_eval_node(node.left, env), _eval_node(node.right, env))
+    if isinstance(node, ast.UnaryOp):
+        value = _eval_node(node.operand, env)
+        return -value if isinstance(node.op, ast.USub) else value
+    if isinstance(node, ast.Compare):
+        left = _eval_node(node.left, env)
+        for op, comparator in zip(node.ops, node.comparators):
+            right = _eval_node(comparator, env)
+            if not _CMPOPS[type(op)](left, right):
+                return False
+            left = right
+        return True
+    if isinstance(node, ast.IfExp):
+        return _eval_node(node.body if _eval_node(node.test, env) else node.orelse, env)
+    if isinstance(node, ast.BoolOp):
+        values = [_eval_node(v, env) for v in node.values]
+        return all(values) if isinstance(node.op, ast.And) else any(values)
+    if isinstance(node, ast.Call):
+        assert isinstance(node.func, ast.Name)
+        return _FUNCS[node.func.id](*(_eval_node(a, env) for a in node.args))
+    raise AssertionError(f"unvalidated node {type(node).__name__}")  # _validate_node rejects these
+
+
+__all__ = ["DEMO_BUDGET", "DEMO_DATASET", "ControlKind", "DiversityKind", "RunConfig", "compile_expression", "load_toml"]
