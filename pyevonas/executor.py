@@ -266,13 +266,15 @@ class InProcessEvaluator(Evaluator):
             # aside (evaluate_fn may swallow it into a failed Metrics) and re-raise it here.
             callback_errors: list[BaseException] = []
 
-            def progress(event: dict[str, Any], job_id: int = job.id) -> None:
+            def progress(
+                event: dict[str, Any], job_id: int = job.id, errors: list[BaseException] = callback_errors
+            ) -> None:
                 if on_progress is None:
                     return
                 try:
                     on_progress(job_id, dict(event))
                 except BaseException as exc:
-                    callback_errors.append(exc)
+                    errors.append(exc)
                     raise
 
             try:

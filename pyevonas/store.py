@@ -281,10 +281,11 @@ class RunStore:
     context manager. One ``RunStore`` may be used from several threads (writes are serialised by a
     lock); several processes may read while one writes.
 
-    Example:
-        >>> store = RunStore.create(tmp_path / "run", config={}, scoring={}, space={}, meta={})
-        >>> i = store.add_individual(1, 0, "g1-0", chrom, "CMGF")
-        >>> store.set_result(i, {"status": "ok", "fitness": 0.9})
+    Example::
+
+        store = RunStore.create("runs/demo", config={}, scoring={}, space={}, meta={})
+        i = store.add_individual(1, 0, "g1-0", chrom, "CMGF")
+        store.set_result(i, {"status": "ok", "fitness": 0.9})
     """
 
     def __init__(self, run_dir: Path, connection: sqlite3.Connection, readonly: bool) -> None:
@@ -482,11 +483,12 @@ class RunStore:
     def transaction(self) -> Iterator[RunStore]:
         """Group writes into one atomic state change; nests (only the outermost one commits).
 
-        Example:
-            >>> with store.transaction():
-            ...     for k, chrom in enumerate(children):
-            ...         store.add_individual(g, k, f"g{g}-{k}", chrom, seq(chrom))
-            ...     store.set_state("phase", {"generation": g, "step": "bred"})
+        Example::
+
+            with store.transaction():
+                for k, chrom in enumerate(children):
+                    store.add_individual(g, k, f"g{g}-{k}", chrom, seq(chrom))
+                store.set_state("phase", {"generation": g, "step": "bred"})
         """
         with self._lock:
             if self.readonly:
@@ -924,7 +926,7 @@ class RunStore:
                 k: v for k, v in (ind.metrics or {}).items() if k not in entry
             }
             individuals.append(entry)
-        return _finite(
+        data: dict[str, Any] = _finite(
             {
                 "format": "pyevonas-run",
                 "format_version": 1,
@@ -937,6 +939,7 @@ class RunStore:
                 "individuals": individuals,
             }
         )
+        return data
 
 
 def _finite(value: Any) -> Any:

@@ -234,7 +234,7 @@ def _unloadable(chrom: Any, config: Any, progress: Any = None) -> Any:
 def test_pool_that_cannot_load_evaluate_fn_raises() -> None:
     _unloadable.__module__ = "pyevonas_no_such_module"
     with PoolEvaluator(1, None, _unloadable) as broken:
-        with pytest.raises(TrainingError, match="could not start.*pyevonas_no_such_module"):
+        with pytest.raises(TrainingError, match=r"could not start.*pyevonas_no_such_module"):
             list(broken.evaluate([_job(1)]))
 
 

@@ -390,7 +390,7 @@ def test_open_reports_a_damaged_database_body(tmp_path: Path) -> None:
     # Keep page 1 (header and schema) intact, overwrite the rest with noise.
     data[page_size:] = np.random.default_rng(1).bytes(len(data) - page_size)
     path.write_bytes(bytes(data))
-    with pytest.raises(RunStoreError, match="corrupt|damaged"):
+    with pytest.raises(RunStoreError, match=r"corrupt|damaged"):
         RunStore.open(tmp_path / "run")
 
 
