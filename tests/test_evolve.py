@@ -1,0 +1,347 @@
+"""The generational loop: determinism, crash safety (SIGKILL + resume), the cache, failures, events.
+
+Training is replaced by a stub evaluate function everywhere: what is tested here is the loop, not
+the models. The stub's fitness is a fixed function of the chromosome, so two runs with the same
+seed must agree on every chromosome of every generation.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pyevonas.config import RunConfig
+from pyevonas.control import SOFT
+from pyevonas.errors import ConfigError, RunStoreError, TrainingError
+from pyevonas.evolve import (
+    CandidateUpdate,
+    ControlStep,
+    GenerationBred,
+    GenerationEvaluated,
+    GenerationStarted,
+    RunFinished,
+    RunStarted,
+    evolve,
+    resume,
+)
+from pyevonas.store import RunStore
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def stub_fitness(chromosome: list[dict[str, Any]]) -> float:
+    """A fixed pseudo-fitness in [0, 1) of a chromosome."""
+    text = json.dumps(chromosome, sort_keys=True)
+    return int(hashlib.sha256(text.encode()).hexdigest()[:8], 16) / 2**32
+
+
+def stub_evaluate(chromosome: list[dict[str, Any]], config: Any, progress: Any = None) -> dict[str, Any]:
+    """Pretend training: two epochs, fitness from the chromosome."""
+    fitness = stub_fitness(chromosome)
+    for epoch in (1, 2):
+        if progress is not None:
+            progress({"epoch": epoch, "epochs": 2, "val_accuracy": fitness * epoch / 2, "loss": 1.0})
+    return {"status": "ok", "fitness": fitness, "val_accuracy": fitness, "val_accuracy_per_epoch": [fitness / 2, fitness]}
+
+
+def _config(run_dir: Path, **changes: Any) -> RunConfig:
+    settings: dict[str, Any] = {
+        "run_dir": str(run_dir),
+        "generations": 3,
+        "population": 6,
+        "top_k": 3,
+        "control": "rigid",
+        "seed": 3,
+        "max_control_iterations": 8,
+    }
+    settings.update(changes)
+    return RunConfig.resolve(None, settings)
+
+
+def _chromosomes(run_dir: Path) -> dict[int, list[list[dict[str, Any]]]]:
+    with RunStore.open(run_dir, readonly=True) as store:
+        return {g: [ind.chromosome for ind in store.individuals(g)] for g in store.generations()}
+
+
+# ---------------------------------------------------------------------- determinism
+def test_same_seed_gives_the_same_chromosomes_in_every_generation(tmp_path: Path) -> None:
+    a = evolve(_config(tmp_path / "a"), evaluate_fn=stub_evaluate)
+    b = evolve(_config(tmp_path / "b"), evaluate_fn=stub_evaluate)
+    c = evolve(_config(tmp_path / "c", seed=4), evaluate_fn=stub_evaluate)
+    chroms_a, chroms_b, chroms_c = _chromosomes(a.run_dir), _chromosomes(b.run_dir), _chromosomes(c.run_dir)
+    assert sorted(chroms_a) == [1, 2, 3]
+    assert all(len(pop) == 6 for pop in chroms_a.values())
+    assert chroms_a == chroms_b
+    assert chroms_a[1] != chroms_c[1]
+    assert a.best is not None and b.best is not None
+    assert a.best.fitness == b.best.fitness
+
+
+def test_the_store_holds_the_whole_run(tmp_path: Path) -> None:
+    result = evolve(_config(tmp_path / "run", control="soft"), evaluate_fn=stub_evaluate)
+    with RunStore.open(result.run_dir, readonly=True) as store:
+        assert RunConfig.from_dict(store.config).control == "soft"
+        assert store.space["name"] == "paper"
+        assert store.scoring
+        assert store.meta["seed"] == 3
+        for g in (1, 2, 3):
+            record = store.generation_record(g)
+            assert record.matrix is not None and record.matrix.shape == (6, 6)
+            assert record.diversity is not None and record.rng_state is not None
+            for ind in store.individuals(g):
+                assert ind.status in ("ok", "cached")
+                assert ind.fitness == pytest.approx(stub_fitness(ind.chromosome))
+                assert ind.sequence
+                if g > 1:
+                    assert ind.parents and all(isinstance(p, int) for p in ind.parents)
+        for g in (2, 3):
+            record = store.generation_record(g)
+            iterations = store.control_iterations(g)
+            assert record.window is not None and record.decision is not None
+            assert 1 <= len(iterations) <= 8
+            if record.decision["accepted"]:
+                assert record.decision["iteration"] == len(iterations)
+            else:
+                assert record.decision["fallback"] and len(iterations) == 8
+            previous = store.generation_record(g - 1).diversity
+            assert record.window == pytest.approx(SOFT.window(previous, g - 1, 3))  # Eq. 3 at N_gen = 3
+            if record.decision["accepted"]:
+                assert record.window[0] < record.diversity <= record.window[1]
+
+
+# ---------------------------------------------------------------------- crash and resume
+_CHILD = textwrap.dedent(
+    """
+    import json, os, sys, time
+    sys.path.insert(0, {tests!r})
+    from test_evolve import stub_evaluate, _config
+    from pyevonas.evolve import evolve, resume, ControlStep
+    from pathlib import Path
+
+    mode, run_dir, marker, log = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4])
+    count = {{"n": 0}}
+
+    def evaluate(chromosome, config, progress=None):
+        count["n"] += 1
+        if mode == "kill-training" and count["n"] == 9:
+            marker.write_text("training")
+            time.sleep(60)
+        metrics = stub_evaluate(chromosome, config, progress)
+        with log.open("a") as fh:
+            fh.write(json.dumps(chromosome, sort_keys=True) + "\\n")
+        return metrics
+
+    def observer(event):
+        if mode == "kill-breeding" and isinstance(event, ControlStep) and event.generation == 3 and event.iteration.iteration == 1:
+            marker.write_text("breeding")
+            time.sleep(60)
+
+    evolve(_config(run_dir), evaluate_fn=evaluate, observers=[observer])
+    """
+)
+
+
+def _kill_midway(tmp_path: Path, mode: str) -> tuple[Path, Path]:
+    script = tmp_path / "child.py"
+    script.write_text(_CHILD.format(tests=str(REPO / "tests")))
+    run_dir, marker, log = tmp_path / "run", tmp_path / "marker", tmp_path / "evaluated.log"
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
+    proc = subprocess.Popen([sys.executable, str(script), mode, str(run_dir), str(marker), str(log)], env=env)
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists():
+            if proc.poll() is not None:
+                pytest.fail(f"the child exited with {proc.returncode} before reaching the kill point")
+            if time.monotonic() > deadline:
+                pytest.fail("the child never reached the kill point")
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == -signal.SIGKILL
+    return run_dir, log
+
+
+@pytest.mark.parametrize("mode", ["kill-training", "kill-breeding"])
+def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path: Path, mode: str) -> None:
+    run_dir, log = _kill_midway(tmp_path, mode)
+    before = log.read_text().splitlines()
+    with RunStore.open(run_dir, readonly=True) as store:
+        finished_before = {ind.id for ind in store.individuals() if ind.status in ("ok", "cached")}
+        if mode == "kill-training":
+            assert any(ind.status == "running" for ind in store.individuals())
+        else:
+            assert store.generations() == [1, 2]  # generation 3 was being bred: nothing of it is stored
+            assert store.control_iterations(3) == []
+
+    resumed_calls: list[str] = []
+
+    def counting(chromosome: list[dict[str, Any]], config: Any, progress: Any = None) -> dict[str, Any]:
+        resumed_calls.append(json.dumps(chromosome, sort_keys=True))
+        return stub_evaluate(chromosome, config, progress)
+
+    resume(run_dir, evaluate_fn=counting)
+    reference = evolve(_config(tmp_path / "reference"), evaluate_fn=stub_evaluate)
+    assert _chromosomes(run_dir) == _chromosomes(reference.run_dir)
+
+    # No finished evaluation was repeated, none was lost.
+    assert not set(resumed_calls) & set(before)
+    with RunStore.open(run_dir, readonly=True) as store:
+        individuals = store.individuals()
+        assert all(ind.status in ("ok", "cached") for ind in individuals)
+        assert finished_before <= {ind.id for ind in individuals}
+        evaluated = [json.dumps(ind.chromosome, sort_keys=True) for ind in individuals if ind.status == "ok"]
+        assert sorted(evaluated) == sorted(before + resumed_calls)
+        assert store.get_state("finished") is not None
+
+
+def test_resume_of_a_finished_run_evaluates_nothing(tmp_path: Path) -> None:
+    first = evolve(_config(tmp_path / "run", generations=2), evaluate_fn=stub_evaluate)
+    calls: list[int] = []
+
+    def never(chromosome: Any, config: Any, progress: Any = None) -> Any:
+        calls.append(1)
+        raise AssertionError("a finished run must not train again")
+
+    again = resume(first.run_dir, evaluate_fn=never)
+    assert calls == []
+    assert again.best is not None and first.best is not None and again.best.id == first.best.id
+
+
+def test_resume_refuses_changed_search_settings(tmp_path: Path) -> None:
+    result = evolve(_config(tmp_path / "run", generations=1), evaluate_fn=stub_evaluate)
+    with pytest.raises(ConfigError, match="population"):
+        resume(result.run_dir, evaluate_fn=stub_evaluate, execution={"population": 9})
+    resume(result.run_dir, evaluate_fn=stub_evaluate, execution={"workers": 2})
+
+
+# ---------------------------------------------------------------------- bad run folders
+def test_corrupt_run_folder_gives_a_clear_error_and_is_not_touched(tmp_path: Path) -> None:
+    folder = tmp_path / "corrupt"
+    folder.mkdir()
+    db = folder / "run.sqlite"
+    db.write_bytes(b"this is not a database at all" * 10)
+    before = db.read_bytes()
+    with pytest.raises(RunStoreError, match="run.sqlite"):
+        resume(folder, evaluate_fn=stub_evaluate)
+    assert db.read_bytes() == before
+    assert sorted(p.name for p in folder.iterdir()) == ["run.sqlite"]
+
+
+def test_foreign_sqlite_file_is_refused_and_not_touched(tmp_path: Path) -> None:
+    folder = tmp_path / "foreign"
+    folder.mkdir()
+    db = folder / "run.sqlite"
+    conn = sqlite3.connect(db)
+    conn.execute("CREATE TABLE t (x)")
+    conn.commit()
+    conn.close()
+    before = db.read_bytes()
+    with pytest.raises(RunStoreError, match="not a pyevonas run|another application"):
+        resume(folder, evaluate_fn=stub_evaluate)
+    assert db.read_bytes() == before
+
+
+def test_a_new_run_never_overwrites_a_folder(tmp_path: Path) -> None:
+    folder = tmp_path / "notes"
+    folder.mkdir()
+    (folder / "thesis.txt").write_text("precious")
+    with pytest.raises(RunStoreError, match="not empty"):
+        evolve(_config(folder), evaluate_fn=stub_evaluate)
+    assert [p.name for p in folder.iterdir()] == ["thesis.txt"]
+    first = evolve(_config(tmp_path / "run", generations=1), evaluate_fn=stub_evaluate)
+    with pytest.raises(RunStoreError, match="already holds a pyevonas run"):
+        evolve(_config(first.run_dir, generations=1), evaluate_fn=stub_evaluate)
+
+
+def test_missing_run_folder(tmp_path: Path) -> None:
+    with pytest.raises(RunStoreError, match="does not exist"):
+        resume(tmp_path / "nowhere", evaluate_fn=stub_evaluate)
+
+
+# ---------------------------------------------------------------------- failures and the cache
+def test_failing_candidates_do_not_stop_the_search(tmp_path: Path) -> None:
+    def flaky(chromosome: list[dict[str, Any]], config: Any, progress: Any = None) -> Any:
+        f = stub_fitness(chromosome)
+        if f < 0.3:
+            raise RuntimeError("CUDA out of memory (pretend)")
+        if f < 0.4:
+            return {"status": "ok", "fitness": float("nan")}  # a broken result is a failure too
+        return stub_evaluate(chromosome, config, progress)
+
+    result = evolve(_config(tmp_path / "run", generations=3, population=8), evaluate_fn=flaky)
+    with RunStore.open(result.run_dir, readonly=True) as store:
+        individuals = store.individuals()
+        failed = [ind for ind in individuals if ind.status == "failed"]
+        assert failed, "the stub should have failed some candidates"
+        assert all(ind.error for ind in failed)
+        assert any("out of memory" in (ind.error or "") for ind in failed)
+        ids = {ind.id: ind for ind in individuals}
+        for ind in individuals:
+            for parent in ind.parents or []:
+                assert ids[parent].status in ("ok", "cached")
+        assert store.generations() == [1, 2, 3]
+
+
+def test_a_generation_where_everything_fails_stops_with_the_error_and_can_be_resumed(tmp_path: Path) -> None:
+    def broken(chromosome: Any, config: Any, progress: Any = None) -> Any:
+        raise FileNotFoundError("dataset missing")
+
+    with pytest.raises(TrainingError, match="every candidate of generation 1 failed.*dataset missing"):
+        evolve(_config(tmp_path / "run", generations=2), evaluate_fn=broken)
+    result = resume(tmp_path / "run", evaluate_fn=stub_evaluate)
+    with RunStore.open(result.run_dir, readonly=True) as store:
+        assert all(ind.status in ("ok", "cached") for ind in store.individuals())
+
+
+def test_elites_are_carried_over_and_not_trained_again(tmp_path: Path) -> None:
+    calls: list[str] = []
+
+    def counting(chromosome: list[dict[str, Any]], config: Any, progress: Any = None) -> Any:
+        calls.append(json.dumps(chromosome, sort_keys=True))
+        return stub_evaluate(chromosome, config, progress)
+
+    result = evolve(_config(tmp_path / "run", elitism=2, control="naive"), evaluate_fn=counting)
+    assert len(calls) == len(set(calls)), "an architecture was trained twice"
+    with RunStore.open(result.run_dir, readonly=True) as store:
+        for g in (2, 3):
+            previous = sorted(
+                (ind for ind in store.individuals(g - 1) if ind.fitness is not None),
+                key=lambda ind: -ind.fitness,  # type: ignore[operator]
+            )
+            elites = store.individuals(g)[:2]
+            assert [e.chromosome for e in elites] == [p.chromosome for p in previous[:2]]
+            assert all(e.status == "cached" and e.cached_from is not None for e in elites)
+        best_per_gen = [max(ind.fitness for ind in store.individuals(g) if ind.fitness is not None) for g in (1, 2, 3)]
+        assert best_per_gen == sorted(best_per_gen)  # with elitism the best never gets worse
+
+
+# ---------------------------------------------------------------------- events
+def test_observers_see_the_run_and_a_broken_one_is_dropped(tmp_path: Path) -> None:
+    events: list[Any] = []
+
+    def broken(event: Any) -> None:
+        raise RuntimeError("display crashed")
+
+    result = evolve(_config(tmp_path / "run"), evaluate_fn=stub_evaluate, observers=[broken, events.append])
+    kinds = [type(e) for e in events]
+    assert kinds[0] is RunStarted and kinds[-1] is RunFinished
+    assert kinds.count(GenerationStarted) == 3 == kinds.count(GenerationEvaluated)
+    assert kinds.count(GenerationBred) == 2
+    assert ControlStep in kinds
+    updates = [e for e in events if isinstance(e, CandidateUpdate)]
+    assert {e.candidate.status for e in updates} >= {"running", "ok"}
+    assert events[-1].best.id == result.best.id  # type: ignore[union-attr]
