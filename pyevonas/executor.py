@@ -29,8 +29,10 @@ import dataclasses
 import importlib
 import multiprocessing as mp
 import os
+import pickle
 import signal
 import socket
+import threading
 import time
 import traceback
 import weakref
@@ -301,38 +303,57 @@ def _worker_main(conn: Connection, fn_ref: str, device: str | None, slot: int, t
     """Body of a pool worker: load the function, then evaluate jobs until told to stop."""
     # Ctrl-C reaches the whole process group; the parent decides what happens to the workers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _exit_with_parent()
     if device is None or device == "cpu":
         # N workers on the same cores: one BLAS/OpenMP pool each, sized to share them.
         os.environ.setdefault("OMP_NUM_THREADS", str(threads))
         os.environ.setdefault("MKL_NUM_THREADS", str(threads))
     try:
-        fn = _resolve(fn_ref)
-    except BaseException:
-        conn.send(("fatal", f"cannot load {fn_ref}:\n{traceback.format_exc(limit=5)}"))
-        return
-    conn.send(("ready", os.getpid()))
-    while True:
         try:
+            fn = _resolve(fn_ref)
+        except BaseException:
+            conn.send(("fatal", f"cannot load {fn_ref}:\n{traceback.format_exc(limit=5)}"))
+            return
+        conn.send(("ready", os.getpid()))
+        while True:
             job = conn.recv()
-        except (EOFError, OSError):
-            return
-        if job is None:
-            return
-        config = _pin(job.config, device)
-        conn.send(("progress", job.id, {"event": "started", "device": _device_of(config),
-                                        "worker": slot, "pid": os.getpid()}))  # fmt: skip
+            if job is None:
+                return
+            _worker_run(conn, fn, job, device, slot)
+    except (EOFError, OSError):
+        return  # the parent is gone or closed the pipe: nobody wants the results
 
-        def progress(event: dict[str, Any], job_id: int = job.id) -> None:
-            conn.send(("progress", job_id, dict(event)))
 
-        try:
-            metrics = fn(job.chromosome, config, progress=progress)
-        except Exception as exc:
-            metrics = FailedEvaluation(error=_describe(exc))
-        try:
-            conn.send(("done", job.id, metrics))
-        except Exception as exc:  # pickling fails before anything is written to the pipe
-            conn.send(("done", job.id, FailedEvaluation(error=f"result not sendable: {exc}")))
+def _worker_run(conn: Connection, fn: EvaluateFn, job: EvalJob, device: str | None, slot: int) -> None:
+    config = _pin(job.config, device)
+    conn.send(("progress", job.id, {"event": "started", "device": _device_of(config),
+                                    "worker": slot, "pid": os.getpid()}))  # fmt: skip
+
+    def progress(event: dict[str, Any], job_id: int = job.id) -> None:
+        conn.send(("progress", job_id, dict(event)))
+
+    try:
+        metrics: MetricsLike = fn(job.chromosome, config, progress=progress)
+    except Exception as exc:
+        metrics = FailedEvaluation(error=_describe(exc))
+    try:
+        payload = pickle.dumps(("done", job.id, metrics))
+    except Exception as exc:
+        payload = pickle.dumps(("done", job.id, FailedEvaluation(error=f"result not sendable: {exc}")))
+    conn.send_bytes(payload)
+
+
+def _exit_with_parent() -> None:
+    """End this worker as soon as its parent dies (e.g. SIGKILLed), even in the middle of a job."""
+    parent = mp.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        wait([parent.sentinel])
+        os._exit(0)
+
+    threading.Thread(target=watch, name="pyevonas-parent-watch", daemon=True).start()
 
 
 @dataclass

@@ -12,6 +12,7 @@ import dataclasses
 import importlib.util
 import os
 import signal
+import subprocess
 import sys
 import time
 from collections import defaultdict
@@ -236,6 +237,49 @@ def test_pool_that_cannot_load_evaluate_fn_raises() -> None:
     with PoolEvaluator(1, None, _unloadable) as broken:
         with pytest.raises(TrainingError, match=r"could not start.*pyevonas_no_such_module"):
             list(broken.evaluate([_job(1)]))
+
+
+_ORPHAN_SCRIPT = """
+import sys
+sys.path[:0] = sys.argv[1:3]
+from test_executor import _job, fake_evaluate
+from pyevonas.executor import make_evaluator
+evaluator = make_evaluator("pool", workers=1, evaluate_fn=fake_evaluate)
+for _ in evaluator.evaluate([_job(1, seconds=120)], lambda i, e: print(e["pid"], flush=True)):
+    pass
+"""
+
+
+def _gone(pid: int) -> bool:
+    """Whether a process has exited (a zombie nobody reaped counts as exited)."""
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
+def test_pool_workers_exit_when_the_search_process_is_killed() -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-c", _ORPHAN_SCRIPT, str(TESTS_DIR), str(REPO_ROOT)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert line.strip().isdigit(), proc.stderr.read() if proc.stderr else line
+        worker_pid = int(line)
+        assert not _gone(worker_pid)
+    finally:
+        proc.kill()
+        proc.communicate(timeout=30)
+    deadline = time.monotonic() + 15
+    while not _gone(worker_pid) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert _gone(worker_pid), "an orphaned worker kept training after the search was killed"
 
 
 # ---------------------------------------------------------------- real training
