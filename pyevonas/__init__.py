@@ -24,12 +24,12 @@ __version__ = "0.1.0"
 
 # name -> module that defines it; resolved lazily by __getattr__ (PEP 562).
 _LAZY: dict[str, str] = {
-    "similarity": "pyevonas.similarity",
-    "similarity_matrix": "pyevonas.similarity",
-    "nearest": "pyevonas.similarity",
-    "align": "pyevonas.similarity",
-    "diversity": "pyevonas.similarity",
-    "Alignment": "pyevonas.similarity",
+    "similarity": "pyevonas.metric",
+    "similarity_matrix": "pyevonas.metric",
+    "nearest": "pyevonas.metric",
+    "align": "pyevonas.metric",
+    "diversity": "pyevonas.metric",
+    "Alignment": "pyevonas.metric",
     "Gene": "pyevonas.encode",
     "sequence": "pyevonas.encode",
     "parse_arch": "pyevonas.encode",
@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from pyevonas.encode import Gene, format_arch, parse_arch, sequence
     from pyevonas.model import build_model
     from pyevonas.schema import Scoring
-    from pyevonas.similarity import (
+    from pyevonas.metric import (
         Alignment,
         align,
         diversity,

@@ -1,0 +1,184 @@
+"""CLI commands of the similarity engine: similarity, matrix, schema validate/export."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from typing_extensions import Annotated
+
+from pyevonas.cli import app
+from pyevonas.cli._common import console, echo_json
+from pyevonas.errors import EncodingError
+
+schema_app = typer.Typer(help="Validate and publish scoring schemas.", no_args_is_help=True)
+app.add_typer(schema_app, name="schema")
+
+SchemaOpt = Annotated[str, typer.Option("--schema", "-s", help="Scoring schema: default, paper, or a JSON file.")]
+
+
+def read_arch(spec: str) -> Any:
+    """An architecture from the command line: a JSON chromosome file, or the text notation."""
+    p = Path(spec)
+    if p.suffix.lower() == ".json" or (len(spec) < 4096 and p.is_file()):
+        if not p.is_file():
+            raise EncodingError(f"no architecture file at {spec!r}")
+        try:
+            data = json.loads(p.read_text(encoding="utf-8"))
+        except (OSError, json.JSONDecodeError) as exc:
+            raise EncodingError(f"cannot read architecture file {spec!r}: {exc}") from exc
+        if isinstance(data, dict) and "chromosome" in data:
+            data = data["chromosome"]
+        return data
+    return spec
+
+
+def read_population(path: Path, generation: Optional[int] = None) -> tuple[list[str], list[Any]]:
+    """Names and architectures from a population file.
+
+    Accepted: a JSON list of chromosomes or of text-notation strings; a JSON object with
+    ``chromosomes``/``architectures`` (list or name -> chromosome); a run JSON of the paper's
+    runs (``generations[...].individuals``, pick one with ``generation``); or a text file with one
+    architecture per line (``#`` comments allowed).
+    """
+    if not path.is_file():
+        raise EncodingError(f"no population file at {str(path)!r}")
+    text = path.read_text(encoding="utf-8")
+    if path.suffix.lower() != ".json":
+        lines = [ln.strip() for ln in text.splitlines()]
+        archs: list[Any] = [ln for ln in lines if ln and not ln.startswith("#")]
+        return [str(i) for i in range(len(archs))], archs
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise EncodingError(f"{path}: not valid JSON: {exc}") from exc
+    if isinstance(data, dict) and "generations" in data:
+        gens = data["generations"]
+        pick = gens[-1] if generation is None else next((g for g in gens if g.get("generation") == generation), None)
+        if pick is None:
+            raise EncodingError(f"{path}: no generation {generation}")
+        inds = pick["individuals"]
+        return [i.get("name", str(k)) for k, i in enumerate(inds)], [i["chromosome"] for i in inds]
+    if isinstance(data, dict):
+        for key in ("chromosomes", "architectures", "population"):
+            if key in data:
+                data = data[key]
+                break
+        else:
+            raise EncodingError(f"{path}: expected a list of architectures or a 'chromosomes' key")
+    if isinstance(data, dict):
+        return [str(k) for k in data], list(data.values())
+    if not isinstance(data, list):
+        raise EncodingError(f"{path}: expected a list of architectures, got {type(data).__name__}")
+    return [str(i) for i in range(len(data))], data
+
+
+@app.command()
+def similarity(
+    a: Annotated[str, typer.Argument(help="First architecture: text notation (\"C(32,3,1) B L g F(64)\") or a JSON chromosome file.")],
+    b: Annotated[str, typer.Argument(help="Second architecture.")],
+    schema: SchemaOpt = "default",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Similarity of two architectures (1 = identical)."""
+    import pyevonas
+
+    arch_a, arch_b = read_arch(a), read_arch(b)
+    al = pyevonas.align(arch_a, arch_b, schema=schema)
+    if as_json:
+        echo_json(
+            {
+                "similarity": al.similarity,
+                "score": al.score,
+                "sequence_a": pyevonas.sequence(arch_a, schema),
+                "sequence_b": pyevonas.sequence(arch_b, schema),
+                "aligned_a": al.aligned_a,
+                "aligned_b": al.aligned_b,
+            }
+        )
+        return
+    console.print(f"{al.aligned_a}\n{al.aligned_b}", highlight=False)
+    console.print(f"similarity [bold]{al.similarity:.6f}[/] (raw score {al.score:g})")
+
+
+@app.command()
+def matrix(
+    file: Annotated[Path, typer.Argument(help="Population: JSON list of chromosomes or text notations, a paper-run JSON, or a .txt file with one architecture per line.")],
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the matrix to a .csv or .npy file.")] = None,
+    schema: SchemaOpt = "default",
+    others: Annotated[Optional[Path], typer.Option("--others", help="Compare against this population instead (N x M).")] = None,
+    generation: Annotated[Optional[int], typer.Option("--generation", "-g", help="Generation to take from a run JSON (default: last).")] = None,
+    condensed: Annotated[bool, typer.Option("--condensed", help="Only the upper triangle (scipy pdist layout; .npy only).")] = False,
+    float32: Annotated[bool, typer.Option("--float32", help="Store float32 instead of float64.")] = False,
+    threads: Annotated[Optional[int], typer.Option("--threads", help="Threads (default: PYEVONAS_NUM_THREADS or all cores).")] = None,
+) -> None:
+    """Similarity matrix of a population, with its median similarity (diversity)."""
+    import numpy as np
+
+    import pyevonas
+    from pyevonas.metric import similarity_matrix
+
+    names, archs = read_population(file, generation)
+    other_archs = read_population(others, generation)[1] if others else None
+    if condensed and (output is None or output.suffix.lower() != ".npy"):
+        raise typer.BadParameter("--condensed writes a 1-D array: give -o FILE.npy", param_hint="--condensed")
+    if output is not None and output.suffix.lower() not in (".csv", ".npy"):
+        raise typer.BadParameter(f"{output}: the output must end in .csv or .npy", param_hint="--output")
+    with console.status(f"aligning {len(archs)} architectures..."):
+        m = similarity_matrix(
+            archs, other_archs, schema, condensed=condensed, dtype=np.float32 if float32 else np.float64, n_threads=threads
+        )
+    if output is not None:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        if output.suffix.lower() == ".npy":
+            np.save(output, m)
+        else:
+            header = ",".join(["name", *(names if others is None else [str(j) for j in range(m.shape[1])])])
+            with output.open("w", encoding="utf-8") as f:
+                f.write(header + "\n")
+                for name, row in zip(names, m):
+                    f.write(name + "," + ",".join(repr(float(v)) for v in row) + "\n")
+        console.print(f"wrote {output} ({' x '.join(map(str, m.shape))})")
+    elif m.ndim == 2 and max(m.shape) <= 30:
+        from rich.table import Table
+
+        t = Table(show_header=True, header_style="bold", box=None)
+        t.add_column("")
+        for j in range(m.shape[1]):
+            t.add_column(str(j), justify="right")
+        for i, row in enumerate(m):
+            t.add_row(str(i), *(f"{v:.3f}" for v in row))
+        console.print(t)
+    if others is None and len(archs) >= 2:
+        console.print(
+            f"median similarity: off-diagonal {pyevonas.diversity(m):.4f}, upper triangle "
+            f"{pyevonas.diversity(m, 'upper'):.4f}, full {pyevonas.diversity(m, 'full'):.4f}"
+        )
+
+
+@schema_app.command("validate")
+def schema_validate(file: Annotated[Path, typer.Argument(help="Scoring schema JSON file.")]) -> None:
+    """Check a scoring schema; print one line per problem."""
+    from pyevonas.schema import Scoring
+
+    s = Scoring.load(file)
+    kind = "symmetric" if s.symmetric else "directed"
+    console.print(f"[green]ok[/]: scoring schema {s.name!r}: {len(s.genes)} gene types, {len(s.rules)} rules, {kind}")
+
+
+@schema_app.command("export")
+def schema_export(
+    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write here instead of stdout.")] = None,
+    builtin: Annotated[Optional[str], typer.Option("--builtin", help="Export a shipped schema (default, paper) instead of the JSON Schema.")] = None,
+) -> None:
+    """Print the JSON Schema of the scoring-schema format (or a shipped schema)."""
+    from pyevonas.schema import Scoring, json_schema
+
+    text = Scoring.builtin(builtin).to_json() if builtin else json.dumps(json_schema(), indent=2)
+    if output is None:
+        echo_json(json.loads(text))
+    else:
+        output.write_text(text + "\n", encoding="utf-8")
+        console.print(f"wrote {output}")

@@ -1,0 +1,292 @@
+"""Encoding: architectures into gene sequences, and the text notation.
+
+The representations of an architecture, and how to move between them:
+
+- **Chromosome**: ``list[dict]`` of layer dicts in the paper's format,
+  ``[{"layer": "C_2D", "filters": 32, "kernel_size": 3, "strides": 1, ...}, ...]``. Layers in the
+  schema's ``ignore_layers`` (``Rescaling``, ``MAG``) are not genes.
+- **Text notation**: ``"C(32,3,1) B L M(2) g F(64)"``: one letter per gene, its counted
+  parameters in parentheses in the schema's order (``parse_arch`` / ``format_arch``).
+- **Letters**: ``"CBLMgF"``, the sequence without parameters (``sequence``).
+- **Genes**: ``list[Gene]`` (letter, layer, counted parameters): ``genes``.
+- **Encoded**: type codes (uint32) and a parameter matrix (float64, NaN where a gene lacks a
+  column), the only form the Rust core sees (``CompiledScoring.encode``).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+import numpy as np
+
+from pyevonas import _core
+from pyevonas.errors import EncodingError
+from pyevonas.schema import Scoring, expanded_rules, resolve_scoring, term_norm
+
+Chromosome = list[dict[str, Any]]
+Arch = Union[str, Sequence[Mapping[str, Any]]]
+
+
+@dataclass(frozen=True)
+class Gene:
+    """One gene of a sequence: its letter, the layer it came from and the parameters that count."""
+
+    letter: str
+    layer: str
+    params: dict[str, float] = field(default_factory=dict)
+
+    def __str__(self) -> str:
+        if not self.params:
+            return self.letter
+        return f"{self.letter}({','.join(_fmt_number(v) for v in self.params.values())})"
+
+
+def _fmt_number(v: float) -> str:
+    if isinstance(v, float) and v.is_integer():
+        return str(int(v))
+    return repr(v) if isinstance(v, float) else str(v)
+
+
+class CompiledScoring:
+    """A Scoring compiled for the Rust core: type codes, parameter columns and the score table."""
+
+    def __init__(self, scoring: Scoring) -> None:
+        self.scoring = scoring
+        self.letters = [g.letter for g in scoring.genes]
+        self.code_of = {g.letter: i for i, g in enumerate(scoring.genes)}
+        self.param_names: list[str] = []
+        for g in scoring.genes:
+            for p in g.params:
+                if p not in self.param_names:
+                    self.param_names.append(p)
+        self.column_of = {p: i for i, p in enumerate(self.param_names)}
+        self.by_layer: dict[str, list[int]] = {}
+        for i, g in enumerate(scoring.genes):
+            self.by_layer.setdefault(g.layer, []).append(i)
+        # More specific selectors (more conditions) win over a catch-all for the same layer.
+        for codes in self.by_layer.values():
+            codes.sort(key=lambda c: -len(scoring.genes[c].when))
+        self.ignore = set(scoring.ignore_layers)
+        self.table = self._build_table()
+
+    def _build_table(self) -> _core.ScoreTable:
+        s = self.scoring
+        n = len(s.genes)
+        rules = expanded_rules(s)
+        max_terms = max((len(r.terms) for r in s.rules), default=0) or 1
+        base = np.empty((n, n), dtype=np.float64)
+        tp = np.full((n, n, max_terms), -1, dtype=np.int64)
+        tw = np.zeros((n, n, max_terms), dtype=np.float64)
+        tn = np.ones((n, n, max_terms), dtype=np.float64)
+        for x, gx in enumerate(s.genes):
+            for y, gy in enumerate(s.genes):
+                found = rules.get((gx.letter, gy.letter))
+                if found is None:
+                    first = s.pair_mismatch == "first"
+                    base[x, y] = gx.mismatch if first else min(gx.mismatch, gy.mismatch)
+                    continue
+                rule = found[1]
+                base[x, y] = rule.base
+                for k, t in enumerate(rule.terms):
+                    tp[x, y, k] = self.column_of[t.param]
+                    tw[x, y, k] = t.weight
+                    tn[x, y, k] = term_norm(s, gx, gy, t)
+        return _core.ScoreTable(
+            base, tp, tw, tn, len(self.param_names), s.gap.open, s.gap.extend, s.lower_bound
+        )
+
+    # --- chromosome -> genes -------------------------------------------------------------
+    def gene_of(self, layer: Any, index: int) -> Gene | None:
+        """The gene of one layer dict (None for an ignored layer); EncodingError if it has none."""
+        if not isinstance(layer, Mapping):
+            raise EncodingError(f"layer {index}: expected a layer dict, got {type(layer).__name__}")
+        name = layer.get("layer")
+        if not isinstance(name, str):
+            raise EncodingError(f"layer {index}: the layer dict has no 'layer' name: {dict(layer)!r}")
+        if name in self.ignore:
+            return None
+        codes = self.by_layer.get(name)
+        if codes is None:
+            known = ", ".join(sorted(self.by_layer))
+            raise EncodingError(
+                f"layer {index}: unknown layer {name!r} (scoring schema {self.scoring.name!r} knows {known})"
+            )
+        for code in codes:
+            g = self.scoring.genes[code]
+            if all(_same(layer.get(k, _MISSING), v) for k, v in g.when.items()):
+                return Gene(g.letter, name, self._params(g.params, layer, index, name))
+        conds = "; ".join(
+            ", ".join(f"{k}={v!r}" for k, v in self.scoring.genes[c].when.items()) for c in codes
+        )
+        got = {k: layer.get(k) for c in codes for k in self.scoring.genes[c].when}
+        raise EncodingError(f"layer {index} ({name}): {got} matches no gene type (expected {conds})")
+
+    @staticmethod
+    def _params(spec: Mapping[str, Any], layer: Mapping[str, Any], index: int, name: str) -> dict[str, float]:
+        out: dict[str, float] = {}
+        for p in spec:
+            if p not in layer:
+                raise EncodingError(f"layer {index} ({name}): missing parameter {p!r}")
+            v = layer[p]
+            if isinstance(v, bool) or not isinstance(v, numbers.Real):
+                raise EncodingError(f"layer {index} ({name}): parameter {p!r} must be a number, got {v!r}")
+            fv = float(v)
+            if not math.isfinite(fv):
+                raise EncodingError(f"layer {index} ({name}): parameter {p!r} is {fv} (must be finite)")
+            out[p] = fv
+        return out
+
+    def genes(self, arch: Arch) -> list[Gene]:
+        """The genes of an architecture (chromosome or text notation)."""
+        if isinstance(arch, str):
+            return self.parse_genes(arch)
+        if isinstance(arch, Mapping) or not isinstance(arch, Sequence):
+            raise EncodingError(
+                f"an architecture must be a list of layer dicts or a text-notation string, got {type(arch).__name__}"
+            )
+        out = [g for i, layer in enumerate(arch) if (g := self.gene_of(layer, i)) is not None]
+        if not out:
+            raise EncodingError(
+                "empty architecture: no gene to align"
+                + (f" (only ignored layers: {', '.join(sorted(self.ignore))})" if len(arch) else "")
+            )
+        return out
+
+    def encode_genes(self, genes: Sequence[Gene]) -> tuple[np.ndarray, np.ndarray]:
+        """Type codes (uint32) and parameter rows (float64, NaN = absent) of genes."""
+        codes = np.fromiter((self.code_of[g.letter] for g in genes), dtype=np.uint32, count=len(genes))
+        params = np.full((len(genes), len(self.param_names)), np.nan, dtype=np.float64)
+        for r, g in enumerate(genes):
+            for p, v in g.params.items():
+                params[r, self.column_of[p]] = v
+        return codes, params
+
+    def population(self, archs: Sequence[Arch]) -> _core.Population:
+        """Encode many architectures into one Population for the Rust core."""
+        all_codes: list[int] = []
+        rows: list[list[float]] = []
+        offsets = [0]
+        ncol = len(self.param_names)
+        nan_row = [math.nan] * ncol
+        for n, arch in enumerate(archs):
+            try:
+                genes = self.genes(arch)
+            except EncodingError as exc:
+                raise EncodingError(f"architecture {n}: {exc}") from None
+            for g in genes:
+                all_codes.append(self.code_of[g.letter])
+                row = nan_row.copy()
+                for p, v in g.params.items():
+                    row[self.column_of[p]] = v
+                rows.append(row)
+            offsets.append(len(all_codes))
+        codes = np.asarray(all_codes, dtype=np.uint32)
+        params = np.asarray(rows, dtype=np.float64).reshape(len(all_codes), ncol)
+        return _core.Population(self.table, codes, params, np.asarray(offsets, dtype=np.int64))
+
+    # --- text notation -------------------------------------------------------------------
+    _TOKEN = re.compile(r"\s*(?P<letter>[^\s(),])\s*(?:\((?P<args>[^()]*)\))?\s*")
+
+    def parse_genes(self, text: str) -> list[Gene]:
+        """Parse the text notation into genes."""
+        genes: list[Gene] = []
+        pos = 0
+        text_s = text.strip()
+        if not text_s:
+            raise EncodingError("empty architecture: the text notation has no gene")
+        while pos < len(text_s):
+            m = self._TOKEN.match(text_s, pos)
+            if m is None or m.end() == pos:
+                raise EncodingError(f"cannot read the architecture text at character {pos}: {text_s[pos:pos + 12]!r}")
+            letter, args = m.group("letter"), m.group("args")
+            index = len(genes)
+            code = self.code_of.get(letter)
+            if code is None:
+                raise EncodingError(
+                    f"gene {index}: unknown letter {letter!r} (scoring schema {self.scoring.name!r} "
+                    f"has {''.join(self.letters)})"
+                )
+            gt = self.scoring.genes[code]
+            names = list(gt.params)
+            values = [a.strip() for a in args.split(",")] if args is not None and args.strip() else []
+            if len(values) != len(names):
+                want = f"({', '.join(names)})" if names else "no parameters"
+                raise EncodingError(f"gene {index} ({letter}): expected {want}, got {len(values)} value(s)")
+            params: dict[str, float] = {}
+            for name, raw in zip(names, values):
+                try:
+                    v = float(raw)
+                except ValueError:
+                    raise EncodingError(f"gene {index} ({letter}): {name} {raw!r} is not a number") from None
+                if not math.isfinite(v):
+                    raise EncodingError(f"gene {index} ({letter}): {name} is {raw} (must be finite)")
+                params[name] = v
+            genes.append(Gene(letter, gt.layer, params))
+            pos = m.end()
+        return genes
+
+    def to_layer(self, gene: Gene) -> dict[str, Any]:
+        """A layer dict in the paper's format for a gene (integral values as int)."""
+        gt = self.scoring.gene(gene.letter)
+        out: dict[str, Any] = {"layer": gt.layer}
+        out.update(gt.when)
+        for k, v in gene.params.items():
+            out[k] = int(v) if float(v).is_integer() and _is_int_range(gt.params[k]) else v
+        return out
+
+
+def _is_int_range(r: Any) -> bool:
+    return all(float(x).is_integer() for x in (r.min, r.max, r.step or 1))
+
+
+_MISSING = object()
+
+
+def _same(a: Any, b: Any) -> bool:
+    # Plain equality: a condition {"skip_connection": 1} also matches 1.0 and True.
+    return a is not _MISSING and bool(a == b)
+
+
+# --- public helpers ----------------------------------------------------------------------
+def compiled(schema: str | Scoring | Any = "default") -> CompiledScoring:
+    """The compiled form of a ``schema`` argument (cached per Scoring object)."""
+    return resolve_scoring(schema).compiled()
+
+
+def genes(arch: Arch, schema: str | Scoring | Any = "default") -> list[Gene]:
+    """The genes of an architecture under a scoring schema.
+
+    Example:
+        >>> [str(g) for g in genes("C(32,3,1) B L g F(64)")]
+        ['C(32,3,1)', 'B', 'L', 'g', 'F(64)']
+    """
+    return compiled(schema).genes(arch)
+
+
+def sequence(arch: Arch, schema: str | Scoring | Any = "default") -> str:
+    """The letter sequence of an architecture, e.g. ``"TTrMCDICRMGF"``."""
+    return "".join(g.letter for g in compiled(schema).genes(arch))
+
+
+def parse_arch(text: str, schema: str | Scoring | Any = "default") -> Chromosome:
+    """Turn the text notation into a chromosome (list of layer dicts in the paper's format).
+
+    Example:
+        >>> parse_arch("C(32,3,1) M(2) g F(64)")[0]
+        {'layer': 'C_2D', 'filters': 32, 'kernel_size': 3, 'strides': 1}
+    """
+    c = compiled(schema)
+    return [c.to_layer(g) for g in c.parse_genes(text)]
+
+
+def format_arch(arch: Arch, schema: str | Scoring | Any = "default") -> str:
+    """The text notation of an architecture, e.g. ``"C(32,3,1) B L M(2) g F(64)"``."""
+    return " ".join(str(g) for g in compiled(schema).genes(arch))
+
+
+__all__ = ["Arch", "Chromosome", "CompiledScoring", "Gene", "format_arch", "genes", "parse_arch", "sequence"]

@@ -1,0 +1,239 @@
+"""The similarity API (module `pyevonas.metric`, re-exported as `pyevonas.similarity`, ...): pairwise similarity, matrices, alignments, diversity.
+
+Everything runs in the Rust core (``pyevonas._core``) on plain data: the schema compiles to a
+score table once, a population compiles to gene codes over its distinct genes, and matrices
+are computed in parallel with the GIL released. Nothing here imports torch.
+
+Orientation: ``M[i, j]`` is the similarity of ``archs[i]`` as the first sequence (A) against
+``others[j]`` (or ``archs[j]``) as the second (B). Under a symmetric schema (``default``)
+``M == M.T``; under ``paper`` a few pairs differ, as in the authors' code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal, Union
+
+import numpy as np
+
+from pyevonas.encode import Arch, Gene, compiled
+from pyevonas.schema import Scoring
+
+SchemaArg = Union[str, Path, Scoring, dict]
+DiversityHow = Literal["offdiag", "upper", "full"]
+
+
+def _threads(n_threads: int | None) -> int | None:
+    if n_threads is not None and n_threads < 1:
+        raise ValueError(f"n_threads must be >= 1, got {n_threads}")
+    return n_threads
+
+
+def similarity(a: Arch, b: Arch, schema: SchemaArg = "default") -> float:
+    """Similarity of two architectures, in [0, 1] (1 for identical sequences).
+
+    Args:
+        a: the first architecture (sequence A): a chromosome (list of layer dicts) or text notation.
+        b: the second architecture (sequence B).
+        schema: ``"default"``, ``"paper"``, a path to a scoring-schema file, or a Scoring.
+
+    Example:
+        >>> similarity("C(32,3,1) B L g F(64)", "C(64,3,1) B g F(64)")  # doctest: +ELLIPSIS
+        0.8...
+    """
+    pop = compiled(schema).population([a, b])
+    return float(pop.matrix(split=1)[0, 0])
+
+
+def similarity_matrix(
+    archs: Sequence[Arch],
+    others: Sequence[Arch] | None = None,
+    schema: SchemaArg = "default",
+    *,
+    condensed: bool = False,
+    dtype: Any = np.float64,
+    n_threads: int | None = None,
+) -> np.ndarray:
+    """Similarity matrix of a population (N x N), or of ``archs`` against ``others`` (N x M).
+
+    Args:
+        archs: the architectures of the rows (each the first sequence).
+        others: the architectures of the columns; ``None`` for all pairs of ``archs``.
+        schema: scoring schema (name, path or Scoring).
+        condensed: return only the strict upper triangle as a 1-D array in the layout of
+            ``scipy.spatial.distance.pdist`` (symmetric schemas only; N*(N-1)/2 values). Use this
+            for large N: 20,000 architectures take 1.6 GB instead of 3.2 GB (0.8 GB as float32).
+        dtype: ``numpy.float64`` (default, exact) or ``numpy.float32`` (halves memory; values are
+            the float64 results rounded to the nearest float32, error <= 3e-8).
+        n_threads: threads to use (default: ``PYEVONAS_NUM_THREADS`` or all cores).
+
+    Returns:
+        float64 (or float32) array; the diagonal of an N x N matrix is exactly 1.
+    """
+    f32 = _float32(dtype)
+    c = compiled(schema)
+    n_threads = _threads(n_threads)
+    if others is None:
+        pop = c.population(archs)
+        if condensed:
+            return pop.condensed(float32=f32, n_threads=n_threads)
+        return pop.matrix(float32=f32, n_threads=n_threads)
+    if condensed:
+        raise ValueError("condensed=True needs others=None (a condensed matrix is one population's upper triangle)")
+    pop = c.population(list(archs) + list(others))
+    return pop.matrix(split=len(archs), float32=f32, n_threads=n_threads)
+
+
+def score_matrix(
+    archs: Sequence[Arch], others: Sequence[Arch] | None = None, schema: SchemaArg = "default", *, n_threads: int | None = None
+) -> np.ndarray:
+    """Raw global alignment scores (before normalisation), N x N or N x M, float64."""
+    c = compiled(schema)
+    if others is None:
+        return c.population(archs).scores(n_threads=_threads(n_threads))
+    return c.population(list(archs) + list(others)).scores(split=len(archs), n_threads=_threads(n_threads))
+
+
+def nearest(
+    archs: Sequence[Arch],
+    k: int,
+    others: Sequence[Arch] | None = None,
+    schema: SchemaArg = "default",
+    *,
+    n_threads: int | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
+    """The k most similar architectures of each row, without building the full matrix.
+
+    Args:
+        archs: the query architectures (rows, each the first sequence).
+        k: how many neighbours per row.
+        others: the candidates; ``None`` searches ``archs`` itself, excluding each row's own index.
+        schema: scoring schema.
+        n_threads: threads to use.
+
+    Returns:
+        ``(indices, similarities)``, both of shape (N, k): int64 indices into ``others`` (or
+        ``archs``), most similar first (ties by lower index); rows with fewer than k candidates are
+        padded with index -1 and similarity NaN.
+    """
+    if k < 0:
+        raise ValueError(f"k must be >= 0, got {k}")
+    c = compiled(schema)
+    if others is None:
+        return c.population(archs).nearest(k, n_threads=_threads(n_threads))
+    pop = c.population(list(archs) + list(others))
+    return pop.nearest(k, split=len(archs), n_threads=_threads(n_threads))
+
+
+@dataclass(frozen=True)
+class Alignment:
+    """A global alignment of two architectures.
+
+    Attributes:
+        columns_a: the genes of A per column, ``None`` where A has a gap.
+        columns_b: the genes of B per column, ``None`` where B has a gap.
+        column_scores: the score of each column (match score, or the gap score).
+        score: the raw alignment score (the sum of ``column_scores``; may be below the lower bound).
+        similarity: the normalised similarity in [0, 1].
+    """
+
+    columns_a: list[Gene | None]
+    columns_b: list[Gene | None]
+    column_scores: list[float]
+    score: float
+    similarity: float
+
+    @property
+    def aligned_a(self) -> str:
+        """A's letters with ``-`` for gaps."""
+        return "".join(g.letter if g else "-" for g in self.columns_a)
+
+    @property
+    def aligned_b(self) -> str:
+        """B's letters with ``-`` for gaps."""
+        return "".join(g.letter if g else "-" for g in self.columns_b)
+
+    def __str__(self) -> str:
+        marks = "".join(
+            "|" if a and b and a.letter == b.letter else ("." if a and b else " ")
+            for a, b in zip(self.columns_a, self.columns_b)
+        )
+        return f"{self.aligned_a}\n{marks}\n{self.aligned_b}\nscore {self.score:g}, similarity {self.similarity:.3f}"
+
+
+def align(a: Arch, b: Arch, schema: SchemaArg = "default") -> Alignment:
+    """One optimal global alignment of two architectures, with its scores.
+
+    Example:
+        >>> print(align("C(32,3,1) B L g F(64)", "C(32,3,1) L g F(64)").aligned_b)
+        C-LgF
+    """
+    c = compiled(schema)
+    genes_a, genes_b = c.genes(a), c.genes(b)
+    pop = c.population([a, b])
+    pairs, column_scores, score, sim = pop.align(0, 1)
+    return Alignment(
+        columns_a=[genes_a[i] if i >= 0 else None for i, _ in pairs],
+        columns_b=[genes_b[j] if j >= 0 else None for _, j in pairs],
+        column_scores=list(column_scores),
+        score=float(score),
+        similarity=float(sim),
+    )
+
+
+def diversity(matrix: np.ndarray | Sequence[Sequence[float]], how: DiversityHow = "offdiag") -> float:
+    """Median similarity of a population: 1 means no diversity, 0 maximal diversity.
+
+    Args:
+        matrix: an N x N similarity matrix, or a condensed upper triangle (1-D, symmetric).
+        how: ``"offdiag"``: all off-diagonal cells (the paper's text, the default);
+            ``"upper"``: the strict upper triangle (the paper's Table 3 and the authors' dashboard);
+            ``"full"``: every cell, diagonal included (the authors' evolution loop).
+    """
+    m = np.asarray(matrix, dtype=np.float64)
+    if how not in ("offdiag", "upper", "full"):
+        raise ValueError(f"how must be 'offdiag', 'upper' or 'full', got {how!r}")
+    if m.ndim == 1:
+        n = int(round((1 + np.sqrt(1 + 8 * m.size)) / 2))
+        if n * (n - 1) // 2 != m.size or n < 2:
+            raise ValueError(f"a condensed matrix has N*(N-1)/2 values with N >= 2; got {m.size}")
+        if how == "full":
+            return float(np.median(np.concatenate([m, m, np.ones(n)])))
+        return float(np.median(m))
+    if m.ndim != 2 or m.shape[0] != m.shape[1]:
+        raise ValueError(f"diversity needs a square matrix, got shape {m.shape}")
+    n = m.shape[0]
+    if n < 2:
+        raise ValueError("diversity needs at least 2 individuals")
+    if how == "full":
+        return float(np.median(m))
+    if how == "upper":
+        return float(np.median(m[np.triu_indices(n, k=1)]))
+    return float(np.median(m[~np.eye(n, dtype=bool)]))
+
+
+def round3(values: Any) -> Any:
+    """Round to 3 decimals exactly as the authors' code did (Python's ``round``, half-to-even on
+    the exact double). ``numpy.round`` disagrees on about 1 value in 2,000 of real matrices.
+
+    Accepts a float or an array; returns the same kind.
+    """
+    if np.ndim(values) == 0:
+        return round(float(values), 3)
+    a = np.asarray(values, dtype=np.float64)
+    flat = np.fromiter((round(v, 3) for v in a.ravel().tolist()), dtype=np.float64, count=a.size)
+    return flat.reshape(a.shape)
+
+
+def _float32(dtype: Any) -> bool:
+    dt = np.dtype(dtype)
+    if dt == np.float64:
+        return False
+    if dt == np.float32:
+        return True
+    raise ValueError(f"dtype must be float64 or float32, got {dt}")
+
+
+__all__ = ["Alignment", "align", "diversity", "nearest", "round3", "score_matrix", "similarity", "similarity_matrix"]

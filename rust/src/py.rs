@@ -1,0 +1,370 @@
+//! All PyO3 glue: the `pyevonas._core` module, its classes, and the error mapping.
+//!
+//! Order of every heavy call (as in tokenizers): extract with the GIL held, compute with the
+//! GIL released on pyevonas's own rayon pool, then hand the owned result to numpy without a
+//! copy. Large matrices run in row blocks with a signal check between blocks, so Ctrl-C works.
+
+use std::ops::Range;
+use std::sync::Arc;
+
+use numpy::ndarray::{Array1, Array2};
+use numpy::{IntoPyArray, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArray3, PyUntypedArrayMethods};
+use pyo3::exceptions::{PyIndexError, PyValueError};
+use pyo3::prelude::*;
+
+use crate::align::{Aligner, Op};
+use crate::error::Error;
+use crate::matrix::{self, Element};
+use crate::score::{Gaps, LowerBound, ScoreTable, Term};
+use crate::seq::Population;
+
+pyo3::import_exception!(pyevonas.errors, SchemaError);
+pyo3::import_exception!(pyevonas.errors, EncodingError);
+
+fn to_py(e: Error) -> PyErr {
+    let msg = e.to_string();
+    match e {
+        Error::InvalidTable(_) => SchemaError::new_err(msg),
+        Error::UnknownType { .. }
+        | Error::ParamShape { .. }
+        | Error::Offsets(_)
+        | Error::NonFinite { .. }
+        | Error::EmptySequence { .. } => EncodingError::new_err(msg),
+        Error::Index { .. } => PyIndexError::new_err(msg),
+        Error::Unsupported(_) => PyValueError::new_err(msg),
+    }
+}
+
+/// Cells per detached block: long enough to amortise the GIL round trip, short enough
+/// (well under a second) that Ctrl-C is noticed promptly.
+const BLOCK_CELLS: usize = 1 << 22;
+
+fn row_blocks(rows: Range<usize>, cells_per_row: usize) -> Vec<Range<usize>> {
+    let per = (BLOCK_CELLS / cells_per_row.max(1)).max(1);
+    let mut out = Vec::new();
+    let mut s = rows.start;
+    while s < rows.end {
+        let e = (s + per).min(rows.end);
+        out.push(s..e);
+        s = e;
+    }
+    out
+}
+
+#[pyclass(frozen, name = "ScoreTable", module = "pyevonas._core")]
+struct PyScoreTable {
+    inner: Arc<ScoreTable>,
+}
+
+#[pymethods]
+impl PyScoreTable {
+    #[new]
+    #[pyo3(signature = (base, term_param, term_weight, term_norm, n_params, gap_open, gap_extend, lower_bound))]
+    #[allow(clippy::too_many_arguments)]
+    fn new(
+        base: PyReadonlyArray2<'_, f64>,
+        term_param: PyReadonlyArray3<'_, i64>,
+        term_weight: PyReadonlyArray3<'_, f64>,
+        term_norm: PyReadonlyArray3<'_, f64>,
+        n_params: usize,
+        gap_open: f64,
+        gap_extend: f64,
+        lower_bound: &str,
+    ) -> PyResult<Self> {
+        let shape = base.shape();
+        let t = shape[0];
+        if shape[1] != t {
+            return Err(SchemaError::new_err("base scores must be a square (types x types) array"));
+        }
+        let tp = term_param.as_array();
+        let tw = term_weight.as_array();
+        let tn = term_norm.as_array();
+        if tp.shape() != tw.shape() || tp.shape() != tn.shape() || tp.shape()[0] != t || tp.shape()[1] != t {
+            return Err(SchemaError::new_err("term arrays must all have shape (types, types, max_terms)"));
+        }
+        let k = tp.shape()[2];
+        let mut rules = Vec::with_capacity(t * t);
+        for x in 0..t {
+            for y in 0..t {
+                let mut terms = Vec::new();
+                for c in 0..k {
+                    let p = tp[[x, y, c]];
+                    if p < 0 {
+                        break;
+                    }
+                    terms.push(Term {
+                        param: usize::try_from(p).unwrap_or(usize::MAX),
+                        weight: tw[[x, y, c]],
+                        norm: tn[[x, y, c]],
+                    });
+                }
+                rules.push(terms);
+            }
+        }
+        let lb = match lower_bound {
+            "paper" => LowerBound::Paper,
+            "all_gaps" => LowerBound::AllGaps,
+            other => return Err(SchemaError::new_err(format!("unknown lower bound {other:?} (expected 'paper' or 'all_gaps')"))),
+        };
+        let base: Vec<f64> = base.as_array().iter().copied().collect();
+        let table = ScoreTable::new(t, n_params, base, rules, Gaps { open: gap_open, extend: gap_extend }, lb).map_err(to_py)?;
+        Ok(PyScoreTable { inner: Arc::new(table) })
+    }
+
+    #[getter]
+    fn n_types(&self) -> usize {
+        self.inner.n_types()
+    }
+    #[getter]
+    fn n_params(&self) -> usize {
+        self.inner.n_params()
+    }
+    #[getter]
+    fn symmetric(&self) -> bool {
+        self.inner.is_symmetric()
+    }
+    #[getter]
+    fn gap_open(&self) -> f64 {
+        self.inner.gaps().open
+    }
+    #[getter]
+    fn gap_extend(&self) -> f64 {
+        self.inner.gaps().extend
+    }
+
+    /// Match score of gene (ta, pa) against (tb, pb) as the alignment uses it.
+    fn substitution(&self, ta: usize, pa: Vec<f64>, tb: usize, pb: Vec<f64>) -> PyResult<f64> {
+        let t = &self.inner;
+        if ta >= t.n_types() || tb >= t.n_types() || pa.len() != t.n_params() || pb.len() != t.n_params() {
+            return Err(PyValueError::new_err("gene type or parameter row out of range"));
+        }
+        Ok(t.substitution(ta, &pa, tb, &pb))
+    }
+}
+
+#[pyclass(frozen, name = "Population", module = "pyevonas._core")]
+struct PyPopulation {
+    pop: Arc<Population>,
+    table: Arc<ScoreTable>,
+}
+
+fn new_array<T: Clone + Default>(rows: usize, cols: usize) -> Array2<T> {
+    Array2::from_elem((rows, cols), T::default())
+}
+
+impl PyPopulation {
+    fn split_ranges(&self, split: Option<usize>) -> PyResult<(Range<usize>, Range<usize>)> {
+        let n = self.pop.len();
+        match split {
+            None => Ok((0..n, 0..n)),
+            Some(s) if s <= n => Ok((0..s, s..n)),
+            Some(s) => Err(PyIndexError::new_err(format!("split {s} is beyond the population ({n})"))),
+        }
+    }
+
+    fn matrix_typed<'py, T: Element + numpy::Element>(
+        &self,
+        py: Python<'py>,
+        split: Option<usize>,
+        n_threads: Option<usize>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (rows, cols) = self.split_ranges(split)?;
+        let width = cols.len();
+        let mut out = new_array::<T>(rows.len(), width);
+        let upper = split.is_none() && self.table.is_symmetric();
+        let pool = matrix::pool(n_threads);
+        {
+            let slice = out.as_slice_mut().expect("a fresh array is contiguous");
+            for block in row_blocks(rows.clone(), width / if upper { 2 } else { 1 }) {
+                let (lo, hi) = ((block.start - rows.start) * width, (block.end - rows.start) * width);
+                let part = &mut slice[lo..hi];
+                let (pop, table, cols) = (&*self.pop, &*self.table, cols.clone());
+                py.detach(|| pool.install(|| matrix::fill_rows(pop, table, block, cols, upper, part)))
+                    .map_err(to_py)?;
+                py.check_signals()?;
+            }
+            if upper {
+                let n = rows.len();
+                py.detach(|| matrix::mirror_upper(slice, n));
+            }
+        }
+        Ok(out.into_pyarray(py).into_any())
+    }
+
+    fn condensed_typed<'py, T: Element + numpy::Element>(&self, py: Python<'py>, n_threads: Option<usize>) -> PyResult<Bound<'py, PyAny>> {
+        if !self.table.is_symmetric() {
+            return Err(PyValueError::new_err(
+                "a condensed (upper-triangle) matrix needs a symmetric scoring schema; this one is directed",
+            ));
+        }
+        let n = self.pop.len();
+        let total = matrix::condensed_offset(n, n);
+        let mut out = Array1::from_elem(total, T::default());
+        let pool = matrix::pool(n_threads);
+        {
+            let slice = out.as_slice_mut().expect("a fresh array is contiguous");
+            for block in row_blocks(0..n, n / 2) {
+                let (lo, hi) = (matrix::condensed_offset(n, block.start), matrix::condensed_offset(n, block.end));
+                let part = &mut slice[lo..hi];
+                let (pop, table) = (&*self.pop, &*self.table);
+                py.detach(|| pool.install(|| matrix::fill_condensed(pop, table, block, part)))
+                    .map_err(to_py)?;
+                py.check_signals()?;
+            }
+        }
+        Ok(out.into_pyarray(py).into_any())
+    }
+}
+
+#[pymethods]
+impl PyPopulation {
+    #[new]
+    #[pyo3(signature = (table, codes, params, offsets))]
+    fn new(
+        py: Python<'_>,
+        table: &Bound<'_, PyScoreTable>,
+        codes: PyReadonlyArray1<'_, u32>,
+        params: PyReadonlyArray2<'_, f64>,
+        offsets: PyReadonlyArray1<'_, i64>,
+    ) -> PyResult<Self> {
+        let table = table.get().inner.clone();
+        let codes: Vec<u32> = codes.as_array().iter().copied().collect();
+        let pshape = params.shape().to_vec();
+        if pshape[1] != table.n_params() || pshape[0] != codes.len() {
+            return Err(to_py(Error::ParamShape {
+                rows: pshape[0],
+                cols: pshape[1],
+                expected_rows: codes.len(),
+                expected_cols: table.n_params(),
+            }));
+        }
+        let params: Vec<f64> = params.as_array().iter().copied().collect();
+        let mut offs = Vec::with_capacity(offsets.len());
+        for &o in offsets.as_array() {
+            offs.push(usize::try_from(o).map_err(|_| to_py(Error::Offsets(format!("negative offset {o}"))))?);
+        }
+        let pool = matrix::pool(None);
+        let t = &*table;
+        let pop = py
+            .detach(|| pool.install(|| Population::new(t, &codes, &params, &offs)))
+            .map_err(to_py)?;
+        Ok(PyPopulation { pop: Arc::new(pop), table })
+    }
+
+    fn __len__(&self) -> usize {
+        self.pop.len()
+    }
+
+    #[getter]
+    fn n_distinct_genes(&self) -> usize {
+        self.pop.n_distinct_genes()
+    }
+
+    /// Self-alignment score of every sequence.
+    fn self_scores<'py>(&self, py: Python<'py>) -> Bound<'py, PyAny> {
+        Array1::from(self.pop.self_scores().to_vec()).into_pyarray(py).into_any()
+    }
+
+    /// Lengths (gene counts) of every sequence.
+    fn lengths<'py>(&self, py: Python<'py>) -> Bound<'py, PyAny> {
+        let v: Vec<i64> = (0..self.pop.len()).map(|i| self.pop.seq(i).len() as i64).collect();
+        Array1::from(v).into_pyarray(py).into_any()
+    }
+
+    /// Similarity matrix: N x N, or rows [0, split) against columns [split, N).
+    #[pyo3(signature = (split=None, float32=false, n_threads=None))]
+    fn matrix<'py>(&self, py: Python<'py>, split: Option<usize>, float32: bool, n_threads: Option<usize>) -> PyResult<Bound<'py, PyAny>> {
+        if float32 {
+            self.matrix_typed::<f32>(py, split, n_threads)
+        } else {
+            self.matrix_typed::<f64>(py, split, n_threads)
+        }
+    }
+
+    /// Condensed upper triangle (scipy `pdist` layout) of the N x N matrix; symmetric tables only.
+    #[pyo3(signature = (float32=false, n_threads=None))]
+    fn condensed<'py>(&self, py: Python<'py>, float32: bool, n_threads: Option<usize>) -> PyResult<Bound<'py, PyAny>> {
+        if float32 {
+            self.condensed_typed::<f32>(py, n_threads)
+        } else {
+            self.condensed_typed::<f64>(py, n_threads)
+        }
+    }
+
+    /// Raw alignment scores, N x N or rows [0, split) against columns [split, N).
+    #[pyo3(signature = (split=None, n_threads=None))]
+    fn scores<'py>(&self, py: Python<'py>, split: Option<usize>, n_threads: Option<usize>) -> PyResult<Bound<'py, PyAny>> {
+        let (rows, cols) = self.split_ranges(split)?;
+        let mut out = new_array::<f64>(rows.len(), cols.len());
+        let pool = matrix::pool(n_threads);
+        {
+            let slice = out.as_slice_mut().expect("a fresh array is contiguous");
+            let (pop, table) = (&*self.pop, &*self.table);
+            py.detach(|| pool.install(|| matrix::fill_scores(pop, table, rows, cols, slice)))
+                .map_err(to_py)?;
+        }
+        Ok(out.into_pyarray(py).into_any())
+    }
+
+    /// k nearest (most similar) columns per row: (indices int64 (R, k), similarities (R, k)).
+    #[pyo3(signature = (k, split=None, n_threads=None))]
+    fn nearest<'py>(&self, py: Python<'py>, k: usize, split: Option<usize>, n_threads: Option<usize>) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+        let (rows, cols) = self.split_ranges(split)?;
+        let exclude_self = split.is_none();
+        let mut idx = new_array::<i64>(rows.len(), k);
+        let mut sim = new_array::<f64>(rows.len(), k);
+        let pool = matrix::pool(n_threads);
+        {
+            let is = idx.as_slice_mut().expect("contiguous");
+            let ss = sim.as_slice_mut().expect("contiguous");
+            for block in row_blocks(rows.clone(), cols.len()) {
+                let (lo, hi) = ((block.start - rows.start) * k, (block.end - rows.start) * k);
+                let (pi, ps) = (&mut is[lo..hi], &mut ss[lo..hi]);
+                let (pop, table, cols) = (&*self.pop, &*self.table, cols.clone());
+                py.detach(|| pool.install(|| matrix::fill_nearest(pop, table, block, cols, k, exclude_self, pi, ps)))
+                    .map_err(to_py)?;
+                py.check_signals()?;
+            }
+        }
+        Ok((idx.into_pyarray(py).into_any(), sim.into_pyarray(py).into_any()))
+    }
+
+    /// Traced alignment of sequence i (as A) against j (as B):
+    /// (pairs [(i or -1, j or -1)], column scores, raw score, similarity).
+    fn align(&self, i: usize, j: usize) -> PyResult<(Vec<(i64, i64)>, Vec<f64>, f64, f64)> {
+        let n = self.pop.len();
+        if i >= n || j >= n {
+            return Err(PyIndexError::new_err(format!("index out of range for a population of {n}")));
+        }
+        let (a, b) = (self.pop.seq(i), self.pop.seq(j));
+        let table = &*self.table;
+        let pop = &*self.pop;
+        let al = Aligner::default().align(a.len(), b.len(), |x, y| pop.gene_score(table, a[x], b[y]), table.gaps());
+        let pairs = al
+            .ops
+            .iter()
+            .map(|op| match *op {
+                Op::Match { i, j } => (i as i64, j as i64),
+                Op::GapA { j } => (-1, j as i64),
+                Op::GapB { i } => (i as i64, -1),
+            })
+            .collect();
+        let sim = table.normalise(al.score, a.len(), b.len(), pop.self_scores()[i], pop.self_scores()[j]);
+        Ok((pairs, al.column_scores, al.score, sim))
+    }
+}
+
+/// Threads the default pool uses (`PYEVONAS_NUM_THREADS` or the machine's parallelism).
+#[pyfunction]
+fn default_threads() -> usize {
+    matrix::default_threads()
+}
+
+#[pymodule(gil_used = false)]
+fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<PyScoreTable>()?;
+    m.add_class::<PyPopulation>()?;
+    m.add_function(wrap_pyfunction!(default_threads, m)?)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

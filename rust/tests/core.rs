@@ -1,0 +1,232 @@
+//! Invariants of the core, checked with proptest (no Python needed).
+
+use _core::align::{rescore, Aligner};
+use _core::matrix::{self, condensed_offset};
+use _core::score::{Gaps, LowerBound, ScoreTable, Term};
+use _core::seq::Population;
+use _core::Error;
+use proptest::prelude::*;
+
+/// A random directed table over `t` types with one parameter column.
+fn table_strategy(t: usize) -> impl Strategy<Value = ScoreTable> {
+    (
+        prop::collection::vec(-3.0f64..3.0, t * t),
+        prop::collection::vec(0.5f64..8.0, t),
+        prop::collection::vec(0.0f64..2.0, t * t),
+    )
+        .prop_map(move |(mut base, selfs, weights)| {
+            let mut terms = Vec::with_capacity(t * t);
+            for x in 0..t {
+                base[x * t + x] = selfs[x];
+            }
+            // No pair may score above either gene's self match (else sim > 1).
+            for x in 0..t {
+                for y in 0..t {
+                    if x != y {
+                        base[x * t + y] = base[x * t + y].min(selfs[x]).min(selfs[y]);
+                    }
+                }
+            }
+            for x in 0..t {
+                for y in 0..t {
+                    terms.push(vec![Term { param: 0, weight: weights[x * t + y], norm: 10.0 }]);
+                }
+            }
+            ScoreTable::new(t, 1, base, terms, Gaps { open: -0.5, extend: -0.5 }, LowerBound::Paper).unwrap()
+        })
+}
+
+fn seqs_strategy(t: u32, n: usize) -> impl Strategy<Value = Vec<Vec<(u32, f64)>>> {
+    prop::collection::vec(prop::collection::vec((0..t, 0u32..5).prop_map(|(c, p)| (c, f64::from(p))), 1..14), 2..n)
+}
+
+fn population(table: &ScoreTable, seqs: &[Vec<(u32, f64)>]) -> Population {
+    let mut codes = Vec::new();
+    let mut params = Vec::new();
+    let mut offsets = vec![0];
+    for s in seqs {
+        for &(c, p) in s {
+            codes.push(c);
+            params.push(p);
+        }
+        offsets.push(codes.len());
+    }
+    Population::new(table, &codes, &params, &offsets).unwrap()
+}
+
+/// Textbook linear-gap Needleman-Wunsch over a full matrix.
+fn linear_nw(m: usize, n: usize, sub: &dyn Fn(usize, usize) -> f64, g: f64) -> f64 {
+    let mut h = vec![vec![0.0; n + 1]; m + 1];
+    for i in 1..=m {
+        h[i][0] = h[i - 1][0] + g;
+    }
+    for j in 1..=n {
+        h[0][j] = h[0][j - 1] + g;
+    }
+    for i in 1..=m {
+        for j in 1..=n {
+            h[i][j] = (h[i - 1][j - 1] + sub(i - 1, j - 1)).max(h[i][j - 1] + g).max(h[i - 1][j] + g);
+        }
+    }
+    h[m][n]
+}
+
+/// Brute force: best score over every global alignment (small inputs only), affine gaps.
+fn brute_force(m: usize, n: usize, sub: &dyn Fn(usize, usize) -> f64, gaps: Gaps) -> f64 {
+    // state: 0 = last column a match (or start), 1 = gap in A, 2 = gap in B
+    fn go(i: usize, j: usize, st: u8, m: usize, n: usize, sub: &dyn Fn(usize, usize) -> f64, g: Gaps) -> f64 {
+        if i == m && j == n {
+            return 0.0;
+        }
+        let mut best = f64::NEG_INFINITY;
+        if i < m && j < n {
+            best = best.max(sub(i, j) + go(i + 1, j + 1, 0, m, n, sub, g));
+        }
+        if j < n {
+            let c = if st == 1 { g.extend } else { g.open };
+            best = best.max(c + go(i, j + 1, 1, m, n, sub, g));
+        }
+        if i < m {
+            let c = if st == 2 { g.extend } else { g.open };
+            best = best.max(c + go(i + 1, j, 2, m, n, sub, g));
+        }
+        best
+    }
+    go(0, 0, 0, m, n, sub, gaps)
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(200))]
+
+    #[test]
+    fn affine_with_open_equal_extend_is_linear_nw_exactly(
+        a in prop::collection::vec(0usize..6, 0..20),
+        b in prop::collection::vec(0usize..6, 0..20),
+        sub in prop::collection::vec(-3.0f64..3.0, 36),
+        g in -2.0f64..0.0,
+    ) {
+        let s = |i: usize, j: usize| sub[a[i] * 6 + b[j]];
+        let gaps = Gaps { open: g, extend: g };
+        let dp = Aligner::default().score(a.len(), b.len(), s, gaps);
+        prop_assert_eq!(dp.to_bits(), linear_nw(a.len(), b.len(), &s, g).to_bits());
+        // The traceback path's matrices run the full affine recursion: same value again.
+        let al = Aligner::default().align(a.len(), b.len(), s, gaps);
+        prop_assert_eq!(al.score.to_bits(), dp.to_bits());
+    }
+
+    #[test]
+    fn affine_score_is_the_best_alignment(
+        a in prop::collection::vec(0usize..4, 0..6),
+        b in prop::collection::vec(0usize..4, 0..6),
+        sub in prop::collection::vec(-3.0f64..3.0, 16),
+        open in -3.0f64..0.0,
+        frac in 0.0f64..=1.0,
+    ) {
+        let s = |i: usize, j: usize| sub[a[i] * 4 + b[j]];
+        let gaps = Gaps { open, extend: open * frac };
+        let dp = Aligner::default().score(a.len(), b.len(), s, gaps);
+        let bf = brute_force(a.len(), b.len(), &s, gaps);
+        prop_assert!((dp - bf).abs() < 1e-9, "dp {} brute force {}", dp, bf);
+    }
+
+    #[test]
+    fn rescoring_the_traceback_gives_the_dp_score(
+        a in prop::collection::vec(0usize..5, 0..25),
+        b in prop::collection::vec(0usize..5, 0..25),
+        sub in prop::collection::vec(-3.0f64..3.0, 25),
+        open in -3.0f64..0.0,
+        frac in 0.0f64..=1.0,
+    ) {
+        let s = |i: usize, j: usize| sub[a[i] * 5 + b[j]];
+        let gaps = Gaps { open, extend: open * frac };
+        let al = Aligner::default().align(a.len(), b.len(), s, gaps);
+        prop_assert_eq!(rescore(&al).to_bits(), al.score.to_bits());
+        prop_assert_eq!(al.score.to_bits(), Aligner::default().score(a.len(), b.len(), s, gaps).to_bits());
+        // Every gene of both sequences appears once, in order.
+        let ia: Vec<usize> = al.ops.iter().filter_map(|op| match *op {
+            _core::align::Op::Match { i, .. } | _core::align::Op::GapB { i } => Some(i), _ => None }).collect();
+        prop_assert_eq!(ia, (0..a.len()).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn parallel_equals_serial_bit_for_bit(table in table_strategy(5), seqs in seqs_strategy(5, 30)) {
+        let pop = population(&table, &seqs);
+        let n = pop.len();
+        let mut one = vec![0.0f64; n * n];
+        let mut two = vec![0.0f64; n * n];
+        matrix::pool(Some(1)).install(|| matrix::fill_rows(&pop, &table, 0..n, 0..n, false, &mut one)).unwrap();
+        matrix::pool(Some(2)).install(|| matrix::fill_rows(&pop, &table, 0..n, 0..n, false, &mut two)).unwrap();
+        let mut al = Aligner::default();
+        for i in 0..n {
+            for j in 0..n {
+                prop_assert_eq!(one[i * n + j].to_bits(), two[i * n + j].to_bits());
+                let direct = if i == j { 1.0 } else { pop.similarity(&table, i, j, &mut al) };
+                prop_assert_eq!(one[i * n + j].to_bits(), direct.to_bits());
+                prop_assert!((0.0..=1.0).contains(&one[i * n + j]));
+            }
+        }
+    }
+
+    #[test]
+    fn condensed_is_the_upper_triangle(table in table_strategy(4), seqs in seqs_strategy(4, 20)) {
+        // Make the table symmetric by construction: use only rules that are equal both ways.
+        let t = 4;
+        let base: Vec<f64> = (0..t * t).map(|k| { let (x, y) = (k / t, k % t); if x == y { 3.0 } else { -0.25 * (x + y) as f64 } }).collect();
+        let terms = (0..t * t).map(|_| vec![Term { param: 0, weight: 0.5, norm: 4.0 }]).collect();
+        let sym = ScoreTable::new(t, 1, base, terms, Gaps { open: -0.5, extend: -0.5 }, LowerBound::AllGaps).unwrap();
+        prop_assert!(sym.is_symmetric());
+        let _ = table;
+        let pop = population(&sym, &seqs);
+        let n = pop.len();
+        let mut full = vec![0.0f64; n * n];
+        matrix::fill_rows(&pop, &sym, 0..n, 0..n, false, &mut full).unwrap();
+        let mut cond = vec![0.0f64; condensed_offset(n, n)];
+        matrix::fill_condensed(&pop, &sym, 0..n, &mut cond).unwrap();
+        let mut upper = vec![0.0f64; n * n];
+        matrix::fill_rows(&pop, &sym, 0..n, 0..n, true, &mut upper).unwrap();
+        matrix::mirror_upper(&mut upper, n);
+        for i in 0..n {
+            for j in 0..n {
+                // Mirroring is exact: the transposed DP is the same computation.
+                prop_assert_eq!(full[i * n + j].to_bits(), upper[i * n + j].to_bits());
+                if j > i {
+                    prop_assert_eq!(full[i * n + j].to_bits(), cond[condensed_offset(n, i) + j - i - 1].to_bits());
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn empty_and_malformed_input_is_an_error_not_a_panic() {
+    let t = ScoreTable::new(1, 1, vec![1.0], vec![vec![]], Gaps { open: -0.5, extend: -0.5 }, LowerBound::Paper).unwrap();
+    assert_eq!(Population::new(&t, &[0, 0], &[1.0, 1.0], &[0, 2, 2]).unwrap_err(), Error::EmptySequence { seq: 1 });
+    assert!(matches!(Population::new(&t, &[], &[], &[0]), Ok(p) if p.is_empty()));
+    assert!(matches!(Population::new(&t, &[0], &[1.0], &[]), Err(Error::Offsets(_))));
+    assert!(matches!(Population::new(&t, &[0], &[1.0], &[0, 3]), Err(Error::Offsets(_))));
+    assert!(matches!(Population::new(&t, &[0, 0], &[1.0, 1.0], &[0, 2, 1, 2]), Err(Error::Offsets(_))));
+    assert!(matches!(Population::new(&t, &[3], &[1.0], &[0, 1]), Err(Error::UnknownType { code: 3, .. })));
+    assert!(matches!(Population::new(&t, &[0], &[1.0, 2.0], &[0, 1]), Err(Error::ParamShape { .. })));
+    let with_term = ScoreTable::new(1, 1, vec![1.0], vec![vec![Term { param: 0, weight: 1.0, norm: 1.0 }]],
+        Gaps { open: -0.5, extend: -0.5 }, LowerBound::Paper).unwrap();
+    assert!(matches!(Population::new(&with_term, &[0], &[f64::NAN], &[0, 1]), Err(Error::NonFinite { .. })));
+    // A NaN in a column no rule reads is fine.
+    assert!(Population::new(&t, &[0], &[f64::NAN], &[0, 1]).is_ok());
+    let pop = Population::new(&t, &[0], &[1.0], &[0, 1]).unwrap();
+    let mut out = vec![0.0; 4];
+    assert!(matrix::fill_rows(&pop, &t, 0..2, 0..2, false, &mut out).is_err());
+    assert!(matrix::fill_rows(&pop, &t, 0..1, 0..1, false, &mut out).is_err());
+}
+
+#[test]
+fn long_sequences_have_no_limit() {
+    let t = ScoreTable::new(2, 1, vec![2.0, -1.0, -1.0, 1.0], vec![vec![], vec![], vec![], vec![]],
+        Gaps { open: -0.5, extend: -0.5 }, LowerBound::Paper).unwrap();
+    let n = 500;
+    let codes: Vec<u32> = (0..2 * n).map(|k| (k % 2) as u32).collect();
+    let params = vec![0.0; 2 * n];
+    let pop = Population::new(&t, &codes, &params, &[0, n, 2 * n]).unwrap();
+    let mut al = Aligner::default();
+    assert_eq!(pop.similarity(&t, 0, 1, &mut al), 1.0);
+    assert_eq!(pop.self_scores()[0], 1.5 * n as f64);
+}
