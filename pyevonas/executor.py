@@ -12,7 +12,10 @@ Contract shared by every backend:
 * It never raises because of a candidate: an exception in ``evaluate_fn``, a worker that dies
   (``os._exit``, SIGKILL, a segfault, the OOM killer) or a job over its time limit yields a
   :class:`FailedEvaluation` (``status="failed"``, ``error`` says why). It does raise when the
-  backend itself cannot work (``evaluate_fn`` cannot be loaded, Ray is missing).
+  run itself cannot go on: the backend cannot work (``evaluate_fn`` cannot be loaded, Ray is
+  missing) or ``evaluate_fn`` raised a :class:`~pyevonas.errors.PyevonasError` (a bad
+  ``TrainConfig``, a missing dataset: every other candidate would fail the same way). That error
+  is re-raised in the caller, whichever process it came from.
 * ``on_progress(job_id, event)`` is always called in the thread that iterates ``evaluate``. The
   first event of a job is ``{"event": "started", "device": ..., "worker": ..., "pid": ...}``; the
   next ones are the dicts ``evaluate_fn`` passes to its ``progress`` callback (per epoch:
@@ -43,7 +46,7 @@ from dataclasses import dataclass, field
 from multiprocessing.connection import Connection, wait
 from typing import Any, Protocol
 
-from pyevonas.errors import ConfigError, TrainingError
+from pyevonas.errors import ConfigError, PyevonasError, TrainingError
 
 DEFAULT_EVALUATE = "pyevonas.train:evaluate"
 KINDS = ("inprocess", "pool", "ray")
@@ -284,6 +287,8 @@ class InProcessEvaluator(Evaluator):
             except Exception as exc:
                 if callback_errors:
                     raise callback_errors[0] from exc
+                if isinstance(exc, PyevonasError):
+                    raise
                 metrics = FailedEvaluation(error=_describe(exc))
             if callback_errors:
                 raise callback_errors[0]
@@ -334,6 +339,13 @@ def _worker_run(conn: Connection, fn: EvaluateFn, job: EvalJob, device: str | No
 
     try:
         metrics: MetricsLike = fn(job.chromosome, config, progress=progress)
+    except PyevonasError as exc:
+        try:
+            payload = pickle.dumps(("raise", job.id, exc))
+        except Exception:
+            payload = pickle.dumps(("raise", job.id, TrainingError(_describe(exc))))
+        conn.send_bytes(payload)
+        return
     except Exception as exc:
         metrics = FailedEvaluation(error=_describe(exc))
     try:
@@ -554,6 +566,10 @@ class PoolEvaluator(Evaluator):
             elif kind == "progress":
                 if on_progress is not None and message[1] in busy:
                     on_progress(message[1], message[2])
+            elif kind == "raise":
+                busy.pop(message[1], None)
+                worker.job = worker.deadline = None
+                raise message[2]
             elif kind == "done":
                 job_id, metrics = message[1], message[2]
                 if busy.pop(job_id, None) is not None:
@@ -610,8 +626,17 @@ def _ray_task(fn: EvaluateFn | None, job: EvalJob, device: str | None, queue: An
 
     try:
         return evaluate(job.chromosome, config, progress=progress)
+    except PyevonasError as exc:
+        return _RunError(exc)  # type: ignore[return-value]
     except Exception as exc:
         return FailedEvaluation(error=_describe(exc))
+
+
+@dataclass(frozen=True)
+class _RunError:
+    """A Ray task's run-level error, carried back as a value so the caller re-raises it as is."""
+
+    error: PyevonasError
 
 
 class RayEvaluator(Evaluator):
@@ -670,6 +695,8 @@ class RayEvaluator(Evaluator):
                         metrics = ray.get(ref)
                     except ray.exceptions.RayError as exc:
                         metrics = FailedEvaluation(error=f"Ray task failed: {_describe(exc)}")
+                    if isinstance(metrics, _RunError):
+                        raise metrics.error
                     yield refs[ref], metrics
             self._forward_progress(on_progress)
         finally:

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 import pyevonas
-from pyevonas.errors import ConfigError, TrainingError
+from pyevonas.errors import ConfigError, DatasetError, TrainingError
 from pyevonas.executor import (
     EvalJob,
     FailedEvaluation,
@@ -56,6 +56,8 @@ def fake_evaluate(chrom: list[dict[str, Any]], config: dict[str, Any], progress:
     time.sleep(chrom[0].get("seconds", 0.0))
     if mode == "raise":
         raise RuntimeError("bad candidate")
+    if mode == "dataset":
+        raise DatasetError("dataset cifar10: no files in /nowhere")
     if mode == "exit":
         os._exit(3)
     if mode == "kill":
@@ -149,6 +151,16 @@ def test_inprocess_progress_callback_errors_reach_the_caller() -> None:
     evaluator = make_evaluator(evaluate_fn=swallowing_evaluate)
     with pytest.raises(KeyError, match="ui bug"):
         list(evaluator.evaluate([_job(1)], broken))
+
+
+@pytest.mark.parametrize("kind", ["inprocess", "pool"])
+def test_run_level_errors_are_raised_not_swallowed(kind: str) -> None:
+    with make_evaluator(kind, evaluate_fn=fake_evaluate) as evaluator:
+        with pytest.raises(DatasetError, match="no files in /nowhere"):
+            list(evaluator.evaluate([_job(1, "dataset"), _job(2, seconds=30)]))
+        # The backend stays usable once the cause is fixed.
+        results, _ = _collect(evaluator, [_job(3)])
+    assert results[3].status == "ok"
 
 
 def test_duplicate_job_ids_are_refused() -> None:
@@ -300,9 +312,9 @@ def test_real_training_on_digits_for_one_epoch(kind: str) -> None:
          "padding": "same"},
         {"layer": "R_2D", "f_name": "ReLU"},
         {"layer": "GAP_2D", "f_name": "GlobalAveragePooling2D"},
-        {"layer": "D", "f_name": "Dense", "units": 10, "activation": "softmax"},
+        {"layer": "D", "f_name": "Dense", "units": 16, "activation": "relu"},
     ]  # fmt: skip
-    config = TrainConfig(dataset="digits", epochs=1, device="cpu", seed=0)
+    config = TrainConfig(dataset="digits", epochs=1, device="cpu", seed=0, num_workers=1)
     with make_evaluator(kind, workers=1) as evaluator:
         results, events = _collect(evaluator, [EvalJob(id=7, chromosome=chrom, config=config)])
     metrics = results[7]
@@ -342,3 +354,6 @@ def test_ray_backend_on_a_local_cpu_instance(local_ray: Any) -> None:
     assert results[3].status == "failed" and "Ray task failed" in results[3].error
     assert events[1][0]["event"] == "started"
     assert [e["epoch"] for e in events[1][1:]] == [1, 2, 3]
+    with make_evaluator("ray", evaluate_fn=fake_evaluate) as evaluator:
+        with pytest.raises(DatasetError, match="no files in /nowhere"):
+            list(evaluator.evaluate([_job(5, "dataset")]))
