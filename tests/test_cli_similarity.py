@@ -1,0 +1,90 @@
+"""The similarity commands of the CLI: results, files, and one-line errors without tracebacks."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import pyevonas
+from pyevonas.cli._common import run_guarded
+from pyevonas.cli import app
+
+POP = ["C(32,3,1) B L M(2) g F(64)", "C(32,3,1) B L g F(64)", "T(64,3,1) D(3,1) B G F(32)"]
+
+
+def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = run_guarded(app, args)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_similarity_command(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, out, _ = run(["similarity", POP[0], POP[1], "--json"], capsys)
+    assert code == 0
+    data = json.loads(out)
+    assert data["similarity"] == pyevonas.similarity(POP[0], POP[1])
+    assert data["aligned_b"] == "CBL-gF"
+    chrom = tmp_path / "a.json"
+    chrom.write_text(json.dumps(pyevonas.parse_arch(POP[2])))
+    code, out, _ = run(["similarity", str(chrom), POP[2], "--schema", "paper"], capsys)
+    assert code == 0 and "similarity 1.000000" in out
+
+
+def test_matrix_command_writes_csv_and_npy(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    pop = tmp_path / "pop.json"
+    pop.write_text(json.dumps(POP))
+    code, out, _ = run(["matrix", str(pop)], capsys)
+    assert code == 0 and "median similarity" in out
+    npy = tmp_path / "m.npy"
+    assert run(["matrix", str(pop), "-o", str(npy)], capsys)[0] == 0
+    np.testing.assert_array_equal(np.load(npy), pyevonas.similarity_matrix(POP))
+    csv = tmp_path / "m.csv"
+    assert run(["matrix", str(pop), "-o", str(csv), "--schema", "paper"], capsys)[0] == 0
+    rows = csv.read_text().splitlines()
+    assert rows[0] == "name,0,1,2" and len(rows) == 4
+    assert float(rows[1].split(",")[2]) == pyevonas.similarity_matrix(POP, schema="paper")[0, 1]
+    cond = tmp_path / "c.npy"
+    assert run(["matrix", str(pop), "-o", str(cond), "--condensed", "--float32"], capsys)[0] == 0
+    assert np.load(cond).shape == (3,) and np.load(cond).dtype == np.float32
+    txt = tmp_path / "pop.txt"
+    txt.write_text("# one per line\n" + "\n".join(POP) + "\n")
+    assert run(["matrix", str(txt), "--others", str(pop), "-o", str(npy)], capsys)[0] == 0
+    assert np.load(npy).shape == (3, 3)
+
+
+def test_schema_commands(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, out, _ = run(["schema", "validate", "schemas/paper.json"], capsys)
+    assert code == 0 and "directed" in out
+    bad = json.loads(Path("schemas/default.json").read_text())
+    bad["genes"][1]["letter"] = "C"
+    p = tmp_path / "bad.json"
+    p.write_text(json.dumps(bad))
+    code, _, err = run(["schema", "validate", str(p)], capsys)
+    assert code == 2 and "duplicate letter 'C'" in err and "Traceback" not in err
+    out_file = tmp_path / "s.json"
+    assert run(["schema", "export", "-o", str(out_file)], capsys)[0] == 0
+    assert json.loads(out_file.read_text())["title"] == "Scoring"
+
+
+def test_errors_are_one_line_without_traceback(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, _, err = run(["similarity", "C(32,3,1) Q", "B"], capsys)
+    assert code == 2 and "unknown letter 'Q'" in err
+    code, _, err = run(["matrix", str(tmp_path / "missing.json")], capsys)
+    assert code == 2 and "no population file" in err
+    code, _, err = run(["similarity", "B", "L", "--schema", "nope"], capsys)
+    assert code == 2 and "no scoring schema 'nope'" in err
+
+
+def test_console_script_entry_point(tmp_path: Path) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "pyevonas", "similarity", "C(32,3,1) g", "C(64,3,1) g", "--json"],
+        capture_output=True, text=True, check=True,
+    )
+    assert 0 < json.loads(proc.stdout)["similarity"] < 1
+    proc = subprocess.run([sys.executable, "-m", "pyevonas", "similarity", "X", "g"], capture_output=True, text=True)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and "unknown letter" in proc.stderr

@@ -1,0 +1,108 @@
+"""Encoding: chromosomes and the text notation into genes, and clear errors for bad input."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import pyevonas
+from pyevonas.errors import EncodingError
+
+from strategies import RESCALING, archs
+
+CHROM = [
+    RESCALING,
+    {"layer": "C_2D", "f_name": "Conv2D", "filters": 32, "kernel_size": 3, "strides": 1, "padding": "same"},
+    {"layer": "BN_2D", "f_name": "BatchNormalization()"},
+    {"layer": "RES_2D", "f_name": "RES_2D", "filters": 64, "strides": 2, "kernel_size": 5, "skip_connection": 0},
+    {"layer": "MP_2D", "pool_size": 2, "padding": "same"},
+    {"layer": "GAP_2D"},
+    {"layer": "DO", "rate": 0.30000000000000004},
+    {"layer": "D", "units": 64, "activation": "relu"},
+]
+
+
+def test_sequence_and_text_notation() -> None:
+    assert pyevonas.sequence(CHROM) == "CBrMgOF"
+    text = pyevonas.format_arch(CHROM)
+    assert text == "C(32,3,1) B r(64,5,2) M(2) g O(0.30000000000000004) F(64)"
+    back = pyevonas.parse_arch(text)
+    assert back[2] == {"layer": "RES_2D", "skip_connection": 0, "filters": 64, "kernel_size": 5, "strides": 2}
+    assert back[5]["rate"] == 0.30000000000000004  # the exact double survives
+    assert pyevonas.similarity(CHROM, text) == 1.0
+    assert pyevonas.sequence("C(32,3,1)BLM(2)gF(64)") == "CBLMgF"  # spaces are optional
+    assert pyevonas.sequence("  R(16, 3, 1)   t(32,7,2) G ") == "RtG"
+
+
+@settings(max_examples=200, deadline=None)
+@given(archs())
+def test_text_notation_round_trips(arch: list[dict[str, Any]]) -> None:
+    text = pyevonas.format_arch(arch)
+    assert pyevonas.format_arch(pyevonas.parse_arch(text)) == text
+    assert pyevonas.similarity(arch, text) == 1.0
+
+
+BAD = [
+    ([], "empty architecture"),
+    ([RESCALING], r"empty architecture: no gene to align \(only ignored layers"),
+    ("", "empty architecture"),
+    ("   ", "empty architecture"),
+    ([{"layer": "FOO_2D"}], r"layer 0: unknown layer 'FOO_2D'"),
+    ([RESCALING, {"layer": "C_2D", "filters": 32, "strides": 1}], r"layer 1 \(C_2D\): missing parameter 'kernel_size'"),
+    ([{"layer": "DO", "rate": float("nan")}], r"layer 0 \(DO\): parameter 'rate' is nan"),
+    ([{"layer": "D", "units": "64"}], r"parameter 'units' must be a number, got '64'"),
+    ([{"layer": "D", "units": True}], r"parameter 'units' must be a number"),
+    ([{"layer": "RES_2D", "filters": 16, "kernel_size": 3, "strides": 1, "skip_connection": 2}], r"layer 0 \(RES_2D\): \{'skip_connection': 2\} matches no gene type"),
+    ([{"layer": "RES_2D", "filters": 16, "kernel_size": 3, "strides": 1}], r"matches no gene type"),
+    ([{"filters": 3}], r"layer 0: the layer dict has no 'layer' name"),
+    (["C_2D"], r"layer 0: expected a layer dict, got str"),
+    ({"layer": "C_2D"}, r"must be a list of layer dicts or a text-notation string, got dict"),
+    (42, r"got int"),
+    ("C(32,3) B", r"gene 0 \(C\): expected \(filters, kernel_size, strides\), got 2 value"),
+    ("C(32,3,x)", r"gene 0 \(C\): kernel_size|strides 'x' is not a number"),
+    ("Q B", r"gene 0: unknown letter 'Q'"),
+    ("B(2)", r"gene 0 \(B\): expected no parameters, got 1"),
+    ("C(32,3,1) (", r"cannot read the architecture text"),
+    ("O(inf)", r"must be finite"),
+]
+
+
+@pytest.mark.parametrize("arch,pattern", BAD)
+def test_bad_architectures_raise_encoding_error_naming_the_layer(arch: Any, pattern: str) -> None:
+    with pytest.raises(EncodingError, match=pattern):
+        pyevonas.similarity(arch, "C(32,3,1) g")
+
+
+def test_matrix_errors_name_the_architecture() -> None:
+    with pytest.raises(EncodingError, match=r"architecture 2: layer 0: unknown layer 'X'"):
+        pyevonas.similarity_matrix(["B", "L", [{"layer": "X"}]])
+
+
+def test_no_length_limit() -> None:
+    # The original crashes beyond 61 genes; pyevonas aligns any length.
+    long_a = " ".join(["C(32,3,1) B L"] * 100) + " g F(32)"
+    long_b = " ".join(["C(32,3,1) B L"] * 99) + " g F(32)"
+    s = pyevonas.similarity(long_a, long_b)
+    assert 0.98 < s < 1.0
+    assert pyevonas.similarity(long_a, long_a) == 1.0
+
+
+layer_dicts = st.dictionaries(
+    st.sampled_from(["layer", "filters", "kernel_size", "strides", "skip_connection", "rate", "units", "pool_size", "x"]),
+    st.none() | st.booleans() | st.integers(-5, 200) | st.floats() | st.text(max_size=6)
+    | st.sampled_from(["C_2D", "DC_2D", "RES_2D", "BOT_2D", "DO", "D", "MP_2D", "GAP_2D", "Rescaling"]),
+    max_size=6,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(layer_dicts | st.integers() | st.text(max_size=3), max_size=6) | st.text(max_size=20))
+def test_fuzzed_layers_raise_only_encoding_error(arch: Any) -> None:
+    try:
+        s = pyevonas.similarity(arch, "C(32,3,1) g")
+    except EncodingError:
+        return
+    assert 0.0 <= s <= 1.0
