@@ -657,6 +657,7 @@ def write_run(run: ImportedRun, run_dir: str | os.PathLike[str]) -> Path:
         RunStoreError: ``run_dir`` exists and is not empty, or the store cannot be written.
     """
     from pyevonas.errors import RunStoreError
+    from pyevonas.schema import Scoring
     from pyevonas.store import RunStore
 
     target = Path(run_dir)
@@ -669,7 +670,8 @@ def write_run(run: ImportedRun, run_dir: str | os.PathLike[str]) -> Path:
         store = RunStore.create(
             staging,
             config=run.config(),
-            scoring={"builtin": "paper"},
+            # The original metric: the stored matrices were computed with it.
+            scoring=Scoring.builtin("paper").to_dict(),
             space=run.space,
             meta=run.meta(),
         )

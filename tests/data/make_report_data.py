@@ -9,9 +9,9 @@ Writes:
   alignments per generation cut to 3 (they are not imported);
 * ``paper_cifar10_s1_div_g2.json``: the same run's plain-JSON extract cut to 2 generations;
 * ``table3_cifar.json.gz``: for the 40 CIFAR-10/100 naive and rigid runs, per generation the
-  chromosomes in population order (as indices into a shared gene table) and the max fitness
-  (``null`` where no individual trained); enough to recompute the similarity matrices and
-  Table 3 of the paper.
+  chromosomes in population order (as indices into a shared gene table), the population index of
+  the best trained individual and its fitness (the max fitness; ``null`` where none trained);
+  enough to recompute the similarity matrices and Table 3 of the paper.
 """
 
 from __future__ import annotations
@@ -78,13 +78,24 @@ def table3_data(paper_runs: Path, dst: Path) -> None:
                             key = json.dumps(gene, sort_keys=True)
                             codes.append(genes.setdefault(key, len(genes)))
                         chroms.append(codes)
-                    fits = [d["fitness"] for d in inds if d["fitness"] is not None and d["fitness"] != -10001.0 and d["val_acc"] is not None]
-                    gens.append({"chromosomes": chroms, "max_fitness": max(fits) if fits else None})
+                    trained = [
+                        (d["fitness"], -k) for k, d in enumerate(inds)
+                        if d["fitness"] is not None and d["fitness"] != -10001.0 and d["val_acc"] is not None
+                    ]
+                    best = max(trained) if trained else None
+                    gens.append(
+                        {
+                            "chromosomes": chroms,
+                            "best_index": None if best is None else -best[1],
+                            "max_fitness": None if best is None else best[0],
+                        }
+                    )
                 runs[name] = {"dataset": dataset, "seed": seed, "control": "rigid" if suffix else "naive", "generations": gens}
     table = [json.loads(k) for k, _ in sorted(genes.items(), key=lambda kv: kv[1])]
     payload = {"genes": table, "runs": runs}
-    with gzip.open(dst, "wt", encoding="utf-8") as fh:
-        json.dump(payload, fh, separators=(",", ":"))
+    data = json.dumps(payload, separators=(",", ":")).encode("utf-8")
+    with dst.open("wb") as raw, gzip.GzipFile(fileobj=raw, mode="wb", mtime=0) as fh:  # mtime 0: reproducible bytes
+        fh.write(data)
 
 
 def main() -> None:

@@ -1,0 +1,162 @@
+"""The ``pyevonas import``, ``pyevonas report`` and ``pyevonas align`` commands: thin wrappers over importer, report and align."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from pyevonas.cli import app
+from pyevonas.cli._common import console, echo_json, fail
+
+
+@app.command("import")
+def import_cmd(
+    file: Annotated[Path, typer.Argument(help="An original .evonas file, or a plain-JSON run extract (paper_runs/*.json).")],
+    run_dir: Annotated[Path, typer.Option("--run-dir", help="The run folder to create (must not exist, or be empty).")],
+) -> None:
+    """Import a published run of the original code into a new run folder.
+
+    Nothing is written when the file is malformed.
+    """
+    from pyevonas.importer import import_run
+
+    run = import_run(file, run_dir)
+    n = sum(len(g.individuals) for g in run.generations)
+    console.print(
+        f"imported [bold]{run.name}[/] ({run.dataset}, {run.control} control, seed {run.seed}): "
+        f"{len(run.generations)} generations, {n} individuals → {run_dir}",
+        highlight=False,
+    )
+
+
+@app.command("report")
+def report_cmd(
+    runs: Annotated[list[Path], typer.Argument(help="One or more run folders.")],
+    output: Annotated[Path, typer.Option("-o", "--output", help="Output folder for index.html, summary.json and figures/.")],
+    schema: Annotated[
+        str | None,
+        typer.Option(help="Recompute every similarity matrix with this schema ('paper', 'default' or a file) instead of using the stored ones."),
+    ] = None,
+    median: Annotated[str, typer.Option(help="Median similarity over 'upper' (strict upper triangle, the paper's), 'offdiag' or 'full'.")] = "upper",
+    min_similarity: Annotated[float, typer.Option(help="Similar pairs (Fig. 20): similarity strictly above this.")] = 0.8,
+    min_gap: Annotated[float, typer.Option(help="Similar pairs (Fig. 20): fitness gap strictly above this.")] = 0.1,
+    max_pairs: Annotated[int, typer.Option(help="Similar pairs (Fig. 20): at most this many per run.")] = 12,
+    run_sections: Annotated[bool, typer.Option("--run-sections/--no-run-sections", help="One section of figures per run.")] = True,
+    title: Annotated[str, typer.Option(help="Report title.")] = "pyevonas report",
+) -> None:
+    """Write an offline HTML report (the paper's figures and Table 3) and summary.json for one or more runs."""
+    from pyevonas.report import MEDIANS, write_report
+
+    if median not in MEDIANS:
+        raise fail(f"--median must be one of {', '.join(MEDIANS)}, got {median!r}")
+    if max_pairs < 0:
+        raise fail(f"--max-pairs must be >= 0, got {max_pairs}")
+    doc = write_report(
+        runs,
+        output,
+        schema=schema,
+        median=median,
+        min_similarity=min_similarity,
+        min_gap=min_gap,
+        max_pairs=max_pairs,
+        run_sections=run_sections,
+        title=title,
+    )
+    for run in doc["runs"]:
+        r = run["pearson_fitness_similarity"]
+        best = run["best"]
+        console.print(
+            f"{run['name']}: {run['n_generations']} generations, best fitness "
+            f"{'–' if best is None else format(best['fitness'], '.4f')}, Pearson r "
+            f"{'–' if r is None else format(r, '.2f')}",
+            highlight=False,
+        )
+    console.print(f"report written to {output / 'index.html'} ({doc['seconds']:.1f} s)", highlight=False)
+
+
+def _arch(text: str) -> Any:
+    """An architecture argument: a JSON file, a JSON chromosome, or text notation (passed through)."""
+    from pyevonas.errors import EncodingError
+
+    path = Path(text)
+    raw: str | None = None
+    if text.lstrip().startswith(("[", "{")):
+        raw = text
+    elif path.suffix == ".json" or (path.is_file() and len(text) < 4096):
+        try:
+            raw = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise EncodingError(f"cannot read architecture file {text}: {exc.strerror}") from None
+    if raw is None:
+        return text
+    try:
+        value = json.loads(raw)
+    except json.JSONDecodeError as exc:
+        raise EncodingError(f"{text[:60]}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+    if isinstance(value, dict) and "chromosome" in value:
+        value = value["chromosome"]
+    if not isinstance(value, list):
+        raise EncodingError(f"{text[:60]}: expected a chromosome (a JSON list of layer objects)")
+    return value
+
+
+def render_alignment(al: Any) -> Any:
+    """A rich renderable of an alignment: coloured genes, a match line, and the scores."""
+    from rich.text import Text
+
+    from pyevonas.figures import GENE_NAMES, _text_colour, gene_colour
+
+    def row(letters: str) -> Text:
+        t = Text()
+        for ch in letters:
+            if ch == "-":
+                t.append(" - ", style="dim")
+            else:
+                bg = gene_colour(ch)
+                t.append(f" {ch} ", style=f"bold {_text_colour(bg)} on {bg}")
+        return t
+
+    marks = Text()
+    for a, b, s in zip(al.aligned_a, al.aligned_b, al.column_scores):
+        mark = " " if "-" in (a, b) else ("|" if a == b else (":" if s > 0 else "."))
+        marks.append(f" {mark} ")
+    letters = sorted(set(al.aligned_a + al.aligned_b) - {"-"})
+    legend = Text("  ".join(f"{k} {GENE_NAMES.get(k, '')}".rstrip() for k in letters), style="dim")
+    out = Text()
+    out.append_text(row(al.aligned_a))
+    out.append("\n")
+    out.append_text(marks)
+    out.append("\n")
+    out.append_text(row(al.aligned_b))
+    out.append(f"\nscore {al.score:g}   similarity {al.similarity:.3f}   (| same gene, : related, . mismatch)\n")
+    out.append_text(legend)
+    return out
+
+
+@app.command("align")
+def align_cmd(
+    a: Annotated[str, typer.Argument(help="First architecture: text notation (e.g. \"C(32,3,1) B L g F(64)\"), a JSON chromosome, or a .json file.")],
+    b: Annotated[str, typer.Argument(help="Second architecture, same forms.")],
+    schema: Annotated[str, typer.Option(help="Scoring schema: 'default', 'paper' or a schema file.")] = "default",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the alignment as JSON instead of colours.")] = False,
+) -> None:
+    """Align two architectures and print the alignment, one colour per gene type."""
+    import pyevonas
+
+    al = pyevonas.align(_arch(a), _arch(b), schema=schema)
+    if as_json:
+        echo_json(
+            {
+                "aligned_a": al.aligned_a,
+                "aligned_b": al.aligned_b,
+                "column_scores": list(al.column_scores),
+                "score": al.score,
+                "similarity": al.similarity,
+                "schema": schema,
+            }
+        )
+        return
+    console.print(render_alignment(al), highlight=False)

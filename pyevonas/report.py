@@ -1,0 +1,888 @@
+"""Turn one or several run stores into the paper's figures and tables: an offline HTML report and a summary.json.
+
+Reading only: a report never trains and never writes to a run. Per generation it takes the
+similarity matrix stored by the run, or recomputes every matrix with a given scoring schema
+(``schema="paper"`` reproduces the original metric; the paper's Table 3 was computed that way).
+
+Definitions (those of the paper's dashboard, ``original_spec.md`` §6):
+
+* *best fitness* of a generation: the highest fitness among individuals that trained (status
+  ``ok`` or ``cached``); failed and oversized individuals are left out;
+* *median similarity* of a generation: by default the median of the strict upper triangle of its
+  matrix (``np.triu(·, k=1)``), as the dashboard plotted it; ``median="offdiag"`` or ``"full"``
+  choose the other conventions of :func:`pyevonas.diversity`;
+* *recomputed matrices* under the ``paper`` schema are rounded to 3 decimals with Python's
+  ``round``, as the original code stored every similarity; other schemas are not rounded;
+* *Pearson r* of a run (paper Table 3): the correlation between best fitness and median similarity
+  over the generations where both exist;
+* *similar pairs with a fitness gap* (Fig. 20): within a generation, ordered pairs (a, b) of trained
+  individuals with ``min_similarity < S[a, b] < 1`` and ``min_gap < fitness(a) - fitness(b) < 1``,
+  most similar first (the dashboard's "wrong design" table).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as _dt
+import difflib
+import html
+import json
+import math
+import os
+import re
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from pyevonas.errors import RunStoreError
+
+__all__ = [
+    "GenerationData",
+    "GenerationStats",
+    "Pair",
+    "RunData",
+    "RunStats",
+    "analyse_run",
+    "load_run",
+    "pearson",
+    "similar_pairs",
+    "summary",
+    "write_report",
+]
+
+TRAINED = ("ok", "cached")
+MEDIANS = ("upper", "offdiag", "full")
+
+
+@dataclass(frozen=True)
+class GenerationData:
+    """One generation as the report reads it.
+
+    Attributes:
+        generation: 1-based number.
+        individuals: Objects with the attributes of :class:`pyevonas.store.Individual` (name,
+            index, chromosome, sequence, status, fitness, size_mb, latency_ms...), population order.
+        matrix: The similarity matrix the run stored, or None.
+        diversity: The statistic the run's diversity control compared, or None.
+        window: The control window of this generation, or None.
+        decision: The control's decision dict, or None.
+    """
+
+    generation: int
+    individuals: list[Any]
+    matrix: np.ndarray | None = None
+    diversity: float | None = None
+    window: tuple[float, float] | None = None
+    decision: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class RunData:
+    """A run as the report reads it (built from a run store by :func:`load_run`, or by hand)."""
+
+    name: str
+    path: str
+    meta: dict[str, Any]
+    scoring: dict[str, Any]
+    generations: list[GenerationData]
+
+    @property
+    def dataset(self) -> str:
+        """The run's dataset ("unknown" when not recorded)."""
+        return str(self.meta.get("dataset") or self.meta.get("config_dataset") or "unknown")
+
+    @property
+    def control(self) -> str:
+        """The run's diversity-control mode ("none" when not recorded)."""
+        return str(self.meta.get("control") or "none")
+
+
+def load_run(path: str | os.PathLike[str]) -> RunData:
+    """Read a run store (read-only) into a :class:`RunData`.
+
+    Raises:
+        RunStoreError: the folder is missing, not a run, or corrupt.
+    """
+    from pyevonas.store import RunStore
+
+    store = RunStore.open(path, readonly=True)
+    try:
+        meta = dict(store.meta)
+        if "dataset" not in meta and isinstance(store.config.get("dataset"), str):
+            meta["config_dataset"] = store.config["dataset"]
+        if "seed" not in meta and store.config.get("seed") is not None:
+            meta["seed"] = store.config.get("seed")
+        gens = []
+        for g in store.generations():
+            rec = store.generation_record(g)
+            gens.append(
+                GenerationData(
+                    generation=g,
+                    individuals=store.individuals(g),
+                    matrix=rec.matrix,
+                    diversity=rec.diversity,
+                    window=rec.window,
+                    decision=rec.decision,
+                )
+            )
+        name = str(meta.get("name") or Path(path).resolve().name)
+        return RunData(name=name, path=str(path), meta=meta, scoring=dict(store.scoring), generations=gens)
+    finally:
+        store.close()
+
+
+# ------------------------------------------------------------------------------------------
+# analysis
+
+
+@dataclass(frozen=True)
+class GenerationStats:
+    """Per-generation numbers of one run."""
+
+    generation: int
+    n: int
+    n_trained: int
+    n_failed: int
+    n_oversized: int
+    max_fitness: float | None
+    median_fitness: float | None
+    best: Any | None
+    median_similarity: float | None
+    control_statistic: float | None
+    window: tuple[float, float] | None
+    accepted: bool | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form (the best individual reduced to name, fitness, sequence, size, latency)."""
+        b = self.best
+        return {
+            "generation": self.generation,
+            "n": self.n,
+            "n_trained": self.n_trained,
+            "n_failed": self.n_failed,
+            "n_oversized": self.n_oversized,
+            "max_fitness": self.max_fitness,
+            "median_fitness": self.median_fitness,
+            "median_similarity": self.median_similarity,
+            "control_statistic": self.control_statistic,
+            "window": None if self.window is None else list(self.window),
+            "window_accepted": self.accepted,
+            "best": None if b is None else _individual_summary(b),
+        }
+
+
+@dataclass(frozen=True)
+class RunStats:
+    """A run with the matrices the report used and its per-generation numbers."""
+
+    run: RunData
+    matrices: dict[int, np.ndarray]
+    matrix_source: str
+    generations: list[GenerationStats]
+    pearson: float | None
+    schema: Any
+    sequences: dict[int, list[str]] = field(default_factory=dict)
+
+    @property
+    def best(self) -> Any | None:
+        """The run's best trained individual (highest fitness; the earliest on ties)."""
+        cands = [g.best for g in self.generations if g.best is not None]
+        return max(cands, key=lambda i: i.fitness) if cands else None
+
+
+def _trained(ind: Any) -> bool:
+    return ind.status in TRAINED and ind.fitness is not None and math.isfinite(ind.fitness)
+
+
+def _individual_summary(ind: Any) -> dict[str, Any]:
+    return {
+        "generation": getattr(ind, "generation", None),
+        "name": ind.name,
+        "fitness": ind.fitness,
+        "sequence": ind.sequence,
+        "size_mb": getattr(ind, "size_mb", None),
+        "latency_ms": getattr(ind, "latency_ms", None),
+    }
+
+
+def pearson(x: Sequence[float | None], y: Sequence[float | None]) -> float | None:
+    """Pearson correlation over the positions where both values exist; None if undefined.
+
+    Undefined means fewer than 3 common points or a constant series.
+    """
+    pts = [(a, b) for a, b in zip(x, y) if a is not None and b is not None and math.isfinite(a) and math.isfinite(b)]
+    if len(pts) < 3:
+        return None
+    a = np.array([p[0] for p in pts], dtype=np.float64)
+    b = np.array([p[1] for p in pts], dtype=np.float64)
+    if np.ptp(a) == 0 or np.ptp(b) == 0:
+        return None
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def _schema_of(run: RunData, schema: Any) -> Any:
+    """The schema to (re)compute similarities with: the given one, else the run's own scoring."""
+    if schema is not None:
+        return schema
+    scoring = run.scoring or {}
+    if isinstance(scoring.get("builtin"), str):
+        return scoring["builtin"]
+    if scoring:
+        from pyevonas.errors import SchemaError
+        from pyevonas.schema import Scoring
+
+        try:
+            # One Scoring object per run: it compiles its score table once.
+            return Scoring.from_dict(scoring, source=f"{run.path} (stored scoring)")
+        except SchemaError:
+            pass  # an unreadable stored scoring: fall back to the default below
+    return "default"
+
+
+def analyse_run(run: RunData, schema: Any = None, median: str = "upper") -> RunStats:
+    """Compute a run's per-generation numbers and Pearson r.
+
+    Args:
+        run: The run.
+        schema: If given, every matrix is recomputed from the chromosomes with this scoring
+            schema ("paper", "default", a path or a ``Scoring``); otherwise stored matrices are
+            used and only missing ones are computed (with the run's own scoring).
+        median: "upper" (strict upper triangle, the paper's dashboard), "offdiag" or "full".
+
+    Returns:
+        The run's statistics.
+    """
+    if median not in MEDIANS:
+        raise ValueError(f"median must be one of {', '.join(MEDIANS)}, got {median!r}")
+    matrices: dict[int, np.ndarray] = {}
+    sequences: dict[int, list[str]] = {}
+    sources: set[str] = set()
+    used_schema = _schema_of(run, schema)
+    stats = []
+    for gen in run.generations:
+        inds = gen.individuals
+        m = gen.matrix if schema is None else None
+        if m is not None and m.shape != (len(inds), len(inds)):
+            m = None  # a stored matrix that does not match the population is not trusted
+        if m is not None:
+            sources.add("stored")
+        elif inds:
+            m = _compute_matrix([i.chromosome for i in inds], used_schema)
+            sources.add(f"recomputed ({_schema_name(used_schema)} schema)")
+        if m is not None:
+            matrices[gen.generation] = m
+        sequences[gen.generation] = [i.sequence for i in inds]
+        trained = [i for i in inds if _trained(i)]
+        best = None
+        if trained:
+            best = trained[0]
+            for ind in trained[1:]:
+                if ind.fitness > best.fitness:
+                    best = ind
+        fits = [i.fitness for i in trained]
+        accepted = None
+        if gen.decision is not None and isinstance(gen.decision.get("accepted"), bool):
+            accepted = gen.decision["accepted"]
+        stats.append(
+            GenerationStats(
+                generation=gen.generation,
+                n=len(inds),
+                n_trained=len(trained),
+                n_failed=sum(i.status == "failed" for i in inds),
+                n_oversized=sum(i.status == "oversized" for i in inds),
+                max_fitness=None if best is None else float(best.fitness),
+                median_fitness=float(np.median(fits)) if fits else None,
+                best=best,
+                median_similarity=_median(m, median),
+                control_statistic=gen.diversity,
+                window=gen.window,
+                accepted=accepted,
+            )
+        )
+    r = pearson([s.max_fitness for s in stats], [s.median_similarity for s in stats])
+    source = " + ".join(sorted(sources)) or "none"
+    return RunStats(run, matrices, source, stats, r, used_schema, sequences)
+
+
+def _schema_name(schema: Any) -> str:
+    if isinstance(schema, str):
+        return schema
+    return str(getattr(schema, "name", None) or type(schema).__name__)
+
+
+def _round3(m: np.ndarray) -> np.ndarray:
+    # Python's round() on the exact double, as the original code (np.round differs on ~1 value in
+    # 2,000); without it one published Table 3 value (CIFAR-100 naive, seed 6) moves by 0.01.
+    flat = [round(v, 3) for v in m.ravel().tolist()]
+    return np.asarray(flat, dtype=np.float64).reshape(m.shape)
+
+
+def _median(m: np.ndarray | None, how: str) -> float | None:
+    if m is None or m.shape[0] < 2:
+        return None
+    import pyevonas
+
+    return float(pyevonas.diversity(m, how=how))
+
+
+def _compute_matrix(chromosomes: list[list[dict[str, Any]]], schema: Any) -> np.ndarray:
+    """Similarity matrix; under the `paper` schema rounded to 3 decimals, as the original stored it."""
+    import pyevonas
+
+    m = np.asarray(pyevonas.similarity_matrix(chromosomes, schema=schema), dtype=np.float64)
+    return _round3(m) if _schema_name(schema) == "paper" else m
+
+
+# ------------------------------------------------------------------------------------------
+# Fig. 20 pairs
+
+
+@dataclass(frozen=True)
+class Pair:
+    """Two individuals of one generation: very similar, far apart in fitness."""
+
+    generation: int
+    better: Any
+    worse: Any
+    similarity: float
+    gap: float
+
+    def edits(self) -> dict[str, list[str]]:
+        """Substitutions, insertions and deletions turning the better sequence into the worse one.
+
+        From difflib's opcodes on the letter strings, as in the paper's dashboard.
+        """
+        a, b = self.better.sequence, self.worse.sequence
+        out: dict[str, list[str]] = {"substitutions": [], "insertions": [], "deletions": []}
+        for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+            if tag == "replace":
+                out["substitutions"].append(f"{a[i1:i2]}→{b[j1:j2]}@{i1}")
+            elif tag == "insert":
+                out["insertions"].append(f"+{b[j1:j2]}@{i1}")
+            elif tag == "delete":
+                out["deletions"].append(f"-{a[i1:i2]}@{i1}")
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form."""
+        return {
+            "generation": self.generation,
+            "better": _individual_summary(self.better),
+            "worse": _individual_summary(self.worse),
+            "similarity": self.similarity,
+            "fitness_gap": self.gap,
+            **self.edits(),
+        }
+
+
+def similar_pairs(
+    stats: RunStats, min_similarity: float = 0.8, min_gap: float = 0.1, max_pairs: int = 12
+) -> list[Pair]:
+    """Pairs with high similarity but a large fitness gap (paper Fig. 20, appendix F).
+
+    A pair of identical sequences is shown once per generation at most; so is a pair of sequences
+    already listed in another generation.
+
+    Args:
+        stats: The analysed run.
+        min_similarity: Keep ``S[better, worse]`` strictly above this (and below 1).
+        min_gap: Keep a fitness difference strictly above this (and below 1).
+        max_pairs: At most this many pairs, most similar first, then largest gap.
+    """
+    found: list[Pair] = []
+    for gen in stats.run.generations:
+        m = stats.matrices.get(gen.generation)
+        if m is None:
+            continue
+        inds = gen.individuals
+        trained = [k for k, i in enumerate(inds) if _trained(i)]
+        for a in trained:
+            for b in trained:
+                gap = inds[a].fitness - inds[b].fitness
+                s = float(m[a, b])
+                if a != b and min_similarity < s < 1.0 and min_gap < gap < 1.0:
+                    found.append(Pair(gen.generation, inds[a], inds[b], s, float(gap)))
+    found.sort(key=lambda p: (-p.similarity, -p.gap, p.generation))
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for p in found:
+        key = (p.better.sequence, p.worse.sequence)
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(p)
+        if len(out) == max_pairs:
+            break
+    return out
+
+
+# ------------------------------------------------------------------------------------------
+# summary.json
+
+
+def _group_key(run: RunData) -> tuple[str, str]:
+    return run.dataset, run.control
+
+
+def summary(all_stats: Sequence[RunStats], pairs: dict[str, list[Pair]] | None = None) -> dict[str, Any]:
+    """The report's machine-readable summary: per run, per generation and per group (dataset, control).
+
+    ``table3`` holds the paper's Table 3: Pearson r per run and its mean per group.
+    """
+    runs = []
+    for st in all_stats:
+        best = st.best
+        runs.append(
+            {
+                "name": st.run.name,
+                "path": st.run.path,
+                "meta": st.run.meta,
+                "dataset": st.run.dataset,
+                "control": st.run.control,
+                "seed": st.run.meta.get("seed"),
+                "matrix_source": st.matrix_source,
+                "n_generations": len(st.generations),
+                "n_individuals": sum(g.n for g in st.generations),
+                "n_failed": sum(g.n_failed for g in st.generations),
+                "n_oversized": sum(g.n_oversized for g in st.generations),
+                "best": None if best is None else _individual_summary(best),
+                "pearson_fitness_similarity": st.pearson,
+                "generations": [g.to_dict() for g in st.generations],
+                "similar_pairs": [p.to_dict() for p in (pairs or {}).get(st.run.name, [])],
+            }
+        )
+    groups: dict[tuple[str, str], list[RunStats]] = {}
+    for st in all_stats:
+        groups.setdefault(_group_key(st.run), []).append(st)
+    table3 = []
+    for (dataset, control), members in sorted(groups.items()):
+        rs = [m.pearson for m in members if m.pearson is not None]
+        table3.append(
+            {
+                "dataset": dataset,
+                "control": control,
+                "runs": {m.run.name: m.pearson for m in members},
+                "seeds": {str(m.run.meta.get("seed")): m.pearson for m in members},
+                "mean_pearson": float(np.mean(rs)) if rs else None,
+            }
+        )
+    return {"format": "pyevonas-report", "format_version": 1, "runs": runs, "table3": table3}
+
+
+# ------------------------------------------------------------------------------------------
+# HTML
+
+
+def _slug(text: str) -> str:
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", text).strip("_") or "run"
+
+
+def _fmt(v: Any, digits: int = 3) -> str:
+    if v is None:
+        return "–"
+    if isinstance(v, float):
+        return "nan" if math.isnan(v) else f"{v:.{digits}f}"
+    return html.escape(str(v))
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], cls: str = "") -> str:
+    head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
+    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
+    return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+
+
+def _seq_html(seq: str) -> str:
+    from pyevonas.figures import _text_colour, gene_colour
+
+    cells = []
+    for ch in seq:
+        bg = gene_colour(ch)
+        cells.append(f'<span class="g" style="background:{bg};color:{_text_colour(bg)}">{html.escape(ch)}</span>')
+    return '<span class="seq">' + "".join(cells) + "</span>"
+
+
+_CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;max-width:1200px;color:#222;padding:0 1em}
+h1{font-size:1.6em}h2{border-bottom:2px solid #ddd;padding-bottom:.2em;margin-top:2em}h3{margin-top:1.5em}
+table{border-collapse:collapse;margin:.8em 0;font-size:.85em}th,td{border:1px solid #ccc;padding:.25em .5em;text-align:right}
+th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
+img{max-width:100%;border:1px solid #eee;margin:.5em 0}
+.seq{font-family:ui-monospace,Menlo,Consolas,monospace;white-space:nowrap}
+.g{display:inline-block;width:1.15em;text-align:center;font-weight:bold;font-size:.85em}
+.note{color:#555;font-size:.9em}nav a{margin-right:1em}
+"""
+
+
+class _Figures:
+    """Renders figures to DIR/figures/*.png and returns their <img> tags (embedded as base64)."""
+
+    def __init__(self, out_dir: Path) -> None:
+        self.dir = out_dir / "figures"
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.files: list[str] = []
+
+    def add(self, name: str, make: Callable[[], Any], alt: str) -> str:
+        from pyevonas.figures import png_bytes
+
+        fig = make()
+        data = png_bytes(fig)
+        fname = f"{_slug(name)}.png"
+        (self.dir / fname).write_bytes(data)
+        self.files.append(f"figures/{fname}")
+        b64 = base64.b64encode(data).decode("ascii")
+        return f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{b64}"><figcaption class="note">{html.escape(alt)}</figcaption></figure>'
+
+
+def _best_rows(st: RunStats) -> tuple[list[str], list[str], list[list[dict[str, Any]]]]:
+    labels, seqs, chroms = [], [], []
+    for g in st.generations:
+        if g.best is not None:
+            labels.append(f"G{g.generation} · {g.best.fitness:.3f}")
+            seqs.append(g.best.sequence)
+            chroms.append(g.best.chromosome)
+    return labels, seqs, chroms
+
+
+def _run_section(st: RunStats, figs: _Figures, pairs: list[Pair], schema: Any) -> str:
+    from pyevonas import figures as F
+
+    run = st.run
+    key = _slug(run.name)
+    gens = [g.generation for g in st.generations]
+    parts = [f'<h2 id="{key}">Run {html.escape(run.name)}</h2>']
+    parts.append(
+        f'<p class="note">{html.escape(run.path)} · dataset {html.escape(run.dataset)} · control '
+        f"{html.escape(run.control)} · seed {_fmt(run.meta.get('seed'))} · matrices: "
+        f"{html.escape(st.matrix_source)} · Pearson r (best fitness, median similarity) = "
+        f"<b>{_fmt(st.pearson, 2)}</b></p>"
+    )
+    has_window = any(g.window is not None for g in st.generations)
+    parts.append("<h3>Max fitness and median similarity per generation (Fig. 6)</h3>")
+    parts.append(
+        figs.add(
+            f"{key}_fig6_fitness_similarity",
+            lambda: F.fitness_similarity(
+                gens,
+                [g.max_fitness for g in st.generations],
+                [g.median_similarity for g in st.generations],
+                control_statistic=[g.control_statistic for g in st.generations] if has_window else None,
+                windows=[g.window for g in st.generations] if has_window else None,
+                title=run.name,
+            ),
+            f"{run.name}: best fitness and median similarity per generation"
+            + ("; the bars are the diversity-control windows" if has_window else ""),
+        )
+    )
+    rows = []
+    for g in st.generations:
+        rows.append(
+            [
+                str(g.generation), str(g.n), str(g.n_trained), str(g.n_failed), str(g.n_oversized),
+                _fmt(g.max_fitness), _fmt(g.median_fitness), _fmt(g.median_similarity),
+                _fmt(g.control_statistic),
+                "–" if g.window is None else f"({g.window[0]:.3f}, {g.window[1]:.3f}]",
+                "–" if g.accepted is None else ("yes" if g.accepted else "no"),
+                "–" if g.best is None else _seq_html(g.best.sequence),
+            ]
+        )  # fmt: skip
+    parts.append(
+        _table(
+            ["gen", "n", "trained", "failed", "oversized", "max fitness", "median fitness",
+             "median similarity", "control statistic", "window", "in window", "best"],
+            rows,
+        )  # fmt: skip
+    )
+    heat = []
+    for g in st.generations:
+        m = st.matrices.get(g.generation)
+        if m is None:
+            continue
+        inds = next(x for x in run.generations if x.generation == g.generation).individuals
+        order = sorted(range(len(inds)), key=lambda k: (inds[k].size_mb is None, inds[k].size_mb or 0.0, k))
+        heat.append((f"G{g.generation} · median {_fmt(g.median_similarity, 2)}", m[np.ix_(order, order)]))
+    if heat:
+        parts.append("<h3>Population similarity per generation, ordered by model size (Fig. 5)</h3>")
+        parts.append(figs.add(f"{key}_fig5_heatmaps", lambda: F.similarity_heatmaps(heat, title=f"{run.name}: similarity, ordered by size"),
+                              f"{run.name}: similarity matrices, rows and columns ordered by model size (small first)"))  # fmt: skip
+    labels, seqs, chroms = _best_rows(st)
+    if seqs:
+        parts.append("<h3>Best individual of each generation (Fig. 7)</h3>")
+        parts.append(figs.add(f"{key}_fig7_alignment_chart", lambda: F.alignment_chart(labels, seqs, title=f"{run.name}: best of each generation"),
+                              f"{run.name}: best individual per generation, one colour per gene type"))  # fmt: skip
+    if len(chroms) >= 2:
+        m_best = _compute_matrix(chroms, st.schema)
+        parts.append("<h3>Clustering of the best individuals (Fig. 8)</h3>")
+        parts.append(figs.add(f"{key}_fig8_clustergram", lambda: F.clustergram(labels, m_best, title=f"{run.name}: best of each generation"),
+                              f"{run.name}: hierarchical clustering (average linkage, 1 - similarity) of the best individuals"))  # fmt: skip
+    if seqs:
+        parts.append("<h3>Genes and blocks among the best individuals (Fig. 9)</h3>")
+        parts.append(figs.add(f"{key}_fig9_gene_frequency", lambda: F.gene_frequency(seqs, title=f"{run.name}: best of each generation"),
+                              f"{run.name}: frequency of genes and of blocks of 2 and 3 genes among the best individuals"))  # fmt: skip
+    parts.append("<h3>Similar pairs with a large fitness gap (Fig. 20)</h3>")
+    parts.append(_pairs_html(pairs, st, figs, key, schema))
+    points = [(g.generation, i.fitness, i.size_mb, i.latency_ms) for g in run.generations for i in g.individuals if _trained(i)]
+    best = [(g.generation, g.best.size_mb, g.best.latency_ms) for g in st.generations if g.best is not None]
+    if points:
+        parts.append("<h3>Size and latency against fitness (Fig. 17, 18)</h3>")
+        parts.append(figs.add(f"{key}_fig17_18_size_latency", lambda: F.size_latency(points, best, title=f"{run.name}: size and latency"),
+                              f"{run.name}: size and latency of every trained individual against its fitness; best individual per generation"))  # fmt: skip
+    return "\n".join(parts)
+
+
+def _pairs_html(pairs: list[Pair], st: RunStats, figs: _Figures, key: str, schema: Any) -> str:
+    from pyevonas import figures as F
+
+    if not pairs:
+        return '<p class="note">No pair passes the thresholds.</p>'
+    import pyevonas
+
+    aligned = []
+    rows = []
+    for k, p in enumerate(pairs, 1):
+        al = pyevonas.align(p.better.chromosome, p.worse.chromosome, schema=st.schema)
+        aligned.append(
+            F.AlignedPair(
+                f"{k}a {p.better.name}", f"{k}b {p.worse.name}", al.aligned_a, al.aligned_b,
+                f"G{p.generation} sim {p.similarity:.3f} · fitness {p.better.fitness:.3f} → {p.worse.fitness:.3f}",
+            )
+        )  # fmt: skip
+        e = p.edits()
+        rows.append(
+            [
+                str(k), str(p.generation), html.escape(p.better.name), html.escape(p.worse.name),
+                _seq_html(p.better.sequence), _seq_html(p.worse.sequence), _fmt(p.similarity),
+                _fmt(p.gap), html.escape(", ".join(e["substitutions"]) or "–"),
+                html.escape(", ".join(e["insertions"]) or "–"), html.escape(", ".join(e["deletions"]) or "–"),
+            ]
+        )  # fmt: skip
+    table = _table(
+        ["#", "gen", "individual 1 (better)", "individual 2", "sequence 1", "sequence 2", "similarity",
+         "fitness gap", "substitutions", "insertions", "deletions"],
+        rows,
+    )  # fmt: skip
+    img = figs.add(f"{key}_fig20_pairs", lambda: F.pair_alignments(aligned, title=f"{st.run.name}: similar pairs, large fitness gap"),
+                   f"{st.run.name}: alignments of similar pairs with a large fitness gap (▼ marks an edit)")  # fmt: skip
+    return table + img
+
+
+def _bands(members: list[RunStats], value: Callable[[GenerationStats], float | None]) -> tuple[list[int], np.ndarray]:
+    gens = sorted({g.generation for m in members for g in m.generations})
+    pos = {g: k for k, g in enumerate(gens)}
+    arr = np.full((len(members), len(gens)), np.nan)
+    for r, m in enumerate(members):
+        for g in m.generations:
+            v = value(g)
+            if v is not None:
+                arr[r, pos[g.generation]] = v
+    return gens, arr
+
+
+def _comparison_section(all_stats: list[RunStats], figs: _Figures, schema: Any) -> str:
+    from pyevonas import figures as F
+
+    parts = ['<h2 id="comparison">Comparison of the runs</h2>']
+    by_dataset: dict[str, dict[str, list[RunStats]]] = {}
+    for st in all_stats:
+        by_dataset.setdefault(st.run.dataset, {}).setdefault(st.run.control, []).append(st)
+    curves, sizes = [], []
+    for dataset, modes in sorted(by_dataset.items()):
+        fit_b, sim_b, size_b, lat_b = [], [], [], []
+        for mode, members in sorted(modes.items()):
+            for target, fn in (
+                (fit_b, lambda g: g.max_fitness),
+                (sim_b, lambda g: g.median_similarity),
+                (size_b, lambda g: None if g.best is None else g.best.size_mb),
+                (lat_b, lambda g: None if g.best is None else g.best.latency_ms),
+            ):
+                gens, arr = _bands(members, fn)
+                target.append(F.Band(mode, gens, arr))
+        curves.append((dataset, fit_b, sim_b))
+        sizes.append((dataset, size_b, lat_b))
+    parts.append("<h3>Max fitness and median similarity across seeds (Fig. 12)</h3>")
+    parts.append(figs.add("all_fig12_grouped_curves", lambda: F.grouped_curves(curves),
+                          "per dataset and control mode: median across runs (line) and min-max range (band)"))  # fmt: skip
+    parts.append("<h3>Size and latency of the best individuals across seeds (Fig. 17, 18)</h3>")
+    parts.append(figs.add("all_fig17_18_grouped_size_latency", lambda: F.grouped_size_latency(sizes),
+                          "size (MB) and latency (ms) of each generation's best individual: median across runs and min-max range"))  # fmt: skip
+    bests = [(st.run.name, st.best) for st in all_stats if st.best is not None]
+    if bests:
+        labels = [f"{n} · {b.fitness:.3f}" for n, b in bests]
+        seqs = [b.sequence for _, b in bests]
+        parts.append("<h3>Best individual of each run (Fig. 7)</h3>")
+        parts.append(figs.add("all_fig7_alignment_chart", lambda: F.alignment_chart(labels, seqs, title="best individual of each run"),
+                              "best individual of each run, one colour per gene type"))  # fmt: skip
+        if len(bests) >= 2:
+            m = _compute_matrix([b.chromosome for _, b in bests], schema if schema is not None else all_stats[0].schema)
+            parts.append("<h3>Clustering of the runs' best individuals (Fig. 8, 19)</h3>")
+            parts.append(figs.add("all_fig8_19_clustergram", lambda: F.clustergram([n for n, _ in bests], m, title="best individual of each run"),
+                                  "hierarchical clustering of the best individual of each run"))  # fmt: skip
+        parts.append("<h3>Genes and blocks among the runs' best individuals (Fig. 9)</h3>")
+        parts.append(figs.add("all_fig9_gene_frequency", lambda: F.gene_frequency(seqs, title="best individual of each run"),
+                              "frequency of genes and blocks of 2 and 3 genes among the runs' best individuals"))  # fmt: skip
+    return "\n".join(parts)
+
+
+def _table3_html(summary_doc: dict[str, Any]) -> str:
+    groups = summary_doc["table3"]
+    parts = ['<h2 id="table3">Pearson correlation of best fitness and median similarity (Table 3)</h2>']
+    seeds = sorted({s for g in groups for s in g["seeds"]}, key=lambda s: (len(s), s))
+    headers = ["seed"] + [f"{g['dataset']} · {g['control']}" for g in groups]
+    rows = [[html.escape(s)] + [_fmt(g["seeds"].get(s), 2) for g in groups] for s in seeds]
+    rows.append(["<b>mean</b>"] + [f"<b>{_fmt(g['mean_pearson'], 3)}</b>" for g in groups])
+    parts.append(_table(headers, rows))
+    parts.append(
+        '<p class="note">Pearson r between each generation\'s best fitness and its median similarity '
+        "(see the note at the top on which median); one column per dataset and control mode.</p>"
+    )
+    return "\n".join(parts)
+
+
+def write_report(
+    runs: Sequence[str | os.PathLike[str] | RunData],
+    out_dir: str | os.PathLike[str],
+    *,
+    schema: Any = None,
+    median: str = "upper",
+    min_similarity: float = 0.8,
+    min_gap: float = 0.1,
+    max_pairs: int = 12,
+    run_sections: bool = True,
+    title: str = "pyevonas report",
+) -> dict[str, Any]:
+    """Write ``out_dir/index.html`` (figures embedded, opens offline), ``out_dir/figures/*.png`` and ``out_dir/summary.json``.
+
+    Args:
+        runs: Run folders (or already loaded :class:`RunData`).
+        out_dir: Output folder; created if missing. Files of an earlier report there are replaced.
+        schema: Recompute every similarity matrix with this schema instead of using stored ones.
+        median: Median convention: "upper" (default, the paper's), "offdiag" or "full".
+        min_similarity, min_gap, max_pairs: Thresholds of the similar-pairs view (Fig. 20).
+        run_sections: Include one section per run (figures per generation); the comparison,
+            Table 3 and summary are always written.
+        title: Page title.
+
+    Returns:
+        The summary (also written to ``summary.json``).
+
+    Raises:
+        RunStoreError: a run folder is missing or not a run.
+    """
+    if not runs:
+        raise RunStoreError("no run to report on")
+    started = time.perf_counter()
+    datas = [r if isinstance(r, RunData) else load_run(r) for r in runs]
+    _unique_names(datas)
+    all_stats = [analyse_run(d, schema=schema, median=median) for d in datas]
+    pairs = {st.run.name: similar_pairs(st, min_similarity, min_gap, max_pairs) for st in all_stats}
+    doc = summary(all_stats, pairs)
+    doc["settings"] = {
+        "schema": None if schema is None else _schema_name(schema),
+        "median": median,
+        "min_similarity": min_similarity,
+        "min_gap": min_gap,
+        "max_pairs": max_pairs,
+    }
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    # Build into a temporary folder, then swap in, so a failed report leaves no half-written one.
+    tmp = Path(tempfile.mkdtemp(prefix=".report-", dir=out))
+    try:
+        figs = _Figures(tmp)
+        body = [_header_html(all_stats, doc, median, schema)]
+        body.append(_table3_html(doc))
+        if len(all_stats) > 1:
+            body.append(_comparison_section(all_stats, figs, schema))
+        if run_sections:
+            for st in all_stats:
+                body.append(_run_section(st, figs, pairs[st.run.name], schema))
+        doc["figures"] = list(figs.files)
+        doc["seconds"] = round(time.perf_counter() - started, 3)
+        page = _page(title, body, all_stats, run_sections)
+        (tmp / "index.html").write_text(page, encoding="utf-8")
+        (tmp / "summary.json").write_text(json.dumps(_finite(doc), indent=2, default=_json_default), encoding="utf-8")
+        if (out / "figures").exists():
+            shutil.rmtree(out / "figures")
+        os.replace(tmp / "figures", out / "figures")
+        os.replace(tmp / "index.html", out / "index.html")
+        os.replace(tmp / "summary.json", out / "summary.json")
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return doc
+
+
+def _unique_names(datas: list[RunData]) -> None:
+    seen: dict[str, int] = {}
+    for k, d in enumerate(datas):
+        n = seen.get(d.name, 0)
+        seen[d.name] = n + 1
+        if n:
+            datas[k] = RunData(f"{d.name}#{n + 1}", d.path, d.meta, d.scoring, d.generations)
+
+
+def _header_html(all_stats: list[RunStats], doc: dict[str, Any], median: str, schema: Any) -> str:
+    med = {
+        "upper": "median of the strict upper triangle of each matrix (the paper's dashboard)",
+        "offdiag": "median of all off-diagonal cells",
+        "full": "median of the full matrix, diagonal included",
+    }[median]
+    src = "recomputed with the '" + _schema_name(schema) + "' schema" if schema is not None else "as stored by each run (missing ones computed with the run's scoring)"
+    rows = []
+    for st, r in zip(all_stats, doc["runs"]):
+        best = st.best
+        rows.append(
+            [
+                f'<a href="#{_slug(st.run.name)}">{html.escape(st.run.name)}</a>', html.escape(st.run.dataset),
+                html.escape(st.run.control), _fmt(st.run.meta.get("seed")), str(r["n_generations"]),
+                str(r["n_individuals"]), str(r["n_failed"]), str(r["n_oversized"]),
+                _fmt(None if best is None else best.fitness), "–" if best is None else _seq_html(best.sequence),
+                _fmt(st.pearson, 2),
+            ]
+        )  # fmt: skip
+    return (
+        f'<p class="note">Similarity matrices: {html.escape(src)}. Median similarity: {html.escape(med)}. '
+        "Best fitness: highest fitness among trained individuals (failed and oversized ones are left out).</p>"
+        + _table(["run", "dataset", "control", "seed", "generations", "individuals", "failed", "oversized",
+                  "best fitness", "best architecture", "Pearson r"], rows)  # fmt: skip
+    )
+
+
+def _page(title: str, body: list[str], all_stats: list[RunStats], run_sections: bool) -> str:
+    links = ['<a href="#table3">Table 3</a>']
+    if len(all_stats) > 1:
+        links.append('<a href="#comparison">Comparison</a>')
+    if run_sections:
+        links += [f'<a href="#{_slug(st.run.name)}">{html.escape(st.run.name)}</a>' for st in all_stats]
+    from pyevonas import __version__
+
+    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>"
+        f"<h1>{html.escape(title)}</h1><p class=\"note\">pyevonas {html.escape(__version__)} · {stamp} · "
+        f"{len(all_stats)} run(s)</p><nav>{' '.join(links)}</nav>\n" + "\n".join(body) + "\n</body></html>\n"
+    )
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_finite(v) for v in value]
+    return value
+
+
+def _json_default(value: Any) -> Any:
+    if isinstance(value, np.generic):
+        return value.item()
+    if isinstance(value, np.ndarray):
+        return value.tolist()
+    return str(value)
