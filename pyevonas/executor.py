@@ -655,8 +655,10 @@ class RayEvaluator(Evaluator):
         self._ray = ray
         self._owns_ray = False
         if not ray.is_initialized():
+            # Only a local instance started here takes start-up options; a cluster has its own.
+            local = {"include_dashboard": False} if address is None else {}
             try:
-                ray.init(address=address, include_dashboard=False, log_to_driver=False)
+                ray.init(address=address, log_to_driver=False, **local)
             except Exception as exc:
                 raise ConfigError(f"executor: cannot connect to Ray at {address!r}: {exc}") from exc
             self._owns_ray = True

@@ -325,6 +325,38 @@ def test_real_training_on_digits_for_one_epoch(kind: str) -> None:
     assert [e["epoch"] for e in events[7][1:]] == [1]
 
 
+def _cuda_available() -> bool:
+    if not _train_available():
+        return False
+    import torch
+
+    return bool(torch.cuda.is_available())
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not _cuda_available(), reason="needs a CUDA device")
+def test_pool_shares_one_gpu_between_workers() -> None:
+    from pyevonas.train import TrainConfig
+
+    chrom = [
+        {"layer": "C_2D", "f_name": "Conv2D", "filters": 16, "kernel_size": 3, "strides": 1,
+         "padding": "same"},
+        {"layer": "BN_2D", "f_name": "BatchNormalization"},
+        {"layer": "R_2D", "f_name": "ReLU"},
+        {"layer": "GAP_2D", "f_name": "GlobalAveragePooling2D"},
+    ]  # fmt: skip
+    config = TrainConfig(dataset="digits", epochs=2, device="auto", seed=0)
+    jobs = [EvalJob(id=k, chromosome=chrom, config=config) for k in range(4)]
+    with make_evaluator("pool", workers=2, devices=["cuda:0"]) as evaluator:
+        results, events = _collect(evaluator, jobs)
+    assert sorted(results) == [0, 1, 2, 3]
+    for job_id, metrics in results.items():
+        assert metrics.status == "ok", metrics.error
+        assert str(metrics.device).startswith("cuda")
+        assert events[job_id][0]["device"] == "cuda:0"
+    assert len({events[k][0]["pid"] for k in results}) == 2  # both workers trained
+
+
 # ---------------------------------------------------------------- Ray
 
 
