@@ -1,0 +1,621 @@
+"""Train and score one candidate architecture: the paper's recipe, fast, and never crashing a search.
+
+``evaluate(chromosome, TrainConfig(...))`` builds the model, trains it, and returns
+:class:`Metrics`. Conventions:
+
+* **Fitness** is the best validation accuracy over the epochs, on a split held out from the
+  training set (``val_fraction``, stratified, fixed by ``split_seed`` so that every candidate
+  sees the same split). The original scored on the test set; here the test set is used once,
+  after training, with the best-validation weights (``test_accuracy``).
+* **Recipe** (defaults): SGD, Nesterov momentum 0.9, learning rate 0.1 with per-step cosine
+  decay to 0, weight decay 5e-4, batch 256 (the paper's number; the code used 128), 12 epochs,
+  4-pixel padded random crop and horizontal flip (CIFAR). Weight decay is by default decoupled
+  and scaled by the learning rate, applied to every weight, as Keras' ``SGD(weight_decay=...)``
+  in the original (``weight_decay_mode="coupled"`` gives PyTorch's L2 instead).
+* **Speed**: the whole dataset stays on the device as uint8; batches are drawn by index, and
+  crop and flip run on the device as tensor ops. On CUDA the model runs channels_last under bf16
+  autocast. The host synchronises once per epoch (loss and validation accuracy), not per batch.
+* **Failures never raise**: an unbuildable model, a NaN or infinite loss, CUDA out of memory
+  (retried once at half the batch) or any other error inside training gives ``status="failed"``
+  with the reason and ``fitness = FAILED_FITNESS``. A model above ``max_size_mb`` is not trained
+  (``status="oversized"``, as the original's 40 MB filter). Only problems with the
+  configuration or the dataset itself raise (``ConfigError``, ``DatasetError``), since every
+  other candidate would fail the same way.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+import numpy as np
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from pyevonas.errors import ConfigError, DatasetError, PyevonasError
+
+#: Fitness of a candidate that could not be trained: below any real accuracy (which is >= 0).
+FAILED_FITNESS = 0.0
+
+ProgressFn = Callable[[dict[str, Any]], None]
+
+# Defaults that depend on the dataset:
+# (val_fraction, crop_padding, horizontal_flip, batch_size, bn_momentum).
+# digits: 1,437 training images make 6 steps per epoch at batch 256, and Keras' BN momentum
+# (0.99, PyTorch 0.01) leaves the running statistics at their initial values after so few
+# steps, so every candidate would score chance. Batch 32 and momentum 0.1 let a candidate learn
+# in two epochs; flipped digits are other digits, so no flips.
+_DATASET_DEFAULTS: dict[str, tuple[float, int, bool, int, float]] = {
+    "digits": (0.2, 1, False, 32, 0.1),
+    "cifar10": (0.1, 4, True, 256, 0.01),
+    "cifar100": (0.1, 4, True, 256, 0.01),
+    "imagenet16-120": (0.1, 2, True, 256, 0.01),  # NAS-Bench-201 crops 16 with padding 2
+}
+
+
+class TrainConfig(BaseModel):
+    """How a candidate is trained and measured (defaults: the paper's recipe).
+
+    Attributes:
+        dataset: ``digits`` (built-in, offline), ``cifar10``, ``cifar100`` or ``imagenet16-120``.
+        data_dir: folder with the dataset files (not needed for ``digits``).
+        download: download CIFAR into ``data_dir`` when missing (needs network access).
+        epochs: training epochs.
+        batch_size: training batch size (None: 256, the paper's; digits 32).
+        lr: initial learning rate; ``lr_schedule="cosine"`` decays it per step to 0.
+        momentum, nesterov: SGD momentum.
+        weight_decay, weight_decay_mode: ``decoupled`` (Keras: ``w -= lr * wd * w`` on every
+            weight) or ``coupled`` (PyTorch L2 in the gradient).
+        bn_momentum: PyTorch momentum of every BatchNorm (None: 0.01, Keras' 0.99 as in the
+            original; digits 0.1, see ``_DATASET_DEFAULTS``).
+        val_fraction: share of the training set held out for fitness (None: 0.1; digits 0.2).
+        split_seed: seed of the train/validation split (the same for every candidate).
+        seed: seed of weight initialisation, shuffling and augmentation.
+        max_train_images: train on a stratified subset of this many images (quick runs).
+        augment: random crop (``crop_padding`` pixels of zero padding; None: dataset default)
+            and flips (``horizontal_flip`` None: dataset default; ``vertical_flip`` as the
+            original code did).
+        early_stopping_patience: stop when validation accuracy has not improved by more than
+            ``early_stopping_min_delta`` for this many epochs (None: train every epoch; the
+            original used 7 and 0.05).
+        device: ``auto`` (CUDA if available), ``cpu``, ``cuda`` or ``cuda:N``.
+        num_workers: CPU threads for torch on CPU (0: leave torch's setting). The data never
+            leaves the device, so no loader workers are needed.
+        channels_last / bf16: None = on for CUDA, off for CPU.
+        eval_batch_size: batch size of validation and test passes.
+        test: measure test accuracy after training.
+        latency_warmup / latency_repeats: batch-1 latency measurement.
+        flops: count multiply-accumulates with ptflops.
+        max_size_mb: skip (``oversized``) models whose weights exceed this size.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    dataset: str = "digits"
+    data_dir: str | None = None
+    download: bool = False
+    epochs: int = Field(12, ge=1)
+    batch_size: int | None = Field(None, ge=1)
+    lr: float = Field(0.1, gt=0)
+    lr_schedule: Literal["cosine", "constant"] = "cosine"
+    momentum: float = Field(0.9, ge=0, lt=1)
+    nesterov: bool = True
+    weight_decay: float = Field(5e-4, ge=0)
+    weight_decay_mode: Literal["decoupled", "coupled"] = "decoupled"
+    bn_momentum: float | None = Field(None, gt=0, le=1)
+    val_fraction: float | None = Field(None, gt=0, lt=1)
+    split_seed: int = Field(0, ge=0)
+    seed: int = Field(0, ge=0)
+    max_train_images: int | None = Field(None, ge=10)
+    augment: bool = True
+    crop_padding: int | None = Field(None, ge=0)
+    horizontal_flip: bool | None = None
+    vertical_flip: bool = False
+    early_stopping_patience: int | None = Field(None, ge=1)
+    early_stopping_min_delta: float = Field(0.0, ge=0)
+    device: str = "auto"
+    num_workers: int = Field(0, ge=0)
+    channels_last: bool | None = None
+    bf16: bool | None = None
+    eval_batch_size: int = Field(1024, ge=1)
+    test: bool = True
+    latency_warmup: int = Field(3, ge=0)
+    latency_repeats: int = Field(20, ge=1)
+    flops: bool = True
+    max_size_mb: float | None = Field(None, gt=0)
+
+    @field_validator("dataset")
+    @classmethod
+    def _known_dataset(cls, value: str) -> str:
+        from pyevonas.data import _canonical
+
+        try:
+            return _canonical(value)
+        except DatasetError as exc:
+            raise ValueError(str(exc)) from None
+
+    @field_validator("device")
+    @classmethod
+    def _device_form(cls, value: str) -> str:
+        value = value.strip().lower()
+        if value in ("auto", "cpu", "cuda", "mps") or (value.startswith("cuda:") and value[5:].isdigit()):
+            return value
+        raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {value!r}")
+
+    @classmethod
+    def build(cls, **settings: Any) -> TrainConfig:
+        """Like the constructor, but a bad setting raises ``ConfigError`` naming it."""
+        try:
+            return cls(**settings)
+        except ValidationError as exc:
+            problems = [
+                f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']}" for e in exc.errors()[:5]
+            ]
+            raise ConfigError("invalid training setting: " + "; ".join(problems)) from None
+
+    def resolved(self) -> dict[str, Any]:
+        """Settings whose default depends on the dataset, filled in.
+
+        Keys: val_fraction, crop_padding, horizontal_flip, batch_size, bn_momentum.
+        """
+        val, pad, flip, batch, momentum = _DATASET_DEFAULTS[self.dataset]
+        return {
+            "val_fraction": self.val_fraction if self.val_fraction is not None else val,
+            "crop_padding": self.crop_padding if self.crop_padding is not None else pad,
+            "horizontal_flip": self.horizontal_flip if self.horizontal_flip is not None else flip,
+            "batch_size": self.batch_size if self.batch_size is not None else batch,
+            "bn_momentum": self.bn_momentum if self.bn_momentum is not None else momentum,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Metrics:
+    """What one evaluation measured.
+
+    Attributes:
+        status: ``ok``, ``failed`` or ``oversized``.
+        error: why it failed (None when ok).
+        fitness: best validation accuracy (``FAILED_FITNESS`` when not ok).
+        val_accuracy: best validation accuracy, or None.
+        test_accuracy: test accuracy of the best-validation weights, or None.
+        val_accuracy_per_epoch / train_loss_per_epoch: one value per epoch run.
+        params: trainable parameters; size_mb: weights in MB (4 bytes per value incl. BN stats).
+        latency_ms: median batch-1 inference time on the training device.
+        flops: multiply-accumulates per image (ptflops), or None.
+        train_seconds: wall time of the training loop (including per-epoch validation).
+        epochs_run: epochs actually trained.
+        batch_size: the batch size that trained (half the configured one after an OOM retry).
+        device: where it trained.
+        images_per_second: training throughput.
+    """
+
+    status: str
+    error: str | None = None
+    fitness: float = FAILED_FITNESS
+    val_accuracy: float | None = None
+    test_accuracy: float | None = None
+    val_accuracy_per_epoch: list[float] = field(default_factory=list)
+    train_loss_per_epoch: list[float] = field(default_factory=list)
+    params: int | None = None
+    size_mb: float | None = None
+    latency_ms: float | None = None
+    flops: int | None = None
+    train_seconds: float = 0.0
+    epochs_run: int = 0
+    batch_size: int | None = None
+    device: str | None = None
+    images_per_second: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """A JSON-able dict of every field."""
+        return asdict(self)
+
+
+# ---------------------------------------------------------------------------- data on the device
+
+
+@dataclass
+class _Splits:
+    train_x: Any
+    train_y: Any
+    val_x: Any
+    val_y: Any
+    test_x: Any
+    test_y: Any
+    input_shape: tuple[int, int, int]
+    num_classes: int
+
+
+_HOST_CACHE: dict[tuple[Any, ...], Any] = {}
+_DEVICE_CACHE: dict[tuple[Any, ...], _Splits] = {}
+
+
+def _host_dataset(config: TrainConfig) -> Any:
+    from pyevonas.data import load_dataset
+
+    key = (config.dataset, config.data_dir)
+    if key not in _HOST_CACHE:
+        _HOST_CACHE.clear()  # one dataset at a time: CIFAR is 180 MB
+        _HOST_CACHE[key] = load_dataset(config.dataset, config.data_dir, download=config.download)
+    return _HOST_CACHE[key]
+
+
+def _device_splits(config: TrainConfig, device: Any) -> _Splits:
+    import torch
+
+    from pyevonas.data import stratified_split
+
+    resolved = config.resolved()
+    key = (config.dataset, config.data_dir, resolved["val_fraction"], config.split_seed, config.max_train_images, str(device))
+    cached = _DEVICE_CACHE.get(key)
+    if cached is not None:
+        return cached
+    ds = _host_dataset(config)
+    rng = np.random.default_rng(config.split_seed)
+    labels = ds.train_labels
+    val_idx = stratified_split(labels, resolved["val_fraction"], rng)
+    train_mask = np.ones(len(labels), dtype=bool)
+    train_mask[val_idx] = False
+    train_idx = np.flatnonzero(train_mask)
+    if config.max_train_images is not None and config.max_train_images < len(train_idx):
+        keep = stratified_split(labels[train_idx], config.max_train_images / len(train_idx), rng)
+        train_idx = train_idx[keep]
+    if len(train_idx) < 2 or len(val_idx) < 1:
+        raise DatasetError(f"{ds.name} in {ds.source} is too small to split into train and validation")
+
+    def put(array: np.ndarray) -> Any:
+        return torch.from_numpy(np.ascontiguousarray(array)).to(device)
+
+    splits = _Splits(
+        put(ds.train_images[train_idx]),
+        put(labels[train_idx]),
+        put(ds.train_images[val_idx]),
+        put(labels[val_idx]),
+        put(ds.test_images),
+        put(ds.test_labels),
+        ds.input_shape,
+        ds.num_classes,
+    )
+    _DEVICE_CACHE.clear()  # free the previous device copy before keeping this one
+    _DEVICE_CACHE[key] = splits
+    return splits
+
+
+def _augment(x: Any, pad: int, hflip: bool, vflip: bool, gen: Any) -> Any:
+    """Random crop after zero padding, and flips, on a uint8 batch (N, C, H, W) on its device."""
+    import torch
+    import torch.nn.functional as F
+
+    n, c, h, w = x.shape
+    dev = x.device
+    if pad > 0:
+        padded = F.pad(x, (pad, pad, pad, pad))
+        off_y = torch.randint(0, 2 * pad + 1, (n,), device=dev, generator=gen)
+        off_x = torch.randint(0, 2 * pad + 1, (n,), device=dev, generator=gen)
+        rows = off_y[:, None] + torch.arange(h, device=dev)
+        cols = off_x[:, None] + torch.arange(w, device=dev)
+        x = padded[
+            torch.arange(n, device=dev)[:, None, None, None],
+            torch.arange(c, device=dev)[None, :, None, None],
+            rows[:, None, :, None],
+            cols[:, None, None, :],
+        ]
+    if hflip:
+        mask = torch.rand(n, device=dev, generator=gen) < 0.5
+        x = torch.where(mask[:, None, None, None], x.flip(3), x)
+    if vflip:
+        mask = torch.rand(n, device=dev, generator=gen) < 0.5
+        x = torch.where(mask[:, None, None, None], x.flip(2), x)
+    return x
+
+
+# ---------------------------------------------------------------------------- training
+
+
+class _Diverged(Exception):
+    """The training loss became NaN or infinite."""
+
+
+class _CallbackFailed(Exception):
+    """The caller's progress callback raised: the caller's bug, re-raised as is."""
+
+
+@dataclass
+class _Outcome:
+    val_per_epoch: list[float]
+    loss_per_epoch: list[float]
+    best_state: dict[str, Any] | None
+    train_seconds: float
+    images: int
+    error: str | None = None
+
+
+def _resolve_device(name: str) -> Any:
+    import torch
+
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(f"device {name!r} was asked for, but CUDA is not available")
+    if name == "mps" and not torch.backends.mps.is_available():
+        raise ConfigError("device 'mps' was asked for, but MPS is not available")
+    return torch.device(name)
+
+
+def _autocast(device: Any, bf16: bool) -> Any:
+    import contextlib
+
+    import torch
+
+    if bf16:
+        return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def _accuracy(model: Any, xs: Any, ys: Any, batch: int, device: Any, channels_last: bool, bf16: bool) -> float:
+    import torch
+
+    if len(ys) == 0:
+        return 0.0
+    model.eval()
+    correct = torch.zeros((), dtype=torch.int64, device=device)
+    with torch.no_grad(), _autocast(device, bf16):
+        for start in range(0, len(ys), batch):
+            x = xs[start : start + batch]
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            correct += (model(x).argmax(dim=1) == ys[start : start + batch]).sum()
+    model.train()
+    return int(correct.item()) / len(ys)
+
+
+def _fit(
+    model: Any,
+    data: _Splits,
+    config: TrainConfig,
+    batch_size: int,
+    eval_batch: int,
+    device: Any,
+    channels_last: bool,
+    bf16: bool,
+    progress: ProgressFn | None,
+) -> _Outcome:
+    import torch
+    import torch.nn.functional as F
+
+    resolved = config.resolved()
+    pad = resolved["crop_padding"] if config.augment else 0
+    hflip = bool(resolved["horizontal_flip"]) and config.augment
+    vflip = config.vertical_flip and config.augment
+    gen = torch.Generator(device=device)
+    gen.manual_seed(config.seed)
+
+    params = [p for p in model.parameters() if p.requires_grad]
+    coupled = config.weight_decay_mode == "coupled"
+    optimizer = torch.optim.SGD(
+        params,
+        lr=config.lr,
+        momentum=config.momentum,
+        nesterov=config.nesterov and config.momentum > 0,
+        weight_decay=config.weight_decay if coupled else 0.0,
+    )
+    n = len(data.train_y)
+    # A last batch of one sample would break BatchNorm on a 1 x 1 map: drop it.
+    steps_per_epoch = n // batch_size + (1 if n % batch_size > 1 else 0)
+    total_steps = config.epochs * steps_per_epoch
+    outcome = _Outcome([], [], None, 0.0, 0)
+    best = -1.0
+    stale = 0
+    step = 0
+    model.train()
+    start = time.perf_counter()
+    for epoch in range(1, config.epochs + 1):
+        perm = torch.randperm(n, device=device, generator=gen)
+        loss_sum = torch.zeros((), dtype=torch.float32, device=device)
+        for b in range(steps_per_epoch):
+            idx = perm[b * batch_size : (b + 1) * batch_size]
+            x = data.train_x[idx]
+            y = data.train_y[idx]
+            if pad or hflip or vflip:
+                x = _augment(x, pad, hflip, vflip, gen)
+            if channels_last:
+                x = x.contiguous(memory_format=torch.channels_last)
+            if config.lr_schedule == "cosine":
+                lr = 0.5 * config.lr * (1.0 + math.cos(math.pi * step / total_steps))
+            else:
+                lr = config.lr
+            for group in optimizer.param_groups:
+                group["lr"] = lr
+            if not coupled and config.weight_decay > 0:
+                with torch.no_grad():
+                    torch._foreach_mul_(params, 1.0 - lr * config.weight_decay)
+            with _autocast(device, bf16):
+                logits = model(x)
+            loss = F.cross_entropy(logits.float(), y)
+            optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            optimizer.step()
+            loss_sum += loss.detach()
+            outcome.images += len(idx)
+            step += 1
+        epoch_loss = float((loss_sum / max(steps_per_epoch, 1)).item())
+        outcome.loss_per_epoch.append(epoch_loss)
+        if not math.isfinite(epoch_loss):
+            outcome.train_seconds = time.perf_counter() - start
+            raise _Diverged(f"non-finite training loss ({epoch_loss}) in epoch {epoch}")
+        val = _accuracy(model, data.val_x, data.val_y, eval_batch, device, channels_last, bf16)
+        outcome.val_per_epoch.append(val)
+        if val > best:
+            if val > best + config.early_stopping_min_delta:
+                stale = 0
+            else:
+                stale += 1
+            best = val
+            outcome.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+        else:
+            stale += 1
+        if progress is not None:
+            try:
+                progress({"epoch": epoch, "epochs": config.epochs, "val_accuracy": val, "loss": epoch_loss})
+            except Exception as exc:
+                raise _CallbackFailed() from exc
+        if config.early_stopping_patience is not None and stale >= config.early_stopping_patience:
+            break
+    outcome.train_seconds = time.perf_counter() - start
+    return outcome
+
+
+def _is_oom(exc: BaseException) -> bool:
+    import torch
+
+    return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
+
+
+def _free_memory(device: Any) -> None:
+    import gc
+
+    import torch
+
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
+
+
+def evaluate(
+    chromosome: Sequence[Mapping[str, Any]] | str,
+    config: TrainConfig | None = None,
+    progress: ProgressFn | None = None,
+) -> Metrics:
+    """Build, train and measure one candidate.
+
+    Args:
+        chromosome: a chromosome (list of gene dicts) or a text-notation architecture.
+        config: how to train (default: ``TrainConfig()``, the paper's recipe on ``digits``).
+        progress: called after every epoch with ``{"epoch", "epochs", "val_accuracy", "loss"}``.
+
+    Returns:
+        :class:`Metrics`; ``status`` is ``failed`` (with ``error``) for a candidate that cannot
+        be built or trained, never an exception.
+
+    Raises:
+        ConfigError: the device asked for does not exist.
+        DatasetError: the dataset is missing or corrupt.
+    """
+    import torch
+
+    from pyevonas.model import build_model, count_flops, count_parameters, measure_latency_ms, model_size_mb
+
+    config = config or TrainConfig()
+    device = _resolve_device(config.device)
+    if device.type == "cpu" and config.num_workers > 0:
+        torch.set_num_threads(config.num_workers)
+    data = _device_splits(config, device)
+    on_cuda = device.type == "cuda"
+    channels_last = config.channels_last if config.channels_last is not None else on_cuda
+    bf16 = config.bf16 if config.bf16 is not None else (on_cuda and torch.cuda.is_bf16_supported())
+    if on_cuda:
+        torch.backends.cudnn.benchmark = True
+    base = {"device": str(device)}
+    resolved = config.resolved()
+
+    def build() -> Any:
+        torch.manual_seed(config.seed)
+        model = build_model(chromosome, data.input_shape, data.num_classes).to(device)
+        for module in model.modules():
+            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+                module.momentum = resolved["bn_momentum"]
+        if channels_last:
+            model = model.to(memory_format=torch.channels_last)
+        return model
+
+    try:
+        model = build()
+    except PyevonasError as exc:
+        return Metrics(status="failed", error=f"cannot build the model: {exc}", **base)
+    except Exception as exc:  # a user-registered builder may raise anything
+        if _is_oom(exc):
+            return Metrics(status="failed", error=f"out of memory while building the model: {exc}", **base)
+        return Metrics(status="failed", error=f"cannot build the model: {type(exc).__name__}: {exc}", **base)
+    n_params = count_parameters(model)
+    size = model_size_mb(model)
+    sized = {**base, "params": n_params, "size_mb": size}
+    if config.max_size_mb is not None and size > config.max_size_mb:
+        return Metrics(status="oversized", error=f"{size:.1f} MB of weights > max_size_mb {config.max_size_mb}", **sized)
+
+    batch, eval_batch = int(resolved["batch_size"]), config.eval_batch_size
+    outcome: _Outcome | None = None
+    failure: str | None = None
+    for attempt in (1, 2):
+        out_of_memory = False
+        try:
+            outcome = _fit(model, data, config, batch, eval_batch, device, channels_last, bf16, progress)
+            failure = None
+        except _CallbackFailed as exc:
+            raise exc.__cause__ from None  # type: ignore[misc]
+        except _Diverged as exc:
+            failure = str(exc)
+        except Exception as exc:
+            out_of_memory = _is_oom(exc)
+            failure = f"training failed: {type(exc).__name__}: {exc}"
+        if not out_of_memory:
+            break
+        # Outside the except block, so the traceback no longer pins the activations.
+        failure = f"out of memory at batch size {batch}"
+        if attempt == 2:
+            failure = f"out of memory at batch size {resolved['batch_size']} and again at {batch}"
+        del model
+        _free_memory(device)
+        if attempt == 2 or batch == 1:
+            break
+        batch, eval_batch = max(1, batch // 2), max(1, eval_batch // 2)
+        try:
+            model = build()
+        except Exception as rebuild_exc:
+            failure = f"{failure}; rebuilding the model failed: {rebuild_exc}"
+            break
+    if failure is not None or outcome is None:
+        _free_memory(device)
+        return Metrics(status="failed", error=failure or "training did not run", batch_size=batch, **sized)
+
+    val_best = max(outcome.val_per_epoch)
+    metrics: dict[str, Any] = {
+        "status": "ok",
+        "fitness": val_best,
+        "val_accuracy": val_best,
+        "val_accuracy_per_epoch": outcome.val_per_epoch,
+        "train_loss_per_epoch": outcome.loss_per_epoch,
+        "train_seconds": outcome.train_seconds,
+        "epochs_run": len(outcome.val_per_epoch),
+        "batch_size": batch,
+        "images_per_second": outcome.images / outcome.train_seconds if outcome.train_seconds > 0 else None,
+        **sized,
+    }
+    try:
+        if outcome.best_state is not None:
+            model.load_state_dict(outcome.best_state)
+        if config.test:
+            metrics["test_accuracy"] = _accuracy(
+                model, data.test_x, data.test_y, eval_batch, device, channels_last, bf16
+            )
+        with _autocast(device, bf16):
+            metrics["latency_ms"] = measure_latency_ms(
+                model,
+                data.input_shape,
+                device,
+                warmup=config.latency_warmup,
+                repeats=config.latency_repeats,
+                channels_last=channels_last,
+            )
+        if config.flops:
+            metrics["flops"] = count_flops(model, data.input_shape)
+    except Exception as exc:  # the candidate trained; a failed measurement must not cost its fitness
+        metrics["error"] = f"measurement after training failed: {type(exc).__name__}: {exc}"
+    del model, outcome
+    if on_cuda:
+        _free_memory(device)
+    return Metrics(**metrics)
+
+
+__all__ = ["FAILED_FITNESS", "Metrics", "TrainConfig", "evaluate"]
