@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 import pyevonas
 from pyevonas.errors import RunStoreError
@@ -232,6 +234,45 @@ def test_delete_generation_removes_everything_of_that_generation(tmp_path: Path)
     assert store.generations() == [1]
     assert store.control_iterations(2) == []
     assert len(store.individuals()) == 1
+
+
+_values = st.one_of(
+    st.integers(-(2**62), 2**62),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.text(max_size=8),
+    st.booleans(),
+    st.none(),
+)
+_genes = st.dictionaries(st.text(min_size=1, max_size=8), _values, max_size=6).map(
+    lambda gene: {"layer": "X", **gene}
+)
+
+
+@settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    chromosome=st.lists(_genes, min_size=1, max_size=8),
+    per_epoch=st.lists(st.floats(0, 1), max_size=12),
+    fitness=st.floats(allow_nan=False, allow_infinity=False),
+)
+def test_any_json_chromosome_and_metrics_round_trip(
+    tmp_path_factory: pytest.TempPathFactory,
+    chromosome: list[dict],
+    per_epoch: list[float],
+    fitness: float,
+) -> None:
+    store = _new_store(tmp_path_factory.mktemp("prop"))
+    try:
+        i = store.add_individual(1, 0, "a", chromosome, "X" * len(chromosome), parents=["p", 3])
+        store.set_result(i, {"status": "ok", "fitness": fitness, "val_accuracy_per_epoch": per_epoch})
+        ind = store.individual(i)
+        assert ind.chromosome == chromosome
+        assert ind.parents == ["p", 3]
+        assert ind.fitness == fitness and ind.val_accuracy_per_epoch == per_epoch
+        assert store.find_evaluated(canonical_key(chromosome)) == ind
+        shuffled = [dict(reversed(list(gene.items()))) for gene in chromosome]
+        assert canonical_key(shuffled) == ind.canonical_key
+    finally:
+        store.close()
 
 
 # ---------------------------------------------------------------- cache
