@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 
 from pyevonas.cli import app
-from pyevonas.cli._common import console, echo_json, fail
+from pyevonas.cli._common import console, echo_json
 
 
 @app.command("import")
@@ -48,12 +48,14 @@ def report_cmd(
     title: Annotated[str, typer.Option(help="Report title.")] = "pyevonas report",
 ) -> None:
     """Write an offline HTML report (the paper's figures and Table 3) and summary.json for one or more runs."""
+    from pyevonas.errors import ConfigError
     from pyevonas.report import MEDIANS, write_report
 
+    # ConfigError, not typer.Exit: the CLI's error edge turns it into one line and exit status 2.
     if median not in MEDIANS:
-        raise fail(f"--median must be one of {', '.join(MEDIANS)}, got {median!r}")
+        raise ConfigError(f"--median must be one of {', '.join(MEDIANS)}, got {median!r}")
     if max_pairs < 0:
-        raise fail(f"--max-pairs must be >= 0, got {max_pairs}")
+        raise ConfigError(f"--max-pairs must be >= 0, got {max_pairs}")
     doc = write_report(
         runs,
         output,
@@ -77,29 +79,21 @@ def report_cmd(
     console.print(f"report written to {output / 'index.html'} ({doc['seconds']:.1f} s)", highlight=False)
 
 
-def _arch(text: str) -> Any:
-    """An architecture argument: a JSON file, a JSON chromosome, or text notation (passed through)."""
+def _arch(spec: str) -> Any:
+    """An architecture argument: an inline JSON chromosome, a JSON file, or text notation."""
+    from pyevonas.cli.similarity_cmds import read_arch
     from pyevonas.errors import EncodingError
 
-    path = Path(text)
-    raw: str | None = None
-    if text.lstrip().startswith(("[", "{")):
-        raw = text
-    elif path.suffix == ".json" or (path.is_file() and len(text) < 4096):
-        try:
-            raw = path.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise EncodingError(f"cannot read architecture file {text}: {exc.strerror}") from None
-    if raw is None:
-        return text
+    if not spec.lstrip().startswith(("[", "{")):
+        return read_arch(spec)  # a .json file, or the text notation passed through
     try:
-        value = json.loads(raw)
+        value = json.loads(spec)
     except json.JSONDecodeError as exc:
-        raise EncodingError(f"{text[:60]}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+        raise EncodingError(f"{spec[:60]!r}: not valid JSON ({exc.msg} at column {exc.colno})") from None
     if isinstance(value, dict) and "chromosome" in value:
         value = value["chromosome"]
     if not isinstance(value, list):
-        raise EncodingError(f"{text[:60]}: expected a chromosome (a JSON list of layer objects)")
+        raise EncodingError(f"{spec[:60]!r}: expected a chromosome (a JSON list of layer objects)")
     return value
 
 
@@ -140,7 +134,7 @@ def render_alignment(al: Any) -> Any:
 def align_cmd(
     a: Annotated[str, typer.Argument(help="First architecture: text notation (e.g. \"C(32,3,1) B L g F(64)\"), a JSON chromosome, or a .json file.")],
     b: Annotated[str, typer.Argument(help="Second architecture, same forms.")],
-    schema: Annotated[str, typer.Option(help="Scoring schema: 'default', 'paper' or a schema file.")] = "default",
+    schema: Annotated[str, typer.Option("--schema", "-s", help="Scoring schema: 'default', 'paper' or a schema file.")] = "default",
     as_json: Annotated[bool, typer.Option("--json", help="Print the alignment as JSON instead of colours.")] = False,
 ) -> None:
     """Align two architectures and print the alignment, one colour per gene type."""

@@ -1,0 +1,119 @@
+"""The import, report and align commands: results, files, and one-line errors without tracebacks."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+import pyevonas
+from pyevonas.cli import app
+from pyevonas.cli._common import run_guarded
+from pyevonas.cli.report_cmds import render_alignment
+from pyevonas.store import RunStore
+
+DATA = Path(__file__).parent / "data"
+EVONAS = DATA / "evonas_cifar10_s1_div_g4.evonas"
+
+
+def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = run_guarded(app, args)
+    out = capsys.readouterr()
+    return code, " ".join(out.out.split()), " ".join(out.err.split())  # rich wraps long lines
+
+
+def test_import_then_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(["import", str(EVONAS), "--run-dir", str(tmp_path / "run")], capsys)
+    assert code == 0, err
+    assert "imported evonas_cifar10_s1_div_g4 (cifar10, rigid control, seed 1): 4 generations, 100 individuals" in out
+    assert RunStore.is_run(tmp_path / "run")
+    code, out, err = run(["report", str(tmp_path / "run"), "-o", str(tmp_path / "rep"), "--no-run-sections"], capsys)
+    assert code == 0, err
+    assert "evonas_cifar10_s1_div_g4: 4 generations, best fitness 0.8142, Pearson r 0.92" in out
+    summary = json.loads((tmp_path / "rep" / "summary.json").read_text(encoding="utf-8"))
+    assert summary["settings"]["median"] == "upper" and summary["settings"]["schema"] is None
+    assert (tmp_path / "rep" / "index.html").is_file()
+
+
+def test_report_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run(["import", str(EVONAS), "--run-dir", str(tmp_path / "run")], capsys)
+    args = ["report", str(tmp_path / "run"), "-o", str(tmp_path / "rep"), "--no-run-sections", "--schema", "paper",
+            "--median", "full", "--min-similarity", "0.9", "--max-pairs", "3", "--title", "My runs"]  # fmt: skip
+    code, _, err = run(args, capsys)
+    assert code == 0, err
+    summary = json.loads((tmp_path / "rep" / "summary.json").read_text(encoding="utf-8"))
+    assert summary["settings"] == {"schema": "paper", "median": "full", "min_similarity": 0.9, "min_gap": 0.1, "max_pairs": 3}
+    (r,) = summary["runs"]
+    assert r["matrix_source"] == "recomputed (paper schema)"
+    assert len(r["similar_pairs"]) <= 3 and all(p["similarity"] > 0.9 for p in r["similar_pairs"])
+    assert "<title>My runs</title>" in (tmp_path / "rep" / "index.html").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["import", "<missing>", "--run-dir", "<tmp>/new"], "no such file"),
+        (["import", "<bad>", "--run-dir", "<tmp>/new"], "not valid JSON"),
+        (["import", str(EVONAS), "--run-dir", "<run>"], "exists and is not an empty folder"),
+        (["report", "<tmp>/nothing", "-o", "<tmp>/rep"], "does not exist"),
+        (["report", "<run>", "-o", "<tmp>/rep", "--median", "mean"], "--median must be one of upper, offdiag, full"),
+        (["report", "<run>", "-o", "<tmp>/rep", "--schema", "nosuch"], "no scoring schema 'nosuch'"),
+        (["align", "C(32,3,1) Q", "C(32,3,1)"], "unknown letter 'Q'"),
+        (["align", '[{"layer": "Nope"}]', "C(32,3,1)"], "Nope"),
+        (["align", "[oops", "C(32,3,1)"], "not valid JSON"),
+        (["align", "<tmp>/none.json", "C(32,3,1)"], "no architecture file"),
+    ],
+)
+def test_user_errors_are_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], args: list[str], message: str
+) -> None:
+    bad = tmp_path / "bad.evonas"
+    bad.write_text('{"total": ')
+    run(["import", str(EVONAS), "--run-dir", str(tmp_path / "run")], capsys)
+    places = {"<missing>": str(tmp_path / "nope.evonas"), "<bad>": str(bad), "<run>": str(tmp_path / "run"), "<tmp>": str(tmp_path)}
+    filled = []
+    for arg in args:
+        for key, value in places.items():
+            arg = arg.replace(key, value)
+        filled.append(arg)
+    code, _, err = run(filled, capsys)
+    assert code == 2
+    assert message in err and "Traceback" not in err
+    assert err.count("error:") == 1
+    assert not (tmp_path / "rep").exists() and not (tmp_path / "new").exists()
+
+
+def test_align_prints_a_coloured_alignment(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(["align", "C(32,3,1) B L M(2) g F(64)", "C(64,3,1) L g O(0.2) F(64)", "--schema", "paper"], capsys)
+    assert code == 0
+    al = pyevonas.align("C(32,3,1) B L M(2) g F(64)", "C(64,3,1) L g O(0.2) F(64)", schema="paper")
+    assert " ".join(al.aligned_a) in out and " ".join(al.aligned_b) in out
+    assert f"similarity {al.similarity:.3f}" in out
+    assert "B BatchNorm" in out and "O Dropout" in out  # the gene-type legend
+
+
+def test_align_colours_one_per_gene_type() -> None:
+    from rich.console import Console
+
+    from pyevonas.figures import GENE_COLOURS
+
+    al = pyevonas.align("T(64,3,1) D(3,1) B g F(32)", "T(64,3,1) B D(3,1) g F(32)")
+    console = Console(force_terminal=True, color_system="truecolor", width=200)
+    with console.capture() as cap:
+        console.print(render_alignment(al))
+    text = cap.get()
+    for letter in set(al.aligned_a + al.aligned_b) - {"-"}:
+        r, g, b = (int(GENE_COLOURS[letter][k : k + 2], 16) for k in (1, 3, 5))
+        assert f"48;2;{r};{g};{b}m" in text  # background colour of that gene type
+
+
+def test_align_json_and_chromosome_inputs(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    chrom = pyevonas.parse_arch("C(32,3,1) B L g F(64)")
+    path = tmp_path / "a.json"
+    path.write_text(json.dumps({"chromosome": chrom}))
+    code, _, _ = run_guarded(app, ["align", str(path), json.dumps(chrom), "--json", "-s", "paper"]), None, None
+    data = json.loads(capsys.readouterr().out)
+    assert code == 0
+    assert data["similarity"] == 1.0 and data["aligned_a"] == data["aligned_b"] == "CBLgF"
+    assert data["schema"] == "paper" and len(data["column_scores"]) == 5
