@@ -151,7 +151,8 @@ class TrainConfig(BaseModel):
             return cls(**settings)
         except ValidationError as exc:
             problems = [
-                f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg']}" for e in exc.errors()[:5]
+                f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg'].removeprefix('Value error, ')}"
+                for e in exc.errors()[:5]
             ]
             raise ConfigError("invalid training setting: " + "; ".join(problems)) from None
 

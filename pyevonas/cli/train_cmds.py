@@ -1,0 +1,139 @@
+"""``pyevonas train``: train and measure one architecture with the paper's recipe."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from pyevonas.cli import app
+from pyevonas.cli._common import console, console_err, echo_json
+from pyevonas.errors import ConfigError, EncodingError
+
+
+def _read_architecture(spec: str) -> list[dict[str, Any]]:
+    """A chromosome from a JSON file (a list of genes, or an object with ``chromosome``) or the text notation."""
+    path = Path(spec)
+    if path.suffix.lower() == ".json" or (len(spec) < 4096 and path.is_file()):
+        if not path.is_file():
+            raise EncodingError(f"no architecture file at {spec!r}")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise EncodingError(f"cannot read architecture file {spec!r}: {exc}") from None
+        if isinstance(data, dict) and "chromosome" in data:
+            data = data["chromosome"]
+        if not isinstance(data, list) or not all(isinstance(g, dict) and isinstance(g.get("layer"), str) for g in data):
+            raise EncodingError(f"{spec}: expected a JSON list of gene objects with a 'layer' key")
+        return data
+    from pyevonas import parse_arch  # the similarity engine owns the text notation
+
+    return [dict(g) for g in parse_arch(spec)]
+
+
+def _parse_settings(pairs: list[str]) -> dict[str, Any]:
+    settings: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, raw = pair.partition("=")
+        if not sep or not key.strip():
+            raise ConfigError(f"--set expects KEY=VALUE, got {pair!r}")
+        try:
+            value: Any = json.loads(raw)
+        except json.JSONDecodeError:
+            value = raw  # a bare word such as cosine or cuda:1
+        settings[key.strip().replace("-", "_")] = value
+    return settings
+
+
+@app.command()
+def train(
+    arch: Annotated[str, typer.Argument(help='The architecture: a JSON chromosome file, or the text notation ("C(32,3,1) B L g F(64)").')],
+    dataset: Annotated[str, typer.Option(help="digits (built-in, offline), cifar10, cifar100, imagenet16-120.")] = "digits",
+    data_dir: Annotated[str | None, typer.Option("--data-dir", help="Folder with the dataset files (not needed for digits).")] = None,
+    download: Annotated[bool, typer.Option("--download", help="Download CIFAR into --data-dir if it is missing (needs network).")] = False,
+    epochs: Annotated[int, typer.Option(help="Training epochs (paper: 12).")] = 12,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", help="Batch size (default: 256, the paper's; digits 32).")] = None,
+    lr: Annotated[float, typer.Option(help="Initial learning rate, cosine-decayed to 0.")] = 0.1,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1 ...")] = "auto",
+    seed: Annotated[int, typer.Option(help="Seed of initialisation, shuffling and augmentation.")] = 0,
+    space: Annotated[str | None, typer.Option(help="Also check the architecture against a search space (paper, or a JSON file).")] = None,
+    settings: Annotated[list[str] | None, typer.Option("--set", help="Any other TrainConfig setting, KEY=VALUE (repeatable), e.g. --set weight_decay_mode=coupled.")] = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as one JSON object on stdout.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No per-epoch progress lines.")] = False,
+) -> None:
+    """Train one architecture and print its fitness, accuracies, size, latency and FLOPs.
+
+    Fitness is the best validation accuracy on a split held out from the training set; test accuracy is measured once, with the best-validation weights. Without [bold]--dataset[/], training runs on the built-in offline digits dataset. Exits with 1 if the candidate failed (the metrics say why).
+    """
+    chromosome = _read_architecture(arch)
+    if space is not None:
+        from pyevonas.space import SearchSpace
+
+        SearchSpace.load(space).check(chromosome)
+    from pyevonas.train import TrainConfig, evaluate
+
+    options: dict[str, Any] = {
+        "dataset": dataset,
+        "data_dir": data_dir,
+        "download": download,
+        "epochs": epochs,
+        "batch_size": batch_size,
+        "lr": lr,
+        "device": device,
+        "seed": seed,
+    }
+    extra = _parse_settings(settings or [])
+    clash = sorted(set(extra) & set(options))
+    if clash:
+        raise ConfigError(f"--set {clash[0]}=... repeats a flag; use --{clash[0].replace('_', '-')} instead")
+    config = TrainConfig.build(**{**options, **extra})
+    out = console_err if as_json else console
+
+    def progress(p: dict[str, Any]) -> None:
+        if not quiet:
+            out.print(
+                f"epoch {p['epoch']:>3}/{p['epochs']}  loss {p['loss']:.4f}  val_accuracy {p['val_accuracy']:.4f}",
+                highlight=False,
+            )
+
+    metrics = evaluate(chromosome, config, progress=progress)
+    result = {**metrics.to_dict(), "dataset": config.dataset, "epochs": config.epochs}
+    if as_json:
+        echo_json(result)
+    else:
+        _print_table(result)
+    if metrics.status != "ok":
+        # SystemExit, not typer.Exit: run_guarded (standalone_mode=False) drops typer.Exit codes.
+        raise SystemExit(1)
+
+
+def _print_table(result: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    def fmt(value: Any, spec: str = "") -> str:
+        if value is None:
+            return "-"
+        return format(value, spec) if spec else str(value)
+
+    table = Table(show_header=False, box=None, pad_edge=False)
+    table.add_column(style="bold")
+    table.add_column()
+    status = result["status"]
+    table.add_row("status", f"[green]{status}[/]" if status == "ok" else f"[red]{status}[/]")
+    if result.get("error"):
+        table.add_row("error", str(result["error"]))
+    table.add_row("dataset", f"{result['dataset']} ({result.get('device') or '-'})")
+    table.add_row("fitness", fmt(result["fitness"], ".4f"))
+    table.add_row("val_accuracy", fmt(result["val_accuracy"], ".4f"))
+    table.add_row("test_accuracy", fmt(result["test_accuracy"], ".4f"))
+    table.add_row("params", fmt(result["params"], ","))
+    table.add_row("size_mb", fmt(result["size_mb"], ".2f"))
+    table.add_row("latency_ms", fmt(result["latency_ms"], ".2f"))
+    table.add_row("flops (MACs)", fmt(result["flops"], ","))
+    table.add_row("epochs", f"{result['epochs_run']}/{result['epochs']} at batch {fmt(result['batch_size'])}")
+    table.add_row("train_seconds", fmt(result["train_seconds"], ".1f"))
+    if result.get("images_per_second"):
+        table.add_row("images/s", fmt(result["images_per_second"], ",.0f"))
+    console.print(table)

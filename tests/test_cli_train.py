@@ -1,0 +1,103 @@
+"""``pyevonas train``: metrics as a table or JSON, failed candidates, and one-line user errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+pytest.importorskip("torch")
+
+from pyevonas.cli import app  # noqa: E402
+from pyevonas.cli._common import run_guarded  # noqa: E402
+
+FAST = ["--set", "latency_repeats=2", "--set", "flops=false", "--quiet"]
+CHROM = [
+    {"layer": "Rescaling", "f_name": "Rescaling", "scale": 0.00392156862745098},
+    {"layer": "C_2D", "f_name": "Conv2D", "filters": 16, "kernel_size": 3, "strides": 1, "padding": "same"},
+    {"layer": "BN_2D", "f_name": "BatchNormalization()"},
+    {"layer": "R_2D", "f_name": "ReLU()"},
+    {"layer": "GAP_2D", "f_name": "GlobalAveragePooling2D()"},
+    {"layer": "D", "f_name": "Dense", "units": 32, "activation": "relu"},
+]
+
+
+@pytest.fixture(autouse=True)
+def _one_thread() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+
+
+def run(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = run_guarded(app, args)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+def test_train_json_file_prints_metrics(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "arch.json"
+    path.write_text(json.dumps({"name": "mine", "chromosome": CHROM}))
+    code, out, _ = run(["train", str(path), "--epochs", "2", "--json", "--set", "max_train_images=400", *FAST], capsys)
+    assert code == 0
+    data = json.loads(out)
+    for key in ("fitness", "val_accuracy", "test_accuracy", "params", "size_mb", "latency_ms", "train_seconds", "status"):
+        assert key in data
+    assert data["status"] == "ok" and data["dataset"] == "digits" and data["epochs_run"] == 2
+    assert data["fitness"] == max(data["val_accuracy_per_epoch"])
+    assert data["flops"] is None  # --set flops=false
+
+
+def test_train_text_notation_shows_a_table_and_progress(capsys: pytest.CaptureFixture[str]) -> None:
+    pytest.importorskip("pyevonas.encode")
+    code, out, _ = run(["train", "C(16,3,1) B L g F(32)", "--epochs", "1", "--set", "latency_repeats=2"], capsys)
+    assert code == 0
+    assert "epoch   1/1" in out and "fitness" in out and "test_accuracy" in out and "ok" in out
+
+
+def test_failed_candidate_exits_1_with_the_reason(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "nopool.json"
+    path.write_text(json.dumps(CHROM[:4]))
+    code, out, _ = run(["train", str(path), "--epochs", "1", "--json", *FAST], capsys)
+    assert code == 1
+    data = json.loads(out)
+    assert data["status"] == "failed" and "no global pooling" in data["error"]
+
+
+def test_space_check(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "bad.json"
+    bad = [CHROM[0], CHROM[2], *CHROM[1:2], *CHROM[3:]]  # BN right after Rescaling
+    path.write_text(json.dumps(bad))
+    code, _, err = run(["train", str(path), "--space", "paper", *FAST], capsys)
+    assert code == 2 and "gene 1 (BN_2D) may not follow gene 0 (Rescaling)" in " ".join(err.split())
+    assert "Traceback" not in err
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["train", "missing.json"], "no architecture file at 'missing.json'"),
+        (["train", "C(16,3,1) g", "--dataset", "svhn"], "unknown dataset 'svhn'"),
+        (["train", "C(16,3,1) g", "--set", "nonsense"], "--set expects KEY=VALUE"),
+        (["train", "C(16,3,1) g", "--set", "epochs=3"], "repeats a flag"),
+        (["train", "C(16,3,1) g", "--set", "warp_speed=9"], "warp_speed"),
+        (["train", "C(16,3,1) g", "--dataset", "cifar10", "--data-dir", "/nonexistent/cifar"], "cifar10 not found: looked for"),
+    ],
+)
+def test_user_errors_are_one_line(capsys: pytest.CaptureFixture[str], args: list[str], message: str) -> None:
+    if "C(16,3,1) g" in args:
+        pytest.importorskip("pyevonas.encode")
+    code, _, err = run(args, capsys)
+    assert code == 2
+    assert message in " ".join(err.split()) and "Traceback" not in err  # rich wraps at 80 columns
+
+
+def test_bad_json_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "arch.json"
+    path.write_text("{oops")
+    code, _, err = run(["train", str(path)], capsys)
+    assert code == 2 and "cannot read architecture file" in " ".join(err.split())
+    path.write_text(json.dumps({"chromosome": [1, 2]}))
+    code, _, err = run(["train", str(path)], capsys)
+    assert code == 2 and "expected a JSON list of gene objects" in " ".join(err.split())
