@@ -22,6 +22,7 @@ app = typer.Typer(
 
 # Each module registers its commands on `app` when imported.
 from pyevonas.cli import similarity_cmds  # noqa: E402,F401
+from pyevonas.cli import evolve_cmds  # noqa: E402,F401
 from pyevonas.cli import train_cmds  # noqa: E402,F401
 from pyevonas.cli import export_cmds  # noqa: E402,F401
 from pyevonas.cli import report_cmds  # noqa: E402,F401

@@ -1,0 +1,190 @@
+"""``pyevonas evolve``: run (or resume) the diversity-controlled evolutionary search with a live view."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from pyevonas.cli import app
+from pyevonas.cli._common import console, console_err
+
+# Flags that define the search; a resumed run keeps its saved values for these.
+_SEARCH_FLAGS = ("dataset", "data_dir", "generations", "population", "epochs", "control", "seed", "run_dir", "schema_name")
+# Flags that only say how to execute; they may change when a run is resumed (e.g. on another machine).
+_EXECUTION_FLAGS = ("device", "workers", "executor", "address")
+
+
+@app.command()
+def evolve(
+    config: Annotated[Path | None, typer.Option("--config", "-c", help="A run.toml with any RunConfig setting; flags override it.")] = None,
+    dataset: Annotated[str | None, typer.Option(help="digits (built-in, offline), cifar10, cifar100, imagenet16-120.")] = None,
+    data_dir: Annotated[str | None, typer.Option("--data-dir", help="Folder with the dataset files (not needed for digits).")] = None,
+    generations: Annotated[int | None, typer.Option(help="Number of generations (paper: 20).")] = None,
+    population: Annotated[int | None, typer.Option(help="Individuals per generation (paper: 25).")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Training epochs per candidate (paper: 12).")] = None,
+    control: Annotated[str | None, typer.Option(help="Diversity control: naive, rigid (Eq. 2), soft (Eq. 3) or custom (expressions in --config).")] = None,
+    seed: Annotated[int | None, typer.Option(help="The seed every random choice derives from.")] = None,
+    run_dir: Annotated[str | None, typer.Option("--run-dir", help="Where to store the run (default: a new folder under runs/).")] = None,
+    schema: Annotated[str | None, typer.Option(help="Similarity scoring schema: default, paper, or a JSON file.")] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu, cuda, cuda:1 ...")] = None,
+    workers: Annotated[int | None, typer.Option(help="Candidates trained at once (pool: per device).")] = None,
+    executor: Annotated[str | None, typer.Option(help="inprocess (default), pool (local worker processes) or ray.")] = None,
+    address: Annotated[str | None, typer.Option(help="Ray cluster address for --executor ray.")] = None,
+    resume: Annotated[Path | None, typer.Option("--resume", help="Continue the run in this folder where it stopped.")] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live view or progress lines; only the final summary.")] = False,
+) -> None:
+    """Run the evolutionary architecture search, naive or with diversity control.
+
+    With no arguments: a small real search on the built-in [bold]digits[/] dataset (a few minutes on a laptop CPU).
+
+    Settings resolve as defaults < [bold]--config run.toml[/] < flags, and the resolved settings are saved with the run. [bold]--resume RUN_DIR[/] continues a stopped run without losing or repeating a finished evaluation.
+    """
+    overrides: dict[str, Any] = {
+        "dataset": dataset,
+        "data_dir": data_dir,
+        "generations": generations,
+        "population": population,
+        "epochs": epochs,
+        "control": control,
+        "seed": seed,
+        "run_dir": run_dir,
+        "schema_name": schema,
+        "device": device,
+        "workers": workers,
+        "executor": executor,
+        "address": address,
+    }
+    _run(config_file=config, overrides=overrides, resume_dir=resume, quiet=quiet)
+
+
+def _run(
+    *,
+    config_file: Path | None,
+    overrides: dict[str, Any],
+    resume_dir: Path | None,
+    quiet: bool,
+    evaluate_fn: Any = None,
+) -> None:
+    from pyevonas.errors import ConfigError, TrainingError
+
+    if resume_dir is not None:
+        given = [k for k in _SEARCH_FLAGS if overrides.get(k) is not None]
+        if config_file is not None:
+            given.insert(0, "config")
+        if given:
+            flags = ", ".join("--" + ("schema" if k == "schema_name" else k).replace("_", "-") for k in given)
+            raise ConfigError(f"--resume continues with the run's saved settings; {flags} cannot be given with it")
+        execution = {k: overrides[k] for k in _EXECUTION_FLAGS if overrides.get(k) is not None}
+        target = resume_dir
+        action = _resume_action(resume_dir, execution, evaluate_fn)
+    else:
+        config = _resolve(config_file, overrides)
+        target = config.run_path
+        _preflight(config)
+        if not quiet:
+            console.print(
+                f"[bold]pyevonas evolve[/]: {config.dataset}, control {config.control}, "
+                f"{config.generations} generations × {config.population} individuals × {config.epochs} epochs, "
+                f"seed {config.seed} → {target}",
+                highlight=False,
+            soft_wrap=True,
+            )
+        action = _start_action(config, evaluate_fn)
+    try:
+        result = _observe(action, quiet)
+    except KeyboardInterrupt:
+        console_err.print(f"interrupted; continue with: pyevonas evolve --resume {target}", style="yellow", highlight=False, soft_wrap=True)
+        raise
+    except TrainingError as exc:
+        raise TrainingError(f"{exc}\n(after fixing the cause, continue with: pyevonas evolve --resume {target})") from None
+    _summary(result)
+
+
+def _resolve(config_file: Path | None, overrides: dict[str, Any]) -> Any:
+    from pyevonas.config import RunConfig
+
+    config = RunConfig.resolve(config_file, overrides)
+    if config.run_dir is None:
+        # Never reuse a folder implicitly: the second `pyevonas evolve` gets runs/<name>-2.
+        base = config.run_path
+        path, k = base, 2
+        while path.exists():
+            path = base.with_name(f"{base.name}-{k}")
+            k += 1
+        config = config.with_updates(run_dir=str(path))
+    return config
+
+
+def _preflight(config: Any) -> None:
+    """Refuse what would fail later, before anything is written or trained."""
+    from pyevonas.errors import ConfigError, RunStoreError
+    from pyevonas.schema import resolve_scoring
+    from pyevonas.space import SearchSpace
+
+    SearchSpace.load(config.space)
+    resolve_scoring(config.schema_name)
+    run_path = config.run_path
+    if run_path.exists() and (not run_path.is_dir() or any(run_path.iterdir())):
+        raise RunStoreError(
+            f"run folder {run_path} already exists and is not empty; resume it with --resume {run_path} "
+            "or choose another --run-dir"
+        )
+    if config.data_dir is not None and not Path(config.data_dir).expanduser().exists():
+        raise ConfigError(f"invalid setting 'data_dir': {config.data_dir} does not exist")
+    try:
+        from pyevonas.data import load_dataset
+        from pyevonas.train import TrainConfig
+    except ImportError as exc:
+        raise ConfigError(f"training needs the train extra (pip install 'pyevonas[train]'): {exc}") from None
+    TrainConfig.build(
+        dataset=config.dataset,
+        data_dir=config.data_dir,
+        epochs=config.epochs,
+        device=config.device,
+        seed=config.seed,
+        **config.train,
+    )
+    # Load the dataset once now: a missing or corrupt dataset stops the run here, with the path it
+    # looked at, instead of failing every candidate of the first generation.
+    load_dataset(config.dataset, config.data_dir, download=bool(config.train.get("download", False)))
+
+
+def _start_action(config: Any, evaluate_fn: Any) -> Any:
+    from pyevonas.evolve import evolve as run_evolve
+
+    return lambda observers: run_evolve(config, observers=observers, evaluate_fn=evaluate_fn)
+
+
+def _resume_action(run_dir: Path, execution: dict[str, Any], evaluate_fn: Any) -> Any:
+    from pyevonas.evolve import resume
+
+    return lambda observers: resume(run_dir, observers=observers, execution=execution, evaluate_fn=evaluate_fn)
+
+
+def _observe(action: Any, quiet: bool) -> Any:
+    if quiet:
+        return action([])
+    from pyevonas.live import LiveView
+
+    with LiveView(console) as view:
+        return action([view])
+
+
+def _summary(result: Any) -> None:
+    run_dir = result.run_dir
+    best = result.best
+    if best is not None:
+        console.print(
+            f"best architecture: {best.name} (generation {best.generation}), fitness {best.fitness:.4f}, "
+            f"sequence {best.sequence}",
+            highlight=False,
+            soft_wrap=True,
+        )
+    else:
+        console.print("no candidate was evaluated successfully", style="yellow")
+    console.print(f"run stored in {run_dir}", highlight=False, soft_wrap=True)
+    report_dir = Path("reports") / Path(run_dir).name
+    console.print(f"see its report:  pyevonas report {run_dir} -o {report_dir}", highlight=False, soft_wrap=True)
+    console.print(f"export it:       pyevonas export {run_dir} -o {Path(run_dir).name}.json", highlight=False, soft_wrap=True)

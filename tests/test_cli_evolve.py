@@ -1,0 +1,219 @@
+"""``pyevonas evolve``: flags, config files, refusals before anything starts, resume, and a tiny real run."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from pyevonas.cli import app
+from pyevonas.cli._common import run_guarded
+from pyevonas.config import DEMO_BUDGET, DEMO_TRAIN, RunConfig
+from pyevonas.store import RunStore
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from test_evolve import stub_evaluate  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture
+def stub_training(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Replace training by the stub wherever the in-process evaluator looks it up."""
+    import pyevonas.train
+
+    calls: list[int] = []
+
+    def fake(chromosome: Any, config: Any, progress: Any = None) -> Any:
+        calls.append(1)
+        return stub_evaluate(chromosome, config, progress)
+
+    monkeypatch.setattr(pyevonas.train, "evaluate", fake)
+    return calls
+
+
+def _cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    code = run_guarded(app, ["evolve", *args])
+    out = capsys.readouterr()
+    # rich wraps long lines at the console width: compare messages with the wrapping undone.
+    return code, out.out, " ".join(out.err.split())
+
+
+# ---------------------------------------------------------------------- refusals
+@pytest.mark.parametrize(
+    ("args", "named"),
+    [
+        (["--population", "1"], "'population'"),
+        (["--generations", "0"], "'generations'"),
+        (["--epochs", "0"], "'epochs'"),
+        (["--control", "wild"], "'control'"),
+        (["--executor", "cloud"], "'executor'"),
+        (["--workers", "0"], "'workers'"),
+        (["--device", "tpu"], "device"),
+        (["--schema", "no-such-schema.json"], "no-such-schema.json"),
+        (["--dataset", "mnist"], "mnist"),
+        (["--dataset", "cifar10", "--data-dir", "/no/such/folder"], "'data_dir'"),
+    ],
+)
+def test_invalid_settings_are_refused_before_anything_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], stub_training: list[int], args: list[str], named: str
+) -> None:
+    run_dir = tmp_path / "run"
+    code, _out, err = _cli([*args, "--run-dir", str(run_dir), "--quiet"], capsys)
+    assert code == 2
+    assert named in err
+    assert "Traceback" not in err
+    assert not run_dir.exists()
+    assert stub_training == []
+
+
+def test_a_missing_dataset_is_refused_with_the_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (tmp_path / "data").mkdir()
+    code, _out, err = _cli(["--dataset", "cifar10", "--data-dir", str(tmp_path / "data"), "--run-dir", str(tmp_path / "run")], capsys)
+    assert code == 2
+    assert "data" in err and "cifar" in err.lower()
+    assert not (tmp_path / "run").exists()
+
+
+def test_config_file_errors_name_the_setting(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    bad = tmp_path / "run.toml"
+    bad.write_text('populaton = 5\n')
+    code, _, err = _cli(["--config", str(bad)], capsys)
+    assert code == 2 and "unknown setting 'populaton'" in err and "run.toml" in err
+    bad.write_text('population = "many"\n')
+    code, _, err = _cli(["--config", str(bad)], capsys)
+    assert code == 2 and "'population'" in err
+    bad.write_text('control = "custom"\ncontrol_upper = "gen +"\ncontrol_lower = "0"\n')
+    code, _, err = _cli(["--config", str(bad)], capsys)
+    assert code == 2 and "control_upper" in err
+    bad.write_text("population = [\n")
+    code, _, err = _cli(["--config", str(bad)], capsys)
+    assert code == 2 and "not valid TOML" in err
+    code, _, err = _cli(["--config", str(tmp_path / "missing.toml")], capsys)
+    assert code == 2 and "config file not found" in err
+    bad.write_text("[train]\nbatch_size = 0\n")
+    code, _, err = _cli(["--config", str(bad), "--run-dir", str(tmp_path / "r")], capsys)
+    assert code == 2 and "batch_size" in err
+
+
+def test_resume_refuses_search_flags(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = _cli(["--resume", str(tmp_path), "--population", "9"], capsys)
+    assert code == 2 and "--population" in err
+    code, _, err = _cli(["--resume", str(tmp_path / "nothing")], capsys)
+    assert code == 2 and "does not exist" in err
+
+
+# ---------------------------------------------------------------------- settings
+def test_no_arguments_means_the_demo_budget_on_digits() -> None:
+    config = RunConfig.resolve(None, {})
+    assert config.dataset == "digits"
+    assert (config.generations, config.population, config.epochs, config.top_k) == (
+        DEMO_BUDGET["generations"],
+        DEMO_BUDGET["population"],
+        DEMO_BUDGET["epochs"],
+        DEMO_BUDGET["top_k"],
+    )
+    assert config.train == DEMO_TRAIN
+    paper = RunConfig.resolve(None, {"dataset": "cifar10"})
+    assert (paper.generations, paper.population, paper.epochs, paper.top_k, paper.p_mutation) == (20, 25, 12, 5, 0.2)
+    assert paper.elitism == 0 and paper.train == {}
+
+
+def test_flags_override_the_config_file_and_the_resolved_config_is_saved(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], stub_training: list[int]
+) -> None:
+    toml = tmp_path / "run.toml"
+    toml.write_text(
+        'generations = 3\npopulation = 5\nseed = 7\ncontrol = "soft"\ndiversity = "upper"\n'
+        "[train]\nbatch_size = 16\n"
+    )
+    run_dir = tmp_path / "run"
+    code, out, err = _cli(["--config", str(toml), "--generations", "2", "--run-dir", str(run_dir), "--quiet"], capsys)
+    assert code == 0, err
+    with RunStore.open(run_dir, readonly=True) as store:
+        saved = RunConfig.from_dict(store.config)
+        assert store.generations() == [1, 2]
+        assert len(store.individuals(1)) == 5
+    assert (saved.generations, saved.population, saved.seed, saved.control, saved.diversity) == (2, 5, 7, "soft", "upper")
+    assert saved.train == {"batch_size": 16, "lr": DEMO_TRAIN["lr"]}
+    assert f"run stored in {run_dir}" in out
+    assert f"pyevonas report {run_dir} -o" in out
+    assert "generation 1/2" not in out  # --quiet
+    assert stub_training
+
+
+def test_plain_progress_lines_without_quiet(tmp_path: Path, capsys: pytest.CaptureFixture[str], stub_training: list[int]) -> None:
+    run_dir = tmp_path / "run"
+    code, out, err = _cli(["--generations", "2", "--population", "4", "--run-dir", str(run_dir)], capsys)
+    assert code == 0, err
+    assert "generation 1/2: 4 candidates" in out
+    assert "generation 2 bred" in out
+    assert "finished in" in out
+
+
+def test_default_run_folders_are_never_reused(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], stub_training: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    for _ in range(2):
+        code, _out, err = _cli(["--generations", "1", "--population", "3", "--quiet"], capsys)
+        assert code == 0, err
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["digits_rigid_s0", "digits_rigid_s0-2"]
+    code, _out, err = _cli(["--generations", "1", "--run-dir", "runs/digits_rigid_s0", "--quiet"], capsys)
+    assert code == 2 and "--resume" in err
+
+
+def test_resume_through_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str], stub_training: list[int]) -> None:
+    run_dir = tmp_path / "run"
+    code, _, err = _cli(["--generations", "2", "--population", "4", "--run-dir", str(run_dir), "--quiet"], capsys)
+    assert code == 0, err
+    n_trained = len(stub_training)
+    code, out, err = _cli(["--resume", str(run_dir), "--workers", "2", "--quiet"], capsys)
+    assert code == 0, err
+    assert len(stub_training) == n_trained  # the run was complete: nothing trains again
+    assert f"run stored in {run_dir}" in out
+
+
+def test_quiet_attaches_no_observer() -> None:
+    from pyevonas.cli.evolve_cmds import _observe
+
+    seen: list[object] = []
+    assert _observe(lambda observers: seen.extend(observers) or "done", True) == "done"
+    assert seen == []
+
+
+def test_python_dash_m_pyevonas_has_the_command() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "pyevonas", "evolve", "--help"], capture_output=True, text=True, cwd=REPO, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert "--resume" in done.stdout and "--control" in done.stdout
+
+
+# ---------------------------------------------------------------------- a real run
+def test_tiny_real_run_on_digits(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    import torch
+
+    torch.set_num_threads(1)
+    run_dir = tmp_path / "run"
+    code, out, err = _cli(
+        ["--generations", "2", "--population", "4", "--epochs", "1", "--device", "cpu", "--run-dir", str(run_dir), "--quiet"],
+        capsys,
+    )
+    assert code == 0, err
+    with RunStore.open(run_dir, readonly=True) as store:
+        assert store.generations() == [1, 2]
+        individuals = store.individuals()
+        assert len(individuals) == 8
+        trained = [ind for ind in individuals if ind.status == "ok"]
+        assert trained, [ind.error for ind in individuals]
+        for ind in trained:
+            assert 0.0 <= (ind.fitness or 0.0) <= 1.0
+            assert len(ind.val_accuracy_per_epoch) == 1
+            assert ind.params and ind.params > 0
+        assert store.generation_record(2).decision is not None
+    assert "best architecture:" in out
+    assert f"pyevonas report {run_dir} -o" in out
