@@ -72,6 +72,8 @@ class GenerationData:
         diversity: The statistic the run's diversity control compared, or None.
         window: The control window of this generation, or None.
         decision: The control's decision dict, or None.
+        control_iterations: How many candidate populations the diversity control bred for this
+            generation (0 when none were recorded).
     """
 
     generation: int
@@ -80,6 +82,7 @@ class GenerationData:
     diversity: float | None = None
     window: tuple[float, float] | None = None
     decision: dict[str, Any] | None = None
+    control_iterations: int = 0
 
 
 @dataclass(frozen=True)
@@ -129,6 +132,7 @@ def load_run(path: str | os.PathLike[str]) -> RunData:
                     diversity=rec.diversity,
                     window=rec.window,
                     decision=rec.decision,
+                    control_iterations=len(store.control_iterations(g)),
                 )
             )
         name = str(meta.get("name") or Path(path).resolve().name)
@@ -157,6 +161,7 @@ class GenerationStats:
     control_statistic: float | None
     window: tuple[float, float] | None
     accepted: bool | None
+    control_iterations: int = 0
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-able form (the best individual reduced to name, fitness, sequence, size, latency)."""
@@ -173,6 +178,7 @@ class GenerationStats:
             "control_statistic": self.control_statistic,
             "window": None if self.window is None else list(self.window),
             "window_accepted": self.accepted,
+            "control_iterations": self.control_iterations,
             "best": None if b is None else _individual_summary(b),
         }
 
@@ -286,8 +292,8 @@ def analyse_run(run: RunData, schema: Any = None, median: str = "upper") -> RunS
                 if ind.fitness > best.fitness:
                     best = ind
         fits = [i.fitness for i in trained]
-        accepted = None
-        if gen.decision is not None and isinstance(gen.decision.get("accepted"), bool):
+        accepted = None  # only meaningful against a window
+        if gen.window is not None and gen.decision is not None and isinstance(gen.decision.get("accepted"), bool):
             accepted = gen.decision["accepted"]
         stats.append(
             GenerationStats(
@@ -303,6 +309,7 @@ def analyse_run(run: RunData, schema: Any = None, median: str = "upper") -> RunS
                 control_statistic=gen.diversity,
                 window=gen.window,
                 accepted=accepted,
+                control_iterations=gen.control_iterations,
             )
         )
     r = pearson([s.max_fitness for s in stats], [s.median_similarity for s in stats])
@@ -588,13 +595,14 @@ def _run_section(st: RunStats, figs: _Figures, pairs: list[Pair], schema: Any) -
                 _fmt(g.control_statistic),
                 "–" if g.window is None else f"({g.window[0]:.3f}, {g.window[1]:.3f}]",
                 "–" if g.accepted is None else ("yes" if g.accepted else "no"),
+                str(g.control_iterations) if g.control_iterations else "–",
                 "–" if g.best is None else _seq_html(g.best.sequence),
             ]
         )  # fmt: skip
     parts.append(
         _table(
             ["gen", "n", "trained", "failed", "oversized", "max fitness", "median fitness",
-             "median similarity", "control statistic", "window", "in window", "best"],
+             "median similarity", "control statistic", "window", "in window", "control tries", "best"],
             rows,
         )  # fmt: skip
     )

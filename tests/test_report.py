@@ -91,6 +91,9 @@ def make_small_run(run_dir: Path) -> Path:
             diversity = None if matrix is None else pyevonas.diversity(matrix)
             store.save_generation(g, matrix=matrix, diversity=diversity, window=WINDOWS.get(g),
                                   decision={"accepted": True} if g in WINDOWS else None)  # fmt: skip
+            if g == 2:
+                for it in (1, 2, 3):
+                    store.add_control_iteration(g, it, 0.2 + 0.1 * it, 0.30, 0.40, it == 3, 20 - 2 * it)
     return run_dir
 
 
@@ -147,6 +150,8 @@ def test_small_run_report_has_every_figure_and_the_right_numbers(small_run: Path
          "seeds": {"7": run["pearson_fitness_similarity"]}, "mean_pearson": run["pearson_fitness_similarity"]}
     ]  # fmt: skip
     assert gens[1]["window"] == [0.30, 0.40] and gens[0]["window"] is None
+    assert [g["control_iterations"] for g in gens] == [0, 3, 0]
+    assert [g["window_accepted"] for g in gens] == [None, True, True]
     # The Fig. 20 pair: one BatchNorm less, fitness 0.8 -> 0.4.
     pairs = [(p["better"]["name"], p["worse"]["name"]) for p in run["similar_pairs"]]
     assert pyevonas.similarity(BETTER, WORSE) > 0.8
@@ -212,6 +217,31 @@ def test_a_second_report_replaces_the_first(small_run: Path, tmp_path: Path) -> 
     (out / "figures" / "stale.png").write_bytes(b"old")
     doc = write_report([small_run], out, run_sections=False)
     assert sorted(p.name for p in (out / "figures").iterdir()) == sorted(Path(f).name for f in doc["figures"])
+
+
+def test_report_of_a_search_run_by_the_loop(tmp_path: Path) -> None:
+    """A run written by pyevonas.evolve (training stubbed) reports with its control windows and tries."""
+    import hashlib as _hashlib
+
+    from pyevonas.config import RunConfig
+    from pyevonas.evolve import evolve
+
+    def evaluate(chromosome: list[dict[str, Any]], config: Any, progress: Any = None) -> dict[str, Any]:
+        h = int(_hashlib.sha256(json.dumps(chromosome, sort_keys=True).encode()).hexdigest()[:8], 16) / 2**32
+        return {"status": "ok", "fitness": 0.5 + h / 2, "val_accuracy": 0.5 + h / 2,
+                "size_mb": 1 + 10 * h, "latency_ms": 2 + h}  # fmt: skip
+
+    settings = {"run_dir": str(tmp_path / "search"), "generations": 3, "population": 6, "top_k": 3,
+                "control": "rigid", "seed": 3, "max_control_iterations": 4}  # fmt: skip
+    evolve(RunConfig.resolve(None, settings), evaluate_fn=evaluate)
+    out = tmp_path / "report"
+    doc = write_report([tmp_path / "search"], out)
+    (run,) = doc["runs"]
+    _check_report(out, doc, [f"{run['name']}_{f}" for f in RUN_FIGURES if f != "fig20_pairs"])
+    assert run["control"] == "rigid" and run["matrix_source"] == "stored"
+    gens = run["generations"]
+    assert len(gens) == 3 and all(g["window"] is not None for g in gens[1:])
+    assert all(g["control_iterations"] >= 1 for g in gens[1:])
 
 
 def test_bad_run_folders_are_clear_errors(tmp_path: Path) -> None:
