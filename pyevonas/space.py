@@ -470,6 +470,8 @@ class SearchSpace:
             )
         for pname, allowed in self._values[name].items():
             if pname not in gene:
+                if len(allowed) == 1:
+                    continue  # a constant such as padding "same" is implied (the text notation omits it)
                 raise SearchSpaceError(f"gene {i} ({name}): missing parameter {pname!r}")
             if not _values_match(gene[pname], allowed):
                 shown = ", ".join(map(str, allowed[:12])) + (", ..." if len(allowed) > 12 else "")
@@ -484,6 +486,37 @@ class SearchSpace:
             raise SearchSpaceError(f"the chromosome has {n} {kind} genes; at least {low} required")
         if high is not None and n > high:
             raise SearchSpaceError(f"the chromosome has {n} {kind} genes; at most {high} allowed")
+
+    def normalize(self, chrom: Sequence[Mapping[str, Any]]) -> Chromosome:
+        """A copy of ``chrom`` in the sampler's form: the start gene first, ``f_name`` and implied constants filled in.
+
+        Use it on chromosomes from the text notation (no start gene, no ``padding``/``activation``)
+        before mixing them with sampled ones. Genes keep their own values; unknown layers are
+        copied unchanged (``check`` reports them).
+        """
+        out: Chromosome = []
+        for gene in chrom:
+            copy = dict(gene)
+            spec = self.spec.genes.get(str(copy.get("layer")))
+            if spec is not None:
+                full: dict[str, Any] = {"layer": copy["layer"], "f_name": spec.f_name or copy["layer"]}
+                for pname, allowed in self._values[copy["layer"]].items():
+                    if pname not in copy and len(allowed) == 1:
+                        full[pname] = allowed[0]
+                full.update(copy)
+                copy = full
+            out.append(copy)
+        if not out or out[0].get("layer") != self.start_layer:
+            start = self.random_gene(self.start_layer, np.random.default_rng(0)) if self._start_is_constant() else None
+            if start is None:
+                raise SearchSpaceError(
+                    f"cannot add the start gene {self.start_layer}: its parameters are not constants"
+                )
+            out.insert(0, start)
+        return out
+
+    def _start_is_constant(self) -> bool:
+        return all(len(v) == 1 for v in self._values[self.start_layer].values())
 
     def is_valid(self, chrom: Sequence[Mapping[str, Any]]) -> bool:
         """``True`` if :meth:`check` accepts ``chrom``."""

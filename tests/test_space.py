@@ -192,6 +192,27 @@ def test_check_names_the_broken_rule(space: SearchSpace, edit: Any, message: str
     assert not space.is_valid(chrom)
 
 
+def test_text_notation_chromosomes_and_normalize(space: SearchSpace) -> None:
+    # The text notation carries no start gene, f_name, padding or activation.
+    text_like = [
+        {"layer": "C_2D", "filters": 32, "kernel_size": 3, "strides": 1},
+        {"layer": "MP_2D", "pool_size": 2},
+        {"layer": "GAP_2D"},
+        {"layer": "D", "units": 64},
+    ]
+    space.check(text_like)
+    full = space.normalize(text_like)
+    assert full[0] == {"layer": "Rescaling", "f_name": "Rescaling", "scale": 1 / 255}
+    assert full[1] == {"layer": "C_2D", "f_name": "Conv2D", "filters": 32, "kernel_size": 3, "strides": 1, "padding": "same"}
+    assert full[4] == {"layer": "D", "f_name": "Dense", "units": 64, "activation": "relu"}
+    assert space.normalize(full) == full and text_like[0] == {"layer": "C_2D", "filters": 32, "kernel_size": 3, "strides": 1}
+    space.check(full)
+    sampled = space.sample(np.random.default_rng(1))
+    assert space.normalize(sampled) == sampled
+    with pytest.raises(SearchSpaceError, match="missing parameter 'pool_size'"):
+        space.check([{"layer": "C_2D", "filters": 32, "kernel_size": 3, "strides": 1}, {"layer": "MP_2D"}, {"layer": "GAP_2D"}])
+
+
 def test_check_first_gene_without_start(space: SearchSpace) -> None:
     with pytest.raises(SearchSpaceError, match=r"gene 0 \(BN_2D\): a chromosome must start with Rescaling"):
         space.check([{"layer": "BN_2D"}, {"layer": "GAP_2D"}])
