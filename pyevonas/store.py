@@ -274,11 +274,44 @@ def _read_header(path: Path) -> tuple[int, int]:
     return application_id, user_version
 
 
+def _lock_writer(path: Path) -> int | None:
+    """Take the run's single-writer lock and return the descriptor that holds it.
+
+    Two searches writing one run would interleave generations, so a second writer is refused. The
+    lock is ``flock`` on the database file itself: independent of SQLite's own byte-range locks,
+    no extra file in the run folder, and released by the kernel when a killed process dies, so a
+    crashed run can be resumed at once. Where ``flock`` does not exist (Windows) there is no lock.
+    """
+    try:
+        import fcntl
+    except ImportError:
+        return None
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise RunStoreError(
+            f"{path.parent} is open for writing by another process (is a search still running on "
+            "it?); wait for it to finish or stop it"
+        ) from None
+    except OSError:
+        os.close(fd)  # a filesystem without flock: go on unlocked
+        return None
+    return fd
+
+
+def _unlock_writer(fd: int | None) -> None:
+    if fd is not None:
+        with contextlib.suppress(OSError):
+            os.close(fd)
+
+
 class RunStore:
     """A run's SQLite database: read it, write it, resume from it.
 
     Create with :meth:`create` or open with :meth:`open`; close with :meth:`close` or use it as a
-    context manager. One ``RunStore`` may be used from several threads (writes are serialised by a
+    context manager. One process at a time may open a run for writing; readers are unlimited. One ``RunStore`` may be used from several threads (writes are serialised by a
     lock); several processes may read while one writes.
 
     Example::
@@ -288,12 +321,15 @@ class RunStore:
         store.set_result(i, {"status": "ok", "fitness": 0.9})
     """
 
-    def __init__(self, run_dir: Path, connection: sqlite3.Connection, readonly: bool) -> None:
+    def __init__(
+        self, run_dir: Path, connection: sqlite3.Connection, readonly: bool, writer_fd: int | None = None
+    ) -> None:
         """Wrap an open connection; use :meth:`create` or :meth:`open` instead."""
         self.run_dir = run_dir
         self.path = run_dir / DB_NAME
         self.readonly = readonly
         self._conn = connection
+        self._writer_fd = writer_fd
         self._lock = threading.RLock()
         self._depth = 0
         try:
@@ -304,7 +340,7 @@ class RunStore:
             self.meta: dict[str, Any] = json.loads(meta["meta"])
             self.created_at = float(json.loads(meta["created_at"]))
         except (sqlite3.DatabaseError, KeyError, ValueError, TypeError) as exc:
-            self._conn.close()
+            self.close()
             raise RunStoreError(
                 f"{self.path} is damaged: its run description cannot be read ({exc})"
             ) from exc
@@ -425,6 +461,7 @@ class RunStore:
         if user_version < 1:
             raise RunStoreError(f"{path} has no store schema version; not a pyevonas run")
         mode = "ro" if readonly else "rw"
+        writer_fd = None if readonly else _lock_writer(path)
         try:
             conn = sqlite3.connect(
                 f"{path.resolve().as_uri()}?mode={mode}",
@@ -434,6 +471,7 @@ class RunStore:
                 timeout=30.0,
             )
         except sqlite3.Error as exc:
+            _unlock_writer(writer_fd)
             raise RunStoreError(f"cannot open {path}: {exc}") from exc
         try:
             check = conn.execute("PRAGMA quick_check").fetchone()[0]
@@ -446,11 +484,13 @@ class RunStore:
             conn.execute("PRAGMA foreign_keys=ON")
         except sqlite3.DatabaseError as exc:
             conn.close()
+            _unlock_writer(writer_fd)
             raise RunStoreError(f"{path} is corrupt or unreadable: {exc}") from exc
         except RunStoreError:
             conn.close()
+            _unlock_writer(writer_fd)
             raise
-        return cls(folder, conn, readonly)
+        return cls(folder, conn, readonly, writer_fd)
 
     @staticmethod
     def is_run(run_dir: str | os.PathLike[str]) -> bool:
@@ -463,10 +503,12 @@ class RunStore:
         return application_id == APPLICATION_ID
 
     def close(self) -> None:
-        """Close the database (idempotent)."""
+        """Close the database and release the writer lock (idempotent)."""
         with self._lock:
             with contextlib.suppress(sqlite3.Error):
                 self._conn.close()
+            _unlock_writer(self._writer_fd)
+            self._writer_fd = None
 
     def __enter__(self) -> RunStore:
         return self

@@ -331,6 +331,18 @@ def test_transaction_is_all_or_nothing_and_nests(tmp_path: Path) -> None:
     assert len(store.individuals()) == 1 and store.get_state("phase") == "bred"
 
 
+def test_one_writer_at_a_time_and_readers_beside_it(tmp_path: Path) -> None:
+    writer = _new_store(tmp_path)
+    with pytest.raises(RunStoreError, match="open for writing by another process"):
+        RunStore.open(tmp_path / "run")
+    with RunStore.open(tmp_path / "run", readonly=True) as reader:
+        writer.set_state("x", 1)
+        assert reader.get_state("x") == 1
+    writer.close()
+    with RunStore.open(tmp_path / "run") as again:
+        assert again.get_state("x") == 1
+
+
 def test_readonly_store_refuses_writes(tmp_path: Path) -> None:
     _new_store(tmp_path).close()
     with RunStore.open(tmp_path / "run", readonly=True) as store:
@@ -493,6 +505,8 @@ def test_reader_sees_committed_states_while_another_process_writes(tmp_path: Pat
     proc = _start_writer(run_dir, 2000)
     seen = []
     try:
+        with pytest.raises(RunStoreError, match="open for writing by another process"):
+            RunStore.open(run_dir)
         while proc.poll() is None:
             with RunStore.open(run_dir, readonly=True) as reader:
                 n = len(reader.individuals())
