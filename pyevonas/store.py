@@ -311,8 +311,8 @@ class RunStore:
     """A run's SQLite database: read it, write it, resume from it.
 
     Create with :meth:`create` or open with :meth:`open`; close with :meth:`close` or use it as a
-    context manager. One process at a time may open a run for writing; readers are unlimited. One ``RunStore`` may be used from several threads (writes are serialised by a
-    lock); several processes may read while one writes.
+    context manager. One process at a time may open a run for writing; any number may read
+    beside it. One ``RunStore`` may be used from several threads (writes are serialised by a lock).
 
     Example::
 
