@@ -39,7 +39,7 @@ DiversityKind = Literal["offdiag", "upper", "full"]
 DEMO_DATASET = "digits"
 #: Budget used for the demo dataset when neither the file nor the flags set it. The paper's
 #: budget (20 generations x 25 individuals x 12 epochs) would take hours even on 8x8 digits.
-DEMO_BUDGET: dict[str, int] = {"generations": 5, "population": 8, "epochs": 4, "top_k": 3}
+DEMO_BUDGET: dict[str, int] = {"generations": 5, "population": 6, "epochs": 3, "top_k": 3}
 #: Training settings of the demo dataset when not given: the paper's batch of 256 leaves about
 #: five SGD steps per epoch on digits' ~1,400 training images, too few to learn anything in a few
 #: epochs, so the demo trains with smaller batches and a gentler learning rate.

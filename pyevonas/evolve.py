@@ -516,16 +516,18 @@ class _Loop:
                 first_of_key[ind.canonical_key] = ind
                 jobs.append(ind)
         if jobs:
-            with self.store.transaction():
-                for ind in jobs:
-                    self.store.set_status(ind.id, "running")
             by_id = {ind.id: ind for ind in jobs}
-            for ind in jobs:
-                self.emit(CandidateUpdate(g, _info(self.store.individual(ind.id))))
 
             def on_progress(job_id: int, info: Mapping[str, Any]) -> None:
+                if job_id not in by_id:
+                    return
+                if info.get("event") == "started":
+                    # A job is "running" from when a worker takes it, so the view shows what trains.
+                    self.store.set_status(job_id, "running")
+                    self.emit(CandidateUpdate(g, _info(self.store.individual(job_id))))
+                    return
                 if "epoch" not in info:
-                    return  # the backend's "started" event: the status is already "running"
+                    return
                 self.emit(
                     CandidateProgress(
                         g,
