@@ -84,6 +84,70 @@ def unregister_layer(layer: str) -> None:
     _BUILDERS.pop(layer, None)
 
 
+PLUGIN_ENV = "PYEVONAS_PLUGINS"
+PLUGIN_GROUP = "pyevonas.layers"
+_plugins_loaded = False
+_plugin_error: str | None = None
+
+
+def load_plugins() -> list[str]:
+    """Import the modules that register extra gene builders; runs once per process.
+
+    Sources: the ``pyevonas.layers`` entry-point group of installed packages, and the
+    ``PYEVONAS_PLUGINS`` environment variable (comma-separated module names or ``.py`` files).
+    Worker processes inherit the variable, so their builders match the parent's.
+    :func:`build_model` calls this on first use.
+
+    Returns:
+        What was loaded (entry-point names, modules, files).
+
+    Raises:
+        TrainingError: a plugin cannot be imported (the message names it).
+    """
+    global _plugins_loaded, _plugin_error
+    if _plugin_error is not None:
+        raise TrainingError(_plugin_error)  # every build names the broken plugin, not just the first
+    if _plugins_loaded:
+        return []
+    _plugins_loaded = True
+    try:
+        return _import_plugins()
+    except TrainingError as exc:
+        _plugin_error = str(exc)
+        raise
+
+
+def _import_plugins() -> list[str]:
+    import importlib
+    import importlib.metadata
+    import importlib.util
+    import os
+    from pathlib import Path
+
+    loaded: list[str] = []
+    for entry in importlib.metadata.entry_points(group=PLUGIN_GROUP):
+        try:
+            entry.load()
+        except Exception as exc:
+            raise TrainingError(f"cannot load the {PLUGIN_GROUP} entry point {entry.name!r}: {exc}") from exc
+        loaded.append(entry.name)
+    for item in filter(None, (part.strip() for part in os.environ.get(PLUGIN_ENV, "").split(","))):
+        try:
+            if item.endswith(".py"):
+                path = Path(item).expanduser()
+                spec = importlib.util.spec_from_file_location(f"pyevonas_plugin_{path.stem}", path)
+                if spec is None or spec.loader is None or not path.is_file():
+                    raise FileNotFoundError(f"no file {path}")
+                module = importlib.util.module_from_spec(spec)
+                spec.loader.exec_module(module)
+            else:
+                importlib.import_module(item)
+        except Exception as exc:
+            raise TrainingError(f"cannot load plugin {item!r} from ${PLUGIN_ENV}: {exc}") from exc
+        loaded.append(item)
+    return loaded
+
+
 def registered_layers() -> list[str]:
     """Names of every gene type that :func:`build_model` can build."""
     return sorted(_BUILDERS)
@@ -511,6 +575,7 @@ def build_model(
         >>> model(torch.zeros(2, 3, 16, 16)).shape
         torch.Size([2, 10])
     """
+    load_plugins()
     genes = _as_chromosome(arch)
     shape: Shape = tuple(int(v) for v in input_shape)
     if len(shape) != 3 or min(shape) < 1:
@@ -666,6 +731,7 @@ __all__ = [
     "build_model",
     "count_flops",
     "count_parameters",
+    "load_plugins",
     "measure_latency_ms",
     "model_size",
     "model_size_mb",

@@ -13,7 +13,7 @@ from pyevonas.cli._common import console, console_err, echo_json
 from pyevonas.errors import ConfigError, EncodingError
 
 
-def _read_architecture(spec: str) -> list[dict[str, Any]]:
+def _read_architecture(spec: str, schema: str = "default") -> list[dict[str, Any]]:
     """A chromosome from a JSON file (a list of genes, or an object with ``chromosome``) or the text notation."""
     path = Path(spec)
     if path.suffix.lower() == ".json" or (len(spec) < 4096 and path.is_file()):
@@ -30,7 +30,7 @@ def _read_architecture(spec: str) -> list[dict[str, Any]]:
         return data
     from pyevonas import parse_arch  # the similarity engine owns the text notation
 
-    return [dict(g) for g in parse_arch(spec)]
+    return [dict(g) for g in parse_arch(spec, schema=schema)]
 
 
 def _parse_settings(pairs: list[str]) -> dict[str, Any]:
@@ -59,6 +59,7 @@ def train(
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1 ...")] = "auto",
     seed: Annotated[int, typer.Option(help="Seed of initialisation, shuffling and augmentation.")] = 0,
     space: Annotated[str | None, typer.Option(help="Also check the architecture against a search space (paper, or a JSON file).")] = None,
+    schema: Annotated[str, typer.Option("--schema", "-s", help="Scoring schema whose letters the text notation uses: default, paper, or a JSON file.")] = "default",
     settings: Annotated[list[str] | None, typer.Option("--set", help="Any other TrainConfig setting, KEY=VALUE (repeatable), e.g. --set weight_decay_mode=coupled.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as one JSON object on stdout.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No per-epoch progress lines.")] = False,
@@ -67,7 +68,7 @@ def train(
 
     Fitness is the best validation accuracy on a split held out from the training set; test accuracy is measured once, with the best-validation weights. Without [bold]--dataset[/], training runs on the built-in offline digits dataset. Exits with 1 if the candidate failed (the metrics say why).
     """
-    chromosome = _read_architecture(arch)
+    chromosome = _read_architecture(arch, schema)
     if space is not None:
         from pyevonas.space import SearchSpace
 
