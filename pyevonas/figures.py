@@ -18,7 +18,7 @@ import math
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
 
@@ -48,21 +48,59 @@ __all__ = [
 # the depthwise convolution (D) in green; the rest follow matplotlib's tab20 so close types
 # (R/r, T/t, B/I, g/G) get a dark and a light shade of one hue.
 GENE_COLOURS: dict[str, str] = {
-    "C": "#1f77b4", "D": "#2ca02c", "B": "#ff7f0e", "I": "#ffbb78", "L": "#8c564b",
-    "M": "#17becf", "A": "#9edae5", "R": "#9467bd", "r": "#c5b0d5", "T": "#d62728",
-    "t": "#ff9896", "g": "#7f7f7f", "G": "#c7c7c7", "E": "#bcbd22", "O": "#e377c2",
+    "C": "#1f77b4",
+    "D": "#2ca02c",
+    "B": "#ff7f0e",
+    "I": "#ffbb78",
+    "L": "#8c564b",
+    "M": "#17becf",
+    "A": "#9edae5",
+    "R": "#9467bd",
+    "r": "#c5b0d5",
+    "T": "#d62728",
+    "t": "#ff9896",
+    "g": "#7f7f7f",
+    "G": "#c7c7c7",
+    "E": "#bcbd22",
+    "O": "#e377c2",
     "F": "#393b79",
-}  # fmt: skip
+}
 GENE_NAMES: dict[str, str] = {
-    "C": "Conv2D", "D": "DepthwiseConv2D", "B": "BatchNorm", "I": "InstanceNorm", "L": "ReLU",
-    "M": "MaxPool", "A": "AvgPool", "R": "Residual (skip)", "r": "Residual (no skip)",
-    "T": "Bottleneck (skip)", "t": "Bottleneck (no skip)", "g": "GlobalAvgPool",
-    "G": "GlobalMaxPool", "E": "Flatten", "O": "Dropout", "F": "Dense",
-}  # fmt: skip
+    "C": "Conv2D",
+    "D": "DepthwiseConv2D",
+    "B": "BatchNorm",
+    "I": "InstanceNorm",
+    "L": "ReLU",
+    "M": "MaxPool",
+    "A": "AvgPool",
+    "R": "Residual (skip)",
+    "r": "Residual (no skip)",
+    "T": "Bottleneck (skip)",
+    "t": "Bottleneck (no skip)",
+    "g": "GlobalAvgPool",
+    "G": "GlobalMaxPool",
+    "E": "Flatten",
+    "O": "Dropout",
+    "F": "Dense",
+}
 _EXTRA_COLOURS = (
-    "#637939", "#8c6d31", "#843c39", "#7b4173", "#3182bd", "#e6550d", "#31a354", "#756bb1",
-    "#636363", "#6baed6", "#fd8d3c", "#74c476", "#9e9ac8", "#969696", "#b5cf6b", "#e7ba52",
-)  # fmt: skip
+    "#637939",
+    "#8c6d31",
+    "#843c39",
+    "#7b4173",
+    "#3182bd",
+    "#e6550d",
+    "#31a354",
+    "#756bb1",
+    "#636363",
+    "#6baed6",
+    "#fd8d3c",
+    "#74c476",
+    "#9e9ac8",
+    "#969696",
+    "#b5cf6b",
+    "#e7ba52",
+)
 GAP_COLOUR = "#ffffff"
 DPI = 90
 
@@ -81,7 +119,7 @@ def _text_colour(hex_colour: str) -> str:
     return "black" if 0.299 * r + 0.587 * g + 0.114 * b > 0.55 else "white"
 
 
-def _new_figure(width: float, height: float, layout: str | None = "constrained") -> Figure:
+def _new_figure(width: float, height: float, layout: Literal["constrained"] | None = "constrained") -> Figure:
     from matplotlib.figure import Figure
 
     return Figure(figsize=(width, height), dpi=DPI, layout=layout)
@@ -244,9 +282,7 @@ def _integer_ticks(ax: Any, x: np.ndarray) -> None:
 # Fig. 5
 
 
-def similarity_heatmaps(
-    matrices: Sequence[tuple[str, np.ndarray]], title: str = "", max_columns: int = 5
-) -> Figure:
+def similarity_heatmaps(matrices: Sequence[tuple[str, np.ndarray]], title: str = "", max_columns: int = 5) -> Figure:
     """A grid of similarity heatmaps, one per generation, colour scale 0..1 (paper Fig. 5).
 
     Args:
@@ -262,8 +298,9 @@ def similarity_heatmaps(
     # panel's title on each draw, the slowest part of a report).
     width, height = 2.2 * cols + 1.0, 2.35 * rows + 0.5
     fig = _new_figure(width, height, layout=None)
-    fig.subplots_adjust(left=0.1 / width, right=1 - 0.95 / width, bottom=0.1 / height,
-                        top=1 - 0.55 / height, wspace=0.08, hspace=0.22)  # fmt: skip
+    fig.subplots_adjust(
+        left=0.1 / width, right=1 - 0.95 / width, bottom=0.1 / height, top=1 - 0.55 / height, wspace=0.08, hspace=0.22
+    )
     axes = np.asarray(fig.subplots(rows, cols, squeeze=False)).ravel()
     image = None
     for ax, (label, m) in zip(axes, matrices):
@@ -314,8 +351,9 @@ def clustergram(labels: Sequence[str], matrix: np.ndarray, title: str = "") -> F
         ax_top = fig.add_subplot(grid[0, 1])
         ax_left = fig.add_subplot(grid[1, 0])
         info = dendrogram(z, ax=ax_top, no_labels=True, color_threshold=0, above_threshold_color="#444444")
-        dendrogram(z, ax=ax_left, orientation="left", no_labels=True, color_threshold=0,
-                   above_threshold_color="#444444")  # fmt: skip
+        dendrogram(
+            z, ax=ax_left, orientation="left", no_labels=True, color_threshold=0, above_threshold_color="#444444"
+        )
         order = [int(k) for k in info["leaves"]]
         ax_left.invert_yaxis()  # dendrogram draws leaf 0 at the bottom; imshow row 0 is at the top
         for ax in (ax_top, ax_left):
@@ -331,8 +369,9 @@ def clustergram(labels: Sequence[str], matrix: np.ndarray, title: str = "") -> F
         for i in range(n):
             for j in range(n):
                 v = shown[i, j]
-                t = ax_heat.text(j, i, f"{v:.2f}", ha="center", va="center", fontsize=6,
-                                 color="black" if v > 0.6 else "white")  # fmt: skip
+                t = ax_heat.text(
+                    j, i, f"{v:.2f}", ha="center", va="center", fontsize=6, color="black" if v > 0.6 else "white"
+                )
                 t.set_in_layout(False)
     ax_cb = fig.add_subplot(grid[0, 2])
     fig.colorbar(image, cax=ax_cb)
@@ -368,8 +407,9 @@ def _letter_grid(ax: Any, rows: Sequence[str | None], width: int) -> None:
     ax.vlines(np.arange(width + 1), -0.5, n - 0.5, colors="white", lw=0.8)
     ax.hlines(np.arange(n + 1) - 0.5, 0, width, colors="white", lw=2.0)
     for x, r, letter, colour in texts:
-        t = ax.text(x + 0.5, r, letter, ha="center", va="center", fontsize=8, color=colour,
-                    family="monospace", weight="bold")  # fmt: skip
+        t = ax.text(
+            x + 0.5, r, letter, ha="center", va="center", fontsize=8, color=colour, family="monospace", weight="bold"
+        )
         t.set_in_layout(False)
 
 
@@ -548,7 +588,10 @@ def size_latency(
         ax.set_xlabel(label)
         ax.set_ylabel("fitness")
         ax.grid(alpha=0.3)
-    if lat[~np.isnan(lat)].size and np.nanmax(lat) / max(np.nanmin(lat[lat > 0]) if (lat > 0).any() else 1, 1e-12) > 100:
+    if (
+        lat[~np.isnan(lat)].size
+        and np.nanmax(lat) / max(np.nanmin(lat[lat > 0]) if (lat > 0).any() else 1, 1e-12) > 100
+    ):
         axes[0, 1].set_xscale("log")  # the original runs' latencies span 4 decades
     if scatter is not None:
         fig.colorbar(scatter, ax=axes[0, :].tolist(), label="generation", shrink=0.9)

@@ -37,7 +37,7 @@ import os
 import re
 import shutil
 import tempfile
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -321,9 +321,7 @@ def _with_windows(run_generations: list[ImportedGeneration], control: str) -> li
                     "statistic": "median of the full matrix (diagonal included), as the original control",
                     "accepted": bool(window[0] < cur <= window[1]),
                 }
-        out.append(
-            ImportedGeneration(gen.generation, gen.individuals, gen.matrix, window, cur, decision)
-        )
+        out.append(replace(gen, window=window, diversity=cur, decision=decision))
         last = cur
     return out
 
@@ -383,19 +381,11 @@ def _attach_parents(
     out = []
     for gen in generations:
         inds = [
-            _replace_parents(ind, links.get((gen.generation, ind.name))) for ind in gen.individuals
+            ind if (p := links.get((gen.generation, ind.name))) is None else replace(ind, parents=dict(p))
+            for ind in gen.individuals
         ]
-        out.append(ImportedGeneration(gen.generation, inds, gen.matrix, gen.window, gen.diversity, gen.decision))
+        out.append(replace(gen, individuals=inds))
     return out
-
-
-def _replace_parents(ind: ImportedIndividual, parents: dict[str, Any] | None) -> ImportedIndividual:
-    if parents is None:
-        return ind
-    return ImportedIndividual(
-        ind.name, ind.index, ind.chromosome, ind.sequence, ind.status, ind.fitness, ind.val_accuracy,
-        ind.val_accuracy_per_epoch, ind.size_bytes, ind.latency_s, dict(parents), ind.error,
-    )
 
 
 # --------------------------------------------------------------------------------------------
@@ -407,9 +397,7 @@ def _parse_evonas(doc: dict[str, Any], path: Path) -> ImportedRun:
     total = _as_dict(_get(doc, "total", where), f"{where}: total")
     params = _as_dict(_get(total, "params", f"{where}: total"), f"{where}: total.params")
     max_footprint = float(params.get("max_memory_footprint", DEFAULT_MAX_MEMORY_FOOTPRINT))
-    gen_keys = sorted(
-        (int(m.group(1)), k) for k in doc if (m := _GEN_KEY_RE.match(k))
-    )
+    gen_keys = sorted((int(m.group(1)), k) for k in doc if (m := _GEN_KEY_RE.match(k)))
     unknown = [k for k in doc if k != "total" and not _GEN_KEY_RE.match(k)]
     if unknown:
         raise _fail(where, f"unexpected top-level keys {unknown[:5]!r}")
@@ -439,9 +427,7 @@ def _parse_evonas(doc: dict[str, Any], path: Path) -> ImportedRun:
     )
 
 
-def _parse_evonas_generation(
-    gen: Any, g: int, where: str, max_footprint: float
-) -> ImportedGeneration:
+def _parse_evonas_generation(gen: Any, g: int, where: str, max_footprint: float) -> ImportedGeneration:
     gen = _as_dict(gen, where)
     sequences = _as_dict(_get(gen, "sequences", where), f"{where}.sequences")
     chromosomes = _as_dict(_get(gen, "chromosomes", where), f"{where}.chromosomes")
@@ -542,7 +528,9 @@ def _parse_paper_json(doc: dict[str, Any], path: Path) -> ImportedRun:
             parents = d.get("parents")
             if parents is not None:
                 parents = _as_dict(parents, f"{wi} parents")
-                parents = {k: parents[k] for k in ("parent_1", "parent_1_split", "parent_2", "parent_2_split") if k in parents}
+                parents = {
+                    k: parents[k] for k in ("parent_1", "parent_1_split", "parent_2", "parent_2_split") if k in parents
+                }
             seq = _get(d, "sequence", wi)
             if not isinstance(seq, str):
                 raise _fail(f"{wi} sequence", f"expected a string, got {type(seq).__name__}")

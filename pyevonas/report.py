@@ -335,7 +335,7 @@ def _median(m: np.ndarray | None, how: str) -> float | None:
         return None
     import pyevonas
 
-    return float(pyevonas.diversity(m, how=how))
+    return float(pyevonas.diversity(m, how=how))  # type: ignore[arg-type]  # checked against MEDIANS
 
 
 def _compute_matrix(chromosomes: list[list[dict[str, Any]]], schema: Any) -> np.ndarray:
@@ -515,9 +515,11 @@ def _seq_html(seq: str) -> str:
 
 
 _CSS = """
-body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;max-width:1200px;color:#222;padding:0 1em}
+body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;max-width:1200px}
+body{color:#222;padding:0 1em}
 h1{font-size:1.6em}h2{border-bottom:2px solid #ddd;padding-bottom:.2em;margin-top:2em}h3{margin-top:1.5em}
-table{border-collapse:collapse;margin:.8em 0;font-size:.85em}th,td{border:1px solid #ccc;padding:.25em .5em;text-align:right}
+table{border-collapse:collapse;margin:.8em 0;font-size:.85em}
+th,td{border:1px solid #ccc;padding:.25em .5em;text-align:right}
 th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
 img{max-width:100%;border:1px solid #eee;margin:.5em 0}
 .seq{font-family:ui-monospace,Menlo,Consolas,monospace;white-space:nowrap}
@@ -543,7 +545,11 @@ class _Figures:
         (self.dir / fname).write_bytes(data)
         self.files.append(f"figures/{fname}")
         b64 = base64.b64encode(data).decode("ascii")
-        return f'<figure><img alt="{html.escape(alt)}" src="data:image/png;base64,{b64}"><figcaption class="note">{html.escape(alt)}</figcaption></figure>'
+        caption = html.escape(alt)
+        return (
+            f'<figure><img alt="{caption}" src="data:image/png;base64,{b64}">'
+            f'<figcaption class="note">{caption}</figcaption></figure>'
+        )
 
 
 def _best_rows(st: RunStats) -> tuple[list[str], list[str], list[list[dict[str, Any]]]]:
@@ -590,21 +596,40 @@ def _run_section(st: RunStats, figs: _Figures, pairs: list[Pair], schema: Any) -
     for g in st.generations:
         rows.append(
             [
-                str(g.generation), str(g.n), str(g.n_trained), str(g.n_failed), str(g.n_oversized),
-                _fmt(g.max_fitness), _fmt(g.median_fitness), _fmt(g.median_similarity),
+                str(g.generation),
+                str(g.n),
+                str(g.n_trained),
+                str(g.n_failed),
+                str(g.n_oversized),
+                _fmt(g.max_fitness),
+                _fmt(g.median_fitness),
+                _fmt(g.median_similarity),
                 _fmt(g.control_statistic),
                 "–" if g.window is None else f"({g.window[0]:.3f}, {g.window[1]:.3f}]",
                 "–" if g.accepted is None else ("yes" if g.accepted else "no"),
                 str(g.control_iterations) if g.control_iterations else "–",
                 "–" if g.best is None else _seq_html(g.best.sequence),
             ]
-        )  # fmt: skip
+        )
     parts.append(
         _table(
-            ["gen", "n", "trained", "failed", "oversized", "max fitness", "median fitness",
-             "median similarity", "control statistic", "window", "in window", "control tries", "best"],
+            [
+                "gen",
+                "n",
+                "trained",
+                "failed",
+                "oversized",
+                "max fitness",
+                "median fitness",
+                "median similarity",
+                "control statistic",
+                "window",
+                "in window",
+                "control tries",
+                "best",
+            ],
             rows,
-        )  # fmt: skip
+        )
     )
     heat = []
     for g in st.generations:
@@ -616,30 +641,61 @@ def _run_section(st: RunStats, figs: _Figures, pairs: list[Pair], schema: Any) -
         heat.append((f"G{g.generation} · median {_fmt(g.median_similarity, 2)}", m[np.ix_(order, order)]))
     if heat:
         parts.append("<h3>Population similarity per generation, ordered by model size (Fig. 5)</h3>")
-        parts.append(figs.add(f"{key}_fig5_heatmaps", lambda: F.similarity_heatmaps(heat, title=f"{run.name}: similarity, ordered by size"),
-                              f"{run.name}: similarity matrices, rows and columns ordered by model size (small first)"))  # fmt: skip
+        parts.append(
+            figs.add(
+                f"{key}_fig5_heatmaps",
+                lambda: F.similarity_heatmaps(heat, title=f"{run.name}: similarity, ordered by size"),
+                f"{run.name}: similarity matrices, rows and columns ordered by model size (small first)",
+            )
+        )
     labels, seqs, chroms = _best_rows(st)
     if seqs:
         parts.append("<h3>Best individual of each generation (Fig. 7)</h3>")
-        parts.append(figs.add(f"{key}_fig7_alignment_chart", lambda: F.alignment_chart(labels, seqs, title=f"{run.name}: best of each generation"),
-                              f"{run.name}: best individual per generation, one colour per gene type"))  # fmt: skip
+        parts.append(
+            figs.add(
+                f"{key}_fig7_alignment_chart",
+                lambda: F.alignment_chart(labels, seqs, title=f"{run.name}: best of each generation"),
+                f"{run.name}: best individual per generation, one colour per gene type",
+            )
+        )
     if len(chroms) >= 2:
         m_best = _compute_matrix(chroms, st.schema)
         parts.append("<h3>Clustering of the best individuals (Fig. 8)</h3>")
-        parts.append(figs.add(f"{key}_fig8_clustergram", lambda: F.clustergram(labels, m_best, title=f"{run.name}: best of each generation"),
-                              f"{run.name}: hierarchical clustering (average linkage, 1 - similarity) of the best individuals"))  # fmt: skip
+        parts.append(
+            figs.add(
+                f"{key}_fig8_clustergram",
+                lambda: F.clustergram(labels, m_best, title=f"{run.name}: best of each generation"),
+                f"{run.name}: hierarchical clustering (average linkage, 1 - similarity) of the best individuals",
+            )
+        )
     if seqs:
         parts.append("<h3>Genes and blocks among the best individuals (Fig. 9)</h3>")
-        parts.append(figs.add(f"{key}_fig9_gene_frequency", lambda: F.gene_frequency(seqs, title=f"{run.name}: best of each generation"),
-                              f"{run.name}: frequency of genes and of blocks of 2 and 3 genes among the best individuals"))  # fmt: skip
+        parts.append(
+            figs.add(
+                f"{key}_fig9_gene_frequency",
+                lambda: F.gene_frequency(seqs, title=f"{run.name}: best of each generation"),
+                f"{run.name}: frequency of genes and of blocks of 2 and 3 genes among the best individuals",
+            )
+        )
     parts.append("<h3>Similar pairs with a large fitness gap (Fig. 20)</h3>")
     parts.append(_pairs_html(pairs, st, figs, key, schema))
-    points = [(g.generation, i.fitness, i.size_mb, i.latency_ms) for g in run.generations for i in g.individuals if _trained(i)]
+    points = [
+        (g.generation, i.fitness, i.size_mb, i.latency_ms)
+        for g in run.generations
+        for i in g.individuals
+        if _trained(i)
+    ]
     best = [(g.generation, g.best.size_mb, g.best.latency_ms) for g in st.generations if g.best is not None]
     if points:
         parts.append("<h3>Size and latency against fitness (Fig. 17, 18)</h3>")
-        parts.append(figs.add(f"{key}_fig17_18_size_latency", lambda: F.size_latency(points, best, title=f"{run.name}: size and latency"),
-                              f"{run.name}: size and latency of every trained individual against its fitness; best individual per generation"))  # fmt: skip
+        parts.append(
+            figs.add(
+                f"{key}_fig17_18_size_latency",
+                lambda: F.size_latency(points, best, title=f"{run.name}: size and latency"),
+                f"{run.name}: size and latency of every trained individual against its fitness; "
+                "best individual per generation",
+            )
+        )
     return "\n".join(parts)
 
 
@@ -656,26 +712,50 @@ def _pairs_html(pairs: list[Pair], st: RunStats, figs: _Figures, key: str, schem
         al = pyevonas.align(p.better.chromosome, p.worse.chromosome, schema=st.schema)
         aligned.append(
             F.AlignedPair(
-                f"{k}a {p.better.name}", f"{k}b {p.worse.name}", al.aligned_a, al.aligned_b,
+                f"{k}a {p.better.name}",
+                f"{k}b {p.worse.name}",
+                al.aligned_a,
+                al.aligned_b,
                 f"G{p.generation} sim {p.similarity:.3f} · fitness {p.better.fitness:.3f} → {p.worse.fitness:.3f}",
             )
-        )  # fmt: skip
+        )
         e = p.edits()
         rows.append(
             [
-                str(k), str(p.generation), html.escape(p.better.name), html.escape(p.worse.name),
-                _seq_html(p.better.sequence), _seq_html(p.worse.sequence), _fmt(p.similarity),
-                _fmt(p.gap), html.escape(", ".join(e["substitutions"]) or "–"),
-                html.escape(", ".join(e["insertions"]) or "–"), html.escape(", ".join(e["deletions"]) or "–"),
+                str(k),
+                str(p.generation),
+                html.escape(p.better.name),
+                html.escape(p.worse.name),
+                _seq_html(p.better.sequence),
+                _seq_html(p.worse.sequence),
+                _fmt(p.similarity),
+                _fmt(p.gap),
+                html.escape(", ".join(e["substitutions"]) or "–"),
+                html.escape(", ".join(e["insertions"]) or "–"),
+                html.escape(", ".join(e["deletions"]) or "–"),
             ]
-        )  # fmt: skip
+        )
     table = _table(
-        ["#", "gen", "individual 1 (better)", "individual 2", "sequence 1", "sequence 2", "similarity",
-         "fitness gap", "substitutions", "insertions", "deletions"],
+        [
+            "#",
+            "gen",
+            "individual 1 (better)",
+            "individual 2",
+            "sequence 1",
+            "sequence 2",
+            "similarity",
+            "fitness gap",
+            "substitutions",
+            "insertions",
+            "deletions",
+        ],
         rows,
-    )  # fmt: skip
-    img = figs.add(f"{key}_fig20_pairs", lambda: F.pair_alignments(aligned, title=f"{st.run.name}: similar pairs, large fitness gap"),
-                   f"{st.run.name}: alignments of similar pairs with a large fitness gap (▼ marks an edit)")  # fmt: skip
+    )
+    img = figs.add(
+        f"{key}_fig20_pairs",
+        lambda: F.pair_alignments(aligned, title=f"{st.run.name}: similar pairs, large fitness gap"),
+        f"{st.run.name}: alignments of similar pairs with a large fitness gap (▼ marks an edit)",
+    )
     return table + img
 
 
@@ -698,9 +778,13 @@ def _comparison_section(all_stats: list[RunStats], figs: _Figures, schema: Any) 
     by_dataset: dict[str, dict[str, list[RunStats]]] = {}
     for st in all_stats:
         by_dataset.setdefault(st.run.dataset, {}).setdefault(st.run.control, []).append(st)
-    curves, sizes = [], []
+    curves: list[tuple[str, list[F.Band], list[F.Band]]] = []
+    sizes: list[tuple[str, list[F.Band], list[F.Band]]] = []
     for dataset, modes in sorted(by_dataset.items()):
-        fit_b, sim_b, size_b, lat_b = [], [], [], []
+        fit_b: list[F.Band] = []
+        sim_b: list[F.Band] = []
+        size_b: list[F.Band] = []
+        lat_b: list[F.Band] = []
         for mode, members in sorted(modes.items()):
             for target, fn in (
                 (fit_b, lambda g: g.max_fitness),
@@ -713,26 +797,51 @@ def _comparison_section(all_stats: list[RunStats], figs: _Figures, schema: Any) 
         curves.append((dataset, fit_b, sim_b))
         sizes.append((dataset, size_b, lat_b))
     parts.append("<h3>Max fitness and median similarity across seeds (Fig. 12)</h3>")
-    parts.append(figs.add("all_fig12_grouped_curves", lambda: F.grouped_curves(curves),
-                          "per dataset and control mode: median across runs (line) and min-max range (band)"))  # fmt: skip
+    parts.append(
+        figs.add(
+            "all_fig12_grouped_curves",
+            lambda: F.grouped_curves(curves),
+            "per dataset and control mode: median across runs (line) and min-max range (band)",
+        )
+    )
     parts.append("<h3>Size and latency of the best individuals across seeds (Fig. 17, 18)</h3>")
-    parts.append(figs.add("all_fig17_18_grouped_size_latency", lambda: F.grouped_size_latency(sizes),
-                          "size (MB) and latency (ms) of each generation's best individual: median across runs and min-max range"))  # fmt: skip
+    parts.append(
+        figs.add(
+            "all_fig17_18_grouped_size_latency",
+            lambda: F.grouped_size_latency(sizes),
+            "size (MB) and latency (ms) of each generation's best individual: median across runs and min-max range",
+        )
+    )
     bests = [(st.run.name, st.best) for st in all_stats if st.best is not None]
     if bests:
         labels = [f"{n} · {b.fitness:.3f}" for n, b in bests]
         seqs = [b.sequence for _, b in bests]
         parts.append("<h3>Best individual of each run (Fig. 7)</h3>")
-        parts.append(figs.add("all_fig7_alignment_chart", lambda: F.alignment_chart(labels, seqs, title="best individual of each run"),
-                              "best individual of each run, one colour per gene type"))  # fmt: skip
+        parts.append(
+            figs.add(
+                "all_fig7_alignment_chart",
+                lambda: F.alignment_chart(labels, seqs, title="best individual of each run"),
+                "best individual of each run, one colour per gene type",
+            )
+        )
         if len(bests) >= 2:
             m = _compute_matrix([b.chromosome for _, b in bests], schema if schema is not None else all_stats[0].schema)
             parts.append("<h3>Clustering of the runs' best individuals (Fig. 8, 19)</h3>")
-            parts.append(figs.add("all_fig8_19_clustergram", lambda: F.clustergram([n for n, _ in bests], m, title="best individual of each run"),
-                                  "hierarchical clustering of the best individual of each run"))  # fmt: skip
+            parts.append(
+                figs.add(
+                    "all_fig8_19_clustergram",
+                    lambda: F.clustergram([n for n, _ in bests], m, title="best individual of each run"),
+                    "hierarchical clustering of the best individual of each run",
+                )
+            )
         parts.append("<h3>Genes and blocks among the runs' best individuals (Fig. 9)</h3>")
-        parts.append(figs.add("all_fig9_gene_frequency", lambda: F.gene_frequency(seqs, title="best individual of each run"),
-                              "frequency of genes and blocks of 2 and 3 genes among the runs' best individuals"))  # fmt: skip
+        parts.append(
+            figs.add(
+                "all_fig9_gene_frequency",
+                lambda: F.gene_frequency(seqs, title="best individual of each run"),
+                "frequency of genes and blocks of 2 and 3 genes among the runs' best individuals",
+            )
+        )
     return "\n".join(parts)
 
 
@@ -763,7 +872,7 @@ def write_report(
     run_sections: bool = True,
     title: str = "pyevonas report",
 ) -> dict[str, Any]:
-    """Write ``out_dir/index.html`` (figures embedded, opens offline), ``out_dir/figures/*.png`` and ``out_dir/summary.json``.
+    """Write ``index.html`` (figures embedded, opens offline), ``figures/*.png`` and ``summary.json`` into ``out_dir``.
 
     Args:
         runs: Run folders (or already loaded :class:`RunData`).
@@ -840,24 +949,48 @@ def _header_html(all_stats: list[RunStats], doc: dict[str, Any], median: str, sc
         "offdiag": "median of all off-diagonal cells",
         "full": "median of the full matrix, diagonal included",
     }[median]
-    src = "recomputed with the '" + _schema_name(schema) + "' schema" if schema is not None else "as stored by each run (missing ones computed with the run's scoring)"
+    src = (
+        "recomputed with the '" + _schema_name(schema) + "' schema"
+        if schema is not None
+        else "as stored by each run (missing ones computed with the run's scoring)"
+    )
     rows = []
     for st, r in zip(all_stats, doc["runs"]):
         best = st.best
         rows.append(
             [
-                f'<a href="#{_slug(st.run.name)}">{html.escape(st.run.name)}</a>', html.escape(st.run.dataset),
-                html.escape(st.run.control), _fmt(st.run.meta.get("seed")), str(r["n_generations"]),
-                str(r["n_individuals"]), str(r["n_failed"]), str(r["n_oversized"]),
-                _fmt(None if best is None else best.fitness), "–" if best is None else _seq_html(best.sequence),
+                f'<a href="#{_slug(st.run.name)}">{html.escape(st.run.name)}</a>',
+                html.escape(st.run.dataset),
+                html.escape(st.run.control),
+                _fmt(st.run.meta.get("seed")),
+                str(r["n_generations"]),
+                str(r["n_individuals"]),
+                str(r["n_failed"]),
+                str(r["n_oversized"]),
+                _fmt(None if best is None else best.fitness),
+                "–" if best is None else _seq_html(best.sequence),
                 _fmt(st.pearson, 2),
             ]
-        )  # fmt: skip
+        )
     return (
         f'<p class="note">Similarity matrices: {html.escape(src)}. Median similarity: {html.escape(med)}. '
         "Best fitness: highest fitness among trained individuals (failed and oversized ones are left out).</p>"
-        + _table(["run", "dataset", "control", "seed", "generations", "individuals", "failed", "oversized",
-                  "best fitness", "best architecture", "Pearson r"], rows)  # fmt: skip
+        + _table(
+            [
+                "run",
+                "dataset",
+                "control",
+                "seed",
+                "generations",
+                "individuals",
+                "failed",
+                "oversized",
+                "best fitness",
+                "best architecture",
+                "Pearson r",
+            ],
+            rows,
+        )
     )
 
 
@@ -871,9 +1004,9 @@ def _page(title: str, body: list[str], all_stats: list[RunStats], run_sections: 
 
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>"
-        f"<h1>{html.escape(title)}</h1><p class=\"note\">pyevonas {html.escape(__version__)} · {stamp} · "
+        f'<h1>{html.escape(title)}</h1><p class="note">pyevonas {html.escape(__version__)} · {stamp} · '
         f"{len(all_stats)} run(s)</p><nav>{' '.join(links)}</nav>\n" + "\n".join(body) + "\n</body></html>\n"
     )
 

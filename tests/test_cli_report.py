@@ -38,12 +38,33 @@ def test_import_then_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
 
 def test_report_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     run(["import", str(EVONAS), "--run-dir", str(tmp_path / "run")], capsys)
-    args = ["report", str(tmp_path / "run"), "-o", str(tmp_path / "rep"), "--no-run-sections", "--schema", "paper",
-            "--median", "full", "--min-similarity", "0.9", "--max-pairs", "3", "--title", "My runs"]  # fmt: skip
+    args = [
+        "report",
+        str(tmp_path / "run"),
+        "-o",
+        str(tmp_path / "rep"),
+        "--no-run-sections",
+        "--schema",
+        "paper",
+        "--median",
+        "full",
+        "--min-similarity",
+        "0.9",
+        "--max-pairs",
+        "3",
+        "--title",
+        "My runs",
+    ]
     code, _, err = run(args, capsys)
     assert code == 0, err
     summary = json.loads((tmp_path / "rep" / "summary.json").read_text(encoding="utf-8"))
-    assert summary["settings"] == {"schema": "paper", "median": "full", "min_similarity": 0.9, "min_gap": 0.1, "max_pairs": 3}
+    assert summary["settings"] == {
+        "schema": "paper",
+        "median": "full",
+        "min_similarity": 0.9,
+        "min_gap": 0.1,
+        "max_pairs": 3,
+    }
     (r,) = summary["runs"]
     assert r["matrix_source"] == "recomputed (paper schema)"
     assert len(r["similar_pairs"]) <= 3 and all(p["similarity"] > 0.9 for p in r["similar_pairs"])
@@ -71,7 +92,12 @@ def test_user_errors_are_one_line(
     bad = tmp_path / "bad.evonas"
     bad.write_text('{"total": ')
     run(["import", str(EVONAS), "--run-dir", str(tmp_path / "run")], capsys)
-    places = {"<missing>": str(tmp_path / "nope.evonas"), "<bad>": str(bad), "<run>": str(tmp_path / "run"), "<tmp>": str(tmp_path)}
+    places = {
+        "<missing>": str(tmp_path / "nope.evonas"),
+        "<bad>": str(bad),
+        "<run>": str(tmp_path / "run"),
+        "<tmp>": str(tmp_path),
+    }
     filled = []
     for arg in args:
         for key, value in places.items():
@@ -85,7 +111,9 @@ def test_user_errors_are_one_line(
 
 
 def test_align_prints_a_coloured_alignment(capsys: pytest.CaptureFixture[str]) -> None:
-    code, out, _ = run(["align", "C(32,3,1) B L M(2) g F(64)", "C(64,3,1) L g O(0.2) F(64)", "--schema", "paper"], capsys)
+    code, out, _ = run(
+        ["align", "C(32,3,1) B L M(2) g F(64)", "C(64,3,1) L g O(0.2) F(64)", "--schema", "paper"], capsys
+    )
     assert code == 0
     al = pyevonas.align("C(32,3,1) B L M(2) g F(64)", "C(64,3,1) L g O(0.2) F(64)", schema="paper")
     assert " ".join(al.aligned_a) in out and " ".join(al.aligned_b) in out

@@ -104,9 +104,16 @@ def test_rigid_window_is_derived_from_the_previous_full_matrix_median(tmp_path: 
 
 @pytest.mark.parametrize(
     ("control", "g", "lo_margin", "hi_margin"),
-    [("rigid", 1, 0.0, 0.0995), ("rigid", 10, 0.0, 0.05), ("rigid", 19, 0.0, 0.05),
-     ("soft", 1, 0.095, 0.025), ("soft", 10, 0.05, 0.025), ("soft", 15, 0.025, 0.0375), ("soft", 19, 0.005, 0.0475)],
-)  # fmt: skip
+    [
+        ("rigid", 1, 0.0, 0.0995),
+        ("rigid", 10, 0.0, 0.05),
+        ("rigid", 19, 0.0, 0.05),
+        ("soft", 1, 0.095, 0.025),
+        ("soft", 10, 0.05, 0.025),
+        ("soft", 15, 0.025, 0.0375),
+        ("soft", 19, 0.005, 0.0475),
+    ],
+)
 def test_control_window_matches_the_original_margins(control: str, g: int, lo_margin: float, hi_margin: float) -> None:
     lo, hi = control_window(control, g, 0.5)  # type: ignore[misc]
     assert lo == pytest.approx(0.5 - lo_margin)
@@ -201,20 +208,34 @@ MALFORMED = {
     "no params": (lambda d: _drop(d, "total", "params"), "missing key 'params'"),
     "gap in generations": (lambda d: _drop(d, "Generation_2"), "without gaps"),
     "missing similarity": (lambda d: _drop(d, "Generation_3", "similarity"), "Generation_3: missing key 'similarity'"),
-    "similarity not json": (lambda d: _set(d, "{oops", "Generation_2", "similarity"), "embedded DataFrame is not valid JSON"),
+    "similarity not json": (
+        lambda d: _set(d, "{oops", "Generation_2", "similarity"),
+        "embedded DataFrame is not valid JSON",
+    ),
     "similarity wrong order": (
         lambda d: _set(d, dict(reversed(list(d["Generation_2"]["sequences"].items()))), "Generation_2", "sequences"),
         "not the population order",
     ),
-    "chromosome missing": (lambda d: _drop(d, "Generation_2", "chromosomes", _first_name(d)), "names differ from 'sequences'"),
-    "chromosome not a list": (lambda d: _set(d, "CDE", "Generation_2", "chromosomes", _first_name(d)), "expected a list"),
-    "gene without layer": (lambda d: _set(d, [{"filters": 3}], "Generation_2", "chromosomes", _first_name(d)), "string 'layer'"),
+    "chromosome missing": (
+        lambda d: _drop(d, "Generation_2", "chromosomes", _first_name(d)),
+        "names differ from 'sequences'",
+    ),
+    "chromosome not a list": (
+        lambda d: _set(d, "CDE", "Generation_2", "chromosomes", _first_name(d)),
+        "expected a list",
+    ),
+    "gene without layer": (
+        lambda d: _set(d, [{"filters": 3}], "Generation_2", "chromosomes", _first_name(d)),
+        "string 'layer'",
+    ),
     "fitness not a number": (
         lambda d: _set(d, "high", "Generation_2", "individuals_results", _first_name(d), "fitness"),
         "expected a finite number",
     ),
     "crossover garbage": (
-        lambda d: _set(d, json.dumps({"a": {"0": 1}, "b": {"0": 2}, "c": {"0": 3}, "d": {"0": 4}}), "total", "crossover"),
+        lambda d: _set(
+            d, json.dumps({"a": {"0": 1}, "b": {"0": 2}, "c": {"0": 3}, "d": {"0": 4}}), "total", "crossover"
+        ),
         "unreadable crossover record",
     ),
 }
@@ -236,7 +257,7 @@ def test_malformed_file_is_refused_and_nothing_is_written(tmp_path: Path, case: 
 def test_truncated_and_missing_files(tmp_path: Path) -> None:
     path = tmp_path / "cut.evonas"
     path.write_bytes(EVONAS.read_bytes()[:5000])
-    with pytest.raises(RunImportError, match="not valid JSON .* line 1 column"):
+    with pytest.raises(RunImportError, match=r"not valid JSON .* line 1 column"):
         import_run(path, tmp_path / "run")
     with pytest.raises(RunImportError, match="no such file"):
         import_run(tmp_path / "nope.evonas", tmp_path / "run")

@@ -31,10 +31,22 @@ from pyevonas.store import RunStore
 DATA = Path(__file__).parent / "data"
 EVONAS = DATA / "evonas_cifar10_s1_div_g4.evonas"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
-RUN_FIGURES = ("fig5_heatmaps", "fig6_fitness_similarity", "fig7_alignment_chart", "fig8_clustergram",
-               "fig9_gene_frequency", "fig20_pairs", "fig17_18_size_latency")  # fmt: skip
-COMPARISON_FIGURES = ("all_fig12_grouped_curves", "all_fig17_18_grouped_size_latency", "all_fig7_alignment_chart",
-                      "all_fig8_19_clustergram", "all_fig9_gene_frequency")  # fmt: skip
+RUN_FIGURES = (
+    "fig5_heatmaps",
+    "fig6_fitness_similarity",
+    "fig7_alignment_chart",
+    "fig8_clustergram",
+    "fig9_gene_frequency",
+    "fig20_pairs",
+    "fig17_18_size_latency",
+)
+COMPARISON_FIGURES = (
+    "all_fig12_grouped_curves",
+    "all_fig17_18_grouped_size_latency",
+    "all_fig7_alignment_chart",
+    "all_fig8_19_clustergram",
+    "all_fig9_gene_frequency",
+)
 
 # Three generations of six; (text notation, status, fitness, size MB, latency ms).
 # In generation 1, BETTER and WORSE differ by one BatchNorm and 0.4 in fitness (a Fig. 20 pair).
@@ -81,7 +93,7 @@ def make_small_run(run_dir: Path) -> Path:
     with store:
         for g, population in enumerate(SMALL_RUN, 1):
             chroms = [pyevonas.parse_arch(text) for text, *_ in population]
-            for k, ((text, status, fitness, size, latency), chrom) in enumerate(zip(population, chroms)):
+            for k, ((_, status, fitness, size, latency), chrom) in enumerate(zip(population, chroms)):
                 ident = store.add_individual(g, k, f"g{g}i{k}", chrom, pyevonas.sequence(chrom))
                 metrics = {"status": status, "fitness": fitness, "size_mb": size, "latency_ms": latency}
                 if status != "ok":
@@ -89,8 +101,13 @@ def make_small_run(run_dir: Path) -> Path:
                 store.set_result(ident, metrics)
             matrix = pyevonas.similarity_matrix(chroms) if g < 3 else None
             diversity = None if matrix is None else pyevonas.diversity(matrix)
-            store.save_generation(g, matrix=matrix, diversity=diversity, window=WINDOWS.get(g),
-                                  decision={"accepted": True} if g in WINDOWS else None)  # fmt: skip
+            store.save_generation(
+                g,
+                matrix=matrix,
+                diversity=diversity,
+                window=WINDOWS.get(g),
+                decision={"accepted": True} if g in WINDOWS else None,
+            )
             if g == 2:
                 for it in (1, 2, 3):
                     store.add_control_iteration(g, it, 0.2 + 0.1 * it, 0.30, 0.40, it == 3, 20 - 2 * it)
@@ -138,7 +155,7 @@ def test_small_run_report_has_every_figure_and_the_right_numbers(small_run: Path
     assert [(g["n_failed"], g["n_oversized"], g["n_trained"]) for g in gens] == [(1, 1, 4), (0, 0, 6), (0, 0, 6)]
     assert run["best"]["name"] == "g3i1" and run["best"]["fitness"] == 0.88
     medians = []
-    for g, population in enumerate(SMALL_RUN, 1):
+    for population in SMALL_RUN:
         m = pyevonas.similarity_matrix([t for t, *_ in population])  # default schema: the run's scoring
         medians.append(pyevonas.diversity(m, how="upper"))
     assert [g["median_similarity"] for g in gens] == pytest.approx(medians, abs=1e-12)
@@ -146,9 +163,14 @@ def test_small_run_report_has_every_figure_and_the_right_numbers(small_run: Path
     expected_r = float(np.corrcoef([0.80, 0.85, 0.88], medians)[0, 1])
     assert run["pearson_fitness_similarity"] == pytest.approx(expected_r, abs=1e-12)
     assert doc["table3"] == [
-        {"dataset": "digits", "control": "rigid", "runs": {"small": run["pearson_fitness_similarity"]},
-         "seeds": {"7": run["pearson_fitness_similarity"]}, "mean_pearson": run["pearson_fitness_similarity"]}
-    ]  # fmt: skip
+        {
+            "dataset": "digits",
+            "control": "rigid",
+            "runs": {"small": run["pearson_fitness_similarity"]},
+            "seeds": {"7": run["pearson_fitness_similarity"]},
+            "mean_pearson": run["pearson_fitness_similarity"],
+        }
+    ]
     assert gens[1]["window"] == [0.30, 0.40] and gens[0]["window"] is None
     assert [g["control_iterations"] for g in gens] == [0, 3, 0]
     assert [g["window_accepted"] for g in gens] == [None, True, True]
@@ -228,11 +250,23 @@ def test_report_of_a_search_run_by_the_loop(tmp_path: Path) -> None:
 
     def evaluate(chromosome: list[dict[str, Any]], config: Any, progress: Any = None) -> dict[str, Any]:
         h = int(_hashlib.sha256(json.dumps(chromosome, sort_keys=True).encode()).hexdigest()[:8], 16) / 2**32
-        return {"status": "ok", "fitness": 0.5 + h / 2, "val_accuracy": 0.5 + h / 2,
-                "size_mb": 1 + 10 * h, "latency_ms": 2 + h}  # fmt: skip
+        return {
+            "status": "ok",
+            "fitness": 0.5 + h / 2,
+            "val_accuracy": 0.5 + h / 2,
+            "size_mb": 1 + 10 * h,
+            "latency_ms": 2 + h,
+        }
 
-    settings = {"run_dir": str(tmp_path / "search"), "generations": 3, "population": 6, "top_k": 3,
-                "control": "rigid", "seed": 3, "max_control_iterations": 4}  # fmt: skip
+    settings = {
+        "run_dir": str(tmp_path / "search"),
+        "generations": 3,
+        "population": 6,
+        "top_k": 3,
+        "control": "rigid",
+        "seed": 3,
+        "max_control_iterations": 4,
+    }
     evolve(RunConfig.resolve(None, settings), evaluate_fn=evaluate)
     out = tmp_path / "report"
     doc = write_report([tmp_path / "search"], out)
@@ -256,19 +290,26 @@ def test_bad_run_folders_are_clear_errors(tmp_path: Path) -> None:
 
 
 def _ind(name: str, seq: str, fitness: float | None, status: str = "ok") -> SimpleNamespace:
-    return SimpleNamespace(name=name, index=0, chromosome=[], sequence=seq, status=status, fitness=fitness,
-                           size_mb=None, latency_ms=None)  # fmt: skip
+    return SimpleNamespace(
+        name=name, index=0, chromosome=[], sequence=seq, status=status, fitness=fitness, size_mb=None, latency_ms=None
+    )
 
 
 def test_similar_pairs_follow_the_dashboard_rule() -> None:
-    inds = [_ind("a", "CBL", 0.90), _ind("b", "CL", 0.70), _ind("c", "CBLB", 0.75), _ind("d", "CLB", 0.5),
-            _ind("e", "C", None, "failed"), _ind("f", "CB", 0.95)]  # fmt: skip
+    inds = [
+        _ind("a", "CBL", 0.90),
+        _ind("b", "CL", 0.70),
+        _ind("c", "CBLB", 0.75),
+        _ind("d", "CLB", 0.5),
+        _ind("e", "C", None, "failed"),
+        _ind("f", "CB", 0.95),
+    ]
     m = np.full((6, 6), 0.5)
     np.fill_diagonal(m, 1.0)
     m[0, 1] = 0.90  # a>b: gap 0.2 -> kept
     m[0, 2] = 0.95  # a>c: gap 0.15 -> kept, most similar
     m[0, 3] = 0.80  # similarity not strictly above 0.8 -> dropped
-    m[2, 3] = 1.0   # similarity 1 -> dropped
+    m[2, 3] = 1.0  # similarity 1 -> dropped
     m[1, 3] = 0.85  # gap exactly 0.2... b>d kept
     m[0, 4] = 0.99  # failed individual -> dropped
     m[5, 0] = 0.99  # gap 0.05 -> dropped
@@ -313,12 +354,16 @@ TABLE3 = {
     ("cifar100", "rigid"): [0.93, 0.84, 0.96, 0.59, 0.94, 0.97, 0.94, 0.84, 0.95, 0.95],
     ("cifar100", "naive"): [0.75, 0.79, 0.79, 0.45, 0.92, 0.34, 0.88, 0.88, 0.89, 0.82],
 }
-TABLE3_MEANS = {("cifar10", "rigid"): 0.902, ("cifar10", "naive"): 0.716,
-                ("cifar100", "rigid"): 0.891, ("cifar100", "naive"): 0.751}  # fmt: skip
+TABLE3_MEANS = {
+    ("cifar10", "rigid"): 0.902,
+    ("cifar10", "naive"): 0.716,
+    ("cifar100", "rigid"): 0.891,
+    ("cifar100", "naive"): 0.751,
+}
 
 
 def _table3_runs() -> list[RunData]:
-    """The 40 published CIFAR runs, reduced to chromosomes and each generation's best (tests/data/make_report_data.py)."""
+    """The 40 published CIFAR runs, reduced to chromosomes and each generation's best (see make_report_data.py)."""
     with gzip.open(DATA / "table3_cifar.json.gz", "rt", encoding="utf-8") as fh:
         data = json.load(fh)
     genes = data["genes"]

@@ -1,4 +1,4 @@
-"""The ``pyevonas import``, ``pyevonas report`` and ``pyevonas align`` commands: thin wrappers over importer, report and align."""
+"""The ``pyevonas import``, ``report`` and ``align`` commands: thin wrappers over importer, report and align."""
 
 from __future__ import annotations
 
@@ -14,7 +14,9 @@ from pyevonas.cli._common import console, echo_json
 
 @app.command("import")
 def import_cmd(
-    file: Annotated[Path, typer.Argument(help="An original .evonas file, or a plain-JSON run extract (paper_runs/*.json).")],
+    file: Annotated[
+        Path, typer.Argument(help="An original .evonas file, or a plain-JSON run extract (paper_runs/*.json).")
+    ],
     run_dir: Annotated[Path, typer.Option("--run-dir", help="The run folder to create (must not exist, or be empty).")],
 ) -> None:
     """Import a published run of the original code into a new run folder.
@@ -35,16 +37,28 @@ def import_cmd(
 @app.command("report")
 def report_cmd(
     runs: Annotated[list[Path], typer.Argument(help="One or more run folders.")],
-    output: Annotated[Path, typer.Option("-o", "--output", help="Output folder for index.html, summary.json and figures/.")],
+    output: Annotated[
+        Path, typer.Option("-o", "--output", help="Output folder for index.html, summary.json and figures/.")
+    ],
     schema: Annotated[
         str | None,
-        typer.Option(help="Recompute every similarity matrix with this schema ('paper', 'default' or a file) instead of using the stored ones."),
+        typer.Option(
+            help="Recompute every similarity matrix with this schema ('paper', 'default' or a file) "
+            "instead of using the stored ones."
+        ),
     ] = None,
-    median: Annotated[str, typer.Option(help="Median similarity over 'upper' (strict upper triangle, the paper's), 'offdiag' or 'full'.")] = "upper",
-    min_similarity: Annotated[float, typer.Option(help="Similar pairs (Fig. 20): similarity strictly above this.")] = 0.8,
+    median: Annotated[
+        str,
+        typer.Option(help="Median similarity over 'upper' (strict upper triangle, the paper's), 'offdiag' or 'full'."),
+    ] = "upper",
+    min_similarity: Annotated[
+        float, typer.Option(help="Similar pairs (Fig. 20): similarity strictly above this.")
+    ] = 0.8,
     min_gap: Annotated[float, typer.Option(help="Similar pairs (Fig. 20): fitness gap strictly above this.")] = 0.1,
     max_pairs: Annotated[int, typer.Option(help="Similar pairs (Fig. 20): at most this many per run.")] = 12,
-    run_sections: Annotated[bool, typer.Option("--run-sections/--no-run-sections", help="One section of figures per run.")] = True,
+    run_sections: Annotated[
+        bool, typer.Option("--run-sections/--no-run-sections", help="One section of figures per run.")
+    ] = True,
     title: Annotated[str, typer.Option(help="Report title.")] = "pyevonas report",
 ) -> None:
     """Write an offline HTML report (the paper's figures and Table 3) and summary.json for one or more runs."""
@@ -132,9 +146,16 @@ def render_alignment(al: Any) -> Any:
 
 @app.command("align")
 def align_cmd(
-    a: Annotated[str, typer.Argument(help="First architecture: text notation (e.g. \"C(32,3,1) B L g F(64)\"), a JSON chromosome, or a .json file.")],
+    a: Annotated[
+        str,
+        typer.Argument(
+            help='First architecture: text notation (e.g. "C(32,3,1) B L g F(64)"), a JSON chromosome, or a .json file.'
+        ),
+    ],
     b: Annotated[str, typer.Argument(help="Second architecture, same forms.")],
-    schema: Annotated[str, typer.Option("--schema", "-s", help="Scoring schema: 'default', 'paper' or a schema file.")] = "default",
+    schema: Annotated[
+        str, typer.Option("--schema", "-s", help="Scoring schema: 'default', 'paper' or a schema file.")
+    ] = "default",
     as_json: Annotated[bool, typer.Option("--json", help="Print the alignment as JSON instead of colours.")] = False,
 ) -> None:
     """Align two architectures and print the alignment, one colour per gene type."""

@@ -40,7 +40,7 @@ def trim_evonas(src: Path, dst: Path) -> None:
     sim_best = {c: v for c, v in sim_best.items() if c == "Unnamed: 0" or c in names}
     total["sim_best"] = json.dumps(_frame_rows(sim_best, lambda r: r < KEEP_GENERATIONS), separators=(",", ":"))
     cx = json.loads(total["crossover"])
-    first = list(cx)[0]
+    first = next(iter(cx))
     # Records labelled g name children of g+1: keep those whose children are kept.
     keep = {r for r, v in cx[first].items() if int(v.split(":")[1]) < KEEP_GENERATIONS}
     total["crossover"] = json.dumps(_frame_rows(cx, lambda r: str(r) in keep), separators=(",", ":"))
@@ -79,7 +79,8 @@ def table3_data(paper_runs: Path, dst: Path) -> None:
                             codes.append(genes.setdefault(key, len(genes)))
                         chroms.append(codes)
                     trained = [
-                        (d["fitness"], -k) for k, d in enumerate(inds)
+                        (d["fitness"], -k)
+                        for k, d in enumerate(inds)
                         if d["fitness"] is not None and d["fitness"] != -10001.0 and d["val_acc"] is not None
                     ]
                     best = max(trained) if trained else None
@@ -90,7 +91,12 @@ def table3_data(paper_runs: Path, dst: Path) -> None:
                             "max_fitness": None if best is None else best[0],
                         }
                     )
-                runs[name] = {"dataset": dataset, "seed": seed, "control": "rigid" if suffix else "naive", "generations": gens}
+                runs[name] = {
+                    "dataset": dataset,
+                    "seed": seed,
+                    "control": "rigid" if suffix else "naive",
+                    "generations": gens,
+                }
     table = [json.loads(k) for k, _ in sorted(genes.items(), key=lambda kv: kv[1])]
     payload = {"genes": table, "runs": runs}
     data = json.dumps(payload, separators=(",", ":")).encode("utf-8")
