@@ -31,7 +31,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from pyevonas.config import RunConfig
-from pyevonas.control import ControlFunction, ControlIteration, breed_under_control, control_from_config
+from pyevonas.control import (
+    ControlFunction,
+    ControlIteration,
+    breed_under_control,
+    control_from_config,
+)
 from pyevonas.errors import ConfigError, RunStoreError, TrainingError
 from pyevonas.operators import Child, Chromosome, breed, select_top_k
 
@@ -142,7 +147,16 @@ class RunFinished:
     elapsed_s: float
 
 
-Event = RunStarted | GenerationStarted | CandidateUpdate | CandidateProgress | GenerationEvaluated | ControlStep | GenerationBred | RunFinished
+Event = (
+    RunStarted
+    | GenerationStarted
+    | CandidateUpdate
+    | CandidateProgress
+    | GenerationEvaluated
+    | ControlStep
+    | GenerationBred
+    | RunFinished
+)
 Observer = Callable[[Any], None]
 
 
@@ -167,7 +181,9 @@ class RunResult:
 class Evaluator(Protocol):
     """What the loop needs from an evaluation backend (see ``pyevonas.executor``)."""
 
-    def evaluate(self, jobs: Sequence[Any], on_progress: ProgressFn | None = None) -> Iterator[tuple[int, Any]]:
+    def evaluate(
+        self, jobs: Sequence[Any], on_progress: ProgressFn | None = None
+    ) -> Iterator[tuple[int, Any]]:
         """Evaluate jobs (``.id``, ``.chromosome``, ``.config``); yield ``(id, metrics)`` as each finishes."""
         ...
 
@@ -179,15 +195,26 @@ def metrics_dict(metrics: Any) -> dict[str, Any]:
     elif isinstance(metrics, Mapping):
         data = dict(metrics)
     else:
-        return {"status": "failed", "error": f"evaluator returned {type(metrics).__name__}, not metrics"}
+        return {
+            "status": "failed",
+            "error": f"evaluator returned {type(metrics).__name__}, not metrics",
+        }
     status = data.get("status") or "ok"
     if status not in ("ok", "failed", "oversized"):
-        return {**data, "status": "failed", "error": f"evaluator returned unknown status {status!r}"}
+        return {
+            **data,
+            "status": "failed",
+            "error": f"evaluator returned unknown status {status!r}",
+        }
     data["status"] = status
     if status == "ok":
         fitness = data.get("fitness")
         if not isinstance(fitness, (int, float)) or not math.isfinite(float(fitness)):
-            return {**data, "status": "failed", "error": f"evaluator returned no finite fitness ({fitness!r})"}
+            return {
+                **data,
+                "status": "failed",
+                "error": f"evaluator returned no finite fitness ({fitness!r})",
+            }
     return data
 
 
@@ -225,9 +252,13 @@ def evolve(
     from pyevonas.store import RunStore
 
     if control is not None:
-        config = config.with_updates(control="python", control_upper=None, control_lower=None)
+        config = config.with_updates(
+            control="python", control_upper=None, control_lower=None
+        )
     elif config.control == "python":
-        raise ConfigError("control = 'python' needs the control functions: pass control=custom_control(f, g)")
+        raise ConfigError(
+            "control = 'python' needs the control functions: pass control=custom_control(f, g)"
+        )
     space = space if space is not None else SearchSpace.load(config.space)
     scoring = _load_scoring(config.schema_name)
     run_dir = config.run_path
@@ -241,7 +272,9 @@ def evolve(
         meta={
             "source": "pyevonas",
             "dataset": config.dataset,
-            "control": f"python:{control.name}" if config.control == "python" and control else config.control,
+            "control": f"python:{control.name}"
+            if config.control == "python" and control
+            else config.control,
             "seed": config.seed,
             "name": config.run_name,
         },
@@ -249,7 +282,9 @@ def evolve(
     try:
         backend, owned = _evaluator(config, evaluate_fn, evaluator)
         try:
-            return _Loop(store, config, space, scoring, control, backend, observers).run(resumed=False)
+            return _Loop(
+                store, config, space, scoring, control, backend, observers
+            ).run(resumed=False)
         finally:
             if owned:
                 backend.close()  # type: ignore[attr-defined]
@@ -286,8 +321,12 @@ def resume(
     store = RunStore.open(run_dir)
     try:
         if store.meta.get("source") != "pyevonas":
-            raise RunStoreError(f"{run_dir} holds an imported run ({store.meta.get('source')}); only pyevonas runs can be resumed")
-        config = RunConfig.from_dict(store.config, source=f"the config saved in {run_dir}")
+            raise RunStoreError(
+                f"{run_dir} holds an imported run ({store.meta.get('source')}); only pyevonas runs can be resumed"
+            )
+        config = RunConfig.from_dict(
+            store.config, source=f"the config saved in {run_dir}"
+        )
         if execution:
             allowed = {"workers", "executor", "address", "device"}
             unknown = set(execution) - allowed
@@ -295,19 +334,31 @@ def resume(
                 raise ConfigError(
                     f"--resume continues with the run's saved settings; {', '.join(sorted(unknown))} cannot be changed"
                 )
-            config = config.with_updates(**{k: v for k, v in execution.items() if v is not None})
+            config = config.with_updates(
+                **{k: v for k, v in execution.items() if v is not None}
+            )
         if config.control == "python":
             if control is None:
-                raise ConfigError("this run was started with a Python control function; pass the same control= to resume it")
+                raise ConfigError(
+                    "this run was started with a Python control function; pass the same control= to resume it"
+                )
         elif control is not None:
-            raise ConfigError(f"this run uses control {config.control!r} from its config; control= cannot replace it")
+            raise ConfigError(
+                f"this run uses control {config.control!r} from its config; control= cannot replace it"
+            )
         else:
             control = control_from_config(config)
-        space = SearchSpace.from_dict(store.space, origin=f"the search space saved in {run_dir}")
-        scoring = _scoring_from_dict(store.scoring, f"the scoring schema saved in {run_dir}")
+        space = SearchSpace.from_dict(
+            store.space, origin=f"the search space saved in {run_dir}"
+        )
+        scoring = _scoring_from_dict(
+            store.scoring, f"the scoring schema saved in {run_dir}"
+        )
         backend, owned = _evaluator(config, evaluate_fn, evaluator)
         try:
-            return _Loop(store, config, space, scoring, control, backend, observers).run(resumed=True)
+            return _Loop(
+                store, config, space, scoring, control, backend, observers
+            ).run(resumed=True)
         finally:
             if owned:
                 backend.close()  # type: ignore[attr-defined]
@@ -346,7 +397,11 @@ def _evaluator(
     if config.executor == "pool" and config.device == "auto":
         devices = detect_devices()  # spread the workers over every visible GPU
     made = make_evaluator(
-        config.executor, workers=config.workers, address=config.address, devices=devices, evaluate_fn=evaluate_fn
+        config.executor,
+        workers=config.workers,
+        address=config.address,
+        devices=devices,
+        evaluate_fn=evaluate_fn,
     )
     return made, True
 
@@ -370,7 +425,9 @@ def _eligible(ind: Individual) -> bool:
 
 
 def _info(ind: Individual) -> CandidateInfo:
-    return CandidateInfo(ind.id, ind.index, ind.name, ind.sequence, ind.status, ind.fitness, ind.error)
+    return CandidateInfo(
+        ind.id, ind.index, ind.name, ind.sequence, ind.status, ind.fitness, ind.error
+    )
 
 
 def candidate_name(generation: int, index: int) -> str:
@@ -400,13 +457,18 @@ class _Loop:
                 observer(event)
             except Exception:
                 # A broken display must not end a search that may have run for hours.
-                log.exception("observer %r failed; it will get no more events", observer)
+                log.exception(
+                    "observer %r failed; it will get no more events", observer
+                )
                 self._observers.remove(observer)
 
     def measure(self, chromosomes: Sequence[Chromosome]) -> tuple[np.ndarray, float]:
         import pyevonas
 
-        matrix = np.asarray(pyevonas.similarity_matrix(list(chromosomes), schema=self.scoring), dtype=np.float64)
+        matrix = np.asarray(
+            pyevonas.similarity_matrix(list(chromosomes), schema=self.scoring),
+            dtype=np.float64,
+        )
         return matrix, float(pyevonas.diversity(matrix, how=self.config.diversity))
 
     def sequence(self, chrom: Chromosome) -> str:
@@ -481,7 +543,9 @@ class _Loop:
         matrix, diversity = self.measure(population)
         with self.store.transaction():
             for index, chrom in enumerate(population):
-                self.store.add_individual(1, index, candidate_name(1, index), chrom, self.sequence(chrom))
+                self.store.add_individual(
+                    1, index, candidate_name(1, index), chrom, self.sequence(chrom)
+                )
             self.store.save_generation(
                 1,
                 matrix=matrix,
@@ -498,7 +562,11 @@ class _Loop:
         record = self.store.generation_record(g)
         self.emit(
             GenerationStarted(
-                g, self.config.generations, tuple(_info(i) for i in individuals), record.diversity, record.window
+                g,
+                self.config.generations,
+                tuple(_info(i) for i in individuals),
+                record.diversity,
+                record.window,
             )
         )
         pending = [ind for ind in individuals if ind.status in ("pending", "running")]
@@ -508,7 +576,9 @@ class _Loop:
         for ind in pending:
             hit = self.store.find_evaluated(ind.canonical_key)
             if hit is not None:
-                self.store.set_result(ind.id, hit.metrics or {}, status="cached", cached_from=hit.id)
+                self.store.set_result(
+                    ind.id, hit.metrics or {}, status="cached", cached_from=hit.id
+                )
                 self.emit(CandidateUpdate(g, _info(self.store.individual(ind.id))))
             elif ind.canonical_key in first_of_key:
                 duplicates.setdefault(ind.canonical_key, []).append(ind)
@@ -540,7 +610,10 @@ class _Loop:
 
             from pyevonas.executor import EvalJob
 
-            requests = [EvalJob(ind.id, ind.chromosome, self.train_config(ind.canonical_key)) for ind in jobs]
+            requests = [
+                EvalJob(ind.id, ind.chromosome, self.train_config(ind.canonical_key))
+                for ind in jobs
+            ]
             done: set[int] = set()
             for job_id, metrics in self.evaluator.evaluate(requests, on_progress):
                 if job_id not in by_id or job_id in done:
@@ -552,14 +625,23 @@ class _Loop:
                     self.store.set_result(job_id, data)
                     for dup in duplicates.get(source.canonical_key, []):
                         if data["status"] in EVALUATED_STATUSES:
-                            self.store.set_result(dup.id, data, status="cached", cached_from=job_id)
+                            self.store.set_result(
+                                dup.id, data, status="cached", cached_from=job_id
+                            )
                         else:
                             self.store.set_result(dup.id, data)
                 for changed in [source, *duplicates.get(source.canonical_key, [])]:
-                    self.emit(CandidateUpdate(g, _info(self.store.individual(changed.id))))
+                    self.emit(
+                        CandidateUpdate(g, _info(self.store.individual(changed.id)))
+                    )
             missing = [ind for ind in jobs if ind.id not in done]
-            for ind in missing:  # an evaluator that lost a job: count it as failed, go on
-                self.store.set_result(ind.id, {"status": "failed", "error": "the evaluator returned no result"})
+            for (
+                ind
+            ) in missing:  # an evaluator that lost a job: count it as failed, go on
+                self.store.set_result(
+                    ind.id,
+                    {"status": "failed", "error": "the evaluator returned no result"},
+                )
                 self.emit(CandidateUpdate(g, _info(self.store.individual(ind.id))))
         individuals = self.store.individuals(g)
         ok = [ind for ind in individuals if _eligible(ind)]
@@ -594,7 +676,10 @@ class _Loop:
             )
         rng = np.random.default_rng()
         rng.bit_generator.state = record.rng_state
-        ranked = select_top_k([ind.fitness if _eligible(ind) else None for ind in individuals], config.top_k)
+        ranked = select_top_k(
+            [ind.fitness if _eligible(ind) else None for ind in individuals],
+            config.top_k,
+        )
         parents = [individuals[i] for i in ranked]
         elites = parents[: config.elitism]
         n_children = config.population - len(elites)
@@ -619,7 +704,9 @@ class _Loop:
             mutation_decay=config.mutation_decay,
             decay_every=config.decay_every,
             max_iterations=config.max_control_iterations,
-            on_iteration=lambda it: self.emit(ControlStep(g + 1, it, config.max_control_iterations)),
+            on_iteration=lambda it: self.emit(
+                ControlStep(g + 1, it, config.max_control_iterations)
+            ),
         )
         children: list[Child] = result.population
         population = elite_chroms + [c.chromosome for c in children]
@@ -630,7 +717,13 @@ class _Loop:
         with self.store.transaction():
             for it in result.iterations:
                 self.store.add_control_iteration(
-                    g + 1, it.iteration, it.diversity, it.lo, it.hi, it.accepted, it.p_mutation
+                    g + 1,
+                    it.iteration,
+                    it.diversity,
+                    it.lo,
+                    it.hi,
+                    it.accepted,
+                    it.p_mutation,
                 )
             self.store.save_generation(
                 g + 1,
@@ -643,7 +736,12 @@ class _Loop:
             index = 0
             for elite in elites:
                 self.store.add_individual(
-                    g + 1, index, candidate_name(g + 1, index), elite.chromosome, elite.sequence, parents=[elite.id]
+                    g + 1,
+                    index,
+                    candidate_name(g + 1, index),
+                    elite.chromosome,
+                    elite.sequence,
+                    parents=[elite.id],
                 )
                 index += 1
             for child in children:

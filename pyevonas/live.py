@@ -12,10 +12,11 @@ training progress and fitness.
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 from rich.console import Console, Group, RenderableType
 from rich.live import Live
@@ -50,9 +51,9 @@ _SEQ_WIDTH = 28
 
 def format_duration(seconds: float | None) -> str:
     """``H:MM:SS`` (or ``--:--`` when unknown)."""
-    if seconds is None or seconds != seconds or seconds < 0:
+    if seconds is None or math.isnan(seconds) or seconds < 0:
         return "--:--"
-    s = int(round(seconds))
+    s = round(seconds)
     return f"{s // 3600}:{(s % 3600) // 60:02d}:{s % 60:02d}"
 
 
@@ -113,7 +114,13 @@ class LiveView:
         refresh_per_second: redraw rate of the live display.
     """
 
-    def __init__(self, console: Console | None = None, *, plain: bool | None = None, refresh_per_second: float = 4) -> None:
+    def __init__(
+        self,
+        console: Console | None = None,
+        *,
+        plain: bool | None = None,
+        refresh_per_second: float = 4,
+    ) -> None:
         self.console = console or Console()
         self.plain = (not self.console.is_terminal) if plain is None else plain
         self._state = _State()
@@ -122,7 +129,7 @@ class LiveView:
         self._refresh = refresh_per_second
 
     # ------------------------------------------------------------------ lifecycle
-    def __enter__(self) -> LiveView:
+    def __enter__(self) -> Self:
         if not self.plain:
             self._live = Live(
                 get_renderable=self.render,
@@ -151,7 +158,7 @@ class LiveView:
         elif self._live is not None:
             self._live.refresh()
 
-    def _apply(self, event: Any) -> str | None:  # noqa: C901 - one branch per event type
+    def _apply(self, event: Any) -> str | None:
         st = self._state
         if isinstance(event, RunStarted):
             c = event.config
@@ -169,7 +176,9 @@ class LiveView:
             st.diversity = event.diversity
             st.window = event.window
             st.control = None
-            pending = sum(1 for c in event.candidates if c.status in ("pending", "running"))
+            pending = sum(
+                1 for c in event.candidates if c.status in ("pending", "running")
+            )
             return (
                 f"generation {event.generation}/{event.n_generations}: {len(event.candidates)} candidates"
                 f" ({pending} to evaluate), diversity {_fmt(event.diversity)}{self._window_text(event.window)}"
@@ -189,16 +198,30 @@ class LiveView:
         if isinstance(event, CandidateProgress):
             cand = st.candidates.get(event.id)
             if cand is not None:
-                cand.epoch, cand.epochs, cand.val_accuracy = event.epoch, event.epochs, event.val_accuracy
+                cand.epoch, cand.epochs, cand.val_accuracy = (
+                    event.epoch,
+                    event.epochs,
+                    event.val_accuracy,
+                )
             return None
         if isinstance(event, GenerationEvaluated):
             st.completed = max(st.completed, event.generation)
             st.median = event.median_fitness
-            if event.best_fitness is not None and (st.best is None or event.best_fitness > st.best):
+            if event.best_fitness is not None and (
+                st.best is None or event.best_fitness > st.best
+            ):
                 st.best = event.best_fitness
             if not event.from_store:
                 st.generation_seconds.append(event.seconds)
-            st.history.append(_History(event.generation, event.best_fitness, event.median_fitness, event.diversity, st.window))
+            st.history.append(
+                _History(
+                    event.generation,
+                    event.best_fitness,
+                    event.median_fitness,
+                    event.diversity,
+                    st.window,
+                )
+            )
             return (
                 f"generation {event.generation}/{event.n_generations} done: best {_fmt(event.best_fitness)},"
                 f" median {_fmt(event.median_fitness)}, {event.n_failed} failed"
@@ -224,7 +247,11 @@ class LiveView:
         if isinstance(event, RunFinished):
             st.finished = True
             best = event.best
-            who = f"best {best.name} (generation {best.generation}) fitness {_fmt(best.fitness)}" if best else "no candidate succeeded"
+            who = (
+                f"best {best.name} (generation {best.generation}) fitness {_fmt(best.fitness)}"
+                if best
+                else "no candidate succeeded"
+            )
             return f"finished in {format_duration(event.elapsed_s)}: {who}"
         return None
 
@@ -258,7 +285,11 @@ class LiveView:
         if not st.generation_seconds or st.n_generations == 0:
             return None
         left = st.n_generations - st.completed
-        return 0.0 if st.finished or left <= 0 else left * sum(st.generation_seconds) / len(st.generation_seconds)
+        return (
+            0.0
+            if st.finished or left <= 0
+            else left * sum(st.generation_seconds) / len(st.generation_seconds)
+        )
 
     # ------------------------------------------------------------------ rendering
     def render(self) -> RenderableType:
@@ -274,17 +305,29 @@ class LiveView:
                 ProgressBar(total=total, completed=st.completed, width=30),
             )
             header.add_row(
-                Text(f"elapsed {format_duration(self.elapsed())}   ETA {format_duration(self.eta())}"),
+                Text(
+                    f"elapsed {format_duration(self.elapsed())}   ETA {format_duration(self.eta())}"
+                ),
                 Text(st.run_dir, style="dim"),
             )
-            best = f"best fitness {_fmt(st.best)}" + (f" ({st.best_name})" if st.best_name else "")
-            header.add_row(Text(best, style="green"), Text(f"median fitness {_fmt(st.median)} (last generation)"))
+            best = f"best fitness {_fmt(st.best)}" + (
+                f" ({st.best_name})" if st.best_name else ""
+            )
+            header.add_row(
+                Text(best, style="green"),
+                Text(f"median fitness {_fmt(st.median)} (last generation)"),
+            )
             window = self._window_text(st.window).strip()
-            header.add_row(Text(f"median similarity {_fmt(st.diversity)} {window}"), self._control_text())
+            header.add_row(
+                Text(f"median similarity {_fmt(st.diversity)} {window}"),
+                self._control_text(),
+            )
             parts: list[RenderableType] = [header, self._candidate_table()]
             if st.history:
                 parts.append(self._history_table())
-            return Panel(Group(*parts), title=f"pyevonas evolve · {st.title}", title_align="left")
+            return Panel(
+                Group(*parts), title=f"pyevonas evolve · {st.title}", title_align="left"
+            )
 
     def _control_text(self) -> Text:
         step = self._state.control
@@ -301,16 +344,29 @@ class LiveView:
 
     def _candidate_table(self) -> Table:
         table = Table(expand=False, box=None, pad_edge=False, header_style="bold")
-        for name, justify in (("#", "right"), ("name", "left"), ("sequence", "left"), ("status", "left"),
-                              ("training", "left"), ("val acc", "right"), ("fitness", "right")):
+        for name, justify in (
+            ("#", "right"),
+            ("name", "left"),
+            ("sequence", "left"),
+            ("status", "left"),
+            ("training", "left"),
+            ("val acc", "right"),
+            ("fitness", "right"),
+        ):
             table.add_column(name, justify=justify)  # type: ignore[arg-type]
         for cand in sorted(self._state.candidates.values(), key=lambda c: c.info.index):
             info = cand.info
-            seq = info.sequence if len(info.sequence) <= _SEQ_WIDTH else info.sequence[: _SEQ_WIDTH - 1] + "…"
+            seq = (
+                info.sequence
+                if len(info.sequence) <= _SEQ_WIDTH
+                else info.sequence[: _SEQ_WIDTH - 1] + "…"
+            )
             training: Text
             if info.status == "running" and cand.epochs:
                 filled = round(10 * cand.epoch / cand.epochs)
-                training = Text("━" * filled, style="yellow") + Text("━" * (10 - filled), style="dim")
+                training = Text("━" * filled, style="yellow") + Text(
+                    "━" * (10 - filled), style="dim"
+                )
                 training += Text(f" epoch {cand.epoch}/{cand.epochs}")
             elif info.status == "running":
                 training = Text("starting", style="dim")
@@ -328,12 +384,27 @@ class LiveView:
         return table
 
     def _history_table(self) -> Table:
-        table = Table(title="generations", title_justify="left", box=None, header_style="bold", pad_edge=False)
+        table = Table(
+            title="generations",
+            title_justify="left",
+            box=None,
+            header_style="bold",
+            pad_edge=False,
+        )
         for name in ("gen", "best", "median", "diversity", "window", "next generation"):
             table.add_column(name)
         for h in self._state.history[-8:]:
-            window = "-" if h.window is None else f"({h.window[0]:.3f}, {h.window[1]:.3f}]"
-            table.add_row(str(h.generation), _fmt(h.best), _fmt(h.median), _fmt(h.diversity), window, h.decision)
+            window = (
+                "-" if h.window is None else f"({h.window[0]:.3f}, {h.window[1]:.3f}]"
+            )
+            table.add_row(
+                str(h.generation),
+                _fmt(h.best),
+                _fmt(h.median),
+                _fmt(h.diversity),
+                window,
+                h.decision,
+            )
         return table
 
 

@@ -15,7 +15,7 @@ from pyevonas.config import DEMO_BUDGET, DEMO_TRAIN, RunConfig
 from pyevonas.store import RunStore
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_evolve import stub_evaluate  # noqa: E402
+from test_evolve import stub_evaluate
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -59,7 +59,11 @@ def _cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str,
     ],
 )
 def test_invalid_settings_are_refused_before_anything_starts(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], stub_training: list[int], args: list[str], named: str
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    stub_training: list[int],
+    args: list[str],
+    named: str,
 ) -> None:
     run_dir = tmp_path / "run"
     code, _out, err = _cli([*args, "--run-dir", str(run_dir), "--quiet"], capsys)
@@ -70,17 +74,31 @@ def test_invalid_settings_are_refused_before_anything_starts(
     assert stub_training == []
 
 
-def test_a_missing_dataset_is_refused_with_the_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_missing_dataset_is_refused_with_the_path(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     (tmp_path / "data").mkdir()
-    code, _out, err = _cli(["--dataset", "cifar10", "--data-dir", str(tmp_path / "data"), "--run-dir", str(tmp_path / "run")], capsys)
+    code, _out, err = _cli(
+        [
+            "--dataset",
+            "cifar10",
+            "--data-dir",
+            str(tmp_path / "data"),
+            "--run-dir",
+            str(tmp_path / "run"),
+        ],
+        capsys,
+    )
     assert code == 2
     assert "data" in err and "cifar" in err.lower()
     assert not (tmp_path / "run").exists()
 
 
-def test_config_file_errors_name_the_setting(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_config_file_errors_name_the_setting(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     bad = tmp_path / "run.toml"
-    bad.write_text('populaton = 5\n')
+    bad.write_text("populaton = 5\n")
     code, _, err = _cli(["--config", str(bad)], capsys)
     assert code == 2 and "unknown setting 'populaton'" in err and "run.toml" in err
     bad.write_text('population = "many"\n')
@@ -95,11 +113,15 @@ def test_config_file_errors_name_the_setting(tmp_path: Path, capsys: pytest.Capt
     code, _, err = _cli(["--config", str(tmp_path / "missing.toml")], capsys)
     assert code == 2 and "config file not found" in err
     bad.write_text("[train]\nbatch_size = 0\n")
-    code, _, err = _cli(["--config", str(bad), "--run-dir", str(tmp_path / "r")], capsys)
+    code, _, err = _cli(
+        ["--config", str(bad), "--run-dir", str(tmp_path / "r")], capsys
+    )
     assert code == 2 and "batch_size" in err
 
 
-def test_resume_refuses_search_flags(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_resume_refuses_search_flags(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     code, _, err = _cli(["--resume", str(tmp_path), "--population", "9"], capsys)
     assert code == 2 and "--population" in err
     code, _, err = _cli(["--resume", str(tmp_path / "nothing")], capsys)
@@ -118,7 +140,13 @@ def test_no_arguments_means_the_demo_budget_on_digits() -> None:
     )
     assert config.train == DEMO_TRAIN
     paper = RunConfig.resolve(None, {"dataset": "cifar10"})
-    assert (paper.generations, paper.population, paper.epochs, paper.top_k, paper.p_mutation) == (20, 25, 12, 5, 0.2)
+    assert (
+        paper.generations,
+        paper.population,
+        paper.epochs,
+        paper.top_k,
+        paper.p_mutation,
+    ) == (20, 25, 12, 5, 0.2)
     assert paper.elitism == 0 and paper.train == {}
 
 
@@ -131,13 +159,30 @@ def test_flags_override_the_config_file_and_the_resolved_config_is_saved(
         "[train]\nbatch_size = 16\n"
     )
     run_dir = tmp_path / "run"
-    code, out, err = _cli(["--config", str(toml), "--generations", "2", "--run-dir", str(run_dir), "--quiet"], capsys)
+    code, out, err = _cli(
+        [
+            "--config",
+            str(toml),
+            "--generations",
+            "2",
+            "--run-dir",
+            str(run_dir),
+            "--quiet",
+        ],
+        capsys,
+    )
     assert code == 0, err
     with RunStore.open(run_dir, readonly=True) as store:
         saved = RunConfig.from_dict(store.config)
         assert store.generations() == [1, 2]
         assert len(store.individuals(1)) == 5
-    assert (saved.generations, saved.population, saved.seed, saved.control, saved.diversity) == (2, 5, 7, "soft", "upper")
+    assert (
+        saved.generations,
+        saved.population,
+        saved.seed,
+        saved.control,
+        saved.diversity,
+    ) == (2, 5, 7, "soft", "upper")
     assert saved.train == {"batch_size": 16, "lr": DEMO_TRAIN["lr"]}
     assert f"run stored in {run_dir}" in out
     assert f"pyevonas report {run_dir} -o" in out
@@ -145,9 +190,13 @@ def test_flags_override_the_config_file_and_the_resolved_config_is_saved(
     assert stub_training
 
 
-def test_plain_progress_lines_without_quiet(tmp_path: Path, capsys: pytest.CaptureFixture[str], stub_training: list[int]) -> None:
+def test_plain_progress_lines_without_quiet(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], stub_training: list[int]
+) -> None:
     run_dir = tmp_path / "run"
-    code, out, err = _cli(["--generations", "2", "--population", "4", "--run-dir", str(run_dir)], capsys)
+    code, out, err = _cli(
+        ["--generations", "2", "--population", "4", "--run-dir", str(run_dir)], capsys
+    )
     assert code == 0, err
     assert "generation 1/2: 4 candidates" in out
     assert "generation 2 bred" in out
@@ -155,23 +204,48 @@ def test_plain_progress_lines_without_quiet(tmp_path: Path, capsys: pytest.Captu
 
 
 def test_default_run_folders_are_never_reused(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], stub_training: list[int], monkeypatch: pytest.MonkeyPatch
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    stub_training: list[int],
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.chdir(tmp_path)
     for _ in range(2):
-        code, _out, err = _cli(["--generations", "1", "--population", "3", "--quiet"], capsys)
+        code, _out, err = _cli(
+            ["--generations", "1", "--population", "3", "--quiet"], capsys
+        )
         assert code == 0, err
-    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == ["digits_rigid_s0", "digits_rigid_s0-2"]
-    code, _out, err = _cli(["--generations", "1", "--run-dir", "runs/digits_rigid_s0", "--quiet"], capsys)
+    assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == [
+        "digits_rigid_s0",
+        "digits_rigid_s0-2",
+    ]
+    code, _out, err = _cli(
+        ["--generations", "1", "--run-dir", "runs/digits_rigid_s0", "--quiet"], capsys
+    )
     assert code == 2 and "--resume" in err
 
 
-def test_resume_through_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str], stub_training: list[int]) -> None:
+def test_resume_through_the_cli(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], stub_training: list[int]
+) -> None:
     run_dir = tmp_path / "run"
-    code, _, err = _cli(["--generations", "2", "--population", "4", "--run-dir", str(run_dir), "--quiet"], capsys)
+    code, _, err = _cli(
+        [
+            "--generations",
+            "2",
+            "--population",
+            "4",
+            "--run-dir",
+            str(run_dir),
+            "--quiet",
+        ],
+        capsys,
+    )
     assert code == 0, err
     n_trained = len(stub_training)
-    code, out, err = _cli(["--resume", str(run_dir), "--workers", "2", "--quiet"], capsys)
+    code, out, err = _cli(
+        ["--resume", str(run_dir), "--workers", "2", "--quiet"], capsys
+    )
     assert code == 0, err
     assert len(stub_training) == n_trained  # the run was complete: nothing trains again
     assert f"run stored in {run_dir}" in out
@@ -187,20 +261,39 @@ def test_quiet_attaches_no_observer() -> None:
 
 def test_python_dash_m_pyevonas_has_the_command() -> None:
     done = subprocess.run(
-        [sys.executable, "-m", "pyevonas", "evolve", "--help"], capture_output=True, text=True, cwd=REPO, timeout=120
+        [sys.executable, "-m", "pyevonas", "evolve", "--help"],
+        check=False,
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=120,
     )
     assert done.returncode == 0, done.stderr
     assert "--resume" in done.stdout and "--control" in done.stdout
 
 
 # ---------------------------------------------------------------------- a real run
-def test_tiny_real_run_on_digits(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_tiny_real_run_on_digits(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     import torch
 
     torch.set_num_threads(1)
     run_dir = tmp_path / "run"
     code, out, err = _cli(
-        ["--generations", "2", "--population", "4", "--epochs", "1", "--device", "cpu", "--run-dir", str(run_dir), "--quiet"],
+        [
+            "--generations",
+            "2",
+            "--population",
+            "4",
+            "--epochs",
+            "1",
+            "--device",
+            "cpu",
+            "--run-dir",
+            str(run_dir),
+            "--quiet",
+        ],
         capsys,
     )
     assert code == 0, err

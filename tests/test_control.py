@@ -58,7 +58,11 @@ def test_control_from_config_entries() -> None:
     assert control_from_config(RunConfig(control="naive")) is None
     assert control_from_config(RunConfig(control="rigid")) is RIGID
     assert control_from_config(RunConfig(control="soft")) is SOFT
-    cfg = RunConfig(control="custom", control_upper="0.05 if gen < n_gen / 2 else 0.02", control_lower="-0.01")
+    cfg = RunConfig(
+        control="custom",
+        control_upper="0.05 if gen < n_gen / 2 else 0.02",
+        control_lower="-0.01",
+    )
     custom = control_from_config(cfg)
     assert custom is not None
     assert custom.window(0.3, 2, 10) == pytest.approx((0.29, 0.35))
@@ -67,8 +71,12 @@ def test_control_from_config_entries() -> None:
 
 def test_window_distance() -> None:
     assert window_distance((0.2, 0.3), 0.25) == 0.0
-    assert window_distance((0.2, 0.3), 0.2) == pytest.approx(0.0)  # the lower bound is excluded...
-    assert window_distance((0.2, 0.3), 0.1) == pytest.approx(0.1)  # ...but at distance 0 it ties
+    assert window_distance((0.2, 0.3), 0.2) == pytest.approx(
+        0.0
+    )  # the lower bound is excluded...
+    assert window_distance((0.2, 0.3), 0.1) == pytest.approx(
+        0.1
+    )  # ...but at distance 0 it ties
     assert window_distance((0.2, 0.3), 0.45) == pytest.approx(0.15)
 
 
@@ -90,7 +98,14 @@ def _scripted(values: list[float]):
 def test_first_candidate_in_the_window_is_taken() -> None:
     make, measure, rates = _scripted([0.30, 0.45, 0.46])
     result = breed_under_control(
-        make, measure, control=RIGID, s_gen=0.4, gen=1, n_gen=20, p_mutation=0.2, rng=np.random.default_rng(0)
+        make,
+        measure,
+        control=RIGID,
+        s_gen=0.4,
+        gen=1,
+        n_gen=20,
+        p_mutation=0.2,
+        rng=np.random.default_rng(0),
     )
     assert result.population == [0.45]
     assert [it.accepted for it in result.iterations] == [False, True]
@@ -102,13 +117,22 @@ def test_first_candidate_in_the_window_is_taken() -> None:
 def test_rigid_lower_bound_is_strict() -> None:
     make, measure, _ = _scripted([0.4, 0.41])
     result = breed_under_control(
-        make, measure, control=RIGID, s_gen=0.4, gen=1, n_gen=20, p_mutation=0.2, rng=np.random.default_rng(0)
+        make,
+        measure,
+        control=RIGID,
+        s_gen=0.4,
+        gen=1,
+        n_gen=20,
+        p_mutation=0.2,
+        rng=np.random.default_rng(0),
     )
     assert result.iterations[0].accepted is False
     assert result.population == [0.41]
 
 
-def test_mutation_rate_decays_every_five_iterations_and_fallback_takes_the_closest() -> None:
+def test_mutation_rate_decays_every_five_iterations_and_fallback_takes_the_closest() -> (
+    None
+):
     # Thirty candidates below the rigid window; candidate 17 is the closest to it.
     values = [0.1] * 30
     values[16] = 0.39
@@ -126,11 +150,15 @@ def test_mutation_rate_decays_every_five_iterations_and_fallback_takes_the_close
         on_iteration=seen.append,
     )
     assert len(result.iterations) == 30 == len(seen)
-    assert rates == pytest.approx([0.2] * 5 + [0.18] * 5 + [0.16] * 5 + [0.14] * 5 + [0.12] * 5 + [0.10] * 5)
+    assert rates == pytest.approx(
+        [0.2] * 5 + [0.18] * 5 + [0.16] * 5 + [0.14] * 5 + [0.12] * 5 + [0.10] * 5
+    )
     assert result.decision["fallback"] is True and result.decision["accepted"] is False
     assert result.decision["iteration"] == 17
     assert result.population == [0.39]
-    assert result.decision["mutation_rate"] == pytest.approx(0.14)  # iterations 16-20 run at 0.14
+    assert result.decision["mutation_rate"] == pytest.approx(
+        0.14
+    )  # iterations 16-20 run at 0.14
 
 
 def test_fallback_prefers_the_window_over_the_previous_diversity() -> None:
@@ -158,7 +186,14 @@ def test_the_last_candidate_is_measured_too() -> None:
     values = [0.0] * 29 + [0.45]
     make, measure, rates = _scripted(values)
     result = breed_under_control(
-        make, measure, control=RIGID, s_gen=0.4, gen=1, n_gen=20, p_mutation=0.2, rng=np.random.default_rng(0)
+        make,
+        measure,
+        control=RIGID,
+        s_gen=0.4,
+        gen=1,
+        n_gen=20,
+        p_mutation=0.2,
+        rng=np.random.default_rng(0),
     )
     assert len(rates) == 30
     assert result.decision["accepted"] and result.population == [0.45]
@@ -167,7 +202,14 @@ def test_the_last_candidate_is_measured_too() -> None:
 def test_naive_breeds_once() -> None:
     make, measure, rates = _scripted([0.9])
     result = breed_under_control(
-        make, measure, control=None, s_gen=None, gen=1, n_gen=5, p_mutation=0.2, rng=np.random.default_rng(0)
+        make,
+        measure,
+        control=None,
+        s_gen=None,
+        gen=1,
+        n_gen=5,
+        p_mutation=0.2,
+        rng=np.random.default_rng(0),
     )
     assert rates == [0.2]
     assert result.window is None and result.decision["control"] == "naive"
@@ -177,14 +219,28 @@ def test_control_needs_the_previous_diversity() -> None:
     make, measure, _ = _scripted([0.5])
     with pytest.raises(ValueError, match="diversity"):
         breed_under_control(
-            make, measure, control=SOFT, s_gen=None, gen=1, n_gen=5, p_mutation=0.2, rng=np.random.default_rng(0)
+            make,
+            measure,
+            control=SOFT,
+            s_gen=None,
+            gen=1,
+            n_gen=5,
+            p_mutation=0.2,
+            rng=np.random.default_rng(0),
         )
 
 
 def test_iterations_are_plain_data_for_the_store() -> None:
     make, measure, _ = _scripted([0.1, 0.45])
     result = breed_under_control(
-        make, measure, control=RIGID, s_gen=0.4, gen=1, n_gen=20, p_mutation=0.2, rng=np.random.default_rng(0)
+        make,
+        measure,
+        control=RIGID,
+        s_gen=0.4,
+        gen=1,
+        n_gen=20,
+        p_mutation=0.2,
+        rng=np.random.default_rng(0),
     )
     row = result.iterations[0].to_dict()
     assert row == {

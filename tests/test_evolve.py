@@ -46,13 +46,27 @@ def stub_fitness(chromosome: list[dict[str, Any]]) -> float:
     return int(hashlib.sha256(text.encode()).hexdigest()[:8], 16) / 2**32
 
 
-def stub_evaluate(chromosome: list[dict[str, Any]], config: Any, progress: Any = None) -> dict[str, Any]:
+def stub_evaluate(
+    chromosome: list[dict[str, Any]], config: Any, progress: Any = None
+) -> dict[str, Any]:
     """Pretend training: two epochs, fitness from the chromosome."""
     fitness = stub_fitness(chromosome)
     for epoch in (1, 2):
         if progress is not None:
-            progress({"epoch": epoch, "epochs": 2, "val_accuracy": fitness * epoch / 2, "loss": 1.0})
-    return {"status": "ok", "fitness": fitness, "val_accuracy": fitness, "val_accuracy_per_epoch": [fitness / 2, fitness]}
+            progress(
+                {
+                    "epoch": epoch,
+                    "epochs": 2,
+                    "val_accuracy": fitness * epoch / 2,
+                    "loss": 1.0,
+                }
+            )
+    return {
+        "status": "ok",
+        "fitness": fitness,
+        "val_accuracy": fitness,
+        "val_accuracy_per_epoch": [fitness / 2, fitness],
+    }
 
 
 def _config(run_dir: Path, **changes: Any) -> RunConfig:
@@ -71,15 +85,24 @@ def _config(run_dir: Path, **changes: Any) -> RunConfig:
 
 def _chromosomes(run_dir: Path) -> dict[int, list[list[dict[str, Any]]]]:
     with RunStore.open(run_dir, readonly=True) as store:
-        return {g: [ind.chromosome for ind in store.individuals(g)] for g in store.generations()}
+        return {
+            g: [ind.chromosome for ind in store.individuals(g)]
+            for g in store.generations()
+        }
 
 
 # ---------------------------------------------------------------------- determinism
-def test_same_seed_gives_the_same_chromosomes_in_every_generation(tmp_path: Path) -> None:
+def test_same_seed_gives_the_same_chromosomes_in_every_generation(
+    tmp_path: Path,
+) -> None:
     a = evolve(_config(tmp_path / "a"), evaluate_fn=stub_evaluate)
     b = evolve(_config(tmp_path / "b"), evaluate_fn=stub_evaluate)
     c = evolve(_config(tmp_path / "c", seed=4), evaluate_fn=stub_evaluate)
-    chroms_a, chroms_b, chroms_c = _chromosomes(a.run_dir), _chromosomes(b.run_dir), _chromosomes(c.run_dir)
+    chroms_a, chroms_b, chroms_c = (
+        _chromosomes(a.run_dir),
+        _chromosomes(b.run_dir),
+        _chromosomes(c.run_dir),
+    )
     assert sorted(chroms_a) == [1, 2, 3]
     assert all(len(pop) == 6 for pop in chroms_a.values())
     assert chroms_a == chroms_b
@@ -89,7 +112,9 @@ def test_same_seed_gives_the_same_chromosomes_in_every_generation(tmp_path: Path
 
 
 def test_the_store_holds_the_whole_run(tmp_path: Path) -> None:
-    result = evolve(_config(tmp_path / "run", control="soft"), evaluate_fn=stub_evaluate)
+    result = evolve(
+        _config(tmp_path / "run", control="soft"), evaluate_fn=stub_evaluate
+    )
     with RunStore.open(result.run_dir, readonly=True) as store:
         assert RunConfig.from_dict(store.config).control == "soft"
         assert store.space["name"] == "paper"
@@ -115,7 +140,9 @@ def test_the_store_holds_the_whole_run(tmp_path: Path) -> None:
             else:
                 assert record.decision["fallback"] and len(iterations) == 8
             previous = store.generation_record(g - 1).diversity
-            assert record.window == pytest.approx(SOFT.window(previous, g - 1, 3))  # Eq. 3 at N_gen = 3
+            assert record.window == pytest.approx(
+                SOFT.window(previous, g - 1, 3)
+            )  # Eq. 3 at N_gen = 3
             if record.decision["accepted"]:
                 assert record.window[0] < record.diversity <= record.window[1]
 
@@ -155,14 +182,26 @@ _CHILD = textwrap.dedent(
 def _kill_midway(tmp_path: Path, mode: str) -> tuple[Path, Path]:
     script = tmp_path / "child.py"
     script.write_text(_CHILD.format(tests=str(REPO / "tests")))
-    run_dir, marker, log = tmp_path / "run", tmp_path / "marker", tmp_path / "evaluated.log"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.Popen([sys.executable, str(script), mode, str(run_dir), str(marker), str(log)], env=env)
+    run_dir, marker, log = (
+        tmp_path / "run",
+        tmp_path / "marker",
+        tmp_path / "evaluated.log",
+    )
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, str(script), mode, str(run_dir), str(marker), str(log)],
+        env=env,
+    )
     try:
         deadline = time.monotonic() + 120
         while not marker.exists():
             if proc.poll() is not None:
-                pytest.fail(f"the child exited with {proc.returncode} before reaching the kill point")
+                pytest.fail(
+                    f"the child exited with {proc.returncode} before reaching the kill point"
+                )
             if time.monotonic() > deadline:
                 pytest.fail("the child never reached the kill point")
             time.sleep(0.05)
@@ -176,20 +215,29 @@ def _kill_midway(tmp_path: Path, mode: str) -> tuple[Path, Path]:
 
 
 @pytest.mark.parametrize("mode", ["kill-training", "kill-breeding"])
-def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path: Path, mode: str) -> None:
+def test_sigkill_then_resume_equals_an_uninterrupted_run(
+    tmp_path: Path, mode: str
+) -> None:
     run_dir, log = _kill_midway(tmp_path, mode)
     before = log.read_text().splitlines()
     with RunStore.open(run_dir, readonly=True) as store:
-        finished_before = {ind.id for ind in store.individuals() if ind.status in ("ok", "cached")}
+        finished_before = {
+            ind.id for ind in store.individuals() if ind.status in ("ok", "cached")
+        }
         if mode == "kill-training":
             assert any(ind.status == "running" for ind in store.individuals())
         else:
-            assert store.generations() == [1, 2]  # generation 3 was being bred: nothing of it is stored
+            assert store.generations() == [
+                1,
+                2,
+            ]  # generation 3 was being bred: nothing of it is stored
             assert store.control_iterations(3) == []
 
     resumed_calls: list[str] = []
 
-    def counting(chromosome: list[dict[str, Any]], config: Any, progress: Any = None) -> dict[str, Any]:
+    def counting(
+        chromosome: list[dict[str, Any]], config: Any, progress: Any = None
+    ) -> dict[str, Any]:
         resumed_calls.append(json.dumps(chromosome, sort_keys=True))
         return stub_evaluate(chromosome, config, progress)
 
@@ -203,7 +251,11 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(tmp_path: Path, mode: s
         individuals = store.individuals()
         assert all(ind.status in ("ok", "cached") for ind in individuals)
         assert finished_before <= {ind.id for ind in individuals}
-        evaluated = [json.dumps(ind.chromosome, sort_keys=True) for ind in individuals if ind.status == "ok"]
+        evaluated = [
+            json.dumps(ind.chromosome, sort_keys=True)
+            for ind in individuals
+            if ind.status == "ok"
+        ]
         assert sorted(evaluated) == sorted(before + resumed_calls)
         assert store.get_state("finished") is not None
 
@@ -218,7 +270,11 @@ def test_resume_of_a_finished_run_evaluates_nothing(tmp_path: Path) -> None:
 
     again = resume(first.run_dir, evaluate_fn=never)
     assert calls == []
-    assert again.best is not None and first.best is not None and again.best.id == first.best.id
+    assert (
+        again.best is not None
+        and first.best is not None
+        and again.best.id == first.best.id
+    )
 
 
 def test_resume_refuses_changed_search_settings(tmp_path: Path) -> None:
@@ -229,7 +285,9 @@ def test_resume_refuses_changed_search_settings(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------------- bad run folders
-def test_corrupt_run_folder_gives_a_clear_error_and_is_not_touched(tmp_path: Path) -> None:
+def test_corrupt_run_folder_gives_a_clear_error_and_is_not_touched(
+    tmp_path: Path,
+) -> None:
     folder = tmp_path / "corrupt"
     folder.mkdir()
     db = folder / "run.sqlite"
@@ -274,15 +332,22 @@ def test_missing_run_folder(tmp_path: Path) -> None:
 
 # ---------------------------------------------------------------------- failures and the cache
 def test_failing_candidates_do_not_stop_the_search(tmp_path: Path) -> None:
-    def flaky(chromosome: list[dict[str, Any]], config: Any, progress: Any = None) -> Any:
+    def flaky(
+        chromosome: list[dict[str, Any]], config: Any, progress: Any = None
+    ) -> Any:
         f = stub_fitness(chromosome)
         if f < 0.3:
             raise RuntimeError("CUDA out of memory (pretend)")
         if f < 0.4:
-            return {"status": "ok", "fitness": float("nan")}  # a broken result is a failure too
+            return {
+                "status": "ok",
+                "fitness": float("nan"),
+            }  # a broken result is a failure too
         return stub_evaluate(chromosome, config, progress)
 
-    result = evolve(_config(tmp_path / "run", generations=3, population=8), evaluate_fn=flaky)
+    result = evolve(
+        _config(tmp_path / "run", generations=3, population=8), evaluate_fn=flaky
+    )
     with RunStore.open(result.run_dir, readonly=True) as store:
         individuals = store.individuals()
         failed = [ind for ind in individuals if ind.status == "failed"]
@@ -296,11 +361,15 @@ def test_failing_candidates_do_not_stop_the_search(tmp_path: Path) -> None:
         assert store.generations() == [1, 2, 3]
 
 
-def test_a_generation_where_everything_fails_stops_with_the_error_and_can_be_resumed(tmp_path: Path) -> None:
+def test_a_generation_where_everything_fails_stops_with_the_error_and_can_be_resumed(
+    tmp_path: Path,
+) -> None:
     def broken(chromosome: Any, config: Any, progress: Any = None) -> Any:
         raise FileNotFoundError("dataset missing")
 
-    with pytest.raises(TrainingError, match="every candidate of generation 1 failed.*dataset missing"):
+    with pytest.raises(
+        TrainingError, match="every candidate of generation 1 failed.*dataset missing"
+    ):
         evolve(_config(tmp_path / "run", generations=2), evaluate_fn=broken)
     result = resume(tmp_path / "run", evaluate_fn=stub_evaluate)
     with RunStore.open(result.run_dir, readonly=True) as store:
@@ -310,11 +379,15 @@ def test_a_generation_where_everything_fails_stops_with_the_error_and_can_be_res
 def test_elites_are_carried_over_and_not_trained_again(tmp_path: Path) -> None:
     calls: list[str] = []
 
-    def counting(chromosome: list[dict[str, Any]], config: Any, progress: Any = None) -> Any:
+    def counting(
+        chromosome: list[dict[str, Any]], config: Any, progress: Any = None
+    ) -> Any:
         calls.append(json.dumps(chromosome, sort_keys=True))
         return stub_evaluate(chromosome, config, progress)
 
-    result = evolve(_config(tmp_path / "run", elitism=2, control="naive"), evaluate_fn=counting)
+    result = evolve(
+        _config(tmp_path / "run", elitism=2, control="naive"), evaluate_fn=counting
+    )
     assert len(calls) == len(set(calls)), "an architecture was trained twice"
     with RunStore.open(result.run_dir, readonly=True) as store:
         for g in (2, 3):
@@ -323,10 +396,19 @@ def test_elites_are_carried_over_and_not_trained_again(tmp_path: Path) -> None:
                 key=lambda ind: -ind.fitness,  # type: ignore[operator]
             )
             elites = store.individuals(g)[:2]
-            assert [e.chromosome for e in elites] == [p.chromosome for p in previous[:2]]
-            assert all(e.status == "cached" and e.cached_from is not None for e in elites)
-        best_per_gen = [max(ind.fitness for ind in store.individuals(g) if ind.fitness is not None) for g in (1, 2, 3)]
-        assert best_per_gen == sorted(best_per_gen)  # with elitism the best never gets worse
+            assert [e.chromosome for e in elites] == [
+                p.chromosome for p in previous[:2]
+            ]
+            assert all(
+                e.status == "cached" and e.cached_from is not None for e in elites
+            )
+        best_per_gen = [
+            max(ind.fitness for ind in store.individuals(g) if ind.fitness is not None)
+            for g in (1, 2, 3)
+        ]
+        assert best_per_gen == sorted(
+            best_per_gen
+        )  # with elitism the best never gets worse
 
 
 # ---------------------------------------------------------------------- events
@@ -336,7 +418,11 @@ def test_observers_see_the_run_and_a_broken_one_is_dropped(tmp_path: Path) -> No
     def broken(event: Any) -> None:
         raise RuntimeError("display crashed")
 
-    result = evolve(_config(tmp_path / "run"), evaluate_fn=stub_evaluate, observers=[broken, events.append])
+    result = evolve(
+        _config(tmp_path / "run"),
+        evaluate_fn=stub_evaluate,
+        observers=[broken, events.append],
+    )
     kinds = [type(e) for e in events]
     assert kinds[0] is RunStarted and kinds[-1] is RunFinished
     assert kinds.count(GenerationStarted) == 3 == kinds.count(GenerationEvaluated)

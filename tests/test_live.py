@@ -35,8 +35,13 @@ REPO = Path(__file__).resolve().parents[1]
 
 def script_events() -> list[object]:
     """A two-generation run as the loop would report it."""
-    config = RunConfig.resolve(None, {"generations": 2, "population": 2, "control": "rigid"})
-    cands = (CandidateInfo(1, 0, "g1-0", "CBLgF", "pending"), CandidateInfo(2, 1, "g1-1", "TTMGO", "pending"))
+    config = RunConfig.resolve(
+        None, {"generations": 2, "population": 2, "control": "rigid"}
+    )
+    cands = (
+        CandidateInfo(1, 0, "g1-0", "CBLgF", "pending"),
+        CandidateInfo(2, 1, "g1-1", "TTMGO", "pending"),
+    )
     best = Individual(1, 1, 0, "g1-0", [], "CBLgF", None, "ok", fitness=0.91)
     return [
         RunStarted(Path("runs/demo"), config, resumed=False),
@@ -44,12 +49,28 @@ def script_events() -> list[object]:
         CandidateUpdate(1, CandidateInfo(1, 0, "g1-0", "CBLgF", "running")),
         CandidateProgress(1, 1, 1, 2, 0.5),
         CandidateUpdate(1, CandidateInfo(1, 0, "g1-0", "CBLgF", "ok", 0.91)),
-        CandidateUpdate(1, CandidateInfo(2, 1, "g1-1", "TTMGO", "failed", None, "RuntimeError: out of memory")),
+        CandidateUpdate(
+            1,
+            CandidateInfo(
+                2, 1, "g1-1", "TTMGO", "failed", None, "RuntimeError: out of memory"
+            ),
+        ),
         GenerationEvaluated(1, 2, 0.91, 0.91, 0.35, 1, 1, 12.0, False),
         ControlStep(2, ControlIteration(1, 0.30, 0.35, 0.4495, False, 0.2), 30),
         ControlStep(2, ControlIteration(2, 0.40, 0.35, 0.4495, True, 0.2), 30),
-        GenerationBred(2, {"control": "rigid", "accepted": True, "fallback": False, "iteration": 2}, 0.40, (0.35, 0.4495)),
-        GenerationStarted(2, 2, (CandidateInfo(3, 0, "g2-0", "CBLgF", "cached", 0.91),), 0.40, (0.35, 0.4495)),
+        GenerationBred(
+            2,
+            {"control": "rigid", "accepted": True, "fallback": False, "iteration": 2},
+            0.40,
+            (0.35, 0.4495),
+        ),
+        GenerationStarted(
+            2,
+            2,
+            (CandidateInfo(3, 0, "g2-0", "CBLgF", "cached", 0.91),),
+            0.40,
+            (0.35, 0.4495),
+        ),
         GenerationEvaluated(2, 2, 0.91, 0.91, 0.40, 1, 0, 0.1, False),
         RunFinished(Path("runs/demo"), best, 12.5),
     ]
@@ -65,19 +86,33 @@ def test_plain_mode_prints_one_line_per_notable_event() -> None:
     text = out.getvalue()
     assert "\x1b[" not in text
     lines = text.splitlines()
-    assert lines[0].startswith("starting run runs/demo: digits · control rigid · 2 generations × 2")
+    assert lines[0].startswith(
+        "starting run runs/demo: digits · control rigid · 2 generations × 2"
+    )
     assert "generation 1/2: 2 candidates (2 to evaluate), diversity 0.350" in text
     assert "  g1-0 ok fitness 0.910" in lines
     assert "  g1-1 failed: RuntimeError: out of memory" in lines
-    assert any(l.startswith("generation 1/2 done: best 0.910, median 0.910, 1 failed, 12.0 s") for l in lines)
-    assert "  control 1/30: diversity 0.300 vs (0.350, 0.450] rejected (p_mutation 0.20)" in lines
-    assert "generation 2 bred: diversity 0.400 (window (0.350, 0.450]); accepted at iteration 2" in lines
+    assert any(
+        l.startswith("generation 1/2 done: best 0.910, median 0.910, 1 failed, 12.0 s")
+        for l in lines
+    )
+    assert (
+        "  control 1/30: diversity 0.300 vs (0.350, 0.450] rejected (p_mutation 0.20)"
+        in lines
+    )
+    assert (
+        "generation 2 bred: diversity 0.400 (window (0.350, 0.450]); accepted at iteration 2"
+        in lines
+    )
     assert lines[-1] == "finished in 0:00:12: best g1-0 (generation 1) fitness 0.910"
     assert "epoch 1/2" not in text  # per-epoch progress only in the live display
 
 
 def test_live_display_frame_shows_the_state() -> None:
-    view = LiveView(Console(file=io.StringIO(), force_terminal=True, width=160), refresh_per_second=20)
+    view = LiveView(
+        Console(file=io.StringIO(), force_terminal=True, width=160),
+        refresh_per_second=20,
+    )
     assert not view.plain
     events = script_events()
     for event in events[:4]:
@@ -130,13 +165,22 @@ def _run_child(tmp_path: Path, use_pty: bool) -> str:
     env.pop("FORCE_COLOR", None)
     env.pop("TTY_COMPATIBLE", None)
     if not use_pty:
-        done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env, timeout=60)
+        done = subprocess.run(
+            [sys.executable, str(script)],
+            check=False,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=60,
+        )
         assert done.returncode == 0, done.stderr
         return done.stdout
     import pty
 
     master, slave = pty.openpty()
-    proc = subprocess.Popen([sys.executable, str(script)], stdout=slave, stderr=slave, stdin=slave, env=env)
+    proc = subprocess.Popen(
+        [sys.executable, str(script)], stdout=slave, stderr=slave, stdin=slave, env=env
+    )
     os.close(slave)
     chunks: list[bytes] = []
     deadline = time.monotonic() + 60
@@ -161,7 +205,9 @@ def _run_child(tmp_path: Path, use_pty: bool) -> str:
 def test_on_a_pseudo_terminal_the_view_is_live(tmp_path: Path) -> None:
     out = _run_child(tmp_path, use_pty=True)
     assert "MODE live" in out
-    assert "\x1b[" in out  # cursor movement and colours: a redrawn display, not log lines
+    assert (
+        "\x1b[" in out
+    )  # cursor movement and colours: a redrawn display, not log lines
     assert "generation 2 of 2" in out
     assert "pyevonas evolve" in out
     assert "starting run" not in out

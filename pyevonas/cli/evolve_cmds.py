@@ -11,29 +11,99 @@ from pyevonas.cli import app
 from pyevonas.cli._common import console, console_err
 
 # Flags that define the search; a resumed run keeps its saved values for these.
-_SEARCH_FLAGS = ("dataset", "data_dir", "generations", "population", "epochs", "control", "seed", "run_dir", "schema_name")
+_SEARCH_FLAGS = (
+    "dataset",
+    "data_dir",
+    "generations",
+    "population",
+    "epochs",
+    "control",
+    "seed",
+    "run_dir",
+    "schema_name",
+)
 # Flags that only say how to execute; they may change when a run is resumed (e.g. on another machine).
 _EXECUTION_FLAGS = ("device", "workers", "executor", "address")
 
 
 @app.command()
 def evolve(
-    config: Annotated[Path | None, typer.Option("--config", "-c", help="A run.toml with any RunConfig setting; flags override it.")] = None,
-    dataset: Annotated[str | None, typer.Option(help="digits (built-in, offline), cifar10, cifar100, imagenet16-120.")] = None,
-    data_dir: Annotated[str | None, typer.Option("--data-dir", help="Folder with the dataset files (not needed for digits).")] = None,
-    generations: Annotated[int | None, typer.Option(help="Number of generations (paper: 20).")] = None,
-    population: Annotated[int | None, typer.Option(help="Individuals per generation (paper: 25).")] = None,
-    epochs: Annotated[int | None, typer.Option(help="Training epochs per candidate (paper: 12).")] = None,
-    control: Annotated[str | None, typer.Option(help="Diversity control: naive, rigid (Eq. 2), soft (Eq. 3) or custom (expressions in --config).")] = None,
-    seed: Annotated[int | None, typer.Option(help="The seed every random choice derives from.")] = None,
-    run_dir: Annotated[str | None, typer.Option("--run-dir", help="Where to store the run (default: a new folder under runs/).")] = None,
-    schema: Annotated[str | None, typer.Option(help="Similarity scoring schema: default, paper, or a JSON file.")] = None,
-    device: Annotated[str | None, typer.Option(help="auto, cpu, cuda, cuda:1 ...")] = None,
-    workers: Annotated[int | None, typer.Option(help="Candidates trained at once (pool: per device).")] = None,
-    executor: Annotated[str | None, typer.Option(help="inprocess (default), pool (local worker processes) or ray.")] = None,
-    address: Annotated[str | None, typer.Option(help="Ray cluster address for --executor ray.")] = None,
-    resume: Annotated[Path | None, typer.Option("--resume", help="Continue the run in this folder where it stopped.")] = None,
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live view or progress lines; only the final summary.")] = False,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            "-c",
+            help="A run.toml with any RunConfig setting; flags override it.",
+        ),
+    ] = None,
+    dataset: Annotated[
+        str | None,
+        typer.Option(
+            help="digits (built-in, offline), cifar10, cifar100, imagenet16-120."
+        ),
+    ] = None,
+    data_dir: Annotated[
+        str | None,
+        typer.Option(
+            "--data-dir", help="Folder with the dataset files (not needed for digits)."
+        ),
+    ] = None,
+    generations: Annotated[
+        int | None, typer.Option(help="Number of generations (paper: 20).")
+    ] = None,
+    population: Annotated[
+        int | None, typer.Option(help="Individuals per generation (paper: 25).")
+    ] = None,
+    epochs: Annotated[
+        int | None, typer.Option(help="Training epochs per candidate (paper: 12).")
+    ] = None,
+    control: Annotated[
+        str | None,
+        typer.Option(
+            help="Diversity control: naive, rigid (Eq. 2), soft (Eq. 3) or custom (expressions in --config)."
+        ),
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="The seed every random choice derives from.")
+    ] = None,
+    run_dir: Annotated[
+        str | None,
+        typer.Option(
+            "--run-dir",
+            help="Where to store the run (default: a new folder under runs/).",
+        ),
+    ] = None,
+    schema: Annotated[
+        str | None,
+        typer.Option(help="Similarity scoring schema: default, paper, or a JSON file."),
+    ] = None,
+    device: Annotated[
+        str | None, typer.Option(help="auto, cpu, cuda, cuda:1 ...")
+    ] = None,
+    workers: Annotated[
+        int | None, typer.Option(help="Candidates trained at once (pool: per device).")
+    ] = None,
+    executor: Annotated[
+        str | None,
+        typer.Option(help="inprocess (default), pool (local worker processes) or ray."),
+    ] = None,
+    address: Annotated[
+        str | None, typer.Option(help="Ray cluster address for --executor ray.")
+    ] = None,
+    resume: Annotated[
+        Path | None,
+        typer.Option(
+            "--resume", help="Continue the run in this folder where it stopped."
+        ),
+    ] = None,
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "--quiet",
+            "-q",
+            help="No live view or progress lines; only the final summary.",
+        ),
+    ] = False,
 ) -> None:
     """Run the evolutionary architecture search, naive or with diversity control.
 
@@ -74,9 +144,16 @@ def _run(
         if config_file is not None:
             given.insert(0, "config")
         if given:
-            flags = ", ".join("--" + ("schema" if k == "schema_name" else k).replace("_", "-") for k in given)
-            raise ConfigError(f"--resume continues with the run's saved settings; {flags} cannot be given with it")
-        execution = {k: overrides[k] for k in _EXECUTION_FLAGS if overrides.get(k) is not None}
+            flags = ", ".join(
+                "--" + ("schema" if k == "schema_name" else k).replace("_", "-")
+                for k in given
+            )
+            raise ConfigError(
+                f"--resume continues with the run's saved settings; {flags} cannot be given with it"
+            )
+        execution = {
+            k: overrides[k] for k in _EXECUTION_FLAGS if overrides.get(k) is not None
+        }
         target = resume_dir
         action = _resume_action(resume_dir, execution, evaluate_fn)
     else:
@@ -89,16 +166,23 @@ def _run(
                 f"{config.generations} generations × {config.population} individuals × {config.epochs} epochs, "
                 f"seed {config.seed} → {target}",
                 highlight=False,
-            soft_wrap=True,
+                soft_wrap=True,
             )
         action = _start_action(config, evaluate_fn)
     try:
         result = _observe(action, quiet)
     except KeyboardInterrupt:
-        console_err.print(f"interrupted; continue with: pyevonas evolve --resume {target}", style="yellow", highlight=False, soft_wrap=True)
+        console_err.print(
+            f"interrupted; continue with: pyevonas evolve --resume {target}",
+            style="yellow",
+            highlight=False,
+            soft_wrap=True,
+        )
         raise
     except TrainingError as exc:
-        raise TrainingError(f"{exc}\n(after fixing the cause, continue with: pyevonas evolve --resume {target})") from None
+        raise TrainingError(
+            f"{exc}\n(after fixing the cause, continue with: pyevonas evolve --resume {target})"
+        ) from None
     _summary(result)
 
 
@@ -132,12 +216,16 @@ def _preflight(config: Any) -> None:
             "or choose another --run-dir"
         )
     if config.data_dir is not None and not Path(config.data_dir).expanduser().exists():
-        raise ConfigError(f"invalid setting 'data_dir': {config.data_dir} does not exist")
+        raise ConfigError(
+            f"invalid setting 'data_dir': {config.data_dir} does not exist"
+        )
     try:
         from pyevonas.data import load_dataset
         from pyevonas.train import TrainConfig
     except ImportError as exc:
-        raise ConfigError(f"training needs the train extra (pip install 'pyevonas[train]'): {exc}") from None
+        raise ConfigError(
+            f"training needs the train extra (pip install 'pyevonas[train]'): {exc}"
+        ) from None
     TrainConfig.build(
         dataset=config.dataset,
         data_dir=config.data_dir,
@@ -148,19 +236,27 @@ def _preflight(config: Any) -> None:
     )
     # Load the dataset once now: a missing or corrupt dataset stops the run here, with the path it
     # looked at, instead of failing every candidate of the first generation.
-    load_dataset(config.dataset, config.data_dir, download=bool(config.train.get("download", False)))
+    load_dataset(
+        config.dataset,
+        config.data_dir,
+        download=bool(config.train.get("download", False)),
+    )
 
 
 def _start_action(config: Any, evaluate_fn: Any) -> Any:
     from pyevonas.evolve import evolve as run_evolve
 
-    return lambda observers: run_evolve(config, observers=observers, evaluate_fn=evaluate_fn)
+    return lambda observers: run_evolve(
+        config, observers=observers, evaluate_fn=evaluate_fn
+    )
 
 
 def _resume_action(run_dir: Path, execution: dict[str, Any], evaluate_fn: Any) -> Any:
     from pyevonas.evolve import resume
 
-    return lambda observers: resume(run_dir, observers=observers, execution=execution, evaluate_fn=evaluate_fn)
+    return lambda observers: resume(
+        run_dir, observers=observers, execution=execution, evaluate_fn=evaluate_fn
+    )
 
 
 def _observe(action: Any, quiet: bool) -> Any:
@@ -186,5 +282,13 @@ def _summary(result: Any) -> None:
         console.print("no candidate was evaluated successfully", style="yellow")
     console.print(f"run stored in {run_dir}", highlight=False, soft_wrap=True)
     report_dir = Path("reports") / Path(run_dir).name
-    console.print(f"see its report:  pyevonas report {run_dir} -o {report_dir}", highlight=False, soft_wrap=True)
-    console.print(f"export it:       pyevonas export {run_dir} -o {Path(run_dir).name}.json", highlight=False, soft_wrap=True)
+    console.print(
+        f"see its report:  pyevonas report {run_dir} -o {report_dir}",
+        highlight=False,
+        soft_wrap=True,
+    )
+    console.print(
+        f"export it:       pyevonas export {run_dir} -o {Path(run_dir).name}.json",
+        highlight=False,
+        soft_wrap=True,
+    )
