@@ -431,3 +431,58 @@ def test_observers_see_the_run_and_a_broken_one_is_dropped(tmp_path: Path) -> No
     updates = [e for e in events if isinstance(e, CandidateUpdate)]
     assert {e.candidate.status for e in updates} >= {"running", "ok"}
     assert events[-1].best.id == result.best.id  # type: ignore[union-attr]
+
+
+# ---------------------------------------------------------------------- control and diversity settings
+@pytest.mark.parametrize("how", ["offdiag", "upper", "full"])
+def test_custom_control_from_config_and_the_diversity_measure(
+    tmp_path: Path, how: str
+) -> None:
+    import pyevonas
+
+    config = _config(
+        tmp_path / "run",
+        control="custom",
+        control_upper="0.2 if gen < n_gen / 2 else 0.1",
+        control_lower="-0.05",
+        diversity=how,
+    )
+    evolve(config, evaluate_fn=stub_evaluate)
+    with RunStore.open(tmp_path / "run", readonly=True) as store:
+        for g in (1, 2, 3):
+            record = store.generation_record(g)
+            assert record.matrix is not None
+            assert record.diversity == pytest.approx(
+                pyevonas.diversity(record.matrix, how=how)
+            )
+        for g in (2, 3):
+            previous = store.generation_record(g - 1).diversity
+            upper = 0.2 if g - 1 < 1.5 else 0.1
+            assert store.generation_record(g).window == pytest.approx(
+                (previous - 0.05, previous + upper)
+            )
+
+
+def test_python_control_functions_are_used_and_needed_to_resume(tmp_path: Path) -> None:
+    from pyevonas.control import custom_control
+
+    seen: list[tuple[int, int]] = []
+
+    def upper(gen: int, n_gen: int) -> float:
+        seen.append((gen, n_gen))
+        return 1.0
+
+    control = custom_control(upper, lambda gen: -1.0, name="anything goes")
+    result = evolve(
+        _config(tmp_path / "run"), evaluate_fn=stub_evaluate, control=control
+    )
+    assert seen == [(1, 3), (2, 3)]
+    with RunStore.open(result.run_dir, readonly=True) as store:
+        assert store.config["control"] == "python"
+        assert store.meta["control"] == "python:anything goes"
+        assert all(
+            len(store.control_iterations(g)) == 1 for g in (2, 3)
+        )  # the window takes anything
+    with pytest.raises(ConfigError, match="Python control function"):
+        resume(result.run_dir, evaluate_fn=stub_evaluate)
+    resume(result.run_dir, evaluate_fn=stub_evaluate, control=control)
