@@ -855,7 +855,8 @@ def _table3_html(summary_doc: dict[str, Any]) -> str:
     parts.append(_table(headers, rows))
     parts.append(
         '<p class="note">Pearson r between each generation\'s best fitness and its median similarity '
-        "(see the note at the top on which median); one column per dataset and control mode.</p>"
+        "(see the note at the top on which median); one column per dataset and control mode. The mean is "
+        "over the unrounded values (the paper averaged the rounded ones, which can differ by 0.001).</p>"
     )
     return "\n".join(parts)
 
@@ -889,9 +890,12 @@ def write_report(
 
     Raises:
         RunStoreError: a run folder is missing or not a run.
+        ConfigError: ``out_dir`` holds an ``index.html`` or ``figures/`` that no pyevonas report
+            wrote (they are never overwritten).
     """
     if not runs:
         raise RunStoreError("no run to report on")
+    _check_output(Path(out_dir))
     started = time.perf_counter()
     datas = [r if isinstance(r, RunData) else load_run(r) for r in runs]
     _unique_names(datas)
@@ -932,6 +936,28 @@ def write_report(
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return doc
+
+
+def _check_output(out: Path) -> None:
+    """Refuse to replace an index.html or figures/ that is not an earlier pyevonas report's."""
+    from pyevonas.errors import ConfigError
+
+    if not out.exists():
+        return
+    if not out.is_dir():
+        raise ConfigError(f"output {out} exists and is not a folder")
+    clashes = [name for name in ("index.html", "figures") if (out / name).exists()]
+    if not clashes:
+        return
+    try:
+        ours = json.loads((out / "summary.json").read_text(encoding="utf-8")).get("format") == "pyevonas-report"
+    except (OSError, ValueError, AttributeError):
+        ours = False
+    if not ours:
+        raise ConfigError(
+            f"output folder {out} already has {' and '.join(clashes)} not written by pyevonas report; "
+            "choose another -o folder"
+        )
 
 
 def _unique_names(datas: list[RunData]) -> None:

@@ -278,6 +278,20 @@ def test_report_of_a_search_run_by_the_loop(tmp_path: Path) -> None:
     assert all(g["control_iterations"] >= 1 for g in gens[1:])
 
 
+def test_foreign_files_in_the_output_folder_are_never_replaced(small_run: Path, tmp_path: Path) -> None:
+    from pyevonas.errors import ConfigError
+
+    out = tmp_path / "site"
+    (out / "figures").mkdir(parents=True)
+    (out / "figures" / "mine.png").write_bytes(b"mine")
+    with pytest.raises(ConfigError, match="figures not written by pyevonas report"):
+        write_report([small_run], out, run_sections=False)
+    assert sorted(p.name for p in out.rglob("*")) == ["figures", "mine.png"]
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(ConfigError, match="not a folder"):
+        write_report([small_run], tmp_path / "file", run_sections=False)
+
+
 def test_bad_run_folders_are_clear_errors(tmp_path: Path) -> None:
     with pytest.raises(RunStoreError, match="does not exist"):
         write_report([tmp_path / "missing"], tmp_path / "out")
