@@ -36,6 +36,15 @@ def test_import_then_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert (tmp_path / "rep" / "index.html").is_file()
 
 
+def test_an_imported_run_exports(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run(["import", str(EVONAS), "--run-dir", str(tmp_path / "run")], capsys)
+    code, _, err = run(["export", str(tmp_path / "run"), "-o", str(tmp_path / "run.json")], capsys)
+    assert code == 0, err
+    doc = json.loads((tmp_path / "run.json").read_text(encoding="utf-8"))
+    assert doc["meta"]["name"] == "evonas_cifar10_s1_div_g4" and len(doc["generations"]) == 4
+    assert len(doc["individuals"]) == 100
+
+
 def test_report_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     run(["import", str(EVONAS), "--run-dir", str(tmp_path / "run")], capsys)
     args = [
