@@ -33,6 +33,7 @@ import importlib
 import multiprocessing as mp
 import os
 import pickle
+import re
 import signal
 import socket
 import threading
@@ -309,6 +310,7 @@ def _worker_main(conn: Connection, fn_ref: str, device: str | None, slot: int, t
     # Ctrl-C reaches the whole process group; the parent decides what happens to the workers.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _exit_with_parent()
+    local_device = _hide_other_gpus(device)
     if device is None or device == "cpu":
         # N workers on the same cores: one BLAS/OpenMP pool each, sized to share them.
         os.environ.setdefault("OMP_NUM_THREADS", str(threads))
@@ -324,14 +326,17 @@ def _worker_main(conn: Connection, fn_ref: str, device: str | None, slot: int, t
             job = conn.recv()
             if job is None:
                 return
-            _worker_run(conn, fn, job, device, slot)
+            _worker_run(conn, fn, job, device, local_device, slot)
     except (EOFError, OSError):
         return  # the parent is gone or closed the pipe: nobody wants the results
 
 
-def _worker_run(conn: Connection, fn: EvaluateFn, job: EvalJob, device: str | None, slot: int) -> None:
-    config = _pin(job.config, device)
-    conn.send(("progress", job.id, {"event": "started", "device": _device_of(config),
+def _worker_run(
+    conn: Connection, fn: EvaluateFn, job: EvalJob, device: str | None, local_device: str | None, slot: int
+) -> None:
+    config = _pin(job.config, local_device)
+    # The event names the device as the user knows it (cuda:3), not as this process sees it.
+    conn.send(("progress", job.id, {"event": "started", "device": device or _device_of(config),
                                     "worker": slot, "pid": os.getpid()}))  # fmt: skip
 
     def progress(event: dict[str, Any], job_id: int = job.id) -> None:
@@ -353,6 +358,26 @@ def _worker_run(conn: Connection, fn: EvaluateFn, job: EvalJob, device: str | No
     except Exception as exc:
         payload = pickle.dumps(("done", job.id, FailedEvaluation(error=f"result not sendable: {exc}")))
     conn.send_bytes(payload)
+
+
+def _hide_other_gpus(device: str | None) -> str | None:
+    """Make ``cuda:N`` the only GPU this worker sees; return the device name to train on.
+
+    Pinning by ``CUDA_VISIBLE_DEVICES`` (set before torch is imported) rather than by device name
+    alone: torch creates a context on the *current* device (GPU 0) for calls such as
+    ``torch.cuda.is_bf16_supported()``, so N workers x K GPUs would otherwise pile stray
+    contexts, hundreds of MB each, onto GPU 0. An index the parent's ``CUDA_VISIBLE_DEVICES``
+    remaps is translated; one outside it is left for training to report.
+    """
+    match = re.fullmatch(r"cuda:(\d+)", device or "")
+    if match is None:
+        return device
+    index = int(match.group(1))
+    visible = [v.strip() for v in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if v.strip()]
+    if visible and index >= len(visible):
+        return device
+    os.environ["CUDA_VISIBLE_DEVICES"] = visible[index] if visible else str(index)
+    return "cuda:0"
 
 
 def _exit_with_parent() -> None:
@@ -504,8 +529,9 @@ class PoolEvaluator(Evaluator):
             self._start(worker)
             assert worker.conn is not None
             worker.conn.send(job)
-        worker.job = job
-        worker.deadline = None if self._timeout_s is None else time.monotonic() + self._timeout_s
+        # The clock starts with the job's "started" event, not here: a fresh worker may spend
+        # seconds importing torch first, which is not the candidate's time.
+        worker.job, worker.deadline = job, None
         busy[job.id] = worker
 
     def _poll(
@@ -564,8 +590,11 @@ class PoolEvaluator(Evaluator):
                     f"evaluation worker {worker.slot} could not start: {message[1]}"
                 )
             elif kind == "progress":
+                event = message[2]
+                if event.get("event") == "started" and self._timeout_s is not None:
+                    worker.deadline = time.monotonic() + self._timeout_s
                 if on_progress is not None and message[1] in busy:
-                    on_progress(message[1], message[2])
+                    on_progress(message[1], event)
             elif kind == "raise":
                 busy.pop(message[1], None)
                 worker.job = worker.deadline = None

@@ -68,7 +68,7 @@ def fake_evaluate(chrom: list[dict[str, Any]], config: dict[str, Any], progress:
     for epoch in range(1, epochs + 1):
         if progress is not None:
             progress({"epoch": epoch, "epochs": epochs, "val_accuracy": epoch / epochs, "loss": 1.0})
-    payload = (lambda: None) if mode == "unpicklable" else None
+    payload = (lambda: None) if mode == "unpicklable" else os.environ.get("CUDA_VISIBLE_DEVICES")
     return FakeMetrics("ok", None, float(chrom[0].get("units", 0)), config.get("device"),
                        os.getpid(), payload)  # fmt: skip
 
@@ -191,6 +191,22 @@ def test_pool_runs_jobs_on_pinned_devices_and_forwards_progress(pool: PoolEvalua
         assert started["event"] == "started" and started["pid"] == metrics.pid
         assert started["device"] == metrics.device
         assert [e["epoch"] for e in epochs] == [1, 2]
+
+
+@pytest.mark.parametrize(("visible", "expected"), [(None, {"0", "2"}), ("5,6,7", {"5", "7"})])
+def test_pool_pins_each_worker_to_its_gpu_by_visibility(
+    monkeypatch: pytest.MonkeyPatch, visible: str | None, expected: set[str]
+) -> None:
+    if visible is None:
+        monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    else:
+        monkeypatch.setenv("CUDA_VISIBLE_DEVICES", visible)
+    # fake_evaluate never touches CUDA: this checks what each worker would see.
+    with make_evaluator("pool", devices=["cuda:0", "cuda:2"], evaluate_fn=fake_evaluate) as gpus:
+        results, events = _collect(gpus, [_job(1, seconds=0.3), _job(2, seconds=0.3)])
+    assert {m.payload for m in results.values()} == expected
+    assert {m.device for m in results.values()} == {"cuda:0"}  # the only GPU each one sees
+    assert {events[k][0]["device"] for k in results} == {"cuda:0", "cuda:2"}
 
 
 def test_pool_marks_dead_workers_candidates_failed_and_goes_on(pool: PoolEvaluator) -> None:
