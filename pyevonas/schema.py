@@ -144,6 +144,14 @@ class Scoring(BaseModel):
 
     _compiled: Any = PrivateAttr(default=None)
 
+    def __eq__(self, other: object) -> bool:
+        # Two schemas are equal when their content is; the compiled cache does not count.
+        if not isinstance(other, Scoring):
+            return NotImplemented
+        return self.model_dump() == other.model_dump()
+
+    __hash__ = None  # type: ignore[assignment]
+
     @model_validator(mode="after")
     def _check(self) -> Scoring:
         problems = _semantic_problems(self)

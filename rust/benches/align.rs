@@ -53,9 +53,16 @@ fn bench(c: &mut Criterion) {
     let n = 400;
     let pop = population(&t, n, (5, 45));
     let mut out = vec![0.0f64; n * n];
-    c.bench_function("matrix_400_upper_2threads", |b| {
-        b.iter(|| matrix::pool(Some(2)).install(|| matrix::fill_rows(&pop, &t, 0..n, 0..n, true, &mut out)).unwrap());
-    });
+    let plan = matrix::Plan::new(&pop, 0..n);
+    for threads in [1usize, 2] {
+        c.bench_function(&format!("matrix_400_lanes_{threads}threads"), |b| {
+            b.iter(|| {
+                matrix::pool(Some(threads))
+                    .install(|| matrix::fill_matrix(&pop, &t, &plan, 0..plan.n_groups(), 0..n, 0..n, &mut out))
+                    .unwrap();
+            });
+        });
+    }
 }
 
 criterion_group! {

@@ -12,6 +12,7 @@ pub mod error;
 pub mod matrix;
 pub mod score;
 pub mod seq;
+pub mod simd;
 
 #[cfg(feature = "python")]
 mod py;

@@ -20,6 +20,7 @@ use crate::align::Aligner;
 use crate::error::{Error, Result};
 use crate::score::ScoreTable;
 use crate::seq::Population;
+use crate::simd::{RowGroup, LANES};
 
 /// Output element types of the matrix routines.
 pub trait Element: Copy + Send + Sync + Default {
@@ -78,41 +79,164 @@ fn check_rows(rows: &Range<usize>, len: usize) -> Result<()> {
     Ok(())
 }
 
-/// Fill rows `rows` of a similarity matrix of rows x `cols` into `out` (row-major,
-/// `rows.len() * cols.len()` cells). With `upper_only`, only cells with column index
-/// (in population terms) greater than the row are computed; the others are left as they are.
+/// Rows cut into groups of up to `LANES`, sorted by length so a group's lanes finish together.
+#[derive(Debug, Clone)]
+pub struct Plan {
+    order: Vec<usize>,
+}
+
+impl Plan {
+    /// Plan the rows `rows` of `pop`.
+    #[must_use]
+    pub fn new(pop: &Population, rows: Range<usize>) -> Self {
+        let mut order: Vec<usize> = rows.collect();
+        order.sort_by_key(|&i| (pop.seq(i).len(), i));
+        Plan { order }
+    }
+
+    /// Number of groups.
+    #[must_use]
+    pub fn n_groups(&self) -> usize {
+        self.order.len().div_ceil(LANES)
+    }
+
+    fn group(&self, g: usize) -> &[usize] {
+        &self.order[g * LANES..((g + 1) * LANES).min(self.order.len())]
+    }
+
+    /// Rows of groups `g..`: the columns a group aligns in a half (symmetric) computation.
+    fn from_group(&self, g: usize) -> &[usize] {
+        &self.order[g * LANES..]
+    }
+}
+
+/// A group's way of scoring: the lane kernel, or (affine gaps, very many distinct genes)
+/// the scalar aligner per lane. Both give the same doubles.
+struct Lanes<'a> {
+    rows: &'a [usize],
+    fast: Option<RowGroup>,
+    h: Vec<[f64; LANES]>,
+    al: Aligner,
+}
+
+impl<'a> Lanes<'a> {
+    fn new(pop: &Population, table: &ScoreTable, rows: &'a [usize]) -> Self {
+        let fast = if table.gaps().is_linear() { RowGroup::new(pop, rows) } else { None };
+        Lanes { rows, fast, h: Vec::new(), al: Aligner::default() }
+    }
+
+    /// Similarity of every lane's row (as A) against column sequence j (as B).
+    fn sims(&mut self, pop: &Population, table: &ScoreTable, j: usize) -> [f64; LANES] {
+        let mut out = [0.0; LANES];
+        let self_j = pop.self_scores()[j];
+        let len_j = pop.seq(j).len();
+        match &self.fast {
+            Some(grp) => {
+                let scores = grp.scores(pop.seq(j), table.gaps(), &mut self.h);
+                for (l, &i) in self.rows.iter().enumerate() {
+                    out[l] = table.normalise(scores[l], pop.seq(i).len(), len_j, pop.self_scores()[i], self_j);
+                }
+            }
+            None => {
+                for (l, &i) in self.rows.iter().enumerate() {
+                    out[l] = pop.similarity(table, i, j, &mut self.al);
+                }
+            }
+        }
+        out
+    }
+}
+
+/// Shared output for scattered writes from parallel tasks. Every task writes a disjoint set of
+/// cells (argued at each use), so no two threads ever touch the same element.
+#[derive(Clone, Copy)]
+struct Out<T> {
+    ptr: *mut T,
+    len: usize,
+}
+// SAFETY: used only for writes to disjoint indices, see the call sites.
+unsafe impl<T: Send> Send for Out<T> {}
+// SAFETY: as above.
+unsafe impl<T: Send> Sync for Out<T> {}
+
+impl<T: Copy> Out<T> {
+    fn new(slice: &mut [T]) -> Self {
+        Out { ptr: slice.as_mut_ptr(), len: slice.len() }
+    }
+
+    /// # Safety
+    /// No other thread may access index `idx` concurrently.
+    #[inline]
+    unsafe fn write(self, idx: usize, v: T) {
+        assert!(idx < self.len, "matrix write out of bounds");
+        // SAFETY: in bounds (asserted) and exclusive (caller's contract).
+        unsafe { *self.ptr.add(idx) = v };
+    }
+}
+
+fn check_groups(plan: &Plan, groups: &Range<usize>) -> Result<()> {
+    if groups.start > groups.end || groups.end > plan.n_groups() {
+        return Err(Error::Index { index: groups.end, len: plan.n_groups() });
+    }
+    Ok(())
+}
+
+/// Fill groups `groups` of `plan` (over `rows`) into the `rows x cols` matrix `out`
+/// (row-major). When rows and columns are the same range and the table is symmetric, each
+/// unordered pair is aligned once and written to both cells (mirroring is exact); otherwise
+/// every ordered pair is aligned. Diagonal cells (i == j) are exactly 1.
 ///
 /// # Errors
 /// [`Error::Index`] when a range leaves the population or `out` has the wrong length.
-pub fn fill_rows<T: Element>(
+pub fn fill_matrix<T: Element>(
     pop: &Population,
     table: &ScoreTable,
+    plan: &Plan,
+    groups: Range<usize>,
     rows: Range<usize>,
     cols: Range<usize>,
-    upper_only: bool,
     out: &mut [T],
 ) -> Result<()> {
     check_rows(&rows, pop.len())?;
     check_rows(&cols, pop.len())?;
+    check_groups(plan, &groups)?;
     let width = cols.len();
     if out.len() != rows.len() * width {
         return Err(Error::Index { index: out.len(), len: rows.len() * width });
     }
-    if width == 0 {
-        return Ok(());
-    }
-    let work = |al: &mut Aligner, (r, row): (usize, &mut [T])| {
-        let i = rows.start + r;
-        for (c, cell) in row.iter_mut().enumerate() {
-            let j = cols.start + c;
-            if i == j {
-                *cell = T::from_f64(1.0);
-            } else if !upper_only || j > i {
-                *cell = T::from_f64(pop.similarity(table, i, j, al));
+    let half = rows == cols && table.is_symmetric();
+    let out = Out::new(out);
+    let at = |i: usize, j: usize| (i - rows.start) * width + (j - cols.start);
+    groups.into_par_iter().for_each(|g| {
+        let mine = plan.group(g);
+        let mut lanes = Lanes::new(pop, table, mine);
+        if half {
+            // Columns: this group's rows and every later group's. Cell (i, j) and (j, i) with
+            // i in this group are written only here: the group of j (same or later) never
+            // takes i as a column unless it is this group.
+            for &j in plan.from_group(g) {
+                let sims = lanes.sims(pop, table, j);
+                for (l, &i) in mine.iter().enumerate() {
+                    let v = if i == j { 1.0 } else { sims[l] };
+                    // SAFETY: disjoint writes, see above.
+                    unsafe {
+                        out.write(at(i, j), T::from_f64(v));
+                        out.write(at(j, i), T::from_f64(v));
+                    }
+                }
+            }
+        } else {
+            // Rows are partitioned among groups: this task alone writes these rows.
+            for j in cols.clone() {
+                let sims = lanes.sims(pop, table, j);
+                for (l, &i) in mine.iter().enumerate() {
+                    let v = if i == j { 1.0 } else { sims[l] };
+                    // SAFETY: row i belongs to this group only.
+                    unsafe { out.write(at(i, j), T::from_f64(v)) };
+                }
             }
         }
-    };
-    out.par_chunks_mut(width).enumerate().for_each_init(Aligner::default, work);
+    });
     Ok(())
 }
 
@@ -122,29 +246,33 @@ pub fn condensed_offset(n: usize, i: usize) -> usize {
     i * n - i * (i + 1) / 2
 }
 
-/// Fill the condensed upper triangle (`j > i`) for rows `rows` of the whole population;
-/// `out` is exactly the slice `condensed_offset(n, rows.start)..condensed_offset(n, rows.end)`.
+/// Fill groups `groups` of `plan` (over the whole population) into the condensed upper
+/// triangle `out` (length n(n-1)/2). Symmetric tables only.
 ///
 /// # Errors
-/// [`Error::Index`] for a bad range or output length.
-pub fn fill_condensed<T: Element>(pop: &Population, table: &ScoreTable, rows: Range<usize>, out: &mut [T]) -> Result<()> {
+/// [`Error::Unsupported`] for a directed table; [`Error::Index`] for bad ranges or length.
+pub fn fill_condensed<T: Element>(pop: &Population, table: &ScoreTable, plan: &Plan, groups: Range<usize>, out: &mut [T]) -> Result<()> {
     let n = pop.len();
-    check_rows(&rows, n)?;
-    let base = condensed_offset(n, rows.start);
-    if out.len() != condensed_offset(n, rows.end) - base {
-        return Err(Error::Index { index: out.len(), len: condensed_offset(n, rows.end) - base });
+    if !table.is_symmetric() {
+        return Err(Error::Unsupported("a condensed matrix needs a symmetric scoring schema".into()));
     }
-    // Split the slice into per-row chunks of decreasing length.
-    let mut chunks: Vec<(usize, &mut [T])> = Vec::with_capacity(rows.len());
-    let mut rest = out;
-    for i in rows {
-        let (head, tail) = rest.split_at_mut(n - 1 - i);
-        chunks.push((i, head));
-        rest = tail;
+    check_groups(plan, &groups)?;
+    if out.len() != condensed_offset(n, n) || plan.order.len() != n {
+        return Err(Error::Index { index: out.len(), len: condensed_offset(n, n) });
     }
-    chunks.into_par_iter().for_each_init(Aligner::default, |al, (i, row)| {
-        for (c, cell) in row.iter_mut().enumerate() {
-            *cell = T::from_f64(pop.similarity(table, i, i + 1 + c, al));
+    let out = Out::new(out);
+    groups.into_par_iter().for_each(|g| {
+        let mine = plan.group(g);
+        let mut lanes = Lanes::new(pop, table, mine);
+        for &j in plan.from_group(g) {
+            let sims = lanes.sims(pop, table, j);
+            for (l, &i) in mine.iter().enumerate() {
+                if i != j {
+                    let (a, b) = if i < j { (i, j) } else { (j, i) };
+                    // SAFETY: the pair {i, j} belongs to this group (as in fill_matrix).
+                    unsafe { out.write(condensed_offset(n, a) + b - a - 1, T::from_f64(sims[l])) };
+                }
+            }
         }
     });
     Ok(())
@@ -172,16 +300,19 @@ pub fn fill_scores(pop: &Population, table: &ScoreTable, rows: Range<usize>, col
     Ok(())
 }
 
-/// For each row in `rows`, the `k` most similar columns among `cols` (highest similarity
-/// first, ties by lower index), skipping the row's own index when `exclude_self`.
-/// Writes `rows.len() * k` indices (relative to `cols.start`) and similarities; rows with
-/// fewer candidates than k are padded with index -1 and similarity NaN.
+/// For each row of groups `groups` of `plan` (over `rows`), the `k` most similar columns
+/// among `cols` (highest similarity first, ties by lower index), skipping the row's own index
+/// when `exclude_self`. Writes `k` indices (relative to `cols.start`) and similarities per row
+/// at `(i - rows.start) * k`; rows with fewer candidates are padded with -1 and NaN.
 ///
 /// # Errors
 /// [`Error::Index`] for a bad range or output length.
+#[allow(clippy::too_many_arguments)]
 pub fn fill_nearest(
     pop: &Population,
     table: &ScoreTable,
+    plan: &Plan,
+    groups: Range<usize>,
     rows: Range<usize>,
     cols: Range<usize>,
     k: usize,
@@ -191,64 +322,49 @@ pub fn fill_nearest(
 ) -> Result<()> {
     check_rows(&rows, pop.len())?;
     check_rows(&cols, pop.len())?;
+    check_groups(plan, &groups)?;
     if out_idx.len() != rows.len() * k || out_sim.len() != rows.len() * k {
         return Err(Error::Index { index: out_idx.len(), len: rows.len() * k });
     }
     if k == 0 {
         return Ok(());
     }
-    out_idx
-        .par_chunks_mut(k)
-        .zip(out_sim.par_chunks_mut(k))
-        .enumerate()
-        .for_each_init(
-            || (Aligner::default(), Vec::<(f64, usize)>::new()),
-            |(al, best), (r, (idx, sim))| {
-                let i = rows.start + r;
-                best.clear();
-                for j in cols.clone() {
-                    if exclude_self && j == i {
+    let (oi, os) = (Out::new(out_idx), Out::new(out_sim));
+    groups.into_par_iter().for_each(|g| {
+        let mine = plan.group(g);
+        let mut lanes = Lanes::new(pop, table, mine);
+        let mut best: Vec<Vec<(f64, usize)>> = vec![Vec::with_capacity(k + 1); mine.len()];
+        for j in cols.clone() {
+            let sims = lanes.sims(pop, table, j);
+            for (l, &i) in mine.iter().enumerate() {
+                if exclude_self && i == j {
+                    continue;
+                }
+                let s = if i == j { 1.0 } else { sims[l] };
+                let b = &mut best[l];
+                if b.len() == k {
+                    let (ws, wj) = b[k - 1];
+                    if s < ws || (s == ws && j > wj) {
                         continue;
                     }
-                    let s = if i == j { 1.0 } else { pop.similarity(table, i, j, al) };
-                    // Keep the k best, sorted by similarity desc then index asc.
-                    if best.len() == k {
-                        let (ws, wj) = best[k - 1];
-                        if s < ws || (s == ws && j > wj) {
-                            continue;
-                        }
-                        best.pop();
-                    }
-                    let pos = best.partition_point(|&(bs, bj)| bs > s || (bs == s && bj < j));
-                    best.insert(pos, (s, j));
+                    b.pop();
                 }
-                for c in 0..k {
-                    if let Some(&(s, j)) = best.get(c) {
-                        idx[c] = (j - cols.start) as i64;
-                        sim[c] = s;
-                    } else {
-                        idx[c] = -1;
-                        sim[c] = f64::NAN;
-                    }
-                }
-            },
-        );
-    Ok(())
-}
-
-/// Mirror the upper triangle of a full n x n row-major matrix into its lower triangle.
-pub fn mirror_upper<T: Element>(out: &mut [T], n: usize) {
-    // Blocked transpose keeps both reads and writes cache-friendly.
-    const B: usize = 64;
-    for ib in (0..n).step_by(B) {
-        for jb in (0..=ib).step_by(B) {
-            for i in ib..(ib + B).min(n) {
-                for j in jb..(jb + B).min(i) {
-                    out[i * n + j] = out[j * n + i];
+                let pos = b.partition_point(|&(bs, bj)| bs > s || (bs == s && bj < j));
+                b.insert(pos, (s, j));
+            }
+        }
+        for (l, &i) in mine.iter().enumerate() {
+            for c in 0..k {
+                let (idx, sim) = best[l].get(c).map_or((-1, f64::NAN), |&(s, j)| ((j - cols.start) as i64, s));
+                // SAFETY: row i belongs to this group only.
+                unsafe {
+                    oi.write((i - rows.start) * k + c, idx);
+                    os.write((i - rows.start) * k + c, sim);
                 }
             }
         }
-    }
+    });
+    Ok(())
 }
 
 #[cfg(test)]
@@ -264,15 +380,4 @@ mod tests {
         assert_eq!(condensed_offset(4, 4), 6);
     }
 
-    #[test]
-    fn mirror_copies_upper_to_lower() {
-        let n = 130;
-        let mut m: Vec<f64> = (0..n * n).map(|x| x as f64).collect();
-        mirror_upper(&mut m, n);
-        for i in 0..n {
-            for j in 0..n {
-                assert_eq!(m[i * n + j], m[j * n + i]);
-            }
-        }
-    }
 }

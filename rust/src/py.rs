@@ -39,16 +39,11 @@ fn to_py(e: Error) -> PyErr {
 /// (well under a second) that Ctrl-C is noticed promptly.
 const BLOCK_CELLS: usize = 1 << 22;
 
-fn row_blocks(rows: Range<usize>, cells_per_row: usize) -> Vec<Range<usize>> {
-    let per = (BLOCK_CELLS / cells_per_row.max(1)).max(1);
-    let mut out = Vec::new();
-    let mut s = rows.start;
-    while s < rows.end {
-        let e = (s + per).min(rows.end);
-        out.push(s..e);
-        s = e;
-    }
-    out
+/// Batches of groups, each about `BLOCK_CELLS` alignments (at least one group).
+fn group_batches(n_groups: usize, total_cells: usize) -> Vec<Range<usize>> {
+    let n_batches = (total_cells / BLOCK_CELLS).clamp(1, n_groups.max(1));
+    let per = n_groups.div_ceil(n_batches).max(1);
+    (0..n_groups).step_by(per).map(|s| s..(s + per).min(n_groups)).collect()
 }
 
 #[pyclass(frozen, name = "ScoreTable", module = "pyevonas._core")]
@@ -169,23 +164,17 @@ impl PyPopulation {
         n_threads: Option<usize>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let (rows, cols) = self.split_ranges(split)?;
-        let width = cols.len();
-        let mut out = new_array::<T>(rows.len(), width);
-        let upper = split.is_none() && self.table.is_symmetric();
+        let mut out = new_array::<T>(rows.len(), cols.len());
         let pool = matrix::pool(n_threads);
+        let (pop, table) = (&*self.pop, &*self.table);
+        let plan = matrix::Plan::new(pop, rows.clone());
         {
             let slice = out.as_slice_mut().expect("a fresh array is contiguous");
-            for block in row_blocks(rows.clone(), width / if upper { 2 } else { 1 }) {
-                let (lo, hi) = ((block.start - rows.start) * width, (block.end - rows.start) * width);
-                let part = &mut slice[lo..hi];
-                let (pop, table, cols) = (&*self.pop, &*self.table, cols.clone());
-                py.detach(|| pool.install(|| matrix::fill_rows(pop, table, block, cols, upper, part)))
+            for batch in group_batches(plan.n_groups(), rows.len() * cols.len()) {
+                let (rows, cols, part) = (rows.clone(), cols.clone(), &mut *slice);
+                py.detach(|| pool.install(|| matrix::fill_matrix(pop, table, &plan, batch, rows, cols, part)))
                     .map_err(to_py)?;
                 py.check_signals()?;
-            }
-            if upper {
-                let n = rows.len();
-                py.detach(|| matrix::mirror_upper(slice, n));
             }
         }
         Ok(out.into_pyarray(py).into_any())
@@ -198,16 +187,15 @@ impl PyPopulation {
             ));
         }
         let n = self.pop.len();
-        let total = matrix::condensed_offset(n, n);
-        let mut out = Array1::from_elem(total, T::default());
+        let mut out = Array1::from_elem(matrix::condensed_offset(n, n), T::default());
         let pool = matrix::pool(n_threads);
+        let (pop, table) = (&*self.pop, &*self.table);
+        let plan = matrix::Plan::new(pop, 0..n);
         {
             let slice = out.as_slice_mut().expect("a fresh array is contiguous");
-            for block in row_blocks(0..n, n / 2) {
-                let (lo, hi) = (matrix::condensed_offset(n, block.start), matrix::condensed_offset(n, block.end));
-                let part = &mut slice[lo..hi];
-                let (pop, table) = (&*self.pop, &*self.table);
-                py.detach(|| pool.install(|| matrix::fill_condensed(pop, table, block, part)))
+            for batch in group_batches(plan.n_groups(), n * n / 2) {
+                let part = &mut *slice;
+                py.detach(|| pool.install(|| matrix::fill_condensed(pop, table, &plan, batch, part)))
                     .map_err(to_py)?;
                 py.check_signals()?;
             }
@@ -314,15 +302,17 @@ impl PyPopulation {
         let mut idx = new_array::<i64>(rows.len(), k);
         let mut sim = new_array::<f64>(rows.len(), k);
         let pool = matrix::pool(n_threads);
+        let (pop, table) = (&*self.pop, &*self.table);
+        let plan = matrix::Plan::new(pop, rows.clone());
         {
             let is = idx.as_slice_mut().expect("contiguous");
             let ss = sim.as_slice_mut().expect("contiguous");
-            for block in row_blocks(rows.clone(), cols.len()) {
-                let (lo, hi) = ((block.start - rows.start) * k, (block.end - rows.start) * k);
-                let (pi, ps) = (&mut is[lo..hi], &mut ss[lo..hi]);
-                let (pop, table, cols) = (&*self.pop, &*self.table, cols.clone());
-                py.detach(|| pool.install(|| matrix::fill_nearest(pop, table, block, cols, k, exclude_self, pi, ps)))
-                    .map_err(to_py)?;
+            for batch in group_batches(plan.n_groups(), rows.len() * cols.len()) {
+                let (rows, cols, pi, ps) = (rows.clone(), cols.clone(), &mut *is, &mut *ss);
+                py.detach(|| {
+                    pool.install(|| matrix::fill_nearest(pop, table, &plan, batch, rows, cols, k, exclude_self, pi, ps))
+                })
+                .map_err(to_py)?;
                 py.check_signals()?;
             }
         }

@@ -106,13 +106,19 @@ impl Population {
         let k = gene_types.len();
         let dense = (k <= MAX_DENSE_GENES).then(|| {
             let mut d = vec![0.0; k * k];
-            d.par_chunks_mut(k.max(1)).enumerate().for_each(|(a, row)| {
+            let fill = |(a, row): (usize, &mut [f64])| {
                 let pa = &gene_params[a * n_params..(a + 1) * n_params];
                 for (b, cell) in row.iter_mut().enumerate() {
                     let pb = &gene_params[b * n_params..(b + 1) * n_params];
                     *cell = table.substitution(gene_types[a], pa, gene_types[b], pb);
                 }
-            });
+            };
+            // A small table is cheaper to fill than to hand out to threads.
+            if k >= 256 {
+                d.par_chunks_mut(k.max(1)).enumerate().for_each(fill);
+            } else {
+                d.chunks_mut(k.max(1)).enumerate().for_each(fill);
+            }
             d
         });
         let mut pop = Population {

@@ -149,46 +149,57 @@ proptest! {
     }
 
     #[test]
-    fn parallel_equals_serial_bit_for_bit(table in table_strategy(5), seqs in seqs_strategy(5, 30)) {
+    fn parallel_lane_kernel_equals_serial_scalar_bit_for_bit(table in table_strategy(5), seqs in seqs_strategy(5, 40)) {
         let pop = population(&table, &seqs);
         let n = pop.len();
+        let plan = matrix::Plan::new(&pop, 0..n);
         let mut one = vec![0.0f64; n * n];
         let mut two = vec![0.0f64; n * n];
-        matrix::pool(Some(1)).install(|| matrix::fill_rows(&pop, &table, 0..n, 0..n, false, &mut one)).unwrap();
-        matrix::pool(Some(2)).install(|| matrix::fill_rows(&pop, &table, 0..n, 0..n, false, &mut two)).unwrap();
+        matrix::pool(Some(1)).install(|| matrix::fill_matrix(&pop, &table, &plan, 0..plan.n_groups(), 0..n, 0..n, &mut one)).unwrap();
+        matrix::pool(Some(2)).install(|| matrix::fill_matrix(&pop, &table, &plan, 0..plan.n_groups(), 0..n, 0..n, &mut two)).unwrap();
         let mut al = Aligner::default();
         for i in 0..n {
             for j in 0..n {
                 prop_assert_eq!(one[i * n + j].to_bits(), two[i * n + j].to_bits());
+                // pop.similarity is the plain scalar aligner: the lanes reproduce it exactly.
                 let direct = if i == j { 1.0 } else { pop.similarity(&table, i, j, &mut al) };
                 prop_assert_eq!(one[i * n + j].to_bits(), direct.to_bits());
                 prop_assert!((0.0..=1.0).contains(&one[i * n + j]));
             }
         }
+        // Rows against other columns (a cross matrix), planned over a row subset.
+        let q = n / 2;
+        let plan_q = matrix::Plan::new(&pop, 0..q);
+        let mut cross = vec![0.0f64; q * (n - q)];
+        matrix::fill_matrix(&pop, &table, &plan_q, 0..plan_q.n_groups(), 0..q, q..n, &mut cross).unwrap();
+        for i in 0..q {
+            for j in q..n {
+                prop_assert_eq!(cross[i * (n - q) + j - q].to_bits(), pop.similarity(&table, i, j, &mut al).to_bits());
+            }
+        }
     }
 
     #[test]
-    fn condensed_is_the_upper_triangle(table in table_strategy(4), seqs in seqs_strategy(4, 20)) {
-        // Make the table symmetric by construction: use only rules that are equal both ways.
+    fn symmetric_half_computation_and_condensed_are_exact(seqs in seqs_strategy(4, 40), affine in any::<bool>()) {
         let t = 4;
         let base: Vec<f64> = (0..t * t).map(|k| { let (x, y) = (k / t, k % t); if x == y { 3.0 } else { -0.25 * (x + y) as f64 } }).collect();
         let terms = (0..t * t).map(|_| vec![Term { param: 0, weight: 0.5, norm: 4.0 }]).collect();
-        let sym = ScoreTable::new(t, 1, base, terms, Gaps { open: -0.5, extend: -0.5 }, LowerBound::AllGaps).unwrap();
+        let gaps = if affine { Gaps { open: -1.0, extend: -0.25 } } else { Gaps { open: -0.5, extend: -0.5 } };
+        let sym = ScoreTable::new(t, 1, base, terms, gaps, LowerBound::AllGaps).unwrap();
         prop_assert!(sym.is_symmetric());
-        let _ = table;
         let pop = population(&sym, &seqs);
         let n = pop.len();
+        let plan = matrix::Plan::new(&pop, 0..n);
         let mut full = vec![0.0f64; n * n];
-        matrix::fill_rows(&pop, &sym, 0..n, 0..n, false, &mut full).unwrap();
+        matrix::fill_matrix(&pop, &sym, &plan, 0..plan.n_groups(), 0..n, 0..n, &mut full).unwrap();
         let mut cond = vec![0.0f64; condensed_offset(n, n)];
-        matrix::fill_condensed(&pop, &sym, 0..n, &mut cond).unwrap();
-        let mut upper = vec![0.0f64; n * n];
-        matrix::fill_rows(&pop, &sym, 0..n, 0..n, true, &mut upper).unwrap();
-        matrix::mirror_upper(&mut upper, n);
+        matrix::fill_condensed(&pop, &sym, &plan, 0..plan.n_groups(), &mut cond).unwrap();
+        let mut al = Aligner::default();
         for i in 0..n {
             for j in 0..n {
-                // Mirroring is exact: the transposed DP is the same computation.
-                prop_assert_eq!(full[i * n + j].to_bits(), upper[i * n + j].to_bits());
+                // Each pair was aligned in one orientation only: both must equal the scalar value.
+                let direct = if i == j { 1.0 } else { pop.similarity(&sym, i, j, &mut al) };
+                prop_assert_eq!(full[i * n + j].to_bits(), direct.to_bits());
                 if j > i {
                     prop_assert_eq!(full[i * n + j].to_bits(), cond[condensed_offset(n, i) + j - i - 1].to_bits());
                 }
@@ -213,9 +224,11 @@ fn empty_and_malformed_input_is_an_error_not_a_panic() {
     // A NaN in a column no rule reads is fine.
     assert!(Population::new(&t, &[0], &[f64::NAN], &[0, 1]).is_ok());
     let pop = Population::new(&t, &[0], &[1.0], &[0, 1]).unwrap();
+    let plan = matrix::Plan::new(&pop, 0..1);
     let mut out = vec![0.0; 4];
-    assert!(matrix::fill_rows(&pop, &t, 0..2, 0..2, false, &mut out).is_err());
-    assert!(matrix::fill_rows(&pop, &t, 0..1, 0..1, false, &mut out).is_err());
+    assert!(matrix::fill_matrix(&pop, &t, &plan, 0..1, 0..2, 0..2, &mut out).is_err());
+    assert!(matrix::fill_matrix(&pop, &t, &plan, 0..1, 0..1, 0..1, &mut out).is_err());
+    assert!(matrix::fill_matrix(&pop, &t, &plan, 0..5, 0..1, 0..1, &mut out[..1]).is_err());
 }
 
 #[test]

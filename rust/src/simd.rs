@@ -1,0 +1,143 @@
+//! The lane kernel: one column sequence B against `LANES` row sequences A at once.
+//!
+//! Each lane runs exactly the scalar linear-gap recursion of `align.rs` on its own pair
+//! (`v = diag + s; v = max(v, left + g); v = max(v, up + g)` in f64), so every lane's
+//! result is bit for bit the scalar one; the lanes only share the loop. Row sequences of
+//! different lengths share a group: shorter lanes run on over padding, which cannot flow
+//! back into cells they already finished, and each lane's score is read off when its own
+//! last row is done.
+//!
+//! Substitution scores come from a per-group *profile* laid out `[row][gene][lane]`: the
+//! scores of every distinct gene against each lane's gene in that row, so the inner loop
+//! does one contiguous load per cell group instead of a gather. The body is compiled once
+//! per instruction set (AVX-512, AVX2, baseline) and picked at run time.
+
+use crate::score::Gaps;
+use crate::seq::Population;
+
+/// Row sequences aligned together.
+pub const LANES: usize = 32;
+
+/// A group of up to `LANES` row sequences with their substitution profile.
+pub struct RowGroup {
+    /// Population indices of the rows (the first `n_real` are real; the rest repeat the last).
+    pub rows: [usize; LANES],
+    pub n_real: usize,
+    lens: [usize; LANES],
+    max_len: usize,
+    k: usize,
+    profile: Vec<f64>,
+}
+
+impl RowGroup {
+    /// Build the group's profile. `rows` must be non-empty, at most `LANES` long, and the
+    /// population must have its dense table.
+    #[must_use]
+    pub fn new(pop: &Population, rows: &[usize]) -> Option<Self> {
+        let dense = pop.dense_table()?;
+        let k = pop.n_distinct_genes();
+        let n_real = rows.len().min(LANES);
+        let mut idx = [0usize; LANES];
+        let mut lens = [0usize; LANES];
+        for l in 0..LANES {
+            idx[l] = rows[l.min(n_real - 1)];
+            lens[l] = pop.seq(idx[l]).len();
+        }
+        let max_len = lens.iter().copied().max().unwrap_or(0);
+        let mut profile = vec![0.0; max_len * k * LANES];
+        // Slab by slab, so writes are sequential; each lane reads its gene's row of the table.
+        for r in 0..max_len {
+            let slab = &mut profile[r * k * LANES..(r + 1) * k * LANES];
+            for l in 0..LANES {
+                let Some(&ga) = pop.seq(idx[l]).get(r) else { continue };
+                let src = &dense[ga as usize * k..(ga as usize + 1) * k];
+                for (cell, &s) in slab.iter_mut().skip(l).step_by(LANES).zip(src) {
+                    *cell = s;
+                }
+            }
+        }
+        Some(RowGroup { rows: idx, n_real, lens, max_len, k, profile })
+    }
+
+    /// Raw scores of every lane's row sequence (as A) against `b` (as B). Linear gaps only.
+    pub fn scores(&self, b: &[u32], gaps: Gaps, h: &mut Vec<[f64; LANES]>) -> [f64; LANES] {
+        debug_assert!(gaps.is_linear());
+        h.clear();
+        h.resize(b.len() + 1, [0.0; LANES]);
+        #[cfg(target_arch = "x86_64")]
+        {
+            if std::arch::is_x86_feature_detected!("avx512f") {
+                // SAFETY: the CPU supports AVX-512F (checked just above).
+                return unsafe { kernel_avx512(self, b, gaps, h) };
+            }
+            if std::arch::is_x86_feature_detected!("avx2") {
+                // SAFETY: the CPU supports AVX2 (checked just above).
+                return unsafe { kernel_avx2(self, b, gaps, h) };
+            }
+        }
+        kernel(self, b, gaps, h)
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn kernel_avx512(grp: &RowGroup, b: &[u32], gaps: Gaps, h: &mut [[f64; LANES]]) -> [f64; LANES] {
+    kernel(grp, b, gaps, h)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn kernel_avx2(grp: &RowGroup, b: &[u32], gaps: Gaps, h: &mut [[f64; LANES]]) -> [f64; LANES] {
+    kernel(grp, b, gaps, h)
+}
+
+#[inline(always)]
+fn kernel(grp: &RowGroup, b: &[u32], gaps: Gaps, h: &mut [[f64; LANES]]) -> [f64; LANES] {
+    let n = b.len();
+    let g = gaps.open;
+    let k = grp.k;
+    let mut acc = 0.0;
+    h[0] = [0.0; LANES];
+    for c in 1..=n {
+        // Built incrementally, exactly as the scalar path builds gap runs.
+        acc = if c == 1 { gaps.open } else { acc + gaps.extend };
+        h[c] = [acc; LANES];
+    }
+    let mut out = [0.0; LANES];
+    let mut col0 = 0.0;
+    for r in 0..grp.max_len {
+        col0 = if r == 0 { gaps.open } else { col0 + gaps.extend };
+        let slab = &grp.profile[r * k * LANES..(r + 1) * k * LANES];
+        let mut diag = h[0];
+        let mut left = [col0; LANES];
+        h[0] = left;
+        for c in 1..=n {
+            let up = h[c];
+            let at = b[c - 1] as usize * LANES;
+            let s: &[f64; LANES] = slab[at..at + LANES].try_into().expect("profile row");
+            let mut v = [0.0; LANES];
+            for l in 0..LANES {
+                // Same operations, in the same order, as Aligner::score's linear path.
+                let mut x = diag[l] + s[l];
+                let gl = left[l] + g;
+                if gl > x {
+                    x = gl;
+                }
+                let gu = up[l] + g;
+                if gu > x {
+                    x = gu;
+                }
+                v[l] = x;
+            }
+            diag = up;
+            h[c] = v;
+            left = v;
+        }
+        for l in 0..LANES {
+            if grp.lens[l] == r + 1 {
+                out[l] = h[n][l];
+            }
+        }
+    }
+    out
+}
