@@ -12,9 +12,16 @@ console = Console()
 console_err = Console(stderr=True)
 
 
+def print_error(message: str) -> None:
+    """One red ``error:`` prefix, then the message verbatim (it may contain brackets)."""
+    from rich.text import Text
+
+    console_err.print(Text.assemble(("error: ", "bold red"), str(message)), highlight=False, soft_wrap=True)
+
+
 def fail(message: str, code: int = 2) -> typer.Exit:
     """Print one red error line and return the Exit to raise."""
-    console_err.print(f"[bold red]error:[/] {message}", highlight=False, markup=True)
+    print_error(message)
     return typer.Exit(code)
 
 
@@ -25,9 +32,9 @@ def run_guarded(app: typer.Typer, args: list[str] | None = None) -> int:
     from pyevonas.errors import PyevonasError
 
     try:
-        app(args=args, standalone_mode=False)
+        rv = app(args=args, standalone_mode=False)
     except (PyevonasError, ValidationError) as exc:
-        console_err.print(f"[bold red]error:[/] {exc}", highlight=False, markup=False)
+        print_error(str(exc))
         return 2
     except KeyboardInterrupt:
         console_err.print("interrupted", style="yellow")
@@ -46,7 +53,8 @@ def run_guarded(app: typer.Typer, args: list[str] | None = None) -> int:
             console_err.print("aborted", style="yellow")
             return 130
         raise
-    return 0
+    # With standalone_mode=False click returns the code of a `typer.Exit(code)` instead of raising.
+    return rv if isinstance(rv, int) else 0
 
 
 def echo_json(obj: Any) -> None:
