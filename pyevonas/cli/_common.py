@@ -39,19 +39,20 @@ def run_guarded(app: typer.Typer, args: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         console_err.print("interrupted", style="yellow")
         return 130
-    except SystemExit as exc:  # typer.Exit inside standalone_mode=False
+    except SystemExit as exc:
         return int(exc.code or 0)
-    except Exception as exc:  # click usage errors
-        import click
-
-        if isinstance(exc, click.exceptions.Exit):
-            return exc.exit_code
-        if isinstance(exc, click.ClickException):
-            exc.show(file=sys.stderr)
-            return exc.exit_code
-        if isinstance(exc, click.exceptions.Abort):
-            console_err.print("aborted", style="yellow")
-            return 130
+    except typer.Exit as exc:
+        return int(exc.exit_code)
+    except typer.Abort:
+        console_err.print("aborted", style="yellow")
+        return 130
+    except Exception as exc:
+        # typer >= 0.29 carries its own click (typer._click); older ones use click itself.
+        show = getattr(exc, "show", None)
+        code = getattr(exc, "exit_code", None)
+        if callable(show) and isinstance(code, int):
+            show(file=sys.stderr)
+            return code
         raise
     # With standalone_mode=False click returns the code of a `typer.Exit(code)` instead of raising.
     return rv if isinstance(rv, int) else 0

@@ -120,8 +120,11 @@ struct Lanes<'a> {
 }
 
 impl<'a> Lanes<'a> {
-    fn new(pop: &Population, table: &ScoreTable, rows: &'a [usize]) -> Self {
-        let fast = if table.gaps().is_linear() { RowGroup::new(pop, rows) } else { None };
+    /// `n_cols`: how many column sequences the group will meet. The profile costs about as
+    /// much as aligning the group against `k / 8` columns, so few columns go scalar.
+    fn new(pop: &Population, table: &ScoreTable, rows: &'a [usize], n_cols: usize) -> Self {
+        let worth_it = n_cols * 8 >= pop.n_distinct_genes() && rows.len() * 2 >= LANES;
+        let fast = if table.gaps().is_linear() && worth_it { RowGroup::new(pop, rows) } else { None };
         Lanes { rows, fast, h: Vec::new(), al: Aligner::default() }
     }
 
@@ -209,7 +212,8 @@ pub fn fill_matrix<T: Element>(
     let at = |i: usize, j: usize| (i - rows.start) * width + (j - cols.start);
     groups.into_par_iter().for_each(|g| {
         let mine = plan.group(g);
-        let mut lanes = Lanes::new(pop, table, mine);
+        let n_cols = if half { plan.from_group(g).len() } else { cols.len() };
+        let mut lanes = Lanes::new(pop, table, mine, n_cols);
         if half {
             // Columns: this group's rows and every later group's. Cell (i, j) and (j, i) with
             // i in this group are written only here: the group of j (same or later) never
@@ -263,7 +267,7 @@ pub fn fill_condensed<T: Element>(pop: &Population, table: &ScoreTable, plan: &P
     let out = Out::new(out);
     groups.into_par_iter().for_each(|g| {
         let mine = plan.group(g);
-        let mut lanes = Lanes::new(pop, table, mine);
+        let mut lanes = Lanes::new(pop, table, mine, plan.from_group(g).len());
         for &j in plan.from_group(g) {
             let sims = lanes.sims(pop, table, j);
             for (l, &i) in mine.iter().enumerate() {
@@ -332,7 +336,7 @@ pub fn fill_nearest(
     let (oi, os) = (Out::new(out_idx), Out::new(out_sim));
     groups.into_par_iter().for_each(|g| {
         let mine = plan.group(g);
-        let mut lanes = Lanes::new(pop, table, mine);
+        let mut lanes = Lanes::new(pop, table, mine, cols.len());
         let mut best: Vec<Vec<(f64, usize)>> = vec![Vec::with_capacity(k + 1); mine.len()];
         for j in cols.clone() {
             let sims = lanes.sims(pop, table, j);

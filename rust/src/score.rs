@@ -9,7 +9,10 @@
 //! Gap costs are scores added per gapped position: a gap of length `k` scores
 //! `open + (k - 1) * extend` (both <= 0).
 
+use std::sync::Arc;
+
 use crate::error::{Error, Result};
+use crate::seq::GeneCache;
 
 /// One weighted, normalised parameter difference of a rule.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -68,6 +71,8 @@ pub struct ScoreTable {
     gaps: Gaps,
     lower_bound: LowerBound,
     symmetric: bool,
+    used: Vec<Vec<usize>>,
+    cache: Arc<GeneCache>,
 }
 
 impl ScoreTable {
@@ -146,8 +151,11 @@ impl ScoreTable {
             gaps,
             lower_bound,
             symmetric: false,
+            used: Vec::new(),
+            cache: Arc::new(GeneCache::new(n_params)),
         };
         table.symmetric = table.compute_symmetric();
+        table.used = (0..n_types).map(|t| table.used_params(t)).collect();
         Ok(table)
     }
 
@@ -227,6 +235,18 @@ impl ScoreTable {
         used.sort_unstable();
         used.dedup();
         used
+    }
+
+    /// `used_params` of every type, computed once.
+    #[must_use]
+    pub fn used_params_by_type(&self) -> &[Vec<usize>] {
+        &self.used
+    }
+
+    /// The table's cache of distinct genes and their scores (shared by its clones).
+    #[must_use]
+    pub fn gene_cache(&self) -> &GeneCache {
+        &self.cache
     }
 
     /// Similarity from a raw score, the two self scores and the lengths; clamped below at 0.

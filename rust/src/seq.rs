@@ -7,6 +7,7 @@
 //! reads one f64 per cell and never evaluates a rule.
 
 use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 
 use rayon::prelude::*;
 
@@ -17,18 +18,77 @@ use crate::score::ScoreTable;
 /// beyond it, scores are computed per cell from the rules (same values, slower).
 pub const MAX_DENSE_GENES: usize = 2048;
 
+/// Distinct genes (type and parameter row) with their dense score table.
+///
+/// A score table keeps one of these as a cache that only grows: populations drawn from the
+/// same search space keep meeting the same few hundred genes, so after the first calls a new
+/// population needs no rule evaluation at all (each rule costs up to three divisions).
+#[derive(Debug, Default)]
+pub struct GeneSpace {
+    ids: HashMap<(u32, Vec<u64>), u32>,
+    types: Vec<usize>,
+    params: Vec<f64>,
+    n_params: usize,
+    /// `k x k` row-major (row = gene of A), when k <= MAX_DENSE_GENES.
+    dense: Option<Vec<f64>>,
+}
+
+impl GeneSpace {
+    fn len(&self) -> usize {
+        self.types.len()
+    }
+
+    /// A copy with `new` genes appended and the dense table extended (existing cells copied).
+    fn extended(&self, table: &ScoreTable, new: &[(u32, Vec<u64>, usize)], params: &[f64]) -> GeneSpace {
+        let np = self.n_params;
+        let mut out = GeneSpace {
+            ids: self.ids.clone(),
+            types: self.types.clone(),
+            params: self.params.clone(),
+            n_params: np,
+            dense: None,
+        };
+        for (code, key, row) in new {
+            let id = out.types.len() as u32;
+            if let std::collections::hash_map::Entry::Vacant(e) = out.ids.entry((*code, key.clone())) {
+                e.insert(id);
+                out.types.push(*code as usize);
+                out.params.extend_from_slice(&params[row * np..(row + 1) * np]);
+            }
+        }
+        let (k0, k) = (self.len(), out.len());
+        if k <= MAX_DENSE_GENES {
+            let mut d = vec![0.0; k * k];
+            let old = self.dense.as_deref();
+            let (types, gp) = (&out.types, &out.params);
+            let fill = |(a, row): (usize, &mut [f64])| {
+                let pa = &gp[a * np..(a + 1) * np];
+                for (b, cell) in row.iter_mut().enumerate() {
+                    *cell = match old {
+                        Some(o) if a < k0 && b < k0 => o[a * k0 + b],
+                        _ => table.substitution(types[a], pa, types[b], &gp[b * np..(b + 1) * np]),
+                    };
+                }
+            };
+            // A small table is cheaper to fill than to hand out to threads.
+            if k * (k - k0) >= 1 << 16 {
+                d.par_chunks_mut(k).enumerate().for_each(fill);
+            } else {
+                d.chunks_mut(k).enumerate().for_each(fill);
+            }
+            out.dense = Some(d);
+        }
+        out
+    }
+}
+
 /// Encoded sequences sharing a gene dictionary, with precomputed scores.
 #[derive(Debug, Clone)]
 pub struct Population {
-    /// Gene ids, all sequences concatenated.
+    /// Gene ids (into `space`), all sequences concatenated.
     genes: Vec<u32>,
     offsets: Vec<usize>,
-    /// Distinct genes: type code and parameter row.
-    gene_types: Vec<usize>,
-    gene_params: Vec<f64>,
-    n_params: usize,
-    /// Dense `k x k` substitution scores (row = gene of A), when k <= MAX_DENSE_GENES.
-    dense: Option<Vec<f64>>,
+    space: Arc<GeneSpace>,
     self_scores: Vec<f64>,
 }
 
@@ -65,71 +125,27 @@ impl Population {
                 return Err(Error::EmptySequence { seq: s });
             }
         }
-        let used: Vec<Vec<usize>> = (0..table.n_types()).map(|t| table.used_params(t)).collect();
-        let mut ids: HashMap<(u32, Vec<u64>), u32> = HashMap::new();
-        let mut gene_types = Vec::new();
-        let mut gene_params = Vec::new();
-        let mut genes = Vec::with_capacity(codes.len());
+        let used = table.used_params_by_type();
+        let mut keys: Vec<(u32, Vec<u64>)> = Vec::with_capacity(codes.len());
         for s in 0..offsets.len() - 1 {
             for g in offsets[s]..offsets[s + 1] {
                 let code = codes[g];
                 if code as usize >= table.n_types() {
-                    return Err(Error::UnknownType {
-                        seq: s,
-                        index: g - offsets[s],
-                        code,
-                        n_types: table.n_types(),
-                    });
+                    return Err(Error::UnknownType { seq: s, index: g - offsets[s], code, n_types: table.n_types() });
                 }
                 let row = &params[g * n_params..(g + 1) * n_params];
                 for &p in &used[code as usize] {
                     if !row[p].is_finite() {
-                        return Err(Error::NonFinite {
-                            seq: s,
-                            index: g - offsets[s],
-                            param: p,
-                            value: row[p],
-                        });
+                        return Err(Error::NonFinite { seq: s, index: g - offsets[s], param: p, value: row[p] });
                     }
                 }
                 // Parameters no rule reads do not distinguish genes.
-                let key: Vec<u64> = used[code as usize].iter().map(|&p| row[p].to_bits()).collect();
-                let next = gene_types.len() as u32;
-                let id = *ids.entry((code, key)).or_insert_with(|| {
-                    gene_types.push(code as usize);
-                    gene_params.extend_from_slice(row);
-                    next
-                });
-                genes.push(id);
+                keys.push((code, used[code as usize].iter().map(|&p| row[p].to_bits()).collect()));
             }
         }
-        let k = gene_types.len();
-        let dense = (k <= MAX_DENSE_GENES).then(|| {
-            let mut d = vec![0.0; k * k];
-            let fill = |(a, row): (usize, &mut [f64])| {
-                let pa = &gene_params[a * n_params..(a + 1) * n_params];
-                for (b, cell) in row.iter_mut().enumerate() {
-                    let pb = &gene_params[b * n_params..(b + 1) * n_params];
-                    *cell = table.substitution(gene_types[a], pa, gene_types[b], pb);
-                }
-            };
-            // A small table is cheaper to fill than to hand out to threads.
-            if k >= 256 {
-                d.par_chunks_mut(k.max(1)).enumerate().for_each(fill);
-            } else {
-                d.chunks_mut(k.max(1)).enumerate().for_each(fill);
-            }
-            d
-        });
-        let mut pop = Population {
-            genes,
-            offsets: offsets.to_vec(),
-            gene_types,
-            gene_params,
-            n_params,
-            dense,
-            self_scores: Vec::new(),
-        };
+        let space = table.gene_cache().resolve(table, &keys, params);
+        let genes = keys.iter().map(|k| space.ids[k]).collect();
+        let mut pop = Population { genes, offsets: offsets.to_vec(), space, self_scores: Vec::new() };
         let mut aligner = crate::align::Aligner::default();
         pop.self_scores = (0..pop.len()).map(|i| pop.score(table, i, i, &mut aligner)).collect();
         Ok(pop)
@@ -150,7 +166,7 @@ impl Population {
     /// Number of distinct genes.
     #[must_use]
     pub fn n_distinct_genes(&self) -> usize {
-        self.gene_types.len()
+        self.space.len()
     }
 
     /// Gene ids of sequence i.
@@ -168,7 +184,7 @@ impl Population {
     /// Dense distinct-gene score table (`k x k`, row = gene of A), if it was built.
     #[must_use]
     pub fn dense_table(&self) -> Option<&[f64]> {
-        self.dense.as_deref()
+        self.space.dense.as_deref()
     }
 
     /// Match score of distinct genes `a` (from A) and `b` (from B).
@@ -176,13 +192,14 @@ impl Population {
     #[must_use]
     pub fn gene_score(&self, table: &ScoreTable, a: u32, b: u32) -> f64 {
         let (a, b) = (a as usize, b as usize);
-        match &self.dense {
-            Some(d) => d[a * self.gene_types.len() + b],
+        let sp = &*self.space;
+        match &sp.dense {
+            Some(d) => d[a * sp.len() + b],
             None => table.substitution(
-                self.gene_types[a],
-                &self.gene_params[a * self.n_params..(a + 1) * self.n_params],
-                self.gene_types[b],
-                &self.gene_params[b * self.n_params..(b + 1) * self.n_params],
+                sp.types[a],
+                &sp.params[a * sp.n_params..(a + 1) * sp.n_params],
+                sp.types[b],
+                &sp.params[b * sp.n_params..(b + 1) * sp.n_params],
             ),
         }
     }
@@ -191,9 +208,9 @@ impl Population {
     #[inline]
     pub fn score(&self, table: &ScoreTable, i: usize, j: usize, aligner: &mut crate::align::Aligner) -> f64 {
         let (a, b) = (self.seq(i), self.seq(j));
-        match &self.dense {
+        match &self.space.dense {
             Some(d) => {
-                let k = self.gene_types.len();
+                let k = self.space.len();
                 aligner.score_rows(a, b, |ga| &d[ga as usize * k..(ga as usize + 1) * k], table.gaps())
             }
             None => aligner.score(a.len(), b.len(), |x, y| self.gene_score(table, a[x], b[y]), table.gaps()),
@@ -205,5 +222,53 @@ impl Population {
     pub fn similarity(&self, table: &ScoreTable, i: usize, j: usize, aligner: &mut crate::align::Aligner) -> f64 {
         let s = self.score(table, i, j, aligner);
         table.normalise(s, self.seq(i).len(), self.seq(j).len(), self.self_scores[i], self.self_scores[j])
+    }
+}
+
+/// The growing gene dictionary a score table keeps (see [`GeneSpace`]).
+#[derive(Debug, Default)]
+pub struct GeneCache {
+    current: RwLock<Arc<GeneSpace>>,
+}
+
+impl GeneCache {
+    /// An empty cache for genes with `n_params` parameter columns.
+    #[must_use]
+    pub fn new(n_params: usize) -> Self {
+        GeneCache { current: RwLock::new(Arc::new(GeneSpace { n_params, ..GeneSpace::default() })) }
+    }
+
+    /// A gene space holding every key: the cached one, extended if needed; past
+    /// `MAX_DENSE_GENES` the cache stops growing and the population gets a space of its own.
+    fn resolve(&self, table: &ScoreTable, keys: &[(u32, Vec<u64>)], params: &[f64]) -> Arc<GeneSpace> {
+        let snapshot = self.current.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        let missing = |sp: &GeneSpace| -> Vec<(u32, Vec<u64>, usize)> {
+            let mut seen = std::collections::HashSet::new();
+            keys.iter()
+                .enumerate()
+                .filter(|(_, k)| !sp.ids.contains_key(*k) && seen.insert(*k))
+                .map(|(row, (c, k))| (*c, k.clone(), row))
+                .collect()
+        };
+        let new = missing(&snapshot);
+        if new.is_empty() {
+            return snapshot;
+        }
+        let mut guard = self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let base = guard.clone();
+        let new = missing(&base);
+        if base.len() + new.len() <= MAX_DENSE_GENES {
+            let grown = Arc::new(base.extended(table, &new, params));
+            *guard = grown.clone();
+            return grown;
+        }
+        drop(guard);
+        // Too many distinct genes to cache: a space of this population's genes only.
+        let empty = GeneSpace { n_params: table.n_params(), ..GeneSpace::default() };
+        let all: Vec<(u32, Vec<u64>, usize)> = {
+            let mut seen = std::collections::HashSet::new();
+            keys.iter().enumerate().filter(|(_, k)| seen.insert(*k)).map(|(row, (c, k))| (*c, k.clone(), row)).collect()
+        };
+        Arc::new(empty.extended(table, &all, params))
     }
 }
