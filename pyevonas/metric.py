@@ -11,7 +11,7 @@ Orientation: ``M[i, j]`` is the similarity of ``archs[i]`` as the first sequence
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Union
@@ -55,6 +55,7 @@ def similarity_matrix(
     condensed: bool = False,
     dtype: Any = np.float64,
     n_threads: int | None = None,
+    progress: Callable[[int, int], Any] | None = None,
 ) -> np.ndarray:
     """Similarity matrix of a population (N x N), or of ``archs`` against ``others`` (N x M).
 
@@ -68,6 +69,8 @@ def similarity_matrix(
         dtype: ``numpy.float64`` (default, exact) or ``numpy.float32`` (halves memory; values are
             the float64 results rounded to the nearest float32, error <= 3e-8).
         n_threads: threads to use (default: ``PYEVONAS_NUM_THREADS`` or all cores).
+        progress: called as ``progress(done, total)`` between blocks of work (the GIL is held
+            there, so Ctrl-C is also noticed between blocks).
 
     Returns:
         float64 (or float32) array; the diagonal of an N x N matrix is exactly 1.
@@ -78,12 +81,12 @@ def similarity_matrix(
     if others is None:
         pop = c.population(archs)
         if condensed:
-            return pop.condensed(float32=f32, n_threads=n_threads)
-        return pop.matrix(float32=f32, n_threads=n_threads)
+            return pop.condensed(float32=f32, n_threads=n_threads, progress=progress)
+        return pop.matrix(float32=f32, n_threads=n_threads, progress=progress)
     if condensed:
         raise ValueError("condensed=True needs others=None (a condensed matrix is one population's upper triangle)")
     pop = c.population(list(archs) + list(others))
-    return pop.matrix(split=len(archs), float32=f32, n_threads=n_threads)
+    return pop.matrix(split=len(archs), float32=f32, n_threads=n_threads, progress=progress)
 
 
 def score_matrix(
@@ -103,6 +106,7 @@ def nearest(
     schema: SchemaArg = "default",
     *,
     n_threads: int | None = None,
+    progress: Callable[[int, int], Any] | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """The k most similar architectures of each row, without building the full matrix.
 
@@ -112,6 +116,7 @@ def nearest(
         others: the candidates; ``None`` searches ``archs`` itself, excluding each row's own index.
         schema: scoring schema.
         n_threads: threads to use.
+        progress: called as ``progress(done, total)`` between blocks of work.
 
     Returns:
         ``(indices, similarities)``, both of shape (N, k): int64 indices into ``others`` (or
@@ -122,9 +127,9 @@ def nearest(
         raise ValueError(f"k must be >= 0, got {k}")
     c = compiled(schema)
     if others is None:
-        return c.population(archs).nearest(k, n_threads=_threads(n_threads))
+        return c.population(archs).nearest(k, n_threads=_threads(n_threads), progress=progress)
     pop = c.population(list(archs) + list(others))
-    return pop.nearest(k, split=len(archs), n_threads=_threads(n_threads))
+    return pop.nearest(k, split=len(archs), n_threads=_threads(n_threads), progress=progress)
 
 
 @dataclass(frozen=True)

@@ -183,3 +183,50 @@ def test_importing_the_similarity_side_never_imports_torch() -> None:
         "assert 'torch' not in sys.modules, [m for m in sys.modules if 'torch' in m]"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def _random_population(n: int, seed: int = 0) -> list[str]:
+    rng = np.random.default_rng(seed)
+    genes = ["C(32,3,1)", "C(64,5,2)", "B", "L", "M(2)", "A(3)", "T(64,5,1)", "t(32,3,2)", "D(3,2)", "r(16,3,1)", "I"]
+    return [" ".join(rng.choice(genes, size=rng.integers(5, 30))) + " g F(32)" for _ in range(n)]
+
+
+def test_progress_is_reported_in_blocks() -> None:
+    pop = _random_population(600)
+    calls: list[tuple[int, int]] = []
+    m = pyevonas.similarity_matrix(pop, progress=lambda d, t: calls.append((d, t)))
+    assert calls and calls[-1][0] == calls[-1][1]
+    assert [d for d, _ in calls] == sorted(d for d, _ in calls)
+    np.testing.assert_array_equal(m, pyevonas.similarity_matrix(pop))
+    calls.clear()
+    pyevonas.nearest(pop, 2, progress=lambda d, t: calls.append((d, t)))
+    assert calls[-1][0] == calls[-1][1]
+
+
+def test_ctrl_c_interrupts_a_long_matrix() -> None:
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    code = (
+        "import sys, time, pyevonas, numpy as np\n"
+        "rng = np.random.default_rng(1)\n"
+        "g = ['C(32,3,1)', 'B', 'L', 'M(2)', 'T(64,5,1)', 'D(3,2)', 'r(16,3,1)', 'C(128,7,2)']\n"
+        "pop = [' '.join(rng.choice(g, size=40)) + ' g F(32)' for _ in range(12000)]\n"
+        "print('ready', flush=True)\n"
+        "try:\n"
+        "    pyevonas.similarity_matrix(pop, condensed=True, n_threads=1)\n"
+        "    print('finished', flush=True)\n"
+        "except KeyboardInterrupt:\n"
+        "    print('interrupted', flush=True)\n"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    assert proc.stdout.readline().strip() == "ready"
+    time.sleep(1.0)
+    proc.send_signal(signal.SIGINT)
+    t0 = time.monotonic()
+    out, _ = proc.communicate(timeout=60)
+    assert out.strip() == "interrupted"
+    assert time.monotonic() - t0 < 10

@@ -10,7 +10,7 @@ import typer
 from typing_extensions import Annotated
 
 from pyevonas.cli import app
-from pyevonas.cli._common import console, echo_json
+from pyevonas.cli._common import console, console_err, echo_json
 from pyevonas.errors import EncodingError
 
 schema_app = typer.Typer(help="Validate and publish scoring schemas.", no_args_is_help=True)
@@ -126,9 +126,16 @@ def matrix(
         raise typer.BadParameter("--condensed writes a 1-D array: give -o FILE.npy", param_hint="--condensed")
     if output is not None and output.suffix.lower() not in (".csv", ".npy"):
         raise typer.BadParameter(f"{output}: the output must end in .csv or .npy", param_hint="--output")
-    with console.status(f"aligning {len(archs)} architectures..."):
+    from rich.progress import BarColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
+
+    with Progress(
+        "[progress.description]{task.description}", BarColumn(), "{task.percentage:>3.0f}%",
+        TimeElapsedColumn(), TimeRemainingColumn(), console=console_err, transient=True,
+    ) as bar:
+        task = bar.add_task(f"aligning {len(archs)} architectures", total=None)
         m = similarity_matrix(
-            archs, other_archs, schema, condensed=condensed, dtype=np.float32 if float32 else np.float64, n_threads=threads
+            archs, other_archs, schema, condensed=condensed, dtype=np.float32 if float32 else np.float64,
+            n_threads=threads, progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)

@@ -46,6 +46,15 @@ fn group_batches(n_groups: usize, total_cells: usize) -> Vec<Range<usize>> {
     (0..n_groups).step_by(per).map(|s| s..(s + per).min(n_groups)).collect()
 }
 
+/// Call `progress(done, total)` (in batches) if given; its exceptions propagate.
+fn report(py: Python<'_>, progress: Option<&Bound<'_, PyAny>>, done: usize, total: usize) -> PyResult<()> {
+    let _ = py;
+    if let Some(cb) = progress {
+        cb.call1((done, total))?;
+    }
+    Ok(())
+}
+
 #[pyclass(frozen, name = "ScoreTable", module = "pyevonas._core")]
 struct PyScoreTable {
     inner: Arc<ScoreTable>,
@@ -162,6 +171,7 @@ impl PyPopulation {
         py: Python<'py>,
         split: Option<usize>,
         n_threads: Option<usize>,
+        progress: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let (rows, cols) = self.split_ranges(split)?;
         let mut out = new_array::<T>(rows.len(), cols.len());
@@ -170,17 +180,25 @@ impl PyPopulation {
         let plan = matrix::Plan::new(pop, rows.clone());
         {
             let slice = out.as_slice_mut().expect("a fresh array is contiguous");
-            for batch in group_batches(plan.n_groups(), rows.len() * cols.len()) {
+            let total = plan.n_groups();
+            for batch in group_batches(total, rows.len() * cols.len()) {
+                let done = batch.end;
                 let (rows, cols, part) = (rows.clone(), cols.clone(), &mut *slice);
                 py.detach(|| pool.install(|| matrix::fill_matrix(pop, table, &plan, batch, rows, cols, part)))
                     .map_err(to_py)?;
                 py.check_signals()?;
+                report(py, progress, done, total)?;
             }
         }
         Ok(out.into_pyarray(py).into_any())
     }
 
-    fn condensed_typed<'py, T: Element + numpy::Element>(&self, py: Python<'py>, n_threads: Option<usize>) -> PyResult<Bound<'py, PyAny>> {
+    fn condensed_typed<'py, T: Element + numpy::Element>(
+        &self,
+        py: Python<'py>,
+        n_threads: Option<usize>,
+        progress: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         if !self.table.is_symmetric() {
             return Err(PyValueError::new_err(
                 "a condensed (upper-triangle) matrix needs a symmetric scoring schema; this one is directed",
@@ -193,11 +211,14 @@ impl PyPopulation {
         let plan = matrix::Plan::new(pop, 0..n);
         {
             let slice = out.as_slice_mut().expect("a fresh array is contiguous");
-            for batch in group_batches(plan.n_groups(), n * n / 2) {
+            let total = plan.n_groups();
+            for batch in group_batches(total, n * n / 2) {
+                let done = batch.end;
                 let part = &mut *slice;
                 py.detach(|| pool.install(|| matrix::fill_condensed(pop, table, &plan, batch, part)))
                     .map_err(to_py)?;
                 py.check_signals()?;
+                report(py, progress, done, total)?;
             }
         }
         Ok(out.into_pyarray(py).into_any())
@@ -260,22 +281,35 @@ impl PyPopulation {
     }
 
     /// Similarity matrix: N x N, or rows [0, split) against columns [split, N).
-    #[pyo3(signature = (split=None, float32=false, n_threads=None))]
-    fn matrix<'py>(&self, py: Python<'py>, split: Option<usize>, float32: bool, n_threads: Option<usize>) -> PyResult<Bound<'py, PyAny>> {
+    #[pyo3(signature = (split=None, float32=false, n_threads=None, progress=None))]
+    fn matrix<'py>(
+        &self,
+        py: Python<'py>,
+        split: Option<usize>,
+        float32: bool,
+        n_threads: Option<usize>,
+        progress: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         if float32 {
-            self.matrix_typed::<f32>(py, split, n_threads)
+            self.matrix_typed::<f32>(py, split, n_threads, progress)
         } else {
-            self.matrix_typed::<f64>(py, split, n_threads)
+            self.matrix_typed::<f64>(py, split, n_threads, progress)
         }
     }
 
     /// Condensed upper triangle (scipy `pdist` layout) of the N x N matrix; symmetric tables only.
-    #[pyo3(signature = (float32=false, n_threads=None))]
-    fn condensed<'py>(&self, py: Python<'py>, float32: bool, n_threads: Option<usize>) -> PyResult<Bound<'py, PyAny>> {
+    #[pyo3(signature = (float32=false, n_threads=None, progress=None))]
+    fn condensed<'py>(
+        &self,
+        py: Python<'py>,
+        float32: bool,
+        n_threads: Option<usize>,
+        progress: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         if float32 {
-            self.condensed_typed::<f32>(py, n_threads)
+            self.condensed_typed::<f32>(py, n_threads, progress)
         } else {
-            self.condensed_typed::<f64>(py, n_threads)
+            self.condensed_typed::<f64>(py, n_threads, progress)
         }
     }
 
@@ -295,8 +329,15 @@ impl PyPopulation {
     }
 
     /// k nearest (most similar) columns per row: (indices int64 (R, k), similarities (R, k)).
-    #[pyo3(signature = (k, split=None, n_threads=None))]
-    fn nearest<'py>(&self, py: Python<'py>, k: usize, split: Option<usize>, n_threads: Option<usize>) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+    #[pyo3(signature = (k, split=None, n_threads=None, progress=None))]
+    fn nearest<'py>(
+        &self,
+        py: Python<'py>,
+        k: usize,
+        split: Option<usize>,
+        n_threads: Option<usize>,
+        progress: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
         let (rows, cols) = self.split_ranges(split)?;
         let exclude_self = split.is_none();
         let mut idx = new_array::<i64>(rows.len(), k);
@@ -307,13 +348,16 @@ impl PyPopulation {
         {
             let is = idx.as_slice_mut().expect("contiguous");
             let ss = sim.as_slice_mut().expect("contiguous");
-            for batch in group_batches(plan.n_groups(), rows.len() * cols.len()) {
+            let total = plan.n_groups();
+            for batch in group_batches(total, rows.len() * cols.len()) {
+                let done = batch.end;
                 let (rows, cols, pi, ps) = (rows.clone(), cols.clone(), &mut *is, &mut *ss);
                 py.detach(|| {
                     pool.install(|| matrix::fill_nearest(pop, table, &plan, batch, rows, cols, k, exclude_self, pi, ps))
                 })
                 .map_err(to_py)?;
                 py.check_signals()?;
+                report(py, progress, done, total)?;
             }
         }
         Ok((idx.into_pyarray(py).into_any(), sim.into_pyarray(py).into_any()))
