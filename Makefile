@@ -1,0 +1,49 @@
+# The few everyday commands. `make help` lists them. CI runs `.ci/run` (= `make ci`).
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+
+.PHONY: help
+help: ## list the targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  %-12s %s\n", $$1, $$2}'
+
+$(PY):
+	python3 -m venv $(VENV)
+	$(PIP) install -q --upgrade pip
+
+.PHONY: install
+install: $(PY) ## create .venv and install pyevonas with the training, report and test extras (builds the Rust core)
+	$(PIP) install -q -e '.[dev]'
+
+.PHONY: build-dev
+build-dev: $(PY) ## rebuild the Rust extension in place after editing rust/
+	rm -f pyevonas/_core*.so
+	$(VENV)/bin/maturin develop --release
+
+.PHONY: test
+test: ## run the Python tests
+	$(PY) -m pytest -q
+
+.PHONY: test-rust
+test-rust: ## run the Rust tests (no Python needed)
+	cargo test --release -q
+
+.PHONY: ci
+ci: install test-rust test ## what CI runs: install, Rust tests, Python tests
+
+.PHONY: run
+run: install ## the main job on its built-in offline default
+	$(VENV)/bin/pyevonas evolve
+
+.PHONY: bench
+bench: ## benchmarks: criterion (Rust kernel) and the similarity-matrix benchmark through Python
+	cargo bench --bench align
+	$(PY) benchmarks/bench_similarity.py
+
+.PHONY: schemas
+schemas: ## regenerate schemas/scoring.schema.json from the pydantic models
+	$(VENV)/bin/pyevonas schema export -o schemas/scoring.schema.json
+
+.PHONY: clean
+clean: ## remove build outputs
+	rm -rf target pyevonas/_core*.so .pytest_cache .hypothesis
