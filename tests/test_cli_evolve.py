@@ -183,7 +183,7 @@ def test_flags_override_the_config_file_and_the_resolved_config_is_saved(
         saved.control,
         saved.diversity,
     ) == (2, 5, 7, "soft", "upper")
-    assert saved.train == {"batch_size": 16, "lr": DEMO_TRAIN["lr"]}
+    assert saved.train == {**DEMO_TRAIN, "batch_size": 16}
     assert f"run stored in {run_dir}" in out
     assert f"pyevonas report {run_dir} -o" in out
     assert "generation 1/2" not in out  # --quiet
