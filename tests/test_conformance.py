@@ -105,3 +105,29 @@ def test_paper_schema_is_directed_and_default_is_not() -> None:
     a, b = "E F(32)", "g F(32)"
     assert pyevonas.similarity(a, b, "paper") != pyevonas.similarity(b, a, "paper")
     assert pyevonas.similarity(a, b) == pyevonas.similarity(b, a)
+
+
+def test_conformance_through_the_lane_kernel() -> None:
+    """The same checks with many rows per call, so the SIMD lane kernel computes every value
+    (small calls take the scalar path; both must reproduce the original)."""
+    ps = pairs()
+    block = 160
+    for start in range(0, len(ps), block):
+        chunk = ps[start : start + block]
+        a = [p["a"] for p in chunk]
+        b = [p["b"] for p in chunk]
+        fwd = np.diag(pyevonas.similarity_matrix(a, b, schema="paper"))
+        rev = np.diag(pyevonas.similarity_matrix(b, a, schema="paper"))
+        for p, s, r in zip(chunk, fwd, rev):
+            assert abs(s - max(p["sim_unrounded"], 0.0)) <= 1e-12 and round(float(s), 3) == max(p["sim"], 0.0)
+            assert abs(r - max(p["rev_sim_unrounded"], 0.0)) <= 1e-12 and round(float(r), 3) == max(p["rev_sim"], 0.0)
+    # All ten generations in one 250 x 250 population: each 25 x 25 diagonal block is a generation.
+    gens = generations()
+    chroms = [c for g in gens for c in g["chromosomes"]]
+    big = pyevonas.similarity_matrix(chroms, schema="paper")
+    for k, g in enumerate(gens):
+        blk = big[25 * k : 25 * (k + 1), 25 * k : 25 * (k + 1)]
+        np.testing.assert_allclose(blk, np.maximum(np.array(g["unrounded_matrix"]), 0.0), rtol=0, atol=1e-12)
+        np.testing.assert_array_equal(round3(blk), np.maximum(np.array(g["matrix"]), 0.0))
+    sym = pyevonas.similarity_matrix(chroms)
+    np.testing.assert_array_equal(sym, sym.T)
