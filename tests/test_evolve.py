@@ -486,3 +486,41 @@ def test_python_control_functions_are_used_and_needed_to_resume(tmp_path: Path) 
     with pytest.raises(ConfigError, match="Python control function"):
         resume(result.run_dir, evaluate_fn=stub_evaluate)
     resume(result.run_dir, evaluate_fn=stub_evaluate, control=control)
+
+
+def dying_evaluate(
+    chromosome: list[dict[str, Any]], config: Any, progress: Any = None
+) -> dict[str, Any]:
+    """A stub whose worker process dies on some architectures (as an OOM kill would)."""
+    if stub_fitness(chromosome) < 0.25:
+        os._exit(3)
+    return stub_evaluate(chromosome, config, progress)
+
+
+def test_a_dying_pool_worker_fails_its_candidate_and_the_search_goes_on(
+    tmp_path: Path,
+) -> None:
+    config = _config(
+        tmp_path / "run",
+        generations=2,
+        population=6,
+        executor="pool",
+        workers=2,
+        device="cpu",
+    )
+    events: list[Any] = []
+    result = evolve(config, evaluate_fn=dying_evaluate, observers=[events.append])
+    with RunStore.open(result.run_dir, readonly=True) as store:
+        individuals = store.individuals()
+        assert store.generations() == [1, 2]
+        dead = [ind for ind in individuals if stub_fitness(ind.chromosome) < 0.25]
+        assert dead, "the seed should give at least one candidate whose worker dies"
+        assert all(ind.status == "failed" and ind.error for ind in dead)
+        alive = [ind for ind in individuals if ind.status in ("ok", "cached")]
+        assert all(
+            ind.fitness == pytest.approx(stub_fitness(ind.chromosome)) for ind in alive
+        )
+    assert any(
+        isinstance(e, CandidateUpdate) and e.candidate.status == "running"
+        for e in events
+    )
