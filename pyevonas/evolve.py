@@ -659,7 +659,7 @@ class _Loop:
                 from_store=not pending,
             )
         )
-        if not ok:
+        if not ok and g < self.config.generations:
             errors = [ind.error for ind in individuals if ind.error]
             first = f"; first error: {errors[0]}" if errors else ""
             raise TrainingError(
