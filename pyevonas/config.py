@@ -81,8 +81,8 @@ class RunConfig(BaseModel):
         epochs: training epochs per candidate.
         device: ``auto``, ``cpu``, ``cuda``, ``cuda:1``...
         train: further TrainConfig settings (batch_size, lr, ...).
-        executor: evaluation backend: ``inprocess`` (default), ``pool`` (local worker processes),
-            ``ray`` (a Ray cluster, ``pip install 'pyevonas[ray]'``).
+        executor: evaluation backend: ``inprocess`` (default), ``pool`` (local worker processes;
+            the default when ``workers`` > 1), ``ray`` (a Ray cluster, ``pip install 'pyevonas[ray]'``).
         workers: parallel evaluations (pool: per device).
         address: Ray cluster address for ``executor = "ray"``.
         run_dir: where the run is stored (default ``runs/<name>``).
@@ -175,6 +175,13 @@ class RunConfig(BaseModel):
         merged.update({k: v for k, v in (overrides or {}).items() if v is not None})
         if "schema_name" in merged:
             merged["schema"] = merged.pop("schema_name")
+        if (
+            "executor" not in merged
+            and _is_int(merged.get("workers"))
+            and merged["workers"] > 1
+        ):
+            # Asking for several workers means training several candidates at once.
+            merged["executor"] = "pool"
         top_k_given = "top_k" in merged
         if merged.get("dataset", DEMO_DATASET) == DEMO_DATASET:
             for key, value in DEMO_BUDGET.items():

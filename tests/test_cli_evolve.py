@@ -310,3 +310,25 @@ def test_tiny_real_run_on_digits(
         assert store.generation_record(2).decision is not None
     assert "best architecture:" in out
     assert f"pyevonas report {run_dir} -o" in out
+
+
+def test_several_workers_mean_the_process_pool() -> None:
+    assert RunConfig.resolve(None, {"workers": 2}).executor == "pool"
+    assert RunConfig.resolve(None, {"workers": 2, "executor": "ray"}).executor == "ray"
+    assert RunConfig.resolve(None, {}).executor == "inprocess"
+
+
+def test_a_missing_gpu_is_refused_before_anything_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], stub_training: list[int]
+) -> None:
+    import torch
+
+    if torch.cuda.is_available():
+        args = ["--device", f"cuda:{torch.cuda.device_count()}"]
+    else:
+        args = ["--device", "cuda"]
+    code, _out, err = _cli(
+        [*args, "--run-dir", str(tmp_path / "run"), "--quiet"], capsys
+    )
+    assert code == 2 and "'device'" in err
+    assert not (tmp_path / "run").exists() and stub_training == []

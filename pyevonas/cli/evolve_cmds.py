@@ -234,6 +234,8 @@ def _preflight(config: Any) -> None:
         seed=config.seed,
         **config.train,
     )
+    if config.executor != "ray":  # a Ray cluster may have devices this machine lacks
+        _check_device(config.device)
     # Load the dataset once now: a missing or corrupt dataset stops the run here, with the path it
     # looked at, instead of failing every candidate of the first generation.
     load_dataset(
@@ -241,6 +243,32 @@ def _preflight(config: Any) -> None:
         config.data_dir,
         download=bool(config.train.get("download", False)),
     )
+
+
+def _check_device(device: str) -> None:
+    """Refuse a device this machine does not have (else every candidate would fail on it)."""
+    from pyevonas.errors import ConfigError
+
+    if not (device.startswith("cuda") or device == "mps"):
+        return
+    import torch
+
+    if device == "mps":
+        if not torch.backends.mps.is_available():
+            raise ConfigError(
+                "invalid setting 'device': mps was asked for, but MPS is not available"
+            )
+        return
+    if not torch.cuda.is_available():
+        raise ConfigError(
+            f"invalid setting 'device': {device} was asked for, but CUDA is not available"
+        )
+    index = int(device.partition(":")[2] or 0)
+    if index >= torch.cuda.device_count():
+        raise ConfigError(
+            f"invalid setting 'device': {device} was asked for, but there are "
+            f"{torch.cuda.device_count()} CUDA devices"
+        )
 
 
 def _start_action(config: Any, evaluate_fn: Any) -> Any:
