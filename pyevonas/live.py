@@ -162,6 +162,7 @@ class LiveView:
         st = self._state
         if isinstance(event, RunStarted):
             c = event.config
+            st.started = time.monotonic()  # elapsed and ETA count from the loop's start
             st.run_dir = str(event.run_dir)
             st.n_generations = c.generations
             st.title = (
