@@ -524,3 +524,13 @@ def test_a_dying_pool_worker_fails_its_candidate_and_the_search_goes_on(
         isinstance(e, CandidateUpdate) and e.candidate.status == "running"
         for e in events
     )
+
+
+def test_the_pool_gives_the_same_run_as_in_process(tmp_path: Path) -> None:
+    """Results arrive in completion order from the pool; the chromosomes must not depend on it."""
+    pooled = evolve(
+        _config(tmp_path / "pool", executor="pool", workers=3, device="cpu"),
+        evaluate_fn=stub_evaluate,
+    )
+    serial = evolve(_config(tmp_path / "serial"), evaluate_fn=stub_evaluate)
+    assert _chromosomes(pooled.run_dir) == _chromosomes(serial.run_dir)
