@@ -116,6 +116,16 @@ class RunConfig(BaseModel):
     address: str | None = None
     run_dir: str | None = None
 
+    @model_validator(mode="before")
+    @classmethod
+    def _workers_imply_pool(cls, data: Any) -> Any:
+        # Asking for several workers means training several candidates at once.
+        if isinstance(data, Mapping) and "executor" not in data:
+            workers = data.get("workers")
+            if _is_int(workers) and workers > 1:
+                return {**data, "executor": "pool"}
+        return data
+
     @model_validator(mode="after")
     def _check_consistency(self) -> RunConfig:
         if self.top_k > self.population:
@@ -175,13 +185,6 @@ class RunConfig(BaseModel):
         merged.update({k: v for k, v in (overrides or {}).items() if v is not None})
         if "schema_name" in merged:
             merged["schema"] = merged.pop("schema_name")
-        if (
-            "executor" not in merged
-            and _is_int(merged.get("workers"))
-            and merged["workers"] > 1
-        ):
-            # Asking for several workers means training several candidates at once.
-            merged["executor"] = "pool"
         top_k_given = "top_k" in merged
         if merged.get("dataset", DEMO_DATASET) == DEMO_DATASET:
             for key, value in DEMO_BUDGET.items():

@@ -157,7 +157,7 @@ Event = (
     | GenerationBred
     | RunFinished
 )
-Observer = Callable[[Any], None]
+Observer = Callable[[Event], None]
 
 
 @dataclass(frozen=True)
@@ -334,9 +334,18 @@ def resume(
                 raise ConfigError(
                     f"--resume continues with the run's saved settings; {', '.join(sorted(unknown))} cannot be changed"
                 )
-            config = config.with_updates(
-                **{k: v for k, v in execution.items() if v is not None}
-            )
+            changes = {k: v for k, v in execution.items() if v is not None}
+            workers = changes.get("workers")
+            if (
+                "executor" not in changes
+                and config.executor == "inprocess"
+                and workers
+                and workers > 1
+            ):
+                changes["executor"] = (
+                    "pool"  # as for a new run: several workers mean the pool
+                )
+            config = config.with_updates(**changes)
         if config.control == "python":
             if control is None:
                 raise ConfigError(
@@ -451,7 +460,7 @@ class _Loop:
         self._observers = list(self.observers)
 
     # ---------------------------------------------------------------- plumbing
-    def emit(self, event: Any) -> None:
+    def emit(self, event: Event) -> None:
         for observer in list(self._observers):
             try:
                 observer(event)
