@@ -216,7 +216,7 @@ def _kill_midway(tmp_path: Path, mode: str) -> tuple[Path, Path]:
 
 @pytest.mark.parametrize("mode", ["kill-training", "kill-breeding"])
 def test_sigkill_then_resume_equals_an_uninterrupted_run(
-    tmp_path: Path, mode: str
+    tmp_path: Path, mode: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     run_dir, log = _kill_midway(tmp_path, mode)
     before = log.read_text().splitlines()
@@ -227,10 +227,8 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(
         if mode == "kill-training":
             assert any(ind.status == "running" for ind in store.individuals())
         else:
-            assert store.generations() == [
-                1,
-                2,
-            ]  # generation 3 was being bred: nothing of it is stored
+            # Generation 3 was being bred: nothing of it is stored.
+            assert store.generations() == [1, 2]
             assert store.control_iterations(3) == []
 
     resumed_calls: list[str] = []
@@ -241,7 +239,13 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(
         resumed_calls.append(json.dumps(chromosome, sort_keys=True))
         return stub_evaluate(chromosome, config, progress)
 
-    resume(run_dir, evaluate_fn=counting)
+    # Resume through the command line, as a user would; training is the counting stub.
+    import pyevonas.train
+    from pyevonas.cli import app
+    from pyevonas.cli._common import run_guarded
+
+    monkeypatch.setattr(pyevonas.train, "evaluate", counting)
+    assert run_guarded(app, ["evolve", "--resume", str(run_dir), "--quiet"]) == 0
     reference = evolve(_config(tmp_path / "reference"), evaluate_fn=stub_evaluate)
     assert _chromosomes(run_dir) == _chromosomes(reference.run_dir)
 
