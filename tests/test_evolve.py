@@ -35,9 +35,11 @@ from pyevonas.evolve import (
     evolve,
     resume,
 )
+from pyevonas.space import SearchSpace
 from pyevonas.store import RunStore
 
 REPO = Path(__file__).resolve().parents[1]
+PAPER_SPACE = SearchSpace.load("paper")
 
 
 def stub_fitness(chromosome: list[dict[str, Any]]) -> float:
@@ -128,6 +130,7 @@ def test_the_store_holds_the_whole_run(tmp_path: Path) -> None:
                 assert ind.status in ("ok", "cached")
                 assert ind.fitness == pytest.approx(stub_fitness(ind.chromosome))
                 assert ind.sequence
+                PAPER_SPACE.check(ind.chromosome)  # every child of every generation is valid
                 if g > 1:
                     assert ind.parents and all(isinstance(p, int) for p in ind.parents)
         for g in (2, 3):
