@@ -500,7 +500,7 @@ class _Loop:
         except ImportError:
             # No training stack (torch): only a custom evaluate_fn can run, and it gets plain settings.
             return settings
-        return TrainConfig(**settings)
+        return TrainConfig.build(**settings)
 
     # ---------------------------------------------------------------- phases
     def run(self, resumed: bool) -> RunResult:
