@@ -332,3 +332,43 @@ def test_a_missing_gpu_is_refused_before_anything_starts(
     )
     assert code == 2 and "'device'" in err
     assert not (tmp_path / "run").exists() and stub_training == []
+
+
+def test_ctrl_c_leaves_a_resumable_run_and_says_how(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pyevonas.train
+
+    calls: list[int] = []
+
+    def interrupted(chromosome: Any, config: Any, progress: Any = None) -> Any:
+        calls.append(1)
+        if len(calls) == 5:
+            raise KeyboardInterrupt
+        return stub_evaluate(chromosome, config, progress)
+
+    monkeypatch.setattr(pyevonas.train, "evaluate", interrupted)
+    run_dir = tmp_path / "run"
+    code, _out, err = _cli(
+        [
+            "--generations",
+            "2",
+            "--population",
+            "4",
+            "--run-dir",
+            str(run_dir),
+            "--quiet",
+        ],
+        capsys,
+    )
+    assert code == 130
+    assert f"pyevonas evolve --resume {run_dir}" in err
+    with RunStore.open(run_dir, readonly=True) as store:
+        statuses = [ind.status for ind in store.individuals()]
+    assert (
+        statuses.count("ok") == 4 and statuses.count("running") == 1
+    )  # gen 1 done, gen 2 stopped
+    code, _out, err = _cli(["--resume", str(run_dir), "--quiet"], capsys)
+    assert code == 0, err
+    with RunStore.open(run_dir, readonly=True) as store:
+        assert all(ind.status in ("ok", "cached") for ind in store.individuals())
