@@ -178,7 +178,7 @@ class RunConfig(BaseModel):
                 message names the setting.
         """
         merged: dict[str, Any] = {}
-        source = "command line"
+        source = "the command line"
         if file is not None:
             merged.update(load_toml(file))
             source = f"{file} or the command line"
@@ -267,12 +267,12 @@ def _describe(exc: ValidationError, source: str) -> str:
         loc = ".".join(str(part) for part in err["loc"]) or "config"
         msg = err["msg"].removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
-            lines.append(f"unknown setting {loc!r} (in {source})")
+            lines.append(f"unknown setting {loc!r} (from {source})")
         elif loc == "config":
-            lines.append(f"invalid settings (in {source}): {msg}")
+            lines.append(f"invalid settings (from {source}): {msg}")
         else:
             lines.append(
-                f"invalid setting {loc!r} (in {source}): {msg}, got {err.get('input')!r}"
+                f"invalid setting {loc!r} (from {source}): {msg}, got {err.get('input')!r}"
             )
     return "; ".join(lines)
 
