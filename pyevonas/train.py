@@ -189,7 +189,7 @@ class Metrics:
         epochs_run: epochs actually trained.
         batch_size: the batch size that trained (half the configured one after an OOM retry).
         device: where it trained.
-        images_per_second: training throughput.
+        images_per_second: training throughput (training steps only, without validation).
     """
 
     status: str
@@ -330,6 +330,7 @@ class _Outcome:
     best_state: dict[str, Any] | None
     train_seconds: float
     images: int
+    eval_seconds: float = 0.0
     error: str | None = None
 
 
@@ -446,7 +447,9 @@ def _fit(
         if not math.isfinite(epoch_loss):
             outcome.train_seconds = time.perf_counter() - start
             raise _Diverged(f"non-finite training loss ({epoch_loss}) in epoch {epoch}")
+        eval_start = time.perf_counter()
         val = _accuracy(model, data.val_x, data.val_y, eval_batch, device, channels_last, bf16)
+        outcome.eval_seconds += time.perf_counter() - eval_start
         outcome.val_per_epoch.append(val)
         if val > best:
             if val > best + config.early_stopping_min_delta:
@@ -581,6 +584,7 @@ def evaluate(
         return Metrics(status="failed", error=failure or "training did not run", batch_size=batch, **sized)
 
     val_best = max(outcome.val_per_epoch)
+    fit_seconds = outcome.train_seconds - outcome.eval_seconds
     metrics: dict[str, Any] = {
         "status": "ok",
         "fitness": val_best,
@@ -590,7 +594,7 @@ def evaluate(
         "train_seconds": outcome.train_seconds,
         "epochs_run": len(outcome.val_per_epoch),
         "batch_size": batch,
-        "images_per_second": outcome.images / outcome.train_seconds if outcome.train_seconds > 0 else None,
+        "images_per_second": outcome.images / fit_seconds if fit_seconds > 0 else None,
         **sized,
     }
     try:
