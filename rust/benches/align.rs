@@ -58,7 +58,11 @@ fn bench(c: &mut Criterion) {
         c.bench_function(&format!("matrix_400_lanes_{threads}threads"), |b| {
             b.iter(|| {
                 matrix::pool(Some(threads))
-                    .install(|| matrix::fill_matrix(&pop, &t, &plan, 0..plan.n_groups(), 0..n, 0..n, &mut out))
+                    .install(|| {
+                        matrix::fill_matrix(&pop, &t, &plan, 0..plan.n_groups(), 0..n, 0..n, &mut out)?;
+                        matrix::mirror_missing(&plan, n, &mut out);
+                        Ok::<(), _core::Error>(())
+                    })
                     .unwrap();
             });
         });

@@ -168,6 +168,15 @@ impl<T: Copy> Out<T> {
     }
 
     /// # Safety
+    /// No other thread may write index `idx` concurrently.
+    #[inline]
+    unsafe fn read(self, idx: usize) -> T {
+        assert!(idx < self.len, "matrix read out of bounds");
+        // SAFETY: in bounds (asserted); no concurrent writer (caller's contract).
+        unsafe { *self.ptr.add(idx) }
+    }
+
+    /// # Safety
     /// No other thread may access index `idx` concurrently.
     #[inline]
     unsafe fn write(self, idx: usize, v: T) {
@@ -186,7 +195,8 @@ fn check_groups(plan: &Plan, groups: &Range<usize>) -> Result<()> {
 
 /// Fill groups `groups` of `plan` (over `rows`) into the `rows x cols` matrix `out`
 /// (row-major). When rows and columns are the same range and the table is symmetric, each
-/// unordered pair is aligned once and written to both cells (mirroring is exact); otherwise
+/// unordered pair is aligned once and written to one of its two cells; call
+/// [`mirror_missing`] after the last group to fill the other (mirroring is exact). Otherwise
 /// every ordered pair is aligned. Diagonal cells (i == j) are exactly 1.
 ///
 /// # Errors
@@ -215,18 +225,15 @@ pub fn fill_matrix<T: Element>(
         let n_cols = if half { plan.from_group(g).len() } else { cols.len() };
         let mut lanes = Lanes::new(pop, table, mine, n_cols);
         if half {
-            // Columns: this group's rows and every later group's. Cell (i, j) and (j, i) with
-            // i in this group are written only here: the group of j (same or later) never
-            // takes i as a column unless it is this group.
+            // Columns: this group's rows and every later group's. Only cells of this group's
+            // own rows are written here, so no two threads ever share a cache line of output;
+            // the cells below (j's row, column i) are filled by `mirror_missing` afterwards.
             for &j in plan.from_group(g) {
                 let sims = lanes.sims(pop, table, j);
                 for (l, &i) in mine.iter().enumerate() {
                     let v = if i == j { 1.0 } else { sims[l] };
-                    // SAFETY: disjoint writes, see above.
-                    unsafe {
-                        out.write(at(i, j), T::from_f64(v));
-                        out.write(at(j, i), T::from_f64(v));
-                    }
+                    // SAFETY: row i belongs to this group only.
+                    unsafe { out.write(at(i, j), T::from_f64(v)) };
                 }
             }
         } else {
@@ -242,6 +249,31 @@ pub fn fill_matrix<T: Element>(
         }
     });
     Ok(())
+}
+
+/// After every group of a half computation (symmetric table, rows == cols == 0..n) is
+/// filled: copy each pair's value into the cell its group did not write, `M[j][i] = M[i][j]`.
+/// Exact, since the table is symmetric and the transposed DP is the same computation.
+pub fn mirror_missing<T: Element>(plan: &Plan, n: usize, out: &mut [T]) {
+    if out.len() != n * n || plan.order.len() != n {
+        return;
+    }
+    // rank[i]: position of row i in the plan; cell (i, j) was written iff rank[j] is in a group
+    // at or after i's group, i.e. group(i) <= group(j).
+    let mut group_of = vec![0usize; n];
+    for (pos, &i) in plan.order.iter().enumerate() {
+        group_of[i] = pos / LANES;
+    }
+    let src = Out::new(out);
+    (0..n).into_par_iter().for_each(|i| {
+        for j in 0..n {
+            if group_of[j] < group_of[i] {
+                // SAFETY: this task alone writes row i, and reads only cells (j, i) with
+                // group(j) < group(i), which were written in the fill and are never written here.
+                unsafe { src.write(i * n + j, src.read(j * n + i)) };
+            }
+        }
+    });
 }
 
 /// Offset of row i in the condensed upper triangle of an n x n matrix (scipy's `pdist` layout).

@@ -189,6 +189,10 @@ impl PyPopulation {
                 py.check_signals()?;
                 report(py, progress, done, total)?;
             }
+            if split.is_none() && table.is_symmetric() {
+                let n = rows.len();
+                py.detach(|| pool.install(|| matrix::mirror_missing(&plan, n, slice)));
+            }
         }
         Ok(out.into_pyarray(py).into_any())
     }

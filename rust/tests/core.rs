@@ -191,8 +191,9 @@ proptest! {
         let pop = population(&sym, &seqs);
         let n = pop.len();
         let plan = matrix::Plan::new(&pop, 0..n);
-        let mut full = vec![0.0f64; n * n];
+        let mut full = vec![-7.0f64; n * n];
         matrix::fill_matrix(&pop, &sym, &plan, 0..plan.n_groups(), 0..n, 0..n, &mut full).unwrap();
+        matrix::mirror_missing(&plan, n, &mut full);
         let mut cond = vec![0.0f64; condensed_offset(n, n)];
         matrix::fill_condensed(&pop, &sym, &plan, 0..plan.n_groups(), &mut cond).unwrap();
         let mut al = Aligner::default();
