@@ -86,6 +86,12 @@ class CompiledScoring:
             for name, codes in self.by_layer.items()
         }
         self.table = self._build_table()
+        # The same fast path in Rust, for whole lists of plain chromosomes.
+        self._encoder = _core.Encoder(
+            sorted(self.ignore),
+            [(name, [(c, list(w), [(p, self.column_of[p]) for p in ps]) for c, w, ps, _ in ch]) for name, ch in self._fast.items()],
+            len(self.param_names),
+        )
 
     def _build_table(self) -> _core.ScoreTable:
         s = self.scoring
@@ -181,6 +187,9 @@ class CompiledScoring:
 
     def population(self, archs: Sequence[Arch]) -> _core.Population:
         """Encode many architectures into one Population for the Rust core."""
+        fast = self._encoder.encode(archs if isinstance(archs, list) else list(archs))
+        if fast is not None:
+            return _core.Population(self.table, *fast)
         codes: list[int] = []
         values: list[float] = []
         cols: list[int] = []

@@ -106,3 +106,39 @@ def test_fuzzed_layers_raise_only_encoding_error(arch: Any) -> None:
     except EncodingError:
         return
     assert 0.0 <= s <= 1.0
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(archs(max_size=12), min_size=1, max_size=6))
+def test_rust_fast_encoder_equals_the_validating_path(pop: list[list[dict[str, Any]]]) -> None:
+    import numpy as np
+
+    from pyevonas.encode import compiled
+
+    for schema in ("default", "paper"):
+        c = compiled(schema)
+        fast = c._encoder.encode(pop)
+        assert fast is not None
+        codes, params, offsets = fast
+        genes = [g for a in pop for g in c.genes(a)]
+        exp_codes, exp_params = c.encode_genes(genes)
+        np.testing.assert_array_equal(codes, exp_codes)
+        np.testing.assert_array_equal(params, exp_params)  # NaN == NaN here
+        assert list(offsets) == list(np.cumsum([0] + [len(c.genes(a)) for a in pop]))
+
+
+def test_rust_fast_encoder_gives_up_on_anything_unusual() -> None:
+    from pyevonas.encode import compiled
+
+    c = compiled("default")
+    for pop in (
+        ["C(32,3,1) g"],
+        [[{"layer": "D", "units": True}]],
+        [[{"layer": "D", "units": "8"}]],
+        [[{"layer": "D", "units": float("nan")}]],
+        [[{"layer": "X"}]],
+        [[RESCALING]],
+        [[]],
+        [({"layer": "B"},)],
+    ):
+        assert c._encoder.encode(pop) is None

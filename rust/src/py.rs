@@ -11,6 +11,7 @@ use numpy::ndarray::{Array1, Array2};
 use numpy::{IntoPyArray, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArray3, PyUntypedArrayMethods};
 use pyo3::exceptions::{PyIndexError, PyValueError};
 use pyo3::prelude::*;
+use pyo3::types::{PyDict, PyFloat, PyInt, PyList, PyString};
 
 use crate::align::{Aligner, Op};
 use crate::error::Error;
@@ -392,6 +393,125 @@ impl PyPopulation {
     }
 }
 
+/// One way to encode a layer name: its type code, the conditions on other keys, and the
+/// parameters that count with their columns.
+struct LayerChoice {
+    code: u32,
+    when: Vec<(Py<PyString>, Py<PyAny>)>,
+    params: Vec<(Py<PyString>, usize)>,
+}
+
+/// The fast encoder of plain chromosomes (lists of dicts): what `encode.py`'s validating path
+/// does, without building Gene objects. Anything unusual makes it give up (returns None) and
+/// the Python path takes over, so errors are always the validating path's precise messages.
+#[pyclass(frozen, name = "Encoder", module = "pyevonas._core")]
+struct PyEncoder {
+    ignore: Vec<String>,
+    layers: std::collections::HashMap<String, Vec<LayerChoice>>,
+    n_params: usize,
+    layer_key: Py<PyString>,
+}
+
+#[pymethods]
+impl PyEncoder {
+    #[new]
+    fn new(
+        py: Python<'_>,
+        ignore: Vec<String>,
+        layers: Vec<(String, Vec<(u32, Vec<(String, Py<PyAny>)>, Vec<(String, usize)>)>)>,
+        n_params: usize,
+    ) -> Self {
+        let s = |x: &str| PyString::intern(py, x).unbind();
+        PyEncoder {
+            ignore,
+            layers: layers
+                .into_iter()
+                .map(|(name, choices)| {
+                    let choices = choices
+                        .into_iter()
+                        .map(|(code, when, params)| LayerChoice {
+                            code,
+                            when: when.into_iter().map(|(k, v)| (s(&k), v)).collect(),
+                            params: params.into_iter().map(|(k, c)| (s(&k), c)).collect(),
+                        })
+                        .collect();
+                    (name, choices)
+                })
+                .collect(),
+            n_params,
+            layer_key: s("layer"),
+        }
+    }
+
+    /// (codes, params, offsets) for a list of chromosomes, or None if any needs the slow path.
+    fn encode<'py>(&self, py: Python<'py>, archs: &Bound<'py, PyAny>) -> PyResult<Option<(Bound<'py, PyAny>, Bound<'py, PyAny>, Bound<'py, PyAny>)>> {
+        let Ok(archs) = archs.cast::<PyList>() else { return Ok(None) };
+        let mut codes: Vec<u32> = Vec::new();
+        let mut params: Vec<f64> = Vec::new();
+        let mut offsets: Vec<i64> = vec![0];
+        for arch in archs.iter() {
+            let Ok(arch) = arch.cast::<PyList>() else { return Ok(None) };
+            let before = codes.len();
+            for layer in arch.iter() {
+                let Ok(layer) = layer.cast::<PyDict>() else { return Ok(None) };
+                let Some(name) = layer.get_item(self.layer_key.bind(py))? else { return Ok(None) };
+                let Ok(name) = name.cast::<PyString>() else { return Ok(None) };
+                let name = name.to_str()?;
+                if self.ignore.iter().any(|x| x == name) {
+                    continue;
+                }
+                let Some(choices) = self.layers.get(name) else {
+                    return Ok(None);
+                };
+                let mut chosen = None;
+                'choice: for ch in choices {
+                    for (k, v) in &ch.when {
+                        match layer.get_item(k.bind(py))? {
+                            Some(x) if x.eq(v.bind(py))? => {}
+                            _ => continue 'choice,
+                        }
+                    }
+                    chosen = Some(ch);
+                    break;
+                }
+                let Some(ch) = chosen else { return Ok(None) };
+                let row = params.len();
+                params.resize(row + self.n_params, f64::NAN);
+                for (k, col) in &ch.params {
+                    let Some(v) = layer.get_item(k.bind(py))? else { return Ok(None) };
+                    // Exactly int or float (not bool, not str), and finite.
+                    let x = if v.is_exact_instance_of::<PyFloat>() {
+                        v.cast::<PyFloat>()?.value()
+                    } else if v.is_exact_instance_of::<PyInt>() {
+                        match v.extract::<f64>() {
+                            Ok(x) => x,
+                            Err(_) => return Ok(None),
+                        }
+                    } else {
+                        return Ok(None);
+                    };
+                    if !x.is_finite() {
+                        return Ok(None);
+                    }
+                    params[row + col] = x;
+                }
+                codes.push(ch.code);
+            }
+            if codes.len() == before {
+                return Ok(None);
+            }
+            offsets.push(codes.len() as i64);
+        }
+        let n = codes.len();
+        let params = Array2::from_shape_vec((n, self.n_params), params).map_err(|e| PyValueError::new_err(e.to_string()))?;
+        Ok(Some((
+            Array1::from(codes).into_pyarray(py).into_any(),
+            params.into_pyarray(py).into_any(),
+            Array1::from(offsets).into_pyarray(py).into_any(),
+        )))
+    }
+}
+
 /// Threads the default pool uses (`PYEVONAS_NUM_THREADS` or the machine's parallelism).
 #[pyfunction]
 fn default_threads() -> usize {
@@ -402,6 +522,7 @@ fn default_threads() -> usize {
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyScoreTable>()?;
     m.add_class::<PyPopulation>()?;
+    m.add_class::<PyEncoder>()?;
     m.add_function(wrap_pyfunction!(default_threads, m)?)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
