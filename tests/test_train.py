@@ -317,3 +317,47 @@ def test_missing_and_corrupt_datasets_say_where_they_looked(tmp_path: Path) -> N
     _write_imagenet16(other, np.random.default_rng(5), labels_range=(500, 600))
     with pytest.raises(DatasetError, match="no images with labels 1..120"):
         load_dataset("imagenet16-120", other)
+
+
+# ---------------------------------------------------------------- CUDA (run by `pytest -m gpu` on a GPU machine)
+
+needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+@pytest.mark.gpu
+@needs_cuda
+def test_cuda_path_trains_with_bf16_and_channels_last() -> None:
+    metrics = evaluate(SMALL, TrainConfig(epochs=3, device="cuda"))
+    assert metrics.status == "ok", metrics.error
+    assert metrics.device.startswith("cuda") and metrics.fitness > 0.5
+    assert metrics.latency_ms is not None and metrics.flops is not None
+    # Same candidate in fp32 without channels_last: the fast path changes speed, not learning.
+    plain = evaluate(SMALL, TrainConfig(epochs=3, device="cuda", bf16=False, channels_last=False))
+    assert plain.status == "ok" and plain.fitness > 0.5
+
+
+@pytest.mark.gpu
+@needs_cuda
+def test_cuda_every_paper_architecture_trains_a_step() -> None:
+    import json
+
+    from pyevonas.model import build_model
+
+    items = json.loads((Path(__file__).parent / "data" / "paper_chromosomes.json").read_text())["chromosomes"]
+    for item in items:
+        if not {"GAP_2D", "GMP_2D", "FLAT"} & {g["layer"] for g in item["chromosome"]}:
+            continue
+        model = build_model(item["chromosome"], (3, 32, 32), 10).cuda().to(memory_format=torch.channels_last)
+        x = torch.randint(0, 256, (8, 3, 32, 32), dtype=torch.uint8, device="cuda")
+        x = x.contiguous(memory_format=torch.channels_last)
+        with torch.autocast("cuda", dtype=torch.bfloat16):
+            loss = torch.nn.functional.cross_entropy(model(x).float(), torch.zeros(8, dtype=torch.long, device="cuda"))
+        loss.backward()
+        assert torch.isfinite(loss), item["name"]
+
+
+@pytest.mark.gpu
+@needs_cuda
+def test_cuda_out_of_memory_retry(fault_genes: None) -> None:
+    ok = evaluate(_with({"layer": "OOM_TEST", "above": 16}), TrainConfig(epochs=1, batch_size=32, device="cuda", **FAST))
+    assert ok.status == "ok" and ok.batch_size == 16
