@@ -32,21 +32,20 @@ from pyevonas.errors import DatasetError
 
 DATASETS = ("digits", "cifar10", "cifar100", "imagenet16-120")
 
+@dataclass(frozen=True)
+class _CifarRelease:
+    folder: str
+    train: tuple[str, ...]
+    test: tuple[str, ...]
+    label_key: str
+    classes: int
+
+
 _CIFAR = {
-    "cifar10": {
-        "folder": "cifar-10-batches-py",
-        "train": [f"data_batch_{i}" for i in range(1, 6)],
-        "test": ["test_batch"],
-        "label_key": "labels",
-        "classes": 10,
-    },
-    "cifar100": {
-        "folder": "cifar-100-python",
-        "train": ["train"],
-        "test": ["test"],
-        "label_key": "fine_labels",
-        "classes": 100,
-    },
+    "cifar10": _CifarRelease(
+        "cifar-10-batches-py", tuple(f"data_batch_{i}" for i in range(1, 6)), ("test_batch",), "labels", 10
+    ),
+    "cifar100": _CifarRelease("cifar-100-python", ("train",), ("test",), "fine_labels", 100),
 }
 _IMAGENET16_TRAIN = [f"train_data_batch_{i}" for i in range(1, 11)]
 _IMAGENET16_TEST = ["val_data"]
@@ -245,22 +244,22 @@ def load_cifar(name: str, data_dir: str | Path, *, download: bool = False) -> Im
     """
     spec = _CIFAR[name]
     root = Path(data_dir).expanduser()
-    required = [*spec["train"], *spec["test"]]
-    folder = _find_folder(root, spec["folder"], required)
+    required = [*spec.train, *spec.test]
+    folder = _find_folder(root, spec.folder, required)
     if folder is None and download:
         _download_cifar(name, root)
-        folder = _find_folder(root, spec["folder"], required)
+        folder = _find_folder(root, spec.folder, required)
     if folder is None:
         raise DatasetError(
-            f"{name} not found: looked for {', '.join(required)} in {root / spec['folder']} and {root}"
+            f"{name} not found: looked for {', '.join(required)} in {root / spec.folder} and {root}"
             + ("" if download else " (pass --download to fetch it with torchvision)")
         )
-    train_x, train_y = _read_batches([folder / f for f in spec["train"]], spec["label_key"], 32)
-    test_x, test_y = _read_batches([folder / f for f in spec["test"]], spec["label_key"], 32)
+    train_x, train_y = _read_batches([folder / f for f in spec.train], spec.label_key, 32)
+    test_x, test_y = _read_batches([folder / f for f in spec.test], spec.label_key, 32)
     for labels, split in ((train_y, "train"), (test_y, "test")):
-        if labels.size and (labels.min() < 0 or labels.max() >= spec["classes"]):
-            raise DatasetError(f"corrupt {name} in {folder}: {split} labels outside 0..{spec['classes'] - 1}")
-    return ImageDataset(name, train_x, train_y, test_x, test_y, spec["classes"], str(folder))
+        if labels.size and (labels.min() < 0 or labels.max() >= spec.classes):
+            raise DatasetError(f"corrupt {name} in {folder}: {split} labels outside 0..{spec.classes - 1}")
+    return ImageDataset(name, train_x, train_y, test_x, test_y, spec.classes, str(folder))
 
 
 def _download_cifar(name: str, root: Path) -> None:

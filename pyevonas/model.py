@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any
+from typing import Any, overload
 
 import torch
 import torch.nn.functional as F
@@ -50,9 +50,17 @@ IN_EPS = 1e-3  # tensorflow-addons InstanceNormalization default
 # ---------------------------------------------------------------------------- registry
 
 
+@overload
+def register_layer(layer: str, builder: None = None, *, replace: bool = False) -> Callable[[LayerBuilder], LayerBuilder]: ...
+
+
+@overload
+def register_layer(layer: str, builder: LayerBuilder, *, replace: bool = False) -> LayerBuilder: ...
+
+
 def register_layer(
     layer: str, builder: LayerBuilder | None = None, *, replace: bool = False
-) -> Any:
+) -> LayerBuilder | Callable[[LayerBuilder], LayerBuilder]:
     """Register the builder of a gene type; usable as a decorator.
 
     Args:
@@ -246,6 +254,8 @@ class Rescaling(nn.Module):
 
 class SamePool2d(nn.Module):
     """TF 'same' max or average pooling with pool size = stride = ``p``."""
+
+    correction: torch.Tensor
 
     def __init__(self, kind: str, pool: int, in_hw: tuple[int, int]) -> None:
         super().__init__()
@@ -533,7 +543,8 @@ class ChainModel(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         for layer in self.layers:
             x = layer(x)
-        return self.head(x)
+        logits: torch.Tensor = self.head(x)
+        return logits
 
 
 def _as_chromosome(arch: Any) -> list[dict[str, Any]]:

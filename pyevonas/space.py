@@ -134,8 +134,8 @@ class LengthRange(BaseModel):
 class SamplingCounts(LengthRange):
     """Lengths of a freshly sampled chromosome: both maxima are required."""
 
-    max_feature_layers: int = Field(ge=1)  # type: ignore[assignment]
-    max_dense_layers: int = Field(ge=0)  # type: ignore[assignment]
+    max_feature_layers: int = Field(ge=1)
+    max_dense_layers: int = Field(ge=0)
 
 
 class SpaceSpec(BaseModel):

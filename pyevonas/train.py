@@ -509,7 +509,13 @@ def evaluate(
     """
     import torch
 
-    from pyevonas.model import build_model, count_flops, count_parameters, measure_latency_ms, model_size_mb
+    from pyevonas.model import (
+        build_model,
+        count_flops,
+        count_parameters,
+        measure_latency_ms,
+        model_size_mb,
+    )
 
     config = config or TrainConfig()
     device = _resolve_device(config.device)
@@ -521,7 +527,7 @@ def evaluate(
     bf16 = config.bf16 if config.bf16 is not None else (on_cuda and torch.cuda.is_bf16_supported())
     if on_cuda:
         torch.backends.cudnn.benchmark = True
-    base = {"device": str(device)}
+    base: dict[str, Any] = {"device": str(device)}
     resolved = config.resolved()
 
     def build() -> Any:
@@ -544,7 +550,7 @@ def evaluate(
         return Metrics(status="failed", error=f"cannot build the model: {type(exc).__name__}: {exc}", **base)
     n_params = count_parameters(model)
     size = model_size_mb(model)
-    sized = {**base, "params": n_params, "size_mb": size}
+    sized: dict[str, Any] = {**base, "params": n_params, "size_mb": size}
     if config.max_size_mb is not None and size > config.max_size_mb:
         return Metrics(status="oversized", error=f"{size:.1f} MB of weights > max_size_mb {config.max_size_mb}", **sized)
 

@@ -53,7 +53,7 @@ def test_the_documented_example_runs_end_to_end(example: dict[str, Any], tmp_pat
 
     # The model holds a depthwise and a pointwise convolution for every SEP_2D gene.
     model = example["model"]
-    for gene, module in zip(model.genes, model.layers):
+    for gene, module in zip(model.genes, model.layers, strict=True):
         if gene["layer"] == "SEP_2D":
             convs = [m for m in module.modules() if isinstance(m, torch.nn.Conv2d)]
             assert [c.kernel_size[0] for c in convs] == [gene["kernel_size"], 1]

@@ -199,7 +199,7 @@ def test_augment_crops_a_window_of_the_padded_image_and_flips() -> None:
     flipped = _augment(x, 0, True, False, gen)
     same = [torch.equal(flipped[i], x[i]) for i in range(len(x))]
     mirrored = [torch.equal(flipped[i], x[i].flip(2)) for i in range(len(x))]
-    assert all(s or m for s, m in zip(same, mirrored)) and 10 < sum(mirrored) < 54
+    assert all(s or m for s, m in zip(same, mirrored, strict=True)) and 10 < sum(mirrored) < 54
     vflipped = _augment(x, 0, False, True, gen)
     assert all(torch.equal(vflipped[i], x[i]) or torch.equal(vflipped[i], x[i].flip(1)) for i in range(len(x)))
 
