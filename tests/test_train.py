@@ -262,6 +262,30 @@ def test_training_through_the_cifar_loader(tmp_path: Path) -> None:
     assert metrics.batch_size == 256 and 0 <= metrics.fitness <= 1
 
 
+def test_cifar_download_goes_through_torchvision(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    torchvision = pytest.importorskip("torchvision")
+    calls: list[tuple[str, bool]] = []
+
+    class Offline:
+        def __init__(self, root: str, train: bool, download: bool) -> None:
+            calls.append((root, download))
+            raise OSError("[Errno 101] Network is unreachable")
+
+    class Downloads:
+        def __init__(self, root: str, train: bool, download: bool) -> None:
+            calls.append((root, download))
+            _write_cifar(Path(root), "cifar10", 8, np.random.default_rng(6))
+
+    monkeypatch.setattr(torchvision.datasets, "CIFAR10", Offline)
+    with pytest.raises(DatasetError, match=f"could not download cifar10 into {tmp_path}: .*unreachable"):
+        load_dataset("cifar10", tmp_path, download=True)
+    with pytest.raises(DatasetError, match="not found"):
+        load_dataset("cifar10", tmp_path)  # without download=True nothing is fetched
+    assert calls == [(str(tmp_path), True)]
+    monkeypatch.setattr(torchvision.datasets, "CIFAR10", Downloads)
+    assert load_dataset("cifar10", tmp_path, download=True).train_images.shape == (40, 3, 32, 32)
+
+
 def _write_imagenet16(root: Path, rng: np.random.Generator, labels_range: tuple[int, int] = (1, 200)) -> None:
     root.mkdir(parents=True)
     for fname in [f"train_data_batch_{i}" for i in range(1, 11)] + ["val_data"]:
