@@ -286,3 +286,20 @@ def test_model_size_of_a_huge_candidate_allocates_nothing() -> None:
     wide = [{"layer": "BOT_2D", "filters": 128, "strides": 1, "kernel_size": 7, "skip_connection": 1}] * 12
     params, size_mb = model_size([*wide, {"layer": "FLAT"}, {"layer": "D", "units": 96}], (3, 32, 32))
     assert params > 50_000_000 and size_mb > 200
+
+
+def test_sampled_architectures_build_and_match_their_size() -> None:
+    import numpy as np
+
+    from pyevonas.space import SearchSpace
+
+    space = SearchSpace.load("paper")
+    rng = np.random.default_rng(11)
+    for _ in range(25):
+        chrom = space.sample(rng)
+        for shape in ((3, 16, 16), (1, 8, 8)):
+            model = build_model(chrom, shape, 120)
+            model.train()
+            out = model(torch.randint(0, 256, (2, *shape), dtype=torch.uint8))
+            assert out.shape == (2, 120) and torch.isfinite(out).all()
+            assert model_size(chrom, shape, 120)[0] == count_parameters(model)
