@@ -343,6 +343,23 @@ def test_missing_and_corrupt_datasets_say_where_they_looked(tmp_path: Path) -> N
         load_dataset("imagenet16-120", other)
 
 
+def test_the_cuda_recipe_path_runs_on_cpu_too() -> None:
+    # bf16 autocast and channels_last are the CUDA defaults; on CPU they exercise the same code
+    # (dtype of pooling corrections, 1x1 instance norm, float loss) without a GPU.
+    import json
+
+    items = json.loads((Path(__file__).parent / "data" / "paper_chromosomes.json").read_text())["chromosomes"]
+    picked = [i for i in items if i["tag"] in ("instancenorm_before_pool", "flat", "no_conv", "large")]
+    config = TrainConfig(
+        epochs=1, bf16=True, channels_last=True, max_train_images=64, val_fraction=0.05, batch_size=32,
+        test=False, flops=False, latency_repeats=1, latency_warmup=0,
+    )
+    assert len(picked) >= 8
+    for item in picked:
+        metrics = evaluate(item["chromosome"], config)
+        assert metrics.status == "ok", (item["name"], metrics.error)
+
+
 # ---------------------------------------------------------------- CUDA (run by `pytest -m gpu` on a GPU machine)
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
