@@ -474,7 +474,8 @@ def _fit(
 def _is_oom(exc: BaseException) -> bool:
     import torch
 
-    return isinstance(exc, torch.OutOfMemoryError) or "out of memory" in str(exc).lower()
+    oom_type = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)  # torch < 2.5: only the cuda one
+    return isinstance(exc, oom_type) or "out of memory" in str(exc).lower()
 
 
 def _free_memory(device: Any) -> None:
