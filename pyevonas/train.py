@@ -316,7 +316,11 @@ def _augment(x: Any, pad: int, hflip: bool, vflip: bool, gen: Any) -> Any:
 
 
 class _Diverged(Exception):
-    """The training loss became NaN or infinite."""
+    """The training loss became NaN or infinite; carries what was measured until then."""
+
+    def __init__(self, message: str, outcome: _Outcome) -> None:
+        super().__init__(message)
+        self.outcome = outcome
 
 
 class _CallbackFailed(Exception):
@@ -446,7 +450,7 @@ def _fit(
         outcome.loss_per_epoch.append(epoch_loss)
         if not math.isfinite(epoch_loss):
             outcome.train_seconds = time.perf_counter() - start
-            raise _Diverged(f"non-finite training loss ({epoch_loss}) in epoch {epoch}")
+            raise _Diverged(f"non-finite training loss ({epoch_loss}) in epoch {epoch}", outcome)
         eval_start = time.perf_counter()
         val = _accuracy(model, data.val_x, data.val_y, eval_batch, device, channels_last, bf16)
         outcome.eval_seconds += time.perf_counter() - eval_start
@@ -558,6 +562,7 @@ def evaluate(
     batch, eval_batch = int(resolved["batch_size"]), config.eval_batch_size
     outcome: _Outcome | None = None
     failure: str | None = None
+    partial: dict[str, Any] = {}
     for attempt in (1, 2):
         out_of_memory = False
         try:
@@ -567,6 +572,13 @@ def evaluate(
             raise exc.__cause__ from None  # type: ignore[misc]
         except _Diverged as exc:
             failure = str(exc)
+            partial = {
+                "val_accuracy_per_epoch": exc.outcome.val_per_epoch,
+                # the non-finite loss stays in the error text: NaN is not valid JSON for the store
+                "train_loss_per_epoch": [v for v in exc.outcome.loss_per_epoch if math.isfinite(v)],
+                "train_seconds": exc.outcome.train_seconds,
+                "epochs_run": len(exc.outcome.loss_per_epoch),
+            }
         except Exception as exc:
             out_of_memory = _is_oom(exc)
             failure = f"training failed: {type(exc).__name__}: {exc}"
@@ -588,7 +600,7 @@ def evaluate(
             break
     if failure is not None or outcome is None:
         _free_memory(device)
-        return Metrics(status="failed", error=failure or "training did not run", batch_size=batch, **sized)
+        return Metrics(status="failed", error=failure or "training did not run", batch_size=batch, **partial, **sized)
 
     val_best = max(outcome.val_per_epoch)
     fit_seconds = outcome.train_seconds - outcome.eval_seconds

@@ -147,8 +147,12 @@ def _assert_failed(metrics: Metrics, message: str) -> None:
 
 def test_nan_loss_fails_the_candidate(fault_genes: None) -> None:
     metrics = evaluate(_with({"layer": "NAN_TEST"}), TrainConfig(epochs=2, **FAST))
-    _assert_failed(metrics, "non-finite training loss")
+    _assert_failed(metrics, "non-finite training loss (nan) in epoch 1")
     assert metrics.params is not None  # what was measured before the failure is kept
+    assert metrics.epochs_run == 1 and metrics.train_seconds > 0 and metrics.train_loss_per_epoch == []
+    import json
+
+    json.dumps(metrics.to_dict(), allow_nan=False)  # the store gets valid JSON
 
 
 def test_out_of_memory_retries_at_half_batch(fault_genes: None) -> None:
