@@ -296,3 +296,39 @@ def test_unreadable_sources(tmp_path: Path) -> None:
     bad.write_text("[1, 2]")
     with pytest.raises(SearchSpaceError, match="must hold a JSON object"):
         SearchSpace.load(bad)
+
+
+# ---------------------------------------------------------------- properties
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_PAPER = SearchSpace.load("paper")
+_junk_value = st.one_of(st.none(), st.booleans(), st.integers(-5, 200), st.floats(allow_nan=True), st.text(max_size=3))
+_junk_gene = st.one_of(
+    st.fixed_dictionaries(
+        {"layer": st.sampled_from([*_PAPER.layers, "SE_2D", ""])},
+        optional={p: _junk_value for p in ("filters", "kernel_size", "strides", "pool_size", "rate", "units", "scale", "skip_connection")},
+    ),
+    _junk_value,
+    st.lists(_junk_value, max_size=2),
+)
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.integers(0, 2**32 - 1))
+def test_every_seed_samples_a_valid_chromosome(seed: int) -> None:
+    chrom = _PAPER.sample(np.random.default_rng(seed))
+    _PAPER.check(chrom)
+    assert _PAPER.normalize(chrom) == chrom
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_junk_gene, max_size=8))
+def test_check_raises_only_search_space_errors(chrom: list[Any]) -> None:
+    try:
+        _PAPER.check(chrom)
+    except SearchSpaceError as exc:
+        assert str(exc)
+    else:
+        assert _PAPER.is_valid(chrom)
