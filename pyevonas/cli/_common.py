@@ -63,3 +63,29 @@ def echo_json(obj: Any) -> None:
     import json
 
     sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
+
+
+def read_arch(spec: str, schema: Any = "default") -> list[dict[str, Any]]:
+    """An architecture given on the command line: a JSON chromosome file (a list of layer dicts,
+    or an object with ``chromosome``), or the text notation, parsed under ``schema``."""
+    import json
+    from pathlib import Path
+
+    from pyevonas.errors import EncodingError
+
+    path = Path(spec)
+    if path.suffix.lower() == ".json" or (len(spec) < 4096 and path.is_file()):
+        if not path.is_file():
+            raise EncodingError(f"no architecture file at {spec!r}")
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise EncodingError(f"cannot read architecture file {spec!r}: {exc}") from None
+        if isinstance(data, dict) and "chromosome" in data:
+            data = data["chromosome"]
+        if not isinstance(data, list) or not all(isinstance(g, dict) and isinstance(g.get("layer"), str) for g in data):
+            raise EncodingError(f"{spec}: expected a JSON list of gene objects with a 'layer' key")
+        return data
+    from pyevonas.encode import parse_arch  # the similarity engine owns the text notation
+
+    return [dict(g) for g in parse_arch(spec, schema=schema)]

@@ -93,13 +93,13 @@ def report_cmd(
     console.print(f"report written to {output / 'index.html'} ({doc['seconds']:.1f} s)", highlight=False)
 
 
-def _arch(spec: str) -> Any:
+def _arch(spec: str, schema: str = "default") -> Any:
     """An architecture argument: an inline JSON chromosome, a JSON file, or text notation."""
-    from pyevonas.cli.similarity_cmds import read_arch
+    from pyevonas.cli._common import read_arch
     from pyevonas.errors import EncodingError
 
     if not spec.lstrip().startswith(("[", "{")):
-        return read_arch(spec)  # a .json file, or the text notation passed through
+        return read_arch(spec, schema)  # a .json file, or the text notation
     try:
         value = json.loads(spec)
     except json.JSONDecodeError as exc:
@@ -161,7 +161,7 @@ def align_cmd(
     """Align two architectures and print the alignment, one colour per gene type."""
     import pyevonas
 
-    al = pyevonas.align(_arch(a), _arch(b), schema=schema)
+    al = pyevonas.align(_arch(a, schema), _arch(b, schema), schema=schema)
     if as_json:
         echo_json(
             {

@@ -10,29 +10,13 @@ import typer
 from typing_extensions import Annotated
 
 from pyevonas.cli import app
-from pyevonas.cli._common import console, console_err, echo_json
+from pyevonas.cli._common import console, console_err, echo_json, read_arch
 from pyevonas.errors import EncodingError
 
 schema_app = typer.Typer(help="Validate and publish scoring schemas.", no_args_is_help=True)
 app.add_typer(schema_app, name="schema")
 
 SchemaOpt = Annotated[str, typer.Option("--schema", "-s", help="Scoring schema: default, paper, or a JSON file.")]
-
-
-def read_arch(spec: str) -> Any:
-    """An architecture from the command line: a JSON chromosome file, or the text notation."""
-    p = Path(spec)
-    if p.suffix.lower() == ".json" or (len(spec) < 4096 and p.is_file()):
-        if not p.is_file():
-            raise EncodingError(f"no architecture file at {spec!r}")
-        try:
-            data = json.loads(p.read_text(encoding="utf-8"))
-        except (OSError, json.JSONDecodeError) as exc:
-            raise EncodingError(f"cannot read architecture file {spec!r}: {exc}") from exc
-        if isinstance(data, dict) and "chromosome" in data:
-            data = data["chromosome"]
-        return data
-    return spec
 
 
 def read_population(path: Path, generation: Optional[int] = None) -> tuple[list[str], list[Any]]:
@@ -85,7 +69,7 @@ def similarity(
     """Similarity of two architectures (1 = identical)."""
     import pyevonas
 
-    arch_a, arch_b = read_arch(a), read_arch(b)
+    arch_a, arch_b = read_arch(a, schema), read_arch(b, schema)
     al = pyevonas.align(arch_a, arch_b, schema=schema)
     if as_json:
         echo_json(

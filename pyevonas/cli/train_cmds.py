@@ -3,34 +3,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
 from pyevonas.cli import app
-from pyevonas.cli._common import console, console_err, echo_json
-from pyevonas.errors import ConfigError, EncodingError
-
-
-def _read_architecture(spec: str, schema: str = "default") -> list[dict[str, Any]]:
-    """A chromosome from a JSON file (a list of genes, or an object with ``chromosome``) or the text notation."""
-    path = Path(spec)
-    if path.suffix.lower() == ".json" or (len(spec) < 4096 and path.is_file()):
-        if not path.is_file():
-            raise EncodingError(f"no architecture file at {spec!r}")
-        try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise EncodingError(f"cannot read architecture file {spec!r}: {exc}") from None
-        if isinstance(data, dict) and "chromosome" in data:
-            data = data["chromosome"]
-        if not isinstance(data, list) or not all(isinstance(g, dict) and isinstance(g.get("layer"), str) for g in data):
-            raise EncodingError(f"{spec}: expected a JSON list of gene objects with a 'layer' key")
-        return data
-    from pyevonas import parse_arch  # the similarity engine owns the text notation
-
-    return [dict(g) for g in parse_arch(spec, schema=schema)]
+from pyevonas.cli._common import console, console_err, echo_json, read_arch
+from pyevonas.errors import ConfigError
 
 
 def _parse_settings(pairs: list[str]) -> dict[str, Any]:
@@ -68,7 +47,7 @@ def train(
 
     Fitness is the best validation accuracy on a split held out from the training set; test accuracy is measured once, with the best-validation weights. Without [bold]--dataset[/], training runs on the built-in offline digits dataset. Exits with 1 if the candidate failed (the metrics say why).
     """
-    chromosome = _read_architecture(arch, schema)
+    chromosome = read_arch(arch, schema)
     if space is not None:
         from pyevonas.space import SearchSpace
 
