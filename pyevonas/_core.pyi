@@ -1,0 +1,86 @@
+# Stubs of the private Rust extension (rust/src/py.rs). Types only: the user-facing
+# documentation lives in pyevonas/metric.py, which wraps these.
+from collections.abc import Callable, Sequence
+from typing import Any, final
+
+import numpy as np
+from numpy.typing import NDArray
+
+__all__ = ["Encoder", "Population", "ScoreTable", "__version__", "default_threads"]
+__version__: str
+
+def default_threads() -> int: ...
+
+@final
+class ScoreTable:
+    def __new__(
+        cls,
+        base: NDArray[np.float64],
+        term_param: NDArray[np.int64],
+        term_weight: NDArray[np.float64],
+        term_norm: NDArray[np.float64],
+        n_params: int,
+        gap_open: float,
+        gap_extend: float,
+        lower_bound: str,
+    ) -> ScoreTable: ...
+    @property
+    def n_types(self) -> int: ...
+    @property
+    def n_params(self) -> int: ...
+    @property
+    def symmetric(self) -> bool: ...
+    @property
+    def gap_open(self) -> float: ...
+    @property
+    def gap_extend(self) -> float: ...
+    def substitution(self, ta: int, pa: Sequence[float], tb: int, pb: Sequence[float]) -> float: ...
+
+@final
+class Encoder:
+    def __new__(
+        cls,
+        ignore: list[str],
+        layers: list[tuple[str, list[tuple[int, list[tuple[str, Any]], list[tuple[str, int]]]]]],
+        n_params: int,
+    ) -> Encoder: ...
+    def encode(
+        self, archs: Any
+    ) -> tuple[NDArray[np.uint32], NDArray[np.float64], NDArray[np.int64]] | None: ...
+
+@final
+class Population:
+    def __new__(
+        cls,
+        table: ScoreTable,
+        codes: NDArray[np.uint32],
+        params: NDArray[np.float64],
+        offsets: NDArray[np.int64],
+    ) -> Population: ...
+    def __len__(self) -> int: ...
+    @property
+    def n_distinct_genes(self) -> int: ...
+    def self_scores(self) -> NDArray[np.float64]: ...
+    def lengths(self) -> NDArray[np.int64]: ...
+    def matrix(
+        self,
+        split: int | None = None,
+        float32: bool = False,
+        n_threads: int | None = None,
+        progress: Callable[[int, int], Any] | None = None,
+    ) -> NDArray[Any]: ...
+    def condensed(
+        self,
+        float32: bool = False,
+        n_threads: int | None = None,
+        progress: Callable[[int, int], Any] | None = None,
+    ) -> NDArray[Any]: ...
+    def scores(self, split: int | None = None, n_threads: int | None = None) -> NDArray[np.float64]: ...
+    def nearest(
+        self,
+        k: int,
+        split: int | None = None,
+        n_threads: int | None = None,
+        progress: Callable[[int, int], Any] | None = None,
+    ) -> tuple[NDArray[np.int64], NDArray[np.float64]]: ...
+    def align(self, i: int, j: int) -> tuple[list[tuple[int, int]], list[float], float, float]: ...
