@@ -126,28 +126,43 @@ impl Population {
             }
         }
         let used = table.used_params_by_type();
-        let mut keys: Vec<(u32, Vec<u64>)> = Vec::with_capacity(codes.len());
-        for s in 0..offsets.len() - 1 {
-            for g in offsets[s]..offsets[s + 1] {
-                let code = codes[g];
-                if code as usize >= table.n_types() {
-                    return Err(Error::UnknownType { seq: s, index: g - offsets[s], code, n_types: table.n_types() });
-                }
-                let row = &params[g * n_params..(g + 1) * n_params];
-                for &p in &used[code as usize] {
-                    if !row[p].is_finite() {
-                        return Err(Error::NonFinite { seq: s, index: g - offsets[s], param: p, value: row[p] });
+        let n_seq = offsets.len() - 1;
+        let seq_keys = |s: usize| -> Result<Vec<(u32, Vec<u64>)>> {
+            (offsets[s]..offsets[s + 1])
+                .map(|g| {
+                    let code = codes[g];
+                    if code as usize >= table.n_types() {
+                        return Err(Error::UnknownType { seq: s, index: g - offsets[s], code, n_types: table.n_types() });
                     }
-                }
-                // Parameters no rule reads do not distinguish genes.
-                keys.push((code, used[code as usize].iter().map(|&p| row[p].to_bits()).collect()));
-            }
+                    let row = &params[g * n_params..(g + 1) * n_params];
+                    for &p in &used[code as usize] {
+                        if !row[p].is_finite() {
+                            return Err(Error::NonFinite { seq: s, index: g - offsets[s], param: p, value: row[p] });
+                        }
+                    }
+                    // Parameters no rule reads do not distinguish genes.
+                    Ok((code, used[code as usize].iter().map(|&p| row[p].to_bits()).collect()))
+                })
+                .collect()
+        };
+        // Large populations are keyed in parallel; the first error in sequence order wins either way.
+        let parallel = codes.len() >= 4096;
+        let per_seq: Vec<Result<Vec<(u32, Vec<u64>)>>> = if parallel {
+            (0..n_seq).into_par_iter().map(seq_keys).collect()
+        } else {
+            (0..n_seq).map(seq_keys).collect()
+        };
+        let mut keys = Vec::with_capacity(codes.len());
+        for r in per_seq {
+            keys.extend(r?);
         }
         let space = table.gene_cache().resolve(table, &keys, params);
-        let genes = keys.iter().map(|k| space.ids[k]).collect();
+        let genes: Vec<u32> =
+            if parallel { keys.par_iter().map(|k| space.ids[k]).collect() } else { keys.iter().map(|k| space.ids[k]).collect() };
         let mut pop = Population { genes, offsets: offsets.to_vec(), space, self_scores: Vec::new() };
-        let mut aligner = crate::align::Aligner::default();
-        pop.self_scores = (0..pop.len()).map(|i| pop.score(table, i, i, &mut aligner)).collect();
+        let self_score = |i: usize| pop.score(table, i, i, &mut crate::align::Aligner::default());
+        pop.self_scores =
+            if parallel { (0..n_seq).into_par_iter().map(self_score).collect() } else { (0..n_seq).map(self_score).collect() };
         Ok(pop)
     }
 
@@ -250,8 +265,7 @@ impl GeneCache {
                 .map(|(row, (c, k))| (*c, k.clone(), row))
                 .collect()
         };
-        let new = missing(&snapshot);
-        if new.is_empty() {
+        if keys.par_iter().all(|k| snapshot.ids.contains_key(k)) {
             return snapshot;
         }
         let mut guard = self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner);
