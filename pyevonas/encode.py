@@ -72,24 +72,25 @@ class CompiledScoring:
         for codes in self.by_layer.values():
             codes.sort(key=lambda c: -len(scoring.genes[c].when))
         self.ignore = set(scoring.ignore_layers)
-        # Fast path of `population`: layer name -> [(code, conditions, params, columns)].
-        self._fast: dict[str, list[tuple[int, tuple[tuple[str, Any], ...], tuple[str, ...], tuple[int, ...]]]] = {
-            name: [
-                (
-                    c,
-                    tuple(scoring.genes[c].when.items()),
-                    tuple(scoring.genes[c].params),
-                    tuple(self.column_of[p] for p in scoring.genes[c].params),
-                )
-                for c in codes
-            ]
-            for name, codes in self.by_layer.items()
-        }
         self.table = self._build_table()
-        # The same fast path in Rust, for whole lists of plain chromosomes.
+        # The fast path of `population` for lists of plain chromosomes, in Rust: per layer name,
+        # the gene types it can be (most specific first) with their conditions and columns.
         self._encoder = _core.Encoder(
             sorted(self.ignore),
-            [(name, [(c, list(w), [(p, self.column_of[p]) for p in ps]) for c, w, ps, _ in ch]) for name, ch in self._fast.items()],
+            [
+                (
+                    name,
+                    [
+                        (
+                            c,
+                            list(scoring.genes[c].when.items()),
+                            [(p, self.column_of[p]) for p in scoring.genes[c].params],
+                        )
+                        for c in codes
+                    ],
+                )
+                for name, codes in self.by_layer.items()
+            ],
             len(self.param_names),
         )
 
@@ -186,77 +187,25 @@ class CompiledScoring:
         return codes, params
 
     def population(self, archs: Sequence[Arch]) -> _core.Population:
-        """Encode many architectures into one Population for the Rust core."""
+        """Encode many architectures into one Population for the Rust core.
+
+        Plain chromosomes go through the Rust encoder; if anything in the list is not plain
+        (a text-notation string, a tuple, a bad value), the whole list takes the validating
+        path, which raises the precise error or handles the other representations.
+        """
         fast = self._encoder.encode(archs if isinstance(archs, list) else list(archs))
         if fast is not None:
             return _core.Population(self.table, *fast)
-        codes: list[int] = []
-        values: list[float] = []
-        cols: list[int] = []
+        genes: list[Gene] = []
         offsets = [0]
         for n, arch in enumerate(archs):
-            if not self._encode_fast(arch, codes, values, cols):
-                # Anything unusual takes the validating path, which names the problem.
-                try:
-                    genes = self.genes(arch)
-                except EncodingError as exc:
-                    raise EncodingError(f"architecture {n}: {exc}") from None
-                for g in genes:
-                    codes.append(self.code_of[g.letter])
-                    for p, v in g.params.items():
-                        values.append(v)
-                        cols.append((len(codes) - 1) * len(self.param_names) + self.column_of[p])
-            offsets.append(len(codes))
-        ncol = len(self.param_names)
-        params = np.full(len(codes) * ncol, np.nan, dtype=np.float64)
-        if cols:
-            params[np.asarray(cols, dtype=np.intp)] = np.asarray(values, dtype=np.float64)
-        return _core.Population(
-            self.table,
-            np.asarray(codes, dtype=np.uint32),
-            params.reshape(len(codes), ncol),
-            np.asarray(offsets, dtype=np.int64),
-        )
-
-    def _encode_fast(self, arch: Any, codes: list[int], values: list[float], cols: list[int]) -> bool:
-        """Append an architecture of plain, valid layer dicts; False (nothing appended) otherwise."""
-        if type(arch) is not list:
-            return False
-        ncol = len(self.param_names)
-        start_codes, start_vals = len(codes), len(values)
-        fast, ignore = self._fast, self.ignore
-        for layer in arch:
-            if type(layer) is not dict:
-                break
-            name = layer.get("layer")
-            if name in ignore:
-                continue
-            choices = fast.get(name)  # type: ignore[arg-type]
-            if choices is None:
-                break
-            for code, when, params, pcols in choices:
-                if all(layer.get(k, _MISSING) == v for k, v in when):
-                    break
-            else:
-                break
-            row = len(codes) * ncol
-            ok = True
-            for p, c in zip(params, pcols):
-                v = layer.get(p, _MISSING)
-                tv = type(v)
-                if (tv is not int and tv is not float) or v != v or v in (_INF, -_INF):
-                    ok = False
-                    break
-                values.append(v)
-                cols.append(row + c)
-            if not ok:
-                break
-            codes.append(code)
-        else:
-            if len(codes) > start_codes:
-                return True
-        del codes[start_codes:], values[start_vals:], cols[start_vals:]
-        return False
+            try:
+                genes.extend(self.genes(arch))
+            except EncodingError as exc:
+                raise EncodingError(f"architecture {n}: {exc}") from None
+            offsets.append(len(genes))
+        codes, params = self.encode_genes(genes)
+        return _core.Population(self.table, codes, params, np.asarray(offsets, dtype=np.int64))
 
     # --- text notation -------------------------------------------------------------------
     _TOKEN = re.compile(r"\s*(?P<letter>[^\s(),])\s*(?:\((?P<args>[^()]*)\))?\s*")
@@ -314,7 +263,6 @@ def _is_int_range(r: Any) -> bool:
 
 
 _MISSING = object()
-_INF = float("inf")
 
 
 def _same(a: Any, b: Any) -> bool:
