@@ -41,6 +41,7 @@ from typing import Any
 import numpy as np
 
 from pyevonas.errors import RunStoreError
+from pyevonas.store import finite_json
 
 __all__ = [
     "GenerationData",
@@ -927,7 +928,7 @@ def write_report(
         doc["seconds"] = round(time.perf_counter() - started, 3)
         page = _page(title, body, all_stats, run_sections)
         (tmp / "index.html").write_text(page, encoding="utf-8")
-        (tmp / "summary.json").write_text(json.dumps(_finite(doc), indent=2, default=_json_default), encoding="utf-8")
+        (tmp / "summary.json").write_text(json.dumps(finite_json(doc), indent=2, default=_json_default), encoding="utf-8")
         if (out / "figures").exists():
             shutil.rmtree(out / "figures")
         os.replace(tmp / "figures", out / "figures")
@@ -1035,16 +1036,6 @@ def _page(title: str, body: list[str], all_stats: list[RunStats], run_sections: 
         f'<h1>{html.escape(title)}</h1><p class="note">pyevonas {html.escape(__version__)} · {stamp} · '
         f"{len(all_stats)} run(s)</p><nav>{' '.join(links)}</nav>\n" + "\n".join(body) + "\n</body></html>\n"
     )
-
-
-def _finite(value: Any) -> Any:
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
 
 
 def _json_default(value: Any) -> Any:

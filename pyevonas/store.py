@@ -968,7 +968,7 @@ class RunStore:
                 k: v for k, v in (ind.metrics or {}).items() if k not in entry
             }
             individuals.append(entry)
-        data: dict[str, Any] = _finite(
+        data: dict[str, Any] = finite_json(
             {
                 "format": "pyevonas-run",
                 "format_version": 1,
@@ -984,13 +984,14 @@ class RunStore:
         return data
 
 
-def _finite(value: Any) -> Any:
+def finite_json(value: Any) -> Any:
+    """``value`` with every NaN or infinite float replaced by None, so it is strict JSON."""
     if isinstance(value, float):
         return value if math.isfinite(value) else None
     if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
+        return {k: finite_json(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
+        return [finite_json(v) for v in value]
     return value
 
 
