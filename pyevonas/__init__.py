@@ -40,8 +40,6 @@ _LAZY: dict[str, str] = {
 
 if TYPE_CHECKING:
     from pyevonas.encode import Gene, format_arch, parse_arch, sequence
-    from pyevonas.model import build_model
-    from pyevonas.schema import Scoring
     from pyevonas.metric import (
         Alignment,
         align,
@@ -50,6 +48,8 @@ if TYPE_CHECKING:
         similarity,
         similarity_matrix,
     )
+    from pyevonas.model import build_model
+    from pyevonas.schema import Scoring
 
 
 def __getattr__(name: str) -> Any:

@@ -20,7 +20,7 @@ import numbers
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 import numpy as np
 
@@ -29,7 +29,7 @@ from pyevonas.errors import EncodingError
 from pyevonas.schema import Scoring, expanded_rules, resolve_scoring, term_norm
 
 Chromosome = list[dict[str, Any]]
-Arch = Union[str, Sequence[Mapping[str, Any]]]
+Arch = str | Sequence[Mapping[str, Any]]
 
 
 @dataclass(frozen=True)

@@ -14,14 +14,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal, Union
+from typing import Any, Literal
 
 import numpy as np
 
 from pyevonas.encode import Arch, Gene, compiled
 from pyevonas.schema import Scoring
 
-SchemaArg = Union[str, Path, Scoring, dict]
+SchemaArg = str | Path | Scoring | dict[str, Any]
 DiversityHow = Literal["offdiag", "upper", "full"]
 
 

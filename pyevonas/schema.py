@@ -17,9 +17,16 @@ import math
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, Union
+from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    model_validator,
+)
 
 from pyevonas.errors import SchemaError
 
@@ -56,7 +63,7 @@ class GeneType(BaseModel):
     letter: str = Field(min_length=1, max_length=1, description="One-character code of the gene in sequences.")
     layer: str = Field(min_length=1, description="Value of the layer dict's 'layer' key, e.g. 'C_2D'.")
     name: str | None = Field(default=None, description="Human-readable name, e.g. 'Conv2D'.")
-    when: dict[str, Union[int, float, str, bool]] = Field(
+    when: dict[str, int | float | str | bool] = Field(
         default_factory=dict,
         description="Extra key/value conditions that select this gene type for the layer, "
         "e.g. {'skip_connection': 1} (also written by the text notation).",
@@ -352,11 +359,11 @@ def _semantic_problems(s: Scoring) -> list[str]:
     rules = expanded_rules(s)
     self_match: dict[str, float] = {}
     for i, g in enumerate(s.genes):
-        r = rules.get((g.letter, g.letter))
-        score = r[1].base if r else g.mismatch
+        own = rules.get((g.letter, g.letter))
+        score = own[1].base if own else g.mismatch
         self_match[g.letter] = score
         if score <= 0:
-            why = f"its rule's base is {score}" if r else f"no rule scores it, so it is the mismatch score {score}"
+            why = f"its rule's base is {score}" if own else f"no rule scores it, so it is the mismatch score {score}"
             problems.append(f"genes[{i}]: the self match of {g.letter!r} is not positive ({why})")
     if problems:
         return problems
@@ -383,8 +390,7 @@ def _format_validation_error(exc: ValidationError, source: str) -> str:
     for err in exc.errors(include_url=False):
         loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"]).lstrip(".")
         msg = err["msg"]
-        if msg.startswith("Value error, "):
-            msg = msg[len("Value error, ") :]
+        msg = msg.removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
             msg = "unknown key"
         for part in msg.split("\n"):
@@ -402,8 +408,8 @@ def json_schema() -> dict[str, Any]:
 
 __all__ = [
     "BUILTIN_SCHEMAS",
-    "GeneType",
     "Gaps",
+    "GeneType",
     "ParamRange",
     "Rule",
     "Scoring",

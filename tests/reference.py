@@ -106,7 +106,7 @@ def nw(sa: list, sb: list, f) -> float:
 
 def similarity(a: list[dict], b: list[dict], symmetric_flatten: bool = False, clamp: bool = True) -> float:
     ga, gb = to_genes(a), to_genes(b)
-    f = lambda x, y: match(x, y, symmetric_flatten)  # noqa: E731
+    f = lambda x, y: match(x, y, symmetric_flatten)
     score = nw(ga, gb, f)
     lo = GAP * max(len(ga), len(gb))
     hi = max(nw(ga, ga, f), nw(gb, gb, f))

@@ -7,11 +7,10 @@ from typing import Any
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from strategies import RESCALING, archs
 
 import pyevonas
 from pyevonas.errors import EncodingError
-
-from strategies import RESCALING, archs
 
 CHROM = [
     RESCALING,

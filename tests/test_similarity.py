@@ -8,14 +8,13 @@ from typing import Any
 
 import numpy as np
 import pytest
+import reference
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from strategies import archs
 
 import pyevonas
 from pyevonas.metric import round3, score_matrix
-
-import reference
-from strategies import archs
 
 ARCH = settings(max_examples=150, deadline=None)
 

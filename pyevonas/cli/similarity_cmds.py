@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any, Optional
+from typing import Annotated, Any
 
 import typer
-from typing_extensions import Annotated
 
 from pyevonas.cli import app
 from pyevonas.cli._common import console, console_err, echo_json, read_arch
@@ -19,7 +18,7 @@ app.add_typer(schema_app, name="schema")
 SchemaOpt = Annotated[str, typer.Option("--schema", "-s", help="Scoring schema: default, paper, or a JSON file.")]
 
 
-def read_population(path: Path, generation: Optional[int] = None) -> tuple[list[str], list[Any]]:
+def read_population(path: Path, generation: int | None = None) -> tuple[list[str], list[Any]]:
     """Names and architectures from a population file.
 
     Accepted: a JSON list of chromosomes or of text-notation strings; a JSON object with
@@ -90,13 +89,13 @@ def similarity(
 @app.command()
 def matrix(
     file: Annotated[Path, typer.Argument(help="Population: JSON list of chromosomes or text notations, a paper-run JSON, or a .txt file with one architecture per line.")],
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write the matrix to a .csv or .npy file.")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the matrix to a .csv or .npy file.")] = None,
     schema: SchemaOpt = "default",
-    others: Annotated[Optional[Path], typer.Option("--others", help="Compare against this population instead (N x M).")] = None,
-    generation: Annotated[Optional[int], typer.Option("--generation", "-g", help="Generation to take from a run JSON (default: last).")] = None,
+    others: Annotated[Path | None, typer.Option("--others", help="Compare against this population instead (N x M).")] = None,
+    generation: Annotated[int | None, typer.Option("--generation", "-g", help="Generation to take from a run JSON (default: last).")] = None,
     condensed: Annotated[bool, typer.Option("--condensed", help="Only the upper triangle (scipy pdist layout; .npy only).")] = False,
     float32: Annotated[bool, typer.Option("--float32", help="Store float32 instead of float64.")] = False,
-    threads: Annotated[Optional[int], typer.Option("--threads", help="Threads (default: PYEVONAS_NUM_THREADS or all cores).")] = None,
+    threads: Annotated[int | None, typer.Option("--threads", help="Threads (default: PYEVONAS_NUM_THREADS or all cores).")] = None,
 ) -> None:
     """Similarity matrix of a population, with its median similarity (diversity)."""
     import numpy as np
@@ -110,7 +109,12 @@ def matrix(
         raise typer.BadParameter("--condensed writes a 1-D array: give -o FILE.npy", param_hint="--condensed")
     if output is not None and output.suffix.lower() not in (".csv", ".npy"):
         raise typer.BadParameter(f"{output}: the output must end in .csv or .npy", param_hint="--output")
-    from rich.progress import BarColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn,
+        Progress,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
     with Progress(
         "[progress.description]{task.description}", BarColumn(), "{task.percentage:>3.0f}%",
@@ -161,8 +165,8 @@ def schema_validate(file: Annotated[Path, typer.Argument(help="Scoring schema JS
 
 @schema_app.command("export")
 def schema_export(
-    output: Annotated[Optional[Path], typer.Option("--output", "-o", help="Write here instead of stdout.")] = None,
-    builtin: Annotated[Optional[str], typer.Option("--builtin", help="Export a shipped schema (default, paper) instead of the JSON Schema.")] = None,
+    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")] = None,
+    builtin: Annotated[str | None, typer.Option("--builtin", help="Export a shipped schema (default, paper) instead of the JSON Schema.")] = None,
 ) -> None:
     """Print the JSON Schema of the scoring-schema format (or a shipped schema)."""
     from pyevonas.schema import Scoring, json_schema
