@@ -88,3 +88,23 @@ def test_console_script_entry_point(tmp_path: Path) -> None:
     assert 0 < json.loads(proc.stdout)["similarity"] < 1
     proc = subprocess.run([sys.executable, "-m", "pyevonas", "similarity", "X", "g"], capture_output=True, text=True, check=False)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr and "unknown letter" in proc.stderr
+
+
+def test_a_missing_optional_stack_is_one_line_naming_the_extra(capsys: pytest.CaptureFixture[str]) -> None:
+    import typer
+
+    probe = typer.Typer()
+
+    @probe.command()
+    def needs_torch() -> None:
+        raise ModuleNotFoundError("No module named 'torch'", name="torch")
+
+    @probe.command()
+    def needs_other() -> None:
+        raise ModuleNotFoundError("No module named 'nothing_here'", name="nothing_here")
+
+    code = run_guarded(probe, ["needs-torch"])
+    err = capsys.readouterr().err
+    assert code == 2 and "pip install 'pyevonas[train]'" in err and "Traceback" not in err
+    with pytest.raises(ModuleNotFoundError):  # anything else is a bug and keeps its traceback
+        run_guarded(probe, ["needs-other"])

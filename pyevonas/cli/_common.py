@@ -25,6 +25,18 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
+#: Optional dependencies and the extra that installs each.
+OPTIONAL_DEPENDENCIES = {
+    "torch": "train",
+    "torchvision": "train",
+    "sklearn": "train",
+    "ptflops": "train",
+    "matplotlib": "report",
+    "scipy": "report",
+    "ray": "ray",
+}
+
+
 def run_guarded(app: typer.Typer, args: list[str] | None = None) -> int:
     """Run the typer app; user errors become one line on stderr and exit code 2."""
     from pydantic import ValidationError
@@ -39,6 +51,14 @@ def run_guarded(app: typer.Typer, args: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         console_err.print("interrupted", style="yellow")
         return 130
+    except ModuleNotFoundError as exc:
+        # The similarity engine installs without the training and report stacks.
+        top = (exc.name or "").split(".")[0]
+        extra = OPTIONAL_DEPENDENCIES.get(top)
+        if extra is None:
+            raise
+        print_error(f"this command needs {top}, which is not installed: pip install 'pyevonas[{extra}]'")
+        return 2
     except SystemExit as exc:
         return int(exc.code or 0)
     except typer.Exit as exc:
