@@ -108,3 +108,8 @@ def test_a_missing_optional_stack_is_one_line_naming_the_extra(capsys: pytest.Ca
     assert code == 2 and "pip install 'pyevonas[train]'" in err and "Traceback" not in err
     with pytest.raises(ModuleNotFoundError):  # anything else is a bug and keeps its traceback
         run_guarded(probe, ["needs-other"])
+
+
+def test_version_flag(capsys: pytest.CaptureFixture[str]) -> None:
+    assert run_guarded(app, ["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"pyevonas {pyevonas.__version__}"

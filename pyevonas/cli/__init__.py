@@ -20,6 +20,21 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+def _version(value: bool) -> None:
+    if value:
+        from pyevonas import __version__
+
+        typer.echo(f"pyevonas {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+) -> None:
+    """Sequence-alignment similarity of neural architectures and diversity-controlled evolutionary NAS."""
+
+
 # Each module registers its commands on `app` when imported.
 from pyevonas.cli import similarity_cmds  # noqa: E402,F401
 from pyevonas.cli import evolve_cmds  # noqa: E402,F401
