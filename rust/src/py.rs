@@ -274,17 +274,6 @@ impl PyPopulation {
         self.pop.n_distinct_genes()
     }
 
-    /// Self-alignment score of every sequence.
-    fn self_scores<'py>(&self, py: Python<'py>) -> Bound<'py, PyAny> {
-        Array1::from(self.pop.self_scores().to_vec()).into_pyarray(py).into_any()
-    }
-
-    /// Lengths (gene counts) of every sequence.
-    fn lengths<'py>(&self, py: Python<'py>) -> Bound<'py, PyAny> {
-        let v: Vec<i64> = (0..self.pop.len()).map(|i| self.pop.seq(i).len() as i64).collect();
-        Array1::from(v).into_pyarray(py).into_any()
-    }
-
     /// Similarity matrix: N x N, or rows [0, split) against columns [split, N).
     #[pyo3(signature = (split=None, float32=false, n_threads=None, progress=None))]
     fn matrix<'py>(

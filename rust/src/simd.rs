@@ -20,9 +20,7 @@ pub const LANES: usize = 32;
 
 /// A group of up to `LANES` row sequences with their substitution profile.
 pub struct RowGroup {
-    /// Population indices of the rows (the first `n_real` are real; the rest repeat the last).
-    pub rows: [usize; LANES],
-    pub n_real: usize,
+    /// Length of each lane's row sequence (lanes past the group's rows repeat its last row).
     lens: [usize; LANES],
     max_len: usize,
     k: usize,
@@ -56,7 +54,7 @@ impl RowGroup {
                 }
             }
         }
-        Some(RowGroup { rows: idx, n_real, lens, max_len, k, profile })
+        Some(RowGroup { lens, max_len, k, profile })
     }
 
     /// Raw scores of every lane's row sequence (as A) against `b` (as B). Linear gaps only.
