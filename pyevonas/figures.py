@@ -224,25 +224,12 @@ def grouped_curves(panels: Sequence[tuple[str, Sequence[Band], Sequence[Band]]])
         panels: One column per dataset: ``(title, fitness bands, similarity bands)``; each band is
             one control mode.
     """
-    n = max(len(panels), 1)
-    fig = _new_figure(max(4.6 * n, 6.4), 5.4)
-    axes = np.asarray(fig.subplots(2, n, sharex="col", squeeze=False))
-    for col, (title, fit_bands, sim_bands) in enumerate(panels):
-        for k, band in enumerate(fit_bands):
-            _draw_band(axes[0, col], band, _GROUP_COLOURS[k % len(_GROUP_COLOURS)])
-        for k, band in enumerate(sim_bands):
-            _draw_band(axes[1, col], band, _GROUP_COLOURS[k % len(_GROUP_COLOURS)])
-        if fit_bands:
-            _integer_ticks(axes[1, col], np.asarray(fit_bands[0].generations))
-        axes[0, col].set_title(title, fontsize=10)
-        axes[0, col].set_ylabel("max fitness")
-        axes[1, col].set_ylabel("median similarity")
-        axes[1, col].set_xlabel("generation")
-        for ax in axes[:, col]:
-            ax.grid(alpha=0.3)
-        axes[0, col].legend(fontsize=8, loc="lower right")
-    fig.suptitle("Median across runs (line) and min-max range (band)", fontsize=10)
-    return fig
+    return _band_grid(
+        panels,
+        ("max fitness", "median similarity"),
+        legend_loc="lower right",
+        suptitle="Median across runs (line) and min-max range (band)",
+    )
 
 
 def grouped_size_latency(panels: Sequence[tuple[str, Sequence[Band], Sequence[Band]]]) -> Figure:
@@ -251,24 +238,36 @@ def grouped_size_latency(panels: Sequence[tuple[str, Sequence[Band], Sequence[Ba
     Args:
         panels: One column per dataset: ``(title, size bands in MB, latency bands in ms)``.
     """
+    return _band_grid(
+        panels,
+        ("size of best (MB)", "latency of best (ms)"),
+        legend_loc="best",
+        suptitle="Best of each generation: median across runs (line), min-max (band)",
+    )
+
+
+def _band_grid(
+    panels: Sequence[tuple[str, Sequence[Band], Sequence[Band]]],
+    ylabels: tuple[str, str],
+    legend_loc: str,
+    suptitle: str,
+) -> Figure:
+    """Two rows of band plots (top and bottom quantity), one column per panel."""
     n = max(len(panels), 1)
     fig = _new_figure(max(4.6 * n, 6.4), 5.4)
     axes = np.asarray(fig.subplots(2, n, sharex="col", squeeze=False))
-    for col, (title, size_bands, lat_bands) in enumerate(panels):
-        for k, band in enumerate(size_bands):
-            _draw_band(axes[0, col], band, _GROUP_COLOURS[k % len(_GROUP_COLOURS)])
-        for k, band in enumerate(lat_bands):
-            _draw_band(axes[1, col], band, _GROUP_COLOURS[k % len(_GROUP_COLOURS)])
-        if size_bands:
-            _integer_ticks(axes[1, col], np.asarray(size_bands[0].generations))
+    for col, (title, top_bands, bottom_bands) in enumerate(panels):
+        for row, bands in enumerate((top_bands, bottom_bands)):
+            for k, band in enumerate(bands):
+                _draw_band(axes[row, col], band, _GROUP_COLOURS[k % len(_GROUP_COLOURS)])
+            axes[row, col].set_ylabel(ylabels[row])
+            axes[row, col].grid(alpha=0.3)
+        if top_bands:
+            _integer_ticks(axes[1, col], np.asarray(top_bands[0].generations))
         axes[0, col].set_title(title, fontsize=10)
-        axes[0, col].set_ylabel("size of best (MB)")
-        axes[1, col].set_ylabel("latency of best (ms)")
         axes[1, col].set_xlabel("generation")
-        for ax in axes[:, col]:
-            ax.grid(alpha=0.3)
-        axes[0, col].legend(fontsize=8, loc="best")
-    fig.suptitle("Best of each generation: median across runs (line), min-max (band)", fontsize=10)
+        axes[0, col].legend(fontsize=8, loc=legend_loc)
+    fig.suptitle(suptitle, fontsize=10)
     return fig
 
 
