@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Mapping, Sequence
-from typing import Any, overload
+from typing import Any, cast, overload
 
 import torch
 import torch.nn.functional as F
@@ -207,15 +207,14 @@ def same_conv2d(
     out_h, top, bottom = same_padding(height, kernel_size, stride)
     out_w, left, right = same_padding(width, kernel_size, stride)
     symmetric = top == bottom and left == right
-    conv = nn.Conv2d(
-        channels,
-        out_channels,
-        kernel_size,
-        stride=stride,
-        padding=(top, left) if symmetric else 0,
-        groups=groups,
-        bias=True,
-    )
+    padding = (top, left) if symmetric else (0, 0)
+    conv: nn.Conv2d
+    if groups == channels == out_channels:
+        conv = DepthwiseConv2d(channels, kernel_size, stride, padding)
+    else:
+        conv = nn.Conv2d(
+            channels, out_channels, kernel_size, stride=stride, padding=padding, groups=groups, bias=True
+        )
     if init == "he_normal":
         _he_normal_(conv.weight, kernel_size * kernel_size * channels // groups)
     elif init == "he_normal_depthwise":
@@ -229,6 +228,78 @@ def same_conv2d(
     nn.init.zeros_(conv.bias)
     module: nn.Module = conv if symmetric else nn.Sequential(nn.ZeroPad2d((left, right, top, bottom)), conv)
     return module, (out_channels, out_h, out_w)
+
+
+def _autocast_dtype(x: torch.Tensor) -> torch.dtype | None:
+    """The dtype autocast gives a convolution of ``x`` here, or None when autocast is off."""
+    device_type = x.device.type
+    if torch.is_autocast_enabled(device_type):
+        return torch.get_autocast_dtype(device_type)
+    return None
+
+
+class DepthwiseConv2d(nn.Conv2d):
+    """A depthwise ``nn.Conv2d`` (groups = in = out channels) with a choice of exact kernels.
+
+    Depthwise convolutions are where cuDNN is least predictable: in channels_last, and in bf16,
+    some shapes fall on grouped "direct" kernels many times slower than the arithmetic warrants
+    (pytorch/pytorch#34977). So the module can compute itself three ways, all the same
+    function of the same ``weight`` and ``bias`` (it *is* an ``nn.Conv2d``, state dicts and
+    ``isinstance`` checks included), and :func:`pyevonas.profiling.tune_depthwise` times them on
+    the real input and keeps the fastest per module (``impl``):
+
+    * ``"conv"``: the framework's grouped convolution in the input's layout (the default);
+    * ``"nchw"``: the same, on a contiguous NCHW copy of a channels_last input (a different set
+      of kernels), the output returned in channels_last;
+    * ``"shifts"``: the sum over the ``k * k`` taps of a strided view of the padded input times
+      one weight per channel, accumulated in float32: elementwise work only, whose cost is
+      predictable on every device.
+
+    A 1 x 1 kernel always takes the shortcut it is: a per-channel scale and shift of the
+    (strided) input, no convolution at all.
+    """
+
+    IMPLS = ("conv", "nchw", "shifts")
+
+    def __init__(self, channels: int, kernel_size: int, stride: int, padding: tuple[int, int]) -> None:
+        super().__init__(
+            channels, channels, kernel_size, stride=stride, padding=padding, groups=channels, bias=True
+        )
+        self.impl = "conv"
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.kernel_size == (1, 1):
+            return self._taps(x)
+        if self.impl == "shifts":
+            return self._taps(x)
+        if self.impl == "nchw" and x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(
+            memory_format=torch.channels_last
+        ):
+            return super().forward(x.contiguous()).contiguous(memory_format=torch.channels_last)
+        return super().forward(x)
+
+    def _taps(self, x: torch.Tensor) -> torch.Tensor:
+        k, s = self.kernel_size[0], self.stride[0]
+        ph, pw = cast(tuple[int, int], self.padding)  # built from a pair of ints
+        if ph or pw:
+            x = F.pad(x, (pw, pw, ph, ph))
+        height, width = x.shape[-2:]
+        out_h, out_w = (height - k) // s + 1, (width - k) // s + 1
+        assert self.bias is not None
+        weight = self.weight.view(-1, k, k)
+        # float32 accumulation, as the convolution kernels do under autocast.
+        out = self.bias.view(1, -1, 1, 1).float()
+        for i in range(k):
+            for j in range(k):
+                tap = x[:, :, i : i + s * (out_h - 1) + 1 : s, j : j + s * (out_w - 1) + 1 : s]
+                out = torch.addcmul(out, tap, weight[:, i, j].view(1, -1, 1, 1).float())
+        dtype = _autocast_dtype(x)
+        if dtype is not None:
+            return out.to(dtype)
+        return out.to(torch.promote_types(x.dtype, self.weight.dtype))
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, impl={self.impl}"  # type: ignore[no-untyped-call]
 
 
 def batch_norm(channels: int, eps: float = BN_EPS) -> nn.BatchNorm2d:
@@ -693,7 +764,8 @@ def measure_latency_ms(
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         start = time.perf_counter()
-        model(x)
+        with torch.no_grad():
+            model(x)
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         if i >= warmup:

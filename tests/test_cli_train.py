@@ -9,8 +9,8 @@ import pytest
 
 pytest.importorskip("torch")
 
-from pyevonas.cli import app  # noqa: E402
-from pyevonas.cli._common import run_guarded  # noqa: E402
+from pyevonas.cli import app
+from pyevonas.cli._common import run_guarded
 
 FAST = ["--set", "latency_repeats=2", "--set", "flops=false", "--quiet"]
 CHROM = [
@@ -101,3 +101,21 @@ def test_bad_json_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> No
     path.write_text(json.dumps({"chromosome": [1, 2]}))
     code, _, err = run(["train", str(path)], capsys)
     assert code == 2 and "expected a JSON list of gene objects" in " ".join(err.split())
+
+
+def test_profile_times_every_gene(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    path = tmp_path / "arch.json"
+    path.write_text(json.dumps(CHROM))
+    code, out, err = run(["profile", str(path), "--batch-size", "4", "--repeats", "1", "--json"], capsys)
+    assert code == 0, err
+    doc = json.loads(out)
+    assert [row["layer"] for row in doc["layers"]] == [g["layer"] for g in CHROM] + ["head"]
+    assert doc["layers"][1]["in_shape"] == [3, 32, 32] and doc["layers"][1]["out_shape"] == [16, 32, 32]
+    assert doc["device"] == "cpu" and doc["batch_size"] == 4 and doc["total_ms"] > 0
+
+    code, out, err = run(["profile", "C(8,3,1) D(3,2) g", "--dataset", "digits", "--batch-size", "2", "--repeats", "1", "--autotune"], capsys)
+    assert code == 0, err
+    assert "DC_2D" in out and "depthwise kernels" in out and "1x8x8" in out
+
+    code, out, err = run(["profile", "C(8,3,1) g", "--batch-size", "0"], capsys)
+    assert code == 2 and "--batch-size" in err

@@ -11,10 +11,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from pyevonas.data import dataset_info, load_dataset, stratified_split  # noqa: E402
-from pyevonas.errors import ConfigError, DatasetError  # noqa: E402
-from pyevonas.model import register_layer, unregister_layer  # noqa: E402
-from pyevonas.train import FAILED_FITNESS, Metrics, TrainConfig, _augment, evaluate  # noqa: E402
+from pyevonas.data import dataset_info, load_dataset, stratified_split
+from pyevonas.errors import ConfigError, DatasetError
+from pyevonas.model import register_layer, unregister_layer
+from pyevonas.train import FAILED_FITNESS, Metrics, TrainConfig, _accuracy, _augment, evaluate
 
 torch.set_num_threads(1)
 
@@ -64,6 +64,31 @@ def test_same_seed_same_training() -> None:
     assert a.train_loss_per_epoch == b.train_loss_per_epoch
     c = evaluate(SMALL, config.model_copy(update={"seed": 6}))
     assert c.train_loss_per_epoch != a.train_loss_per_epoch
+
+
+def test_padded_last_evaluation_batch_counts_only_real_images() -> None:
+    from pyevonas.model import build_model
+
+    torch.manual_seed(0)
+    model = build_model(SMALL, (1, 8, 8), 10)
+    xs = torch.randint(0, 17, (37, 1, 8, 8), dtype=torch.uint8)
+    ys = torch.randint(0, 10, (37,))
+    with torch.no_grad():
+        model.eval()
+        expected = int((model(xs).argmax(dim=1) == ys).sum()) / 37
+    for batch in (5, 10, 36, 37, 64):  # 37 = 3 x 10 + 7: the last batch of 7 is padded to 10
+        assert _accuracy(model, xs, ys, batch, torch.device("cpu"), False, False) == expected
+    assert model.training
+
+
+def test_autotuned_depthwise_kernels_train_on_cpu() -> None:
+    with_depthwise = [*SMALL[:3], {"layer": "DC_2D", "kernel_size": 3, "strides": 2, "padding": "same"}, *SMALL[3:]]
+    config = TrainConfig(epochs=2, test=False, autotune=True, **FAST)
+    tuned = evaluate(with_depthwise, config)
+    plain = evaluate(with_depthwise, config.model_copy(update={"autotune": False}))
+    assert tuned.status == plain.status == "ok"
+    # Every kernel computes the same function; float rounding may differ in the last bits.
+    assert tuned.train_loss_per_epoch == pytest.approx(plain.train_loss_per_epoch, rel=1e-3)
 
 
 def test_text_notation_is_accepted() -> None:
@@ -386,19 +411,27 @@ def test_cuda_path_trains_with_bf16_and_channels_last() -> None:
 def test_cuda_every_paper_architecture_trains_a_step() -> None:
     import json
 
-    from pyevonas.model import build_model
+    from pyevonas.model import DepthwiseConv2d, build_model
 
     items = json.loads((Path(__file__).parent / "data" / "paper_chromosomes.json").read_text())["chromosomes"]
-    for item in items:
-        if not {"GAP_2D", "GMP_2D", "FLAT"} & {g["layer"] for g in item["chromosome"]}:
-            continue
-        model = build_model(item["chromosome"], (3, 32, 32), 10).cuda().to(memory_format=torch.channels_last)
-        x = torch.randint(0, 256, (8, 3, 32, 32), dtype=torch.uint8, device="cuda")
-        x = x.contiguous(memory_format=torch.channels_last)
-        with torch.autocast("cuda", dtype=torch.bfloat16):
-            loss = torch.nn.functional.cross_entropy(model(x).float(), torch.zeros(8, dtype=torch.long, device="cuda"))
-        loss.backward()
-        assert torch.isfinite(loss), item["name"]
+    # evaluate() leaves cudnn.benchmark on; here it would time every algorithm for each of the
+    # ~40 architectures' layer shapes (minutes), so this test runs with cuDNN's heuristics.
+    with torch.backends.cudnn.flags(enabled=True, benchmark=False):
+        for item in items:
+            if not {"GAP_2D", "GMP_2D", "FLAT"} & {g["layer"] for g in item["chromosome"]}:
+                continue
+            model = build_model(item["chromosome"], (3, 32, 32), 10).cuda().to(memory_format=torch.channels_last)
+            x = torch.randint(0, 256, (8, 3, 32, 32), dtype=torch.uint8, device="cuda")
+            x = x.contiguous(memory_format=torch.channels_last)
+            for impl in DepthwiseConv2d.IMPLS:  # every depthwise kernel runs on CUDA too
+                for m in model.modules():
+                    if isinstance(m, DepthwiseConv2d):
+                        m.impl = impl
+                with torch.autocast("cuda", dtype=torch.bfloat16):
+                    logits = model(x).float()
+                loss = torch.nn.functional.cross_entropy(logits, torch.zeros(8, dtype=torch.long, device="cuda"))
+                loss.backward()
+                assert torch.isfinite(loss), (item["name"], impl)
 
 
 @pytest.mark.gpu

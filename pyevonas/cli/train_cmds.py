@@ -117,3 +117,66 @@ def _print_table(result: dict[str, Any]) -> None:
     if result.get("images_per_second"):
         table.add_row("images/s", fmt(result["images_per_second"], ",.0f"))
     console.print(table)
+
+
+@app.command()
+def profile(
+    arch: Annotated[str, typer.Argument(help="The architecture: a JSON chromosome file, or the text notation.")],
+    dataset: Annotated[str, typer.Option(help="Whose input shape and classes: digits, cifar10, cifar100, imagenet16-120 (nothing is loaded).")] = "cifar10",
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Images per batch (paper: 256).")] = 256,
+    device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1 ...")] = "auto",
+    channels_last: Annotated[bool | None, typer.Option("--channels-last/--no-channels-last", help="Memory layout (default: as training, on for CUDA and CPU).")] = None,
+    bf16: Annotated[bool | None, typer.Option("--bf16/--no-bf16", help="bf16 autocast (default: as training, on for CUDA).")] = None,
+    autotune: Annotated[bool | None, typer.Option("--autotune/--no-autotune", help="Pick depthwise kernels first, as training does (default: on for CUDA).")] = None,
+    repeats: Annotated[int, typer.Option(help="Timed runs per gene and direction (the median is shown).")] = 10,
+    schema: Annotated[str, typer.Option("--schema", "-s", help="Scoring schema whose letters the text notation uses.")] = "default",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the rows as a JSON object on stdout.")] = False,
+) -> None:
+    """Time the forward and backward pass of every gene of an architecture on one training batch.
+
+    Shows which genes make a candidate slow on this device, in the training step's layout and precision. Times are medians of [bold]--repeats[/] runs, each synchronised; their shares are what to read.
+    """
+    chromosome = read_arch(arch, schema)
+    import torch
+
+    from pyevonas.data import dataset_info
+    from pyevonas.model import build_model
+    from pyevonas.profiling import profile_layers, tune_depthwise
+    from pyevonas.train import _resolve_device
+
+    if batch_size < 1 or repeats < 1:
+        raise ConfigError("--batch-size and --repeats must be at least 1")
+    input_shape, num_classes = dataset_info(dataset)
+    dev = _resolve_device(device.strip().lower())
+    on_cuda = dev.type == "cuda"
+    channels_last = dev.type in ("cuda", "cpu") if channels_last is None else channels_last
+    bf16 = (on_cuda and torch.cuda.is_bf16_supported()) if bf16 is None else bf16
+    if on_cuda:
+        torch.backends.cudnn.benchmark = True
+    model = build_model(chromosome, input_shape, num_classes).to(dev)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    tuned: dict[str, str] = {}
+    if autotune if autotune is not None else on_cuda:
+        x = torch.randint(0, 256, (batch_size, *input_shape), dtype=torch.uint8, device=dev)
+        tuned = tune_depthwise(model, x.contiguous(memory_format=torch.channels_last) if channels_last else x, bf16=bf16)
+    rows = profile_layers(model, batch_size=batch_size, device=dev, channels_last=channels_last, bf16=bf16, repeats=repeats)
+    total = sum(r.total_ms for r in rows)
+    setup = {"device": str(dev), "batch_size": batch_size, "channels_last": channels_last, "bf16": bf16, "depthwise_kernels": tuned}
+    if as_json:
+        echo_json({**setup, "total_ms": total, "layers": [r.to_dict() for r in rows]})
+        return
+    from rich.table import Table
+
+    table = Table(title=f"time per gene on {dev} at batch {batch_size} ({'channels_last' if channels_last else 'NCHW'}, {'bf16' if bf16 else 'fp32'})")
+    for col in ("#", "gene", "in", "out", "params", "forward ms", "backward ms", "share"):
+        table.add_column(col, justify="left" if col in ("gene", "in", "out") else "right")
+    for r in rows:
+        share = r.total_ms / total if total > 0 else 0.0
+        style = "bold red" if share >= 0.25 else ("yellow" if share >= 0.10 else "")
+        table.add_row(
+            str(r.index), r.layer, "x".join(map(str, r.in_shape)), "x".join(map(str, r.out_shape)),
+            f"{r.params:,}", f"{r.forward_ms:.3f}", f"{r.backward_ms:.3f}", f"{100 * share:.1f}%", style=style,
+        )  # fmt: skip
+    console.print(table)
+    console.print(f"sum of genes: {total:.2f} ms per batch" + (f"; depthwise kernels: {tuned}" if tuned else ""), highlight=False)

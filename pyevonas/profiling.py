@@ -1,0 +1,240 @@
+"""Where a candidate's training step spends its time: forward and backward of every gene.
+
+``profile_layers(model, batch_size=256, device="cuda")`` runs one batch through the model to
+record each gene's input, then times every gene on its own: its forward pass, and its backward
+pass from a random output gradient, each the median of ``repeats`` runs after ``warmup`` runs,
+with the device synchronised around every timed call. It runs under the same memory layout and
+autocast as training (``channels_last`` / ``bf16``), so a gene that hits a slow kernel on a
+given GPU shows up by name. ``pyevonas profile ARCH`` prints the table.
+
+The per-gene times add up to slightly more than a whole step (each timed call pays its own
+launch and synchronisation); the shares are what to read.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import torch
+from torch import nn
+
+from pyevonas.model import ChainModel, DepthwiseConv2d
+
+
+@dataclass(frozen=True, slots=True)
+class LayerTime:
+    """One gene's share of a training step.
+
+    Attributes:
+        index: position in the model (0 is the input Rescaling when the chromosome had none).
+        layer: the gene's layer name (``C_2D``...), or ``head`` for the classifier.
+        in_shape / out_shape: per-sample shapes.
+        forward_ms / backward_ms: median milliseconds for the whole batch.
+        params: trainable parameters of the gene.
+    """
+
+    index: int
+    layer: str
+    in_shape: tuple[int, ...]
+    out_shape: tuple[int, ...]
+    forward_ms: float
+    backward_ms: float
+    params: int
+
+    @property
+    def total_ms(self) -> float:
+        return self.forward_ms + self.backward_ms
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "total_ms": self.total_ms}
+
+
+def _median(values: list[float]) -> float:
+    values = sorted(values)
+    mid = len(values) // 2
+    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
+
+
+def _timed(fn: Any, device: torch.device, warmup: int, repeats: int) -> float:
+    times = []
+    for i in range(warmup + repeats):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        if i >= warmup:
+            times.append(time.perf_counter() - start)
+    return 1000.0 * _median(times)
+
+
+def profile_layers(
+    model: ChainModel,
+    *,
+    batch_size: int = 256,
+    device: torch.device | str = "cpu",
+    channels_last: bool = False,
+    bf16: bool = False,
+    warmup: int = 3,
+    repeats: int = 10,
+    seed: int = 0,
+) -> list[LayerTime]:
+    """Forward and backward milliseconds of every gene of ``model`` (and the head) on one batch.
+
+    Args:
+        model: a model from :func:`pyevonas.build_model`; it is moved to ``device`` and left in
+            training mode (BatchNorm statistics move as in training).
+        batch_size: images per batch.
+        device: where to run.
+        channels_last / bf16: the memory layout and autocast of the training step.
+        warmup / repeats: untimed and timed runs per gene and direction.
+        seed: seed of the random input images and output gradients.
+
+    Returns:
+        One :class:`LayerTime` per gene in order, then one for the classifier head.
+    """
+    if batch_size < 1 or repeats < 1 or warmup < 0:
+        raise ValueError("batch_size and repeats must be >= 1 and warmup >= 0")
+    device = torch.device(device)
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    model = model.to(device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    model.train()
+    c, h, w = model.input_shape
+    x = torch.randint(0, 256, (batch_size, c, h, w), dtype=torch.uint8, generator=gen).to(device)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16)
+
+    modules: list[tuple[str, nn.Module]] = [(g["layer"], m) for g, m in zip(model.genes, model.layers, strict=True)]
+    modules.append(("head", model.head))
+    inputs: list[torch.Tensor] = []
+    with torch.no_grad(), autocast:
+        for _, module in modules:
+            inputs.append(x)
+            x = module(x)
+
+    rows: list[LayerTime] = []
+    for index, ((layer, module), x_in) in enumerate(zip(modules, inputs, strict=True)):
+        x_in = x_in.detach()
+        needs_input_grad = x_in.is_floating_point()
+        x_in.requires_grad_(needs_input_grad)
+
+        def forward(module: nn.Module = module, x_in: torch.Tensor = x_in) -> torch.Tensor:
+            with autocast:
+                out: torch.Tensor = module(x_in)
+            return out
+
+        forward_ms = _timed(forward, device, warmup, repeats)
+        out = forward()
+        grad = torch.randn(out.shape, generator=gen, dtype=torch.float32).to(device=device, dtype=out.dtype)
+        if out.dim() == 4 and channels_last:
+            grad = grad.contiguous(memory_format=torch.channels_last)
+        if out.requires_grad:
+
+            def backward(module: nn.Module = module, x_in: torch.Tensor = x_in, grad: torch.Tensor = grad) -> None:
+                y = forward(module, x_in)
+                module.zero_grad(set_to_none=True)
+                torch.autograd.backward(y, grad)
+
+            # Forward + backward, minus the forward alone: the backward's share.
+            backward_ms = max(_timed(backward, device, warmup, repeats) - forward_ms, 0.0)
+        else:
+            backward_ms = 0.0  # nothing to differentiate (the uint8 input's Rescaling)
+        rows.append(
+            LayerTime(
+                index=index,
+                layer=layer,
+                in_shape=tuple(x_in.shape[1:]),
+                out_shape=tuple(out.shape[1:]),
+                forward_ms=forward_ms,
+                backward_ms=backward_ms,
+                params=sum(p.numel() for p in module.parameters() if p.requires_grad),
+            )
+        )
+    model.zero_grad(set_to_none=True)
+    return rows
+
+
+# (weight shape, stride, padding, input shape, input strides, dtype, autocast dtype, device) -> impl.
+# Shapes repeat across the candidates of a search, so each is timed once per process.
+_TUNED: dict[tuple[Any, ...], str] = {}
+
+
+def tune_depthwise(
+    model: nn.Module,
+    x: torch.Tensor,
+    *,
+    bf16: bool = False,
+    warmup: int = 1,
+    repeats: int = 3,
+) -> dict[str, str]:
+    """Pick the fastest exact kernel for every depthwise convolution of ``model`` on input ``x``.
+
+    Each :class:`~pyevonas.model.DepthwiseConv2d` with a kernel larger than 1 x 1 is timed with
+    each of its implementations (forward and backward, on the input it gets from ``x``, under
+    bf16 autocast when ``bf16``); the fastest is kept in its ``impl``. Results are remembered per
+    shape, layout and dtype for the life of the process, so later candidates with the same
+    layer shapes cost nothing. The model runs in eval mode and its weight gradients are cleared:
+    tuning changes neither its state nor what it computes.
+
+    Returns:
+        ``{module name: chosen impl}`` for the modules tuned.
+    """
+    device = x.device
+    autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16)
+    targets = {
+        module: name
+        for name, module in model.named_modules()
+        if isinstance(module, DepthwiseConv2d) and module.kernel_size != (1, 1)
+    }
+    if not targets:
+        return {}
+    seen: dict[nn.Module, torch.Tensor] = {}
+
+    def record(module: nn.Module, args: tuple[Any, ...]) -> None:
+        seen.setdefault(module, args[0].detach())
+
+    hooks = [m.register_forward_pre_hook(record) for m in targets]
+    was_training = model.training
+    model.eval()  # the BatchNorm statistics stay as they were
+    try:
+        with torch.no_grad(), autocast:
+            model(x)
+    finally:
+        model.train(was_training)
+        for hook in hooks:
+            hook.remove()
+    chosen: dict[str, str] = {}
+    for module, x_in in seen.items():
+        assert isinstance(module, DepthwiseConv2d)
+        key = (
+            tuple(module.weight.shape), module.stride, module.padding, tuple(x_in.shape), x_in.stride(),
+            x_in.dtype, bf16, str(device),
+        )
+        impl = _TUNED.get(key)
+        if impl is None:
+            x_grad = x_in.clone().requires_grad_()
+            times = {}
+            for candidate in DepthwiseConv2d.IMPLS:
+                module.impl = candidate
+
+                def step(module: nn.Module = module, x_grad: torch.Tensor = x_grad) -> None:
+                    with autocast:
+                        y = module(x_grad)
+                    torch.autograd.backward(y.float().sum())
+
+                times[candidate] = _timed(step, device, warmup, repeats)
+            module.zero_grad(set_to_none=True)
+            impl = min(times, key=lambda name: times[name])
+            _TUNED[key] = impl
+        module.impl = impl
+        chosen[targets[module]] = impl
+    return chosen
+
+
+__all__ = ["LayerTime", "profile_layers", "tune_depthwise"]
