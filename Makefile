@@ -20,6 +20,20 @@ build-dev: $(PY) ## rebuild the Rust extension in place after editing rust/
 	rm -f pyevonas/_core*.so
 	$(VENV)/bin/maturin develop --release
 
+.PHONY: format
+format: ## format and autofix: ruff (Python), rustfmt (Rust)
+	$(VENV)/bin/ruff format pyevonas tests benchmarks
+	$(VENV)/bin/ruff check --fix pyevonas tests benchmarks
+	cargo fmt
+
+.PHONY: lint
+lint: ## check formatting, lints and types: ruff, mypy, rustfmt, clippy (the stubs are checked by stubtest in the tests)
+	$(VENV)/bin/ruff format --check pyevonas tests benchmarks
+	$(VENV)/bin/ruff check pyevonas tests benchmarks
+	$(VENV)/bin/mypy pyevonas
+	cargo fmt --check
+	cargo clippy --release --all-features --all-targets -q -- -D warnings
+
 .PHONY: test
 test: ## run the Python tests
 	$(PY) -m pytest -q
@@ -29,7 +43,7 @@ test-rust: ## run the Rust tests (no Python needed)
 	cargo test --release -q
 
 .PHONY: ci
-ci: install test-rust test ## what CI runs: install, Rust tests, Python tests
+ci: install lint test-rust test ## what CI runs: install, lints, Rust tests, Python tests
 
 .PHONY: run
 run: install ## the main job on its built-in offline default

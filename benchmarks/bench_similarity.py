@@ -37,8 +37,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))  # the pure-Python oracle lives with the tests
 
-import pyevonas
-from pyevonas.encode import compiled
+import pyevonas  # noqa: E402
+from pyevonas.encode import compiled  # noqa: E402
 
 
 def load_archs() -> list[list[dict[str, Any]]]:
@@ -80,8 +80,15 @@ def gene_strings(pop: list[list[dict]], schema: str) -> tuple[list[str], np.ndar
 
     genes = [Gene(k[0], c.scoring.gene(k[0]).layer, dict(k[1])) for k in keys]
     codes, params = c.encode_genes(genes)
-    sub = np.array([[c.table.substitution(int(codes[a]), list(params[a]), int(codes[b]), list(params[b]))
-                     for b in range(len(genes))] for a in range(len(genes))])
+    sub = np.array(
+        [
+            [
+                c.table.substitution(int(codes[a]), list(params[a]), int(codes[b]), list(params[b]))
+                for b in range(len(genes))
+            ]
+            for a in range(len(genes))
+        ]
+    )
     alphabet = "".join(chr(0x4E00 + i) for i in range(len(genes)))
     return ["".join(alphabet[i] for i in s) for s in seqs], sub
 
@@ -168,8 +175,12 @@ def main() -> None:
     threads = [int(t) for t in args.threads.split(",")]
     schemas = args.schemas.split(",")
     results: dict[str, Any] = {
-        "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(),
-                    "python": platform.python_version(), "date": time.strftime("%Y-%m-%d")},
+        "machine": {
+            "cpu": platform.processor() or platform.machine(),
+            "cores": os.cpu_count(),
+            "python": platform.python_version(),
+            "date": time.strftime("%Y-%m-%d"),
+        },
         "rows": [],
     }
     pyevonas.similarity_matrix(archs[:4000])  # warm the gene cache, as a long-running search would
@@ -214,10 +225,20 @@ def main() -> None:
             m = pyevonas.similarity_matrix(big, condensed=True, dtype=np.float32, n_threads=th)
             dt = time.perf_counter() - t
             pairs = m.size
-            print(f"N=20000 condensed float32, {th} thread(s): {dt:.2f} s, {pairs / dt / 1e6:.2f} M/s, "
-                  f"peak RSS {peak_rss_mb():.0f} MB")
-            results["rows"].append({"workload": "N=20000 condensed f32", "method": f"pyevonas default {th} threads",
-                                    "pairs": pairs, "seconds": dt, "pairs_per_s": pairs / dt, "peak_rss_mb": peak_rss_mb()})
+            print(
+                f"N=20000 condensed float32, {th} thread(s): {dt:.2f} s, {pairs / dt / 1e6:.2f} M/s, "
+                f"peak RSS {peak_rss_mb():.0f} MB"
+            )
+            results["rows"].append(
+                {
+                    "workload": "N=20000 condensed f32",
+                    "method": f"pyevonas default {th} threads",
+                    "pairs": pairs,
+                    "seconds": dt,
+                    "pairs_per_s": pairs / dt,
+                    "peak_rss_mb": peak_rss_mb(),
+                }
+            )
             del m
         t = time.perf_counter()
         pyevonas.nearest(big, 5, n_threads=max(threads))

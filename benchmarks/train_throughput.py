@@ -111,7 +111,9 @@ def main(argv: list[str] | None = None) -> int:
         **_settings(args.set),
     }
     # Untimed warm-up: CUDA context, cuDNN handles, the dataset copy on the device.
-    warm = TrainConfig(**{**base, "epochs": 1, "max_train_images": 1024, "val_fraction": 0.02, "test": False, "flops": False})
+    warm = TrainConfig(
+        **{**base, "epochs": 1, "max_train_images": 1024, "val_fraction": 0.02, "test": False, "flops": False}
+    )
     t = time.perf_counter()
     evaluate(archs[0]["chromosome"], warm)
     print(f"warm-up (dataset load + first candidate) {time.perf_counter() - t:.1f} s", file=sys.stderr)
@@ -151,12 +153,34 @@ def main(argv: list[str] | None = None) -> int:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=f"pyevonas training throughput on {device_name(args.device)} (CIFAR-10 shape, {epochs} epoch(s))")
-    for col in ("arch", "params", "MMACs", "epochs x images", "images/s", "s/epoch", "s/candidate", "12 ep. full (s)", "latency ms"):
+    table = Table(
+        title=f"pyevonas training throughput on {device_name(args.device)} (CIFAR-10 shape, {epochs} epoch(s))"
+    )
+    for col in (
+        "arch",
+        "params",
+        "MMACs",
+        "epochs x images",
+        "images/s",
+        "s/epoch",
+        "s/candidate",
+        "12 ep. full (s)",
+        "latency ms",
+    ):
         table.add_column(col, justify="right")
     for r in results:
         if r["status"] != "ok":
-            table.add_row(r["arch"], f"{r['params']:,}" if r["params"] else "-", "-", "-", "-", "-", "-", "-", r["error"] or r["status"])
+            table.add_row(
+                r["arch"],
+                f"{r['params']:,}" if r["params"] else "-",
+                "-",
+                "-",
+                "-",
+                "-",
+                "-",
+                "-",
+                r["error"] or r["status"],
+            )
             continue
         table.add_row(
             f"{r['arch']} ({r['sequence']})",

@@ -44,9 +44,7 @@ class Encoder:
         layers: list[tuple[str, list[tuple[int, list[tuple[str, Any]], list[tuple[str, int]]]]]],
         n_params: int,
     ) -> Encoder: ...
-    def encode(
-        self, archs: Any
-    ) -> tuple[NDArray[np.uint32], NDArray[np.float64], NDArray[np.int64]] | None: ...
+    def encode(self, archs: Any) -> tuple[NDArray[np.uint32], NDArray[np.float64], NDArray[np.int64]] | None: ...
 
 @final
 class Population:

@@ -23,11 +23,11 @@ from __future__ import annotations
 
 import ast
 import math
+import tomllib
 from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard
 
-import tomllib
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from pyevonas.errors import ConfigError
@@ -129,22 +129,14 @@ class RunConfig(BaseModel):
     @model_validator(mode="after")
     def _check_consistency(self) -> RunConfig:
         if self.top_k > self.population:
-            raise ValueError(
-                f"top_k ({self.top_k}) must not exceed population ({self.population})"
-            )
+            raise ValueError(f"top_k ({self.top_k}) must not exceed population ({self.population})")
         if self.elitism >= self.population:
-            raise ValueError(
-                f"elitism ({self.elitism}) must be smaller than population ({self.population})"
-            )
+            raise ValueError(f"elitism ({self.elitism}) must be smaller than population ({self.population})")
         if self.control == "custom":
             if self.control_upper is None or self.control_lower is None:
-                raise ValueError(
-                    "control = 'custom' needs both control_upper and control_lower expressions"
-                )
+                raise ValueError("control = 'custom' needs both control_upper and control_lower expressions")
         elif self.control_upper is not None or self.control_lower is not None:
-            raise ValueError(
-                f"control_upper/control_lower are only used with control = 'custom', not {self.control!r}"
-            )
+            raise ValueError(f"control_upper/control_lower are only used with control = 'custom', not {self.control!r}")
         for key in ("control_upper", "control_lower"):
             text = getattr(self, key)
             if text is not None:
@@ -154,16 +146,12 @@ class RunConfig(BaseModel):
                     raise ValueError(f"{key}: {exc}") from None
         for key in ("dataset", "epochs", "device", "seed", "data_dir"):
             if key in self.train:
-                raise ValueError(
-                    f"train.{key} is a top-level setting; write `{key} = ...` instead"
-                )
+                raise ValueError(f"train.{key} is a top-level setting; write `{key} = ...` instead")
         return self
 
     # ------------------------------------------------------------------ resolution
     @classmethod
-    def resolve(
-        cls, file: str | Path | None = None, overrides: Mapping[str, Any] | None = None
-    ) -> RunConfig:
+    def resolve(cls, file: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> RunConfig:
         """Merge defaults < ``file`` (TOML) < ``overrides`` (CLI flags; ``None`` values are unset).
 
         Args:
@@ -199,9 +187,7 @@ class RunConfig(BaseModel):
         return cls.from_dict(merged, source=source)
 
     @classmethod
-    def from_dict(
-        cls, data: Mapping[str, Any], source: str = "the run config"
-    ) -> RunConfig:
+    def from_dict(cls, data: Mapping[str, Any], source: str = "the run config") -> RunConfig:
         """Validate a plain dict (e.g. the config saved with a run).
 
         Raises:
@@ -230,14 +216,10 @@ class RunConfig(BaseModel):
     @property
     def run_path(self) -> Path:
         """Where the run is stored."""
-        return (
-            Path(self.run_dir).expanduser()
-            if self.run_dir
-            else Path("runs") / self.run_name
-        )
+        return Path(self.run_dir).expanduser() if self.run_dir else Path("runs") / self.run_name
 
 
-def _is_int(value: Any) -> bool:
+def _is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
 
@@ -250,7 +232,7 @@ def load_toml(path: str | Path) -> dict[str, Any]:
     p = Path(path).expanduser()
     try:
         with p.open("rb") as fh:
-            data = tomllib.load(fh)
+            data: dict[str, Any] = tomllib.load(fh)
     except FileNotFoundError:
         raise ConfigError(f"config file not found: {p}") from None
     except OSError as exc:
@@ -271,9 +253,7 @@ def _describe(exc: ValidationError, source: str) -> str:
         elif loc == "config":
             lines.append(f"invalid settings (from {source}): {msg}")
         else:
-            lines.append(
-                f"invalid setting {loc!r} (from {source}): {msg}, got {err.get('input')!r}"
-            )
+            lines.append(f"invalid setting {loc!r} (from {source}): {msg}, got {err.get('input')!r}")
     return "; ".join(lines)
 
 
@@ -328,9 +308,7 @@ def compile_expression(text: str) -> Callable[[int, int], float]:
     try:
         evaluate(1, 20)
     except (ArithmeticError, ValueError) as exc:
-        raise ConfigError(
-            f"expression {text!r} fails at gen=1, n_gen=20: {exc}"
-        ) from None
+        raise ConfigError(f"expression {text!r} fails at gen=1, n_gen=20: {exc}") from None
     return evaluate
 
 
@@ -340,21 +318,15 @@ def _validate_node(node: ast.AST, text: str) -> None:
             raise ConfigError(f"only numbers are allowed as constants in {text!r}")
     elif isinstance(node, ast.Name):
         if node.id not in _NAMES:
-            raise ConfigError(
-                f"unknown name {node.id!r} in {text!r} (use gen and n_gen)"
-            )
+            raise ConfigError(f"unknown name {node.id!r} in {text!r} (use gen and n_gen)")
     elif isinstance(node, ast.BinOp):
         if type(node.op) not in _BINOPS:
-            raise ConfigError(
-                f"operator {type(node.op).__name__} is not allowed in {text!r}"
-            )
+            raise ConfigError(f"operator {type(node.op).__name__} is not allowed in {text!r}")
         _validate_node(node.left, text)
         _validate_node(node.right, text)
     elif isinstance(node, ast.UnaryOp):
         if not isinstance(node.op, (ast.USub, ast.UAdd)):
-            raise ConfigError(
-                f"operator {type(node.op).__name__} is not allowed in {text!r}"
-            )
+            raise ConfigError(f"operator {type(node.op).__name__} is not allowed in {text!r}")
         _validate_node(node.operand, text)
     elif isinstance(node, ast.Compare):
         if any(type(op) not in _CMPOPS for op in node.ops):
@@ -368,14 +340,8 @@ def _validate_node(node: ast.AST, text: str) -> None:
         for child in node.values:
             _validate_node(child, text)
     elif isinstance(node, ast.Call):
-        if (
-            not isinstance(node.func, ast.Name)
-            or node.func.id not in _FUNCS
-            or node.keywords
-        ):
-            raise ConfigError(
-                f"only min(), max(), abs() and sqrt() may be called in {text!r}"
-            )
+        if not isinstance(node.func, ast.Name) or node.func.id not in _FUNCS or node.keywords:
+            raise ConfigError(f"only min(), max(), abs() and sqrt() may be called in {text!r}")
         for child in node.args:
             _validate_node(child, text)
     else:
@@ -388,15 +354,13 @@ def _eval_node(node: ast.AST, env: dict[str, float]) -> Any:
     if isinstance(node, ast.Name):
         return env[node.id]
     if isinstance(node, ast.BinOp):
-        return _BINOPS[type(node.op)](
-            _eval_node(node.left, env), _eval_node(node.right, env)
-        )
+        return _BINOPS[type(node.op)](_eval_node(node.left, env), _eval_node(node.right, env))
     if isinstance(node, ast.UnaryOp):
         value = _eval_node(node.operand, env)
         return -value if isinstance(node.op, ast.USub) else value
     if isinstance(node, ast.Compare):
         left = _eval_node(node.left, env)
-        for op, comparator in zip(node.ops, node.comparators):
+        for op, comparator in zip(node.ops, node.comparators, strict=True):
             right = _eval_node(comparator, env)
             if not _CMPOPS[type(op)](left, right):
                 return False
@@ -410,9 +374,7 @@ def _eval_node(node: ast.AST, env: dict[str, float]) -> Any:
     if isinstance(node, ast.Call):
         assert isinstance(node.func, ast.Name)
         return _FUNCS[node.func.id](*(_eval_node(a, env) for a in node.args))
-    raise AssertionError(
-        f"unvalidated node {type(node).__name__}"
-    )  # _validate_node rejects these
+    raise AssertionError(f"unvalidated node {type(node).__name__}")  # _validate_node rejects these
 
 
 __all__ = [

@@ -56,9 +56,7 @@ class ControlFunction:
         up = float(self.upper(gen, n_gen))
         low = float(self.lower(gen, n_gen))
         if not (math.isfinite(up) and math.isfinite(low)):
-            raise ConfigError(
-                f"control {self.name!r}: margins at gen={gen} are not finite ({low}, {up})"
-            )
+            raise ConfigError(f"control {self.name!r}: margins at gen={gen} are not finite ({low}, {up})")
         if low >= up:
             raise ConfigError(
                 f"control {self.name!r}: lower margin {low} >= upper margin {up} at gen={gen}, n_gen={n_gen}"
@@ -90,9 +88,7 @@ RIGID = ControlFunction("rigid", rigid_upper, rigid_lower)
 SOFT = ControlFunction("soft", soft_upper, soft_lower)
 
 
-def custom_control(
-    upper: Callable[..., float], lower: Callable[..., float], name: str = "custom"
-) -> ControlFunction:
+def custom_control(upper: Callable[..., float], lower: Callable[..., float], name: str = "custom") -> ControlFunction:
     """A user's control from two callables, ``f(gen)`` / ``g(gen)`` or ``f(gen, n_gen)`` / ``g(gen, n_gen)``.
 
     Example:
@@ -112,9 +108,7 @@ def _two_args(fn: Callable[..., float], what: str) -> Margin:
         return lambda gen, n_gen: float(fn(gen))
     if n_params == 2:
         return lambda gen, n_gen: float(fn(gen, n_gen))
-    raise ConfigError(
-        f"control {what} function must take (gen) or (gen, n_gen), it takes {n_params} arguments"
-    )
+    raise ConfigError(f"control {what} function must take (gen) or (gen, n_gen), it takes {n_params} arguments")
 
 
 def control_from_config(config: RunConfig) -> ControlFunction | None:
@@ -127,9 +121,7 @@ def control_from_config(config: RunConfig) -> ControlFunction | None:
         return SOFT
     from pyevonas.config import compile_expression
 
-    assert (
-        config.control_upper is not None and config.control_lower is not None
-    )  # RunConfig checks
+    assert config.control_upper is not None and config.control_lower is not None  # RunConfig checks
     return ControlFunction(
         f"custom: ({config.control_lower}, {config.control_upper}]",
         compile_expression(config.control_upper),
@@ -247,14 +239,10 @@ def breed_under_control(
         }
         return BreedingResult(population, value, None, [it], decision)
     if s_gen is None or not math.isfinite(s_gen):
-        raise ValueError(
-            "diversity control needs the diversity of the evaluated generation"
-        )
+        raise ValueError("diversity control needs the diversity of the evaluated generation")
     window = control.window(s_gen, gen, n_gen)
     iterations: list[ControlIteration] = []
-    best: tuple[float, int, list[T], float] | None = (
-        None  # (distance, iteration, population, diversity)
-    )
+    best: tuple[float, int, list[T], float] | None = None  # (distance, iteration, population, diversity)
     for number in range(1, max_iterations + 1):
         population = list(make_population(rate, rng))
         value = float(measure(population))
@@ -264,9 +252,7 @@ def breed_under_control(
         if on_iteration is not None:
             on_iteration(it)
         if accepted:
-            decision = _decision(
-                control, True, False, number, value, rate, s_gen, window
-            )
+            decision = _decision(control, True, False, number, value, rate, s_gen, window)
             return BreedingResult(population, value, window, iterations, decision)
         distance = window_distance(window, value)
         if best is None or distance < best[0]:
@@ -275,9 +261,7 @@ def breed_under_control(
             rate = max(rate - mutation_decay, 0.0)
     assert best is not None  # max_iterations >= 1
     chosen = iterations[best[1] - 1]
-    decision = _decision(
-        control, False, True, best[1], best[3], chosen.p_mutation, s_gen, window
-    )
+    decision = _decision(control, False, True, best[1], best[3], chosen.p_mutation, s_gen, window)
     return BreedingResult(best[2], best[3], window, iterations, decision)
 
 

@@ -32,6 +32,7 @@ from pyevonas.errors import DatasetError
 
 DATASETS = ("digits", "cifar10", "cifar100", "imagenet16-120")
 
+
 @dataclass(frozen=True)
 class _CifarRelease:
     folder: str
@@ -95,7 +96,12 @@ def dataset_info(name: str) -> tuple[tuple[int, int, int], int]:
 
 def _canonical(name: str) -> str:
     key = name.strip().lower().replace("_", "-")
-    aliases = {"imagenet16": "imagenet16-120", "imagenet16120": "imagenet16-120", "cifar-10": "cifar10", "cifar-100": "cifar100"}
+    aliases = {
+        "imagenet16": "imagenet16-120",
+        "imagenet16120": "imagenet16-120",
+        "cifar-10": "cifar10",
+        "cifar-100": "cifar100",
+    }
     key = aliases.get(key, key)
     if key not in DATASETS:
         raise DatasetError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
@@ -198,8 +204,7 @@ def _images_from(entry: dict[str, Any], path: Path, side: int) -> np.ndarray:
     pixels = 3 * side * side
     if data.ndim != 2 or data.shape[1] != pixels or data.dtype != np.uint8:
         raise DatasetError(
-            f"corrupt dataset file {path}: 'data' must be uint8 of shape (N, {pixels}), "
-            f"got {data.dtype} {data.shape}"
+            f"corrupt dataset file {path}: 'data' must be uint8 of shape (N, {pixels}), got {data.dtype} {data.shape}"
         )
     return data.reshape(-1, 3, side, side)
 

@@ -116,9 +116,7 @@ class CompiledScoring:
                     tp[x, y, k] = self.column_of[t.param]
                     tw[x, y, k] = t.weight
                     tn[x, y, k] = term_norm(s, gx, gy, t)
-        return _core.ScoreTable(
-            base, tp, tw, tn, len(self.param_names), s.gap.open, s.gap.extend, s.lower_bound
-        )
+        return _core.ScoreTable(base, tp, tw, tn, len(self.param_names), s.gap.open, s.gap.extend, s.lower_bound)
 
     # --- chromosome -> genes -------------------------------------------------------------
     def gene_of(self, layer: Any, index: int) -> Gene | None:
@@ -140,9 +138,7 @@ class CompiledScoring:
             g = self.scoring.genes[code]
             if all(_same(layer.get(k, _MISSING), v) for k, v in g.when.items()):
                 return Gene(g.letter, name, self._params(g.params, layer, index, name))
-        conds = "; ".join(
-            ", ".join(f"{k}={v!r}" for k, v in self.scoring.genes[c].when.items()) for c in codes
-        )
+        conds = "; ".join(", ".join(f"{k}={v!r}" for k, v in self.scoring.genes[c].when.items()) for c in codes)
         got = {k: layer.get(k) for c in codes for k in self.scoring.genes[c].when}
         raise EncodingError(f"layer {index} ({name}): {got} matches no gene type (expected {conds})")
 
@@ -220,7 +216,7 @@ class CompiledScoring:
         while pos < len(text_s):
             m = self._TOKEN.match(text_s, pos)
             if m is None or m.end() == pos:
-                raise EncodingError(f"cannot read the architecture text at character {pos}: {text_s[pos:pos + 12]!r}")
+                raise EncodingError(f"cannot read the architecture text at character {pos}: {text_s[pos : pos + 12]!r}")
             letter, args = m.group("letter"), m.group("args")
             index = len(genes)
             code = self.code_of.get(letter)
@@ -236,7 +232,7 @@ class CompiledScoring:
                 want = f"({', '.join(names)})" if names else "no parameters"
                 raise EncodingError(f"gene {index} ({letter}): expected {want}, got {len(values)} value(s)")
             params: dict[str, float] = {}
-            for name, raw in zip(names, values):
+            for name, raw in zip(names, values, strict=True):
                 try:
                     v = float(raw)
                 except ValueError:

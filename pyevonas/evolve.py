@@ -181,9 +181,7 @@ class RunResult:
 class Evaluator(Protocol):
     """What the loop needs from an evaluation backend (see ``pyevonas.executor``)."""
 
-    def evaluate(
-        self, jobs: Sequence[Any], on_progress: ProgressFn | None = None
-    ) -> Iterator[tuple[int, Any]]:
+    def evaluate(self, jobs: Sequence[Any], on_progress: ProgressFn | None = None) -> Iterator[tuple[int, Any]]:
         """Evaluate jobs (``.id``, ``.chromosome``, ``.config``); yield ``(id, metrics)`` as each finishes."""
         ...
 
@@ -252,13 +250,9 @@ def evolve(
     from pyevonas.store import RunStore
 
     if control is not None:
-        config = config.with_updates(
-            control="python", control_upper=None, control_lower=None
-        )
+        config = config.with_updates(control="python", control_upper=None, control_lower=None)
     elif config.control == "python":
-        raise ConfigError(
-            "control = 'python' needs the control functions: pass control=custom_control(f, g)"
-        )
+        raise ConfigError("control = 'python' needs the control functions: pass control=custom_control(f, g)")
     space = space if space is not None else SearchSpace.load(config.space)
     scoring = _load_scoring(config.schema_name)
     run_dir = config.run_path
@@ -272,9 +266,7 @@ def evolve(
         meta={
             "source": "pyevonas",
             "dataset": config.dataset,
-            "control": f"python:{control.name}"
-            if config.control == "python" and control
-            else config.control,
+            "control": f"python:{control.name}" if config.control == "python" and control else config.control,
             "seed": config.seed,
             "name": config.run_name,
         },
@@ -282,9 +274,7 @@ def evolve(
     try:
         backend, owned = _evaluator(config, evaluate_fn, evaluator)
         try:
-            return _Loop(
-                store, config, space, scoring, control, backend, observers
-            ).run(resumed=False)
+            return _Loop(store, config, space, scoring, control, backend, observers).run(resumed=False)
         finally:
             if owned:
                 backend.close()  # type: ignore[attr-defined]
@@ -324,9 +314,7 @@ def resume(
             raise RunStoreError(
                 f"{run_dir} holds an imported run ({store.meta.get('source')}); only pyevonas runs can be resumed"
             )
-        config = RunConfig.from_dict(
-            store.config, source=f"the config saved in {run_dir}"
-        )
+        config = RunConfig.from_dict(store.config, source=f"the config saved in {run_dir}")
         if execution:
             allowed = {"workers", "executor", "address", "device"}
             unknown = set(execution) - allowed
@@ -336,15 +324,8 @@ def resume(
                 )
             changes = {k: v for k, v in execution.items() if v is not None}
             workers = changes.get("workers")
-            if (
-                "executor" not in changes
-                and config.executor == "inprocess"
-                and workers
-                and workers > 1
-            ):
-                changes["executor"] = (
-                    "pool"  # as for a new run: several workers mean the pool
-                )
+            if "executor" not in changes and config.executor == "inprocess" and workers and workers > 1:
+                changes["executor"] = "pool"  # as for a new run: several workers mean the pool
             config = config.with_updates(**changes)
         if config.control == "python":
             if control is None:
@@ -352,22 +333,14 @@ def resume(
                     "this run was started with a Python control function; pass the same control= to resume it"
                 )
         elif control is not None:
-            raise ConfigError(
-                f"this run uses control {config.control!r} from its config; control= cannot replace it"
-            )
+            raise ConfigError(f"this run uses control {config.control!r} from its config; control= cannot replace it")
         else:
             control = control_from_config(config)
-        space = SearchSpace.from_dict(
-            store.space, origin=f"the search space saved in {run_dir}"
-        )
-        scoring = _scoring_from_dict(
-            store.scoring, f"the scoring schema saved in {run_dir}"
-        )
+        space = SearchSpace.from_dict(store.space, origin=f"the search space saved in {run_dir}")
+        scoring = _scoring_from_dict(store.scoring, f"the scoring schema saved in {run_dir}")
         backend, owned = _evaluator(config, evaluate_fn, evaluator)
         try:
-            return _Loop(
-                store, config, space, scoring, control, backend, observers
-            ).run(resumed=True)
+            return _Loop(store, config, space, scoring, control, backend, observers).run(resumed=True)
         finally:
             if owned:
                 backend.close()  # type: ignore[attr-defined]
@@ -434,9 +407,7 @@ def _eligible(ind: Individual) -> bool:
 
 
 def _info(ind: Individual) -> CandidateInfo:
-    return CandidateInfo(
-        ind.id, ind.index, ind.name, ind.sequence, ind.status, ind.fitness, ind.error
-    )
+    return CandidateInfo(ind.id, ind.index, ind.name, ind.sequence, ind.status, ind.fitness, ind.error)
 
 
 def candidate_name(generation: int, index: int) -> str:
@@ -466,9 +437,7 @@ class _Loop:
                 observer(event)
             except Exception:
                 # A broken display must not end a search that may have run for hours.
-                log.exception(
-                    "observer %r failed; it will get no more events", observer
-                )
+                log.exception("observer %r failed; it will get no more events", observer)
                 self._observers.remove(observer)
 
     def measure(self, chromosomes: Sequence[Chromosome]) -> tuple[np.ndarray, float]:
@@ -552,9 +521,7 @@ class _Loop:
         matrix, diversity = self.measure(population)
         with self.store.transaction():
             for index, chrom in enumerate(population):
-                self.store.add_individual(
-                    1, index, candidate_name(1, index), chrom, self.sequence(chrom)
-                )
+                self.store.add_individual(1, index, candidate_name(1, index), chrom, self.sequence(chrom))
             self.store.save_generation(
                 1,
                 matrix=matrix,
@@ -585,9 +552,7 @@ class _Loop:
         for ind in pending:
             hit = self.store.find_evaluated(ind.canonical_key)
             if hit is not None:
-                self.store.set_result(
-                    ind.id, hit.metrics or {}, status="cached", cached_from=hit.id
-                )
+                self.store.set_result(ind.id, hit.metrics or {}, status="cached", cached_from=hit.id)
                 self.emit(CandidateUpdate(g, _info(self.store.individual(ind.id))))
             elif ind.canonical_key in first_of_key:
                 duplicates.setdefault(ind.canonical_key, []).append(ind)
@@ -619,10 +584,7 @@ class _Loop:
 
             from pyevonas.executor import EvalJob
 
-            requests = [
-                EvalJob(ind.id, ind.chromosome, self.train_config(ind.canonical_key))
-                for ind in jobs
-            ]
+            requests = [EvalJob(ind.id, ind.chromosome, self.train_config(ind.canonical_key)) for ind in jobs]
             done: set[int] = set()
             for job_id, metrics in self.evaluator.evaluate(requests, on_progress):
                 if job_id not in by_id or job_id in done:
@@ -634,19 +596,13 @@ class _Loop:
                     self.store.set_result(job_id, data)
                     for dup in duplicates.get(source.canonical_key, []):
                         if data["status"] in EVALUATED_STATUSES:
-                            self.store.set_result(
-                                dup.id, data, status="cached", cached_from=job_id
-                            )
+                            self.store.set_result(dup.id, data, status="cached", cached_from=job_id)
                         else:
                             self.store.set_result(dup.id, data)
                 for changed in [source, *duplicates.get(source.canonical_key, [])]:
-                    self.emit(
-                        CandidateUpdate(g, _info(self.store.individual(changed.id)))
-                    )
+                    self.emit(CandidateUpdate(g, _info(self.store.individual(changed.id))))
             missing = [ind for ind in jobs if ind.id not in done]
-            for (
-                ind
-            ) in missing:  # an evaluator that lost a job: count it as failed, go on
+            for ind in missing:  # an evaluator that lost a job: count it as failed, go on
                 self.store.set_result(
                     ind.id,
                     {"status": "failed", "error": "the evaluator returned no result"},
@@ -713,9 +669,7 @@ class _Loop:
             mutation_decay=config.mutation_decay,
             decay_every=config.decay_every,
             max_iterations=config.max_control_iterations,
-            on_iteration=lambda it: self.emit(
-                ControlStep(g + 1, it, config.max_control_iterations)
-            ),
+            on_iteration=lambda it: self.emit(ControlStep(g + 1, it, config.max_control_iterations)),
         )
         children: list[Child] = result.population
         population = elite_chroms + [c.chromosome for c in children]

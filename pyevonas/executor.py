@@ -208,8 +208,7 @@ def _function_ref(fn: EvaluateFn | None) -> str:
     qualname = getattr(fn, "__qualname__", None)
     if not module or not qualname or "<" in qualname:
         raise ConfigError(
-            f"evaluate_fn: {fn!r} is not a module-level function; the process pool imports it "
-            "by name in each worker"
+            f"evaluate_fn: {fn!r} is not a module-level function; the process pool imports it by name in each worker"
         )
     return f"{module}:{qualname}"
 
@@ -586,9 +585,7 @@ class PoolEvaluator(Evaluator):
             if kind == "ready":
                 worker.ready = True
             elif kind == "fatal":
-                raise TrainingError(
-                    f"evaluation worker {worker.slot} could not start: {message[1]}"
-                )
+                raise TrainingError(f"evaluation worker {worker.slot} could not start: {message[1]}")
             elif kind == "progress":
                 event = message[2]
                 if event.get("event") == "started" and self._timeout_s is not None:
@@ -605,9 +602,7 @@ class PoolEvaluator(Evaluator):
                     finished.append((job_id, metrics))
                 worker.job = worker.deadline = None
 
-    def _handle_death(
-        self, worker: _Worker, busy: dict[int, _Worker], finished: list[tuple[int, MetricsLike]]
-    ) -> None:
+    def _handle_death(self, worker: _Worker, busy: dict[int, _Worker], finished: list[tuple[int, MetricsLike]]) -> None:
         assert worker.process is not None
         worker.process.join(timeout=5)
         reason = _exit_reason(worker.process.exitcode)
@@ -635,9 +630,7 @@ def _import_ray() -> Any:
     try:
         import ray
     except ImportError as exc:
-        raise ConfigError(
-            "executor: 'ray' needs the ray package; install it with pip install 'pyevonas[ray]'"
-        ) from exc
+        raise ConfigError("executor: 'ray' needs the ray package; install it with pip install 'pyevonas[ray]'") from exc
     return ray
 
 
@@ -676,9 +669,7 @@ class RayEvaluator(Evaluator):
     yields a failed result; Ray does not retry it.
     """
 
-    def __init__(
-        self, address: str | None = None, workers: int = 1, evaluate_fn: EvaluateFn | None = None
-    ) -> None:
+    def __init__(self, address: str | None = None, workers: int = 1, evaluate_fn: EvaluateFn | None = None) -> None:
         """See :func:`make_evaluator`."""
         ray = _import_ray()
         self._ray = ray

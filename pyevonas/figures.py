@@ -173,7 +173,7 @@ def fitness_similarity(
     ax_f.grid(alpha=0.3)
     ax_s.plot(x, _nan(median_similarity), "o-", color="#d62728", ms=4, label=similarity_label)
     if windows is not None and any(w is not None for w in windows):
-        for g, w in zip(x, windows):
+        for g, w in zip(x, windows, strict=False):
             if w is not None:
                 ax_s.vlines(g, w[0], w[1], color="#2ca02c", lw=5, alpha=0.35)
         ax_s.plot([], [], color="#2ca02c", lw=5, alpha=0.35, label="control window")
@@ -302,7 +302,7 @@ def similarity_heatmaps(matrices: Sequence[tuple[str, np.ndarray]], title: str =
     )
     axes = np.asarray(fig.subplots(rows, cols, squeeze=False)).ravel()
     image = None
-    for ax, (label, m) in zip(axes, matrices):
+    for ax, (label, m) in zip(axes, matrices, strict=False):
         image = ax.imshow(m, vmin=0.0, vmax=1.0, cmap="viridis", interpolation="nearest")
         ax.set_title(label, fontsize=8, pad=3)
         ax.set_xticks([])
@@ -493,7 +493,7 @@ def pair_alignments(pairs: Sequence[AlignedPair], title: str = "") -> Figure:
     for k, p in enumerate(pairs):
         y = 3 * k
         grid += [p.aligned_a, p.aligned_b, None]
-        for x, (a, b) in enumerate(zip(p.aligned_a, p.aligned_b)):
+        for x, (a, b) in enumerate(zip(p.aligned_a, p.aligned_b, strict=True)):
             if a != b:  # mark every substitution, insertion and deletion
                 edits_x.append(x + 0.5)
                 edits_y.append(y + 0.5)
@@ -541,7 +541,7 @@ def gene_frequency(sequences: Sequence[str], title: str = "", top: int = 15) -> 
     """
     fig = _new_figure(11.0, 0.9 + 0.22 * top)
     axes = fig.subplots(1, 3)
-    for ax, k in zip(axes, (1, 2, 3)):
+    for ax, k in zip(axes, (1, 2, 3), strict=True):
         common = block_counts(sequences, k).most_common(top)
         names = [b for b, _ in common][::-1]
         values = [c for _, c in common][::-1]

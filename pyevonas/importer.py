@@ -337,7 +337,7 @@ def _crossover_records(text: Any, where: str) -> list[tuple[int, str, dict[str, 
     if len(columns) != 4:
         raise _fail(where, f"crossover log has {len(columns)} columns, expected 4")
     # read_csv without header turned the first record into the column names.
-    records = [columns] + [list(r) for r in zip(*(_column(frame, c, where) for c in columns))]
+    records = [columns] + [list(r) for r in zip(*(_column(frame, c, where) for c in columns), strict=False)]
     out = []
     for k, rec in enumerate(records):
         out.append(_parse_crossover_record(rec, f"{where} record {k}"))

@@ -177,9 +177,7 @@ class LiveView:
             st.diversity = event.diversity
             st.window = event.window
             st.control = None
-            pending = sum(
-                1 for c in event.candidates if c.status in ("pending", "running")
-            )
+            pending = sum(1 for c in event.candidates if c.status in ("pending", "running"))
             return (
                 f"generation {event.generation}/{event.n_generations}: {len(event.candidates)} candidates"
                 f" ({pending} to evaluate), diversity {_fmt(event.diversity)}{self._window_text(event.window)}"
@@ -208,9 +206,7 @@ class LiveView:
         if isinstance(event, GenerationEvaluated):
             st.completed = max(st.completed, event.generation)
             st.median = event.median_fitness
-            if event.best_fitness is not None and (
-                st.best is None or event.best_fitness > st.best
-            ):
+            if event.best_fitness is not None and (st.best is None or event.best_fitness > st.best):
                 st.best = event.best_fitness
             if not event.from_store:
                 st.generation_seconds.append(event.seconds)
@@ -286,11 +282,7 @@ class LiveView:
         if not st.generation_seconds or st.n_generations == 0:
             return None
         left = st.n_generations - st.completed
-        return (
-            0.0
-            if st.finished or left <= 0
-            else left * sum(st.generation_seconds) / len(st.generation_seconds)
-        )
+        return 0.0 if st.finished or left <= 0 else left * sum(st.generation_seconds) / len(st.generation_seconds)
 
     # ------------------------------------------------------------------ rendering
     def render(self) -> RenderableType:
@@ -306,14 +298,10 @@ class LiveView:
                 ProgressBar(total=total, completed=st.completed, width=30),
             )
             header.add_row(
-                Text(
-                    f"elapsed {format_duration(self.elapsed())}   ETA {format_duration(self.eta())}"
-                ),
+                Text(f"elapsed {format_duration(self.elapsed())}   ETA {format_duration(self.eta())}"),
                 Text(st.run_dir, style="dim"),
             )
-            best = f"best fitness {_fmt(st.best)}" + (
-                f" ({st.best_name})" if st.best_name else ""
-            )
+            best = f"best fitness {_fmt(st.best)}" + (f" ({st.best_name})" if st.best_name else "")
             header.add_row(
                 Text(best, style="green"),
                 Text(f"median fitness {_fmt(st.median)} (last generation)"),
@@ -326,9 +314,7 @@ class LiveView:
             parts: list[RenderableType] = [header, self._candidate_table()]
             if st.history:
                 parts.append(self._history_table())
-            return Panel(
-                Group(*parts), title=f"pyevonas evolve · {st.title}", title_align="left"
-            )
+            return Panel(Group(*parts), title=f"pyevonas evolve · {st.title}", title_align="left")
 
     def _control_text(self) -> Text:
         step = self._state.control
@@ -357,17 +343,11 @@ class LiveView:
             table.add_column(name, justify=justify)  # type: ignore[arg-type]
         for cand in sorted(self._state.candidates.values(), key=lambda c: c.info.index):
             info = cand.info
-            seq = (
-                info.sequence
-                if len(info.sequence) <= _SEQ_WIDTH
-                else info.sequence[: _SEQ_WIDTH - 1] + "…"
-            )
+            seq = info.sequence if len(info.sequence) <= _SEQ_WIDTH else info.sequence[: _SEQ_WIDTH - 1] + "…"
             training: Text
             if info.status == "running" and cand.epochs:
                 filled = round(10 * cand.epoch / cand.epochs)
-                training = Text("━" * filled, style="yellow") + Text(
-                    "━" * (10 - filled), style="dim"
-                )
+                training = Text("━" * filled, style="yellow") + Text("━" * (10 - filled), style="dim")
                 training += Text(f" epoch {cand.epoch}/{cand.epochs}")
             elif info.status == "running":
                 training = Text("starting", style="dim")
@@ -395,9 +375,7 @@ class LiveView:
         for name in ("gen", "best", "median", "diversity", "window", "next generation"):
             table.add_column(name)
         for h in self._state.history[-8:]:
-            window = (
-                "-" if h.window is None else f"({h.window[0]:.3f}, {h.window[1]:.3f}]"
-            )
+            window = "-" if h.window is None else f"({h.window[0]:.3f}, {h.window[1]:.3f}]"
             table.add_row(
                 str(h.generation),
                 _fmt(h.best),

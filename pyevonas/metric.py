@@ -90,7 +90,11 @@ def similarity_matrix(
 
 
 def score_matrix(
-    archs: Sequence[Arch], others: Sequence[Arch] | None = None, schema: SchemaArg = "default", *, n_threads: int | None = None
+    archs: Sequence[Arch],
+    others: Sequence[Arch] | None = None,
+    schema: SchemaArg = "default",
+    *,
+    n_threads: int | None = None,
 ) -> np.ndarray:
     """Raw global alignment scores (before normalisation), N x N or N x M, float64."""
     c = compiled(schema)
@@ -163,7 +167,7 @@ class Alignment:
     def __str__(self) -> str:
         marks = "".join(
             "|" if a and b and a.letter == b.letter else ("." if a and b else " ")
-            for a, b in zip(self.columns_a, self.columns_b)
+            for a, b in zip(self.columns_a, self.columns_b, strict=True)
         )
         return f"{self.aligned_a}\n{marks}\n{self.aligned_b}\nscore {self.score:g}, similarity {self.similarity:.3f}"
 

@@ -51,7 +51,9 @@ IN_EPS = 1e-3  # tensorflow-addons InstanceNormalization default
 
 
 @overload
-def register_layer(layer: str, builder: None = None, *, replace: bool = False) -> Callable[[LayerBuilder], LayerBuilder]: ...
+def register_layer(
+    layer: str, builder: None = None, *, replace: bool = False
+) -> Callable[[LayerBuilder], LayerBuilder]: ...
 
 
 @overload
@@ -212,9 +214,7 @@ def same_conv2d(
     if groups == channels == out_channels:
         conv = DepthwiseConv2d(channels, kernel_size, stride, padding)
     else:
-        conv = nn.Conv2d(
-            channels, out_channels, kernel_size, stride=stride, padding=padding, groups=groups, bias=True
-        )
+        conv = nn.Conv2d(channels, out_channels, kernel_size, stride=stride, padding=padding, groups=groups, bias=True)
     if init == "he_normal":
         _he_normal_(conv.weight, kernel_size * kernel_size * channels // groups)
     elif init == "he_normal_depthwise":
@@ -262,9 +262,7 @@ class DepthwiseConv2d(nn.Conv2d):
     IMPLS = ("conv", "nchw", "shifts")
 
     def __init__(self, channels: int, kernel_size: int, stride: int, padding: tuple[int, int]) -> None:
-        super().__init__(
-            channels, channels, kernel_size, stride=stride, padding=padding, groups=channels, bias=True
-        )
+        super().__init__(channels, channels, kernel_size, stride=stride, padding=padding, groups=channels, bias=True)
         self.impl = "conv"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -272,8 +270,11 @@ class DepthwiseConv2d(nn.Conv2d):
             return self._taps(x)
         if self.impl == "shifts":
             return self._taps(x)
-        if self.impl == "nchw" and x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(
-            memory_format=torch.channels_last
+        if (
+            self.impl == "nchw"
+            and x.dim() == 4
+            and not x.is_contiguous()
+            and x.is_contiguous(memory_format=torch.channels_last)
         ):
             return super().forward(x.contiguous()).contiguous(memory_format=torch.channels_last)
         return super().forward(x)
@@ -518,9 +519,7 @@ def _build_res(gene: Mapping[str, Any], in_shape: Shape) -> tuple[nn.Module, Sha
     skip = bool(_param(gene, "skip_connection", object))
     conv1, shape1 = same_conv2d(in_shape, filters, kernel, stride)
     conv2, shape2 = same_conv2d(shape1, filters, kernel, 1)
-    main = nn.Sequential(
-        conv1, batch_norm(filters, KERAS_BN_EPS), nn.ReLU(), conv2, batch_norm(filters, KERAS_BN_EPS)
-    )
+    main = nn.Sequential(conv1, batch_norm(filters, KERAS_BN_EPS), nn.ReLU(), conv2, batch_norm(filters, KERAS_BN_EPS))
     shortcut = None
     if skip and not (channels == filters and stride == 1):
         conv_sc, _ = same_conv2d(in_shape, filters, 1, stride)
@@ -678,8 +677,7 @@ def build_model(
         where = f"gene {index} ({name})" if index >= 0 else "implicit Rescaling"
         if builder is None:
             raise TrainingError(
-                f"{where}: no model builder for layer {name!r} "
-                "(register one with pyevonas.model.register_layer)"
+                f"{where}: no model builder for layer {name!r} (register one with pyevonas.model.register_layer)"
             )
         try:
             module, shape = builder(gene, shape)

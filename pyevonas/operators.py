@@ -162,11 +162,7 @@ def crossover_one_point(
     tail_from = 1 if rng.random() < 0.5 else 2
     tail = parent1[e1:] if tail_from == 1 else parent2[e2:]
     lo = space.min_feature_layers
-    hi = (
-        space.max_feature_layers
-        if space.max_feature_layers is not None
-        else len(parent1) + len(parent2)
-    )
+    hi = space.max_feature_layers if space.max_feature_layers is not None else len(parent1) + len(parent2)
     options: list[tuple[int, int]] = []
     for cut1 in range(f1, e1):
         allowed = set(space.successors(str(parent1[cut1]["layer"])))
@@ -240,9 +236,7 @@ def mutate(
     return genes, log
 
 
-def _try_remove(
-    genes: Chromosome, i: int, space: SearchSpace, pooling: set[str]
-) -> str | None:
+def _try_remove(genes: Chromosome, i: int, space: SearchSpace, pooling: set[str]) -> str | None:
     layer = str(genes[i]["layer"])
     if (i == 0 and layer == space.start_layer) or layer in pooling:
         return None
@@ -253,9 +247,7 @@ def _try_remove(
     return f"remove {i} {layer}"
 
 
-def _try_add(
-    genes: Chromosome, i: int, space: SearchSpace, rng: np.random.Generator
-) -> str | None:
+def _try_add(genes: Chromosome, i: int, space: SearchSpace, rng: np.random.Generator) -> str | None:
     nxt = str(genes[i + 1]["layer"]) if i + 1 < len(genes) else None
     layers = list(space.successors(str(genes[i]["layer"])))
     for k in rng.permutation(len(layers)):
@@ -271,9 +263,7 @@ def _try_add(
     return None
 
 
-def _try_change(
-    genes: Chromosome, i: int, space: SearchSpace, rng: np.random.Generator
-) -> str | None:
+def _try_change(genes: Chromosome, i: int, space: SearchSpace, rng: np.random.Generator) -> str | None:
     old = genes[i]
     layer = str(old["layer"])
     if i == 0 and layer == space.start_layer:

@@ -213,8 +213,14 @@ def tune_depthwise(
     for module, x_in in seen.items():
         assert isinstance(module, DepthwiseConv2d)
         key = (
-            tuple(module.weight.shape), module.stride, module.padding, tuple(x_in.shape), x_in.stride(),
-            x_in.dtype, bf16, str(device),
+            tuple(module.weight.shape),
+            module.stride,
+            module.padding,
+            tuple(x_in.shape),
+            x_in.stride(),
+            x_in.dtype,
+            bf16,
+            str(device),
         )
         impl = _TUNED.get(key)
         if impl is None:

@@ -223,7 +223,11 @@ def pearson(x: Sequence[float | None], y: Sequence[float | None]) -> float | Non
 
     Undefined means fewer than 3 common points or a constant series.
     """
-    pts = [(a, b) for a, b in zip(x, y) if a is not None and b is not None and math.isfinite(a) and math.isfinite(b)]
+    pts = [
+        (a, b)
+        for a, b in zip(x, y, strict=False)
+        if a is not None and b is not None and math.isfinite(a) and math.isfinite(b)
+    ]
     if len(pts) < 3:
         return None
     a = np.array([p[0] for p in pts], dtype=np.float64)
@@ -928,7 +932,9 @@ def write_report(
         doc["seconds"] = round(time.perf_counter() - started, 3)
         page = _page(title, body, all_stats, run_sections)
         (tmp / "index.html").write_text(page, encoding="utf-8")
-        (tmp / "summary.json").write_text(json.dumps(finite_json(doc), indent=2, default=_json_default), encoding="utf-8")
+        (tmp / "summary.json").write_text(
+            json.dumps(finite_json(doc), indent=2, default=_json_default), encoding="utf-8"
+        )
         if (out / "figures").exists():
             shutil.rmtree(out / "figures")
         os.replace(tmp / "figures", out / "figures")
@@ -982,7 +988,7 @@ def _header_html(all_stats: list[RunStats], doc: dict[str, Any], median: str, sc
         else "as stored by each run (missing ones computed with the run's scoring)"
     )
     rows = []
-    for st, r in zip(all_stats, doc["runs"]):
+    for st, r in zip(all_stats, doc["runs"], strict=True):
         best = st.best
         rows.append(
             [
@@ -1029,7 +1035,7 @@ def _page(title: str, body: list[str], all_stats: list[RunStats], run_sections: 
         links += [f'<a href="#{_slug(st.run.name)}">{html.escape(st.run.name)}</a>' for st in all_stats]
     from pyevonas import __version__
 
-    stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+    stamp = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>"

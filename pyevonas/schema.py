@@ -239,7 +239,7 @@ class Scoring(BaseModel):
 
 @cache
 def _load_builtin(name: str) -> Scoring:
-    text = resources.files("pyevonas").joinpath("schemas", f"{name}.json").read_text(encoding="utf-8")
+    text = resources.files("pyevonas").joinpath("schemas").joinpath(f"{name}.json").read_text(encoding="utf-8")
     return Scoring.from_json(text, source=f"schemas/{name}.json")
 
 

@@ -55,9 +55,12 @@ class ParamSpec(BaseModel):
     @classmethod
     def _numbers_only(cls, data: Any) -> Any:
         # Refuse "16" and true here: lax coercion would otherwise turn them into numbers.
-        if isinstance(data, Mapping) and isinstance(data.get("range"), (list, tuple)):
-            if any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in data["range"]):
-                raise ValueError("range must be three numbers [start, stop, step]")
+        if (
+            isinstance(data, Mapping)
+            and isinstance(data.get("range"), (list, tuple))
+            and any(isinstance(v, bool) or not isinstance(v, (int, float)) for v in data["range"])
+        ):
+            raise ValueError("range must be three numbers [start, stop, step]")
         return data
 
     @model_validator(mode="after")
@@ -219,10 +222,7 @@ def _values_match(value: Any, allowed: Sequence[Scalar]) -> bool:
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return any(type(value) is type(a) and value == a for a in allowed)
     # Numbers compare with a tolerance: the original stores 0.30000000000000004 for 0.3.
-    return any(
-        not isinstance(a, (bool, str)) and math.isclose(value, a, rel_tol=1e-9, abs_tol=1e-12)
-        for a in allowed
-    )
+    return any(not isinstance(a, (bool, str)) and math.isclose(value, a, rel_tol=1e-9, abs_tol=1e-12) for a in allowed)
 
 
 def _builtin_path(name: str) -> Path | None:
@@ -248,8 +248,7 @@ class SearchSpace:
         """Wrap a validated :class:`SpaceSpec` (use :meth:`load` or :meth:`from_dict` instead)."""
         self.spec = spec
         self._values: dict[str, dict[str, list[Scalar]]] = {
-            layer: {p: _expand(ps) for p, ps in gene.params.items()}
-            for layer, gene in spec.genes.items()
+            layer: {p: _expand(ps) for p, ps in gene.params.items()} for layer, gene in spec.genes.items()
         }
         self.name = spec.name
         self.start_layer = spec.start
@@ -356,8 +355,7 @@ class SearchSpace:
         gene = self.spec.genes.get(layer)
         if gene is None:
             raise SearchSpaceError(
-                f"unknown layer {layer!r} in search space {self.name!r} "
-                f"(known: {', '.join(self.spec.genes)})"
+                f"unknown layer {layer!r} in search space {self.name!r} (known: {', '.join(self.spec.genes)})"
             )
         return gene
 
@@ -465,8 +463,7 @@ class SearchSpace:
             raise SearchSpaceError(f"gene {i}: missing or non-string 'layer'")
         if name not in self.spec.genes:
             raise SearchSpaceError(
-                f"gene {i} ({name}): unknown layer in search space {self.name!r} "
-                f"(known: {', '.join(self.spec.genes)})"
+                f"gene {i} ({name}): unknown layer in search space {self.name!r} (known: {', '.join(self.spec.genes)})"
             )
         for pname, allowed in self._values[name].items():
             if pname not in gene:
@@ -475,9 +472,7 @@ class SearchSpace:
                 raise SearchSpaceError(f"gene {i} ({name}): missing parameter {pname!r}")
             if not _values_match(gene[pname], allowed):
                 shown = ", ".join(map(str, allowed[:12])) + (", ..." if len(allowed) > 12 else "")
-                raise SearchSpaceError(
-                    f"gene {i} ({name}): {pname}={gene[pname]!r} is not one of {shown}"
-                )
+                raise SearchSpaceError(f"gene {i} ({name}): {pname}={gene[pname]!r} is not one of {shown}")
         return name
 
     @staticmethod

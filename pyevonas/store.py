@@ -209,9 +209,7 @@ def canonical_key(chromosome: Sequence[Mapping[str, Any]]) -> str:
     Returns:
         A 64-character hex string.
     """
-    genes = [
-        {k: _canonical_value(v) for k, v in gene.items() if k != "f_name"} for gene in chromosome
-    ]
+    genes = [{k: _canonical_value(v) for k, v in gene.items() if k != "f_name"} for gene in chromosome]
     text = json.dumps(genes, sort_keys=True, separators=(",", ":"), allow_nan=True)
     return hashlib.sha256(text.encode()).hexdigest()
 
@@ -266,9 +264,7 @@ def _read_header(path: Path) -> tuple[int, int]:
     except OSError as exc:
         raise RunStoreError(f"cannot read the run database {path}: {exc}") from exc
     if len(header) < 100 or not header.startswith(_SQLITE_MAGIC):
-        raise RunStoreError(
-            f"{path} is not a SQLite database (corrupt or foreign file); not a pyevonas run"
-        )
+        raise RunStoreError(f"{path} is not a SQLite database (corrupt or foreign file); not a pyevonas run")
     (user_version,) = struct.unpack(">i", header[60:64])
     (application_id,) = struct.unpack(">i", header[68:72])
     return application_id, user_version
@@ -341,9 +337,7 @@ class RunStore:
             self.created_at = float(json.loads(meta["created_at"]))
         except (sqlite3.DatabaseError, KeyError, ValueError, TypeError) as exc:
             self.close()
-            raise RunStoreError(
-                f"{self.path} is damaged: its run description cannot be read ({exc})"
-            ) from exc
+            raise RunStoreError(f"{self.path} is damaged: its run description cannot be read ({exc})") from exc
 
     # ------------------------------------------------------------------ opening
 
@@ -378,13 +372,9 @@ class RunStore:
         if folder.is_dir():
             entries = [p for p in folder.iterdir() if p.name != _CREATING_NAME]
             if (folder / DB_NAME).exists():
-                raise RunStoreError(
-                    f"{folder} already holds a pyevonas run; resume it or choose another run folder"
-                )
+                raise RunStoreError(f"{folder} already holds a pyevonas run; resume it or choose another run folder")
             if entries:
-                raise RunStoreError(
-                    f"{folder} is not empty and is not a pyevonas run; refusing to write into it"
-                )
+                raise RunStoreError(f"{folder} is not empty and is not a pyevonas run; refusing to write into it")
         texts = {
             "config": _dumps(dict(config), "the config"),
             "scoring": _dumps(dict(scoring), "the scoring schema"),
@@ -714,9 +704,7 @@ class RunStore:
     def individuals(self, generation: int | None = None) -> list[Individual]:
         """Return the individuals of one generation (population order), or of all generations."""
         if generation is None:
-            rows = self._read(
-                f"SELECT {_IND_COLUMNS} FROM individuals ORDER BY generation, idx"
-            )
+            rows = self._read(f"SELECT {_IND_COLUMNS} FROM individuals ORDER BY generation, idx")
         else:
             rows = self._read(
                 f"SELECT {_IND_COLUMNS} FROM individuals WHERE generation = ? ORDER BY idx",
@@ -746,8 +734,7 @@ class RunStore:
     def generations(self) -> list[int]:
         """Return the generations that have individuals or a saved record, ascending."""
         rows = self._read(
-            "SELECT generation FROM individuals UNION SELECT generation FROM generations"
-            " ORDER BY generation"
+            "SELECT generation FROM individuals UNION SELECT generation FROM generations ORDER BY generation"
         )
         return [int(row[0]) for row in rows]
 
@@ -956,17 +943,13 @@ class RunStore:
                 "control_iterations": self.control_iterations(g),
             }
             if include_matrices:
-                entry["similarity_matrix"] = (
-                    None if record.matrix is None else record.matrix.tolist()
-                )
+                entry["similarity_matrix"] = None if record.matrix is None else record.matrix.tolist()
             generations.append(entry)
         individuals = []
         for ind in self.individuals():
             entry = ind.to_dict()
             entry.pop("metrics")
-            entry["extra_metrics"] = {
-                k: v for k, v in (ind.metrics or {}).items() if k not in entry
-            }
+            entry["extra_metrics"] = {k: v for k, v in (ind.metrics or {}).items() if k not in entry}
             individuals.append(entry)
         data: dict[str, Any] = finite_json(
             {

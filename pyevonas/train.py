@@ -259,7 +259,14 @@ def _device_splits(config: TrainConfig, device: Any) -> _Splits:
     from pyevonas.data import stratified_split
 
     resolved = config.resolved()
-    key = (config.dataset, config.data_dir, resolved["val_fraction"], config.split_seed, config.max_train_images, str(device))
+    key = (
+        config.dataset,
+        config.data_dir,
+        resolved["val_fraction"],
+        config.split_seed,
+        config.max_train_images,
+        str(device),
+    )
     cached = _DEVICE_CACHE.get(key)
     if cached is not None:
         return cached
@@ -434,7 +441,9 @@ def _fit(
         from pyevonas.profiling import tune_depthwise
 
         first = data.train_x[:batch_size]
-        tune_depthwise(model, first.contiguous(memory_format=torch.channels_last) if channels_last else first, bf16=bf16)
+        tune_depthwise(
+            model, first.contiguous(memory_format=torch.channels_last) if channels_last else first, bf16=bf16
+        )
     total_steps = config.epochs * steps_per_epoch
     outcome = _Outcome([], [], None, 0.0, 0)
     best = -1.0
@@ -583,7 +592,9 @@ def evaluate(
     size = model_size_mb(model)
     sized: dict[str, Any] = {**base, "params": n_params, "size_mb": size}
     if config.max_size_mb is not None and size > config.max_size_mb:
-        return Metrics(status="oversized", error=f"{size:.1f} MB of weights > max_size_mb {config.max_size_mb}", **sized)
+        return Metrics(
+            status="oversized", error=f"{size:.1f} MB of weights > max_size_mb {config.max_size_mb}", **sized
+        )
 
     batch = int(resolved["batch_size"])
     eval_batch = config.eval_batch_size or batch

@@ -10,14 +10,30 @@ from __future__ import annotations
 from typing import Any
 
 LETTER = {
-    "C_2D": "C", "DC_2D": "D", "MP_2D": "M", "AP_2D": "A", "GAP_2D": "g", "GMP_2D": "G",
-    "FLAT": "E", "R_2D": "L", "BN_2D": "B", "IN_2D": "I", "DO": "O", "D": "F",
+    "C_2D": "C",
+    "DC_2D": "D",
+    "MP_2D": "M",
+    "AP_2D": "A",
+    "GAP_2D": "g",
+    "GMP_2D": "G",
+    "FLAT": "E",
+    "R_2D": "L",
+    "BN_2D": "B",
+    "IN_2D": "I",
+    "DO": "O",
+    "D": "F",
 }
 PARAMS = {
-    "C": ("filters", "kernel_size", "strides"), "D": ("kernel_size", "strides"), "M": ("pool_size",),
-    "A": ("pool_size",), "O": ("rate",), "F": ("units",),
-    "R": ("filters", "kernel_size", "strides"), "r": ("filters", "kernel_size", "strides"),
-    "T": ("filters", "kernel_size", "strides"), "t": ("filters", "kernel_size", "strides"),
+    "C": ("filters", "kernel_size", "strides"),
+    "D": ("kernel_size", "strides"),
+    "M": ("pool_size",),
+    "A": ("pool_size",),
+    "O": ("rate",),
+    "F": ("units",),
+    "R": ("filters", "kernel_size", "strides"),
+    "r": ("filters", "kernel_size", "strides"),
+    "T": ("filters", "kernel_size", "strides"),
+    "t": ("filters", "kernel_size", "strides"),
 }
 BLOCKS = set("RrTt")
 GAP = -0.5
@@ -30,7 +46,11 @@ def to_genes(chrom: list[dict[str, Any]]) -> list[tuple[str, dict[str, float]]]:
         if name in ("Rescaling", "MAG"):
             continue
         if name in ("RES_2D", "BOT_2D"):
-            letter = ("R" if name == "RES_2D" else "T") if layer["skip_connection"] == 1 else ("r" if name == "RES_2D" else "t")
+            letter = (
+                ("R" if name == "RES_2D" else "T")
+                if layer["skip_connection"] == 1
+                else ("r" if name == "RES_2D" else "t")
+            )
         else:
             letter = LETTER[name]
         out.append((letter, {p: layer[p] for p in PARAMS.get(letter, ())}))
@@ -106,7 +126,10 @@ def nw(sa: list, sb: list, f) -> float:
 
 def similarity(a: list[dict], b: list[dict], symmetric_flatten: bool = False, clamp: bool = True) -> float:
     ga, gb = to_genes(a), to_genes(b)
-    f = lambda x, y: match(x, y, symmetric_flatten)
+
+    def f(x: Any, y: Any) -> float:
+        return match(x, y, symmetric_flatten)
+
     score = nw(ga, gb, f)
     lo = GAP * max(len(ga), len(gb))
     hi = max(nw(ga, ga, f), nw(gb, gb, f))

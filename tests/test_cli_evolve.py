@@ -74,9 +74,7 @@ def test_invalid_settings_are_refused_before_anything_starts(
     assert stub_training == []
 
 
-def test_a_missing_dataset_is_refused_with_the_path(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_a_missing_dataset_is_refused_with_the_path(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "data").mkdir()
     code, _out, err = _cli(
         [
@@ -94,9 +92,7 @@ def test_a_missing_dataset_is_refused_with_the_path(
     assert not (tmp_path / "run").exists()
 
 
-def test_config_file_errors_name_the_setting(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_config_file_errors_name_the_setting(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "run.toml"
     bad.write_text("populaton = 5\n")
     code, _, err = _cli(["--config", str(bad)], capsys)
@@ -113,15 +109,11 @@ def test_config_file_errors_name_the_setting(
     code, _, err = _cli(["--config", str(tmp_path / "missing.toml")], capsys)
     assert code == 2 and "config file not found" in err
     bad.write_text("[train]\nbatch_size = 0\n")
-    code, _, err = _cli(
-        ["--config", str(bad), "--run-dir", str(tmp_path / "r")], capsys
-    )
+    code, _, err = _cli(["--config", str(bad), "--run-dir", str(tmp_path / "r")], capsys)
     assert code == 2 and "batch_size" in err
 
 
-def test_resume_refuses_search_flags(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_resume_refuses_search_flags(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code, _, err = _cli(["--resume", str(tmp_path), "--population", "9"], capsys)
     assert code == 2 and "--population" in err
     code, _, err = _cli(["--resume", str(tmp_path / "nothing")], capsys)
@@ -155,8 +147,7 @@ def test_flags_override_the_config_file_and_the_resolved_config_is_saved(
 ) -> None:
     toml = tmp_path / "run.toml"
     toml.write_text(
-        'generations = 3\npopulation = 5\nseed = 7\ncontrol = "soft"\ndiversity = "upper"\n'
-        "[train]\nbatch_size = 16\n"
+        'generations = 3\npopulation = 5\nseed = 7\ncontrol = "soft"\ndiversity = "upper"\n[train]\nbatch_size = 16\n'
     )
     run_dir = tmp_path / "run"
     code, out, err = _cli(
@@ -194,9 +185,7 @@ def test_plain_progress_lines_without_quiet(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], stub_training: list[int]
 ) -> None:
     run_dir = tmp_path / "run"
-    code, out, err = _cli(
-        ["--generations", "2", "--population", "4", "--run-dir", str(run_dir)], capsys
-    )
+    code, out, err = _cli(["--generations", "2", "--population", "4", "--run-dir", str(run_dir)], capsys)
     assert code == 0, err
     assert "generation 1/2: 4 candidates" in out
     assert "generation 2 bred" in out
@@ -211,23 +200,17 @@ def test_default_run_folders_are_never_reused(
 ) -> None:
     monkeypatch.chdir(tmp_path)
     for _ in range(2):
-        code, _out, err = _cli(
-            ["--generations", "1", "--population", "3", "--quiet"], capsys
-        )
+        code, _out, err = _cli(["--generations", "1", "--population", "3", "--quiet"], capsys)
         assert code == 0, err
     assert sorted(p.name for p in (tmp_path / "runs").iterdir()) == [
         "digits_rigid_s0",
         "digits_rigid_s0-2",
     ]
-    code, _out, err = _cli(
-        ["--generations", "1", "--run-dir", "runs/digits_rigid_s0", "--quiet"], capsys
-    )
+    code, _out, err = _cli(["--generations", "1", "--run-dir", "runs/digits_rigid_s0", "--quiet"], capsys)
     assert code == 2 and "--resume" in err
 
 
-def test_resume_through_the_cli(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], stub_training: list[int]
-) -> None:
+def test_resume_through_the_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str], stub_training: list[int]) -> None:
     run_dir = tmp_path / "run"
     code, _, err = _cli(
         [
@@ -243,9 +226,7 @@ def test_resume_through_the_cli(
     )
     assert code == 0, err
     n_trained = len(stub_training)
-    code, out, err = _cli(
-        ["--resume", str(run_dir), "--workers", "2", "--quiet"], capsys
-    )
+    code, out, err = _cli(["--resume", str(run_dir), "--workers", "2", "--quiet"], capsys)
     assert code == 0, err
     assert len(stub_training) == n_trained  # the run was complete: nothing trains again
     assert f"run stored in {run_dir}" in out
@@ -273,9 +254,7 @@ def test_python_dash_m_pyevonas_has_the_command() -> None:
 
 
 # ---------------------------------------------------------------------- a real run
-def test_tiny_real_run_on_digits(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_tiny_real_run_on_digits(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import torch
 
     torch.set_num_threads(1)
@@ -327,9 +306,7 @@ def test_a_missing_gpu_is_refused_before_anything_starts(
         args = ["--device", f"cuda:{torch.cuda.device_count()}"]
     else:
         args = ["--device", "cuda"]
-    code, _out, err = _cli(
-        [*args, "--run-dir", str(tmp_path / "run"), "--quiet"], capsys
-    )
+    code, _out, err = _cli([*args, "--run-dir", str(tmp_path / "run"), "--quiet"], capsys)
     assert code == 2 and "'device'" in err
     assert not (tmp_path / "run").exists() and stub_training == []
 
@@ -365,9 +342,7 @@ def test_ctrl_c_leaves_a_resumable_run_and_says_how(
     assert f"pyevonas evolve --resume {run_dir}" in err
     with RunStore.open(run_dir, readonly=True) as store:
         statuses = [ind.status for ind in store.individuals()]
-    assert (
-        statuses.count("ok") == 4 and statuses.count("running") == 1
-    )  # gen 1 done, gen 2 stopped
+    assert statuses.count("ok") == 4 and statuses.count("running") == 1  # gen 1 done, gen 2 stopped
     code, _out, err = _cli(["--resume", str(run_dir), "--quiet"], capsys)
     assert code == 0, err
     with RunStore.open(run_dir, readonly=True) as store:

@@ -83,10 +83,14 @@ def test_errors_are_one_line_without_traceback(capsys: pytest.CaptureFixture[str
 def test_console_script_entry_point(tmp_path: Path) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "pyevonas", "similarity", "C(32,3,1) g", "C(64,3,1) g", "--json"],
-        capture_output=True, text=True, check=True,
+        capture_output=True,
+        text=True,
+        check=True,
     )
     assert 0 < json.loads(proc.stdout)["similarity"] < 1
-    proc = subprocess.run([sys.executable, "-m", "pyevonas", "similarity", "X", "g"], capture_output=True, text=True, check=False)
+    proc = subprocess.run(
+        [sys.executable, "-m", "pyevonas", "similarity", "X", "g"], capture_output=True, text=True, check=False
+    )
     assert proc.returncode == 2 and "Traceback" not in proc.stderr and "unknown letter" in proc.stderr
 
 

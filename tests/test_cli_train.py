@@ -42,7 +42,16 @@ def test_train_json_file_prints_metrics(capsys: pytest.CaptureFixture[str], tmp_
     code, out, _ = run(["train", str(path), "--epochs", "2", "--json", "--set", "max_train_images=400", *FAST], capsys)
     assert code == 0
     data = json.loads(out)
-    for key in ("fitness", "val_accuracy", "test_accuracy", "params", "size_mb", "latency_ms", "train_seconds", "status"):
+    for key in (
+        "fitness",
+        "val_accuracy",
+        "test_accuracy",
+        "params",
+        "size_mb",
+        "latency_ms",
+        "train_seconds",
+        "status",
+    ):
         assert key in data
     assert data["status"] == "ok" and data["dataset"] == "digits" and data["epochs_run"] == 2
     assert data["fitness"] == max(data["val_accuracy_per_epoch"])
@@ -82,7 +91,10 @@ def test_space_check(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None
         (["train", "C(16,3,1) g", "--set", "nonsense"], "--set expects KEY=VALUE"),
         (["train", "C(16,3,1) g", "--set", "epochs=3"], "repeats a flag"),
         (["train", "C(16,3,1) g", "--set", "warp_speed=9"], "warp_speed"),
-        (["train", "C(16,3,1) g", "--dataset", "cifar10", "--data-dir", "/nonexistent/cifar"], "cifar10 not found: looked for"),
+        (
+            ["train", "C(16,3,1) g", "--dataset", "cifar10", "--data-dir", "/nonexistent/cifar"],
+            "cifar10 not found: looked for",
+        ),
     ],
 )
 def test_user_errors_are_one_line(capsys: pytest.CaptureFixture[str], args: list[str], message: str) -> None:
@@ -113,7 +125,10 @@ def test_profile_times_every_gene(capsys: pytest.CaptureFixture[str], tmp_path: 
     assert doc["layers"][1]["in_shape"] == [3, 32, 32] and doc["layers"][1]["out_shape"] == [16, 32, 32]
     assert doc["device"] == "cpu" and doc["batch_size"] == 4 and doc["total_ms"] > 0
 
-    code, out, err = run(["profile", "C(8,3,1) D(3,2) g", "--dataset", "digits", "--batch-size", "2", "--repeats", "1", "--autotune"], capsys)
+    code, out, err = run(
+        ["profile", "C(8,3,1) D(3,2) g", "--dataset", "digits", "--batch-size", "2", "--repeats", "1", "--autotune"],
+        capsys,
+    )
     assert code == 0, err
     assert "DC_2D" in out and "depthwise kernels" in out and "1x8x8" in out
 

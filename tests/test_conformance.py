@@ -47,9 +47,11 @@ def test_every_pair_both_directions_matches_the_original() -> None:
     archs_b = [p["b"] for p in ps]
     # One population holding all pairs: row i = a_i; cross against b gives the diagonal we need.
     for first, second, key in ((archs_a, archs_b, ""), (archs_b, archs_a, "rev_")):
-        sims = np.array([pyevonas.similarity_matrix([x], [y], schema="paper")[0, 0] for x, y in zip(first, second)])
-        scores = np.array([score_matrix([x], [y], schema="paper")[0, 0] for x, y in zip(first, second)])
-        for p, s, sc in zip(ps, sims, scores):
+        sims = np.array(
+            [pyevonas.similarity_matrix([x], [y], schema="paper")[0, 0] for x, y in zip(first, second, strict=True)]
+        )
+        scores = np.array([score_matrix([x], [y], schema="paper")[0, 0] for x, y in zip(first, second, strict=True)])
+        for p, s, sc in zip(ps, sims, scores, strict=True):
             _check_direction(float(s), float(sc), p[key + "score"], p[key + "sim_unrounded"], p[key + "sim"])
     # The unrounded values are not just close: the same operation order gives the same doubles.
     exact = sum(
@@ -118,7 +120,7 @@ def test_conformance_through_the_lane_kernel() -> None:
         b = [p["b"] for p in chunk]
         fwd = np.diag(pyevonas.similarity_matrix(a, b, schema="paper"))
         rev = np.diag(pyevonas.similarity_matrix(b, a, schema="paper"))
-        for p, s, r in zip(chunk, fwd, rev):
+        for p, s, r in zip(chunk, fwd, rev, strict=True):
             assert abs(s - max(p["sim_unrounded"], 0.0)) <= 1e-12 and round(float(s), 3) == max(p["sim"], 0.0)
             assert abs(r - max(p["rev_sim_unrounded"], 0.0)) <= 1e-12 and round(float(r), 3) == max(p["rev_sim"], 0.0)
     # All ten generations in one 250 x 250 population: each 25 x 25 diagonal block is a generation.

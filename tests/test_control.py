@@ -71,12 +71,8 @@ def test_control_from_config_entries() -> None:
 
 def test_window_distance() -> None:
     assert window_distance((0.2, 0.3), 0.25) == 0.0
-    assert window_distance((0.2, 0.3), 0.2) == pytest.approx(
-        0.0
-    )  # the lower bound is excluded...
-    assert window_distance((0.2, 0.3), 0.1) == pytest.approx(
-        0.1
-    )  # ...but at distance 0 it ties
+    assert window_distance((0.2, 0.3), 0.2) == pytest.approx(0.0)  # the lower bound is excluded...
+    assert window_distance((0.2, 0.3), 0.1) == pytest.approx(0.1)  # ...but at distance 0 it ties
     assert window_distance((0.2, 0.3), 0.45) == pytest.approx(0.15)
 
 
@@ -130,9 +126,7 @@ def test_rigid_lower_bound_is_strict() -> None:
     assert result.population == [0.41]
 
 
-def test_mutation_rate_decays_every_five_iterations_and_fallback_takes_the_closest() -> (
-    None
-):
+def test_mutation_rate_decays_every_five_iterations_and_fallback_takes_the_closest() -> None:
     # Thirty candidates below the rigid window; candidate 17 is the closest to it.
     values = [0.1] * 30
     values[16] = 0.39
@@ -150,15 +144,11 @@ def test_mutation_rate_decays_every_five_iterations_and_fallback_takes_the_close
         on_iteration=seen.append,
     )
     assert len(result.iterations) == 30 == len(seen)
-    assert rates == pytest.approx(
-        [0.2] * 5 + [0.18] * 5 + [0.16] * 5 + [0.14] * 5 + [0.12] * 5 + [0.10] * 5
-    )
+    assert rates == pytest.approx([0.2] * 5 + [0.18] * 5 + [0.16] * 5 + [0.14] * 5 + [0.12] * 5 + [0.10] * 5)
     assert result.decision["fallback"] is True and result.decision["accepted"] is False
     assert result.decision["iteration"] == 17
     assert result.population == [0.39]
-    assert result.decision["mutation_rate"] == pytest.approx(
-        0.14
-    )  # iterations 16-20 run at 0.14
+    assert result.decision["mutation_rate"] == pytest.approx(0.14)  # iterations 16-20 run at 0.14
 
 
 def test_fallback_prefers_the_window_over_the_previous_diversity() -> None:

@@ -54,7 +54,10 @@ BAD = [
     ([{"layer": "DO", "rate": float("nan")}], r"layer 0 \(DO\): parameter 'rate' is nan"),
     ([{"layer": "D", "units": "64"}], r"parameter 'units' must be a number, got '64'"),
     ([{"layer": "D", "units": True}], r"parameter 'units' must be a number"),
-    ([{"layer": "RES_2D", "filters": 16, "kernel_size": 3, "strides": 1, "skip_connection": 2}], r"layer 0 \(RES_2D\): \{'skip_connection': 2\} matches no gene type"),
+    (
+        [{"layer": "RES_2D", "filters": 16, "kernel_size": 3, "strides": 1, "skip_connection": 2}],
+        r"layer 0 \(RES_2D\): \{'skip_connection': 2\} matches no gene type",
+    ),
     ([{"layer": "RES_2D", "filters": 16, "kernel_size": 3, "strides": 1}], r"matches no gene type"),
     ([{"filters": 3}], r"layer 0: the layer dict has no 'layer' name"),
     (["C_2D"], r"layer 0: expected a layer dict, got str"),
@@ -90,8 +93,14 @@ def test_no_length_limit() -> None:
 
 
 layer_dicts = st.dictionaries(
-    st.sampled_from(["layer", "filters", "kernel_size", "strides", "skip_connection", "rate", "units", "pool_size", "x"]),
-    st.none() | st.booleans() | st.integers(-5, 200) | st.floats() | st.text(max_size=6)
+    st.sampled_from(
+        ["layer", "filters", "kernel_size", "strides", "skip_connection", "rate", "units", "pool_size", "x"]
+    ),
+    st.none()
+    | st.booleans()
+    | st.integers(-5, 200)
+    | st.floats()
+    | st.text(max_size=6)
     | st.sampled_from(["C_2D", "DC_2D", "RES_2D", "BOT_2D", "DO", "D", "MP_2D", "GAP_2D", "Rescaling"]),
     max_size=6,
 )

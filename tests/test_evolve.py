@@ -48,9 +48,7 @@ def stub_fitness(chromosome: list[dict[str, Any]]) -> float:
     return int(hashlib.sha256(text.encode()).hexdigest()[:8], 16) / 2**32
 
 
-def stub_evaluate(
-    chromosome: list[dict[str, Any]], config: Any, progress: Any = None
-) -> dict[str, Any]:
+def stub_evaluate(chromosome: list[dict[str, Any]], config: Any, progress: Any = None) -> dict[str, Any]:
     """Pretend training: two epochs, fitness from the chromosome."""
     fitness = stub_fitness(chromosome)
     for epoch in (1, 2):
@@ -87,10 +85,7 @@ def _config(run_dir: Path, **changes: Any) -> RunConfig:
 
 def _chromosomes(run_dir: Path) -> dict[int, list[list[dict[str, Any]]]]:
     with RunStore.open(run_dir, readonly=True) as store:
-        return {
-            g: [ind.chromosome for ind in store.individuals(g)]
-            for g in store.generations()
-        }
+        return {g: [ind.chromosome for ind in store.individuals(g)] for g in store.generations()}
 
 
 # ---------------------------------------------------------------------- determinism
@@ -114,9 +109,7 @@ def test_same_seed_gives_the_same_chromosomes_in_every_generation(
 
 
 def test_the_store_holds_the_whole_run(tmp_path: Path) -> None:
-    result = evolve(
-        _config(tmp_path / "run", control="soft"), evaluate_fn=stub_evaluate
-    )
+    result = evolve(_config(tmp_path / "run", control="soft"), evaluate_fn=stub_evaluate)
     with RunStore.open(result.run_dir, readonly=True) as store:
         assert RunConfig.from_dict(store.config).control == "soft"
         assert store.space["name"] == "paper"
@@ -143,9 +136,7 @@ def test_the_store_holds_the_whole_run(tmp_path: Path) -> None:
             else:
                 assert record.decision["fallback"] and len(iterations) == 8
             previous = store.generation_record(g - 1).diversity
-            assert record.window == pytest.approx(
-                SOFT.window(previous, g - 1, 3)
-            )  # Eq. 3 at N_gen = 3
+            assert record.window == pytest.approx(SOFT.window(previous, g - 1, 3))  # Eq. 3 at N_gen = 3
             if record.decision["accepted"]:
                 assert record.window[0] < record.diversity <= record.window[1]
 
@@ -202,9 +193,7 @@ def _kill_midway(tmp_path: Path, mode: str) -> tuple[Path, Path]:
         deadline = time.monotonic() + 120
         while not marker.exists():
             if proc.poll() is not None:
-                pytest.fail(
-                    f"the child exited with {proc.returncode} before reaching the kill point"
-                )
+                pytest.fail(f"the child exited with {proc.returncode} before reaching the kill point")
             if time.monotonic() > deadline:
                 pytest.fail("the child never reached the kill point")
             time.sleep(0.05)
@@ -224,9 +213,7 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(
     run_dir, log = _kill_midway(tmp_path, mode)
     before = log.read_text().splitlines()
     with RunStore.open(run_dir, readonly=True) as store:
-        finished_before = {
-            ind.id for ind in store.individuals() if ind.status in ("ok", "cached")
-        }
+        finished_before = {ind.id for ind in store.individuals() if ind.status in ("ok", "cached")}
         if mode == "kill-training":
             assert any(ind.status == "running" for ind in store.individuals())
         else:
@@ -236,9 +223,7 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(
 
     resumed_calls: list[str] = []
 
-    def counting(
-        chromosome: list[dict[str, Any]], config: Any, progress: Any = None
-    ) -> dict[str, Any]:
+    def counting(chromosome: list[dict[str, Any]], config: Any, progress: Any = None) -> dict[str, Any]:
         resumed_calls.append(json.dumps(chromosome, sort_keys=True))
         return stub_evaluate(chromosome, config, progress)
 
@@ -258,11 +243,7 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(
         individuals = store.individuals()
         assert all(ind.status in ("ok", "cached") for ind in individuals)
         assert finished_before <= {ind.id for ind in individuals}
-        evaluated = [
-            json.dumps(ind.chromosome, sort_keys=True)
-            for ind in individuals
-            if ind.status == "ok"
-        ]
+        evaluated = [json.dumps(ind.chromosome, sort_keys=True) for ind in individuals if ind.status == "ok"]
         assert sorted(evaluated) == sorted(before + resumed_calls)
         assert store.get_state("finished") is not None
 
@@ -277,11 +258,7 @@ def test_resume_of_a_finished_run_evaluates_nothing(tmp_path: Path) -> None:
 
     again = resume(first.run_dir, evaluate_fn=never)
     assert calls == []
-    assert (
-        again.best is not None
-        and first.best is not None
-        and again.best.id == first.best.id
-    )
+    assert again.best is not None and first.best is not None and again.best.id == first.best.id
 
 
 def test_resume_refuses_changed_search_settings(tmp_path: Path) -> None:
@@ -339,9 +316,7 @@ def test_missing_run_folder(tmp_path: Path) -> None:
 
 # ---------------------------------------------------------------------- failures and the cache
 def test_failing_candidates_do_not_stop_the_search(tmp_path: Path) -> None:
-    def flaky(
-        chromosome: list[dict[str, Any]], config: Any, progress: Any = None
-    ) -> Any:
+    def flaky(chromosome: list[dict[str, Any]], config: Any, progress: Any = None) -> Any:
         f = stub_fitness(chromosome)
         if f < 0.3:
             raise RuntimeError("CUDA out of memory (pretend)")
@@ -352,9 +327,7 @@ def test_failing_candidates_do_not_stop_the_search(tmp_path: Path) -> None:
             }  # a broken result is a failure too
         return stub_evaluate(chromosome, config, progress)
 
-    result = evolve(
-        _config(tmp_path / "run", generations=3, population=8), evaluate_fn=flaky
-    )
+    result = evolve(_config(tmp_path / "run", generations=3, population=8), evaluate_fn=flaky)
     with RunStore.open(result.run_dir, readonly=True) as store:
         individuals = store.individuals()
         failed = [ind for ind in individuals if ind.status == "failed"]
@@ -374,9 +347,7 @@ def test_a_generation_where_everything_fails_stops_with_the_error_and_can_be_res
     def broken(chromosome: Any, config: Any, progress: Any = None) -> Any:
         raise FileNotFoundError("dataset missing")
 
-    with pytest.raises(
-        TrainingError, match="every candidate of generation 1 failed.*dataset missing"
-    ):
+    with pytest.raises(TrainingError, match="every candidate of generation 1 failed.*dataset missing"):
         evolve(_config(tmp_path / "run", generations=2), evaluate_fn=broken)
     result = resume(tmp_path / "run", evaluate_fn=stub_evaluate)
     with RunStore.open(result.run_dir, readonly=True) as store:
@@ -386,15 +357,11 @@ def test_a_generation_where_everything_fails_stops_with_the_error_and_can_be_res
 def test_elites_are_carried_over_and_not_trained_again(tmp_path: Path) -> None:
     calls: list[str] = []
 
-    def counting(
-        chromosome: list[dict[str, Any]], config: Any, progress: Any = None
-    ) -> Any:
+    def counting(chromosome: list[dict[str, Any]], config: Any, progress: Any = None) -> Any:
         calls.append(json.dumps(chromosome, sort_keys=True))
         return stub_evaluate(chromosome, config, progress)
 
-    result = evolve(
-        _config(tmp_path / "run", elitism=2, control="naive"), evaluate_fn=counting
-    )
+    result = evolve(_config(tmp_path / "run", elitism=2, control="naive"), evaluate_fn=counting)
     assert len(calls) == len(set(calls)), "an architecture was trained twice"
     with RunStore.open(result.run_dir, readonly=True) as store:
         for g in (2, 3):
@@ -403,19 +370,10 @@ def test_elites_are_carried_over_and_not_trained_again(tmp_path: Path) -> None:
                 key=lambda ind: -ind.fitness,  # type: ignore[operator]
             )
             elites = store.individuals(g)[:2]
-            assert [e.chromosome for e in elites] == [
-                p.chromosome for p in previous[:2]
-            ]
-            assert all(
-                e.status == "cached" and e.cached_from is not None for e in elites
-            )
-        best_per_gen = [
-            max(ind.fitness for ind in store.individuals(g) if ind.fitness is not None)
-            for g in (1, 2, 3)
-        ]
-        assert best_per_gen == sorted(
-            best_per_gen
-        )  # with elitism the best never gets worse
+            assert [e.chromosome for e in elites] == [p.chromosome for p in previous[:2]]
+            assert all(e.status == "cached" and e.cached_from is not None for e in elites)
+        best_per_gen = [max(ind.fitness for ind in store.individuals(g) if ind.fitness is not None) for g in (1, 2, 3)]
+        assert best_per_gen == sorted(best_per_gen)  # with elitism the best never gets worse
 
 
 # ---------------------------------------------------------------------- events
@@ -442,9 +400,7 @@ def test_observers_see_the_run_and_a_broken_one_is_dropped(tmp_path: Path) -> No
 
 # ---------------------------------------------------------------------- control and diversity settings
 @pytest.mark.parametrize("how", ["offdiag", "upper", "full"])
-def test_custom_control_from_config_and_the_diversity_measure(
-    tmp_path: Path, how: str
-) -> None:
+def test_custom_control_from_config_and_the_diversity_measure(tmp_path: Path, how: str) -> None:
     import pyevonas
 
     config = _config(
@@ -459,15 +415,11 @@ def test_custom_control_from_config_and_the_diversity_measure(
         for g in (1, 2, 3):
             record = store.generation_record(g)
             assert record.matrix is not None
-            assert record.diversity == pytest.approx(
-                pyevonas.diversity(record.matrix, how=how)
-            )
+            assert record.diversity == pytest.approx(pyevonas.diversity(record.matrix, how=how))
         for g in (2, 3):
             previous = store.generation_record(g - 1).diversity
             upper = 0.2 if g - 1 < 1.5 else 0.1
-            assert store.generation_record(g).window == pytest.approx(
-                (previous - 0.05, previous + upper)
-            )
+            assert store.generation_record(g).window == pytest.approx((previous - 0.05, previous + upper))
 
 
 def test_python_control_functions_are_used_and_needed_to_resume(tmp_path: Path) -> None:
@@ -480,24 +432,18 @@ def test_python_control_functions_are_used_and_needed_to_resume(tmp_path: Path) 
         return 1.0
 
     control = custom_control(upper, lambda gen: -1.0, name="anything goes")
-    result = evolve(
-        _config(tmp_path / "run"), evaluate_fn=stub_evaluate, control=control
-    )
+    result = evolve(_config(tmp_path / "run"), evaluate_fn=stub_evaluate, control=control)
     assert seen == [(1, 3), (2, 3)]
     with RunStore.open(result.run_dir, readonly=True) as store:
         assert store.config["control"] == "python"
         assert store.meta["control"] == "python:anything goes"
-        assert all(
-            len(store.control_iterations(g)) == 1 for g in (2, 3)
-        )  # the window takes anything
+        assert all(len(store.control_iterations(g)) == 1 for g in (2, 3))  # the window takes anything
     with pytest.raises(ConfigError, match="Python control function"):
         resume(result.run_dir, evaluate_fn=stub_evaluate)
     resume(result.run_dir, evaluate_fn=stub_evaluate, control=control)
 
 
-def dying_evaluate(
-    chromosome: list[dict[str, Any]], config: Any, progress: Any = None
-) -> dict[str, Any]:
+def dying_evaluate(chromosome: list[dict[str, Any]], config: Any, progress: Any = None) -> dict[str, Any]:
     """A stub whose worker process dies on some architectures (as an OOM kill would)."""
     if stub_fitness(chromosome) < 0.25:
         os._exit(3)
@@ -524,13 +470,8 @@ def test_a_dying_pool_worker_fails_its_candidate_and_the_search_goes_on(
         assert dead, "the seed should give at least one candidate whose worker dies"
         assert all(ind.status == "failed" and ind.error for ind in dead)
         alive = [ind for ind in individuals if ind.status in ("ok", "cached")]
-        assert all(
-            ind.fitness == pytest.approx(stub_fitness(ind.chromosome)) for ind in alive
-        )
-    assert any(
-        isinstance(e, CandidateUpdate) and e.candidate.status == "running"
-        for e in events
-    )
+        assert all(ind.fitness == pytest.approx(stub_fitness(ind.chromosome)) for ind in alive)
+    assert any(isinstance(e, CandidateUpdate) and e.candidate.status == "running" for e in events)
 
 
 def test_the_pool_gives_the_same_run_as_in_process(tmp_path: Path) -> None:

@@ -262,9 +262,11 @@ def _unloadable(chrom: Any, config: Any, progress: Any = None) -> Any:
 
 def test_pool_that_cannot_load_evaluate_fn_raises() -> None:
     _unloadable.__module__ = "pyevonas_no_such_module"
-    with PoolEvaluator(1, None, _unloadable) as broken:
-        with pytest.raises(TrainingError, match=r"could not start.*pyevonas_no_such_module"):
-            list(broken.evaluate([_job(1)]))
+    with (
+        PoolEvaluator(1, None, _unloadable) as broken,
+        pytest.raises(TrainingError, match=r"could not start.*pyevonas_no_such_module"),
+    ):
+        list(broken.evaluate([_job(1)]))
 
 
 _ORPHAN_SCRIPT = """
@@ -402,6 +404,8 @@ def test_ray_backend_on_a_local_cpu_instance(local_ray: Any) -> None:
     assert results[3].status == "failed" and "Ray task failed" in results[3].error
     assert events[1][0]["event"] == "started"
     assert [e["epoch"] for e in events[1][1:]] == [1, 2, 3]
-    with make_evaluator("ray", evaluate_fn=fake_evaluate) as evaluator:
-        with pytest.raises(DatasetError, match="no files in /nowhere"):
-            list(evaluator.evaluate([_job(5, "dataset")]))
+    with (
+        make_evaluator("ray", evaluate_fn=fake_evaluate) as evaluator,
+        pytest.raises(DatasetError, match="no files in /nowhere"),
+    ):
+        list(evaluator.evaluate([_job(5, "dataset")]))

@@ -18,9 +18,9 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("pyevonas.encode")
 
-import pyevonas  # noqa: E402
-from pyevonas import model as model_module  # noqa: E402
-from pyevonas.errors import SearchSpaceError, TrainingError  # noqa: E402
+import pyevonas
+from pyevonas import model as model_module
+from pyevonas.errors import SearchSpaceError, TrainingError
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "extending.md"
 
@@ -105,10 +105,18 @@ def _check_broken_extension(tmp_path: Path) -> None:
     with pytest.raises(SearchSpaceError, match="genes.SEP_2D.successors: unknown gene 'SEP2D'"):
         SearchSpace.load(tmp_path / "broken.json")
     with pytest.raises(TrainingError, match=r"gene 1 \(SEP_2D\) cannot be built: missing parameter 'filters'"):
-        pyevonas.build_model([{"layer": "C_2D", "filters": 16, "kernel_size": 3, "strides": 1}, {"layer": "SEP_2D", "kernel_size": 3, "strides": 1}, {"layer": "GAP_2D"}])
+        pyevonas.build_model(
+            [
+                {"layer": "C_2D", "filters": 16, "kernel_size": 3, "strides": 1},
+                {"layer": "SEP_2D", "kernel_size": 3, "strides": 1},
+                {"layer": "GAP_2D"},
+            ]
+        )
 
 
-def test_plugin_route_for_the_command_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+def test_plugin_route_for_the_command_line(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     # The builder block, saved as a plugin file that PYEVONAS_PLUGINS names.
     builder_block = _python_blocks(DOC.read_text(encoding="utf-8"))[0]
     plugin = tmp_path / "separable.py"
@@ -126,8 +134,22 @@ def test_plugin_route_for_the_command_line(tmp_path: Path, monkeypatch: pytest.M
     from pyevonas.cli._common import run_guarded
 
     try:
-        args = ["train", "S(32,3,1) B L g F(32)", "--schema", "scoring.separable.json", "--space", "space.separable.json",
-                "--epochs", "1", "--json", "--quiet", "--set", "flops=false", "--set", "latency_repeats=2"]
+        args = [
+            "train",
+            "S(32,3,1) B L g F(32)",
+            "--schema",
+            "scoring.separable.json",
+            "--space",
+            "space.separable.json",
+            "--epochs",
+            "1",
+            "--json",
+            "--quiet",
+            "--set",
+            "flops=false",
+            "--set",
+            "latency_repeats=2",
+        ]
         code = run_guarded(app, args)
         out = capsys.readouterr().out
         assert code == 0, out

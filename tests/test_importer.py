@@ -125,7 +125,7 @@ def test_json_extract_and_evonas_file_give_the_same_run() -> None:
     a, b = read_run(EVONAS), read_run(EXTRACT)
     assert b.name == "cifar10_s1_div" and b.control == "rigid" and b.dataset == "cifar10" and b.seed == 1
     assert len(b.generations) == 2
-    for ga, gb in zip(a.generations, b.generations):
+    for ga, gb in zip(a.generations, b.generations, strict=False):
         assert ga.individuals == gb.individuals
         assert np.array_equal(ga.matrix, gb.matrix)
         assert ga.window == gb.window

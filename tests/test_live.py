@@ -35,9 +35,7 @@ REPO = Path(__file__).resolve().parents[1]
 
 def script_events() -> list[object]:
     """A two-generation run as the loop would report it."""
-    config = RunConfig.resolve(
-        None, {"generations": 2, "population": 2, "control": "rigid"}
-    )
+    config = RunConfig.resolve(None, {"generations": 2, "population": 2, "control": "rigid"})
     cands = (
         CandidateInfo(1, 0, "g1-0", "CBLgF", "pending"),
         CandidateInfo(2, 1, "g1-1", "TTMGO", "pending"),
@@ -51,9 +49,7 @@ def script_events() -> list[object]:
         CandidateUpdate(1, CandidateInfo(1, 0, "g1-0", "CBLgF", "ok", 0.91)),
         CandidateUpdate(
             1,
-            CandidateInfo(
-                2, 1, "g1-1", "TTMGO", "failed", None, "RuntimeError: out of memory"
-            ),
+            CandidateInfo(2, 1, "g1-1", "TTMGO", "failed", None, "RuntimeError: out of memory"),
         ),
         GenerationEvaluated(1, 2, 0.91, 0.91, 0.35, 1, 1, 12.0, False),
         ControlStep(2, ControlIteration(1, 0.30, 0.35, 0.4495, False, 0.2), 30),
@@ -86,24 +82,13 @@ def test_plain_mode_prints_one_line_per_notable_event() -> None:
     text = out.getvalue()
     assert "\x1b[" not in text
     lines = text.splitlines()
-    assert lines[0].startswith(
-        "starting run runs/demo: digits · control rigid · 2 generations × 2"
-    )
+    assert lines[0].startswith("starting run runs/demo: digits · control rigid · 2 generations × 2")
     assert "generation 1/2: 2 candidates (2 to evaluate), diversity 0.350" in text
     assert "  g1-0 ok fitness 0.910" in lines
     assert "  g1-1 failed: RuntimeError: out of memory" in lines
-    assert any(
-        l.startswith("generation 1/2 done: best 0.910, median 0.910, 1 failed, 12.0 s")
-        for l in lines
-    )
-    assert (
-        "  control 1/30: diversity 0.300 vs (0.350, 0.450] rejected (p_mutation 0.20)"
-        in lines
-    )
-    assert (
-        "generation 2 bred: diversity 0.400 (window (0.350, 0.450]); accepted at iteration 2"
-        in lines
-    )
+    assert any(line.startswith("generation 1/2 done: best 0.910, median 0.910, 1 failed, 12.0 s") for line in lines)
+    assert "  control 1/30: diversity 0.300 vs (0.350, 0.450] rejected (p_mutation 0.20)" in lines
+    assert "generation 2 bred: diversity 0.400 (window (0.350, 0.450]); accepted at iteration 2" in lines
     assert lines[-1] == "finished in 0:00:12: best g1-0 (generation 1) fitness 0.910"
     assert "epoch 1/2" not in text  # per-epoch progress only in the live display
 
@@ -178,9 +163,7 @@ def _run_child(tmp_path: Path, use_pty: bool) -> str:
     import pty
 
     master, slave = pty.openpty()
-    proc = subprocess.Popen(
-        [sys.executable, str(script)], stdout=slave, stderr=slave, stdin=slave, env=env
-    )
+    proc = subprocess.Popen([sys.executable, str(script)], stdout=slave, stderr=slave, stdin=slave, env=env)
     os.close(slave)
     chunks: list[bytes] = []
     deadline = time.monotonic() + 60
@@ -205,9 +188,7 @@ def _run_child(tmp_path: Path, use_pty: bool) -> str:
 def test_on_a_pseudo_terminal_the_view_is_live(tmp_path: Path) -> None:
     out = _run_child(tmp_path, use_pty=True)
     assert "MODE live" in out
-    assert (
-        "\x1b[" in out
-    )  # cursor movement and colours: a redrawn display, not log lines
+    assert "\x1b[" in out  # cursor movement and colours: a redrawn display, not log lines
     assert "generation 2 of 2" in out
     assert "pyevonas evolve" in out
     assert "starting run" not in out

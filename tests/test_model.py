@@ -11,8 +11,8 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from pyevonas.errors import TrainingError  # noqa: E402
-from pyevonas.model import (  # noqa: E402
+from pyevonas.errors import TrainingError
+from pyevonas.model import (
     InstanceNorm,
     ResidualBlock,
     SamePool2d,
@@ -34,7 +34,14 @@ POOLING = {"GAP_2D", "GMP_2D", "FLAT"}
 
 
 def conv(filters: int, kernel: int = 3, strides: int = 1) -> dict[str, Any]:
-    return {"layer": "C_2D", "f_name": "Conv2D", "filters": filters, "kernel_size": kernel, "strides": strides, "padding": "same"}
+    return {
+        "layer": "C_2D",
+        "f_name": "Conv2D",
+        "filters": filters,
+        "kernel_size": kernel,
+        "strides": strides,
+        "padding": "same",
+    }
 
 
 @pytest.fixture(scope="module")
@@ -157,7 +164,9 @@ def test_bottleneck_block_structure_and_parameters() -> None:
 
 def test_keras_initialisation() -> None:
     torch.manual_seed(0)
-    model = build_model([conv(128, 7), {"layer": "DC_2D", "kernel_size": 7, "strides": 1}, {"layer": "GAP_2D"}], (64, 8, 8))
+    model = build_model(
+        [conv(128, 7), {"layer": "DC_2D", "kernel_size": 7, "strides": 1}, {"layer": "GAP_2D"}], (64, 8, 8)
+    )
     weight = [m for m in model.layers[1].modules() if isinstance(m, torch.nn.Conv2d)][0].weight
     std = math.sqrt(2 / (7 * 7 * 64))
     assert weight.std().item() == pytest.approx(std, rel=0.05)
@@ -212,7 +221,10 @@ def test_weight_count_matches_the_original_keras_models(paper_chromosomes: list[
     ("arch", "message"),
     [
         ([conv(16), {"layer": "SE_2D"}, {"layer": "GAP_2D"}], r"gene 1 \(SE_2D\): no model builder"),
-        ([{"layer": "C_2D", "kernel_size": 3, "strides": 1}, {"layer": "GAP_2D"}], r"gene 0 \(C_2D\) cannot be built: missing parameter 'filters'"),
+        (
+            [{"layer": "C_2D", "kernel_size": 3, "strides": 1}, {"layer": "GAP_2D"}],
+            r"gene 0 \(C_2D\) cannot be built: missing parameter 'filters'",
+        ),
         ([conv(16), {"layer": "D", "units": 16}], r"gene 1 \(D\) cannot be built: needs a flat vector"),
         ([conv(16), {"layer": "GAP_2D"}, conv(16)], r"gene 2 \(C_2D\) cannot be built: .*after the global pooling"),
         ([conv(16), {"layer": "BN_2D"}], "no global pooling"),

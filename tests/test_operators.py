@@ -91,9 +91,7 @@ def test_crossover_junction_follows_the_rules_and_inputs_are_untouched() -> None
         child, cut = out
         SPACE.check(child)
         junction = child[cut["cut1"] + 1]
-        assert SPACE.can_follow(
-            str(child[cut["cut1"]]["layer"]), str(junction["layer"])
-        )
+        assert SPACE.can_follow(str(child[cut["cut1"]]["layer"]), str(junction["layer"]))
         assert junction == parents[j][cut["cut2"]]
     assert parents == before
 
@@ -145,11 +143,7 @@ def test_mutation_visits_the_tail_after_an_insertion() -> None:
     past_end = 0
     for _ in range(200):
         _mutant, log = mutate(chrom, SPACE, rng, 1.0)
-        past_end += any(
-            int(line.split()[1]) >= len(chrom)
-            for line in log
-            if not line.startswith("add")
-        )
+        past_end += any(int(line.split()[1]) >= len(chrom) for line in log if not line.startswith("add"))
     assert past_end > 0
 
 
@@ -165,9 +159,7 @@ def test_every_mutant_is_valid(seed: int, rate: float) -> None:
 
 def test_mutation_refuses_a_bad_rate() -> None:
     with pytest.raises(ValueError, match="p_mutation"):
-        mutate(
-            _chrom("Rescaling", "C_2D", "GAP_2D"), SPACE, np.random.default_rng(0), 1.5
-        )
+        mutate(_chrom("Rescaling", "C_2D", "GAP_2D"), SPACE, np.random.default_rng(0), 1.5)
 
 
 # ---------------------------------------------------------------------- breeding

@@ -93,7 +93,7 @@ def make_small_run(run_dir: Path) -> Path:
     with store:
         for g, population in enumerate(SMALL_RUN, 1):
             chroms = [pyevonas.parse_arch(text) for text, *_ in population]
-            for k, ((_, status, fitness, size, latency), chrom) in enumerate(zip(population, chroms)):
+            for k, ((_, status, fitness, size, latency), chrom) in enumerate(zip(population, chroms, strict=True)):
                 ident = store.add_individual(g, k, f"g{g}i{k}", chrom, pyevonas.sequence(chrom))
                 metrics = {"status": status, "fitness": fitness, "size_mb": size, "latency_ms": latency}
                 if status != "ok":
@@ -391,7 +391,7 @@ def _table3_runs() -> list[RunData]:
                 _ind(f"{name}-g{g}-{k}", "", gen["max_fitness"] if k == gen["best_index"] else None)
                 for k in range(len(gen["chromosomes"]))
             ]
-            for ind, codes in zip(inds, gen["chromosomes"]):
+            for ind, codes in zip(inds, gen["chromosomes"], strict=True):
                 ind.chromosome = [genes[c] for c in codes]
             gens.append(GenerationData(g, inds))
         runs.append(RunData(name, "", {"dataset": r["dataset"], "control": r["control"], "seed": r["seed"]}, {}, gens))

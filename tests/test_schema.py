@@ -74,27 +74,75 @@ def _mutated(edit) -> dict[str, Any]:  # type: ignore[no-untyped-def]
 
 
 CASES = [
-    ("duplicate letter", lambda d: d["genes"][1].__setitem__("letter", "C"), r"genes\[1\]\.letter: duplicate letter 'C'"),
+    (
+        "duplicate letter",
+        lambda d: d["genes"][1].__setitem__("letter", "C"),
+        r"genes\[1\]\.letter: duplicate letter 'C'",
+    ),
     ("missing letter", lambda d: d["genes"][2].pop("letter"), r"genes\[2\]\.letter: Field required"),
     ("two-char letter", lambda d: d["genes"][2].__setitem__("letter", "MM"), r"genes\[2\]\.letter"),
     ("reserved letter", lambda d: d["genes"][2].__setitem__("letter", "-"), r"genes\[2\]\.letter: '-' is reserved"),
     ("unknown key", lambda d: d.__setitem__("colour", 1), r"colour: unknown key"),
-    ("unknown rule letter", lambda d: d["rules"][0]["pairs"].append(["C", "Q"]), r"rules\[0\]\.pairs\[1\]\[1\]: unknown letter 'Q'"),
-    ("unknown parameter", lambda d: d["rules"][0]["terms"].append({"param": "colour", "weight": 1}), r"rules\[0\]\.terms\[3\]\.param: unknown parameter 'colour'"),
-    ("negative weight", lambda d: d["rules"][0]["terms"][0].__setitem__("weight", -0.6), r"rules\.0\.terms\.0\.weight|rules\[0\]\.terms\[0\]\.weight"),
-    ("non-finite weight", lambda d: d["rules"][0]["terms"][0].__setitem__("weight", float("inf")), r"rules\[0\]\.terms\[0\]\.weight"),
-    ("self match not positive", lambda d: d["rules"][8].__setitem__("base", 0), r"genes\[7\]: the self match of 'L' is not positive"),
-    ("no self rule", lambda d: d["rules"].pop(8), r"genes\[7\]: the self match of 'L' is not positive \(no rule scores it"),
-    ("rule above self match", lambda d: d["rules"][1].__setitem__("base", 3.5), r"rules\[1\]: pair CD can score 3.5, above the self match"),
-    ("mismatch above self", lambda d: d["genes"][0].__setitem__("mismatch", 1.2), r"genes\[0\]\.mismatch: 1.2 is above the self match of 'L'"),
-    ("empty range as normaliser", lambda d: d["genes"][2]["params"].__setitem__("pool_size", {"min": 2, "max": 2}), r"the range of 'pool_size' is empty"),
-    ("min above max", lambda d: d["genes"][2]["params"].__setitem__("pool_size", {"min": 4, "max": 2}), r"genes\[2\]\.params\.pool_size: min 4.0 is greater than max 2.0"),
+    (
+        "unknown rule letter",
+        lambda d: d["rules"][0]["pairs"].append(["C", "Q"]),
+        r"rules\[0\]\.pairs\[1\]\[1\]: unknown letter 'Q'",
+    ),
+    (
+        "unknown parameter",
+        lambda d: d["rules"][0]["terms"].append({"param": "colour", "weight": 1}),
+        r"rules\[0\]\.terms\[3\]\.param: unknown parameter 'colour'",
+    ),
+    (
+        "negative weight",
+        lambda d: d["rules"][0]["terms"][0].__setitem__("weight", -0.6),
+        r"rules\.0\.terms\.0\.weight|rules\[0\]\.terms\[0\]\.weight",
+    ),
+    (
+        "non-finite weight",
+        lambda d: d["rules"][0]["terms"][0].__setitem__("weight", float("inf")),
+        r"rules\[0\]\.terms\[0\]\.weight",
+    ),
+    (
+        "self match not positive",
+        lambda d: d["rules"][8].__setitem__("base", 0),
+        r"genes\[7\]: the self match of 'L' is not positive",
+    ),
+    (
+        "no self rule",
+        lambda d: d["rules"].pop(8),
+        r"genes\[7\]: the self match of 'L' is not positive \(no rule scores it",
+    ),
+    (
+        "rule above self match",
+        lambda d: d["rules"][1].__setitem__("base", 3.5),
+        r"rules\[1\]: pair CD can score 3.5, above the self match",
+    ),
+    (
+        "mismatch above self",
+        lambda d: d["genes"][0].__setitem__("mismatch", 1.2),
+        r"genes\[0\]\.mismatch: 1.2 is above the self match of 'L'",
+    ),
+    (
+        "empty range as normaliser",
+        lambda d: d["genes"][2]["params"].__setitem__("pool_size", {"min": 2, "max": 2}),
+        r"the range of 'pool_size' is empty",
+    ),
+    (
+        "min above max",
+        lambda d: d["genes"][2]["params"].__setitem__("pool_size", {"min": 4, "max": 2}),
+        r"genes\[2\]\.params\.pool_size: min 4.0 is greater than max 2.0",
+    ),
     ("duplicate pair", lambda d: d["rules"].append({"pairs": [["D", "C"]], "base": 1}), r"pair DC already has a rule"),
     ("positive gap", lambda d: d["gap"].__setitem__("open", 0.5), r"gap\.open"),
     ("open above extend", lambda d: d["gap"].update(open=-0.1, extend=-0.5), r"gap: open \(-0.1\) must be <= extend"),
     ("wrong version", lambda d: d.__setitem__("schema_version", 2), r"schema_version"),
     ("bad lower bound", lambda d: d.__setitem__("lower_bound", "zero"), r"lower_bound"),
-    ("ambiguous layer", lambda d: d["genes"][13]["when"].__setitem__("skip_connection", 1), r"genes\[13\]: layer 'RES_2D' .* is already genes\[12\]"),
+    (
+        "ambiguous layer",
+        lambda d: d["genes"][13]["when"].__setitem__("skip_connection", 1),
+        r"genes\[13\]: layer 'RES_2D' .* is already genes\[12\]",
+    ),
 ]
 
 
@@ -120,10 +168,22 @@ def test_several_problems_are_all_reported() -> None:
 def test_a_user_schema_scores_a_new_layer_type() -> None:
     d = paper_dict()
     d["name"] = "with-separable"
-    d["genes"].append({"letter": "S", "layer": "SEP_2D", "name": "SeparableConv2D",
-                       "params": {"filters": {"min": 16, "max": 128, "step": 16}, "kernel_size": {"min": 1, "max": 7}},
-                       "mismatch": -2})
-    d["rules"].append({"pairs": [["S", "S"]], "base": 3, "terms": [{"param": "filters", "weight": 0.6}, {"param": "kernel_size", "weight": 0.8}]})
+    d["genes"].append(
+        {
+            "letter": "S",
+            "layer": "SEP_2D",
+            "name": "SeparableConv2D",
+            "params": {"filters": {"min": 16, "max": 128, "step": 16}, "kernel_size": {"min": 1, "max": 7}},
+            "mismatch": -2,
+        }
+    )
+    d["rules"].append(
+        {
+            "pairs": [["S", "S"]],
+            "base": 3,
+            "terms": [{"param": "filters", "weight": 0.6}, {"param": "kernel_size", "weight": 0.8}],
+        }
+    )
     d["rules"].append({"pairs": [["S", "C"]], "base": 2, "terms": [{"param": "kernel_size", "weight": 1.0}]})
     s = Scoring.from_dict(d)
     a = [{"layer": "SEP_2D", "filters": 32, "kernel_size": 3}, {"layer": "GAP_2D"}]

@@ -41,7 +41,15 @@ def test_paper_space_groups(space: SearchSpace) -> None:
     assert space.start_layer == "Rescaling"
     assert space.first_layers == ["C_2D", "DC_2D", "RES_2D", "BOT_2D"]
     assert set(space.feature_layers) == {
-        "C_2D", "DC_2D", "BN_2D", "IN_2D", "R_2D", "MP_2D", "AP_2D", "RES_2D", "BOT_2D"
+        "C_2D",
+        "DC_2D",
+        "BN_2D",
+        "IN_2D",
+        "R_2D",
+        "MP_2D",
+        "AP_2D",
+        "RES_2D",
+        "BOT_2D",
     }
     assert space.pooling_layers == ["GAP_2D", "GMP_2D", "FLAT"]
     assert space.dense_layers == ["DO", "D"]
@@ -127,9 +135,7 @@ def test_random_gene(space: SearchSpace) -> None:
 # ---------------------------------------------------------------- check
 
 
-def test_paper_run_chromosomes_against_the_rules(
-    space: SearchSpace, paper_chromosomes: list[dict[str, Any]]
-) -> None:
+def test_paper_run_chromosomes_against_the_rules(space: SearchSpace, paper_chromosomes: list[dict[str, Any]]) -> None:
     for item in paper_chromosomes:
         chrom = item["chromosome"]
         layers = _layers(chrom)
@@ -172,14 +178,19 @@ def test_check_accepts_a_valid_chromosome_and_one_without_start(space: SearchSpa
         (lambda c: c.insert(1, {"layer": "BN_2D"}), r"gene 1 \(BN_2D\) may not follow gene 0 \(Rescaling\)"),
         (lambda c: c.insert(4, {"layer": "R_2D"}), r"gene 4 \(R_2D\) may not follow gene 3 \(R_2D\)"),
         (lambda c: c.insert(7, {"layer": "DO", "rate": 0.1}), r"gene 7 \(DO\) may not follow gene 6 \(DO\)"),
-        (lambda c: c.insert(6, {"layer": "C_2D", "filters": 16, "kernel_size": 1, "strides": 1, "padding": "same"}),
-         r"gene 6 \(C_2D\): a feature gene after the global pooling"),
+        (
+            lambda c: c.insert(6, {"layer": "C_2D", "filters": 16, "kernel_size": 1, "strides": 1, "padding": "same"}),
+            r"gene 6 \(C_2D\): a feature gene after the global pooling",
+        ),
         (lambda c: c.__setitem__(1, {**c[1], "filters": 17}), r"gene 1 \(C_2D\): filters=17 is not one of"),
         (lambda c: c[1].pop("kernel_size"), r"gene 1 \(C_2D\): missing parameter 'kernel_size'"),
         (lambda c: c.__setitem__(2, {"layer": "SE_2D"}), r"gene 2 \(SE_2D\): unknown layer"),
         (lambda c: c.__setitem__(2, "BN_2D"), "gene 2: expected a dict"),
         (lambda c: c.__setitem__(2, {"f_name": "x"}), "gene 2: missing or non-string 'layer'"),
-        (lambda c: c.insert(3, {"layer": "Rescaling", "scale": 1 / 255}), r"gene 3 \(Rescaling\): the start gene may only come first"),
+        (
+            lambda c: c.insert(3, {"layer": "Rescaling", "scale": 1 / 255}),
+            r"gene 3 \(Rescaling\): the start gene may only come first",
+        ),
         (lambda c: c.__setitem__(1, {"layer": "BN_2D"}), r"may not follow gene 0 \(Rescaling\)"),
         (lambda c: c.append({"layer": "DO", "rate": 0.0}), "3 dense genes; at most 2"),
     ],
@@ -203,14 +214,28 @@ def test_text_notation_chromosomes_and_normalize(space: SearchSpace) -> None:
     space.check(text_like)
     full = space.normalize(text_like)
     assert full[0] == {"layer": "Rescaling", "f_name": "Rescaling", "scale": 1 / 255}
-    assert full[1] == {"layer": "C_2D", "f_name": "Conv2D", "filters": 32, "kernel_size": 3, "strides": 1, "padding": "same"}
+    assert full[1] == {
+        "layer": "C_2D",
+        "f_name": "Conv2D",
+        "filters": 32,
+        "kernel_size": 3,
+        "strides": 1,
+        "padding": "same",
+    }
     assert full[4] == {"layer": "D", "f_name": "Dense", "units": 64, "activation": "relu"}
-    assert space.normalize(full) == full and text_like[0] == {"layer": "C_2D", "filters": 32, "kernel_size": 3, "strides": 1}
+    assert space.normalize(full) == full and text_like[0] == {
+        "layer": "C_2D",
+        "filters": 32,
+        "kernel_size": 3,
+        "strides": 1,
+    }
     space.check(full)
     sampled = space.sample(np.random.default_rng(1))
     assert space.normalize(sampled) == sampled
     with pytest.raises(SearchSpaceError, match="missing parameter 'pool_size'"):
-        space.check([{"layer": "C_2D", "filters": 32, "kernel_size": 3, "strides": 1}, {"layer": "MP_2D"}, {"layer": "GAP_2D"}])
+        space.check(
+            [{"layer": "C_2D", "filters": 32, "kernel_size": 3, "strides": 1}, {"layer": "MP_2D"}, {"layer": "GAP_2D"}]
+        )
 
 
 def test_check_first_gene_without_start(space: SearchSpace) -> None:
@@ -265,11 +290,17 @@ def _broken(edit: Any) -> dict[str, Any]:
         (lambda d: d["genes"]["C_2D"]["successors"].append("XX"), "genes.C_2D.successors: unknown gene 'XX'"),
         (lambda d: d["genes"]["C_2D"]["successors"].append("D"), "'D' is a dense gene, but a feature gene"),
         (lambda d: d["genes"]["C_2D"].__setitem__("role", "conv"), "genes.C_2D.role"),
-        (lambda d: d["genes"]["C_2D"]["params"].__setitem__("filters", {"range": [16, 8, 1]}), "stop 8 is below start 16"),
+        (
+            lambda d: d["genes"]["C_2D"]["params"].__setitem__("filters", {"range": [16, 8, 1]}),
+            "stop 8 is below start 16",
+        ),
         (lambda d: d["genes"]["C_2D"]["params"].__setitem__("filters", {"range": [16, 128, 0]}), "step must be > 0"),
         (lambda d: d["genes"]["C_2D"]["params"].__setitem__("filters", {"range": ["16", 128, 16]}), "three numbers"),
         (lambda d: d["genes"]["C_2D"]["params"].__setitem__("filters", {"choices": []}), "choices must not be empty"),
-        (lambda d: d["genes"]["C_2D"]["params"].__setitem__("filters", {"range": [1, 2, 1], "choices": [1]}), "exactly one"),
+        (
+            lambda d: d["genes"]["C_2D"]["params"].__setitem__("filters", {"range": [1, 2, 1], "choices": [1]}),
+            "exactly one",
+        ),
         (lambda d: d["genes"]["C_2D"]["params"].__setitem__("layer", {"choices": [1]}), "reserved"),
         (lambda d: d.__setitem__("start", "C_2D"), "must have role 'start'"),
         (lambda d: d["genes"]["GAP_2D"].__setitem__("successors", []), "every pooling gene needs successors"),
@@ -300,15 +331,17 @@ def test_unreadable_sources(tmp_path: Path) -> None:
 
 # ---------------------------------------------------------------- properties
 
-from hypothesis import given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 _PAPER = SearchSpace.load("paper")
 _junk_value = st.one_of(st.none(), st.booleans(), st.integers(-5, 200), st.floats(allow_nan=True), st.text(max_size=3))
 _junk_gene = st.one_of(
     st.fixed_dictionaries(
         {"layer": st.sampled_from([*_PAPER.layers, "SE_2D", ""])},
-        optional={p: _junk_value for p in ("filters", "kernel_size", "strides", "pool_size", "rate", "units", "scale", "skip_connection")},
+        optional=dict.fromkeys(
+            ("filters", "kernel_size", "strides", "pool_size", "rate", "units", "scale", "skip_connection"), _junk_value
+        ),
     ),
     _junk_value,
     st.lists(_junk_value, max_size=2),

@@ -67,9 +67,7 @@ def _new_store(tmp_path: Path, name: str = "run") -> RunStore:
 
 def _snapshot(folder: Path) -> dict[str, str]:
     """Names and content hashes of every file in a folder."""
-    return {
-        p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())
-    }
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(folder.iterdir())}
 
 
 # ---------------------------------------------------------------- round trips
@@ -243,9 +241,7 @@ _values = st.one_of(
     st.booleans(),
     st.none(),
 )
-_genes = st.dictionaries(st.text(min_size=1, max_size=8), _values, max_size=6).map(
-    lambda gene: {"layer": "X", **gene}
-)
+_genes = st.dictionaries(st.text(min_size=1, max_size=8), _values, max_size=6).map(lambda gene: {"layer": "X", **gene})
 
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -318,12 +314,11 @@ def test_find_evaluated_returns_first_evaluated_and_skips_failures(tmp_path: Pat
 
 def test_transaction_is_all_or_nothing_and_nests(tmp_path: Path) -> None:
     store = _new_store(tmp_path)
-    with pytest.raises(KeyError):
+    with pytest.raises(KeyError), store.transaction():
+        store.add_individual(1, 0, "a", CHROM, "CBGF")
         with store.transaction():
-            store.add_individual(1, 0, "a", CHROM, "CBGF")
-            with store.transaction():
-                store.set_state("phase", "bred")
-            raise KeyError("boom")
+            store.set_state("phase", "bred")
+        raise KeyError("boom")
     assert store.individuals() == [] and store.get_state("phase") is None
     with store.transaction():
         store.add_individual(1, 0, "a", CHROM, "CBGF")
@@ -345,9 +340,8 @@ def test_one_writer_at_a_time_and_readers_beside_it(tmp_path: Path) -> None:
 
 def test_readonly_store_refuses_writes(tmp_path: Path) -> None:
     _new_store(tmp_path).close()
-    with RunStore.open(tmp_path / "run", readonly=True) as store:
-        with pytest.raises(RunStoreError, match="read-only"):
-            store.set_state("x", 1)
+    with RunStore.open(tmp_path / "run", readonly=True) as store, pytest.raises(RunStoreError, match="read-only"):
+        store.set_state("x", 1)
 
 
 # ---------------------------------------------------------------- foreign and corrupt folders
@@ -402,9 +396,7 @@ def _foreign_sqlite(path: Path) -> None:
         ("a_file", "is not a folder"),
     ],
 )
-def test_open_refuses_bad_folders_without_modifying_them(
-    tmp_path: Path, setup: str, message: str
-) -> None:
+def test_open_refuses_bad_folders_without_modifying_them(tmp_path: Path, setup: str, message: str) -> None:
     folder = tmp_path / "target"
     if setup != "missing" and setup != "a_file":
         folder.mkdir()

@@ -11,6 +11,10 @@ import pytest
 def test_core_stubs_match_the_extension() -> None:
     pytest.importorskip("mypy.stubtest")
     proc = subprocess.run(
-        [sys.executable, "-m", "mypy.stubtest", "pyevonas._core"], capture_output=True, text=True, timeout=300, check=False
+        [sys.executable, "-m", "mypy.stubtest", "pyevonas._core"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr

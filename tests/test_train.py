@@ -53,7 +53,16 @@ def test_digits_candidate_learns_and_reports_everything() -> None:
     assert all(set(p) == {"epoch", "epochs", "val_accuracy", "loss"} for p in seen)
     assert [p["val_accuracy"] for p in seen] == metrics.val_accuracy_per_epoch
     d = metrics.to_dict()
-    for key in ("fitness", "val_accuracy", "test_accuracy", "params", "size_mb", "latency_ms", "train_seconds", "status"):
+    for key in (
+        "fitness",
+        "val_accuracy",
+        "test_accuracy",
+        "params",
+        "size_mb",
+        "latency_ms",
+        "train_seconds",
+        "status",
+    ):
         assert key in d
 
 
@@ -101,7 +110,9 @@ def test_text_notation_is_accepted() -> None:
 
 
 def test_early_stopping_and_subset() -> None:
-    config = TrainConfig(epochs=5, early_stopping_patience=1, early_stopping_min_delta=1.0, max_train_images=200, **FAST)
+    config = TrainConfig(
+        epochs=5, early_stopping_patience=1, early_stopping_min_delta=1.0, max_train_images=200, **FAST
+    )
     metrics = evaluate(SMALL, config)
     assert metrics.status == "ok" and metrics.epochs_run == 2
 
@@ -117,7 +128,11 @@ def test_config_validation() -> None:
         TrainConfig.build(bogus=1)
     assert TrainConfig(dataset="CIFAR-10").dataset == "cifar10"
     assert TrainConfig().resolved() == {
-        "val_fraction": 0.2, "crop_padding": 1, "horizontal_flip": False, "batch_size": 32, "bn_momentum": 0.1
+        "val_fraction": 0.2,
+        "crop_padding": 1,
+        "horizontal_flip": False,
+        "batch_size": 32,
+        "bn_momentum": 0.1,
     }
     paper = TrainConfig(dataset="cifar10")
     assert (paper.epochs, paper.lr, paper.momentum, paper.nesterov, paper.weight_decay) == (12, 0.1, 0.9, True, 5e-4)
@@ -190,7 +205,9 @@ def test_out_of_memory_retries_at_half_batch(fault_genes: None) -> None:
 def test_unbuildable_and_crashing_candidates_fail(fault_genes: None) -> None:
     _assert_failed(evaluate(_with({"layer": "SE_2D"}), TrainConfig(epochs=1, **FAST)), "gene 1 (SE_2D)")
     _assert_failed(evaluate(SMALL[:3], TrainConfig(epochs=1, **FAST)), "no global pooling")
-    _assert_failed(evaluate(_with({"layer": "BROKEN_TEST"}), TrainConfig(epochs=1, **FAST)), "RuntimeError: cuDNN error")
+    _assert_failed(
+        evaluate(_with({"layer": "BROKEN_TEST"}), TrainConfig(epochs=1, **FAST)), "RuntimeError: cuDNN error"
+    )
     bad_param = [{**SMALL[0], "filters": "many"}, *SMALL[1:]]
     _assert_failed(evaluate(bad_param, TrainConfig(epochs=1, **FAST)), "filters='many'")
 
@@ -221,7 +238,12 @@ def test_augment_crops_a_window_of_the_padded_image_and_flips() -> None:
     padded = torch.nn.functional.pad(x, (2, 2, 2, 2))
     offsets = set()
     for i in range(len(x)):
-        hits = [(dy, dx) for dy in range(5) for dx in range(5) if torch.equal(padded[i, :, dy : dy + 8, dx : dx + 8], out[i])]
+        hits = [
+            (dy, dx)
+            for dy in range(5)
+            for dx in range(5)
+            if torch.equal(padded[i, :, dy : dy + 8, dx : dx + 8], out[i])
+        ]
         assert hits, i
         offsets.add(hits[0])
     assert len(offsets) > 5  # offsets vary per image
@@ -321,7 +343,11 @@ def _write_imagenet16(root: Path, rng: np.random.Generator, labels_range: tuple[
         n = 12
         _pickle(
             root / fname,
-            {"data": rng.integers(0, 256, (n, 768), dtype=np.uint8), "labels": [int(v) for v in rng.integers(*labels_range, n)], "mean": np.zeros(768)},
+            {
+                "data": rng.integers(0, 256, (n, 768), dtype=np.uint8),
+                "labels": [int(v) for v in rng.integers(*labels_range, n)],
+                "mean": np.zeros(768),
+            },
         )
 
 
@@ -336,7 +362,9 @@ def test_imagenet16_loader_keeps_the_first_120_classes(tmp_path: Path) -> None:
     assert ds.train_images.shape == (len(kept), 3, 16, 16) and ds.num_classes == 120
     assert ds.train_labels.min() >= 0 and ds.train_labels.max() <= 119
     arch = [{"layer": "C_2D", "filters": 16, "kernel_size": 3, "strides": 1}, {"layer": "GMP_2D"}]
-    metrics = evaluate(arch, TrainConfig(dataset="imagenet16-120", data_dir=str(tmp_path), epochs=1, val_fraction=0.3, **FAST))
+    metrics = evaluate(
+        arch, TrainConfig(dataset="imagenet16-120", data_dir=str(tmp_path), epochs=1, val_fraction=0.3, **FAST)
+    )
     assert metrics.status == "ok", metrics.error
 
 
@@ -380,8 +408,16 @@ def test_the_cuda_recipe_path_runs_on_cpu_too() -> None:
     items = json.loads((Path(__file__).parent / "data" / "paper_chromosomes.json").read_text())["chromosomes"]
     picked = [i for i in items if i["tag"] in ("instancenorm_before_pool", "flat", "no_conv", "large")]
     config = TrainConfig(
-        epochs=1, bf16=True, channels_last=True, max_train_images=64, val_fraction=0.05, batch_size=32,
-        test=False, flops=False, latency_repeats=1, latency_warmup=0,
+        epochs=1,
+        bf16=True,
+        channels_last=True,
+        max_train_images=64,
+        val_fraction=0.05,
+        batch_size=32,
+        test=False,
+        flops=False,
+        latency_repeats=1,
+        latency_warmup=0,
     )
     assert len(picked) >= 8
     for item in picked:
@@ -437,5 +473,7 @@ def test_cuda_every_paper_architecture_trains_a_step() -> None:
 @pytest.mark.gpu
 @needs_cuda
 def test_cuda_out_of_memory_retry(fault_genes: None) -> None:
-    ok = evaluate(_with({"layer": "OOM_TEST", "above": 16}), TrainConfig(epochs=1, batch_size=32, device="cuda", **FAST))
+    ok = evaluate(
+        _with({"layer": "OOM_TEST", "above": 16}), TrainConfig(epochs=1, batch_size=32, device="cuda", **FAST)
+    )
     assert ok.status == "ok" and ok.batch_size == 16

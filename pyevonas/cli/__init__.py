@@ -20,6 +20,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 
+
 def _version(value: bool) -> None:
     if value:
         from pyevonas import __version__
@@ -30,17 +31,21 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Print the version and exit."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Print the version and exit."
+    ),
 ) -> None:
     """Sequence-alignment similarity of neural architectures and diversity-controlled evolutionary NAS."""
 
 
-# Each module registers its commands on `app` when imported.
+# Each module registers its commands on `app` when imported, in the order `--help` lists them.
+# isort: off
 from pyevonas.cli import similarity_cmds  # noqa: E402,F401
 from pyevonas.cli import evolve_cmds  # noqa: E402,F401
 from pyevonas.cli import train_cmds  # noqa: E402,F401
 from pyevonas.cli import export_cmds  # noqa: E402,F401
 from pyevonas.cli import report_cmds  # noqa: E402,F401
+# isort: on
 
 
 def main() -> None:

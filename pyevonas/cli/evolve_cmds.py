@@ -38,34 +38,20 @@ def evolve(
     ] = None,
     dataset: Annotated[
         str | None,
-        typer.Option(
-            help="digits (built-in, offline), cifar10, cifar100, imagenet16-120."
-        ),
+        typer.Option(help="digits (built-in, offline), cifar10, cifar100, imagenet16-120."),
     ] = None,
     data_dir: Annotated[
         str | None,
-        typer.Option(
-            "--data-dir", help="Folder with the dataset files (not needed for digits)."
-        ),
+        typer.Option("--data-dir", help="Folder with the dataset files (not needed for digits)."),
     ] = None,
-    generations: Annotated[
-        int | None, typer.Option(help="Number of generations (paper: 20).")
-    ] = None,
-    population: Annotated[
-        int | None, typer.Option(help="Individuals per generation (paper: 25).")
-    ] = None,
-    epochs: Annotated[
-        int | None, typer.Option(help="Training epochs per candidate (paper: 12).")
-    ] = None,
+    generations: Annotated[int | None, typer.Option(help="Number of generations (paper: 20).")] = None,
+    population: Annotated[int | None, typer.Option(help="Individuals per generation (paper: 25).")] = None,
+    epochs: Annotated[int | None, typer.Option(help="Training epochs per candidate (paper: 12).")] = None,
     control: Annotated[
         str | None,
-        typer.Option(
-            help="Diversity control: naive, rigid (Eq. 2), soft (Eq. 3) or custom (expressions in --config)."
-        ),
+        typer.Option(help="Diversity control: naive, rigid (Eq. 2), soft (Eq. 3) or custom (expressions in --config)."),
     ] = None,
-    seed: Annotated[
-        int | None, typer.Option(help="The seed every random choice derives from.")
-    ] = None,
+    seed: Annotated[int | None, typer.Option(help="The seed every random choice derives from.")] = None,
     run_dir: Annotated[
         str | None,
         typer.Option(
@@ -77,24 +63,16 @@ def evolve(
         str | None,
         typer.Option(help="Similarity scoring schema: default, paper, or a JSON file."),
     ] = None,
-    device: Annotated[
-        str | None, typer.Option(help="auto, cpu, cuda, cuda:1 ...")
-    ] = None,
-    workers: Annotated[
-        int | None, typer.Option(help="Candidates trained at once (pool: per device).")
-    ] = None,
+    device: Annotated[str | None, typer.Option(help="auto, cpu, cuda, cuda:1 ...")] = None,
+    workers: Annotated[int | None, typer.Option(help="Candidates trained at once (pool: per device).")] = None,
     executor: Annotated[
         str | None,
         typer.Option(help="inprocess (default), pool (local worker processes) or ray."),
     ] = None,
-    address: Annotated[
-        str | None, typer.Option(help="Ray cluster address for --executor ray.")
-    ] = None,
+    address: Annotated[str | None, typer.Option(help="Ray cluster address for --executor ray.")] = None,
     resume: Annotated[
         Path | None,
-        typer.Option(
-            "--resume", help="Continue the run in this folder where it stopped."
-        ),
+        typer.Option("--resume", help="Continue the run in this folder where it stopped."),
     ] = None,
     quiet: Annotated[
         bool,
@@ -144,16 +122,9 @@ def _run(
         if config_file is not None:
             given.insert(0, "config")
         if given:
-            flags = ", ".join(
-                "--" + ("schema" if k == "schema_name" else k).replace("_", "-")
-                for k in given
-            )
-            raise ConfigError(
-                f"--resume continues with the run's saved settings; {flags} cannot be given with it"
-            )
-        execution = {
-            k: overrides[k] for k in _EXECUTION_FLAGS if overrides.get(k) is not None
-        }
+            flags = ", ".join("--" + ("schema" if k == "schema_name" else k).replace("_", "-") for k in given)
+            raise ConfigError(f"--resume continues with the run's saved settings; {flags} cannot be given with it")
+        execution = {k: overrides[k] for k in _EXECUTION_FLAGS if overrides.get(k) is not None}
         target = resume_dir
         action = _resume_action(resume_dir, execution, evaluate_fn)
     else:
@@ -216,16 +187,12 @@ def _preflight(config: Any) -> None:
             "or choose another --run-dir"
         )
     if config.data_dir is not None and not Path(config.data_dir).expanduser().exists():
-        raise ConfigError(
-            f"invalid setting 'data_dir': {config.data_dir} does not exist"
-        )
+        raise ConfigError(f"invalid setting 'data_dir': {config.data_dir} does not exist")
     try:
         from pyevonas.data import load_dataset
         from pyevonas.train import TrainConfig
     except ImportError as exc:
-        raise ConfigError(
-            f"training needs the train extra (pip install 'pyevonas[train]'): {exc}"
-        ) from None
+        raise ConfigError(f"training needs the train extra (pip install 'pyevonas[train]'): {exc}") from None
     TrainConfig.build(
         dataset=config.dataset,
         data_dir=config.data_dir,
@@ -255,36 +222,27 @@ def _check_device(device: str) -> None:
 
     if device == "mps":
         if not torch.backends.mps.is_available():
-            raise ConfigError(
-                "invalid setting 'device': mps was asked for, but MPS is not available"
-            )
+            raise ConfigError("invalid setting 'device': mps was asked for, but MPS is not available")
         return
     if not torch.cuda.is_available():
-        raise ConfigError(
-            f"invalid setting 'device': {device} was asked for, but CUDA is not available"
-        )
+        raise ConfigError(f"invalid setting 'device': {device} was asked for, but CUDA is not available")
     index = int(device.partition(":")[2] or 0)
     if index >= torch.cuda.device_count():
         raise ConfigError(
-            f"invalid setting 'device': {device} was asked for, but there are "
-            f"{torch.cuda.device_count()} CUDA devices"
+            f"invalid setting 'device': {device} was asked for, but there are {torch.cuda.device_count()} CUDA devices"
         )
 
 
 def _start_action(config: Any, evaluate_fn: Any) -> Any:
     from pyevonas.evolve import evolve as run_evolve
 
-    return lambda observers: run_evolve(
-        config, observers=observers, evaluate_fn=evaluate_fn
-    )
+    return lambda observers: run_evolve(config, observers=observers, evaluate_fn=evaluate_fn)
 
 
 def _resume_action(run_dir: Path, execution: dict[str, Any], evaluate_fn: Any) -> Any:
     from pyevonas.evolve import resume
 
-    return lambda observers: resume(
-        run_dir, observers=observers, execution=execution, evaluate_fn=evaluate_fn
-    )
+    return lambda observers: resume(run_dir, observers=observers, execution=execution, evaluate_fn=evaluate_fn)
 
 
 def _observe(action: Any, quiet: bool) -> Any:

@@ -59,6 +59,4 @@ def _run(*, run_dir: Path, output: Path | None, matrices: bool) -> None:
         raise RunStoreError(f"cannot write {output}: {exc.strerror or exc}") from exc
     n_ind = len(data["individuals"])
     n_gen = len(data["generations"])
-    console_err.print(
-        f"exported {n_ind} individuals in {n_gen} generations to {output}", highlight=False
-    )
+    console_err.print(f"exported {n_ind} individuals in {n_gen} generations to {output}", highlight=False)

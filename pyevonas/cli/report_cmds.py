@@ -128,7 +128,7 @@ def render_alignment(al: Any) -> Any:
         return t
 
     marks = Text()
-    for a, b, s in zip(al.aligned_a, al.aligned_b, al.column_scores):
+    for a, b, s in zip(al.aligned_a, al.aligned_b, al.column_scores, strict=True):
         mark = " " if "-" in (a, b) else ("|" if a == b else (":" if s > 0 else "."))
         marks.append(f" {mark} ")
     letters = sorted(set(al.aligned_a + al.aligned_b) - {"-"})

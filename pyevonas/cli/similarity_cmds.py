@@ -60,7 +60,10 @@ def read_population(path: Path, generation: int | None = None) -> tuple[list[str
 
 @app.command()
 def similarity(
-    a: Annotated[str, typer.Argument(help="First architecture: text notation (\"C(32,3,1) B L g F(64)\") or a JSON chromosome file.")],
+    a: Annotated[
+        str,
+        typer.Argument(help='First architecture: text notation ("C(32,3,1) B L g F(64)") or a JSON chromosome file.'),
+    ],
     b: Annotated[str, typer.Argument(help="Second architecture.")],
     schema: SchemaOpt = "default",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
@@ -88,14 +91,29 @@ def similarity(
 
 @app.command()
 def matrix(
-    file: Annotated[Path, typer.Argument(help="Population: JSON list of chromosomes or text notations, a paper-run JSON, or a .txt file with one architecture per line.")],
-    output: Annotated[Path | None, typer.Option("--output", "-o", help="Write the matrix to a .csv or .npy file.")] = None,
+    file: Annotated[
+        Path,
+        typer.Argument(
+            help="Population: JSON list of chromosomes or text notations, a paper-run JSON, or a .txt file with one architecture per line."
+        ),
+    ],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write the matrix to a .csv or .npy file.")
+    ] = None,
     schema: SchemaOpt = "default",
-    others: Annotated[Path | None, typer.Option("--others", help="Compare against this population instead (N x M).")] = None,
-    generation: Annotated[int | None, typer.Option("--generation", "-g", help="Generation to take from a run JSON (default: last).")] = None,
-    condensed: Annotated[bool, typer.Option("--condensed", help="Only the upper triangle (scipy pdist layout; .npy only).")] = False,
+    others: Annotated[
+        Path | None, typer.Option("--others", help="Compare against this population instead (N x M).")
+    ] = None,
+    generation: Annotated[
+        int | None, typer.Option("--generation", "-g", help="Generation to take from a run JSON (default: last).")
+    ] = None,
+    condensed: Annotated[
+        bool, typer.Option("--condensed", help="Only the upper triangle (scipy pdist layout; .npy only).")
+    ] = False,
     float32: Annotated[bool, typer.Option("--float32", help="Store float32 instead of float64.")] = False,
-    threads: Annotated[int | None, typer.Option("--threads", help="Threads (default: PYEVONAS_NUM_THREADS or all cores).")] = None,
+    threads: Annotated[
+        int | None, typer.Option("--threads", help="Threads (default: PYEVONAS_NUM_THREADS or all cores).")
+    ] = None,
 ) -> None:
     """Similarity matrix of a population, with its median similarity (diversity)."""
     import numpy as np
@@ -117,13 +135,23 @@ def matrix(
     )
 
     with Progress(
-        "[progress.description]{task.description}", BarColumn(), "{task.percentage:>3.0f}%",
-        TimeElapsedColumn(), TimeRemainingColumn(), console=console_err, transient=True,
+        "[progress.description]{task.description}",
+        BarColumn(),
+        "{task.percentage:>3.0f}%",
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+        console=console_err,
+        transient=True,
     ) as bar:
         task = bar.add_task(f"aligning {len(archs)} architectures", total=None)
         m = similarity_matrix(
-            archs, other_archs, schema, condensed=condensed, dtype=np.float32 if float32 else np.float64,
-            n_threads=threads, progress=lambda done, total: bar.update(task, completed=done, total=total),
+            archs,
+            other_archs,
+            schema,
+            condensed=condensed,
+            dtype=np.float32 if float32 else np.float64,
+            n_threads=threads,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
     if output is not None:
         output.parent.mkdir(parents=True, exist_ok=True)
@@ -133,7 +161,7 @@ def matrix(
             header = ",".join(["name", *(names if others is None else [str(j) for j in range(m.shape[1])])])
             with output.open("w", encoding="utf-8") as f:
                 f.write(header + "\n")
-                for name, row in zip(names, m):
+                for name, row in zip(names, m, strict=True):
                     f.write(name + "," + ",".join(repr(float(v)) for v in row) + "\n")
         console.print(f"wrote {output} ({' x '.join(map(str, m.shape))})")
     elif m.ndim == 2 and max(m.shape) <= 30:
@@ -166,7 +194,10 @@ def schema_validate(file: Annotated[Path, typer.Argument(help="Scoring schema JS
 @schema_app.command("export")
 def schema_export(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")] = None,
-    builtin: Annotated[str | None, typer.Option("--builtin", help="Export a shipped schema (default, paper) instead of the JSON Schema.")] = None,
+    builtin: Annotated[
+        str | None,
+        typer.Option("--builtin", help="Export a shipped schema (default, paper) instead of the JSON Schema."),
+    ] = None,
 ) -> None:
     """Print the JSON Schema of the scoring-schema format (or a shipped schema)."""
     from pyevonas.schema import Scoring, json_schema

@@ -28,18 +28,45 @@ def _parse_settings(pairs: list[str]) -> dict[str, Any]:
 
 @app.command()
 def train(
-    arch: Annotated[str, typer.Argument(help='The architecture: a JSON chromosome file, or the text notation ("C(32,3,1) B L g F(64)").')],
-    dataset: Annotated[str, typer.Option(help="digits (built-in, offline), cifar10, cifar100, imagenet16-120.")] = "digits",
-    data_dir: Annotated[str | None, typer.Option("--data-dir", help="Folder with the dataset files (not needed for digits).")] = None,
-    download: Annotated[bool, typer.Option("--download", help="Download CIFAR into --data-dir if it is missing (needs network).")] = False,
+    arch: Annotated[
+        str,
+        typer.Argument(
+            help='The architecture: a JSON chromosome file, or the text notation ("C(32,3,1) B L g F(64)").'
+        ),
+    ],
+    dataset: Annotated[
+        str, typer.Option(help="digits (built-in, offline), cifar10, cifar100, imagenet16-120.")
+    ] = "digits",
+    data_dir: Annotated[
+        str | None, typer.Option("--data-dir", help="Folder with the dataset files (not needed for digits).")
+    ] = None,
+    download: Annotated[
+        bool, typer.Option("--download", help="Download CIFAR into --data-dir if it is missing (needs network).")
+    ] = False,
     epochs: Annotated[int, typer.Option(help="Training epochs (paper: 12).")] = 12,
-    batch_size: Annotated[int | None, typer.Option("--batch-size", help="Batch size (default: 256, the paper's; digits 32).")] = None,
+    batch_size: Annotated[
+        int | None, typer.Option("--batch-size", help="Batch size (default: 256, the paper's; digits 32).")
+    ] = None,
     lr: Annotated[float, typer.Option(help="Initial learning rate, cosine-decayed to 0.")] = 0.1,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1 ...")] = "auto",
     seed: Annotated[int, typer.Option(help="Seed of initialisation, shuffling and augmentation.")] = 0,
-    space: Annotated[str | None, typer.Option(help="Also check the architecture against a search space (paper, or a JSON file).")] = None,
-    schema: Annotated[str, typer.Option("--schema", "-s", help="Scoring schema whose letters the text notation uses: default, paper, or a JSON file.")] = "default",
-    settings: Annotated[list[str] | None, typer.Option("--set", help="Any other TrainConfig setting, KEY=VALUE (repeatable), e.g. --set weight_decay_mode=coupled.")] = None,
+    space: Annotated[
+        str | None, typer.Option(help="Also check the architecture against a search space (paper, or a JSON file).")
+    ] = None,
+    schema: Annotated[
+        str,
+        typer.Option(
+            "--schema",
+            "-s",
+            help="Scoring schema whose letters the text notation uses: default, paper, or a JSON file.",
+        ),
+    ] = "default",
+    settings: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set", help="Any other TrainConfig setting, KEY=VALUE (repeatable), e.g. --set weight_decay_mode=coupled."
+        ),
+    ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as one JSON object on stdout.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No per-epoch progress lines.")] = False,
 ) -> None:
@@ -122,14 +149,33 @@ def _print_table(result: dict[str, Any]) -> None:
 @app.command()
 def profile(
     arch: Annotated[str, typer.Argument(help="The architecture: a JSON chromosome file, or the text notation.")],
-    dataset: Annotated[str, typer.Option(help="Whose input shape and classes: digits, cifar10, cifar100, imagenet16-120 (nothing is loaded).")] = "cifar10",
+    dataset: Annotated[
+        str,
+        typer.Option(
+            help="Whose input shape and classes: digits, cifar10, cifar100, imagenet16-120 (nothing is loaded)."
+        ),
+    ] = "cifar10",
     batch_size: Annotated[int, typer.Option("--batch-size", help="Images per batch (paper: 256).")] = 256,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1 ...")] = "auto",
-    channels_last: Annotated[bool | None, typer.Option("--channels-last/--no-channels-last", help="Memory layout (default: as training, on for CUDA and CPU).")] = None,
-    bf16: Annotated[bool | None, typer.Option("--bf16/--no-bf16", help="bf16 autocast (default: as training, on for CUDA).")] = None,
-    autotune: Annotated[bool | None, typer.Option("--autotune/--no-autotune", help="Pick depthwise kernels first, as training does (default: on for CUDA).")] = None,
+    channels_last: Annotated[
+        bool | None,
+        typer.Option(
+            "--channels-last/--no-channels-last", help="Memory layout (default: as training, on for CUDA and CPU)."
+        ),
+    ] = None,
+    bf16: Annotated[
+        bool | None, typer.Option("--bf16/--no-bf16", help="bf16 autocast (default: as training, on for CUDA).")
+    ] = None,
+    autotune: Annotated[
+        bool | None,
+        typer.Option(
+            "--autotune/--no-autotune", help="Pick depthwise kernels first, as training does (default: on for CUDA)."
+        ),
+    ] = None,
     repeats: Annotated[int, typer.Option(help="Timed runs per gene and direction (the median is shown).")] = 10,
-    schema: Annotated[str, typer.Option("--schema", "-s", help="Scoring schema whose letters the text notation uses.")] = "default",
+    schema: Annotated[
+        str, typer.Option("--schema", "-s", help="Scoring schema whose letters the text notation uses.")
+    ] = "default",
     as_json: Annotated[bool, typer.Option("--json", help="Print the rows as a JSON object on stdout.")] = False,
 ) -> None:
     """Time the forward and backward pass of every gene of an architecture on one training batch.
@@ -159,16 +205,28 @@ def profile(
     tuned: dict[str, str] = {}
     if autotune if autotune is not None else on_cuda:
         x = torch.randint(0, 256, (batch_size, *input_shape), dtype=torch.uint8, device=dev)
-        tuned = tune_depthwise(model, x.contiguous(memory_format=torch.channels_last) if channels_last else x, bf16=bf16)
-    rows = profile_layers(model, batch_size=batch_size, device=dev, channels_last=channels_last, bf16=bf16, repeats=repeats)
+        tuned = tune_depthwise(
+            model, x.contiguous(memory_format=torch.channels_last) if channels_last else x, bf16=bf16
+        )
+    rows = profile_layers(
+        model, batch_size=batch_size, device=dev, channels_last=channels_last, bf16=bf16, repeats=repeats
+    )
     total = sum(r.total_ms for r in rows)
-    setup = {"device": str(dev), "batch_size": batch_size, "channels_last": channels_last, "bf16": bf16, "depthwise_kernels": tuned}
+    setup = {
+        "device": str(dev),
+        "batch_size": batch_size,
+        "channels_last": channels_last,
+        "bf16": bf16,
+        "depthwise_kernels": tuned,
+    }
     if as_json:
         echo_json({**setup, "total_ms": total, "layers": [r.to_dict() for r in rows]})
         return
     from rich.table import Table
 
-    table = Table(title=f"time per gene on {dev} at batch {batch_size} ({'channels_last' if channels_last else 'NCHW'}, {'bf16' if bf16 else 'fp32'})")
+    table = Table(
+        title=f"time per gene on {dev} at batch {batch_size} ({'channels_last' if channels_last else 'NCHW'}, {'bf16' if bf16 else 'fp32'})"
+    )
     for col in ("#", "gene", "in", "out", "params", "forward ms", "backward ms", "share"):
         table.add_column(col, justify="left" if col in ("gene", "in", "out") else "right")
     for r in rows:
@@ -179,4 +237,6 @@ def profile(
             f"{r.params:,}", f"{r.forward_ms:.3f}", f"{r.backward_ms:.3f}", f"{100 * share:.1f}%", style=style,
         )  # fmt: skip
     console.print(table)
-    console.print(f"sum of genes: {total:.2f} ms per batch" + (f"; depthwise kernels: {tuned}" if tuned else ""), highlight=False)
+    console.print(
+        f"sum of genes: {total:.2f} ms per batch" + (f"; depthwise kernels: {tuned}" if tuned else ""), highlight=False
+    )

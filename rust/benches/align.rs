@@ -15,9 +15,26 @@ fn table() -> ScoreTable {
     let mut terms = vec![Vec::new(); t * t];
     for x in 0..t {
         base[x * t + x] = 1.0 + (x % 7) as f64;
-        terms[x * t + x] = (0..(x % 4)).map(|p| Term { param: p, weight: 0.6, norm: 112.0 }).collect();
+        terms[x * t + x] = (0..(x % 4))
+            .map(|p| Term {
+                param: p,
+                weight: 0.6,
+                norm: 112.0,
+            })
+            .collect();
     }
-    ScoreTable::new(t, 4, base, terms, Gaps { open: -0.5, extend: -0.5 }, LowerBound::Paper).unwrap()
+    ScoreTable::new(
+        t,
+        4,
+        base,
+        terms,
+        Gaps {
+            open: -0.5,
+            extend: -0.5,
+        },
+        LowerBound::Paper,
+    )
+    .unwrap()
 }
 
 /// Deterministic pseudo-random population (xorshift), lengths in `lens`.
@@ -48,7 +65,9 @@ fn bench(c: &mut Criterion) {
     for len in [10usize, 20, 45] {
         let pop = population(&t, 2, (len, len));
         let mut al = Aligner::with_capacity(len);
-        c.bench_function(&format!("pair_L{len}"), |b| b.iter(|| black_box(pop.score(&t, 0, 1, &mut al))));
+        c.bench_function(&format!("pair_L{len}"), |b| {
+            b.iter(|| black_box(pop.score(&t, 0, 1, &mut al)))
+        });
     }
     let n = 400;
     let pop = population(&t, n, (5, 45));

@@ -74,10 +74,15 @@ impl Aligner {
     where
         R: Fn(u32) -> &'t [f64],
     {
-        self.score_impl(a.len(), b.len(), |i| {
-            let row = row_of(a[i]);
-            move |j: usize| row[b[j] as usize]
-        }, gaps)
+        self.score_impl(
+            a.len(),
+            b.len(),
+            |i| {
+                let row = row_of(a[i]);
+                move |j: usize| row[b[j] as usize]
+            },
+            gaps,
+        )
     }
 
     /// Score of the best global alignment with match scores `sub(i, j)` (A_i against B_j).
@@ -178,7 +183,11 @@ impl Aligner {
             e[j] = h[j];
         }
         for i in 1..=m {
-            h[i * w] = if i == 1 { gaps.open } else { h[(i - 1) * w] + gaps.extend };
+            h[i * w] = if i == 1 {
+                gaps.open
+            } else {
+                h[(i - 1) * w] + gaps.extend
+            };
             f[i * w] = h[i * w];
             for j in 1..=n {
                 let k = i * w + j;

@@ -105,7 +105,7 @@ impl Plan {
     }
 
     /// Rows of groups `g..`: the columns a group aligns in a half (symmetric) computation.
-    fn from_group(&self, g: usize) -> &[usize] {
+    fn rows_from_group(&self, g: usize) -> &[usize] {
         &self.order[g * LANES..]
     }
 }
@@ -124,8 +124,17 @@ impl<'a> Lanes<'a> {
     /// much as aligning the group against `k / 8` columns, so few columns go scalar.
     fn new(pop: &Population, table: &ScoreTable, rows: &'a [usize], n_cols: usize) -> Self {
         let worth_it = n_cols * 8 >= pop.n_distinct_genes() && rows.len() * 2 >= LANES;
-        let fast = if table.gaps().is_linear() && worth_it { RowGroup::new(pop, rows) } else { None };
-        Lanes { rows, fast, h: Vec::new(), al: Aligner::default() }
+        let fast = if table.gaps().is_linear() && worth_it {
+            RowGroup::new(pop, rows)
+        } else {
+            None
+        };
+        Lanes {
+            rows,
+            fast,
+            h: Vec::new(),
+            al: Aligner::default(),
+        }
     }
 
     /// Similarity of every lane's row (as A) against column sequence j (as B).
@@ -164,7 +173,10 @@ unsafe impl<T: Send> Sync for Out<T> {}
 
 impl<T: Copy> Out<T> {
     fn new(slice: &mut [T]) -> Self {
-        Out { ptr: slice.as_mut_ptr(), len: slice.len() }
+        Out {
+            ptr: slice.as_mut_ptr(),
+            len: slice.len(),
+        }
     }
 
     /// # Safety
@@ -188,7 +200,10 @@ impl<T: Copy> Out<T> {
 
 fn check_groups(plan: &Plan, groups: &Range<usize>) -> Result<()> {
     if groups.start > groups.end || groups.end > plan.n_groups() {
-        return Err(Error::Index { index: groups.end, len: plan.n_groups() });
+        return Err(Error::Index {
+            index: groups.end,
+            len: plan.n_groups(),
+        });
     }
     Ok(())
 }
@@ -215,20 +230,27 @@ pub fn fill_matrix<T: Element>(
     check_groups(plan, &groups)?;
     let width = cols.len();
     if out.len() != rows.len() * width {
-        return Err(Error::Index { index: out.len(), len: rows.len() * width });
+        return Err(Error::Index {
+            index: out.len(),
+            len: rows.len() * width,
+        });
     }
     let half = rows == cols && table.is_symmetric();
     let out = Out::new(out);
     let at = |i: usize, j: usize| (i - rows.start) * width + (j - cols.start);
     groups.into_par_iter().for_each(|g| {
         let mine = plan.group(g);
-        let n_cols = if half { plan.from_group(g).len() } else { cols.len() };
+        let n_cols = if half {
+            plan.rows_from_group(g).len()
+        } else {
+            cols.len()
+        };
         let mut lanes = Lanes::new(pop, table, mine, n_cols);
         if half {
             // Columns: this group's rows and every later group's. Only cells of this group's
             // own rows are written here, so no two threads ever share a cache line of output;
             // the cells below (j's row, column i) are filled by `mirror_missing` afterwards.
-            for &j in plan.from_group(g) {
+            for &j in plan.rows_from_group(g) {
                 let sims = lanes.sims(pop, table, j);
                 for (l, &i) in mine.iter().enumerate() {
                     let v = if i == j { 1.0 } else { sims[l] };
@@ -287,20 +309,31 @@ pub fn condensed_offset(n: usize, i: usize) -> usize {
 ///
 /// # Errors
 /// [`Error::Unsupported`] for a directed table; [`Error::Index`] for bad ranges or length.
-pub fn fill_condensed<T: Element>(pop: &Population, table: &ScoreTable, plan: &Plan, groups: Range<usize>, out: &mut [T]) -> Result<()> {
+pub fn fill_condensed<T: Element>(
+    pop: &Population,
+    table: &ScoreTable,
+    plan: &Plan,
+    groups: Range<usize>,
+    out: &mut [T],
+) -> Result<()> {
     let n = pop.len();
     if !table.is_symmetric() {
-        return Err(Error::Unsupported("a condensed matrix needs a symmetric scoring schema".into()));
+        return Err(Error::Unsupported(
+            "a condensed matrix needs a symmetric scoring schema".into(),
+        ));
     }
     check_groups(plan, &groups)?;
     if out.len() != condensed_offset(n, n) || plan.order.len() != n {
-        return Err(Error::Index { index: out.len(), len: condensed_offset(n, n) });
+        return Err(Error::Index {
+            index: out.len(),
+            len: condensed_offset(n, n),
+        });
     }
     let out = Out::new(out);
     groups.into_par_iter().for_each(|g| {
         let mine = plan.group(g);
-        let mut lanes = Lanes::new(pop, table, mine, plan.from_group(g).len());
-        for &j in plan.from_group(g) {
+        let mut lanes = Lanes::new(pop, table, mine, plan.rows_from_group(g).len());
+        for &j in plan.rows_from_group(g) {
             let sims = lanes.sims(pop, table, j);
             for (l, &i) in mine.iter().enumerate() {
                 if i != j {
@@ -318,21 +351,32 @@ pub fn fill_condensed<T: Element>(pop: &Population, table: &ScoreTable, plan: &P
 ///
 /// # Errors
 /// [`Error::Index`] for a bad range or output length.
-pub fn fill_scores(pop: &Population, table: &ScoreTable, rows: Range<usize>, cols: Range<usize>, out: &mut [f64]) -> Result<()> {
+pub fn fill_scores(
+    pop: &Population,
+    table: &ScoreTable,
+    rows: Range<usize>,
+    cols: Range<usize>,
+    out: &mut [f64],
+) -> Result<()> {
     check_rows(&rows, pop.len())?;
     check_rows(&cols, pop.len())?;
     let width = cols.len();
     if out.len() != rows.len() * width {
-        return Err(Error::Index { index: out.len(), len: rows.len() * width });
+        return Err(Error::Index {
+            index: out.len(),
+            len: rows.len() * width,
+        });
     }
     if width == 0 {
         return Ok(());
     }
-    out.par_chunks_mut(width).enumerate().for_each_init(Aligner::default, |al, (r, row)| {
-        for (c, cell) in row.iter_mut().enumerate() {
-            *cell = pop.score(table, rows.start + r, cols.start + c, al);
-        }
-    });
+    out.par_chunks_mut(width)
+        .enumerate()
+        .for_each_init(Aligner::default, |al, (r, row)| {
+            for (c, cell) in row.iter_mut().enumerate() {
+                *cell = pop.score(table, rows.start + r, cols.start + c, al);
+            }
+        });
     Ok(())
 }
 
@@ -360,7 +404,10 @@ pub fn fill_nearest(
     check_rows(&cols, pop.len())?;
     check_groups(plan, &groups)?;
     if out_idx.len() != rows.len() * k || out_sim.len() != rows.len() * k {
-        return Err(Error::Index { index: out_idx.len(), len: rows.len() * k });
+        return Err(Error::Index {
+            index: out_idx.len(),
+            len: rows.len() * k,
+        });
     }
     if k == 0 {
         return Ok(());
@@ -391,7 +438,9 @@ pub fn fill_nearest(
         }
         for (l, &i) in mine.iter().enumerate() {
             for c in 0..k {
-                let (idx, sim) = best[l].get(c).map_or((-1, f64::NAN), |&(s, j)| ((j - cols.start) as i64, s));
+                let (idx, sim) = best[l]
+                    .get(c)
+                    .map_or((-1, f64::NAN), |&(s, j)| ((j - cols.start) as i64, s));
                 // SAFETY: row i belongs to this group only.
                 unsafe {
                     oi.write((i - rows.start) * k + c, idx);
@@ -415,5 +464,4 @@ mod tests {
         assert_eq!(condensed_offset(4, 3), 6);
         assert_eq!(condensed_offset(4, 4), 6);
     }
-
 }

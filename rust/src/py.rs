@@ -19,6 +19,13 @@ use crate::matrix::{self, Element};
 use crate::score::{Gaps, LowerBound, ScoreTable, Term};
 use crate::seq::Population;
 
+/// `Population.align`'s answer: (pairs [(i or -1, j or -1)], column scores, raw score, similarity).
+type TracedAlignment = (Vec<(i64, i64)>, Vec<f64>, f64, f64);
+/// One way an `Encoder` layer name becomes a gene: (type code, `when` conditions, counted params).
+type LayerChoiceSpec = (u32, Vec<(String, Py<PyAny>)>, Vec<(String, usize)>);
+/// `Encoder.encode`'s answer: (codes, params, offsets) as numpy arrays.
+type Encoded<'py> = (Bound<'py, PyAny>, Bound<'py, PyAny>, Bound<'py, PyAny>);
+
 pyo3::import_exception!(pyevonas.errors, SchemaError);
 pyo3::import_exception!(pyevonas.errors, EncodingError);
 
@@ -79,13 +86,17 @@ impl PyScoreTable {
         let shape = base.shape();
         let t = shape[0];
         if shape[1] != t {
-            return Err(SchemaError::new_err("base scores must be a square (types x types) array"));
+            return Err(SchemaError::new_err(
+                "base scores must be a square (types x types) array",
+            ));
         }
         let tp = term_param.as_array();
         let tw = term_weight.as_array();
         let tn = term_norm.as_array();
         if tp.shape() != tw.shape() || tp.shape() != tn.shape() || tp.shape()[0] != t || tp.shape()[1] != t {
-            return Err(SchemaError::new_err("term arrays must all have shape (types, types, max_terms)"));
+            return Err(SchemaError::new_err(
+                "term arrays must all have shape (types, types, max_terms)",
+            ));
         }
         let k = tp.shape()[2];
         let mut rules = Vec::with_capacity(t * t);
@@ -109,10 +120,25 @@ impl PyScoreTable {
         let lb = match lower_bound {
             "paper" => LowerBound::Paper,
             "all_gaps" => LowerBound::AllGaps,
-            other => return Err(SchemaError::new_err(format!("unknown lower bound {other:?} (expected 'paper' or 'all_gaps')"))),
+            other => {
+                return Err(SchemaError::new_err(format!(
+                    "unknown lower bound {other:?} (expected 'paper' or 'all_gaps')"
+                )))
+            }
         };
         let base: Vec<f64> = base.as_array().iter().copied().collect();
-        let table = ScoreTable::new(t, n_params, base, rules, Gaps { open: gap_open, extend: gap_extend }, lb).map_err(to_py)?;
+        let table = ScoreTable::new(
+            t,
+            n_params,
+            base,
+            rules,
+            Gaps {
+                open: gap_open,
+                extend: gap_extend,
+            },
+            lb,
+        )
+        .map_err(to_py)?;
         Ok(PyScoreTable { inner: Arc::new(table) })
     }
 
@@ -163,7 +189,9 @@ impl PyPopulation {
         match split {
             None => Ok((0..n, 0..n)),
             Some(s) if s <= n => Ok((0..s, s..n)),
-            Some(s) => Err(PyIndexError::new_err(format!("split {s} is beyond the population ({n})"))),
+            Some(s) => Err(PyIndexError::new_err(format!(
+                "split {s} is beyond the population ({n})"
+            ))),
         }
     }
 
@@ -262,7 +290,10 @@ impl PyPopulation {
         let pop = py
             .detach(|| pool.install(|| Population::new(t, &codes, &params, &offs)))
             .map_err(to_py)?;
-        Ok(PyPopulation { pop: Arc::new(pop), table })
+        Ok(PyPopulation {
+            pop: Arc::new(pop),
+            table,
+        })
     }
 
     fn __len__(&self) -> usize {
@@ -309,7 +340,12 @@ impl PyPopulation {
 
     /// Raw alignment scores, N x N or rows [0, split) against columns [split, N).
     #[pyo3(signature = (split=None, n_threads=None))]
-    fn scores<'py>(&self, py: Python<'py>, split: Option<usize>, n_threads: Option<usize>) -> PyResult<Bound<'py, PyAny>> {
+    fn scores<'py>(
+        &self,
+        py: Python<'py>,
+        split: Option<usize>,
+        n_threads: Option<usize>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let (rows, cols) = self.split_ranges(split)?;
         let mut out = new_array::<f64>(rows.len(), cols.len());
         let pool = matrix::pool(n_threads);
@@ -359,10 +395,12 @@ impl PyPopulation {
 
     /// Traced alignment of sequence i (as A) against j (as B):
     /// (pairs [(i or -1, j or -1)], column scores, raw score, similarity).
-    fn align(&self, i: usize, j: usize) -> PyResult<(Vec<(i64, i64)>, Vec<f64>, f64, f64)> {
+    fn align(&self, i: usize, j: usize) -> PyResult<TracedAlignment> {
         let n = self.pop.len();
         if i >= n || j >= n {
-            return Err(PyIndexError::new_err(format!("index out of range for a population of {n}")));
+            return Err(PyIndexError::new_err(format!(
+                "index out of range for a population of {n}"
+            )));
         }
         let (a, b) = (self.pop.seq(i), self.pop.seq(j));
         let table = &*self.table;
@@ -404,12 +442,7 @@ struct PyEncoder {
 #[pymethods]
 impl PyEncoder {
     #[new]
-    fn new(
-        py: Python<'_>,
-        ignore: Vec<String>,
-        layers: Vec<(String, Vec<(u32, Vec<(String, Py<PyAny>)>, Vec<(String, usize)>)>)>,
-        n_params: usize,
-    ) -> Self {
+    fn new(py: Python<'_>, ignore: Vec<String>, layers: Vec<(String, Vec<LayerChoiceSpec>)>, n_params: usize) -> Self {
         let s = |x: &str| PyString::intern(py, x).unbind();
         PyEncoder {
             ignore,
@@ -433,18 +466,28 @@ impl PyEncoder {
     }
 
     /// (codes, params, offsets) for a list of chromosomes, or None if any needs the slow path.
-    fn encode<'py>(&self, py: Python<'py>, archs: &Bound<'py, PyAny>) -> PyResult<Option<(Bound<'py, PyAny>, Bound<'py, PyAny>, Bound<'py, PyAny>)>> {
-        let Ok(archs) = archs.cast::<PyList>() else { return Ok(None) };
+    fn encode<'py>(&self, py: Python<'py>, archs: &Bound<'py, PyAny>) -> PyResult<Option<Encoded<'py>>> {
+        let Ok(archs) = archs.cast::<PyList>() else {
+            return Ok(None);
+        };
         let mut codes: Vec<u32> = Vec::new();
         let mut params: Vec<f64> = Vec::new();
         let mut offsets: Vec<i64> = vec![0];
         for arch in archs.iter() {
-            let Ok(arch) = arch.cast::<PyList>() else { return Ok(None) };
+            let Ok(arch) = arch.cast::<PyList>() else {
+                return Ok(None);
+            };
             let before = codes.len();
             for layer in arch.iter() {
-                let Ok(layer) = layer.cast::<PyDict>() else { return Ok(None) };
-                let Some(name) = layer.get_item(self.layer_key.bind(py))? else { return Ok(None) };
-                let Ok(name) = name.cast::<PyString>() else { return Ok(None) };
+                let Ok(layer) = layer.cast::<PyDict>() else {
+                    return Ok(None);
+                };
+                let Some(name) = layer.get_item(self.layer_key.bind(py))? else {
+                    return Ok(None);
+                };
+                let Ok(name) = name.cast::<PyString>() else {
+                    return Ok(None);
+                };
                 let name = name.to_str()?;
                 if self.ignore.iter().any(|x| x == name) {
                     continue;
@@ -467,7 +510,9 @@ impl PyEncoder {
                 let row = params.len();
                 params.resize(row + self.n_params, f64::NAN);
                 for (k, col) in &ch.params {
-                    let Some(v) = layer.get_item(k.bind(py))? else { return Ok(None) };
+                    let Some(v) = layer.get_item(k.bind(py))? else {
+                        return Ok(None);
+                    };
                     // Exactly int or float (not bool, not str), and finite.
                     let x = if v.is_exact_instance_of::<PyFloat>() {
                         v.cast::<PyFloat>()?.value()
@@ -492,7 +537,8 @@ impl PyEncoder {
             offsets.push(codes.len() as i64);
         }
         let n = codes.len();
-        let params = Array2::from_shape_vec((n, self.n_params), params).map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let params =
+            Array2::from_shape_vec((n, self.n_params), params).map_err(|e| PyValueError::new_err(e.to_string()))?;
         Ok(Some((
             Array1::from(codes).into_pyarray(py).into_any(),
             params.into_pyarray(py).into_any(),

@@ -110,7 +110,11 @@ impl ScoreTable {
         }
         for (k, b) in base.iter().enumerate() {
             if !b.is_finite() {
-                return bad(format!("score of pair ({}, {}) is not finite", k / n_types, k % n_types));
+                return bad(format!(
+                    "score of pair ({}, {}) is not finite",
+                    k / n_types,
+                    k % n_types
+                ));
             }
         }
         for x in 0..n_types {
@@ -133,7 +137,10 @@ impl ScoreTable {
                     return bad(format!("rule {k} uses parameter column {} of {n_params}", t.param));
                 }
                 if !t.weight.is_finite() || t.weight < 0.0 {
-                    return bad(format!("rule {k} has a weight that is negative or not finite ({})", t.weight));
+                    return bad(format!(
+                        "rule {k} has a weight that is negative or not finite ({})",
+                        t.weight
+                    ));
                 }
                 if !t.norm.is_finite() || t.norm <= 0.0 {
                     return bad(format!("rule {k} has a normaliser that is not positive ({})", t.norm));
@@ -274,17 +281,31 @@ mod tests {
     use super::*;
 
     fn table(base: Vec<f64>, terms: Vec<Vec<Term>>) -> Result<ScoreTable> {
-        ScoreTable::new(2, 1, base, terms, Gaps { open: -0.5, extend: -0.5 }, LowerBound::Paper)
+        ScoreTable::new(
+            2,
+            1,
+            base,
+            terms,
+            Gaps {
+                open: -0.5,
+                extend: -0.5,
+            },
+            LowerBound::Paper,
+        )
     }
 
     #[test]
     fn substitution_accumulates_terms() {
-        let t = Term { param: 0, weight: 0.6, norm: 112.0 };
+        let t = Term {
+            param: 0,
+            weight: 0.6,
+            norm: 112.0,
+        };
         let tb = table(vec![3.0, -2.0, -1.0, 1.0], vec![vec![t], vec![], vec![], vec![]]).unwrap();
         let s = tb.substitution(0, &[16.0], 0, &[128.0]);
         assert_eq!(s, 3.0 - (112.0 * 0.6) / 112.0);
         assert_eq!(tb.substitution(0, &[1.0], 1, &[2.0]), -2.0);
-        assert!(tb.is_symmetric() == false);
+        assert!(!tb.is_symmetric());
     }
 
     #[test]
@@ -292,9 +313,17 @@ mod tests {
         assert!(table(vec![3.0, -2.0, -2.0], vec![vec![], vec![], vec![], vec![]]).is_err());
         assert!(table(vec![0.0, -2.0, -2.0, 1.0], vec![vec![], vec![], vec![], vec![]]).is_err());
         assert!(table(vec![f64::NAN, -2.0, -2.0, 1.0], vec![vec![], vec![], vec![], vec![]]).is_err());
-        let neg = Term { param: 0, weight: -1.0, norm: 1.0 };
+        let neg = Term {
+            param: 0,
+            weight: -1.0,
+            norm: 1.0,
+        };
         assert!(table(vec![3.0, -2.0, -2.0, 1.0], vec![vec![neg], vec![], vec![], vec![]]).is_err());
-        let col = Term { param: 3, weight: 1.0, norm: 1.0 };
+        let col = Term {
+            param: 3,
+            weight: 1.0,
+            norm: 1.0,
+        };
         assert!(table(vec![3.0, -2.0, -2.0, 1.0], vec![vec![col], vec![], vec![], vec![]]).is_err());
         let ok = table(vec![3.0, -2.0, -2.0, 1.0], vec![vec![], vec![], vec![], vec![]]).unwrap();
         assert!(ok.is_symmetric());

@@ -14,6 +14,9 @@ use rayon::prelude::*;
 use crate::error::{Error, Result};
 use crate::score::ScoreTable;
 
+/// One sequence's genes as (type code, parameter bit patterns): the key of a distinct gene.
+type SeqKeys = Vec<(u32, Vec<u64>)>;
+
 /// Largest distinct-gene count for which the dense score table is built (32 MiB of f64);
 /// beyond it, scores are computed per cell from the rules (same values, slower).
 pub const MAX_DENSE_GENES: usize = 2048;
@@ -105,7 +108,7 @@ impl Population {
         let n_params = table.n_params();
         if params.len() != codes.len() * n_params {
             return Err(Error::ParamShape {
-                rows: if n_params == 0 { 0 } else { params.len() / n_params },
+                rows: params.len().checked_div(n_params).unwrap_or(0),
                 cols: n_params,
                 expected_rows: codes.len(),
                 expected_cols: n_params,
@@ -132,12 +135,22 @@ impl Population {
                 .map(|g| {
                     let code = codes[g];
                     if code as usize >= table.n_types() {
-                        return Err(Error::UnknownType { seq: s, index: g - offsets[s], code, n_types: table.n_types() });
+                        return Err(Error::UnknownType {
+                            seq: s,
+                            index: g - offsets[s],
+                            code,
+                            n_types: table.n_types(),
+                        });
                     }
                     let row = &params[g * n_params..(g + 1) * n_params];
                     for &p in &used[code as usize] {
                         if !row[p].is_finite() {
-                            return Err(Error::NonFinite { seq: s, index: g - offsets[s], param: p, value: row[p] });
+                            return Err(Error::NonFinite {
+                                seq: s,
+                                index: g - offsets[s],
+                                param: p,
+                                value: row[p],
+                            });
                         }
                     }
                     // Parameters no rule reads do not distinguish genes.
@@ -147,7 +160,7 @@ impl Population {
         };
         // Large populations are keyed in parallel; the first error in sequence order wins either way.
         let parallel = codes.len() >= 4096;
-        let per_seq: Vec<Result<Vec<(u32, Vec<u64>)>>> = if parallel {
+        let per_seq: Vec<Result<SeqKeys>> = if parallel {
             (0..n_seq).into_par_iter().map(seq_keys).collect()
         } else {
             (0..n_seq).map(seq_keys).collect()
@@ -157,12 +170,23 @@ impl Population {
             keys.extend(r?);
         }
         let space = table.gene_cache().resolve(table, &keys, params);
-        let genes: Vec<u32> =
-            if parallel { keys.par_iter().map(|k| space.ids[k]).collect() } else { keys.iter().map(|k| space.ids[k]).collect() };
-        let mut pop = Population { genes, offsets: offsets.to_vec(), space, self_scores: Vec::new() };
+        let genes: Vec<u32> = if parallel {
+            keys.par_iter().map(|k| space.ids[k]).collect()
+        } else {
+            keys.iter().map(|k| space.ids[k]).collect()
+        };
+        let mut pop = Population {
+            genes,
+            offsets: offsets.to_vec(),
+            space,
+            self_scores: Vec::new(),
+        };
         let self_score = |i: usize| pop.score(table, i, i, &mut crate::align::Aligner::default());
-        pop.self_scores =
-            if parallel { (0..n_seq).into_par_iter().map(self_score).collect() } else { (0..n_seq).map(self_score).collect() };
+        pop.self_scores = if parallel {
+            (0..n_seq).into_par_iter().map(self_score).collect()
+        } else {
+            (0..n_seq).map(self_score).collect()
+        };
         Ok(pop)
     }
 
@@ -228,7 +252,12 @@ impl Population {
                 let k = self.space.len();
                 aligner.score_rows(a, b, |ga| &d[ga as usize * k..(ga as usize + 1) * k], table.gaps())
             }
-            None => aligner.score(a.len(), b.len(), |x, y| self.gene_score(table, a[x], b[y]), table.gaps()),
+            None => aligner.score(
+                a.len(),
+                b.len(),
+                |x, y| self.gene_score(table, a[x], b[y]),
+                table.gaps(),
+            ),
         }
     }
 
@@ -236,7 +265,13 @@ impl Population {
     #[inline]
     pub fn similarity(&self, table: &ScoreTable, i: usize, j: usize, aligner: &mut crate::align::Aligner) -> f64 {
         let s = self.score(table, i, j, aligner);
-        table.normalise(s, self.seq(i).len(), self.seq(j).len(), self.self_scores[i], self.self_scores[j])
+        table.normalise(
+            s,
+            self.seq(i).len(),
+            self.seq(j).len(),
+            self.self_scores[i],
+            self.self_scores[j],
+        )
     }
 }
 
@@ -250,13 +285,22 @@ impl GeneCache {
     /// An empty cache for genes with `n_params` parameter columns.
     #[must_use]
     pub fn new(n_params: usize) -> Self {
-        GeneCache { current: RwLock::new(Arc::new(GeneSpace { n_params, ..GeneSpace::default() })) }
+        GeneCache {
+            current: RwLock::new(Arc::new(GeneSpace {
+                n_params,
+                ..GeneSpace::default()
+            })),
+        }
     }
 
     /// A gene space holding every key: the cached one, extended if needed; past
     /// `MAX_DENSE_GENES` the cache stops growing and the population gets a space of its own.
     fn resolve(&self, table: &ScoreTable, keys: &[(u32, Vec<u64>)], params: &[f64]) -> Arc<GeneSpace> {
-        let snapshot = self.current.read().unwrap_or_else(std::sync::PoisonError::into_inner).clone();
+        let snapshot = self
+            .current
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone();
         let missing = |sp: &GeneSpace| -> Vec<(u32, Vec<u64>, usize)> {
             let mut seen = std::collections::HashSet::new();
             keys.iter()
@@ -278,10 +322,17 @@ impl GeneCache {
         }
         drop(guard);
         // Too many distinct genes to cache: a space of this population's genes only.
-        let empty = GeneSpace { n_params: table.n_params(), ..GeneSpace::default() };
+        let empty = GeneSpace {
+            n_params: table.n_params(),
+            ..GeneSpace::default()
+        };
         let all: Vec<(u32, Vec<u64>, usize)> = {
             let mut seen = std::collections::HashSet::new();
-            keys.iter().enumerate().filter(|(_, k)| seen.insert(*k)).map(|(row, (c, k))| (*c, k.clone(), row)).collect()
+            keys.iter()
+                .enumerate()
+                .filter(|(_, k)| seen.insert(*k))
+                .map(|(row, (c, k))| (*c, k.clone(), row))
+                .collect()
         };
         Arc::new(empty.extended(table, &all, params))
     }

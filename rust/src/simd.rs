@@ -54,7 +54,12 @@ impl RowGroup {
                 }
             }
         }
-        Some(RowGroup { lens, max_len, k, profile })
+        Some(RowGroup {
+            lens,
+            max_len,
+            k,
+            profile,
+        })
     }
 
     /// Raw scores of every lane's row sequence (as A) against `b` (as B). Linear gaps only.

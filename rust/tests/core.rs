@@ -29,16 +29,34 @@ fn table_strategy(t: usize) -> impl Strategy<Value = ScoreTable> {
             }
             for x in 0..t {
                 for y in 0..t {
-                    terms.push(vec![Term { param: 0, weight: weights[x * t + y], norm: 10.0 }]);
+                    terms.push(vec![Term {
+                        param: 0,
+                        weight: weights[x * t + y],
+                        norm: 10.0,
+                    }]);
                 }
             }
-            ScoreTable::new(t, 1, base, terms, Gaps { open: -0.5, extend: -0.5 }, LowerBound::Paper).unwrap()
+            ScoreTable::new(
+                t,
+                1,
+                base,
+                terms,
+                Gaps {
+                    open: -0.5,
+                    extend: -0.5,
+                },
+                LowerBound::Paper,
+            )
+            .unwrap()
         })
 }
 
 fn seqs_strategy(t: u32, n: usize) -> impl Strategy<Value = Vec<Vec<(u32, f64)>>> {
     // Up to n sequences; more than 16 puts at least one full group on the lane kernel.
-    prop::collection::vec(prop::collection::vec((0..t, 0u32..5).prop_map(|(c, p)| (c, f64::from(p))), 1..14), 2..n)
+    prop::collection::vec(
+        prop::collection::vec((0..t, 0u32..5).prop_map(|(c, p)| (c, f64::from(p))), 1..14),
+        2..n,
+    )
 }
 
 fn population(table: &ScoreTable, seqs: &[Vec<(u32, f64)>]) -> Population {
@@ -66,7 +84,9 @@ fn linear_nw(m: usize, n: usize, sub: &dyn Fn(usize, usize) -> f64, g: f64) -> f
     }
     for i in 1..=m {
         for j in 1..=n {
-            h[i][j] = (h[i - 1][j - 1] + sub(i - 1, j - 1)).max(h[i][j - 1] + g).max(h[i - 1][j] + g);
+            h[i][j] = (h[i - 1][j - 1] + sub(i - 1, j - 1))
+                .max(h[i][j - 1] + g)
+                .max(h[i - 1][j] + g);
         }
     }
     h[m][n]
@@ -212,17 +232,60 @@ proptest! {
 
 #[test]
 fn empty_and_malformed_input_is_an_error_not_a_panic() {
-    let t = ScoreTable::new(1, 1, vec![1.0], vec![vec![]], Gaps { open: -0.5, extend: -0.5 }, LowerBound::Paper).unwrap();
-    assert_eq!(Population::new(&t, &[0, 0], &[1.0, 1.0], &[0, 2, 2]).unwrap_err(), Error::EmptySequence { seq: 1 });
+    let t = ScoreTable::new(
+        1,
+        1,
+        vec![1.0],
+        vec![vec![]],
+        Gaps {
+            open: -0.5,
+            extend: -0.5,
+        },
+        LowerBound::Paper,
+    )
+    .unwrap();
+    assert_eq!(
+        Population::new(&t, &[0, 0], &[1.0, 1.0], &[0, 2, 2]).unwrap_err(),
+        Error::EmptySequence { seq: 1 }
+    );
     assert!(matches!(Population::new(&t, &[], &[], &[0]), Ok(p) if p.is_empty()));
     assert!(matches!(Population::new(&t, &[0], &[1.0], &[]), Err(Error::Offsets(_))));
-    assert!(matches!(Population::new(&t, &[0], &[1.0], &[0, 3]), Err(Error::Offsets(_))));
-    assert!(matches!(Population::new(&t, &[0, 0], &[1.0, 1.0], &[0, 2, 1, 2]), Err(Error::Offsets(_))));
-    assert!(matches!(Population::new(&t, &[3], &[1.0], &[0, 1]), Err(Error::UnknownType { code: 3, .. })));
-    assert!(matches!(Population::new(&t, &[0], &[1.0, 2.0], &[0, 1]), Err(Error::ParamShape { .. })));
-    let with_term = ScoreTable::new(1, 1, vec![1.0], vec![vec![Term { param: 0, weight: 1.0, norm: 1.0 }]],
-        Gaps { open: -0.5, extend: -0.5 }, LowerBound::Paper).unwrap();
-    assert!(matches!(Population::new(&with_term, &[0], &[f64::NAN], &[0, 1]), Err(Error::NonFinite { .. })));
+    assert!(matches!(
+        Population::new(&t, &[0], &[1.0], &[0, 3]),
+        Err(Error::Offsets(_))
+    ));
+    assert!(matches!(
+        Population::new(&t, &[0, 0], &[1.0, 1.0], &[0, 2, 1, 2]),
+        Err(Error::Offsets(_))
+    ));
+    assert!(matches!(
+        Population::new(&t, &[3], &[1.0], &[0, 1]),
+        Err(Error::UnknownType { code: 3, .. })
+    ));
+    assert!(matches!(
+        Population::new(&t, &[0], &[1.0, 2.0], &[0, 1]),
+        Err(Error::ParamShape { .. })
+    ));
+    let with_term = ScoreTable::new(
+        1,
+        1,
+        vec![1.0],
+        vec![vec![Term {
+            param: 0,
+            weight: 1.0,
+            norm: 1.0,
+        }]],
+        Gaps {
+            open: -0.5,
+            extend: -0.5,
+        },
+        LowerBound::Paper,
+    )
+    .unwrap();
+    assert!(matches!(
+        Population::new(&with_term, &[0], &[f64::NAN], &[0, 1]),
+        Err(Error::NonFinite { .. })
+    ));
     // A NaN in a column no rule reads is fine.
     assert!(Population::new(&t, &[0], &[f64::NAN], &[0, 1]).is_ok());
     let pop = Population::new(&t, &[0], &[1.0], &[0, 1]).unwrap();
@@ -235,8 +298,18 @@ fn empty_and_malformed_input_is_an_error_not_a_panic() {
 
 #[test]
 fn long_sequences_have_no_limit() {
-    let t = ScoreTable::new(2, 1, vec![2.0, -1.0, -1.0, 1.0], vec![vec![], vec![], vec![], vec![]],
-        Gaps { open: -0.5, extend: -0.5 }, LowerBound::Paper).unwrap();
+    let t = ScoreTable::new(
+        2,
+        1,
+        vec![2.0, -1.0, -1.0, 1.0],
+        vec![vec![], vec![], vec![], vec![]],
+        Gaps {
+            open: -0.5,
+            extend: -0.5,
+        },
+        LowerBound::Paper,
+    )
+    .unwrap();
     let n = 500;
     let codes: Vec<u32> = (0..2 * n).map(|k| (k % 2) as u32).collect();
     let params = vec![0.0; 2 * n];
