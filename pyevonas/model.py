@@ -749,30 +749,40 @@ def measure_latency_ms(
     channels_last: bool = False,
 ) -> float:
     """Median wall-clock milliseconds of one forward pass at batch 1, after warm-up runs."""
-    import time
-
     device = torch.device(device)
     was_training = model.training
     model.eval()
     x = torch.zeros(1, *input_shape, device=device)
     if channels_last:
         x = x.contiguous(memory_format=torch.channels_last)
+
+    def forward() -> None:
+        with torch.no_grad():
+            model(x)
+
+    try:
+        return median_ms(forward, device, warmup=warmup, repeats=repeats)
+    finally:
+        model.train(was_training)
+
+
+def median_ms(fn: Callable[[], Any], device: torch.device, *, warmup: int, repeats: int) -> float:
+    """Median wall-clock milliseconds of ``fn()`` over ``repeats`` runs after ``warmup`` untimed
+    ones, the device synchronised before and after each run (on CUDA)."""
+    import statistics
+    import time
+
     times: list[float] = []
     for i in range(warmup + repeats):
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         start = time.perf_counter()
-        with torch.no_grad():
-            model(x)
+        fn()
         if device.type == "cuda":
             torch.cuda.synchronize(device)
         if i >= warmup:
             times.append(time.perf_counter() - start)
-    model.train(was_training)
-    times.sort()
-    mid = len(times) // 2
-    median = times[mid] if len(times) % 2 else (times[mid - 1] + times[mid]) / 2
-    return 1000.0 * median
+    return 1000.0 * statistics.median(times)
 
 
 def count_flops(model: nn.Module, input_shape: Sequence[int]) -> int | None:

@@ -13,14 +13,13 @@ launch and synchronisation); the shares are what to read.
 
 from __future__ import annotations
 
-import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import torch
 from torch import nn
 
-from pyevonas.model import ChainModel, DepthwiseConv2d
+from pyevonas.model import ChainModel, DepthwiseConv2d, median_ms
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,26 +48,6 @@ class LayerTime:
 
     def to_dict(self) -> dict[str, Any]:
         return {**asdict(self), "total_ms": self.total_ms}
-
-
-def _median(values: list[float]) -> float:
-    values = sorted(values)
-    mid = len(values) // 2
-    return values[mid] if len(values) % 2 else (values[mid - 1] + values[mid]) / 2
-
-
-def _timed(fn: Any, device: torch.device, warmup: int, repeats: int) -> float:
-    times = []
-    for i in range(warmup + repeats):
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        start = time.perf_counter()
-        fn()
-        if device.type == "cuda":
-            torch.cuda.synchronize(device)
-        if i >= warmup:
-            times.append(time.perf_counter() - start)
-    return 1000.0 * _median(times)
 
 
 def profile_layers(
@@ -129,7 +108,7 @@ def profile_layers(
                 out: torch.Tensor = module(x_in)
             return out
 
-        forward_ms = _timed(forward, device, warmup, repeats)
+        forward_ms = median_ms(forward, device, warmup=warmup, repeats=repeats)
         out = forward()
         grad = torch.randn(out.shape, generator=gen, dtype=torch.float32).to(device=device, dtype=out.dtype)
         if out.dim() == 4 and channels_last:
@@ -142,7 +121,7 @@ def profile_layers(
                 torch.autograd.backward(y, grad)
 
             # Forward + backward, minus the forward alone: the backward's share.
-            backward_ms = max(_timed(backward, device, warmup, repeats) - forward_ms, 0.0)
+            backward_ms = max(median_ms(backward, device, warmup=warmup, repeats=repeats) - forward_ms, 0.0)
         else:
             backward_ms = 0.0  # nothing to differentiate (the uint8 input's Rescaling)
         rows.append(
@@ -234,7 +213,7 @@ def tune_depthwise(
                         y = module(x_grad)
                     torch.autograd.backward(y.float().sum())
 
-                times[candidate] = _timed(step, device, warmup, repeats)
+                times[candidate] = median_ms(step, device, warmup=warmup, repeats=repeats)
             module.zero_grad(set_to_none=True)
             impl = min(times, key=lambda name: times[name])
             _TUNED[key] = impl

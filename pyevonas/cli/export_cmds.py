@@ -26,9 +26,9 @@ def export(
         typer.Option("--matrices/--no-matrices", help="Include each generation's similarity matrix."),
     ] = True,
 ) -> None:
-    """Export a run as JSON: every individual (generation, chromosome, parents, status, metrics)
-    and every generation (similarity matrix, diversity, control window, decision, control-loop
-    iterations).
+    """Export a run's whole history as one JSON document.
+
+    Every individual (generation, chromosome, parents, status, metrics) and every generation (similarity matrix, diversity, control window, decision, control-loop iterations).
     """
     _run(run_dir=run_dir, output=output, matrices=matrices)
 
