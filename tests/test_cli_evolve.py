@@ -20,6 +20,14 @@ from test_evolve import stub_evaluate
 REPO = Path(__file__).resolve().parents[1]
 
 
+@pytest.fixture(autouse=True)
+def _one_core(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The demo's default is a worker per core; these tests stub training in this process."""
+    import pyevonas.config
+
+    monkeypatch.setattr(pyevonas.config, "_usable_cores", lambda: 1)
+
+
 @pytest.fixture
 def stub_training(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Replace training by the stub wherever the in-process evaluator looks it up."""
@@ -294,7 +302,23 @@ def test_tiny_real_run_on_digits(tmp_path: Path, capsys: pytest.CaptureFixture[s
 def test_several_workers_mean_the_process_pool() -> None:
     assert RunConfig.resolve(None, {"workers": 2}).executor == "pool"
     assert RunConfig.resolve(None, {"workers": 2, "executor": "ray"}).executor == "ray"
-    assert RunConfig.resolve(None, {}).executor == "inprocess"
+    assert RunConfig.resolve(None, {"dataset": "cifar10"}).executor == "inprocess"
+
+
+def test_the_demo_trains_one_candidate_per_core(monkeypatch: pytest.MonkeyPatch) -> None:
+    import pyevonas.config as config_module
+
+    monkeypatch.setattr(config_module, "_usable_cores", lambda: 2)
+    demo = RunConfig.resolve(None, {}, demo_workers=True)  # what `pyevonas evolve` asks for
+    assert (demo.workers, demo.executor) == (2, "pool")
+    assert RunConfig.resolve(None, {}).executor == "inprocess"  # the API's default
+    assert RunConfig.resolve(None, {"workers": 1}, demo_workers=True).executor == "inprocess"  # a setting wins
+    assert RunConfig.resolve(None, {"executor": "inprocess"}, demo_workers=True).workers == 1
+    assert RunConfig.resolve(None, {"dataset": "cifar10"}, demo_workers=True).workers == 1  # demo only
+    monkeypatch.setattr(config_module, "_usable_cores", lambda: 64)
+    assert RunConfig.resolve(None, {"population": 6, "top_k": 2}, demo_workers=True).workers == 6  # no idle ones
+    monkeypatch.setattr(config_module, "_usable_cores", lambda: 1)
+    assert RunConfig.resolve(None, {}, demo_workers=True).executor == "inprocess"
 
 
 def test_a_missing_gpu_is_refused_before_anything_starts(
