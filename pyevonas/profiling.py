@@ -205,7 +205,9 @@ def tune_depthwise(
         if impl is None:
             x_grad = x_in.clone().requires_grad_()
             times = {}
-            for candidate in DepthwiseConv2d.IMPLS:
+            channels_last = not x_in.is_contiguous() and x_in.is_contiguous(memory_format=torch.channels_last)
+            # "nchw" only differs from "conv" on a channels_last input.
+            for candidate in [c for c in DepthwiseConv2d.IMPLS if channels_last or c != "nchw"]:
                 module.impl = candidate
 
                 def step(module: nn.Module = module, x_grad: torch.Tensor = x_grad) -> None:

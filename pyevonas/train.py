@@ -90,7 +90,7 @@ class TrainConfig(BaseModel):
         num_workers: CPU threads for torch on CPU (0: leave torch's setting). The data never
             leaves the device, so no loader workers are needed.
         channels_last: None = on for CUDA and CPU (on a 2-core x86 box it trains the paper's
-            candidates 17-21 % faster than NCHW), off elsewhere.
+            reference candidates 1.2-1.4x faster than NCHW; BENCHMARKS.md), off elsewhere.
         bf16: None = on for CUDA (where supported), off for CPU.
         eval_batch_size: batch size of validation and test passes (None: the training batch
             size, so evaluation reuses the training step's convolution algorithms).
