@@ -219,6 +219,11 @@ class CompiledScoring:
                 raise EncodingError(f"cannot read the architecture text at character {pos}: {text_s[pos : pos + 12]!r}")
             letter, args = m.group("letter"), m.group("args")
             index = len(genes)
+            if args is None and text_s.startswith("(", m.end()):
+                raise EncodingError(
+                    f"gene {index} ({letter}): unbalanced parenthesis at character {m.end()}: "
+                    f"{text_s[m.end() : m.end() + 12]!r}"
+                )
             code = self.code_of.get(letter)
             if code is None:
                 raise EncodingError(

@@ -76,6 +76,10 @@ def test_errors_are_one_line_without_traceback(capsys: pytest.CaptureFixture[str
     assert code == 2 and "unknown letter 'Q'" in err
     code, _, err = run(["matrix", str(tmp_path / "missing.json")], capsys)
     assert code == 2 and "no population file" in err
+    for name, text in (("empty.json", "[]"), ("empty.txt", "# only a comment\n\n")):
+        (tmp_path / name).write_text(text)
+        code, _, err = run(["matrix", str(tmp_path / name)], capsys)
+        assert code == 2 and "no architectures in the file" in err
     code, _, err = run(["similarity", "B", "L", "--schema", "nope"], capsys)
     assert code == 2 and "no scoring schema 'nope'" in err
 

@@ -68,6 +68,8 @@ BAD = [
     ("Q B", r"gene 0: unknown letter 'Q'"),
     ("B(2)", r"gene 0 \(B\): expected no parameters, got 1"),
     ("C(32,3,1) (", r"cannot read the architecture text"),
+    ("C(32", r"gene 0 \(C\): unbalanced parenthesis at character 1: '\(32'"),
+    ("B C((1,2,3) g", r"gene 1 \(C\): unbalanced parenthesis"),
     ("O(inf)", r"must be finite"),
 ]
 

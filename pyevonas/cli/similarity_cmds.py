@@ -25,7 +25,17 @@ def read_population(path: Path, generation: int | None = None) -> tuple[list[str
     ``chromosomes``/``architectures`` (list or name -> chromosome); a run JSON of the paper's
     runs (``generations[...].individuals``, pick one with ``generation``); or a text file with one
     architecture per line (``#`` comments allowed).
+
+    Raises:
+        EncodingError: the file is missing, unreadable, of another shape, or holds no architecture.
     """
+    names, archs = _read_population(path, generation)
+    if not archs:
+        raise EncodingError(f"{path}: no architectures in the file")
+    return names, archs
+
+
+def _read_population(path: Path, generation: int | None) -> tuple[list[str], list[Any]]:
     if not path.is_file():
         raise EncodingError(f"no population file at {str(path)!r}")
     text = path.read_text(encoding="utf-8")
