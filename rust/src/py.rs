@@ -434,7 +434,7 @@ struct LayerChoice {
 #[pyclass(frozen, name = "Encoder", module = "pyevonas._core")]
 struct PyEncoder {
     ignore: Vec<String>,
-    layers: std::collections::HashMap<String, Vec<LayerChoice>>,
+    layers: rustc_hash::FxHashMap<String, Vec<LayerChoice>>,
     n_params: usize,
     layer_key: Py<PyString>,
 }

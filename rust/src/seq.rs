@@ -6,7 +6,7 @@
 //! a finite gene pool needs only a small gene-by-gene score table: the alignment loop then
 //! reads one f64 per cell and never evaluates a rule.
 
-use std::collections::HashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 use std::sync::{Arc, RwLock};
 
 use rayon::prelude::*;
@@ -28,7 +28,7 @@ pub const MAX_DENSE_GENES: usize = 2048;
 /// population needs no rule evaluation at all (each rule costs up to three divisions).
 #[derive(Debug, Default)]
 pub struct GeneSpace {
-    ids: HashMap<(u32, Vec<u64>), u32>,
+    ids: FxHashMap<(u32, Vec<u64>), u32>,
     types: Vec<usize>,
     params: Vec<f64>,
     n_params: usize,
@@ -302,7 +302,7 @@ impl GeneCache {
             .unwrap_or_else(std::sync::PoisonError::into_inner)
             .clone();
         let missing = |sp: &GeneSpace| -> Vec<(u32, Vec<u64>, usize)> {
-            let mut seen = std::collections::HashSet::new();
+            let mut seen = FxHashSet::default();
             keys.iter()
                 .enumerate()
                 .filter(|(_, k)| !sp.ids.contains_key(*k) && seen.insert(*k))
@@ -327,7 +327,7 @@ impl GeneCache {
             ..GeneSpace::default()
         };
         let all: Vec<(u32, Vec<u64>, usize)> = {
-            let mut seen = std::collections::HashSet::new();
+            let mut seen = FxHashSet::default();
             keys.iter()
                 .enumerate()
                 .filter(|(_, k)| seen.insert(*k))
