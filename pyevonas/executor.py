@@ -11,7 +11,7 @@ Contract shared by every backend:
   (``break``, an exception, Ctrl-C) cancels what is still running.
 * It never raises because of a candidate: an exception in ``evaluate_fn``, a worker that dies
   (``os._exit``, SIGKILL, a segfault, the OOM killer) or a job over its time limit yields a
-  :class:`FailedEvaluation` (``status="failed"``, ``error`` says why). It does raise when the
+  failed ``pyevonas.train.Metrics`` (``status="failed"``, ``error`` says why). It does raise when the
   run itself cannot go on: the backend cannot work (``evaluate_fn`` cannot be loaded, Ray is
   missing) or ``evaluate_fn`` raised a :class:`~pyevonas.errors.PyevonasError` (a bad
   ``TrainConfig``, a missing dataset: every other candidate would fail the same way). That error
@@ -43,11 +43,12 @@ import weakref
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from multiprocessing.connection import Connection, wait
 from typing import Any, Protocol
 
 from pyevonas.errors import ConfigError, PyevonasError, TrainingError
+from pyevonas.train import FAILED_FITNESS, Metrics  # a dataclass: no torch at import
 
 DEFAULT_EVALUATE = "pyevonas.train:evaluate"
 KINDS = ("inprocess", "pool", "ray")
@@ -56,7 +57,7 @@ ProgressCallback = Callable[[int, dict[str, Any]], None]
 
 
 class MetricsLike(Protocol):
-    """What the loop reads from a result: ``pyevonas.train.Metrics`` or :class:`FailedEvaluation`."""
+    """What the loop reads from a result: ``pyevonas.train.Metrics`` or an ``evaluate_fn``'s own."""
 
     @property
     def status(self) -> str: ...
@@ -89,29 +90,9 @@ class EvalJob:
     config: Any
 
 
-@dataclass(frozen=True)
-class FailedEvaluation:
-    """A ``Metrics``-compatible result for a candidate whose evaluation produced no ``Metrics``.
-
-    It has every field of ``pyevonas.train.Metrics`` (see docs/contracts.md), so the loop and the
-    run store treat it like any failed ``Metrics``.
-    """
-
-    error: str
-    status: str = "failed"
-    fitness: float = 0.0
-    val_accuracy: float | None = None
-    test_accuracy: float | None = None
-    val_accuracy_per_epoch: list[float] = field(default_factory=list)
-    params: int | None = None
-    size_mb: float | None = None
-    latency_ms: float | None = None
-    flops: int | None = None
-    train_seconds: float | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """Return the fields as a dict, like ``Metrics.to_dict()``."""
-        return dataclasses.asdict(self)
+def failed(error: str) -> Metrics:
+    """The result of a candidate whose evaluation produced none: a failed ``Metrics``."""
+    return Metrics(status="failed", error=error, fitness=FAILED_FITNESS)
 
 
 class Evaluator(ABC):
@@ -289,7 +270,7 @@ class InProcessEvaluator(Evaluator):
                     raise callback_errors[0] from exc
                 if isinstance(exc, PyevonasError):
                     raise
-                metrics = FailedEvaluation(error=_describe(exc))
+                metrics = failed(_describe(exc))
             if callback_errors:
                 raise callback_errors[0]
             yield job.id, metrics
@@ -351,11 +332,11 @@ def _worker_run(
         conn.send_bytes(payload)
         return
     except Exception as exc:
-        metrics = FailedEvaluation(error=_describe(exc))
+        metrics = failed(_describe(exc))
     try:
         payload = pickle.dumps(("done", job.id, metrics))
     except Exception as exc:
-        payload = pickle.dumps(("done", job.id, FailedEvaluation(error=f"result not sendable: {exc}")))
+        payload = pickle.dumps(("done", job.id, failed(f"result not sendable: {exc}")))
     conn.send_bytes(payload)
 
 
@@ -560,8 +541,8 @@ class PoolEvaluator(Evaluator):
                 busy.pop(job.id, None)
                 _stop(worker, graceful=False)
                 finished.append(
-                    (job.id, FailedEvaluation(
-                        error=f"evaluation exceeded the time limit of {self._timeout_s:g} s; "
+                    (job.id, failed(
+                        f"evaluation exceeded the time limit of {self._timeout_s:g} s; "
                         "its worker was stopped"))
                 )  # fmt: skip
 
@@ -617,8 +598,8 @@ class PoolEvaluator(Evaluator):
         if job is not None:
             busy.pop(job.id, None)
             finished.append(
-                (job.id, FailedEvaluation(
-                    error=f"evaluation worker {worker.slot} ({worker.device or 'default device'}) "
+                (job.id, failed(
+                    f"evaluation worker {worker.slot} ({worker.device or 'default device'}) "
                     f"died with {reason} while evaluating this candidate; the worker was replaced"))
             )  # fmt: skip
 
@@ -651,7 +632,7 @@ def _ray_task(fn: EvaluateFn | None, job: EvalJob, device: str | None, queue: An
     except PyevonasError as exc:
         return _RunError(exc)  # type: ignore[return-value]
     except Exception as exc:
-        return FailedEvaluation(error=_describe(exc))
+        return failed(_describe(exc))
 
 
 @dataclass(frozen=True)
@@ -716,7 +697,7 @@ class RayEvaluator(Evaluator):
                     try:
                         metrics = ray.get(ref)
                     except ray.exceptions.RayError as exc:
-                        metrics = FailedEvaluation(error=f"Ray task failed: {_describe(exc)}")
+                        metrics = failed(f"Ray task failed: {_describe(exc)}")
                     if isinstance(metrics, _RunError):
                         raise metrics.error
                     yield refs[ref], metrics
@@ -748,7 +729,7 @@ class RayEvaluator(Evaluator):
 __all__ = [
     "EvalJob",
     "Evaluator",
-    "FailedEvaluation",
+    "failed",
     "InProcessEvaluator",
     "MetricsLike",
     "PoolEvaluator",

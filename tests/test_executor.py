@@ -25,11 +25,12 @@ import pyevonas
 from pyevonas.errors import ConfigError, DatasetError, TrainingError
 from pyevonas.executor import (
     EvalJob,
-    FailedEvaluation,
     InProcessEvaluator,
     PoolEvaluator,
+    failed,
     make_evaluator,
 )
+from pyevonas.train import Metrics
 
 REPO_ROOT = Path(pyevonas.__file__).resolve().parent.parent
 TESTS_DIR = Path(__file__).resolve().parent
@@ -78,7 +79,7 @@ def swallowing_evaluate(chrom: list[dict[str, Any]], config: dict[str, Any], pro
     try:
         progress({"epoch": 1, "epochs": 1})
     except Exception as exc:
-        return FailedEvaluation(error=str(exc))
+        return failed(str(exc))
     return FakeMetrics("ok", None, 1.0, None, os.getpid())
 
 
@@ -129,7 +130,7 @@ def test_inprocess_yields_every_job_in_order_with_progress() -> None:
         results, events = _collect(evaluator, [_job(1), _job(2, "raise"), _job(3, epochs=3)])
     assert list(results) == [1, 2, 3]
     assert results[1].status == "ok" and results[1].fitness == 1.0 and results[1].pid == os.getpid()
-    assert isinstance(results[2], FailedEvaluation)
+    assert isinstance(results[2], Metrics)
     assert results[2].status == "failed" and results[2].error == "RuntimeError: bad candidate"
     assert results[2].to_dict()["fitness"] == 0.0
     assert events[3][0] == {"event": "started", "device": "cpu", "worker": 0, "pid": os.getpid()}
