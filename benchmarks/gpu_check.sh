@@ -5,7 +5,7 @@
 #      autotuner (which gene is slow on this card, and whether the tuner fixes it);
 #   3. the training-throughput benchmark (small, median, large; 12 epochs of CIFAR-10-sized data),
 #      and the median again with the autotuner off: a baseline from the same run on the same card.
-# Usage: benchmarks/gpu_check.sh [OUT_DIR]   (pyevonas with the train extra installed; ~5 min on an H200)
+# Usage: benchmarks/gpu_check.sh [OUT_DIR]   (pyevonas with the train extra installed; not yet run: last session's H200 timings suggest ~5 min)
 set -uo pipefail
 out=${1:-gpu_results}
 mkdir -p "$out"
