@@ -266,9 +266,7 @@ class DepthwiseConv2d(nn.Conv2d):
         self.impl = "conv"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if self.kernel_size == (1, 1):
-            return self._taps(x)
-        if self.impl == "shifts":
+        if self.kernel_size == (1, 1) or self.impl == "shifts":
             return self._taps(x)
         if (
             self.impl == "nchw"
