@@ -258,28 +258,29 @@ def evolve(
     run_dir = config.run_path
     if control is None:
         control = control_from_config(config)
-    store = RunStore.create(
-        run_dir,
-        config=config.to_dict(),
-        scoring=_scoring_dict(scoring),
-        space=space.to_dict(),
-        meta={
-            "source": "pyevonas",
-            "dataset": config.dataset,
-            "control": f"python:{control.name}" if config.control == "python" and control else config.control,
-            "seed": config.seed,
-            "name": config.run_name,
-        },
-    )
+    # The backend first: one that cannot start (Ray unreachable or missing) leaves no run folder.
+    backend, owned = _evaluator(config, evaluate_fn, evaluator)
     try:
-        backend, owned = _evaluator(config, evaluate_fn, evaluator)
+        store = RunStore.create(
+            run_dir,
+            config=config.to_dict(),
+            scoring=_scoring_dict(scoring),
+            space=space.to_dict(),
+            meta={
+                "source": "pyevonas",
+                "dataset": config.dataset,
+                "control": f"python:{control.name}" if config.control == "python" and control else config.control,
+                "seed": config.seed,
+                "name": config.run_name,
+            },
+        )
         try:
             return _Loop(store, config, space, scoring, control, backend, observers).run(resumed=False)
         finally:
-            if owned:
-                backend.close()  # type: ignore[attr-defined]
+            store.close()
     finally:
-        store.close()
+        if owned:
+            backend.close()  # type: ignore[attr-defined]
 
 
 def resume(

@@ -642,6 +642,23 @@ class _RunError:
     error: PyevonasError
 
 
+def _check_reachable(address: str | None, timeout_s: float = 5.0) -> None:
+    """Refuse a ``host:port`` (or ``ray://host:port``) where nothing listens, in seconds: Ray
+    itself retries an unreachable address for minutes before it gives up."""
+    if address is None or address == "auto":
+        return
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit():
+        raise ConfigError(f"executor: Ray address {address!r} is not HOST:PORT, ray://HOST:PORT or auto")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise ConfigError(
+            f"executor: cannot connect to Ray at {address!r}: nothing answers at {host}:{port} ({exc}); "
+            "is the head node running (`ray start --head --port=PORT`)?"
+        ) from None
+
+
 class RayEvaluator(Evaluator):
     """Evaluate candidates as Ray tasks, on a cluster or on a local Ray instance.
 
@@ -658,10 +675,17 @@ class RayEvaluator(Evaluator):
         if not ray.is_initialized():
             # Only a local instance started here takes start-up options; a cluster has its own.
             local = {"include_dashboard": False} if address is None else {}
+            _check_reachable(address)
             try:
                 ray.init(address=address, log_to_driver=False, **local)
             except Exception as exc:
-                raise ConfigError(f"executor: cannot connect to Ray at {address!r}: {exc}") from exc
+                hint = ""
+                if address is not None and not os.environ.get("RAY_AUTH_MODE"):
+                    hint = (
+                        "; if the cluster uses token authentication (the default of `ray start` in "
+                        "recent Ray), set RAY_AUTH_MODE=token here too"
+                    )
+                raise ConfigError(f"executor: cannot connect to Ray at {address!r}: {exc}{hint}") from exc
             self._owns_ray = True
         from ray.util.queue import Queue
 
