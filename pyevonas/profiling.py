@@ -8,11 +8,17 @@ autocast as training (``channels_last`` / ``bf16``), so a gene that hits a slow 
 given GPU shows up by name. ``pyevonas profile ARCH`` prints the table.
 
 The per-gene times add up to slightly more than a whole step (each timed call pays its own
-launch and synchronisation); the shares are what to read.
+launch and synchronisation); the shares are what to read. ``profile_step`` times the whole
+training step (forward, loss, backward, SGD update) and the host time it takes to issue it: on
+CUDA, where kernels run asynchronously, a host time close to the step time means the step is
+bound by launches and Python, not by the GPU (the case for CUDA graphs); a host time far below
+it means the kernels themselves are the cost (the per-gene table says which).
 """
 
 from __future__ import annotations
 
+import statistics
+import time
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -139,6 +145,82 @@ def profile_layers(
     return rows
 
 
+@dataclass(frozen=True, slots=True)
+class StepTime:
+    """One whole training step.
+
+    Attributes:
+        step_ms: median milliseconds of a step (forward, loss, backward, SGD update), the device
+            synchronised after each.
+        host_ms: median milliseconds the host takes to issue a step (on CUDA the kernels then
+            run asynchronously; on CPU it equals ``step_ms``).
+    """
+
+    step_ms: float
+    host_ms: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def profile_step(
+    model: ChainModel,
+    *,
+    batch_size: int = 256,
+    device: torch.device | str = "cpu",
+    channels_last: bool = False,
+    bf16: bool = False,
+    warmup: int = 3,
+    repeats: int = 10,
+    seed: int = 0,
+) -> StepTime:
+    """Time whole training steps of ``model`` on one random batch, as :mod:`pyevonas.train` runs them.
+
+    The steps update the model's weights (SGD, Nesterov momentum 0.9, learning rate 0.01): time a
+    model you do not need afterwards.
+    """
+    if batch_size < 1 or repeats < 1 or warmup < 0:
+        raise ValueError("batch_size and repeats must be >= 1 and warmup >= 0")
+    device = torch.device(device)
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    model = model.to(device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    model.train()
+    c, h, w = model.input_shape
+    x = torch.randint(0, 256, (batch_size, c, h, w), dtype=torch.uint8, generator=gen).to(device)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    n_classes = model.head.out_features if isinstance(model.head, nn.Linear) else 1
+    y = torch.randint(0, n_classes, (batch_size,), generator=gen).to(device)
+    on_cuda = device.type == "cuda"
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.SGD(
+        params, lr=0.01, momentum=0.9, nesterov=True, fused=on_cuda or None, foreach=not on_cuda or None
+    )
+    autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16)
+
+    def step() -> None:
+        with autocast:
+            logits = model(x)
+        loss = torch.nn.functional.cross_entropy(logits.float(), y)
+        optimizer.zero_grad(set_to_none=True)
+        torch.autograd.backward(loss)
+        optimizer.step()
+
+    step_ms = median_ms(step, device, warmup=warmup, repeats=repeats)
+    host: list[float] = []
+    for _ in range(repeats):
+        if on_cuda:
+            torch.cuda.synchronize(device)
+        start = time.perf_counter()
+        step()
+        host.append(time.perf_counter() - start)
+    if on_cuda:
+        torch.cuda.synchronize(device)
+    return StepTime(step_ms=step_ms, host_ms=1000.0 * statistics.median(host))
+
+
 # (weight shape, stride, padding, input shape, input strides, dtype, autocast dtype, device) -> impl.
 # Shapes repeat across the candidates of a search, so each is timed once per process.
 _TUNED: dict[tuple[Any, ...], str] = {}
@@ -224,4 +306,4 @@ def tune_depthwise(
     return chosen
 
 
-__all__ = ["LayerTime", "profile_layers", "tune_depthwise"]
+__all__ = ["LayerTime", "StepTime", "profile_layers", "profile_step", "tune_depthwise"]

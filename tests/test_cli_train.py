@@ -124,13 +124,14 @@ def test_profile_times_every_gene(capsys: pytest.CaptureFixture[str], tmp_path: 
     assert [row["layer"] for row in doc["layers"]] == [g["layer"] for g in CHROM] + ["head"]
     assert doc["layers"][1]["in_shape"] == [3, 32, 32] and doc["layers"][1]["out_shape"] == [16, 32, 32]
     assert doc["device"] == "cpu" and doc["batch_size"] == 4 and doc["total_ms"] > 0
+    assert doc["step"]["step_ms"] > 0 and doc["step"]["host_ms"] > 0
 
     code, out, err = run(
         ["profile", "C(8,3,1) D(3,2) g", "--dataset", "digits", "--batch-size", "2", "--repeats", "1", "--autotune"],
         capsys,
     )
     assert code == 0, err
-    assert "DC_2D" in out and "depthwise kernels" in out and "1x8x8" in out
+    assert "DC_2D" in out and "depthwise kernels" in out and "1x8x8" in out and "whole training step" in out
 
     code, out, err = run(["profile", "C(8,3,1) g", "--batch-size", "0"], capsys)
     assert code == 2 and "--batch-size" in err

@@ -12,7 +12,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from pyevonas.model import DepthwiseConv2d, build_model, same_conv2d
-from pyevonas.profiling import _TUNED, profile_layers, tune_depthwise
+from pyevonas.profiling import _TUNED, profile_layers, profile_step, tune_depthwise
 
 torch.set_num_threads(1)
 ARCHS = json.loads((Path(__file__).parents[1] / "benchmarks" / "train_throughput_archs.json").read_text())
@@ -100,3 +100,16 @@ def test_profile_names_every_gene_with_its_shapes() -> None:
     assert rows[1].to_dict()["total_ms"] == rows[1].forward_ms + rows[1].backward_ms
     with pytest.raises(ValueError, match="batch_size"):
         profile_layers(model, batch_size=0)
+
+
+def test_whole_step_trains_the_model_and_times_the_host() -> None:
+    torch.manual_seed(0)
+    model = build_model(MEDIAN, (3, 16, 16), 10)
+    before = [p.detach().clone() for p in model.parameters()]
+    timed = profile_step(model, batch_size=4, warmup=1, repeats=2, channels_last=True)
+    assert timed.step_ms > 0 and timed.host_ms > 0
+    assert timed.to_dict() == {"step_ms": timed.step_ms, "host_ms": timed.host_ms}
+    # It ran real SGD steps (documented: time a model you do not need afterwards).
+    assert any(not torch.equal(a, b) for a, b in zip(before, model.parameters(), strict=True))
+    with pytest.raises(ValueError, match="repeats"):
+        profile_step(model, repeats=0)

@@ -187,7 +187,7 @@ def profile(
 
     from pyevonas.data import dataset_info
     from pyevonas.model import build_model
-    from pyevonas.profiling import profile_layers, tune_depthwise
+    from pyevonas.profiling import profile_layers, profile_step, tune_depthwise
     from pyevonas.train import _resolve_device
 
     if batch_size < 1 or repeats < 1:
@@ -212,6 +212,9 @@ def profile(
         model, batch_size=batch_size, device=dev, channels_last=channels_last, bf16=bf16, repeats=repeats
     )
     total = sum(r.total_ms for r in rows)
+    whole = profile_step(  # last: it trains the model
+        model, batch_size=batch_size, device=dev, channels_last=channels_last, bf16=bf16, repeats=repeats
+    )
     setup = {
         "device": str(dev),
         "batch_size": batch_size,
@@ -220,7 +223,7 @@ def profile(
         "depthwise_kernels": tuned,
     }
     if as_json:
-        echo_json({**setup, "total_ms": total, "layers": [r.to_dict() for r in rows]})
+        echo_json({**setup, "total_ms": total, "step": whole.to_dict(), "layers": [r.to_dict() for r in rows]})
         return
     from rich.table import Table
 
@@ -239,4 +242,14 @@ def profile(
     console.print(table)
     console.print(
         f"sum of genes: {total:.2f} ms per batch" + (f"; depthwise kernels: {tuned}" if tuned else ""), highlight=False
+    )
+    console.print(
+        f"whole training step (forward, loss, backward, SGD): {whole.step_ms:.2f} ms; "
+        f"the host issues it in {whole.host_ms:.2f} ms"
+        + (
+            " (close to the step: launch- or Python-bound)"
+            if on_cuda and whole.host_ms >= 0.8 * whole.step_ms
+            else (" (the GPU's kernels are the cost)" if on_cuda else "")
+        ),
+        highlight=False,
     )
