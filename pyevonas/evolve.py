@@ -377,8 +377,13 @@ def _evaluator(
     from pyevonas.executor import detect_devices, make_evaluator
 
     devices = None
-    if config.executor == "pool" and config.device == "auto":
-        devices = detect_devices()  # spread the workers over every visible GPU
+    if config.executor == "pool":
+        if config.device in ("auto", "cuda"):
+            # Spread the workers over every visible GPU (`workers` per GPU), not all on cuda:0.
+            found = detect_devices()
+            devices = found if config.device == "auto" else [d for d in found if d.startswith("cuda")] or None
+        elif config.device.startswith("cuda:"):
+            devices = [config.device]
     made = make_evaluator(
         config.executor,
         workers=config.workers,

@@ -482,3 +482,31 @@ def test_the_pool_gives_the_same_run_as_in_process(tmp_path: Path) -> None:
     )
     serial = evolve(_config(tmp_path / "serial"), evaluate_fn=stub_evaluate)
     assert _chromosomes(pooled.run_dir) == _chromosomes(serial.run_dir)
+
+
+@pytest.mark.parametrize(
+    ("device", "found", "expected"),
+    [
+        ("cuda", ["cuda:0", "cuda:1"], {"cuda:0", "cuda:1"}),  # every GPU, not all on cuda:0
+        ("auto", ["cuda:0", "cuda:1"], {"cuda:0", "cuda:1"}),
+        ("auto", ["cpu"], {"cpu"}),
+        ("cuda:1", ["cuda:0", "cuda:1"], {"cuda:1"}),
+        ("cpu", ["cuda:0"], {None}),  # each job's own config.device: cpu
+    ],
+)
+def test_pool_workers_go_to_the_devices_asked_for(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, device: str, found: list[str], expected: set[str | None]
+) -> None:
+    import pyevonas.executor
+    from pyevonas.evolve import _evaluator
+
+    monkeypatch.setattr(pyevonas.executor, "detect_devices", lambda: found)
+    config = _config(tmp_path / "run", executor="pool", workers=2, device=device)
+    backend, owned = _evaluator(config, None, None)
+    try:
+        assert owned
+        workers = backend._workers  # type: ignore[attr-defined]
+        assert {w.device for w in workers} == expected
+        assert len(workers) == 2 * len(expected)  # `workers` per device
+    finally:
+        backend.close()  # type: ignore[attr-defined]
