@@ -56,6 +56,30 @@ class LayerTime:
         return {**asdict(self), "total_ms": self.total_ms}
 
 
+def _setup(
+    model: ChainModel,
+    batch_size: int,
+    device: torch.device | str,
+    channels_last: bool,
+    warmup: int,
+    repeats: int,
+    seed: int,
+) -> tuple[ChainModel, torch.device, torch.Generator, torch.Tensor]:
+    """Check the counts, move the model (training mode, layout) and draw a uint8 input batch."""
+    if batch_size < 1 or repeats < 1 or warmup < 0:
+        raise ValueError("batch_size and repeats must be >= 1 and warmup >= 0")
+    device = torch.device(device)
+    gen = torch.Generator(device="cpu").manual_seed(seed)
+    model = model.to(device)
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    model.train()
+    x = torch.randint(0, 256, (batch_size, *model.input_shape), dtype=torch.uint8, generator=gen).to(device)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return model, device, gen, x
+
+
 def profile_layers(
     model: ChainModel,
     *,
@@ -81,18 +105,7 @@ def profile_layers(
     Returns:
         One :class:`LayerTime` per gene in order, then one for the classifier head.
     """
-    if batch_size < 1 or repeats < 1 or warmup < 0:
-        raise ValueError("batch_size and repeats must be >= 1 and warmup >= 0")
-    device = torch.device(device)
-    gen = torch.Generator(device="cpu").manual_seed(seed)
-    model = model.to(device)
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    model.train()
-    c, h, w = model.input_shape
-    x = torch.randint(0, 256, (batch_size, c, h, w), dtype=torch.uint8, generator=gen).to(device)
-    if channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)
+    model, device, gen, x = _setup(model, batch_size, device, channels_last, warmup, repeats, seed)
     autocast = torch.autocast(device_type=device.type, dtype=torch.bfloat16, enabled=bf16)
 
     modules: list[tuple[str, nn.Module]] = [(g["layer"], m) for g, m in zip(model.genes, model.layers, strict=True)]
@@ -179,18 +192,7 @@ def profile_step(
     The steps update the model's weights (SGD, Nesterov momentum 0.9, learning rate 0.01): time a
     model you do not need afterwards.
     """
-    if batch_size < 1 or repeats < 1 or warmup < 0:
-        raise ValueError("batch_size and repeats must be >= 1 and warmup >= 0")
-    device = torch.device(device)
-    gen = torch.Generator(device="cpu").manual_seed(seed)
-    model = model.to(device)
-    if channels_last:
-        model = model.to(memory_format=torch.channels_last)
-    model.train()
-    c, h, w = model.input_shape
-    x = torch.randint(0, 256, (batch_size, c, h, w), dtype=torch.uint8, generator=gen).to(device)
-    if channels_last:
-        x = x.contiguous(memory_format=torch.channels_last)
+    model, device, gen, x = _setup(model, batch_size, device, channels_last, warmup, repeats, seed)
     n_classes = model.head.out_features if isinstance(model.head, nn.Linear) else 1
     y = torch.randint(0, n_classes, (batch_size,), generator=gen).to(device)
     on_cuda = device.type == "cuda"
