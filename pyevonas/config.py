@@ -54,6 +54,19 @@ DEMO_BUDGET: dict[str, int] = {
 DEMO_TRAIN: dict[str, Any] = {"batch_size": 64, "lr": 0.05, "num_workers": 1}
 
 
+def _trains_on_cpu(device: Any) -> bool:
+    """Whether candidates of a run with this ``device`` setting train on the CPU."""
+    if device == "cpu":
+        return True
+    if device != "auto":
+        return False
+    try:
+        import torch
+    except ImportError:
+        return True  # no training stack: the CLI's preflight says so
+    return not torch.cuda.is_available()
+
+
 def _usable_cores() -> int:
     try:
         return len(os.sched_getaffinity(0))
@@ -171,9 +184,9 @@ class RunConfig(BaseModel):
         Args:
             file: a run.toml, or None.
             overrides: settings given on the command line; keys are field names (or ``schema``).
-            demo_workers: on the demo dataset, when neither ``workers`` nor ``executor`` is set,
-                train one candidate per usable CPU core in a process pool (``pyevonas evolve``
-                does; an API caller keeps the in-process default unless it asks).
+            demo_workers: on the demo dataset, training on the CPU, when neither ``workers`` nor
+                ``executor`` is set: train one candidate per usable CPU core in a process pool
+                (``pyevonas evolve`` does; an API caller keeps the in-process default).
 
         Returns:
             The validated config.
@@ -197,9 +210,15 @@ class RunConfig(BaseModel):
             train = merged.get("train")
             if train is None or isinstance(train, Mapping):
                 merged["train"] = {**DEMO_TRAIN, **(train or {})}
-            if demo_workers and not {"workers", "executor"} & set(merged) and _is_int(merged.get("population")):
+            if (
+                demo_workers
+                and not {"workers", "executor"} & set(merged)
+                and _is_int(merged.get("population"))
+                and _trains_on_cpu(merged.get("device", "auto"))
+            ):
                 # One single-threaded worker per core: the demo's tiny candidates do not use a
                 # second thread, but they do use a second process (1.6x on 2 cores, same results).
+                # Not on a GPU machine, where the pool would put this many workers on every GPU.
                 merged["workers"] = max(1, min(_usable_cores(), merged["population"]))
         if not top_k_given and _is_int(merged.get("population")):
             # A small population given without top_k keeps the default top_k from refusing it.

@@ -309,6 +309,7 @@ def test_the_demo_trains_one_candidate_per_core(monkeypatch: pytest.MonkeyPatch)
     import pyevonas.config as config_module
 
     monkeypatch.setattr(config_module, "_usable_cores", lambda: 2)
+    monkeypatch.setattr(config_module, "_trains_on_cpu", lambda device: device in ("cpu", "auto"))  # no GPU
     demo = RunConfig.resolve(None, {}, demo_workers=True)  # what `pyevonas evolve` asks for
     assert (demo.workers, demo.executor) == (2, "pool")
     assert RunConfig.resolve(None, {}).executor == "inprocess"  # the API's default
@@ -319,6 +320,11 @@ def test_the_demo_trains_one_candidate_per_core(monkeypatch: pytest.MonkeyPatch)
     assert RunConfig.resolve(None, {"population": 6, "top_k": 2}, demo_workers=True).workers == 6  # no idle ones
     monkeypatch.setattr(config_module, "_usable_cores", lambda: 1)
     assert RunConfig.resolve(None, {}, demo_workers=True).executor == "inprocess"
+    # On a GPU machine the pool would put that many workers on every GPU: in-process there.
+    monkeypatch.setattr(config_module, "_usable_cores", lambda: 64)
+    monkeypatch.setattr(config_module, "_trains_on_cpu", lambda device: device == "cpu")
+    assert RunConfig.resolve(None, {}, demo_workers=True).executor == "inprocess"
+    assert RunConfig.resolve(None, {"device": "cpu"}, demo_workers=True).workers == 8
 
 
 def test_a_missing_gpu_is_refused_before_anything_starts(
