@@ -423,16 +423,13 @@ def _fit(
 
     params = [p for p in model.parameters() if p.requires_grad]
     coupled = config.weight_decay_mode == "coupled"
-    optimizer = torch.optim.SGD(
+    optimizer = sgd_optimizer(
         params,
+        device,
         lr=config.lr,
         momentum=config.momentum,
-        nesterov=config.nesterov and config.momentum > 0,
+        nesterov=config.nesterov,
         weight_decay=config.weight_decay if coupled else 0.0,
-        # One kernel for the whole update on CUDA; one multi-tensor call per step elsewhere
-        # (torch's CPU default loops over the parameters in Python; 1-2 % of a digits candidate).
-        fused=device.type == "cuda" or None,
-        foreach=device.type != "cuda" or None,
     )
     n = len(data.train_y)
     # Full batches only: the images after the last full batch wait for the next shuffle (a
@@ -509,6 +506,30 @@ def _fit(
             break
     outcome.train_seconds = time.perf_counter() - start
     return outcome
+
+
+def sgd_optimizer(
+    params: list[Any],
+    device: Any,
+    *,
+    lr: float,
+    momentum: float = 0.9,
+    nesterov: bool = True,
+    weight_decay: float = 0.0,
+) -> Any:
+    """SGD as a candidate trains with it: one fused kernel for the whole update on CUDA, one
+    multi-tensor call elsewhere (torch's CPU default loops over the parameters in Python)."""
+    import torch
+
+    return torch.optim.SGD(
+        params,
+        lr=lr,
+        momentum=momentum,
+        nesterov=nesterov and momentum > 0,
+        weight_decay=weight_decay,
+        fused=device.type == "cuda" or None,
+        foreach=device.type != "cuda" or None,
+    )
 
 
 def _is_oom(exc: BaseException) -> bool:
