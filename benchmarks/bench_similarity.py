@@ -38,7 +38,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))  # the pure-Python oracle lives with the tests
 
 import pyevonas  # noqa: E402
-from pyevonas.encode import compiled  # noqa: E402
+from pyevonas.metric._compiled import compiled  # noqa: E402
 
 
 def load_archs() -> list[list[dict[str, Any]]]:
@@ -76,7 +76,7 @@ def gene_strings(pop: list[list[dict]], schema: str) -> tuple[list[str], np.ndar
             s.append(ids.setdefault(key, len(ids)))
         seqs.append(s)
     keys = list(ids)
-    from pyevonas.encode import Gene
+    from pyevonas.metric._compiled import Gene
 
     genes = [Gene(k[0], c.scoring.gene(k[0]).layer, dict(k[1])) for k in keys]
     codes, params = c.encode_genes(genes)
@@ -107,7 +107,7 @@ def bench_biopython(pop: list[list[dict]], schema: str, max_pairs: int) -> dict[
     pairs = [(i, j) for i in range(len(strs)) for j in range(i + 1, len(strs))][:max_pairs]
     t = best_of(lambda: [al.score(strs[i], strs[j]) for i, j in pairs], 2)
     # Sanity: Biopython's raw scores equal pyevonas's.
-    from pyevonas.metric import score_matrix
+    from pyevonas.metric.api import score_matrix
 
     i, j = pairs[len(pairs) // 2]
     assert abs(al.score(strs[i], strs[j]) - score_matrix([pop[i]], [pop[j]], schema)[0, 0]) < 1e-9

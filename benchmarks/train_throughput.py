@@ -2,7 +2,7 @@
 
 The three architectures (``train_throughput_archs.json``) are trained individuals of the paper's
 30 CIFAR-10 runs at the 10th, 50th and 90th percentile of parameter count (small, median,
-large). Each is trained with the paper's recipe through ``pyevonas.train.evaluate``, exactly as
+large). Each is trained with the paper's recipe through ``pyevonas.training.loop.evaluate``, exactly as
 a search trains a candidate, after one untimed warm-up run (CUDA context, allocator).
 
 Data: CIFAR-10 from ``--data-dir`` if given; otherwise random images of CIFAR-10's shape and
@@ -81,7 +81,8 @@ def main(argv: list[str] | None = None) -> int:
 
     import torch
 
-    from pyevonas.train import TrainConfig, evaluate
+    from pyevonas.training.config import TrainConfig
+    from pyevonas.training.loop import evaluate
 
     if args.threads:
         torch.set_num_threads(args.threads)

@@ -30,26 +30,29 @@ _LAZY: dict[str, str] = {
     "align": "pyevonas.metric",
     "diversity": "pyevonas.metric",
     "Alignment": "pyevonas.metric",
-    "Gene": "pyevonas.encode",
-    "sequence": "pyevonas.encode",
-    "parse_arch": "pyevonas.encode",
-    "format_arch": "pyevonas.encode",
-    "Scoring": "pyevonas.schema",
-    "build_model": "pyevonas.model",
+    "Gene": "pyevonas.metric",
+    "sequence": "pyevonas.metric",
+    "parse_arch": "pyevonas.metric",
+    "format_arch": "pyevonas.metric",
+    "Scoring": "pyevonas.metric",
+    "build_model": "pyevonas.training.builders",
 }
 
 if TYPE_CHECKING:
-    from pyevonas.encode import Gene, format_arch, parse_arch, sequence
     from pyevonas.metric import (
         Alignment,
+        Gene,
+        Scoring,
         align,
         diversity,
+        format_arch,
         nearest,
+        parse_arch,
+        sequence,
         similarity,
         similarity_matrix,
     )
-    from pyevonas.model import build_model
-    from pyevonas.schema import Scoring
+    from pyevonas.training.builders import build_model
 
 
 def __getattr__(name: str) -> Any:

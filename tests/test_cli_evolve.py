@@ -11,8 +11,8 @@ import pytest
 
 from pyevonas.cli import app
 from pyevonas.cli._common import run_guarded
-from pyevonas.config import DEMO_BUDGET, DEMO_TRAIN, RunConfig
-from pyevonas.store import RunStore
+from pyevonas.runs.store import RunStore
+from pyevonas.search.config import DEMO_BUDGET, DEMO_TRAIN, RunConfig
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from test_evolve import stub_evaluate
@@ -23,15 +23,15 @@ REPO = Path(__file__).resolve().parents[1]
 @pytest.fixture(autouse=True)
 def _one_core(monkeypatch: pytest.MonkeyPatch) -> None:
     """The demo's default is a worker per core; these tests stub training in this process."""
-    import pyevonas.config
+    import pyevonas.search.config
 
-    monkeypatch.setattr(pyevonas.config, "_usable_cores", lambda: 1)
+    monkeypatch.setattr(pyevonas.search.config, "_usable_cores", lambda: 1)
 
 
 @pytest.fixture
 def stub_training(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """Replace training by the stub wherever the in-process evaluator looks it up."""
-    import pyevonas.train
+    import pyevonas.training.loop
 
     calls: list[int] = []
 
@@ -39,7 +39,7 @@ def stub_training(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         calls.append(1)
         return stub_evaluate(chromosome, config, progress)
 
-    monkeypatch.setattr(pyevonas.train, "evaluate", fake)
+    monkeypatch.setattr(pyevonas.training.loop, "evaluate", fake)
     return calls
 
 
@@ -306,7 +306,7 @@ def test_several_workers_mean_the_process_pool() -> None:
 
 
 def test_the_demo_trains_one_candidate_per_core(monkeypatch: pytest.MonkeyPatch) -> None:
-    import pyevonas.config as config_module
+    import pyevonas.search.config as config_module
 
     monkeypatch.setattr(config_module, "_usable_cores", lambda: 2)
     monkeypatch.setattr(config_module, "_trains_on_cpu", lambda device: device in ("cpu", "auto"))  # no GPU
@@ -344,7 +344,7 @@ def test_a_missing_gpu_is_refused_before_anything_starts(
 def test_ctrl_c_leaves_a_resumable_run_and_says_how(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import pyevonas.train
+    import pyevonas.training.loop
 
     calls: list[int] = []
 
@@ -354,7 +354,7 @@ def test_ctrl_c_leaves_a_resumable_run_and_says_how(
             raise KeyboardInterrupt
         return stub_evaluate(chromosome, config, progress)
 
-    monkeypatch.setattr(pyevonas.train, "evaluate", interrupted)
+    monkeypatch.setattr(pyevonas.training.loop, "evaluate", interrupted)
     run_dir = tmp_path / "run"
     code, _out, err = _cli(
         [

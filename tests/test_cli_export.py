@@ -12,7 +12,7 @@ from typer.testing import CliRunner
 
 from pyevonas.cli import app
 from pyevonas.cli._common import run_guarded
-from pyevonas.store import DB_NAME, RunStore
+from pyevonas.runs.store import DB_NAME, RunStore
 
 CHROM_A = [
     {"layer": "Rescaling", "f_name": "Rescaling", "scale": 1 / 255},

@@ -11,7 +11,7 @@ import pyevonas
 from pyevonas.cli import app
 from pyevonas.cli._common import run_guarded
 from pyevonas.cli.report_cmds import render_alignment
-from pyevonas.store import RunStore
+from pyevonas.runs.store import RunStore
 
 DATA = Path(__file__).parent / "data"
 EVONAS = DATA / "evonas_cifar10_s1_div_g4.evonas"
@@ -133,7 +133,7 @@ def test_align_prints_a_coloured_alignment(capsys: pytest.CaptureFixture[str]) -
 def test_align_colours_one_per_gene_type() -> None:
     from rich.console import Console
 
-    from pyevonas.figures import GENE_COLOURS
+    from pyevonas.report.figures import GENE_COLOURS
 
     al = pyevonas.align("T(64,3,1) D(3,1) B g F(32)", "T(64,3,1) B D(3,1) g F(32)")
     console = Console(force_terminal=True, color_system="truecolor", width=200)

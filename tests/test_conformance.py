@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 import pyevonas
-from pyevonas.metric import round3, score_matrix
+from pyevonas.metric.api import round3, score_matrix
 
 DATA = Path(__file__).parent / "data"
 

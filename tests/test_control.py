@@ -5,8 +5,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from pyevonas.config import RunConfig
-from pyevonas.control import (
+from pyevonas.errors import ConfigError
+from pyevonas.search.config import RunConfig
+from pyevonas.search.control import (
     RIGID,
     SOFT,
     breed_under_control,
@@ -14,7 +15,6 @@ from pyevonas.control import (
     custom_control,
     window_distance,
 )
-from pyevonas.errors import ConfigError
 
 
 # ---------------------------------------------------------------------- the functions

@@ -123,7 +123,7 @@ def test_fuzzed_layers_raise_only_encoding_error(arch: Any) -> None:
 def test_rust_fast_encoder_equals_the_validating_path(pop: list[list[dict[str, Any]]]) -> None:
     import numpy as np
 
-    from pyevonas.encode import compiled
+    from pyevonas.metric._compiled import compiled
 
     for schema in ("default", "paper"):
         c = compiled(schema)
@@ -138,7 +138,7 @@ def test_rust_fast_encoder_equals_the_validating_path(pop: list[list[dict[str, A
 
 
 def test_rust_fast_encoder_gives_up_on_anything_unusual() -> None:
-    from pyevonas.encode import compiled
+    from pyevonas.metric._compiled import compiled
 
     c = compiled("default")
     for pop in (

@@ -21,10 +21,11 @@ from typing import Any
 
 import pytest
 
-from pyevonas.config import RunConfig
-from pyevonas.control import SOFT
 from pyevonas.errors import ConfigError, RunStoreError, TrainingError
-from pyevonas.evolve import (
+from pyevonas.runs.store import RunStore
+from pyevonas.search.config import RunConfig
+from pyevonas.search.control import SOFT
+from pyevonas.search.events import (
     CandidateUpdate,
     ControlStep,
     GenerationBred,
@@ -32,11 +33,9 @@ from pyevonas.evolve import (
     GenerationStarted,
     RunFinished,
     RunStarted,
-    evolve,
-    resume,
 )
-from pyevonas.space import SearchSpace
-from pyevonas.store import RunStore
+from pyevonas.search.loop import evolve, resume
+from pyevonas.search.space import SearchSpace
 
 REPO = Path(__file__).resolve().parents[1]
 PAPER_SPACE = SearchSpace.load("paper")
@@ -147,7 +146,8 @@ _CHILD = textwrap.dedent(
     import json, os, sys, time
     sys.path.insert(0, {tests!r})
     from test_evolve import stub_evaluate, _config
-    from pyevonas.evolve import evolve, resume, ControlStep
+    from pyevonas.search.loop import evolve, resume
+    from pyevonas.search.events import ControlStep
     from pathlib import Path
 
     mode, run_dir, marker, log = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4])
@@ -228,11 +228,11 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(
         return stub_evaluate(chromosome, config, progress)
 
     # Resume through the command line, as a user would; training is the counting stub.
-    import pyevonas.train
+    import pyevonas.training.loop
     from pyevonas.cli import app
     from pyevonas.cli._common import run_guarded
 
-    monkeypatch.setattr(pyevonas.train, "evaluate", counting)
+    monkeypatch.setattr(pyevonas.training.loop, "evaluate", counting)
     assert run_guarded(app, ["evolve", "--resume", str(run_dir), "--quiet"]) == 0
     reference = evolve(_config(tmp_path / "reference"), evaluate_fn=stub_evaluate)
     assert _chromosomes(run_dir) == _chromosomes(reference.run_dir)
@@ -423,7 +423,7 @@ def test_custom_control_from_config_and_the_diversity_measure(tmp_path: Path, ho
 
 
 def test_python_control_functions_are_used_and_needed_to_resume(tmp_path: Path) -> None:
-    from pyevonas.control import custom_control
+    from pyevonas.search.control import custom_control
 
     seen: list[tuple[int, int]] = []
 
@@ -497,10 +497,10 @@ def test_the_pool_gives_the_same_run_as_in_process(tmp_path: Path) -> None:
 def test_pool_workers_go_to_the_devices_asked_for(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, device: str, found: list[str], expected: set[str | None]
 ) -> None:
-    import pyevonas.executor
-    from pyevonas.evolve import _evaluator
+    import pyevonas.search.executors
+    from pyevonas.search.loop import _evaluator
 
-    monkeypatch.setattr(pyevonas.executor, "detect_devices", lambda: found)
+    monkeypatch.setattr(pyevonas.search.executors, "detect_devices", lambda: found)
     config = _config(tmp_path / "run", executor="pool", workers=2, device=device)
     backend, owned = _evaluator(config, None, None)
     try:

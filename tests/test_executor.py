@@ -1,7 +1,7 @@
 """Tests of the evaluation backends: in-process, the local process pool (worker deaths), and Ray.
 
 The backends are exercised with `fake_evaluate`, a module-level (hence picklable by name)
-stand-in for `pyevonas.train.evaluate` whose behaviour each job chooses through its first gene:
+stand-in for `pyevonas.training.loop.evaluate` whose behaviour each job chooses through its first gene:
 finish, raise, exit, be killed, segfault, hang. One test runs the real training on digits.
 """
 
@@ -23,14 +23,8 @@ import pytest
 
 import pyevonas
 from pyevonas.errors import ConfigError, DatasetError, TrainingError
-from pyevonas.executor import (
-    EvalJob,
-    InProcessEvaluator,
-    PoolEvaluator,
-    failed,
-    make_evaluator,
-)
-from pyevonas.train import Metrics
+from pyevonas.search.executors import EvalJob, InProcessEvaluator, PoolEvaluator, failed, make_evaluator
+from pyevonas.training.config import Metrics
 
 REPO_ROOT = Path(pyevonas.__file__).resolve().parent.parent
 TESTS_DIR = Path(__file__).resolve().parent
@@ -38,7 +32,7 @@ TESTS_DIR = Path(__file__).resolve().parent
 
 @dataclasses.dataclass(frozen=True)
 class FakeMetrics:
-    """The fields of `pyevonas.train.Metrics` the loop reads, plus where the job ran."""
+    """The fields of `pyevonas.training.config.Metrics` the loop reads, plus where the job ran."""
 
     status: str
     error: str | None
@@ -274,7 +268,7 @@ _ORPHAN_SCRIPT = """
 import sys
 sys.path[:0] = sys.argv[1:3]
 from test_executor import _job, fake_evaluate
-from pyevonas.executor import make_evaluator
+from pyevonas.search.executors import make_evaluator
 evaluator = make_evaluator("pool", workers=1, evaluate_fn=fake_evaluate)
 for _ in evaluator.evaluate([_job(1, seconds=120)], lambda i, e: print(e["pid"], flush=True)):
     pass
@@ -317,13 +311,13 @@ def test_pool_workers_exit_when_the_search_process_is_killed() -> None:
 
 
 def _train_available() -> bool:
-    return importlib.util.find_spec("pyevonas.train") is not None
+    return importlib.util.find_spec("pyevonas.training.loop") is not None
 
 
-@pytest.mark.skipif(not _train_available(), reason="pyevonas.train is not written yet")
+@pytest.mark.skipif(not _train_available(), reason="pyevonas.training.loop is not written yet")
 @pytest.mark.parametrize("kind", ["inprocess", "pool"])
 def test_real_training_on_digits_for_one_epoch(kind: str) -> None:
-    from pyevonas.train import TrainConfig
+    from pyevonas.training.config import TrainConfig
 
     chrom = [
         {"layer": "Rescaling", "f_name": "Rescaling", "scale": 1 / 255},
@@ -355,7 +349,7 @@ def _cuda_available() -> bool:
 @pytest.mark.gpu
 @pytest.mark.skipif(not _cuda_available(), reason="needs a CUDA device")
 def test_pool_shares_one_gpu_between_workers() -> None:
-    from pyevonas.train import TrainConfig
+    from pyevonas.training.config import TrainConfig
 
     chrom = [
         {"layer": "C_2D", "f_name": "Conv2D", "filters": 16, "kernel_size": 3, "strides": 1,

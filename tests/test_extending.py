@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
-pytest.importorskip("pyevonas.encode")
+pytest.importorskip("pyevonas.metric.encode")
 
 import pyevonas
-from pyevonas import model as model_module
 from pyevonas.errors import SearchSpaceError, TrainingError
+from pyevonas.training import builders as model_module
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "extending.md"
 
@@ -100,7 +100,7 @@ def _check_broken_extension(tmp_path: Path) -> None:
     data = json.loads((tmp_path / "space.separable.json").read_text())
     data["genes"]["SEP_2D"]["successors"].append("SEP2D")
     (tmp_path / "broken.json").write_text(json.dumps(data))
-    from pyevonas.space import SearchSpace
+    from pyevonas.search.space import SearchSpace
 
     with pytest.raises(SearchSpaceError, match="genes.SEP_2D.successors: unknown gene 'SEP2D'"):
         SearchSpace.load(tmp_path / "broken.json")

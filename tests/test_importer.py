@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from pyevonas.errors import PyevonasError, RunStoreError
-from pyevonas.importer import RunImportError, control_window, import_run, read_run
-from pyevonas.store import RunStore
+from pyevonas.runs.importer import RunImportError, control_window, import_run, read_run
+from pyevonas.runs.store import RunStore
 
 DATA = Path(__file__).parent / "data"
 EVONAS = DATA / "evonas_cifar10_s1_div_g4.evonas"  # results_compressed_paper_cifar10_s1_div.evonas, 4 generations

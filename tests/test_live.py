@@ -14,9 +14,11 @@ from pathlib import Path
 
 from rich.console import Console
 
-from pyevonas.config import RunConfig
-from pyevonas.control import ControlIteration
-from pyevonas.evolve import (
+from pyevonas.cli.live import LiveView, format_duration
+from pyevonas.runs.records import Individual
+from pyevonas.search.config import RunConfig
+from pyevonas.search.control import ControlIteration
+from pyevonas.search.events import (
     CandidateInfo,
     CandidateProgress,
     CandidateUpdate,
@@ -27,8 +29,6 @@ from pyevonas.evolve import (
     RunFinished,
     RunStarted,
 )
-from pyevonas.live import LiveView, format_duration
-from pyevonas.store import Individual
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -131,7 +131,7 @@ _PTY_CHILD = textwrap.dedent(
     import sys, time
     sys.path.insert(0, {tests!r})
     from test_live import script_events
-    from pyevonas.live import LiveView
+    from pyevonas.cli.live import LiveView
     view = LiveView(refresh_per_second=50)
     print("MODE", "plain" if view.plain else "live", flush=True)
     with view:

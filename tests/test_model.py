@@ -12,21 +12,9 @@ import pytest
 torch = pytest.importorskip("torch")
 
 from pyevonas.errors import TrainingError
-from pyevonas.model import (
-    InstanceNorm,
-    ResidualBlock,
-    SamePool2d,
-    build_model,
-    count_flops,
-    count_parameters,
-    measure_latency_ms,
-    model_size,
-    model_size_mb,
-    register_layer,
-    registered_layers,
-    same_padding,
-    unregister_layer,
-)
+from pyevonas.training.builders import build_model, register_layer, registered_layers, unregister_layer
+from pyevonas.training.layers import InstanceNorm, ResidualBlock, SamePool2d, same_padding
+from pyevonas.training.measure import count_flops, count_parameters, measure_latency_ms, model_size, model_size_mb
 
 torch.set_num_threads(1)
 DATA = Path(__file__).parent / "data"
@@ -303,7 +291,7 @@ def test_model_size_of_a_huge_candidate_allocates_nothing() -> None:
 def test_sampled_architectures_build_and_match_their_size() -> None:
     import numpy as np
 
-    from pyevonas.space import SearchSpace
+    from pyevonas.search.space import SearchSpace
 
     space = SearchSpace.load("paper")
     rng = np.random.default_rng(11)

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from pyevonas.operators import (
+from pyevonas.search.operators import (
     breed,
     crossover_one_point,
     feature_span,
@@ -18,7 +18,7 @@ from pyevonas.operators import (
     select_parents,
     select_top_k,
 )
-from pyevonas.space import SearchSpace
+from pyevonas.search.space import SearchSpace
 
 SPACE = SearchSpace.load("paper")
 

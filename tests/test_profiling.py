@@ -11,8 +11,10 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from pyevonas.model import DepthwiseConv2d, build_model, same_conv2d
-from pyevonas.profiling import _TUNED, profile_layers, profile_step, tune_depthwise
+from pyevonas.training.builders import build_model
+from pyevonas.training.layers import DepthwiseConv2d, same_conv2d
+from pyevonas.training.profiling import profile_layers, profile_step
+from pyevonas.training.tuning import _TUNED, tune_depthwise
 
 torch.set_num_threads(1)
 ARCHS = json.loads((Path(__file__).parents[1] / "benchmarks" / "train_throughput_archs.json").read_text())

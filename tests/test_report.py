@@ -16,17 +16,10 @@ import pytest
 
 import pyevonas
 from pyevonas.errors import RunStoreError
-from pyevonas.importer import import_run
-from pyevonas.report import (
-    GenerationData,
-    RunData,
-    analyse_run,
-    load_run,
-    pearson,
-    similar_pairs,
-    write_report,
-)
-from pyevonas.store import RunStore
+from pyevonas.report.analysis import GenerationData, RunData, analyse_run, load_run, pearson, similar_pairs
+from pyevonas.report.html import write_report
+from pyevonas.runs.importer import import_run
+from pyevonas.runs.store import RunStore
 
 DATA = Path(__file__).parent / "data"
 EVONAS = DATA / "evonas_cifar10_s1_div_g4.evonas"
@@ -242,11 +235,11 @@ def test_a_second_report_replaces_the_first(small_run: Path, tmp_path: Path) -> 
 
 
 def test_report_of_a_search_run_by_the_loop(tmp_path: Path) -> None:
-    """A run written by pyevonas.evolve (training stubbed) reports with its control windows and tries."""
+    """A run written by pyevonas.search.loop (training stubbed) reports with its control windows and tries."""
     import hashlib as _hashlib
 
-    from pyevonas.config import RunConfig
-    from pyevonas.evolve import evolve
+    from pyevonas.search.config import RunConfig
+    from pyevonas.search.loop import evolve
 
     def evaluate(chromosome: list[dict[str, Any]], config: Any, progress: Any = None) -> dict[str, Any]:
         h = int(_hashlib.sha256(json.dumps(chromosome, sort_keys=True).encode()).hexdigest()[:8], 16) / 2**32
@@ -401,7 +394,7 @@ def _table3_runs() -> list[RunData]:
 def test_table3_of_the_paper_is_reproduced_with_the_paper_schema() -> None:
     """Matrices recomputed with the `paper` schema, upper-triangle median, Pearson per run: the
     published CIFAR-10 and CIFAR-100 columns to two decimals, and their means to three."""
-    from pyevonas.report import summary
+    from pyevonas.report.analysis import summary
 
     stats = [analyse_run(run, schema="paper", median="upper") for run in _table3_runs()]
     assert len(stats) == 40

@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 import pyevonas
 from pyevonas.errors import SchemaError
-from pyevonas.schema import Scoring, json_schema, resolve_scoring
+from pyevonas.metric.schema import Scoring, json_schema, resolve_scoring
 
 SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from strategies import archs
 
 import pyevonas
-from pyevonas.metric import round3, score_matrix
+from pyevonas.metric.api import round3, score_matrix
 
 ARCH = settings(max_examples=150, deadline=None)
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from pyevonas.errors import SearchSpaceError
-from pyevonas.space import SearchSpace
+from pyevonas.search.space import SearchSpace
 
 DATA = Path(__file__).parent / "data"
 

@@ -19,14 +19,8 @@ from hypothesis import strategies as st
 
 import pyevonas
 from pyevonas.errors import RunStoreError
-from pyevonas.store import (
-    APPLICATION_ID,
-    DB_NAME,
-    SCHEMA_VERSION,
-    GenerationRecord,
-    RunStore,
-    canonical_key,
-)
+from pyevonas.runs.records import GenerationRecord, canonical_key
+from pyevonas.runs.store import APPLICATION_ID, DB_NAME, SCHEMA_VERSION, RunStore
 
 REPO_ROOT = Path(pyevonas.__file__).resolve().parent.parent
 
@@ -443,7 +437,7 @@ def test_open_reports_a_damaged_database_body(tmp_path: Path) -> None:
 
 _WRITER = """
 import sys, numpy as np
-from pyevonas.store import RunStore
+from pyevonas.runs.store import RunStore
 store = RunStore.open(sys.argv[1])
 chrom = [{"layer": "C_2D", "filters": 8, "kernel_size": 3, "strides": 1}]
 rng = np.random.default_rng(0)

@@ -11,10 +11,11 @@ import pytest
 
 torch = pytest.importorskip("torch")
 
-from pyevonas.data import dataset_info, load_dataset, stratified_split
 from pyevonas.errors import ConfigError, DatasetError
-from pyevonas.model import register_layer, unregister_layer
-from pyevonas.train import FAILED_FITNESS, Metrics, TrainConfig, _accuracy, _augment, evaluate
+from pyevonas.training.builders import register_layer, unregister_layer
+from pyevonas.training.config import FAILED_FITNESS, Metrics, TrainConfig
+from pyevonas.training.data import dataset_info, load_dataset, stratified_split
+from pyevonas.training.loop import _accuracy, _augment, evaluate
 
 torch.set_num_threads(1)
 
@@ -76,7 +77,7 @@ def test_same_seed_same_training() -> None:
 
 
 def test_padded_last_evaluation_batch_counts_only_real_images() -> None:
-    from pyevonas.model import build_model
+    from pyevonas.training.builders import build_model
 
     torch.manual_seed(0)
     model = build_model(SMALL, (1, 8, 8), 10)
@@ -101,7 +102,7 @@ def test_autotuned_depthwise_kernels_train_on_cpu() -> None:
 
 
 def test_text_notation_is_accepted() -> None:
-    pytest.importorskip("pyevonas.encode")
+    pytest.importorskip("pyevonas.metric.encode")
     import pyevonas
 
     chrom = pyevonas.parse_arch("C(16,3,1) B L g F(32)")
@@ -447,7 +448,8 @@ def test_cuda_path_trains_with_bf16_and_channels_last() -> None:
 def test_cuda_every_paper_architecture_trains_a_step() -> None:
     import json
 
-    from pyevonas.model import DepthwiseConv2d, build_model
+    from pyevonas.training.builders import build_model
+    from pyevonas.training.layers import DepthwiseConv2d
 
     items = json.loads((Path(__file__).parent / "data" / "paper_chromosomes.json").read_text())["chromosomes"]
     # evaluate() leaves cudnn.benchmark on; here it would time every algorithm for each of the

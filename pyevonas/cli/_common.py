@@ -106,8 +106,6 @@ def read_arch(spec: str, schema: Any = "default") -> list[dict[str, Any]]:
         if not isinstance(data, list) or not all(isinstance(g, dict) and isinstance(g.get("layer"), str) for g in data):
             raise EncodingError(f"{spec}: expected a JSON list of gene objects with a 'layer' key")
         return data
-    from pyevonas.encode import (
-        parse_arch,  # the similarity engine owns the text notation
-    )
+    from pyevonas.metric.encode import parse_arch
 
     return [dict(g) for g in parse_arch(spec, schema=schema)]

@@ -11,7 +11,7 @@ from pyevonas.cli import app
 from pyevonas.cli._common import console, console_err
 
 if TYPE_CHECKING:
-    from pyevonas.config import RunConfig
+    from pyevonas.search.config import RunConfig
 
 # Flags that define the search; a resumed run keeps its saved values for these.
 _SEARCH_FLAGS = (
@@ -161,7 +161,7 @@ def _run(
 
 
 def _resolve(config_file: Path | None, overrides: dict[str, Any]) -> Any:
-    from pyevonas.config import RunConfig
+    from pyevonas.search.config import RunConfig
 
     config = RunConfig.resolve(config_file, overrides, demo_workers=True)
     if config.run_dir is None:
@@ -178,8 +178,8 @@ def _resolve(config_file: Path | None, overrides: dict[str, Any]) -> Any:
 def _preflight(config: Any) -> None:
     """Refuse what would fail later, before anything is written or trained."""
     from pyevonas.errors import ConfigError, RunStoreError
-    from pyevonas.schema import resolve_scoring
-    from pyevonas.space import SearchSpace
+    from pyevonas.metric.schema import resolve_scoring
+    from pyevonas.search.space import SearchSpace
 
     SearchSpace.load(config.space)
     resolve_scoring(config.schema_name)
@@ -192,8 +192,8 @@ def _preflight(config: Any) -> None:
     if config.data_dir is not None and not Path(config.data_dir).expanduser().exists():
         raise ConfigError(f"invalid setting 'data_dir': {config.data_dir} does not exist")
     try:
-        from pyevonas.data import load_dataset
-        from pyevonas.train import TrainConfig
+        from pyevonas.training.config import TrainConfig
+        from pyevonas.training.data import load_dataset
     except ImportError as exc:
         raise ConfigError(f"training needs the train extra (pip install 'pyevonas[train]'): {exc}") from None
     TrainConfig.build(
@@ -237,7 +237,7 @@ def _check_device(device: str) -> None:
 
 
 def _start_action(config: Any, evaluate_fn: Any) -> Any:
-    from pyevonas.evolve import evolve as run_evolve
+    from pyevonas.search.loop import evolve as run_evolve
 
     return lambda observers: run_evolve(config, observers=observers, evaluate_fn=evaluate_fn)
 
@@ -250,7 +250,7 @@ def _execution(config: RunConfig) -> str:
 
 
 def _resume_action(run_dir: Path, execution: dict[str, Any], evaluate_fn: Any) -> Any:
-    from pyevonas.evolve import resume
+    from pyevonas.search.loop import resume
 
     return lambda observers: resume(run_dir, observers=observers, execution=execution, evaluate_fn=evaluate_fn)
 
@@ -258,7 +258,7 @@ def _resume_action(run_dir: Path, execution: dict[str, Any], evaluate_fn: Any) -
 def _observe(action: Any, quiet: bool) -> Any:
     if quiet:
         return action([])
-    from pyevonas.live import LiveView
+    from pyevonas.cli.live import LiveView
 
     with LiveView(console) as view:
         return action([view])

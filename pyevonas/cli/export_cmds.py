@@ -35,7 +35,7 @@ def export(
 
 def _run(*, run_dir: Path, output: Path | None, matrices: bool) -> None:
     from pyevonas.errors import RunStoreError
-    from pyevonas.store import RunStore
+    from pyevonas.runs.store import RunStore
 
     with RunStore.open(run_dir, readonly=True) as store:
         data = store.export(include_matrices=matrices)

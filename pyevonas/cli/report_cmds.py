@@ -23,7 +23,7 @@ def import_cmd(
 
     Nothing is written when the file is malformed.
     """
-    from pyevonas.importer import import_run
+    from pyevonas.runs.importer import import_run
 
     run = import_run(file, run_dir)
     n = sum(len(g.individuals) for g in run.generations)
@@ -63,7 +63,8 @@ def report_cmd(
 ) -> None:
     """Write an offline HTML report (the paper's figures and Table 3) and summary.json for one or more runs."""
     from pyevonas.errors import ConfigError
-    from pyevonas.report import MEDIANS, write_report
+    from pyevonas.report.analysis import MEDIANS
+    from pyevonas.report.html import write_report
 
     # ConfigError, not typer.Exit: the CLI's error edge turns it into one line and exit status 2.
     if median not in MEDIANS:
@@ -115,7 +116,7 @@ def render_alignment(al: Any) -> Any:
     """A rich renderable of an alignment: coloured genes, a match line, and the scores."""
     from rich.text import Text
 
-    from pyevonas.figures import GENE_NAMES, _text_colour, gene_colour
+    from pyevonas.report.figures import GENE_NAMES, _text_colour, gene_colour
 
     def row(letters: str) -> Text:
         t = Text()

@@ -129,7 +129,7 @@ def matrix(
     import numpy as np
 
     import pyevonas
-    from pyevonas.metric import similarity_matrix
+    from pyevonas.metric.api import similarity_matrix
 
     names, archs = read_population(file, generation)
     other_archs = read_population(others, generation)[1] if others else None
@@ -194,7 +194,7 @@ def matrix(
 @schema_app.command("validate")
 def schema_validate(file: Annotated[Path, typer.Argument(help="Scoring schema JSON file.")]) -> None:
     """Check a scoring schema; print one line per problem."""
-    from pyevonas.schema import Scoring
+    from pyevonas.metric.schema import Scoring
 
     s = Scoring.load(file)
     kind = "symmetric" if s.symmetric else "directed"
@@ -210,7 +210,7 @@ def schema_export(
     ] = None,
 ) -> None:
     """Print the JSON Schema of the scoring-schema format (or a shipped schema)."""
-    from pyevonas.schema import Scoring, json_schema
+    from pyevonas.metric.schema import Scoring, json_schema
 
     text = Scoring.builtin(builtin).to_json() if builtin else json.dumps(json_schema(), indent=2)
     if output is None:

@@ -76,10 +76,11 @@ def train(
     """
     chromosome = read_arch(arch, schema)
     if space is not None:
-        from pyevonas.space import SearchSpace
+        from pyevonas.search.space import SearchSpace
 
         SearchSpace.load(space).check(chromosome)
-    from pyevonas.train import TrainConfig, evaluate
+    from pyevonas.training.config import TrainConfig
+    from pyevonas.training.loop import evaluate
 
     options: dict[str, Any] = {
         "dataset": dataset,
@@ -185,10 +186,11 @@ def profile(
     chromosome = read_arch(arch, schema)
     import torch
 
-    from pyevonas.data import dataset_info
-    from pyevonas.model import build_model
-    from pyevonas.profiling import profile_layers, profile_step, tune_depthwise
-    from pyevonas.train import _resolve_device
+    from pyevonas.training.builders import build_model
+    from pyevonas.training.data import dataset_info
+    from pyevonas.training.loop import _resolve_device
+    from pyevonas.training.profiling import profile_layers, profile_step
+    from pyevonas.training.tuning import tune_depthwise
 
     if batch_size < 1 or repeats < 1:
         raise ConfigError("--batch-size and --repeats must be at least 1")

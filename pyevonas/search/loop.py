@@ -14,7 +14,7 @@ a whole generation or none, re-evaluates only candidates without a result, and b
 saved generator state, so a resumed run has exactly the chromosomes of an uninterrupted one.
 
 The loop knows no screen: it reports through observers (callables receiving the events below);
-``pyevonas.live`` turns them into a terminal view.
+``pyevonas.cli.live`` turns them into a terminal view.
 """
 
 from __future__ import annotations
@@ -30,134 +30,36 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from pyevonas.config import RunConfig
-from pyevonas.control import (
-    ControlFunction,
-    ControlIteration,
-    breed_under_control,
-    control_from_config,
-)
 from pyevonas.errors import ConfigError, RunStoreError, TrainingError
-from pyevonas.operators import Child, Chromosome, breed, select_top_k
+from pyevonas.metric import Chromosome
+from pyevonas.search.config import RunConfig
+from pyevonas.search.control import ControlFunction, breed_under_control, control_from_config
+from pyevonas.search.events import (
+    CandidateInfo,
+    CandidateProgress,
+    CandidateUpdate,
+    ControlStep,
+    Event,
+    GenerationBred,
+    GenerationEvaluated,
+    GenerationStarted,
+    Observer,
+    RunFinished,
+    RunStarted,
+)
+from pyevonas.search.operators import Child, breed, select_top_k
 
 if TYPE_CHECKING:
-    from pyevonas.space import SearchSpace
-    from pyevonas.store import Individual, RunStore
+    from pyevonas.runs.records import Individual
+    from pyevonas.runs.store import RunStore
+    from pyevonas.search.space import SearchSpace
 
-log = logging.getLogger("pyevonas.evolve")
 
-#: ``evaluate_fn(chromosome, train_config, progress) -> Metrics`` (``pyevonas.train.evaluate``'s shape).
+log = logging.getLogger("pyevonas.search.loop")
+
+#: ``evaluate_fn(chromosome, train_config, progress) -> Metrics`` (``pyevonas.training.loop.evaluate``'s shape).
 EvaluateFn = Callable[[Chromosome, Any, "Callable[[dict[str, Any]], None] | None"], Any]
 ProgressFn = Callable[[int, Mapping[str, Any]], None]
-
-
-# ---------------------------------------------------------------------- events
-@dataclass(frozen=True)
-class RunStarted:
-    """The loop starts (or resumes) a run."""
-
-    run_dir: Path
-    config: RunConfig
-    resumed: bool
-
-
-@dataclass(frozen=True)
-class GenerationStarted:
-    """Generation ``generation`` is about to be evaluated; ``candidates`` in population order."""
-
-    generation: int
-    n_generations: int
-    candidates: tuple[CandidateInfo, ...]
-    diversity: float | None
-    window: tuple[float, float] | None
-
-
-@dataclass(frozen=True)
-class CandidateInfo:
-    """A candidate's state as the live view shows it."""
-
-    id: int
-    index: int
-    name: str
-    sequence: str
-    status: str
-    fitness: float | None = None
-    error: str | None = None
-
-
-@dataclass(frozen=True)
-class CandidateUpdate:
-    """A candidate changed status (running, ok, failed, cached...)."""
-
-    generation: int
-    candidate: CandidateInfo
-
-
-@dataclass(frozen=True)
-class CandidateProgress:
-    """A candidate finished a training epoch."""
-
-    generation: int
-    id: int
-    epoch: int
-    epochs: int
-    val_accuracy: float | None
-
-
-@dataclass(frozen=True)
-class GenerationEvaluated:
-    """Every candidate of a generation has a result."""
-
-    generation: int
-    n_generations: int
-    best_fitness: float | None
-    median_fitness: float | None
-    diversity: float | None
-    n_ok: int
-    n_failed: int
-    seconds: float
-    from_store: bool
-
-
-@dataclass(frozen=True)
-class ControlStep:
-    """One candidate population of the control loop that breeds ``generation``."""
-
-    generation: int
-    iteration: ControlIteration
-    max_iterations: int
-
-
-@dataclass(frozen=True)
-class GenerationBred:
-    """Generation ``generation`` was bred and stored."""
-
-    generation: int
-    decision: dict[str, Any]
-    diversity: float
-    window: tuple[float, float] | None
-
-
-@dataclass(frozen=True)
-class RunFinished:
-    """The run is complete."""
-
-    run_dir: Path
-    best: Individual | None
-    elapsed_s: float
-
-
-Event = (
-    RunStarted
-    | GenerationStarted
-    | CandidateUpdate
-    | CandidateProgress
-    | GenerationEvaluated
-    | ControlStep
-    | GenerationBred
-    | RunFinished
-)
-Observer = Callable[[Event], None]
 
 
 @dataclass(frozen=True)
@@ -179,7 +81,7 @@ class RunResult:
 
 # ---------------------------------------------------------------------- evaluators
 class Evaluator(Protocol):
-    """What the loop needs from an evaluation backend (see ``pyevonas.executor``)."""
+    """What the loop needs from an evaluation backend (see ``pyevonas.search.executors``)."""
 
     def evaluate(self, jobs: Sequence[Any], on_progress: ProgressFn | None = None) -> Iterator[tuple[int, Any]]:
         """Evaluate jobs (``.id``, ``.chromosome``, ``.config``); yield ``(id, metrics)`` as each finishes."""
@@ -232,8 +134,8 @@ def evolve(
         config: the resolved settings.
         evaluate_fn: evaluate in-process with this function instead of training
             (``fn(chromosome, train_config, progress) -> Metrics``); for tests and custom fitness.
-        evaluator: an evaluation backend; default: ``pyevonas.executor.make_evaluator`` per config.
-        control: a Python control function (see ``pyevonas.control.custom_control``); replaces the
+        evaluator: an evaluation backend; default: ``pyevonas.search.executors.base.make_evaluator`` per config.
+        control: a Python control function (see ``pyevonas.search.control.custom_control``); replaces the
             config's control, which is then recorded as ``"python"``.
         observers: callables receiving the loop's events.
         space: the search space; default ``SearchSpace.load(config.space)``.
@@ -246,8 +148,8 @@ def evolve(
         ConfigError, SearchSpaceError, SchemaError: bad settings.
         TrainingError: every candidate of a generation failed.
     """
-    from pyevonas.space import SearchSpace
-    from pyevonas.store import RunStore
+    from pyevonas.runs.store import RunStore
+    from pyevonas.search.space import SearchSpace
 
     if control is not None:
         config = config.with_updates(control="python", control_upper=None, control_lower=None)
@@ -306,8 +208,8 @@ def resume(
     Raises:
         RunStoreError: the folder is missing, corrupt or not a pyevonas run (it is not modified).
     """
-    from pyevonas.space import SearchSpace
-    from pyevonas.store import RunStore
+    from pyevonas.runs.store import RunStore
+    from pyevonas.search.space import SearchSpace
 
     store = RunStore.open(run_dir)
     try:
@@ -351,7 +253,7 @@ def resume(
 
 # ---------------------------------------------------------------------- helpers
 def _load_scoring(schema: str) -> Any:
-    from pyevonas.schema import resolve_scoring
+    from pyevonas.metric.schema import resolve_scoring
 
     return resolve_scoring(schema)
 
@@ -361,7 +263,7 @@ def _scoring_dict(scoring: Any) -> dict[str, Any]:
 
 
 def _scoring_from_dict(data: Mapping[str, Any], source: str) -> Any:
-    from pyevonas.schema import Scoring
+    from pyevonas.metric.schema import Scoring
 
     return Scoring.from_dict(dict(data), source=source)
 
@@ -374,7 +276,7 @@ def _evaluator(
         raise ValueError("give evaluate_fn or evaluator, not both")
     if evaluator is not None:
         return evaluator, False
-    from pyevonas.executor import detect_devices, make_evaluator
+    from pyevonas.search.executors import detect_devices, make_evaluator
 
     devices = None
     if config.executor == "pool":
@@ -471,7 +373,7 @@ class _Loop:
             **c.train,
         }
         try:
-            from pyevonas.train import TrainConfig
+            from pyevonas.training.config import TrainConfig
         except ImportError:
             # No training stack (torch): only a custom evaluate_fn can run, and it gets plain settings.
             return settings
@@ -537,7 +439,7 @@ class _Loop:
             )
 
     def evaluate_generation(self, g: int) -> None:
-        from pyevonas.store import EVALUATED_STATUSES
+        from pyevonas.runs.records import EVALUATED_STATUSES
 
         started = time.monotonic()
         individuals = self.store.individuals(g)
@@ -588,7 +490,7 @@ class _Loop:
                     )
                 )
 
-            from pyevonas.executor import EvalJob
+            from pyevonas.search.executors import EvalJob
 
             requests = [EvalJob(ind.id, ind.chromosome, self.train_config(ind.canonical_key)) for ind in jobs]
             done: set[int] = set()
@@ -724,26 +626,3 @@ class _Loop:
                 )
                 index += 1
         self.emit(GenerationBred(g + 1, decision, diversity, result.window))
-
-
-__all__ = [
-    "CandidateInfo",
-    "CandidateProgress",
-    "CandidateUpdate",
-    "ControlStep",
-    "EvaluateFn",
-    "Evaluator",
-    "Event",
-    "GenerationBred",
-    "GenerationEvaluated",
-    "GenerationStarted",
-    "Observer",
-    "RunFinished",
-    "RunResult",
-    "RunStarted",
-    "candidate_name",
-    "evolve",
-    "metrics_dict",
-    "resume",
-    "train_seed",
-]

@@ -25,24 +25,6 @@ import numpy as np
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-__all__ = [
-    "GENE_COLOURS",
-    "GENE_NAMES",
-    "AlignedPair",
-    "Band",
-    "alignment_chart",
-    "block_counts",
-    "clustergram",
-    "fitness_similarity",
-    "gene_colour",
-    "gene_frequency",
-    "grouped_curves",
-    "grouped_size_latency",
-    "pair_alignments",
-    "png_bytes",
-    "similarity_heatmaps",
-    "size_latency",
-]
 
 # One colour per gene type. The paper's Fig. 7 shows the bottleneck block with skip (T) in red and
 # the depthwise convolution (D) in green; the rest follow matplotlib's tab20 so close types

@@ -27,7 +27,8 @@ import numpy as np
 from pyevonas.errors import ConfigError
 
 if TYPE_CHECKING:
-    from pyevonas.config import RunConfig
+    from pyevonas.search.config import RunConfig
+
 
 T = TypeVar("T")
 Margin = Callable[[int, int], float]
@@ -119,7 +120,7 @@ def control_from_config(config: RunConfig) -> ControlFunction | None:
         return RIGID
     if config.control == "soft":
         return SOFT
-    from pyevonas.config import compile_expression
+    from pyevonas.search.expressions import compile_expression
 
     assert config.control_upper is not None and config.control_lower is not None  # RunConfig checks
     return ControlFunction(
@@ -285,20 +286,3 @@ def _decision(
         "previous_diversity": s_gen,
         "window": [window[0], window[1]],
     }
-
-
-__all__ = [
-    "RIGID",
-    "SOFT",
-    "BreedingResult",
-    "ControlFunction",
-    "ControlIteration",
-    "breed_under_control",
-    "control_from_config",
-    "custom_control",
-    "rigid_lower",
-    "rigid_upper",
-    "soft_lower",
-    "soft_upper",
-    "window_distance",
-]

@@ -31,198 +31,14 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from typing import Any, Literal
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from pyevonas.errors import ConfigError, DatasetError, PyevonasError
-
-#: Fitness of a candidate that could not be trained: below any real accuracy (which is >= 0).
-FAILED_FITNESS = 0.0
-
-ProgressFn = Callable[[dict[str, Any]], None]
-
-# Defaults that depend on the dataset:
-# (val_fraction, crop_padding, horizontal_flip, batch_size, bn_momentum).
-# digits: 1,437 training images make 6 steps per epoch at batch 256, and Keras' BN momentum
-# (0.99, PyTorch 0.01) leaves the running statistics at their initial values after so few
-# steps, so every candidate would score chance. Batch 32 and momentum 0.1 let a candidate learn
-# in two epochs; flipped digits are other digits, so no flips.
-_DATASET_DEFAULTS: dict[str, tuple[float, int, bool, int, float]] = {
-    "digits": (0.2, 1, False, 32, 0.1),
-    "cifar10": (0.1, 4, True, 256, 0.01),
-    "cifar100": (0.1, 4, True, 256, 0.01),
-    "imagenet16-120": (0.1, 2, True, 256, 0.01),  # NAS-Bench-201 crops 16 with padding 2
-}
-
-
-class TrainConfig(BaseModel):
-    """How a candidate is trained and measured (defaults: the paper's recipe).
-
-    Attributes:
-        dataset: ``digits`` (built-in, offline), ``cifar10``, ``cifar100`` or ``imagenet16-120``.
-        data_dir: folder with the dataset files (not needed for ``digits``).
-        download: download CIFAR into ``data_dir`` when missing (needs network access).
-        epochs: training epochs.
-        batch_size: training batch size (None: 256, the paper's; digits 32).
-        lr: initial learning rate; ``lr_schedule="cosine"`` decays it per step to 0.
-        momentum, nesterov: SGD momentum.
-        weight_decay, weight_decay_mode: ``decoupled`` (Keras: ``w -= lr * wd * w`` on every
-            weight) or ``coupled`` (PyTorch L2 in the gradient).
-        bn_momentum: PyTorch momentum of every BatchNorm (None: 0.01, Keras' 0.99 as in the
-            original; digits 0.1, see ``_DATASET_DEFAULTS``).
-        val_fraction: share of the training set held out for fitness (None: 0.1; digits 0.2).
-        split_seed: seed of the train/validation split (the same for every candidate).
-        seed: seed of weight initialisation, shuffling and augmentation.
-        max_train_images: train on a stratified subset of this many images (quick runs).
-        augment: random crop (``crop_padding`` pixels of zero padding; None: dataset default)
-            and flips (``horizontal_flip`` None: dataset default; ``vertical_flip`` as the
-            original code did).
-        early_stopping_patience: stop when validation accuracy has not improved by more than
-            ``early_stopping_min_delta`` for this many epochs (None: train every epoch; the
-            original used 7 and 0.05).
-        device: ``auto`` (CUDA if available), ``cpu``, ``cuda`` or ``cuda:N``.
-        autotune: time the exact alternative kernels of every depthwise convolution on the
-            first batch and keep the fastest (None: on CUDA, off on CPU).
-        num_workers: CPU threads for torch on CPU (0: leave torch's setting). The data never
-            leaves the device, so no loader workers are needed.
-        channels_last: None = on for CUDA and CPU (on a 2-core x86 box it trains the paper's
-            reference candidates 1.2-1.4x faster than NCHW; BENCHMARKS.md), off elsewhere.
-        bf16: None = on for CUDA (where supported), off for CPU.
-        eval_batch_size: batch size of validation and test passes (None: the training batch
-            size, so evaluation reuses the training step's convolution algorithms).
-        test: measure test accuracy after training.
-        latency_warmup / latency_repeats: batch-1 latency measurement.
-        flops: count multiply-accumulates with ptflops.
-        max_size_mb: skip (``oversized``) models whose weights exceed this size.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    dataset: str = "digits"
-    data_dir: str | None = None
-    download: bool = False
-    epochs: int = Field(12, ge=1)
-    batch_size: int | None = Field(None, ge=1)
-    lr: float = Field(0.1, gt=0)
-    lr_schedule: Literal["cosine", "constant"] = "cosine"
-    momentum: float = Field(0.9, ge=0, lt=1)
-    nesterov: bool = True
-    weight_decay: float = Field(5e-4, ge=0)
-    weight_decay_mode: Literal["decoupled", "coupled"] = "decoupled"
-    bn_momentum: float | None = Field(None, gt=0, le=1)
-    val_fraction: float | None = Field(None, gt=0, lt=1)
-    split_seed: int = Field(0, ge=0)
-    seed: int = Field(0, ge=0)
-    max_train_images: int | None = Field(None, ge=10)
-    augment: bool = True
-    crop_padding: int | None = Field(None, ge=0)
-    horizontal_flip: bool | None = None
-    vertical_flip: bool = False
-    early_stopping_patience: int | None = Field(None, ge=1)
-    early_stopping_min_delta: float = Field(0.0, ge=0)
-    device: str = "auto"
-    autotune: bool | None = None
-    num_workers: int = Field(0, ge=0)
-    channels_last: bool | None = None
-    bf16: bool | None = None
-    eval_batch_size: int | None = Field(None, ge=1)
-    test: bool = True
-    latency_warmup: int = Field(3, ge=0)
-    latency_repeats: int = Field(20, ge=1)
-    flops: bool = True
-    max_size_mb: float | None = Field(None, gt=0)
-
-    @field_validator("dataset")
-    @classmethod
-    def _known_dataset(cls, value: str) -> str:
-        from pyevonas.data import _canonical
-
-        try:
-            return _canonical(value)
-        except DatasetError as exc:
-            raise ValueError(str(exc)) from None
-
-    @field_validator("device")
-    @classmethod
-    def _device_form(cls, value: str) -> str:
-        value = value.strip().lower()
-        if value in ("auto", "cpu", "cuda", "mps") or (value.startswith("cuda:") and value[5:].isdigit()):
-            return value
-        raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {value!r}")
-
-    @classmethod
-    def build(cls, **settings: Any) -> TrainConfig:
-        """Like the constructor, but a bad setting raises ``ConfigError`` naming it."""
-        try:
-            return cls(**settings)
-        except ValidationError as exc:
-            problems = [
-                f"{'.'.join(str(p) for p in e['loc']) or 'config'}: {e['msg'].removeprefix('Value error, ')}"
-                for e in exc.errors()[:5]
-            ]
-            raise ConfigError("invalid training setting: " + "; ".join(problems)) from None
-
-    def resolved(self) -> dict[str, Any]:
-        """Settings whose default depends on the dataset, filled in.
-
-        Keys: val_fraction, crop_padding, horizontal_flip, batch_size, bn_momentum.
-        """
-        val, pad, flip, batch, momentum = _DATASET_DEFAULTS[self.dataset]
-        return {
-            "val_fraction": self.val_fraction if self.val_fraction is not None else val,
-            "crop_padding": self.crop_padding if self.crop_padding is not None else pad,
-            "horizontal_flip": self.horizontal_flip if self.horizontal_flip is not None else flip,
-            "batch_size": self.batch_size if self.batch_size is not None else batch,
-            "bn_momentum": self.bn_momentum if self.bn_momentum is not None else momentum,
-        }
-
-
-@dataclass(frozen=True, slots=True)
-class Metrics:
-    """What one evaluation measured.
-
-    Attributes:
-        status: ``ok``, ``failed`` or ``oversized``.
-        error: why it failed (None when ok).
-        fitness: best validation accuracy (``FAILED_FITNESS`` when not ok).
-        val_accuracy: best validation accuracy, or None.
-        test_accuracy: test accuracy of the best-validation weights, or None.
-        val_accuracy_per_epoch / train_loss_per_epoch: one value per epoch run.
-        params: trainable parameters; size_mb: weights in MB (4 bytes per value incl. BN stats).
-        latency_ms: median batch-1 inference time on the training device.
-        flops: multiply-accumulates per image (ptflops), or None.
-        train_seconds: wall time of the training loop (including per-epoch validation).
-        epochs_run: epochs actually trained.
-        batch_size: the batch size that trained (half the configured one after an OOM retry).
-        device: where it trained.
-        images_per_second: training throughput (training steps only, without validation).
-    """
-
-    status: str
-    error: str | None = None
-    fitness: float = FAILED_FITNESS
-    val_accuracy: float | None = None
-    test_accuracy: float | None = None
-    val_accuracy_per_epoch: list[float] = field(default_factory=list)
-    train_loss_per_epoch: list[float] = field(default_factory=list)
-    params: int | None = None
-    size_mb: float | None = None
-    latency_ms: float | None = None
-    flops: int | None = None
-    train_seconds: float = 0.0
-    epochs_run: int = 0
-    batch_size: int | None = None
-    device: str | None = None
-    images_per_second: float | None = None
-
-    def to_dict(self) -> dict[str, Any]:
-        """A JSON-able dict of every field."""
-        return asdict(self)
-
+from pyevonas.training.config import Metrics, ProgressFn, TrainConfig
 
 # ---------------------------------------------------------------------------- data on the device
 
@@ -244,7 +60,7 @@ _DEVICE_CACHE: dict[tuple[Any, ...], _Splits] = {}
 
 
 def _host_dataset(config: TrainConfig) -> Any:
-    from pyevonas.data import load_dataset
+    from pyevonas.training.data import load_dataset
 
     key = (config.dataset, config.data_dir)
     if key not in _HOST_CACHE:
@@ -256,7 +72,7 @@ def _host_dataset(config: TrainConfig) -> Any:
 def _device_splits(config: TrainConfig, device: Any) -> _Splits:
     import torch
 
-    from pyevonas.data import stratified_split
+    from pyevonas.training.data import stratified_split
 
     resolved = config.resolved()
     key = (
@@ -437,7 +253,7 @@ def _fit(
     batch_size = min(batch_size, n)
     steps_per_epoch = n // batch_size
     if autotune:
-        from pyevonas.profiling import tune_depthwise
+        from pyevonas.training.tuning import tune_depthwise
 
         first = data.train_x[:batch_size]
         tune_depthwise(
@@ -571,13 +387,8 @@ def evaluate(
     """
     import torch
 
-    from pyevonas.model import (
-        build_model,
-        count_flops,
-        count_parameters,
-        measure_latency_ms,
-        model_size_mb,
-    )
+    from pyevonas.training.builders import build_model
+    from pyevonas.training.measure import count_flops, count_parameters, measure_latency_ms, model_size_mb
 
     config = config or TrainConfig()
     device = _resolve_device(config.device)
@@ -701,6 +512,3 @@ def evaluate(
     if on_cuda:
         _free_memory(device)
     return Metrics(**metrics)
-
-
-__all__ = ["FAILED_FITNESS", "Metrics", "TrainConfig", "evaluate"]

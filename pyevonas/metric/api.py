@@ -1,4 +1,4 @@
-"""The similarity API (module `pyevonas.metric`, re-exported as `pyevonas.similarity`, ...): pairwise similarity, matrices, alignments, diversity.
+"""The similarity API (module `pyevonas.metric.api`, re-exported as `pyevonas.similarity`, ...): pairwise similarity, matrices, alignments, diversity.
 
 Everything runs in the Rust core (``pyevonas._core``) on plain data: the schema compiles to a
 score table once, a population compiles to gene codes over its distinct genes, and matrices
@@ -18,8 +18,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from pyevonas.encode import Arch, Gene, compiled
-from pyevonas.schema import Scoring
+from pyevonas.metric._compiled import Arch, Gene, compiled
+from pyevonas.metric.schema import Scoring
 
 SchemaArg = str | Path | Scoring | dict[str, Any]
 DiversityHow = Literal["offdiag", "upper", "full"]
@@ -243,6 +243,3 @@ def _float32(dtype: Any) -> bool:
     if dt == np.float32:
         return True
     raise ValueError(f"dtype must be float64 or float32, got {dt}")
-
-
-__all__ = ["Alignment", "align", "diversity", "nearest", "round3", "score_matrix", "similarity", "similarity_matrix"]

@@ -1,6 +1,6 @@
 """The terminal view of a running search: a rich live display on a terminal, plain log lines elsewhere.
 
-``LiveView`` is an observer of ``pyevonas.evolve``: it receives the loop's events and redraws
+``LiveView`` is an observer of ``pyevonas.search.loop``: it receives the loop's events and redraws
 (on a terminal) or prints one line per notable event (when stdout is a file or a pipe, e.g. CI or
 ``nohup``). It holds only display state; nothing it does can change the search.
 
@@ -25,7 +25,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from pyevonas.evolve import (
+from pyevonas.search.events import (
     CandidateInfo,
     CandidateProgress,
     CandidateUpdate,
@@ -385,6 +385,3 @@ class LiveView:
                 h.decision,
             )
         return table
-
-
-__all__ = ["LiveView", "format_duration"]

@@ -31,7 +31,8 @@ from pydantic import (
 from pyevonas.errors import SchemaError
 
 if TYPE_CHECKING:
-    from pyevonas.encode import CompiledScoring
+    from pyevonas.metric._compiled import CompiledScoring
+
 
 BUILTIN_SCHEMAS = ("default", "paper")
 
@@ -218,7 +219,7 @@ class Scoring(BaseModel):
     def compiled(self) -> CompiledScoring:
         """The schema compiled for the Rust core (built once per Scoring object)."""
         if self._compiled is None:
-            from pyevonas.encode import CompiledScoring
+            from pyevonas.metric._compiled import CompiledScoring
 
             self._compiled = CompiledScoring(self)
         return self._compiled  # type: ignore[no-any-return]
@@ -404,16 +405,3 @@ def json_schema() -> dict[str, Any]:
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = "https://pyevonas.dev/schemas/scoring.schema.json"
     return schema
-
-
-__all__ = [
-    "BUILTIN_SCHEMAS",
-    "Gaps",
-    "GeneType",
-    "ParamRange",
-    "Rule",
-    "Scoring",
-    "Term",
-    "json_schema",
-    "resolve_scoring",
-]

@@ -30,12 +30,12 @@ import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from pyevonas.errors import SearchSpaceError
+from pyevonas.metric._compiled import Chromosome
 
-Chromosome = list[dict[str, Any]]
 Role = Literal["start", "feature", "pooling", "dense"]
 Scalar = str | int | float | bool
 
-_SCHEMA_DIR = Path(__file__).resolve().parent / "schemas"
+_SCHEMA_DIR = Path(__file__).resolve().parent.parent / "schemas"
 _RESERVED_PARAMS = frozenset({"layer", "f_name"})
 # A range may not expand into more values than this (a typo like step 1e-9 would eat the memory).
 _MAX_VALUES = 100_000
@@ -527,6 +527,3 @@ class SearchSpace:
             f"features={self.min_feature_layers}..{self.max_feature_layers}, "
             f"dense={self.min_dense_layers}..{self.max_dense_layers})"
         )
-
-
-__all__ = ["Chromosome", "GeneSpec", "ParamSpec", "SearchSpace", "SpaceSpec"]

@@ -321,15 +321,3 @@ def load_imagenet16(data_dir: str | Path, n_classes: int = 120) -> ImageDataset:
         n_classes,
         str(folder),
     )
-
-
-__all__ = [
-    "DATASETS",
-    "ImageDataset",
-    "dataset_info",
-    "load_cifar",
-    "load_dataset",
-    "load_digits",
-    "load_imagenet16",
-    "stratified_split",
-]

@@ -10,7 +10,7 @@ Two input formats are read (both described in ``shared/reference/evonas_format.m
   "generations": [...]}``) of the same 50 runs.
 
 Both are first parsed and validated completely into an :class:`ImportedRun` (plain data, no I/O),
-and only then written to a :class:`~pyevonas.store.RunStore`. Writing goes to a temporary sibling
+and only then written to a :class:`~pyevonas.runs.store.RunStore`. Writing goes to a temporary sibling
 folder that is renamed into place at the end, so a malformed file or a crash imports nothing.
 
 Conventions of the published runs kept here:
@@ -44,17 +44,6 @@ from typing import Any
 import numpy as np
 
 from pyevonas.errors import PyevonasError
-
-__all__ = [
-    "ImportedGeneration",
-    "ImportedIndividual",
-    "ImportedRun",
-    "RunImportError",
-    "control_window",
-    "import_run",
-    "read_run",
-    "write_run",
-]
 
 # The original code marks a failed training with this fitness (fitness.py).
 FAILED_FITNESS = -10001.0
@@ -645,8 +634,8 @@ def write_run(run: ImportedRun, run_dir: str | os.PathLike[str]) -> Path:
         RunStoreError: ``run_dir`` exists and is not empty, or the store cannot be written.
     """
     from pyevonas.errors import RunStoreError
-    from pyevonas.schema import Scoring
-    from pyevonas.store import RunStore
+    from pyevonas.metric.schema import Scoring
+    from pyevonas.runs.store import RunStore
 
     target = Path(run_dir)
     if target.exists() and (not target.is_dir() or any(target.iterdir())):

@@ -29,10 +29,11 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-if TYPE_CHECKING:
-    from pyevonas.space import SearchSpace
+from pyevonas.metric._compiled import Chromosome
 
-Chromosome = list[dict[str, Any]]
+if TYPE_CHECKING:
+    from pyevonas.search.space import SearchSpace
+
 
 #: Draws of a new pair of parents before a child falls back to a mutated copy of parent 1.
 MAX_PAIR_ATTEMPTS = 10
@@ -333,16 +334,3 @@ def breed(
             )
         )
     return children
-
-
-__all__ = [
-    "Child",
-    "Chromosome",
-    "breed",
-    "crossover_one_point",
-    "feature_span",
-    "mutate",
-    "rank_weights",
-    "select_parents",
-    "select_top_k",
-]

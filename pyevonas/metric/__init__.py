@@ -1,0 +1,52 @@
+"""The similarity metric: scoring schemas, encoding, and the similarity API (never imports torch).
+
+- :mod:`~pyevonas.metric.schema`: the scoring schema (pydantic models of the JSON file) and its
+  JSON Schema.
+- :mod:`~pyevonas.metric._compiled`: a schema compiled for the Rust core (score table, gene
+  encoder, text-notation parser).
+- :mod:`~pyevonas.metric.encode`: architectures as genes, letters and the text notation.
+- :mod:`~pyevonas.metric.api`: similarity, matrices, nearest neighbours, alignments, diversity.
+
+This is the only package that imports the Rust extension ``pyevonas._core``.
+"""
+
+from __future__ import annotations
+
+from pyevonas.metric._compiled import Arch, Chromosome, Gene, compiled
+from pyevonas.metric.api import (
+    Alignment,
+    DiversityHow,
+    align,
+    diversity,
+    nearest,
+    round3,
+    score_matrix,
+    similarity,
+    similarity_matrix,
+)
+from pyevonas.metric.encode import format_arch, genes, parse_arch, sequence
+from pyevonas.metric.schema import BUILTIN_SCHEMAS, Scoring, json_schema, resolve_scoring
+
+__all__ = [
+    "BUILTIN_SCHEMAS",
+    "Alignment",
+    "Arch",
+    "Chromosome",
+    "DiversityHow",
+    "Gene",
+    "Scoring",
+    "align",
+    "compiled",
+    "diversity",
+    "format_arch",
+    "genes",
+    "json_schema",
+    "nearest",
+    "parse_arch",
+    "resolve_scoring",
+    "round3",
+    "score_matrix",
+    "sequence",
+    "similarity",
+    "similarity_matrix",
+]

@@ -1,0 +1,462 @@
+"""Turn one or several run stores into the paper's figures and tables: an offline HTML report and a summary.json.
+
+Reading only: a report never trains and never writes to a run. Per generation it takes the
+similarity matrix stored by the run, or recomputes every matrix with a given scoring schema
+(``schema="paper"`` reproduces the original metric; the paper's Table 3 was computed that way).
+
+Definitions (those of the paper's dashboard, ``original_spec.md`` §6):
+
+* *best fitness* of a generation: the highest fitness among individuals that trained (status
+  ``ok`` or ``cached``); failed and oversized individuals are left out;
+* *median similarity* of a generation: by default the median of the strict upper triangle of its
+  matrix (``np.triu(·, k=1)``), as the dashboard plotted it; ``median="offdiag"`` or ``"full"``
+  choose the other conventions of :func:`pyevonas.diversity`;
+* *recomputed matrices* under the ``paper`` schema are rounded to 3 decimals with Python's
+  ``round``, as the original code stored every similarity; other schemas are not rounded;
+* *Pearson r* of a run (paper Table 3): the correlation between best fitness and median similarity
+  over the generations where both exist;
+* *similar pairs with a fitness gap* (Fig. 20): within a generation, ordered pairs (a, b) of trained
+  individuals with ``min_similarity < S[a, b] < 1`` and ``min_gap < fitness(a) - fitness(b) < 1``,
+  most similar first (the dashboard's "wrong design" table).
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+TRAINED = ("ok", "cached")
+MEDIANS = ("upper", "offdiag", "full")
+
+
+@dataclass(frozen=True)
+class GenerationData:
+    """One generation as the report reads it.
+
+    Attributes:
+        generation: 1-based number.
+        individuals: Objects with the attributes of :class:`pyevonas.runs.records.Individual` (name,
+            index, chromosome, sequence, status, fitness, size_mb, latency_ms...), population order.
+        matrix: The similarity matrix the run stored, or None.
+        diversity: The statistic the run's diversity control compared, or None.
+        window: The control window of this generation, or None.
+        decision: The control's decision dict, or None.
+        control_iterations: How many candidate populations the diversity control bred for this
+            generation (0 when none were recorded).
+    """
+
+    generation: int
+    individuals: list[Any]
+    matrix: np.ndarray | None = None
+    diversity: float | None = None
+    window: tuple[float, float] | None = None
+    decision: dict[str, Any] | None = None
+    control_iterations: int = 0
+
+
+@dataclass(frozen=True)
+class RunData:
+    """A run as the report reads it (built from a run store by :func:`load_run`, or by hand)."""
+
+    name: str
+    path: str
+    meta: dict[str, Any]
+    scoring: dict[str, Any]
+    generations: list[GenerationData]
+
+    @property
+    def dataset(self) -> str:
+        """The run's dataset ("unknown" when not recorded)."""
+        return str(self.meta.get("dataset") or self.meta.get("config_dataset") or "unknown")
+
+    @property
+    def control(self) -> str:
+        """The run's diversity-control mode ("none" when not recorded)."""
+        return str(self.meta.get("control") or "none")
+
+
+def load_run(path: str | os.PathLike[str]) -> RunData:
+    """Read a run store (read-only) into a :class:`RunData`.
+
+    Raises:
+        RunStoreError: the folder is missing, not a run, or corrupt.
+    """
+    from pyevonas.runs.store import RunStore
+
+    store = RunStore.open(path, readonly=True)
+    try:
+        meta = dict(store.meta)
+        if "dataset" not in meta and isinstance(store.config.get("dataset"), str):
+            meta["config_dataset"] = store.config["dataset"]
+        if "seed" not in meta and store.config.get("seed") is not None:
+            meta["seed"] = store.config.get("seed")
+        gens = []
+        for g in store.generations():
+            rec = store.generation_record(g)
+            gens.append(
+                GenerationData(
+                    generation=g,
+                    individuals=store.individuals(g),
+                    matrix=rec.matrix,
+                    diversity=rec.diversity,
+                    window=rec.window,
+                    decision=rec.decision,
+                    control_iterations=len(store.control_iterations(g)),
+                )
+            )
+        name = str(meta.get("name") or Path(path).resolve().name)
+        return RunData(name=name, path=str(path), meta=meta, scoring=dict(store.scoring), generations=gens)
+    finally:
+        store.close()
+
+
+# ------------------------------------------------------------------------------------------
+# analysis
+
+
+@dataclass(frozen=True)
+class GenerationStats:
+    """Per-generation numbers of one run."""
+
+    generation: int
+    n: int
+    n_trained: int
+    n_failed: int
+    n_oversized: int
+    max_fitness: float | None
+    median_fitness: float | None
+    best: Any | None
+    median_similarity: float | None
+    control_statistic: float | None
+    window: tuple[float, float] | None
+    accepted: bool | None
+    control_iterations: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form (the best individual reduced to name, fitness, sequence, size, latency)."""
+        b = self.best
+        return {
+            "generation": self.generation,
+            "n": self.n,
+            "n_trained": self.n_trained,
+            "n_failed": self.n_failed,
+            "n_oversized": self.n_oversized,
+            "max_fitness": self.max_fitness,
+            "median_fitness": self.median_fitness,
+            "median_similarity": self.median_similarity,
+            "control_statistic": self.control_statistic,
+            "window": None if self.window is None else list(self.window),
+            "window_accepted": self.accepted,
+            "control_iterations": self.control_iterations,
+            "best": None if b is None else _individual_summary(b),
+        }
+
+
+@dataclass(frozen=True)
+class RunStats:
+    """A run with the matrices the report used and its per-generation numbers."""
+
+    run: RunData
+    matrices: dict[int, np.ndarray]
+    matrix_source: str
+    generations: list[GenerationStats]
+    pearson: float | None
+    schema: Any
+    sequences: dict[int, list[str]] = field(default_factory=dict)
+
+    @property
+    def best(self) -> Any | None:
+        """The run's best trained individual (highest fitness; the earliest on ties)."""
+        cands = [g.best for g in self.generations if g.best is not None]
+        return max(cands, key=lambda i: i.fitness) if cands else None
+
+
+def _trained(ind: Any) -> bool:
+    return ind.status in TRAINED and ind.fitness is not None and math.isfinite(ind.fitness)
+
+
+def _individual_summary(ind: Any) -> dict[str, Any]:
+    return {
+        "generation": getattr(ind, "generation", None),
+        "name": ind.name,
+        "fitness": ind.fitness,
+        "sequence": ind.sequence,
+        "size_mb": getattr(ind, "size_mb", None),
+        "latency_ms": getattr(ind, "latency_ms", None),
+    }
+
+
+def pearson(x: Sequence[float | None], y: Sequence[float | None]) -> float | None:
+    """Pearson correlation over the positions where both values exist; None if undefined.
+
+    Undefined means fewer than 3 common points or a constant series.
+    """
+    pts = [
+        (a, b)
+        for a, b in zip(x, y, strict=False)
+        if a is not None and b is not None and math.isfinite(a) and math.isfinite(b)
+    ]
+    if len(pts) < 3:
+        return None
+    a = np.array([p[0] for p in pts], dtype=np.float64)
+    b = np.array([p[1] for p in pts], dtype=np.float64)
+    if np.ptp(a) == 0 or np.ptp(b) == 0:
+        return None
+    return float(np.corrcoef(a, b)[0, 1])
+
+
+def _schema_of(run: RunData, schema: Any) -> Any:
+    """The schema to (re)compute similarities with: the given one, else the run's own scoring."""
+    if schema is not None:
+        return schema
+    scoring = run.scoring or {}
+    if isinstance(scoring.get("builtin"), str):
+        return scoring["builtin"]
+    if scoring:
+        from pyevonas.errors import SchemaError
+        from pyevonas.metric.schema import Scoring
+
+        try:
+            # One Scoring object per run: it compiles its score table once.
+            return Scoring.from_dict(scoring, source=f"{run.path} (stored scoring)")
+        except SchemaError:
+            pass  # an unreadable stored scoring: fall back to the default below
+    return "default"
+
+
+def analyse_run(run: RunData, schema: Any = None, median: str = "upper") -> RunStats:
+    """Compute a run's per-generation numbers and Pearson r.
+
+    Args:
+        run: The run.
+        schema: If given, every matrix is recomputed from the chromosomes with this scoring
+            schema ("paper", "default", a path or a ``Scoring``); otherwise stored matrices are
+            used and only missing ones are computed (with the run's own scoring).
+        median: "upper" (strict upper triangle, the paper's dashboard), "offdiag" or "full".
+
+    Returns:
+        The run's statistics.
+    """
+    if median not in MEDIANS:
+        raise ValueError(f"median must be one of {', '.join(MEDIANS)}, got {median!r}")
+    matrices: dict[int, np.ndarray] = {}
+    sequences: dict[int, list[str]] = {}
+    sources: set[str] = set()
+    used_schema = _schema_of(run, schema)
+    stats = []
+    for gen in run.generations:
+        inds = gen.individuals
+        m = gen.matrix if schema is None else None
+        if m is not None and m.shape != (len(inds), len(inds)):
+            m = None  # a stored matrix that does not match the population is not trusted
+        if m is not None:
+            sources.add("stored")
+        elif inds:
+            m = _compute_matrix([i.chromosome for i in inds], used_schema)
+            sources.add(f"recomputed ({_schema_name(used_schema)} schema)")
+        if m is not None:
+            matrices[gen.generation] = m
+        sequences[gen.generation] = [i.sequence for i in inds]
+        trained = [i for i in inds if _trained(i)]
+        best = None
+        if trained:
+            best = trained[0]
+            for ind in trained[1:]:
+                if ind.fitness > best.fitness:
+                    best = ind
+        fits = [i.fitness for i in trained]
+        accepted = None  # only meaningful against a window
+        if gen.window is not None and gen.decision is not None and isinstance(gen.decision.get("accepted"), bool):
+            accepted = gen.decision["accepted"]
+        stats.append(
+            GenerationStats(
+                generation=gen.generation,
+                n=len(inds),
+                n_trained=len(trained),
+                n_failed=sum(i.status == "failed" for i in inds),
+                n_oversized=sum(i.status == "oversized" for i in inds),
+                max_fitness=None if best is None else float(best.fitness),
+                median_fitness=float(np.median(fits)) if fits else None,
+                best=best,
+                median_similarity=_median(m, median),
+                control_statistic=gen.diversity,
+                window=gen.window,
+                accepted=accepted,
+                control_iterations=gen.control_iterations,
+            )
+        )
+    r = pearson([s.max_fitness for s in stats], [s.median_similarity for s in stats])
+    source = " + ".join(sorted(sources)) or "none"
+    return RunStats(run, matrices, source, stats, r, used_schema, sequences)
+
+
+def _schema_name(schema: Any) -> str:
+    if isinstance(schema, str):
+        return schema
+    return str(getattr(schema, "name", None) or type(schema).__name__)
+
+
+def _round3(m: np.ndarray) -> np.ndarray:
+    # Python's round() on the exact double, as the original code (np.round differs on ~1 value in
+    # 2,000); without it one published Table 3 value (CIFAR-100 naive, seed 6) moves by 0.01.
+    flat = [round(v, 3) for v in m.ravel().tolist()]
+    return np.asarray(flat, dtype=np.float64).reshape(m.shape)
+
+
+def _median(m: np.ndarray | None, how: str) -> float | None:
+    if m is None or m.shape[0] < 2:
+        return None
+    import pyevonas
+
+    return float(pyevonas.diversity(m, how=how))  # type: ignore[arg-type]  # checked against MEDIANS
+
+
+def _compute_matrix(chromosomes: list[list[dict[str, Any]]], schema: Any) -> np.ndarray:
+    """Similarity matrix; under the `paper` schema rounded to 3 decimals, as the original stored it."""
+    import pyevonas
+
+    m = np.asarray(pyevonas.similarity_matrix(chromosomes, schema=schema), dtype=np.float64)
+    return _round3(m) if _schema_name(schema) == "paper" else m
+
+
+# ------------------------------------------------------------------------------------------
+# Fig. 20 pairs
+
+
+@dataclass(frozen=True)
+class Pair:
+    """Two individuals of one generation: very similar, far apart in fitness."""
+
+    generation: int
+    better: Any
+    worse: Any
+    similarity: float
+    gap: float
+
+    def edits(self) -> dict[str, list[str]]:
+        """Substitutions, insertions and deletions turning the better sequence into the worse one.
+
+        From difflib's opcodes on the letter strings, as in the paper's dashboard.
+        """
+        a, b = self.better.sequence, self.worse.sequence
+        out: dict[str, list[str]] = {"substitutions": [], "insertions": [], "deletions": []}
+        for tag, i1, i2, j1, j2 in difflib.SequenceMatcher(None, a, b, autojunk=False).get_opcodes():
+            if tag == "replace":
+                out["substitutions"].append(f"{a[i1:i2]}→{b[j1:j2]}@{i1}")
+            elif tag == "insert":
+                out["insertions"].append(f"+{b[j1:j2]}@{i1}")
+            elif tag == "delete":
+                out["deletions"].append(f"-{a[i1:i2]}@{i1}")
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-able form."""
+        return {
+            "generation": self.generation,
+            "better": _individual_summary(self.better),
+            "worse": _individual_summary(self.worse),
+            "similarity": self.similarity,
+            "fitness_gap": self.gap,
+            **self.edits(),
+        }
+
+
+def similar_pairs(
+    stats: RunStats, min_similarity: float = 0.8, min_gap: float = 0.1, max_pairs: int = 12
+) -> list[Pair]:
+    """Pairs with high similarity but a large fitness gap (paper Fig. 20, appendix F).
+
+    A pair of identical sequences is shown once per generation at most; so is a pair of sequences
+    already listed in another generation.
+
+    Args:
+        stats: The analysed run.
+        min_similarity: Keep ``S[better, worse]`` strictly above this (and below 1).
+        min_gap: Keep a fitness difference strictly above this (and below 1).
+        max_pairs: At most this many pairs, most similar first, then largest gap.
+    """
+    found: list[Pair] = []
+    for gen in stats.run.generations:
+        m = stats.matrices.get(gen.generation)
+        if m is None:
+            continue
+        inds = gen.individuals
+        trained = [k for k, i in enumerate(inds) if _trained(i)]
+        for a in trained:
+            for b in trained:
+                gap = inds[a].fitness - inds[b].fitness
+                s = float(m[a, b])
+                if a != b and min_similarity < s < 1.0 and min_gap < gap < 1.0:
+                    found.append(Pair(gen.generation, inds[a], inds[b], s, float(gap)))
+    found.sort(key=lambda p: (-p.similarity, -p.gap, p.generation))
+    seen: set[tuple[str, str]] = set()
+    out = []
+    for p in found:
+        key = (p.better.sequence, p.worse.sequence)
+        if key in seen:
+            continue
+        seen.add(key)
+        out.append(p)
+        if len(out) == max_pairs:
+            break
+    return out
+
+
+# ------------------------------------------------------------------------------------------
+# summary.json
+
+
+def _group_key(run: RunData) -> tuple[str, str]:
+    return run.dataset, run.control
+
+
+def summary(all_stats: Sequence[RunStats], pairs: dict[str, list[Pair]] | None = None) -> dict[str, Any]:
+    """The report's machine-readable summary: per run, per generation and per group (dataset, control).
+
+    ``table3`` holds the paper's Table 3: Pearson r per run and its mean per group.
+    """
+    runs = []
+    for st in all_stats:
+        best = st.best
+        runs.append(
+            {
+                "name": st.run.name,
+                "path": st.run.path,
+                "meta": st.run.meta,
+                "dataset": st.run.dataset,
+                "control": st.run.control,
+                "seed": st.run.meta.get("seed"),
+                "matrix_source": st.matrix_source,
+                "n_generations": len(st.generations),
+                "n_individuals": sum(g.n for g in st.generations),
+                "n_failed": sum(g.n_failed for g in st.generations),
+                "n_oversized": sum(g.n_oversized for g in st.generations),
+                "best": None if best is None else _individual_summary(best),
+                "pearson_fitness_similarity": st.pearson,
+                "generations": [g.to_dict() for g in st.generations],
+                "similar_pairs": [p.to_dict() for p in (pairs or {}).get(st.run.name, [])],
+            }
+        )
+    groups: dict[tuple[str, str], list[RunStats]] = {}
+    for st in all_stats:
+        groups.setdefault(_group_key(st.run), []).append(st)
+    table3 = []
+    for (dataset, control), members in sorted(groups.items()):
+        rs = [m.pearson for m in members if m.pearson is not None]
+        table3.append(
+            {
+                "dataset": dataset,
+                "control": control,
+                "runs": {m.run.name: m.pearson for m in members},
+                "seeds": {str(m.run.meta.get("seed")): m.pearson for m in members},
+                "mean_pearson": float(np.mean(rs)) if rs else None,
+            }
+        )
+    return {"format": "pyevonas-report", "format_version": 1, "runs": runs, "table3": table3}

@@ -1,0 +1,130 @@
+"""Records of a run: individuals, generation records, statuses and the cache key of a chromosome."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+STATUSES = ("pending", "running", "ok", "failed", "oversized", "cached")
+# Statuses whose metrics are a property of the architecture, so they can be reused by the cache.
+# "failed" is not one of them: a failure may come from the machine (out of memory, a dead worker).
+EVALUATED_STATUSES = ("ok", "oversized")
+
+
+@dataclass(frozen=True, slots=True)
+class Individual:
+    """One candidate architecture of one generation, with its evaluation.
+
+    Attributes:
+        id: Row id, unique in the run.
+        generation: 1-based generation number.
+        index: Position in the generation's population (0-based).
+        name: Display name given by the loop.
+        chromosome: The layer dicts (paper format).
+        sequence: One letter per gene.
+        parents: Whatever the loop recorded as parents (ids or names), or ``None`` for a sampled one.
+        status: One of :data:`STATUSES`.
+        fitness ... train_seconds: The metrics of the evaluation, ``None`` until it is known.
+        error: Why the evaluation failed, if it did.
+        canonical_key: Cache key of the chromosome (see :func:`canonical_key`).
+        metrics: The full metrics dict as given to :meth:`RunStore.set_result` (keeps extra fields).
+        cached_from: Id of the individual whose result was reused, for status ``"cached"``.
+        created_at, started_at, finished_at: Unix times of the life cycle.
+    """
+
+    id: int
+    generation: int
+    index: int
+    name: str
+    chromosome: list[dict[str, Any]]
+    sequence: str
+    parents: list[Any] | None
+    status: str
+    fitness: float | None = None
+    val_accuracy: float | None = None
+    test_accuracy: float | None = None
+    val_accuracy_per_epoch: list[float] = field(default_factory=list)
+    params: int | None = None
+    size_mb: float | None = None
+    latency_ms: float | None = None
+    flops: int | None = None
+    train_seconds: float | None = None
+    error: str | None = None
+    canonical_key: str = ""
+    metrics: dict[str, Any] | None = None
+    cached_from: int | None = None
+    created_at: float | None = None
+    started_at: float | None = None
+    finished_at: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-able dict of every field."""
+        return {name: getattr(self, name) for name in self.__dataclass_fields__}
+
+
+@dataclass(frozen=True, slots=True)
+class GenerationRecord:
+    """What the run store knows about one generation besides its individuals.
+
+    Attributes:
+        generation: 1-based generation number.
+        matrix: Similarity matrix of the population (float64, rows and columns in population
+            order), or ``None`` if none was saved.
+        diversity: The diversity measure of ``matrix`` (e.g. median off-diagonal similarity).
+        window: The control window ``(lo, hi)`` the diversity had to fall in, or ``None``.
+        decision: The control loop's decision (free-form JSON dict), or ``None``.
+        rng_state: The loop's RNG state saved with this generation (JSON dict), or ``None``.
+        extras: Any other JSON dict the loop saved.
+    """
+
+    generation: int
+    matrix: np.ndarray | None = None
+    diversity: float | None = None
+    window: tuple[float, float] | None = None
+    decision: dict[str, Any] | None = None
+    rng_state: dict[str, Any] | None = None
+    extras: dict[str, Any] | None = None
+
+
+def canonical_key(chromosome: Sequence[Mapping[str, Any]]) -> str:
+    """Return the cache key of a chromosome: two chromosomes with equal keys train the same model.
+
+    The key is the SHA-256 of the chromosome's JSON with sorted keys, without ``f_name`` (it only
+    repeats ``layer``), with integral floats written as ints (``32.0`` and ``32`` build the same
+    layer). Every other parameter is kept, padding and activation included, because they change
+    the trained network even where the similarity metric ignores them.
+
+    Args:
+        chromosome: The layer dicts.
+
+    Returns:
+        A 64-character hex string.
+    """
+    genes = [{k: _canonical_value(v) for k, v in gene.items() if k != "f_name"} for gene in chromosome]
+    text = json.dumps(genes, sort_keys=True, separators=(",", ":"), allow_nan=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _canonical_value(value: Any) -> Any:
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, (list, tuple)):
+        return [_canonical_value(v) for v in value]
+    return value
+
+
+def finite_json(value: Any) -> Any:
+    """``value`` with every NaN or infinite float replaced by None, so it is strict JSON."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite_json(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite_json(v) for v in value]
+    return value

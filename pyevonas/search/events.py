@@ -1,0 +1,123 @@
+"""The events the search loop emits; observers (the live view, a log) receive them."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from pyevonas.search.config import RunConfig
+from pyevonas.search.control import ControlIteration
+
+if TYPE_CHECKING:
+    from pyevonas.runs.records import Individual
+
+
+# ---------------------------------------------------------------------- events
+@dataclass(frozen=True)
+class RunStarted:
+    """The loop starts (or resumes) a run."""
+
+    run_dir: Path
+    config: RunConfig
+    resumed: bool
+
+
+@dataclass(frozen=True)
+class GenerationStarted:
+    """Generation ``generation`` is about to be evaluated; ``candidates`` in population order."""
+
+    generation: int
+    n_generations: int
+    candidates: tuple[CandidateInfo, ...]
+    diversity: float | None
+    window: tuple[float, float] | None
+
+
+@dataclass(frozen=True)
+class CandidateInfo:
+    """A candidate's state as the live view shows it."""
+
+    id: int
+    index: int
+    name: str
+    sequence: str
+    status: str
+    fitness: float | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class CandidateUpdate:
+    """A candidate changed status (running, ok, failed, cached...)."""
+
+    generation: int
+    candidate: CandidateInfo
+
+
+@dataclass(frozen=True)
+class CandidateProgress:
+    """A candidate finished a training epoch."""
+
+    generation: int
+    id: int
+    epoch: int
+    epochs: int
+    val_accuracy: float | None
+
+
+@dataclass(frozen=True)
+class GenerationEvaluated:
+    """Every candidate of a generation has a result."""
+
+    generation: int
+    n_generations: int
+    best_fitness: float | None
+    median_fitness: float | None
+    diversity: float | None
+    n_ok: int
+    n_failed: int
+    seconds: float
+    from_store: bool
+
+
+@dataclass(frozen=True)
+class ControlStep:
+    """One candidate population of the control loop that breeds ``generation``."""
+
+    generation: int
+    iteration: ControlIteration
+    max_iterations: int
+
+
+@dataclass(frozen=True)
+class GenerationBred:
+    """Generation ``generation`` was bred and stored."""
+
+    generation: int
+    decision: dict[str, Any]
+    diversity: float
+    window: tuple[float, float] | None
+
+
+@dataclass(frozen=True)
+class RunFinished:
+    """The run is complete."""
+
+    run_dir: Path
+    best: Individual | None
+    elapsed_s: float
+
+
+Event = (
+    RunStarted
+    | GenerationStarted
+    | CandidateUpdate
+    | CandidateProgress
+    | GenerationEvaluated
+    | ControlStep
+    | GenerationBred
+    | RunFinished
+)
+Observer = Callable[[Event], None]

@@ -1,0 +1,88 @@
+"""Evaluation backends: where candidates are trained (this process, a local process pool, or Ray).
+
+The search loop hands a batch of :class:`EvalJob` to an :class:`Evaluator` and reads back
+``(job id, Metrics)`` pairs as candidates finish. The contract every backend keeps is in
+:mod:`pyevonas.search.executors.base`; :func:`make_evaluator` builds one by name.
+
+- :class:`InProcessEvaluator` (``"inprocess"``): one candidate after another in this process.
+- :class:`PoolEvaluator` (``"pool"``): local worker processes, pinned to devices.
+- :class:`RayEvaluator` (``"ray"``): Ray tasks on a local instance or a cluster.
+"""
+
+from __future__ import annotations
+
+from pyevonas.errors import ConfigError
+from pyevonas.search.executors.base import (
+    DEFAULT_EVALUATE,
+    KINDS,
+    EvalJob,
+    EvaluateFn,
+    Evaluator,
+    MetricsLike,
+    detect_devices,
+    failed,
+)
+from pyevonas.search.executors.inprocess import InProcessEvaluator
+from pyevonas.search.executors.pool import PoolEvaluator
+from pyevonas.search.executors.ray import RayEvaluator
+
+
+def make_evaluator(
+    kind: str = "inprocess",
+    workers: int = 1,
+    address: str | None = None,
+    devices: list[str] | None = None,
+    evaluate_fn: EvaluateFn | None = None,
+    timeout_s: float | None = None,
+) -> Evaluator:
+    """Build an evaluation backend.
+
+    Args:
+        kind: ``"inprocess"`` (train here, one at a time), ``"pool"`` (local worker processes)
+            or ``"ray"`` (a Ray cluster; needs ``pip install 'pyevonas[ray]'``).
+        workers: For ``"pool"``, workers per device (the paper trained 5 at once on one GPU);
+            for ``"ray"``, candidates sharing one GPU. Ignored by ``"inprocess"``.
+        address: Ray cluster address (``"auto"``, ``"ray://host:10001"``); ``None`` starts or
+            reuses a local Ray.
+        devices: Devices to pin workers to, round-robin (``["cuda:0", "cuda:1"]``); ``None``
+            keeps each job's ``config.device``. See :func:`detect_devices`.
+        evaluate_fn: ``evaluate(chromosome, config, progress=None) -> Metrics``; default
+            :func:`pyevonas.training.loop.evaluate`.
+        timeout_s: For ``"pool"``, wall-clock limit per candidate; a candidate over it is killed
+            with its worker and marked failed.
+
+    Returns:
+        The evaluator; close it (or use ``with``) to stop its workers.
+
+    Raises:
+        ConfigError: For an unknown kind, a bad worker count or device list, or Ray missing.
+    """
+    if kind not in KINDS:
+        raise ConfigError(f"executor: unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
+    if workers < 1:
+        raise ConfigError(f"workers: must be at least 1, got {workers}")
+    if devices is not None and (not devices or not all(isinstance(d, str) and d for d in devices)):
+        raise ConfigError(f"devices: expected a non-empty list of device names, got {devices!r}")
+    if timeout_s is not None and timeout_s <= 0:
+        raise ConfigError(f"timeout_s: must be positive, got {timeout_s}")
+    if kind == "inprocess":
+        return InProcessEvaluator(evaluate_fn, device=devices[0] if devices else None)
+    if kind == "pool":
+        return PoolEvaluator(workers, devices, evaluate_fn, timeout_s=timeout_s)
+    return RayEvaluator(address, workers, evaluate_fn)
+
+
+__all__ = [
+    "DEFAULT_EVALUATE",
+    "KINDS",
+    "EvalJob",
+    "EvaluateFn",
+    "Evaluator",
+    "InProcessEvaluator",
+    "MetricsLike",
+    "PoolEvaluator",
+    "RayEvaluator",
+    "detect_devices",
+    "failed",
+    "make_evaluator",
+]

@@ -1,0 +1,171 @@
+"""The Ray evaluation backend: candidates train as Ray tasks, on a local instance or a cluster."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from pyevonas.errors import ConfigError, PyevonasError
+from pyevonas.search.executors.base import (
+    DEFAULT_EVALUATE,
+    EvalJob,
+    EvaluateFn,
+    Evaluator,
+    MetricsLike,
+    ProgressCallback,
+    _check_ids,
+    _describe,
+    _device_of,
+    _pin,
+    _resolve,
+    failed,
+)
+
+# ---------------------------------------------------------------- Ray
+
+
+def _import_ray() -> Any:
+    try:
+        import ray
+    except ImportError as exc:
+        raise ConfigError("executor: 'ray' needs the ray package; install it with pip install 'pyevonas[ray]'") from exc
+    return ray
+
+
+def _ray_task(fn: EvaluateFn | None, job: EvalJob, device: str | None, queue: Any) -> MetricsLike:
+    """Body of one Ray task (runs on a cluster node)."""
+    evaluate = fn if fn is not None else _resolve(DEFAULT_EVALUATE)
+    config = _pin(job.config, device)
+    queue.put(
+        (job.id, {"event": "started", "device": _device_of(config), "worker": socket.gethostname(),
+                  "pid": os.getpid()})
+    )  # fmt: skip
+
+    def progress(event: dict[str, Any]) -> None:
+        queue.put((job.id, dict(event)))
+
+    try:
+        return evaluate(job.chromosome, config, progress=progress)
+    except PyevonasError as exc:
+        return _RunError(exc)  # type: ignore[return-value]
+    except Exception as exc:
+        return failed(_describe(exc))
+
+
+@dataclass(frozen=True)
+class _RunError:
+    """A Ray task's run-level error, carried back as a value so the caller re-raises it as is."""
+
+    error: PyevonasError
+
+
+def _check_reachable(address: str | None, timeout_s: float = 5.0) -> None:
+    """Refuse a ``host:port`` (or ``ray://host:port``) where nothing listens, in seconds: Ray
+    itself retries an unreachable address for minutes before it gives up."""
+    if address is None or address == "auto":
+        return
+    host, sep, port = address.removeprefix("ray://").rpartition(":")
+    if not sep or not port.isdigit():
+        raise ConfigError(f"executor: Ray address {address!r} is not HOST:PORT, ray://HOST:PORT or auto")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=timeout_s).close()
+    except OSError as exc:
+        raise ConfigError(
+            f"executor: cannot connect to Ray at {address!r}: nothing answers at {host}:{port} ({exc}); "
+            "is the head node running (`ray start --head --port=PORT`)?"
+        ) from None
+
+
+class RayEvaluator(Evaluator):
+    """Evaluate candidates as Ray tasks, on a cluster or on a local Ray instance.
+
+    On a cluster with GPUs each task asks for ``1 / workers`` of a GPU (Ray then gives it that GPU
+    as ``cuda``); without GPUs each task takes one CPU. A task whose worker dies, or that raises,
+    yields a failed result; Ray does not retry it.
+    """
+
+    def __init__(self, address: str | None = None, workers: int = 1, evaluate_fn: EvaluateFn | None = None) -> None:
+        """See :func:`make_evaluator`."""
+        ray = _import_ray()
+        self._ray = ray
+        self._owns_ray = False
+        if not ray.is_initialized():
+            # Only a local instance started here takes start-up options; a cluster has its own.
+            local = {"include_dashboard": False} if address is None else {}
+            _check_reachable(address)
+            try:
+                ray.init(address=address, log_to_driver=False, **local)
+            except Exception as exc:
+                hint = ""
+                if address is not None and not os.environ.get("RAY_AUTH_MODE"):
+                    hint = (
+                        "; if the cluster uses token authentication (the default of `ray start` in "
+                        "recent Ray), set RAY_AUTH_MODE=token here too"
+                    )
+                raise ConfigError(f"executor: cannot connect to Ray at {address!r}: {exc}{hint}") from exc
+            self._owns_ray = True
+        from ray.util.queue import Queue
+
+        gpus = float(ray.cluster_resources().get("GPU", 0.0))
+        options: dict[str, Any] = {"max_retries": 0}
+        if gpus > 0:
+            options.update(num_gpus=1.0 / workers, num_cpus=1)
+            self._device: str | None = "cuda"
+        else:
+            options.update(num_cpus=1)
+            self._device = None
+        self._remote = ray.remote(_ray_task).options(**options)
+        # The queue actor needs no CPU, so a one-CPU cluster can still run a task beside it.
+        self._queue = Queue(actor_options={"num_cpus": 0})
+        self._fn = evaluate_fn
+        self._closed = False
+
+    def evaluate(
+        self, jobs: Sequence[EvalJob], on_progress: ProgressCallback | None = None
+    ) -> Iterator[tuple[int, MetricsLike]]:
+        """See :meth:`Evaluator.evaluate`."""
+        if self._closed:
+            raise RuntimeError("evaluate: this evaluator is closed")
+        _check_ids(jobs)
+        ray = self._ray
+        refs = {self._remote.remote(self._fn, job, self._device, self._queue): job.id for job in jobs}
+        pending = list(refs)
+        try:
+            while pending:
+                done, pending = ray.wait(pending, num_returns=1, timeout=0.5)
+                self._forward_progress(on_progress)
+                for ref in done:
+                    try:
+                        metrics = ray.get(ref)
+                    except ray.exceptions.RayError as exc:
+                        metrics = failed(f"Ray task failed: {_describe(exc)}")
+                    if isinstance(metrics, _RunError):
+                        raise metrics.error
+                    yield refs[ref], metrics
+            self._forward_progress(on_progress)
+        finally:
+            for ref in pending:
+                with contextlib.suppress(Exception):
+                    ray.cancel(ref, force=True)
+
+    def _forward_progress(self, on_progress: ProgressCallback | None) -> None:
+        size = self._queue.size()
+        if size == 0:
+            return
+        for job_id, event in self._queue.get_nowait_batch(size):
+            if on_progress is not None:
+                on_progress(job_id, event)
+
+    def close(self) -> None:
+        """Drop the progress queue; shut Ray down if this evaluator started it."""
+        if self._closed:
+            return
+        self._closed = True
+        with contextlib.suppress(Exception):
+            self._queue.shutdown()
+        if self._owns_ray:
+            self._ray.shutdown()
