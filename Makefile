@@ -27,10 +27,11 @@ format: ## format and autofix: ruff (Python), rustfmt (Rust)
 	cargo fmt
 
 .PHONY: lint
-lint: ## check formatting, lints and types: ruff, mypy, rustfmt, clippy (the stubs are checked by stubtest in the tests)
+lint: ## check formatting, lints, types and the import layers: ruff, mypy, import-linter, rustfmt, clippy (the stubs are checked by stubtest in the tests)
 	$(VENV)/bin/ruff format --check pyevonas tests benchmarks
 	$(VENV)/bin/ruff check pyevonas tests benchmarks
 	$(VENV)/bin/mypy pyevonas
+	$(VENV)/bin/lint-imports
 	cargo fmt --check
 	cargo clippy --release --all-features --all-targets -q -- -D warnings
 

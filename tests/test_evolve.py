@@ -497,10 +497,10 @@ def test_the_pool_gives_the_same_run_as_in_process(tmp_path: Path) -> None:
 def test_pool_workers_go_to_the_devices_asked_for(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, device: str, found: list[str], expected: set[str | None]
 ) -> None:
-    import pyevonas.search.executors
+    import pyevonas.search.loop
     from pyevonas.search.loop import _evaluator
 
-    monkeypatch.setattr(pyevonas.search.executors, "detect_devices", lambda: found)
+    monkeypatch.setattr(pyevonas.search.loop, "detect_devices", lambda: found)
     config = _config(tmp_path / "run", executor="pool", workers=2, device=device)
     backend, owned = _evaluator(config, None, None)
     try:

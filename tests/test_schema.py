@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 
 import pyevonas
 from pyevonas.errors import SchemaError
+from pyevonas.metric import compiled
 from pyevonas.metric.schema import Scoring, json_schema, resolve_scoring
 
 SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
@@ -228,7 +229,7 @@ def test_fuzzed_schemas_raise_only_schema_error(data: Any) -> None:
     except SchemaError:
         return
     # Whatever validates must also compile and align.
-    s.compiled()
+    compiled(s)
     pyevonas.similarity([{"layer": "GAP_2D"}], [{"layer": "GAP_2D"}], schema=s) if any(
         g.layer == "GAP_2D" and not g.params and not g.when for g in s.genes
     ) else None

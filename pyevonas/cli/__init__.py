@@ -10,6 +10,7 @@ import sys
 
 import typer
 
+from pyevonas import __version__
 from pyevonas.cli._common import console_err, run_guarded
 
 app = typer.Typer(
@@ -23,8 +24,6 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
-        from pyevonas import __version__
-
         typer.echo(f"pyevonas {__version__}")
         raise typer.Exit()
 

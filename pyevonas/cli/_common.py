@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import sys
+from pathlib import Path
 from typing import Any
 
 import typer
+from pydantic import ValidationError
 from rich.console import Console
+from rich.text import Text
+
+from pyevonas.errors import EncodingError, PyevonasError
+from pyevonas.metric.encode import parse_arch
 
 console = Console()
 console_err = Console(stderr=True)
@@ -14,7 +21,6 @@ console_err = Console(stderr=True)
 
 def print_error(message: str) -> None:
     """One red ``error:`` prefix, then the message verbatim (it may contain brackets)."""
-    from rich.text import Text
 
     console_err.print(Text.assemble(("error: ", "bold red"), str(message)), highlight=False, soft_wrap=True)
 
@@ -39,9 +45,6 @@ OPTIONAL_DEPENDENCIES = {
 
 def run_guarded(app: typer.Typer, args: list[str] | None = None) -> int:
     """Run the typer app; user errors become one line on stderr and exit code 2."""
-    from pydantic import ValidationError
-
-    from pyevonas.errors import PyevonasError
 
     try:
         rv = app(args=args, standalone_mode=False)
@@ -80,7 +83,6 @@ def run_guarded(app: typer.Typer, args: list[str] | None = None) -> int:
 
 def echo_json(obj: Any) -> None:
     """Print an object as JSON on stdout (no rich markup)."""
-    import json
 
     sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
 
@@ -88,10 +90,6 @@ def echo_json(obj: Any) -> None:
 def read_arch(spec: str, schema: Any = "default") -> list[dict[str, Any]]:
     """An architecture given on the command line: a JSON chromosome file (a list of layer dicts,
     or an object with ``chromosome``), or the text notation, parsed under ``schema``."""
-    import json
-    from pathlib import Path
-
-    from pyevonas.errors import EncodingError
 
     path = Path(spec)
     if path.suffix.lower() == ".json" or (len(spec) < 4096 and path.is_file()):
@@ -106,6 +104,5 @@ def read_arch(spec: str, schema: Any = "default") -> list[dict[str, Any]]:
         if not isinstance(data, list) or not all(isinstance(g, dict) and isinstance(g.get("layer"), str) for g in data):
             raise EncodingError(f"{spec}: expected a JSON list of gene objects with a 'layer' key")
         return data
-    from pyevonas.metric.encode import parse_arch
 
     return [dict(g) for g in parse_arch(spec, schema=schema)]

@@ -9,6 +9,15 @@ import typer
 
 from pyevonas.cli import app
 from pyevonas.cli._common import console, console_err
+from pyevonas.cli.live import LiveView
+from pyevonas.errors import ConfigError, RunStoreError, TrainingError
+from pyevonas.metric.schema import resolve_scoring
+from pyevonas.search.config import RunConfig
+from pyevonas.search.loop import evolve as run_evolve
+from pyevonas.search.loop import resume
+from pyevonas.search.space import SearchSpace
+from pyevonas.training.config import TrainConfig
+from pyevonas.training.data import load_dataset
 
 if TYPE_CHECKING:
     from pyevonas.search.config import RunConfig
@@ -118,7 +127,6 @@ def _run(
     quiet: bool,
     evaluate_fn: Any = None,
 ) -> None:
-    from pyevonas.errors import ConfigError, TrainingError
 
     if resume_dir is not None:
         given = [k for k in _SEARCH_FLAGS if overrides.get(k) is not None]
@@ -161,7 +169,6 @@ def _run(
 
 
 def _resolve(config_file: Path | None, overrides: dict[str, Any]) -> Any:
-    from pyevonas.search.config import RunConfig
 
     config = RunConfig.resolve(config_file, overrides, demo_workers=True)
     if config.run_dir is None:
@@ -177,9 +184,6 @@ def _resolve(config_file: Path | None, overrides: dict[str, Any]) -> Any:
 
 def _preflight(config: Any) -> None:
     """Refuse what would fail later, before anything is written or trained."""
-    from pyevonas.errors import ConfigError, RunStoreError
-    from pyevonas.metric.schema import resolve_scoring
-    from pyevonas.search.space import SearchSpace
 
     SearchSpace.load(config.space)
     resolve_scoring(config.schema_name)
@@ -191,11 +195,6 @@ def _preflight(config: Any) -> None:
         )
     if config.data_dir is not None and not Path(config.data_dir).expanduser().exists():
         raise ConfigError(f"invalid setting 'data_dir': {config.data_dir} does not exist")
-    try:
-        from pyevonas.training.config import TrainConfig
-        from pyevonas.training.data import load_dataset
-    except ImportError as exc:
-        raise ConfigError(f"training needs the train extra (pip install 'pyevonas[train]'): {exc}") from None
     TrainConfig.build(
         dataset=config.dataset,
         data_dir=config.data_dir,
@@ -217,7 +216,6 @@ def _preflight(config: Any) -> None:
 
 def _check_device(device: str) -> None:
     """Refuse a device this machine does not have (else every candidate would fail on it)."""
-    from pyevonas.errors import ConfigError
 
     if not (device.startswith("cuda") or device == "mps"):
         return
@@ -237,7 +235,6 @@ def _check_device(device: str) -> None:
 
 
 def _start_action(config: Any, evaluate_fn: Any) -> Any:
-    from pyevonas.search.loop import evolve as run_evolve
 
     return lambda observers: run_evolve(config, observers=observers, evaluate_fn=evaluate_fn)
 
@@ -250,7 +247,6 @@ def _execution(config: RunConfig) -> str:
 
 
 def _resume_action(run_dir: Path, execution: dict[str, Any], evaluate_fn: Any) -> Any:
-    from pyevonas.search.loop import resume
 
     return lambda observers: resume(run_dir, observers=observers, execution=execution, evaluate_fn=evaluate_fn)
 
@@ -258,7 +254,6 @@ def _resume_action(run_dir: Path, execution: dict[str, Any], evaluate_fn: Any) -
 def _observe(action: Any, quiet: bool) -> Any:
     if quiet:
         return action([])
-    from pyevonas.cli.live import LiveView
 
     with LiveView(console) as view:
         return action([view])

@@ -12,6 +12,8 @@ import typer
 
 from pyevonas.cli import app
 from pyevonas.cli._common import console_err
+from pyevonas.errors import RunStoreError
+from pyevonas.runs.store import RunStore
 
 
 @app.command()
@@ -34,8 +36,6 @@ def export(
 
 
 def _run(*, run_dir: Path, output: Path | None, matrices: bool) -> None:
-    from pyevonas.errors import RunStoreError
-    from pyevonas.runs.store import RunStore
 
     with RunStore.open(run_dir, readonly=True) as store:
         data = store.export(include_matrices=matrices)

@@ -7,9 +7,16 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.text import Text
 
 from pyevonas.cli import app
-from pyevonas.cli._common import console, echo_json
+from pyevonas.cli._common import console, echo_json, read_arch
+from pyevonas.errors import ConfigError, EncodingError
+from pyevonas.metric import align
+from pyevonas.report.analysis import MEDIANS
+from pyevonas.report.figures import GENE_NAMES, _text_colour, gene_colour
+from pyevonas.report.html import write_report
+from pyevonas.runs.importer import import_run
 
 
 @app.command("import")
@@ -23,7 +30,6 @@ def import_cmd(
 
     Nothing is written when the file is malformed.
     """
-    from pyevonas.runs.importer import import_run
 
     run = import_run(file, run_dir)
     n = sum(len(g.individuals) for g in run.generations)
@@ -62,9 +68,6 @@ def report_cmd(
     title: Annotated[str, typer.Option(help="Report title.")] = "pyevonas report",
 ) -> None:
     """Write an offline HTML report (the paper's figures and Table 3) and summary.json for one or more runs."""
-    from pyevonas.errors import ConfigError
-    from pyevonas.report.analysis import MEDIANS
-    from pyevonas.report.html import write_report
 
     # ConfigError, not typer.Exit: the CLI's error edge turns it into one line and exit status 2.
     if median not in MEDIANS:
@@ -96,8 +99,6 @@ def report_cmd(
 
 def _arch(spec: str, schema: str = "default") -> Any:
     """An architecture argument: an inline JSON chromosome, a JSON file, or text notation."""
-    from pyevonas.cli._common import read_arch
-    from pyevonas.errors import EncodingError
 
     if not spec.lstrip().startswith(("[", "{")):
         return read_arch(spec, schema)  # a .json file, or the text notation
@@ -114,9 +115,6 @@ def _arch(spec: str, schema: str = "default") -> Any:
 
 def render_alignment(al: Any) -> Any:
     """A rich renderable of an alignment: coloured genes, a match line, and the scores."""
-    from rich.text import Text
-
-    from pyevonas.report.figures import GENE_NAMES, _text_colour, gene_colour
 
     def row(letters: str) -> Text:
         t = Text()
@@ -160,9 +158,8 @@ def align_cmd(
     as_json: Annotated[bool, typer.Option("--json", help="Print the alignment as JSON instead of colours.")] = False,
 ) -> None:
     """Align two architectures and print the alignment, one colour per gene type."""
-    import pyevonas
 
-    al = pyevonas.align(_arch(a, schema), _arch(b, schema), schema=schema)
+    al = align(_arch(a, schema), _arch(b, schema), schema=schema)
     if as_json:
         echo_json(
             {

@@ -6,11 +6,17 @@ import json
 from pathlib import Path
 from typing import Annotated, Any
 
+import numpy as np
 import typer
+from rich.progress import BarColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
 
 from pyevonas.cli import app
 from pyevonas.cli._common import console, console_err, echo_json, read_arch
 from pyevonas.errors import EncodingError
+from pyevonas.metric import align, diversity, sequence
+from pyevonas.metric.api import similarity_matrix
+from pyevonas.metric.schema import Scoring, json_schema
 
 schema_app = typer.Typer(help="Validate and publish scoring schemas.", no_args_is_help=True)
 app.add_typer(schema_app, name="schema")
@@ -79,17 +85,16 @@ def similarity(
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Similarity of two architectures (1 = identical)."""
-    import pyevonas
 
     arch_a, arch_b = read_arch(a, schema), read_arch(b, schema)
-    al = pyevonas.align(arch_a, arch_b, schema=schema)
+    al = align(arch_a, arch_b, schema=schema)
     if as_json:
         echo_json(
             {
                 "similarity": al.similarity,
                 "score": al.score,
-                "sequence_a": pyevonas.sequence(arch_a, schema),
-                "sequence_b": pyevonas.sequence(arch_b, schema),
+                "sequence_a": sequence(arch_a, schema),
+                "sequence_b": sequence(arch_b, schema),
                 "aligned_a": al.aligned_a,
                 "aligned_b": al.aligned_b,
             }
@@ -126,10 +131,6 @@ def matrix(
     ] = None,
 ) -> None:
     """Similarity matrix of a population, with its median similarity (diversity)."""
-    import numpy as np
-
-    import pyevonas
-    from pyevonas.metric.api import similarity_matrix
 
     names, archs = read_population(file, generation)
     other_archs = read_population(others, generation)[1] if others else None
@@ -137,12 +138,6 @@ def matrix(
         raise typer.BadParameter("--condensed writes a 1-D array: give -o FILE.npy", param_hint="--condensed")
     if output is not None and output.suffix.lower() not in (".csv", ".npy"):
         raise typer.BadParameter(f"{output}: the output must end in .csv or .npy", param_hint="--output")
-    from rich.progress import (
-        BarColumn,
-        Progress,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
 
     with Progress(
         "[progress.description]{task.description}",
@@ -175,8 +170,6 @@ def matrix(
                     f.write(name + "," + ",".join(repr(float(v)) for v in row) + "\n")
         console.print(f"wrote {output} ({' x '.join(map(str, m.shape))})")
     elif m.ndim == 2 and max(m.shape) <= 30:
-        from rich.table import Table
-
         t = Table(show_header=True, header_style="bold", box=None)
         t.add_column("")
         for j in range(m.shape[1]):
@@ -186,15 +179,14 @@ def matrix(
         console.print(t)
     if others is None and len(archs) >= 2:
         console.print(
-            f"median similarity: off-diagonal {pyevonas.diversity(m):.4f}, upper triangle "
-            f"{pyevonas.diversity(m, 'upper'):.4f}, full {pyevonas.diversity(m, 'full'):.4f}"
+            f"median similarity: off-diagonal {diversity(m):.4f}, upper triangle "
+            f"{diversity(m, 'upper'):.4f}, full {diversity(m, 'full'):.4f}"
         )
 
 
 @schema_app.command("validate")
 def schema_validate(file: Annotated[Path, typer.Argument(help="Scoring schema JSON file.")]) -> None:
     """Check a scoring schema; print one line per problem."""
-    from pyevonas.metric.schema import Scoring
 
     s = Scoring.load(file)
     kind = "symmetric" if s.symmetric else "directed"
@@ -210,7 +202,6 @@ def schema_export(
     ] = None,
 ) -> None:
     """Print the JSON Schema of the scoring-schema format (or a shipped schema)."""
-    from pyevonas.metric.schema import Scoring, json_schema
 
     text = Scoring.builtin(builtin).to_json() if builtin else json.dumps(json_schema(), indent=2)
     if output is None:

@@ -6,10 +6,14 @@ import json
 from typing import Annotated, Any
 
 import typer
+from rich.table import Table
 
 from pyevonas.cli import app
 from pyevonas.cli._common import console, console_err, echo_json, read_arch
 from pyevonas.errors import ConfigError
+from pyevonas.search.space import SearchSpace
+from pyevonas.training.config import TrainConfig
+from pyevonas.training.data import dataset_info
 
 
 def _parse_settings(pairs: list[str]) -> dict[str, Any]:
@@ -76,10 +80,7 @@ def train(
     """
     chromosome = read_arch(arch, schema)
     if space is not None:
-        from pyevonas.search.space import SearchSpace
-
         SearchSpace.load(space).check(chromosome)
-    from pyevonas.training.config import TrainConfig
     from pyevonas.training.loop import evaluate
 
     options: dict[str, Any] = {
@@ -118,7 +119,6 @@ def train(
 
 
 def _print_table(result: dict[str, Any]) -> None:
-    from rich.table import Table
 
     def fmt(value: Any, spec: str = "") -> str:
         if value is None:
@@ -187,7 +187,6 @@ def profile(
     import torch
 
     from pyevonas.training.builders import build_model
-    from pyevonas.training.data import dataset_info
     from pyevonas.training.loop import _resolve_device
     from pyevonas.training.profiling import profile_layers, profile_step
     from pyevonas.training.tuning import tune_depthwise
@@ -227,7 +226,6 @@ def profile(
     if as_json:
         echo_json({**setup, "total_ms": total, "step": whole.to_dict(), "layers": [r.to_dict() for r in rows]})
         return
-    from rich.table import Table
 
     table = Table(
         title=f"time per gene on {dev} at batch {batch_size} ({'channels_last' if channels_last else 'NCHW'}, {'bf16' if bf16 else 'fp32'})"

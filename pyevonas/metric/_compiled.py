@@ -13,7 +13,7 @@ import numpy as np
 
 from pyevonas import _core
 from pyevonas.errors import EncodingError
-from pyevonas.metric.schema import Scoring, expanded_rules, resolve_scoring, term_norm
+from pyevonas.metric.schema import Scoring, resolve_scoring
 
 Chromosome = list[dict[str, Any]]
 Arch = str | Sequence[Mapping[str, Any]]
@@ -84,25 +84,19 @@ class CompiledScoring:
     def _build_table(self) -> _core.ScoreTable:
         s = self.scoring
         n = len(s.genes)
-        rules = expanded_rules(s)
+        pairs = s.pair_rules()
         max_terms = max((len(r.terms) for r in s.rules), default=0) or 1
         base = np.empty((n, n), dtype=np.float64)
         tp = np.full((n, n, max_terms), -1, dtype=np.int64)
         tw = np.zeros((n, n, max_terms), dtype=np.float64)
         tn = np.ones((n, n, max_terms), dtype=np.float64)
-        for x, gx in enumerate(s.genes):
-            for y, gy in enumerate(s.genes):
-                found = rules.get((gx.letter, gy.letter))
-                if found is None:
-                    first = s.pair_mismatch == "first"
-                    base[x, y] = gx.mismatch if first else min(gx.mismatch, gy.mismatch)
-                    continue
-                rule = found[1]
-                base[x, y] = rule.base
-                for k, t in enumerate(rule.terms):
-                    tp[x, y, k] = self.column_of[t.param]
-                    tw[x, y, k] = t.weight
-                    tn[x, y, k] = term_norm(s, gx, gy, t)
+        for x in range(n):
+            for y in range(n):
+                base[x, y], terms = pairs[x][y]
+                for k, (param, weight, norm) in enumerate(terms):
+                    tp[x, y, k] = self.column_of[param]
+                    tw[x, y, k] = weight
+                    tn[x, y, k] = norm
         return _core.ScoreTable(base, tp, tw, tn, len(self.param_names), s.gap.open, s.gap.extend, s.lower_bound)
 
     # --- chromosome -> genes -------------------------------------------------------------
@@ -260,5 +254,9 @@ def _same(a: Any, b: Any) -> bool:
 
 # --- public helpers ----------------------------------------------------------------------
 def compiled(schema: str | Scoring | Any = "default") -> CompiledScoring:
-    """The compiled form of a ``schema`` argument (cached per Scoring object)."""
-    return resolve_scoring(schema).compiled()
+    """The compiled form of a ``schema`` argument (built once per Scoring object, kept on it)."""
+    scoring = resolve_scoring(schema)
+    cached = scoring._compiled
+    if cached is None:
+        cached = scoring._compiled = CompiledScoring(scoring)
+    return cached  # type: ignore[no-any-return]

@@ -17,7 +17,7 @@ import math
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 from pydantic import (
     BaseModel,
@@ -30,11 +30,10 @@ from pydantic import (
 
 from pyevonas.errors import SchemaError
 
-if TYPE_CHECKING:
-    from pyevonas.metric._compiled import CompiledScoring
-
-
 BUILTIN_SCHEMAS = ("default", "paper")
+
+#: How one gene type scores against another: ``(base, ((param, weight, norm), ...))``.
+PairRule = tuple[float, tuple[tuple[str, float, float], ...]]
 
 #: Characters that cannot be gene letters: the gap symbol and the text-notation syntax.
 _RESERVED_LETTERS = set("-(),;[]{}#") | {" ", "\t", "\n"}
@@ -216,14 +215,6 @@ class Scoring(BaseModel):
         """The schema as a JSON-compatible dict."""
         return self.model_dump(mode="json", by_alias=True, exclude_none=True)
 
-    def compiled(self) -> CompiledScoring:
-        """The schema compiled for the Rust core (built once per Scoring object)."""
-        if self._compiled is None:
-            from pyevonas.metric._compiled import CompiledScoring
-
-            self._compiled = CompiledScoring(self)
-        return self._compiled  # type: ignore[no-any-return]
-
     # --- derived values ------------------------------------------------------------------
     def gene(self, letter: str) -> GeneType:
         """The gene type with this letter."""
@@ -235,7 +226,32 @@ class Scoring(BaseModel):
     @property
     def symmetric(self) -> bool:
         """True when every rule applies in both directions and all mismatches are symmetric in effect."""
-        return self.compiled().table.symmetric
+        table = self.pair_rules()
+        n = len(table)
+        return all(table[x][y] == table[y][x] for x in range(n) for y in range(x + 1, n))
+
+    def pair_rules(self) -> list[list[PairRule]]:
+        """How each gene type ``x`` (sequence A) scores against each ``y`` (B): ``table[x][y]``.
+
+        Each entry is ``(base, ((param, weight, norm), ...))``: the score of two genes is
+        ``base - sum(|a[param] - b[param]| * weight / norm)``, accumulated left to right. A pair
+        without a rule has its mismatch score as ``base`` and no terms. This is the schema as
+        plain data; the Rust core's score table is built from it.
+        """
+        rules = expanded_rules(self)
+        table: list[list[PairRule]] = []
+        for gx in self.genes:
+            row: list[PairRule] = []
+            for gy in self.genes:
+                found = rules.get((gx.letter, gy.letter))
+                if found is None:
+                    base = gx.mismatch if self.pair_mismatch == "first" else min(gx.mismatch, gy.mismatch)
+                    row.append((base, ()))
+                else:
+                    rule = found[1]
+                    row.append((rule.base, tuple((t.param, t.weight, term_norm(self, gx, gy, t)) for t in rule.terms)))
+            table.append(row)
+        return table
 
 
 @cache

@@ -32,6 +32,11 @@ from typing import Any
 
 import numpy as np
 
+from pyevonas.errors import SchemaError
+from pyevonas.metric import diversity, similarity_matrix
+from pyevonas.metric.schema import Scoring
+from pyevonas.runs.store import RunStore
+
 TRAINED = ("ok", "cached")
 MEDIANS = ("upper", "offdiag", "full")
 
@@ -88,7 +93,6 @@ def load_run(path: str | os.PathLike[str]) -> RunData:
     Raises:
         RunStoreError: the folder is missing, not a run, or corrupt.
     """
-    from pyevonas.runs.store import RunStore
 
     store = RunStore.open(path, readonly=True)
     try:
@@ -220,9 +224,6 @@ def _schema_of(run: RunData, schema: Any) -> Any:
     if isinstance(scoring.get("builtin"), str):
         return scoring["builtin"]
     if scoring:
-        from pyevonas.errors import SchemaError
-        from pyevonas.metric.schema import Scoring
-
         try:
             # One Scoring object per run: it compiles its score table once.
             return Scoring.from_dict(scoring, source=f"{run.path} (stored scoring)")
@@ -313,16 +314,14 @@ def _round3(m: np.ndarray) -> np.ndarray:
 def _median(m: np.ndarray | None, how: str) -> float | None:
     if m is None or m.shape[0] < 2:
         return None
-    import pyevonas
 
-    return float(pyevonas.diversity(m, how=how))  # type: ignore[arg-type]  # checked against MEDIANS
+    return float(diversity(m, how=how))  # type: ignore[arg-type]  # checked against MEDIANS
 
 
 def _compute_matrix(chromosomes: list[list[dict[str, Any]]], schema: Any) -> np.ndarray:
     """Similarity matrix; under the `paper` schema rounded to 3 decimals, as the original stored it."""
-    import pyevonas
 
-    m = np.asarray(pyevonas.similarity_matrix(chromosomes, schema=schema), dtype=np.float64)
+    m = np.asarray(similarity_matrix(chromosomes, schema=schema), dtype=np.float64)
     return _round3(m) if _schema_name(schema) == "paper" else m
 
 

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import io
 import math
+import warnings
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -181,14 +182,11 @@ class Band:
 
 
 def _draw_band(ax: Any, band: Band, colour: str) -> None:
-    with np.errstate(all="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
-            med = np.nanmedian(band.values, axis=0)
-            lo = np.nanmin(band.values, axis=0)
-            hi = np.nanmax(band.values, axis=0)
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # all-NaN columns
+        med = np.nanmedian(band.values, axis=0)
+        lo = np.nanmin(band.values, axis=0)
+        hi = np.nanmax(band.values, axis=0)
     x = np.asarray(band.generations)
     n = band.values.shape[0]
     ax.plot(x, med, "-", color=colour, lw=1.8, label=f"{band.label} (n={n})")

@@ -18,7 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from pyevonas.errors import RunStoreError
+from pyevonas import __version__
+from pyevonas.errors import ConfigError, RunStoreError
+from pyevonas.metric import align
+from pyevonas.report import figures as F
 from pyevonas.report.analysis import (
     GenerationStats,
     Pair,
@@ -32,6 +35,7 @@ from pyevonas.report.analysis import (
     similar_pairs,
     summary,
 )
+from pyevonas.report.figures import _text_colour, gene_colour, png_bytes
 from pyevonas.runs.records import finite_json
 
 # ------------------------------------------------------------------------------------------
@@ -57,8 +61,6 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], cls: str = "")
 
 
 def _seq_html(seq: str) -> str:
-    from pyevonas.report.figures import _text_colour, gene_colour
-
     cells = []
     for ch in seq:
         bg = gene_colour(ch)
@@ -89,8 +91,6 @@ class _Figures:
         self.files: list[str] = []
 
     def add(self, name: str, make: Callable[[], Any], alt: str) -> str:
-        from pyevonas.report.figures import png_bytes
-
         fig = make()
         data = png_bytes(fig)
         fname = f"{_slug(name)}.png"
@@ -115,7 +115,6 @@ def _best_rows(st: RunStats) -> tuple[list[str], list[str], list[list[dict[str, 
 
 
 def _run_section(st: RunStats, figs: _Figures, pairs: list[Pair], schema: Any) -> str:
-    from pyevonas.report import figures as F
 
     run = st.run
     key = _slug(run.name)
@@ -252,16 +251,14 @@ def _run_section(st: RunStats, figs: _Figures, pairs: list[Pair], schema: Any) -
 
 
 def _pairs_html(pairs: list[Pair], st: RunStats, figs: _Figures, key: str, schema: Any) -> str:
-    from pyevonas.report import figures as F
 
     if not pairs:
         return '<p class="note">No pair passes the thresholds.</p>'
-    import pyevonas
 
     aligned = []
     rows = []
     for k, p in enumerate(pairs, 1):
-        al = pyevonas.align(p.better.chromosome, p.worse.chromosome, schema=st.schema)
+        al = align(p.better.chromosome, p.worse.chromosome, schema=st.schema)
         aligned.append(
             F.AlignedPair(
                 f"{k}a {p.better.name}",
@@ -324,7 +321,6 @@ def _bands(members: list[RunStats], value: Callable[[GenerationStats], float | N
 
 
 def _comparison_section(all_stats: list[RunStats], figs: _Figures, schema: Any) -> str:
-    from pyevonas.report import figures as F
 
     parts = ['<h2 id="comparison">Comparison of the runs</h2>']
     by_dataset: dict[str, dict[str, list[RunStats]]] = {}
@@ -494,7 +490,6 @@ def write_report(
 
 def _check_output(out: Path) -> None:
     """Refuse to replace an index.html or figures/ that is not an earlier pyevonas report's."""
-    from pyevonas.errors import ConfigError
 
     if not out.exists():
         return
@@ -580,8 +575,6 @@ def _page(title: str, body: list[str], all_stats: list[RunStats], run_sections: 
         links.append('<a href="#comparison">Comparison</a>')
     if run_sections:
         links += [f'<a href="#{_slug(st.run.name)}">{html.escape(st.run.name)}</a>' for st in all_stats]
-    from pyevonas import __version__
-
     stamp = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'

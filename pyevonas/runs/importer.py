@@ -43,7 +43,9 @@ from typing import Any
 
 import numpy as np
 
-from pyevonas.errors import PyevonasError
+from pyevonas.errors import PyevonasError, RunStoreError
+from pyevonas.metric.schema import Scoring
+from pyevonas.runs.store import RunStore
 
 # The original code marks a failed training with this fitness (fitness.py).
 FAILED_FITNESS = -10001.0
@@ -633,9 +635,6 @@ def write_run(run: ImportedRun, run_dir: str | os.PathLike[str]) -> Path:
     Raises:
         RunStoreError: ``run_dir`` exists and is not empty, or the store cannot be written.
     """
-    from pyevonas.errors import RunStoreError
-    from pyevonas.metric.schema import Scoring
-    from pyevonas.runs.store import RunStore
 
     target = Path(run_dir)
     if target.exists() and (not target.is_dir() or any(target.iterdir())):

@@ -25,6 +25,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import numpy as np
 
 from pyevonas.errors import ConfigError
+from pyevonas.search.expressions import compile_expression
 
 if TYPE_CHECKING:
     from pyevonas.search.config import RunConfig
@@ -120,7 +121,6 @@ def control_from_config(config: RunConfig) -> ControlFunction | None:
         return RIGID
     if config.control == "soft":
         return SOFT
-    from pyevonas.search.expressions import compile_expression
 
     assert config.control_upper is not None and config.control_lower is not None  # RunConfig checks
     return ControlFunction(

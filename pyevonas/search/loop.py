@@ -31,7 +31,10 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from pyevonas.errors import ConfigError, RunStoreError, TrainingError
-from pyevonas.metric import Chromosome
+from pyevonas.metric import Chromosome, diversity, sequence, similarity_matrix
+from pyevonas.metric.schema import Scoring, resolve_scoring
+from pyevonas.runs.records import EVALUATED_STATUSES
+from pyevonas.runs.store import RunStore
 from pyevonas.search.config import RunConfig
 from pyevonas.search.control import ControlFunction, breed_under_control, control_from_config
 from pyevonas.search.events import (
@@ -47,7 +50,10 @@ from pyevonas.search.events import (
     RunFinished,
     RunStarted,
 )
+from pyevonas.search.executors import EvalJob, detect_devices, make_evaluator
 from pyevonas.search.operators import Child, breed, select_top_k
+from pyevonas.search.space import SearchSpace
+from pyevonas.training.config import TrainConfig
 
 if TYPE_CHECKING:
     from pyevonas.runs.records import Individual
@@ -148,8 +154,6 @@ def evolve(
         ConfigError, SearchSpaceError, SchemaError: bad settings.
         TrainingError: every candidate of a generation failed.
     """
-    from pyevonas.runs.store import RunStore
-    from pyevonas.search.space import SearchSpace
 
     if control is not None:
         config = config.with_updates(control="python", control_upper=None, control_lower=None)
@@ -208,8 +212,6 @@ def resume(
     Raises:
         RunStoreError: the folder is missing, corrupt or not a pyevonas run (it is not modified).
     """
-    from pyevonas.runs.store import RunStore
-    from pyevonas.search.space import SearchSpace
 
     store = RunStore.open(run_dir)
     try:
@@ -253,7 +255,6 @@ def resume(
 
 # ---------------------------------------------------------------------- helpers
 def _load_scoring(schema: str) -> Any:
-    from pyevonas.metric.schema import resolve_scoring
 
     return resolve_scoring(schema)
 
@@ -263,7 +264,6 @@ def _scoring_dict(scoring: Any) -> dict[str, Any]:
 
 
 def _scoring_from_dict(data: Mapping[str, Any], source: str) -> Any:
-    from pyevonas.metric.schema import Scoring
 
     return Scoring.from_dict(dict(data), source=source)
 
@@ -276,7 +276,6 @@ def _evaluator(
         raise ValueError("give evaluate_fn or evaluator, not both")
     if evaluator is not None:
         return evaluator, False
-    from pyevonas.search.executors import detect_devices, make_evaluator
 
     devices = None
     if config.executor == "pool":
@@ -349,18 +348,16 @@ class _Loop:
                 self._observers.remove(observer)
 
     def measure(self, chromosomes: Sequence[Chromosome]) -> tuple[np.ndarray, float]:
-        import pyevonas
 
         matrix = np.asarray(
-            pyevonas.similarity_matrix(list(chromosomes), schema=self.scoring),
+            similarity_matrix(list(chromosomes), schema=self.scoring),
             dtype=np.float64,
         )
-        return matrix, float(pyevonas.diversity(matrix, how=self.config.diversity))
+        return matrix, float(diversity(matrix, how=self.config.diversity))
 
     def sequence(self, chrom: Chromosome) -> str:
-        import pyevonas
 
-        return str(pyevonas.sequence(chrom, schema=self.scoring))
+        return str(sequence(chrom, schema=self.scoring))
 
     def train_config(self, key: str) -> Any:
         c = self.config
@@ -372,11 +369,6 @@ class _Loop:
             "seed": train_seed(c.seed, key),
             **c.train,
         }
-        try:
-            from pyevonas.training.config import TrainConfig
-        except ImportError:
-            # No training stack (torch): only a custom evaluate_fn can run, and it gets plain settings.
-            return settings
         return TrainConfig.build(**settings)
 
     # ---------------------------------------------------------------- phases
@@ -439,7 +431,6 @@ class _Loop:
             )
 
     def evaluate_generation(self, g: int) -> None:
-        from pyevonas.runs.records import EVALUATED_STATUSES
 
         started = time.monotonic()
         individuals = self.store.individuals(g)
@@ -489,8 +480,6 @@ class _Loop:
                         info.get("val_accuracy"),
                     )
                 )
-
-            from pyevonas.search.executors import EvalJob
 
             requests = [EvalJob(ind.id, ind.chromosome, self.train_config(ind.canonical_key)) for ind in jobs]
             done: set[int] = set()

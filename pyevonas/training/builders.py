@@ -23,13 +23,19 @@ and its output shape.
 
 from __future__ import annotations
 
+import importlib
+import importlib.metadata
+import importlib.util
 import math
+import os
 from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any, overload
 
 from torch import nn
 
 from pyevonas.errors import TrainingError
+from pyevonas.metric import parse_arch
 from pyevonas.training.layers import (
     KERAS_BN_EPS,
     ChainModel,
@@ -130,11 +136,6 @@ def load_plugins() -> list[str]:
 
 
 def _import_plugins() -> list[str]:
-    import importlib
-    import importlib.metadata
-    import importlib.util
-    import os
-    from pathlib import Path
 
     loaded: list[str] = []
     for entry in importlib.metadata.entry_points(group=PLUGIN_GROUP):
@@ -330,8 +331,6 @@ def _build_dense(gene: Mapping[str, Any], in_shape: Shape) -> tuple[nn.Module, S
 
 def _as_chromosome(arch: Any) -> list[dict[str, Any]]:
     if isinstance(arch, str):
-        from pyevonas import parse_arch  # the similarity engine owns the text notation
-
         return [dict(g) for g in parse_arch(arch)]
     if isinstance(arch, Sequence) and not isinstance(arch, bytes):
         genes = list(arch)

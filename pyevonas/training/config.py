@@ -9,6 +9,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from pyevonas.errors import ConfigError, DatasetError
+from pyevonas.training.data import _canonical
 
 #: Fitness of a candidate that could not be trained: below any real accuracy (which is >= 0).
 FAILED_FITNESS = 0.0
@@ -109,7 +110,6 @@ class TrainConfig(BaseModel):
     @field_validator("dataset")
     @classmethod
     def _known_dataset(cls, value: str) -> str:
-        from pyevonas.training.data import _canonical
 
         try:
             return _canonical(value)

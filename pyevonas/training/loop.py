@@ -29,6 +29,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import math
 import time
 from collections.abc import Mapping, Sequence
@@ -36,9 +38,15 @@ from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
+import torch.nn.functional as F
 
 from pyevonas.errors import ConfigError, DatasetError, PyevonasError
+from pyevonas.training.builders import build_model
 from pyevonas.training.config import Metrics, ProgressFn, TrainConfig
+from pyevonas.training.data import load_dataset, stratified_split
+from pyevonas.training.measure import count_flops, count_parameters, measure_latency_ms, model_size_mb
+from pyevonas.training.tuning import tune_depthwise
 
 # ---------------------------------------------------------------------------- data on the device
 
@@ -60,7 +68,6 @@ _DEVICE_CACHE: dict[tuple[Any, ...], _Splits] = {}
 
 
 def _host_dataset(config: TrainConfig) -> Any:
-    from pyevonas.training.data import load_dataset
 
     key = (config.dataset, config.data_dir)
     if key not in _HOST_CACHE:
@@ -70,9 +77,6 @@ def _host_dataset(config: TrainConfig) -> Any:
 
 
 def _device_splits(config: TrainConfig, device: Any) -> _Splits:
-    import torch
-
-    from pyevonas.training.data import stratified_split
 
     resolved = config.resolved()
     key = (
@@ -119,8 +123,6 @@ def _device_splits(config: TrainConfig, device: Any) -> _Splits:
 
 def _augment(x: Any, pad: int, hflip: bool, vflip: bool, gen: Any) -> Any:
     """Random crop after zero padding, and flips, on a uint8 batch (N, C, H, W) on its device."""
-    import torch
-    import torch.nn.functional as F
 
     n, c, h, w = x.shape
     dev = x.device
@@ -172,7 +174,6 @@ class _Outcome:
 
 
 def _resolve_device(name: str) -> Any:
-    import torch
 
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -184,9 +185,6 @@ def _resolve_device(name: str) -> Any:
 
 
 def _autocast(device: Any, bf16: bool) -> Any:
-    import contextlib
-
-    import torch
 
     if bf16:
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
@@ -194,7 +192,6 @@ def _autocast(device: Any, bf16: bool) -> Any:
 
 
 def _accuracy(model: Any, xs: Any, ys: Any, batch: int, device: Any, channels_last: bool, bf16: bool) -> float:
-    import torch
 
     if len(ys) == 0:
         return 0.0
@@ -227,8 +224,6 @@ def _fit(
     autotune: bool,
     progress: ProgressFn | None,
 ) -> _Outcome:
-    import torch
-    import torch.nn.functional as F
 
     resolved = config.resolved()
     pad = resolved["crop_padding"] if config.augment else 0
@@ -253,8 +248,6 @@ def _fit(
     batch_size = min(batch_size, n)
     steps_per_epoch = n // batch_size
     if autotune:
-        from pyevonas.training.tuning import tune_depthwise
-
         first = data.train_x[:batch_size]
         tune_depthwise(
             model, first.contiguous(memory_format=torch.channels_last) if channels_last else first, bf16=bf16
@@ -335,7 +328,6 @@ def sgd_optimizer(
 ) -> Any:
     """SGD as a candidate trains with it: one fused kernel for the whole update on CUDA, one
     multi-tensor call elsewhere (torch's CPU default loops over the parameters in Python)."""
-    import torch
 
     return torch.optim.SGD(
         params,
@@ -349,16 +341,12 @@ def sgd_optimizer(
 
 
 def _is_oom(exc: BaseException) -> bool:
-    import torch
 
     oom_type = getattr(torch, "OutOfMemoryError", torch.cuda.OutOfMemoryError)  # torch < 2.5: only the cuda one
     return isinstance(exc, oom_type) or "out of memory" in str(exc).lower()
 
 
 def _free_memory(device: Any) -> None:
-    import gc
-
-    import torch
 
     gc.collect()
     if device.type == "cuda":
@@ -385,10 +373,6 @@ def evaluate(
         ConfigError: the device asked for does not exist.
         DatasetError: the dataset is missing or corrupt.
     """
-    import torch
-
-    from pyevonas.training.builders import build_model
-    from pyevonas.training.measure import count_flops, count_parameters, measure_latency_ms, model_size_mb
 
     config = config or TrainConfig()
     device = _resolve_device(config.device)

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import statistics
+import time
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
@@ -79,8 +82,6 @@ def measure_latency_ms(
 def median_ms(fn: Callable[[], Any], device: torch.device, *, warmup: int, repeats: int) -> float:
     """Median wall-clock milliseconds of ``fn()`` over ``repeats`` runs after ``warmup`` untimed
     ones, the device synchronised before and after each run (on CUDA)."""
-    import statistics
-    import time
 
     times: list[float] = []
     for i in range(warmup + repeats):
@@ -102,8 +103,6 @@ def count_flops(model: nn.Module, input_shape: Sequence[int]) -> int | None:
     ``None`` if ptflops is not installed or cannot count the model.
     """
     try:
-        import warnings
-
         from ptflops import get_model_complexity_info
     except ImportError:
         return None
