@@ -25,7 +25,7 @@ def _one_core(monkeypatch: pytest.MonkeyPatch) -> None:
     """The demo's default is a worker per core; these tests stub training in this process."""
     import pyevonas.search.config
 
-    monkeypatch.setattr(pyevonas.search.config, "_usable_cores", lambda: 1)
+    monkeypatch.setattr(pyevonas.search.config, "usable_cores", lambda: 1)
 
 
 @pytest.fixture
@@ -308,7 +308,7 @@ def test_several_workers_mean_the_process_pool() -> None:
 def test_the_demo_trains_one_candidate_per_core(monkeypatch: pytest.MonkeyPatch) -> None:
     import pyevonas.search.config as config_module
 
-    monkeypatch.setattr(config_module, "_usable_cores", lambda: 2)
+    monkeypatch.setattr(config_module, "usable_cores", lambda: 2)
     monkeypatch.setattr(config_module, "_trains_on_cpu", lambda device: device in ("cpu", "auto"))  # no GPU
     demo = RunConfig.resolve(None, {}, demo_workers=True)  # what `pyevonas evolve` asks for
     assert (demo.workers, demo.executor) == (2, "pool")
@@ -316,12 +316,12 @@ def test_the_demo_trains_one_candidate_per_core(monkeypatch: pytest.MonkeyPatch)
     assert RunConfig.resolve(None, {"workers": 1}, demo_workers=True).executor == "inprocess"  # a setting wins
     assert RunConfig.resolve(None, {"executor": "inprocess"}, demo_workers=True).workers == 1
     assert RunConfig.resolve(None, {"dataset": "cifar10"}, demo_workers=True).workers == 1  # demo only
-    monkeypatch.setattr(config_module, "_usable_cores", lambda: 64)
+    monkeypatch.setattr(config_module, "usable_cores", lambda: 64)
     assert RunConfig.resolve(None, {"population": 6, "top_k": 2}, demo_workers=True).workers == 6  # no idle ones
-    monkeypatch.setattr(config_module, "_usable_cores", lambda: 1)
+    monkeypatch.setattr(config_module, "usable_cores", lambda: 1)
     assert RunConfig.resolve(None, {}, demo_workers=True).executor == "inprocess"
     # On a GPU machine the pool would put that many workers on every GPU: in-process there.
-    monkeypatch.setattr(config_module, "_usable_cores", lambda: 64)
+    monkeypatch.setattr(config_module, "usable_cores", lambda: 64)
     monkeypatch.setattr(config_module, "_trains_on_cpu", lambda device: device == "cpu")
     assert RunConfig.resolve(None, {}, demo_workers=True).executor == "inprocess"
     assert RunConfig.resolve(None, {"device": "cpu"}, demo_workers=True).workers == 8

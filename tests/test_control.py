@@ -241,3 +241,41 @@ def test_iterations_are_plain_data_for_the_store() -> None:
         "accepted": False,
         "mutation_rate": 0.2,
     }
+
+
+# ---------------------------------------------------------------------- custom expressions, bounded
+@pytest.mark.parametrize(
+    ("upper", "why"),
+    [
+        ("2**2**40", "overflows"),  # an integer power would eat memory for minutes
+        ("9**9**9**9", "overflows"),
+        ("1e308 * 10", "not finite"),
+        ("min()", "at least 2 argument"),
+        ("sqrt(1, 2)", "takes 1 argument"),
+        ("abs()", "takes 1 argument"),
+        ("(" * 300 + "1" + ")" * 300, "nested"),
+        ("-" * 300 + "1", "too large"),
+        ("1 + " * 400 + "1", "characters long"),
+    ],
+)
+def test_expressions_are_bounded_and_refused_at_once(upper: str, why: str) -> None:
+    with pytest.raises(ConfigError, match=why):
+        RunConfig.resolve(None, {"control": "custom", "control_upper": upper, "control_lower": "-0.1"})
+
+
+def test_expressions_are_checked_over_every_generation_before_the_run() -> None:
+    # Fine at generation 1, a division by zero at generation 3.
+    with pytest.raises(ConfigError, match=r"gen=3.*division by zero"):
+        RunConfig.resolve(
+            None, {"control": "custom", "control_upper": "0.1 + 1/(gen-3)", "control_lower": "-1", "generations": 6}
+        )
+    # The window closes (lower >= upper) only at generation 4 of 10.
+    with pytest.raises(ConfigError, match=r"gen=4, n_gen=10: lower .* must be below upper"):
+        RunConfig.resolve(
+            None, {"control": "custom", "control_upper": "0.5 - gen/8", "control_lower": "0", "generations": 10}
+        )
+    # Past the run's last generation nothing is evaluated: gen runs over 1..N-1.
+    ok = RunConfig.resolve(
+        None, {"control": "custom", "control_upper": "0.1 + 1/(gen-6)", "control_lower": "-1", "generations": 6}
+    )
+    assert ok.control_upper == "0.1 + 1/(gen-6)"

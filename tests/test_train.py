@@ -479,3 +479,18 @@ def test_cuda_out_of_memory_retry(fault_genes: None) -> None:
         _with({"layer": "OOM_TEST", "above": 16}), TrainConfig(epochs=1, batch_size=32, device="cuda", **FAST)
     )
     assert ok.status == "ok" and ok.batch_size == 16
+
+
+@pytest.mark.parametrize("setting", [{"lr": float("inf")}, {"lr": float("nan")}, {"weight_decay": float("inf")}])
+def test_non_finite_settings_are_refused_up_front(setting: dict[str, float]) -> None:
+    with pytest.raises(ConfigError, match=next(iter(setting))):
+        TrainConfig.build(**setting)
+
+
+def test_num_workers_is_checked_against_the_machine(monkeypatch: pytest.MonkeyPatch) -> None:
+    import pyevonas.training.config as config_module
+
+    monkeypatch.setattr(config_module, "usable_cores", lambda: 4)
+    assert TrainConfig.build(num_workers=4).num_workers == 4
+    with pytest.raises(ConfigError, match=r"num_workers: 100000 threads is more than the 4 CPU cores"):
+        TrainConfig.build(num_workers=100000)

@@ -21,7 +21,6 @@ Example run.toml::
 
 from __future__ import annotations
 
-import os
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -30,7 +29,8 @@ from typing import Any, Literal, TypeGuard
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from pyevonas.errors import ConfigError
-from pyevonas.search.expressions import compile_expression
+from pyevonas.search.expressions import check_margins, compile_expression
+from pyevonas.training.config import usable_cores
 
 ControlKind = Literal["naive", "rigid", "soft", "custom", "python"]
 DiversityKind = Literal["offdiag", "upper", "full"]
@@ -64,13 +64,6 @@ def _trains_on_cpu(device: Any) -> bool:
     except ImportError:
         return True  # no training stack: the CLI's preflight says so
     return not torch.cuda.is_available()
-
-
-def _usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return os.cpu_count() or 1
 
 
 class RunConfig(BaseModel):
@@ -157,13 +150,20 @@ class RunConfig(BaseModel):
                 raise ValueError("control = 'custom' needs both control_upper and control_lower expressions")
         elif self.control_upper is not None or self.control_lower is not None:
             raise ValueError(f"control_upper/control_lower are only used with control = 'custom', not {self.control!r}")
+        margins = {}
         for key in ("control_upper", "control_lower"):
             text = getattr(self, key)
             if text is not None:
                 try:
-                    compile_expression(text)
+                    margins[key] = compile_expression(text)
                 except ConfigError as exc:
                     raise ValueError(f"{key}: {exc}") from None
+        if len(margins) == 2:
+            # Every generation of the run, before anything is trained or written.
+            try:
+                check_margins(margins["control_lower"], margins["control_upper"], self.generations)
+            except ConfigError as exc:
+                raise ValueError(f"control_lower/control_upper: {exc}") from None
         for key in ("dataset", "epochs", "device", "seed", "data_dir"):
             if key in self.train:
                 raise ValueError(f"train.{key} is a top-level setting; write `{key} = ...` instead")
@@ -218,7 +218,7 @@ class RunConfig(BaseModel):
                 # One single-threaded worker per core: the demo's tiny candidates do not use a
                 # second thread, but they do use a second process (1.6x on 2 cores, same results).
                 # Not on a GPU machine, where the pool would put this many workers on every GPU.
-                merged["workers"] = max(1, min(_usable_cores(), merged["population"]))
+                merged["workers"] = max(1, min(usable_cores(), merged["population"]))
         if not top_k_given and _is_int(merged.get("population")):
             # A small population given without top_k keeps the default top_k from refusing it.
             default_top_k = merged.get("top_k", cls.model_fields["top_k"].default)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
@@ -28,6 +29,14 @@ _DATASET_DEFAULTS: dict[str, tuple[float, int, bool, int, float]] = {
     "cifar100": (0.1, 4, True, 256, 0.01),
     "imagenet16-120": (0.1, 2, True, 256, 0.01),  # NAS-Bench-201 crops 16 with padding 2
 }
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (its affinity mask on Linux)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
 
 
 class TrainConfig(BaseModel):
@@ -71,7 +80,7 @@ class TrainConfig(BaseModel):
         max_size_mb: skip (``oversized``) models whose weights exceed this size.
     """
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
     dataset: str = "digits"
     data_dir: str | None = None
@@ -106,6 +115,14 @@ class TrainConfig(BaseModel):
     latency_repeats: int = Field(20, ge=1)
     flops: bool = True
     max_size_mb: float | None = Field(None, gt=0)
+
+    @field_validator("num_workers")
+    @classmethod
+    def _check_num_workers(cls, value: int) -> int:
+        cores = usable_cores()
+        if value > cores:
+            raise ValueError(f"{value} threads is more than the {cores} CPU cores this process may use")
+        return value
 
     @field_validator("dataset")
     @classmethod
