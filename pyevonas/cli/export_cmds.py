@@ -13,7 +13,13 @@ import typer
 from pyevonas.cli import app
 from pyevonas.cli._common import console_err
 from pyevonas.errors import RunStoreError
-from pyevonas.runs.store import RunStore
+from pyevonas.runs.store import DB_NAME, RunStore
+
+
+def _inside_run(path: Path) -> bool:
+    """Whether ``path`` lies in a run folder (any folder up its parents that holds a run database)."""
+    folder = path.resolve().parent
+    return any(RunStore.is_run(p) or (p / DB_NAME).exists() for p in (folder, *folder.parents))
 
 
 @app.command()
@@ -21,8 +27,9 @@ def export(
     run_dir: Annotated[Path, typer.Argument(help="The run folder (it holds run.sqlite).")],
     output: Annotated[
         Path | None,
-        typer.Option("--output", "-o", help="Write the JSON to this file instead of stdout."),
+        typer.Option("--output", "-o", metavar="FILE", help="Write the JSON to FILE instead of stdout ('-': stdout)."),
     ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Replace FILE if it exists.")] = False,
     matrices: Annotated[
         bool,
         typer.Option("--matrices/--no-matrices", help="Include each generation's similarity matrix."),
@@ -32,20 +39,29 @@ def export(
 
     Every individual (generation, chromosome, parents, status, metrics) and every generation (similarity matrix, diversity, control window, decision, control-loop iterations).
     """
-    _run(run_dir=run_dir, output=output, matrices=matrices)
+    _run(run_dir=run_dir, output=output, matrices=matrices, force=force)
 
 
-def _run(*, run_dir: Path, output: Path | None, matrices: bool) -> None:
+def _run(*, run_dir: Path, output: Path | None, matrices: bool, force: bool) -> None:
 
     with RunStore.open(run_dir, readonly=True) as store:
         data = store.export(include_matrices=matrices)
     text = json.dumps(data, indent=2, allow_nan=False) + "\n"
-    if output is None:
+    if output is None or str(output) == "-":
         typer.echo(text, nl=False)
         return
     folder = output.parent if str(output.parent) else Path(".")
     if not folder.is_dir():
         raise RunStoreError(f"cannot write {output}: folder {folder} does not exist")
+    if output.is_dir():
+        raise RunStoreError(f"cannot write {output}: it is a folder; give a file name")
+    if _inside_run(output):
+        raise RunStoreError(
+            f"refusing to write {output}: it is inside a run folder, next to (or over) its {DB_NAME}; "
+            "export somewhere else"
+        )
+    if output.exists() and not force:
+        raise RunStoreError(f"{output} already exists; pass --force to replace it")
     # Write beside the target and rename, so an interrupted export never leaves half a file.
     tmp: str | None = None
     try:

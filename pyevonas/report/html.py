@@ -10,7 +10,6 @@ import math
 import os
 import re
 import shutil
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -37,6 +36,7 @@ from pyevonas.report.analysis import (
 )
 from pyevonas.report.figures import _text_colour, gene_colour, png_bytes
 from pyevonas.runs.records import finite_json
+from pyevonas.runs.staging import staging_dir
 
 # ------------------------------------------------------------------------------------------
 # HTML
@@ -461,7 +461,7 @@ def write_report(
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     # Build into a temporary folder, then swap in, so a failed report leaves no half-written one.
-    tmp = Path(tempfile.mkdtemp(prefix=".report-", dir=out))
+    tmp = staging_dir(out, "report")
     try:
         figs = _Figures(tmp)
         body = [_header_html(all_stats, doc, median, schema)]
@@ -495,7 +495,7 @@ def _check_output(out: Path) -> None:
         return
     if not out.is_dir():
         raise ConfigError(f"output {out} exists and is not a folder")
-    clashes = [name for name in ("index.html", "figures") if (out / name).exists()]
+    clashes = [name for name in ("index.html", "figures", "summary.json") if (out / name).exists()]
     if not clashes:
         return
     try:

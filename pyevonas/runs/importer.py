@@ -36,7 +36,6 @@ import math
 import os
 import re
 import shutil
-import tempfile
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -45,6 +44,7 @@ import numpy as np
 
 from pyevonas.errors import PyevonasError, RunStoreError
 from pyevonas.metric.schema import Scoring
+from pyevonas.runs.staging import staging_dir
 from pyevonas.runs.store import RunStore
 
 # The original code marks a failed training with this fitness (fitness.py).
@@ -640,7 +640,7 @@ def write_run(run: ImportedRun, run_dir: str | os.PathLike[str]) -> Path:
     if target.exists() and (not target.is_dir() or any(target.iterdir())):
         raise RunStoreError(f"{target}: exists and is not an empty folder; choose a new --run-dir")
     target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.importing-", dir=target.parent))
+    tmp = staging_dir(target.parent, f"{target.name}.importing")
     try:
         staging = tmp / "run"
         store = RunStore.create(

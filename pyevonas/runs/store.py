@@ -149,6 +149,17 @@ def _int_or_none(value: Any) -> int | None:
     return None if value is None else int(value)
 
 
+def _writable(folder: Path) -> bool:
+    """Whether files can be created in ``folder`` (false on a read-only mount, even for root)."""
+    if not os.access(folder, os.W_OK):
+        return False
+    try:
+        st = os.statvfs(folder)
+    except OSError:
+        return True
+    return not st.f_flag & os.ST_RDONLY
+
+
 def _read_header(path: Path) -> tuple[int, int]:
     """Return (application_id, user_version) read from a SQLite file's header, or raise."""
     try:
@@ -345,6 +356,10 @@ class RunStore:
             raise RunStoreError(f"{path} has no store schema version; not a pyevonas run")
         mode = "ro" if readonly else "rw"
         writer_fd = None if readonly else _lock_writer(path)
+        # A reader on a read-only mount cannot create SQLite's -shm file; it opens the file as
+        # immutable instead (nothing can write it there anyway).
+        if readonly and not _writable(folder):
+            mode = "ro&immutable=1"
         try:
             conn = sqlite3.connect(
                 f"{path.resolve().as_uri()}?mode={mode}",

@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Literal, TypeGuard
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pyevonas.errors import ConfigError
 from pyevonas.search.expressions import check_margins, compile_expression
@@ -138,6 +138,16 @@ class RunConfig(BaseModel):
             if _is_int(workers) and workers > 1:
                 return {**data, "executor": "pool"}
         return data
+
+    @field_validator("name")
+    @classmethod
+    def _check_name(cls, value: str | None) -> str | None:
+        # The name becomes the folder runs/<name>: it must stay one folder inside runs/.
+        if value is not None and (
+            not value.strip() or value in (".", "..") or any(c in value for c in "/\\\0") or value.startswith(".")
+        ):
+            raise ValueError("cannot name a run folder: no path separators, no leading dot, not empty")
+        return value
 
     @model_validator(mode="after")
     def _check_consistency(self) -> RunConfig:
