@@ -141,3 +141,26 @@ def test_a_run_on_a_read_only_mount_can_be_exported_and_reported(imported: Path,
     assert "corrupt" not in done.stderr
     assert json.loads((out / "x.json").read_text())["format"] == "pyevonas-run"
     assert (out / "rep" / "index.html").is_file()
+
+
+def test_a_run_name_with_tex_is_drawn_as_typed(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    # matplotlib would parse "$...$" as mathtext and fail on "\frac{a}{": the run could never be reported.
+    chrom = [{"layer": "C_2D", "filters": 16, "kernel_size": 3, "strides": 1}, {"layer": "GAP_2D"}]
+    other = [{"layer": "C_2D", "filters": 32, "kernel_size": 3, "strides": 1}, {"layer": "GAP_2D"}]
+    folder = tmp_path / "run"
+    name = r"$\frac{a}{$ and $x^{$"
+    with RunStore.create(folder, config={}, scoring={"builtin": "default"}, space={}, meta={"name": name}) as store:
+        for g in (1, 2):
+            a = store.add_individual(g, 0, f"g{g}-0", chrom, "Cg")
+            b = store.add_individual(g, 1, f"g{g}-1", other, "Cg")
+            for ident, fit in ((a, 0.5 + g / 10), (b, 0.3 + g / 20)):
+                store.set_result(
+                    ident,
+                    {"status": "ok", "fitness": fit, "val_accuracy_per_epoch": [fit],
+                     "params": int(1000 * fit * g), "size_mb": fit * g, "latency_ms": 2 * fit + g},
+                )  # fmt: skip
+            store.save_generation(g, matrix=[[1.0, 0.7 + g / 20], [0.7 + g / 20, 1.0]], diversity=0.7 + g / 20)
+    code, _, err = run(["report", str(folder), "-o", str(tmp_path / "rep")], capsys)
+    assert code == 0, err
+    html = (tmp_path / "rep" / "index.html").read_text(encoding="utf-8")
+    assert "\\frac{a}{" in html  # escaped in the page, drawn literally in the figures

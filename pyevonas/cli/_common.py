@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
+import unicodedata
 from pathlib import Path
 from typing import Any
 
@@ -12,6 +13,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.text import Text
 
+from pyevonas._userfiles import UserFileError, read_json
 from pyevonas.errors import EncodingError, PyevonasError
 from pyevonas.metric.encode import parse_arch
 
@@ -19,10 +21,21 @@ console = Console()
 console_err = Console(stderr=True)
 
 
+def _printable(message: str) -> str:
+    """The message with control characters and odd line breaks (from a user's file) escaped.
+
+    Plain newlines stay: a message lists further problems on indented lines of its own.
+    """
+    return "".join(
+        c if c == "\n" or (unicodedata.category(c)[0] != "C" and c not in "\u2028\u2029\x85") else repr(c)[1:-1]
+        for c in message
+    )
+
+
 def print_error(message: str) -> None:
     """One red ``error:`` prefix, then the message verbatim (it may contain brackets)."""
 
-    console_err.print(Text.assemble(("error: ", "bold red"), str(message)), highlight=False, soft_wrap=True)
+    console_err.print(Text.assemble(("error: ", "bold red"), _printable(str(message))), highlight=False, soft_wrap=True)
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
@@ -96,8 +109,8 @@ def read_arch(spec: str, schema: Any = "default") -> list[dict[str, Any]]:
         if not path.is_file():
             raise EncodingError(f"no architecture file at {spec!r}")
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+            data = read_json(path)
+        except UserFileError as exc:
             raise EncodingError(f"cannot read architecture file {spec!r}: {exc}") from None
         if isinstance(data, dict) and "chromosome" in data:
             data = data["chromosome"]

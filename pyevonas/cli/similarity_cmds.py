@@ -11,6 +11,7 @@ import typer
 from rich.progress import BarColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
+from pyevonas._userfiles import UserFileError, parse_json, read_text
 from pyevonas.cli import app
 from pyevonas.cli._common import console, console_err, echo_json, read_arch
 from pyevonas.errors import EncodingError
@@ -44,15 +45,18 @@ def read_population(path: Path, generation: int | None = None) -> tuple[list[str
 def _read_population(path: Path, generation: int | None) -> tuple[list[str], list[Any]]:
     if not path.is_file():
         raise EncodingError(f"no population file at {str(path)!r}")
-    text = path.read_text(encoding="utf-8")
+    try:
+        text = read_text(path)
+    except UserFileError as exc:
+        raise EncodingError(f"{path}: {exc}") from None
     if path.suffix.lower() != ".json":
         lines = [ln.strip() for ln in text.splitlines()]
         archs: list[Any] = [ln for ln in lines if ln and not ln.startswith("#")]
         return [str(i) for i in range(len(archs))], archs
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise EncodingError(f"{path}: not valid JSON: {exc}") from exc
+        data = parse_json(text)
+    except UserFileError as exc:
+        raise EncodingError(f"{path}: {exc}") from None
     if isinstance(data, dict) and "generations" in data:
         gens = data["generations"]
         pick = gens[-1] if generation is None else next((g for g in gens if g.get("generation") == generation), None)
@@ -127,7 +131,7 @@ def matrix(
     ] = False,
     float32: Annotated[bool, typer.Option("--float32", help="Store float32 instead of float64.")] = False,
     threads: Annotated[
-        int | None, typer.Option("--threads", help="Threads (default: PYEVONAS_NUM_THREADS or all cores).")
+        int | None, typer.Option("--threads", min=1, help="Threads (default: PYEVONAS_NUM_THREADS or all cores).")
     ] = None,
 ) -> None:
     """Similarity matrix of a population, with its median similarity (diversity)."""

@@ -12,7 +12,6 @@ line per problem, each naming its JSON path. The JSON Schema of the format is pu
 
 from __future__ import annotations
 
-import json
 import math
 from functools import cache
 from importlib import resources
@@ -28,6 +27,7 @@ from pydantic import (
     model_validator,
 )
 
+from pyevonas._userfiles import UserFileError, parse_json, read_text
 from pyevonas.errors import SchemaError
 
 BUILTIN_SCHEMAS = ("default", "paper")
@@ -176,18 +176,18 @@ class Scoring(BaseModel):
         """
         p = Path(path)
         try:
-            text = p.read_text(encoding="utf-8")
-        except OSError as exc:
-            raise SchemaError(f"cannot read scoring schema {str(p)!r}: {exc.strerror or exc}") from exc
+            text = read_text(p)
+        except UserFileError as exc:
+            raise SchemaError(f"cannot read scoring schema {str(p)!r}: {exc}") from None
         return cls.from_json(text, source=str(p))
 
     @classmethod
     def from_json(cls, text: str, source: str = "<string>") -> Scoring:
         """Validate a scoring schema given as JSON text."""
         try:
-            data = json.loads(text)
-        except json.JSONDecodeError as exc:
-            raise SchemaError(f"{source}: not valid JSON: {exc}") from exc
+            data = parse_json(text)
+        except UserFileError as exc:
+            raise SchemaError(f"{source}: {exc}") from None
         return cls.from_dict(data, source=source)
 
     @classmethod

@@ -13,13 +13,14 @@ with a fitness gap).
 
 from __future__ import annotations
 
+import functools
 import io
 import math
 import warnings
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
 import numpy as np
 
@@ -108,6 +109,27 @@ def _new_figure(width: float, height: float, layout: Literal["constrained"] | No
     return Figure(figsize=(width, height), dpi=DPI, layout=layout)
 
 
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def _literal_text(fn: _F) -> _F:
+    """Draw every string as typed: run names and labels are never parsed as TeX (``$...$``).
+
+    Text objects take the setting when they are created, tick labels when they are drawn, so
+    both the figure functions and :func:`png_bytes` run under it.
+    """
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        import matplotlib
+
+        with matplotlib.rc_context({"text.parse_math": False}):
+            return fn(*args, **kwargs)
+
+    return cast(_F, wrapper)
+
+
+@_literal_text
 def png_bytes(fig: Figure, dpi: int = DPI) -> bytes:
     """Render a figure to PNG bytes with the Agg canvas."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -126,6 +148,7 @@ def _nan(values: Sequence[float | None]) -> np.ndarray:
 # Fig. 6 (one run) and Fig. 12 (bands across seeds)
 
 
+@_literal_text
 def fitness_similarity(
     generations: Sequence[int],
     max_fitness: Sequence[float | None],
@@ -197,6 +220,7 @@ def _draw_band(ax: Any, band: Band, colour: str) -> None:
 _GROUP_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 
 
+@_literal_text
 def grouped_curves(panels: Sequence[tuple[str, Sequence[Band], Sequence[Band]]]) -> Figure:
     """Median and min-max band across seeds of max fitness and median similarity (paper Fig. 12).
 
@@ -212,6 +236,7 @@ def grouped_curves(panels: Sequence[tuple[str, Sequence[Band], Sequence[Band]]])
     )
 
 
+@_literal_text
 def grouped_size_latency(panels: Sequence[tuple[str, Sequence[Band], Sequence[Band]]]) -> Figure:
     """Size and latency of each generation's best individual, bands across seeds (paper Fig. 17, 18).
 
@@ -261,6 +286,7 @@ def _integer_ticks(ax: Any, x: np.ndarray) -> None:
 # Fig. 5
 
 
+@_literal_text
 def similarity_heatmaps(matrices: Sequence[tuple[str, np.ndarray]], title: str = "", max_columns: int = 5) -> Figure:
     """A grid of similarity heatmaps, one per generation, colour scale 0..1 (paper Fig. 5).
 
@@ -300,6 +326,7 @@ def similarity_heatmaps(matrices: Sequence[tuple[str, np.ndarray]], title: str =
 # Fig. 8 / 19
 
 
+@_literal_text
 def clustergram(labels: Sequence[str], matrix: np.ndarray, title: str = "") -> Figure:
     """Hierarchical clustering of individuals by similarity, as a reordered heatmap with dendrograms.
 
@@ -329,10 +356,13 @@ def clustergram(labels: Sequence[str], matrix: np.ndarray, title: str = "") -> F
         z = linkage(squareform(dist, checks=False), method="average")
         ax_top = fig.add_subplot(grid[0, 1])
         ax_left = fig.add_subplot(grid[1, 0])
-        info = dendrogram(z, ax=ax_top, no_labels=True, color_threshold=0, above_threshold_color="#444444")
-        dendrogram(
-            z, ax=ax_left, orientation="left", no_labels=True, color_threshold=0, above_threshold_color="#444444"
-        )
+        with warnings.catch_warnings():
+            # Identical architectures are all at distance 0: a flat dendrogram, drawn as such.
+            warnings.filterwarnings("ignore", "Attempting to set identical", UserWarning)
+            info = dendrogram(z, ax=ax_top, no_labels=True, color_threshold=0, above_threshold_color="#444444")
+            dendrogram(
+                z, ax=ax_left, orientation="left", no_labels=True, color_threshold=0, above_threshold_color="#444444"
+            )
         order = [int(k) for k in info["leaves"]]
         ax_left.invert_yaxis()  # dendrogram draws leaf 0 at the bottom; imshow row 0 is at the top
         for ax in (ax_top, ax_left):
@@ -414,6 +444,7 @@ def _legend_height(letters: set[str], fig_width: float) -> float:
     return 0.2 * math.ceil(len(letters - {"-"}) / _legend_columns(fig_width)) + 0.15
 
 
+@_literal_text
 def alignment_chart(labels: Sequence[str], sequences: Sequence[str], title: str = "") -> Figure:
     """The best individuals' sequences as rows of coloured genes, one colour per gene type (paper Fig. 7).
 
@@ -453,6 +484,7 @@ class AlignedPair:
     caption: str
 
 
+@_literal_text
 def pair_alignments(pairs: Sequence[AlignedPair], title: str = "") -> Figure:
     """Pairwise alignments of similar individuals with a large fitness gap (paper Fig. 20).
 
@@ -511,6 +543,7 @@ def block_counts(sequences: Sequence[str], k: int) -> Counter[str]:
     return counts
 
 
+@_literal_text
 def gene_frequency(sequences: Sequence[str], title: str = "", top: int = 15) -> Figure:
     """Frequency of single genes and of blocks of 2 and 3 genes in a set of sequences (paper Fig. 9).
 
@@ -539,6 +572,7 @@ def gene_frequency(sequences: Sequence[str], title: str = "", top: int = 15) -> 
 # Fig. 17 / 18 for one run
 
 
+@_literal_text
 def size_latency(
     points: Sequence[tuple[int, float, float | None, float | None]],
     best: Sequence[tuple[int, float | None, float | None]],

@@ -31,7 +31,6 @@ Conventions of the published runs kept here:
 
 from __future__ import annotations
 
-import json
 import math
 import os
 import re
@@ -42,6 +41,7 @@ from typing import Any
 
 import numpy as np
 
+from pyevonas._userfiles import UserFileError, parse_json, read_json
 from pyevonas.errors import PyevonasError, RunStoreError
 from pyevonas.metric.schema import Scoring
 from pyevonas.runs.staging import staging_dir
@@ -194,9 +194,9 @@ def _dataframe(text: Any, where: str) -> dict[str, dict[str, Any]]:
     if not isinstance(text, str):
         raise _fail(where, f"expected a DataFrame serialised as a JSON string, got {type(text).__name__}")
     try:
-        frame = json.loads(text)
-    except json.JSONDecodeError as exc:
-        raise _fail(where, f"embedded DataFrame is not valid JSON ({exc})") from None
+        frame = parse_json(text)
+    except UserFileError as exc:
+        raise _fail(where, f"embedded DataFrame is {exc}") from None
     if not isinstance(frame, dict) or not all(isinstance(c, dict) for c in frame.values()):
         raise _fail(where, "embedded DataFrame is not {column: {row: value}}")
     return frame
@@ -593,17 +593,12 @@ def read_run(path: str | os.PathLike[str]) -> ImportedRun:
         RunImportError: the file is missing, not JSON, of an unknown layout, or inconsistent.
     """
     p = Path(path)
+    if p.is_dir():
+        raise RunImportError(f"{p}: is a directory, expected a .evonas or .json run file")
     try:
-        with p.open("r", encoding="utf-8") as fh:
-            doc = json.load(fh)
-    except FileNotFoundError:
-        raise RunImportError(f"{p}: no such file") from None
-    except IsADirectoryError:
-        raise RunImportError(f"{p}: is a directory, expected a .evonas or .json run file") from None
-    except UnicodeDecodeError as exc:
-        raise RunImportError(f"{p}: not UTF-8 text ({exc.reason} at byte {exc.start})") from None
-    except json.JSONDecodeError as exc:
-        raise RunImportError(f"{p}: not valid JSON ({exc.msg} at line {exc.lineno} column {exc.colno})") from None
+        doc = read_json(p)
+    except UserFileError as exc:
+        raise RunImportError(f"{p}: {exc}") from None
     if not isinstance(doc, dict):
         raise RunImportError(f"{p}: expected a JSON object at the top level")
     if "total" in doc:

@@ -243,6 +243,14 @@ class RunStore:
             self.close()
             raise RunStoreError(f"{self.path} is damaged: its run description cannot be read ({exc})") from exc
 
+    @contextlib.contextmanager
+    def _damaged(self, what: str) -> Iterator[None]:
+        """Turn a record that cannot be decoded into a RunStoreError naming it (nothing is changed)."""
+        try:
+            yield
+        except (ValueError, TypeError, KeyError) as exc:  # json.JSONDecodeError is a ValueError
+            raise RunStoreError(f"{self.path} is damaged: {what}{exc}") from None
+
     # ------------------------------------------------------------------ opening
 
     @classmethod
@@ -607,7 +615,8 @@ class RunStore:
         rows = self._read(f"SELECT {_IND_COLUMNS} FROM individuals WHERE id = ?", (individual_id,))
         if not rows:
             raise RunStoreError(f"run has no individual with id {individual_id}")
-        return _individual(rows[0])
+        with self._damaged("individual "):
+            return _individual(rows[0])
 
     def individuals(self, generation: int | None = None) -> list[Individual]:
         """Return the individuals of one generation (population order), or of all generations."""
@@ -618,7 +627,8 @@ class RunStore:
                 f"SELECT {_IND_COLUMNS} FROM individuals WHERE generation = ? ORDER BY idx",
                 (int(generation),),
             )
-        return [_individual(row) for row in rows]
+        with self._damaged("individual "):
+            return [_individual(row) for row in rows]
 
     def find_evaluated(self, key: str) -> Individual | None:
         """Return the first individual with this cache key that was evaluated, or ``None``.
@@ -635,7 +645,8 @@ class RunStore:
             f" AND status IN ({placeholders}) ORDER BY id LIMIT 1",
             (key, *EVALUATED_STATUSES),
         )
-        return _individual(rows[0]) if rows else None
+        with self._damaged("individual "):
+            return _individual(rows[0]) if rows else None
 
     # ------------------------------------------------------------------ generations
 
@@ -720,18 +731,19 @@ class RunStore:
                 return GenerationRecord(generation=int(generation))
             raise RunStoreError(f"run has no generation {generation}")
         blob, shape, diversity, lo, hi, decision, rng_state, extras = rows[0]
-        matrix = None
-        if blob is not None:
-            matrix = np.frombuffer(blob, dtype="<f8").reshape(json.loads(shape)).astype(np.float64)
-        return GenerationRecord(
-            generation=int(generation),
-            matrix=matrix,
-            diversity=diversity,
-            window=None if lo is None or hi is None else (float(lo), float(hi)),
-            decision=_loads(decision),
-            rng_state=_loads(rng_state),
-            extras=_loads(extras),
-        )
+        with self._damaged(f"generation {generation}'s record cannot be read: "):
+            matrix = None
+            if blob is not None:
+                matrix = np.frombuffer(blob, dtype="<f8").reshape(json.loads(shape)).astype(np.float64)
+            return GenerationRecord(
+                generation=int(generation),
+                matrix=matrix,
+                diversity=diversity,
+                window=None if lo is None or hi is None else (float(lo), float(hi)),
+                decision=_loads(decision),
+                rng_state=_loads(rng_state),
+                extras=_loads(extras),
+            )
 
     def delete_generation(self, generation: int) -> None:
         """Delete a generation's individuals, record and control iterations (one transaction).
@@ -787,6 +799,11 @@ class RunStore:
             " FROM control_iterations WHERE generation = ? ORDER BY iteration",
             (int(generation),),
         )
+        with self._damaged(f"generation {generation}'s control loop cannot be read: "):
+            return self._iterations(rows)
+
+    @staticmethod
+    def _iterations(rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
         return [
             {
                 "iteration": int(it),
@@ -805,7 +822,8 @@ class RunStore:
     def get_state(self, key: str, default: Any = None) -> Any:
         """Return a value the loop saved with :meth:`set_state`, or ``default``."""
         rows = self._read("SELECT value FROM state WHERE key = ?", (key,))
-        return json.loads(rows[0][0]) if rows else default
+        with self._damaged(f"the loop state {key!r} cannot be read: "):
+            return json.loads(rows[0][0]) if rows else default
 
     def set_state(self, key: str, value: Any) -> None:
         """Save a JSON-able value under a key (resume bookkeeping of the loop)."""
@@ -822,7 +840,8 @@ class RunStore:
 
     def state(self) -> dict[str, Any]:
         """Return every saved state key and value."""
-        return {key: json.loads(value) for key, value in self._read("SELECT key, value FROM state")}
+        with self._damaged("the loop state cannot be read: "):
+            return {key: json.loads(value) for key, value in self._read("SELECT key, value FROM state")}
 
     # ------------------------------------------------------------------ export
 
@@ -888,6 +907,13 @@ _IND_COLUMNS = (
 
 
 def _individual(row: tuple[Any, ...]) -> Individual:
+    try:
+        return _decode_individual(row)
+    except (ValueError, TypeError) as exc:
+        raise ValueError(f"{row[3]} (id {row[0]}) cannot be read: {exc}") from None
+
+
+def _decode_individual(row: tuple[Any, ...]) -> Individual:
     (
         id_, generation, idx, name, chromosome, sequence, parents, status, fitness, val_acc,
         test_acc, per_epoch, params, size_mb, latency_ms, flops, train_seconds, error, key,

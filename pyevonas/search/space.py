@@ -20,7 +20,6 @@ Every random draw goes through an explicit ``numpy.random.Generator``: same seed
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Mapping, Sequence
 from pathlib import Path
@@ -29,6 +28,7 @@ from typing import Any, Literal
 import numpy as np
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
+from pyevonas._userfiles import UserFileError, read_json
 from pyevonas.errors import SearchSpaceError
 from pyevonas.metric._compiled import Chromosome
 
@@ -288,10 +288,8 @@ class SearchSpace:
                 f"nor a file (looked at {path.resolve()})"
             )
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except json.JSONDecodeError as exc:
-            raise SearchSpaceError(f"{path}: not valid JSON: {exc}") from None
-        except (OSError, UnicodeDecodeError) as exc:
+            data = read_json(path)
+        except UserFileError as exc:
             raise SearchSpaceError(f"{path}: cannot read the search-space file: {exc}") from None
         if not isinstance(data, Mapping):
             raise SearchSpaceError(f"{path}: a search-space file must hold a JSON object")
