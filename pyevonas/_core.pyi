@@ -1,5 +1,5 @@
 # Stubs of the private Rust extension (rust/src/py.rs). Types only: the user-facing
-# documentation lives in pyevonas/metric.py, which wraps these.
+# documentation lives in pyevonas/metric/api.py and pyevonas/metric/_compiled.py, which wrap these.
 from collections.abc import Callable, Sequence
 from typing import Any, final
 

@@ -1,8 +1,9 @@
-"""A pure-Python oracle of the paper's similarity metric, written from metric_spec.md alone.
+"""A pure-Python oracle of the paper's similarity metric, written from its description alone.
 
-It does not use pyevonas's schema or core: the match function is the spec's table, typed out
-by hand, and the alignment is the textbook linear-gap Needleman-Wunsch. The tests check the
-Rust engine (driven by schemas/paper.json and default.json) against it.
+The description is docs/original.md#the-similarity-metric. This module does not use pyevonas's
+schema or core: the match function is that page's table, typed out by hand, and the alignment is
+the textbook linear-gap Needleman-Wunsch. The tests check the Rust engine (driven by
+schemas/paper.json and default.json) against it.
 """
 
 from __future__ import annotations

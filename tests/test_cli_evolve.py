@@ -100,6 +100,17 @@ def test_a_missing_dataset_is_refused_with_the_path(tmp_path: Path, capsys: pyte
     assert not (tmp_path / "run").exists()
 
 
+def test_a_missing_training_stack_is_refused_before_anything_starts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "torch", None)  # as if the train extra were not installed
+    code, _out, err = _cli(["--run-dir", str(tmp_path / "run"), "--quiet"], capsys)
+    assert code == 2
+    assert "torch is not installed" in err and "pip install 'pyevonas[train]'" in err
+    assert "Traceback" not in err
+    assert not (tmp_path / "run").exists()
+
+
 def test_config_file_errors_name_the_setting(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     bad = tmp_path / "run.toml"
     bad.write_text("populaton = 5\n")

@@ -84,7 +84,7 @@ def test_errors_are_one_line_without_traceback(capsys: pytest.CaptureFixture[str
     assert code == 2 and "no scoring schema 'nope'" in err
 
 
-def test_console_script_entry_point(tmp_path: Path) -> None:
+def test_console_script_entry_point() -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "pyevonas", "similarity", "C(32,3,1) g", "C(64,3,1) g", "--json"],
         capture_output=True,

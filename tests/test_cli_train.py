@@ -59,7 +59,6 @@ def test_train_json_file_prints_metrics(capsys: pytest.CaptureFixture[str], tmp_
 
 
 def test_train_text_notation_shows_a_table_and_progress(capsys: pytest.CaptureFixture[str]) -> None:
-    pytest.importorskip("pyevonas.metric.encode")
     code, out, _ = run(["train", "C(16,3,1) B L g F(32)", "--epochs", "1", "--set", "latency_repeats=2"], capsys)
     assert code == 0
     assert "epoch   1/1" in out and "fitness" in out and "test_accuracy" in out and "ok" in out
@@ -98,8 +97,6 @@ def test_space_check(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None
     ],
 )
 def test_user_errors_are_one_line(capsys: pytest.CaptureFixture[str], args: list[str], message: str) -> None:
-    if "C(16,3,1) g" in args:
-        pytest.importorskip("pyevonas.metric.encode")
     code, _, err = run(args, capsys)
     assert code == 2
     assert message in " ".join(err.split()) and "Traceback" not in err  # rich wraps at 80 columns

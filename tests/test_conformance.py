@@ -1,8 +1,8 @@
 """The `paper` schema reproduces the authors' own implementation, value for value.
 
-Data: tests/data/conformance_*.json.gz, copied (trimmed) from ../shared/conformance: similarities
-that the authors' code (Biopython 1.83 pairwise2) computed on 4,922 real and generated pairs and on
-10 real generations.
+Data: tests/data/conformance_*.json.gz: similarities that the authors' code (Biopython 1.83
+pairwise2) computed on 4,922 real and generated pairs and on 10 real generations of the published
+runs (trimmed to what the tests read). The metric is described in docs/original.md.
 """
 
 from __future__ import annotations

@@ -16,7 +16,6 @@ import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
-pytest.importorskip("pyevonas.metric.encode")
 
 import pyevonas
 from pyevonas.errors import SearchSpaceError, TrainingError

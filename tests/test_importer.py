@@ -1,4 +1,4 @@
-"""Tests of pyevonas.importer: the published .evonas runs and their JSON extracts become run stores."""
+"""Tests of pyevonas.runs.importer: the published .evonas runs and their JSON extracts become run stores."""
 
 from __future__ import annotations
 
@@ -91,7 +91,7 @@ def test_parents_come_from_the_crossover_log_of_the_previous_generation(tmp_path
         store.close()
 
 
-def test_rigid_window_is_derived_from_the_previous_full_matrix_median(tmp_path: Path) -> None:
+def test_rigid_window_is_derived_from_the_previous_full_matrix_median() -> None:
     run = read_run(EVONAS)
     g1, g2, g3 = run.generations[:3]
     assert g1.window is None

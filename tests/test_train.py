@@ -102,7 +102,6 @@ def test_autotuned_depthwise_kernels_train_on_cpu() -> None:
 
 
 def test_text_notation_is_accepted() -> None:
-    pytest.importorskip("pyevonas.metric.encode")
     import pyevonas
 
     chrom = pyevonas.parse_arch("C(16,3,1) B L g F(32)")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -195,6 +196,8 @@ def _preflight(config: Any) -> None:
         )
     if config.data_dir is not None and not Path(config.data_dir).expanduser().exists():
         raise ConfigError(f"invalid setting 'data_dir': {config.data_dir} does not exist")
+    if importlib.util.find_spec("torch") is None:
+        raise ConfigError("training needs the train extra (pip install 'pyevonas[train]'): torch is not installed")
     TrainConfig.build(
         dataset=config.dataset,
         data_dir=config.data_dir,

@@ -22,7 +22,7 @@ from pyevonas.runs.importer import import_run
 @app.command("import")
 def import_cmd(
     file: Annotated[
-        Path, typer.Argument(help="An original .evonas file, or a plain-JSON run extract (paper_runs/*.json).")
+        Path, typer.Argument(help="An original .evonas file, or its plain-JSON extract (one run per .json file).")
     ],
     run_dir: Annotated[Path, typer.Option("--run-dir", help="The run folder to create (must not exist, or be empty).")],
 ) -> None:

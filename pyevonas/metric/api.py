@@ -1,4 +1,6 @@
-"""The similarity API (module `pyevonas.metric.api`, re-exported as `pyevonas.similarity`, ...): pairwise similarity, matrices, alignments, diversity.
+"""The similarity API: pairwise similarity, matrices, nearest neighbours, alignments, diversity.
+
+``pyevonas`` re-exports it (``pyevonas.similarity``, ``pyevonas.similarity_matrix``, ...).
 
 Everything runs in the Rust core (``pyevonas._core``) on plain data: the schema compiles to a
 score table once, a population compiles to gene codes over its distinct genes, and matrices

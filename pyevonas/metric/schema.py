@@ -249,7 +249,7 @@ class Scoring(BaseModel):
                     row.append((base, ()))
                 else:
                     rule = found[1]
-                    row.append((rule.base, tuple((t.param, t.weight, term_norm(self, gx, gy, t)) for t in rule.terms)))
+                    row.append((rule.base, tuple((t.param, t.weight, term_norm(gx, gy, t)) for t in rule.terms)))
             table.append(row)
         return table
 
@@ -292,7 +292,7 @@ def cross_type_norm(rx: ParamRange, ry: ParamRange) -> float:
     return max(rx.max - ry.min, ry.max - rx.min, 1.0)
 
 
-def term_norm(scoring: Scoring, x: GeneType, y: GeneType, term: Term) -> float:
+def term_norm(x: GeneType, y: GeneType, term: Term) -> float:
     """The normaliser a term uses for the ordered pair (x, y)."""
     if term.norm is not None:
         return term.norm
@@ -358,7 +358,7 @@ def _semantic_problems(s: Scoring) -> list[str]:
                         f"{' and '.join(repr(m) for m in missing)} (pair {x}{y})"
                     )
                     continue
-                n = term_norm(s, gx, gy, t)
+                n = term_norm(gx, gy, t)
                 if not (n > 0 and math.isfinite(n)):
                     problems.append(
                         f"rules[{ri}].terms[{ti}]: the range of {t.param!r} is empty, so it cannot "

@@ -1,10 +1,10 @@
-"""Turn one or several run stores into the paper's figures and tables: an offline HTML report and a summary.json.
+"""The numbers of a report: runs read from their stores, per-generation statistics, Table 3, similar pairs.
 
 Reading only: a report never trains and never writes to a run. Per generation it takes the
 similarity matrix stored by the run, or recomputes every matrix with a given scoring schema
 (``schema="paper"`` reproduces the original metric; the paper's Table 3 was computed that way).
 
-Definitions (those of the paper's dashboard, ``original_spec.md`` §6):
+Definitions (those of the authors' dashboard, ``docs/original.md#the-dashboard``):
 
 * *best fitness* of a generation: the highest fitness among individuals that trained (status
   ``ok`` or ``cached``); failed and oversized individuals are left out;

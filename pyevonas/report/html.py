@@ -114,7 +114,7 @@ def _best_rows(st: RunStats) -> tuple[list[str], list[str], list[list[dict[str, 
     return labels, seqs, chroms
 
 
-def _run_section(st: RunStats, figs: _Figures, pairs: list[Pair], schema: Any) -> str:
+def _run_section(st: RunStats, figs: _Figures, pairs: list[Pair]) -> str:
 
     run = st.run
     key = _slug(run.name)
@@ -229,7 +229,7 @@ def _run_section(st: RunStats, figs: _Figures, pairs: list[Pair], schema: Any) -
             )
         )
     parts.append("<h3>Similar pairs with a large fitness gap (Fig. 20)</h3>")
-    parts.append(_pairs_html(pairs, st, figs, key, schema))
+    parts.append(_pairs_html(pairs, st, figs, key))
     points = [
         (g.generation, i.fitness, i.size_mb, i.latency_ms)
         for g in run.generations
@@ -250,7 +250,7 @@ def _run_section(st: RunStats, figs: _Figures, pairs: list[Pair], schema: Any) -
     return "\n".join(parts)
 
 
-def _pairs_html(pairs: list[Pair], st: RunStats, figs: _Figures, key: str, schema: Any) -> str:
+def _pairs_html(pairs: list[Pair], st: RunStats, figs: _Figures, key: str) -> str:
 
     if not pairs:
         return '<p class="note">No pair passes the thresholds.</p>'
@@ -470,7 +470,7 @@ def write_report(
             body.append(_comparison_section(all_stats, figs, schema))
         if run_sections:
             for st in all_stats:
-                body.append(_run_section(st, figs, pairs[st.run.name], schema))
+                body.append(_run_section(st, figs, pairs[st.run.name]))
         doc["figures"] = list(figs.files)
         doc["seconds"] = round(time.perf_counter() - started, 3)
         page = _page(title, body, all_stats, run_sections)

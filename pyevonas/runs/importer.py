@@ -1,6 +1,6 @@
 """Import the paper's published evolution runs (``.evonas`` files or their plain-JSON extracts) into a run store.
 
-Two input formats are read (both described in ``shared/reference/evonas_format.md``):
+Two input formats are read (both described in ``docs/original.md#the-published-runs``):
 
 * the original code's ``results_compressed_<name>.evonas`` export: one JSON document whose
   ``total`` and ``Generation_<g>`` entries hold some values as *pandas DataFrames serialised to
@@ -25,7 +25,7 @@ Conventions of the published runs kept here:
 * the crossover log is labelled with the *parents'* generation, so a record labelled ``g`` gives
   the parents of a child of generation ``g + 1``;
 * the diversity-control window of generation ``g + 1`` is not stored in the file; it is derived
-  from the original control formulas (``original_spec.md`` §4.9) and the full-matrix median of
+  from the original control formulas (``docs/original.md#diversity-control``) and the full-matrix median of
   generation ``g``, which is the statistic the original control compared.
 """
 
@@ -51,7 +51,7 @@ from pyevonas.runs.store import RunStore
 FAILED_FITNESS = -10001.0
 # Used when a file's params lack `max_memory_footprint` (the value of all 50 published runs).
 DEFAULT_MAX_MEMORY_FOOTPRINT = 40_000_000
-# The original control hard-codes the number of generations in its margins (original_spec §4.9).
+# The original control hard-codes the number of generations in its margins (docs/original.md#diversity-control).
 ORIGINAL_CONTROL_GENERATIONS = 20
 
 _CONTROL_BY_SUFFIX = (("_div_soft", "soft"), ("_div", "rigid"))
@@ -279,7 +279,7 @@ def control_window(control: str, parent_generation: int, last_median: float) -> 
     """The original diversity-control acceptance window for the children of ``parent_generation``.
 
     The original accepts a candidate population whose full-matrix median ``cur`` satisfies
-    ``lo < cur <= hi``; the margins hard-code 20 generations (``original_spec.md`` §4.9).
+    ``lo < cur <= hi``; the margins hard-code 20 generations (``docs/original.md#diversity-control``).
 
     Args:
         control: "naive", "rigid" or "soft".
@@ -584,7 +584,7 @@ def read_run(path: str | os.PathLike[str]) -> ImportedRun:
     """Parse and validate a published run file without writing anything.
 
     Args:
-        path: an ``.evonas`` file or a plain-JSON extract (``paper_runs/<run>.json``).
+        path: an ``.evonas`` file or a plain-JSON extract of one run (``<run>.json``).
 
     Returns:
         The run, with individuals in population order.

@@ -13,8 +13,8 @@ A finished evaluation is written as soon as it finishes. ``resume(run_dir)`` the
 a whole generation or none, re-evaluates only candidates without a result, and breeds from the
 saved generator state, so a resumed run has exactly the chromosomes of an uninterrupted one.
 
-The loop knows no screen: it reports through observers (callables receiving the events below);
-``pyevonas.cli.live`` turns them into a terminal view.
+The loop knows no screen: it reports through observers (callables receiving the events of
+:mod:`pyevonas.search.events`); ``pyevonas.cli.live`` turns them into a terminal view.
 """
 
 from __future__ import annotations
@@ -140,7 +140,7 @@ def evolve(
         config: the resolved settings.
         evaluate_fn: evaluate in-process with this function instead of training
             (``fn(chromosome, train_config, progress) -> Metrics``); for tests and custom fitness.
-        evaluator: an evaluation backend; default: ``pyevonas.search.executors.base.make_evaluator`` per config.
+        evaluator: an evaluation backend; default: ``pyevonas.search.executors.make_evaluator`` per config.
         control: a Python control function (see ``pyevonas.search.control.custom_control``); replaces the
             config's control, which is then recorded as ``"python"``.
         observers: callables receiving the loop's events.

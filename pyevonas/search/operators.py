@@ -4,7 +4,7 @@ Every function is pure: it takes the parents and an explicit ``rng: np.random.Ge
 returns new chromosomes, and never modifies its inputs. Every child returned is valid in the
 search space (``space.check`` passes), which the original code did not guarantee.
 
-A chromosome has three parts (contracts.md)::
+A chromosome has three parts (docs/contracts.md)::
 
     [start gene] + features (>= 1) + [global pooling] + dense block (0..max_dense_layers)
 

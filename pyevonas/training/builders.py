@@ -1,6 +1,6 @@
 """Turn a chromosome into a PyTorch model with the original Keras semantics (no training here).
 
-Conventions (see ``../shared/reference/original_spec.md`` section 2):
+Conventions (those of the authors' Keras code, described in ``docs/original.md#models``):
 
 * Tensors are NCHW. The model is built for one input shape ``(C, H, W)``: every 'same' padding is
   computed once from the shapes the builder tracks, as TF does: ``out = ceil(in / stride)``, the

@@ -1,6 +1,10 @@
 """Regenerate the report/import test data from the published runs (run by hand, never by the tests).
 
-Usage: python tests/data/make_report_data.py ../shared/data
+Usage: python tests/data/make_report_data.py DATA
+
+DATA holds the paper's published runs (docs/original.md#the-published-runs): the authors' files as
+``DATA/evonas_original/results_compressed_paper_<run>.evonas`` and their plain-JSON extracts as
+``DATA/paper_runs/<run>.json``.
 
 Writes:
 * ``evonas_cifar10_s1_div_g4.evonas``: ``results_compressed_paper_cifar10_s1_div.evonas`` cut to its
@@ -105,13 +109,15 @@ def table3_data(paper_runs: Path, dst: Path) -> None:
 
 
 def main() -> None:
-    shared = Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/data")
+    if len(sys.argv) != 2:
+        sys.exit(__doc__)
+    data = Path(sys.argv[1])
     trim_evonas(
-        shared / "evonas_original" / "results_compressed_paper_cifar10_s1_div.evonas",
+        data / "evonas_original" / "results_compressed_paper_cifar10_s1_div.evonas",
         HERE / "evonas_cifar10_s1_div_g4.evonas",
     )
-    trim_paper_json(shared / "paper_runs" / "cifar10_s1_div.json", HERE / "paper_cifar10_s1_div_g2.json", 2)
-    table3_data(shared / "paper_runs", HERE / "table3_cifar.json.gz")
+    trim_paper_json(data / "paper_runs" / "cifar10_s1_div.json", HERE / "paper_cifar10_s1_div_g2.json", 2)
+    table3_data(data / "paper_runs", HERE / "table3_cifar.json.gz")
 
 
 if __name__ == "__main__":

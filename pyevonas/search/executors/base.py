@@ -1,4 +1,4 @@
-"""Evaluation backends: where candidates are trained (this process, a local process pool, or Ray).
+"""The contract of the evaluation backends: jobs, the ``Evaluator`` base class and their shared helpers.
 
 The evolution loop hands a batch of :class:`EvalJob` to an :class:`Evaluator` and reads back
 ``(job id, Metrics)`` pairs as candidates finish, in any order. The loop never imports torch: only
