@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated, Any
 
 import typer
 
@@ -19,9 +19,6 @@ from pyevonas.search.loop import resume
 from pyevonas.search.space import SearchSpace
 from pyevonas.training.config import TrainConfig
 from pyevonas.training.data import load_dataset
-
-if TYPE_CHECKING:
-    from pyevonas.search.config import RunConfig
 
 # Flags that define the search; a resumed run keeps its saved values for these.
 _SEARCH_FLAGS = (
