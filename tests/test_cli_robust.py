@@ -147,3 +147,31 @@ def test_random_bytes_are_one_line(
 @given(value=JSON)
 def test_random_json_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], key: str, value: object) -> None:
     _fuzz(tmp_path, capsys, key, json.dumps(value).encode())
+
+
+@pytest.mark.parametrize("doc", [{"generations": []}, {"generations": [{}]}, {"generations": [{"individuals": [1]}]}])
+def test_odd_run_json_for_matrix_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str], doc: object) -> None:
+    f = tmp_path / "run.json"
+    f.write_text(json.dumps(doc))
+    code, err = run(["matrix", str(f)], capsys)
+    assert one_line_error(code, err) and "generations" in err
+
+
+def test_matrix_csv_quotes_names_and_a_bad_output_path_is_one_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    import csv
+
+    pop = tmp_path / "pop.json"
+    pop.write_text(json.dumps({"chromosomes": {'net, "a"': "C(32,3,1) g", "b\nc": "B g"}}))
+    out = tmp_path / "m.csv"
+    code, err = run(["matrix", str(pop), "-o", str(out)], capsys)
+    assert code == 0, err
+    with out.open(newline="") as fh:
+        rows = list(csv.reader(fh))
+    assert rows[0] == ["name", 'net, "a"', "b\nc"]
+    assert [r[0] for r in rows[1:]] == ['net, "a"', "b\nc"] and float(rows[1][1]) == 1.0
+    blocker = tmp_path / "file"
+    blocker.write_text("")
+    code, err = run(["matrix", str(pop), "-o", str(blocker / "sub" / "m.csv")], capsys)
+    assert one_line_error(code, err) and "cannot write" in err

@@ -163,3 +163,20 @@ def test_plugin_route_for_the_command_line(
         with pytest.raises(TrainingError, match="cannot load plugin .*missing.py"):
             pyevonas.build_model("C(16,3,1) g")
     monkeypatch.setattr(model_module, "_plugin_error", None)
+
+
+def test_a_broken_plugin_stops_evolve_before_the_run_starts(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from pyevonas.cli import app
+    from pyevonas.cli._common import run_guarded
+
+    monkeypatch.setenv("PYEVONAS_PLUGINS", str(tmp_path / "missing.py"))
+    monkeypatch.setattr(model_module, "_plugins_loaded", False)
+    monkeypatch.setattr(model_module, "_plugin_error", None)
+    run_dir = tmp_path / "run"
+    code = run_guarded(app, ["evolve", "--run-dir", str(run_dir), "--generations", "1", "--population", "2"])
+    err = capsys.readouterr().err
+    assert code == 2 and "cannot load plugin" in err and "missing.py" in err
+    assert not run_dir.exists()  # nothing was written
+    monkeypatch.setattr(model_module, "_plugin_error", None)

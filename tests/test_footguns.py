@@ -164,3 +164,33 @@ def test_a_run_name_with_tex_is_drawn_as_typed(tmp_path: Path, capsys: pytest.Ca
     assert code == 0, err
     html = (tmp_path / "rep" / "index.html").read_text(encoding="utf-8")
     assert "\\frac{a}{" in html  # escaped in the page, drawn literally in the figures
+
+
+def test_a_full_disk_says_so(tmp_path: Path) -> None:
+    # A tmpfs too small for a run, at several sizes: whatever step fails, the error says "disk is full",
+    # never "damaged" or "corrupt".
+    if not _can_bind_mount():
+        pytest.skip("needs unshare and mounts (root on Linux)")
+    mnt = tmp_path / "mnt"
+    mnt.mkdir()
+    code = (
+        "import sys; from pyevonas.runs.store import RunStore; from pyevonas.errors import RunStoreError\n"
+        "try:\n"
+        "    RunStore.create(sys.argv[1], config={}, scoring={}, space={}, meta={}).close()\n"
+        "except RunStoreError as e:\n"
+        "    print('ERR', e)\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    errors = []
+    for size in ("16k", "48k", "64k", "80k"):
+        script = f'mount -t tmpfs -o size={size} tmpfs {mnt} && {sys.executable} -c "$0" {mnt}/run'
+        done = subprocess.run(
+            ["unshare", "--mount", "--propagation", "private", "sh", "-c", script, code],
+            capture_output=True, text=True, env=env, timeout=120,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr
+        if done.stdout.startswith("ERR"):
+            errors.append(done.stdout)
+    assert errors, "no size was small enough to fail"
+    for line in errors:
+        assert "the disk is full" in line and "damaged" not in line and "corrupt" not in line, line

@@ -205,6 +205,10 @@ def _preflight(config: Any) -> None:
     )
     if config.executor != "ray":  # a Ray cluster may have devices this machine lacks
         _check_device(config.device)
+    # A layer plugin that cannot be imported would fail every candidate: stop before the run starts.
+    from pyevonas.training.builders import load_plugins
+
+    load_plugins()
     # Load the dataset once now: a missing or corrupt dataset stops the run here, with the path it
     # looked at, instead of failing every candidate of the first generation.
     load_dataset(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from pathlib import Path
 from typing import Annotated, Any
@@ -14,7 +15,7 @@ from rich.table import Table
 from pyevonas._userfiles import UserFileError, parse_json, read_text
 from pyevonas.cli import app
 from pyevonas.cli._common import console, console_err, echo_json, read_arch
-from pyevonas.errors import EncodingError
+from pyevonas.errors import EncodingError, PyevonasError
 from pyevonas.metric import align, diversity, sequence
 from pyevonas.metric.api import similarity_matrix
 from pyevonas.metric.schema import Scoring, json_schema
@@ -58,12 +59,19 @@ def _read_population(path: Path, generation: int | None) -> tuple[list[str], lis
     except UserFileError as exc:
         raise EncodingError(f"{path}: {exc}") from None
     if isinstance(data, dict) and "generations" in data:
-        gens = data["generations"]
-        pick = gens[-1] if generation is None else next((g for g in gens if g.get("generation") == generation), None)
-        if pick is None:
-            raise EncodingError(f"{path}: no generation {generation}")
-        inds = pick["individuals"]
-        return [i.get("name", str(k)) for k, i in enumerate(inds)], [i["chromosome"] for i in inds]
+        try:
+            gens = data["generations"]
+            pick = (
+                gens[-1] if generation is None else next((g for g in gens if g.get("generation") == generation), None)
+            )
+            if pick is None:
+                raise EncodingError(f"{path}: no generation {generation}")
+            inds = pick["individuals"]
+            return [str(i.get("name", k)) for k, i in enumerate(inds)], [i["chromosome"] for i in inds]
+        except (KeyError, IndexError, TypeError, AttributeError) as exc:
+            raise EncodingError(
+                f"{path}: 'generations' is not a run's generations with individuals and chromosomes ({exc!r})"
+            ) from None
     if isinstance(data, dict):
         for key in ("chromosomes", "architectures", "population"):
             if key in data:
@@ -163,15 +171,7 @@ def matrix(
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
     if output is not None:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        if output.suffix.lower() == ".npy":
-            np.save(output, m)
-        else:
-            header = ",".join(["name", *(names if others is None else [str(j) for j in range(m.shape[1])])])
-            with output.open("w", encoding="utf-8") as f:
-                f.write(header + "\n")
-                for name, row in zip(names, m, strict=True):
-                    f.write(name + "," + ",".join(repr(float(v)) for v in row) + "\n")
+        _write_matrix(output, m, names, None if others is None else [str(j) for j in range(m.shape[1])])
         console.print(f"wrote {output} ({' x '.join(map(str, m.shape))})")
     elif m.ndim == 2 and max(m.shape) <= 30:
         t = Table(show_header=True, header_style="bold", box=None)
@@ -186,6 +186,22 @@ def matrix(
             f"median similarity: off-diagonal {diversity(m):.4f}, upper triangle "
             f"{diversity(m, 'upper'):.4f}, full {diversity(m, 'full'):.4f}"
         )
+
+
+def _write_matrix(output: Path, m: np.ndarray, names: list[str], columns: list[str] | None) -> None:
+    """Write a matrix as .npy, or as CSV with a header row and names quoted where needed."""
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        if output.suffix.lower() == ".npy":
+            np.save(output, m)
+            return
+        with output.open("w", encoding="utf-8", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["name", *(names if columns is None else columns)])
+            for name, row in zip(names, m, strict=True):
+                writer.writerow([name, *(repr(float(v)) for v in row)])
+    except OSError as exc:
+        raise PyevonasError(f"cannot write {output}: {exc.strerror or exc}") from None
 
 
 @schema_app.command("validate")

@@ -26,6 +26,7 @@ import contextlib
 import json
 import math
 import os
+import shutil
 import sqlite3
 import struct
 import threading
@@ -149,6 +150,19 @@ def _int_or_none(value: Any) -> int | None:
     return None if value is None else int(value)
 
 
+#: Below this many free bytes a failing SQLite call is blamed on the disk, not on the file.
+_FULL_BELOW = 1 << 20
+
+
+def _disk_full(folder: Path) -> str | None:
+    """'the disk is full (...)' when the folder's file system has almost no space left, else None."""
+    try:
+        free = shutil.disk_usage(folder).free
+    except OSError:
+        return None
+    return f"the disk is full ({free:,} bytes free on the file system of {folder})" if free < _FULL_BELOW else None
+
+
 def _writable(folder: Path) -> bool:
     """Whether files can be created in ``folder`` (false on a read-only mount, even for root)."""
     if not os.access(folder, os.W_OK):
@@ -241,6 +255,9 @@ class RunStore:
             self.created_at = float(json.loads(meta["created_at"]))
         except (sqlite3.DatabaseError, KeyError, ValueError, TypeError) as exc:
             self.close()
+            full = _disk_full(run_dir)
+            if full is not None:
+                raise RunStoreError(f"cannot open {self.path}: {full}") from exc
             raise RunStoreError(f"{self.path} is damaged: its run description cannot be read ({exc})") from exc
 
     @contextlib.contextmanager
@@ -320,7 +337,8 @@ class RunStore:
             os.replace(tmp, folder / DB_NAME)
         except (sqlite3.Error, OSError) as exc:
             tmp.unlink(missing_ok=True)
-            raise RunStoreError(f"cannot create the run database in {folder}: {exc}") from exc
+            why = _disk_full(folder) or str(exc)
+            raise RunStoreError(f"cannot create the run database in {folder}: {why}") from exc
         return cls.open(folder)
 
     @classmethod
@@ -391,6 +409,9 @@ class RunStore:
         except sqlite3.DatabaseError as exc:
             conn.close()
             _unlock_writer(writer_fd)
+            full = _disk_full(folder)
+            if full is not None:
+                raise RunStoreError(f"cannot open {path}: {full}") from exc
             raise RunStoreError(f"{path} is corrupt or unreadable: {exc}") from exc
         except RunStoreError:
             conn.close()
