@@ -46,7 +46,7 @@ def script_events() -> list[object]:
         GenerationStarted(1, 2, cands, 0.35, None),
         CandidateUpdate(1, CandidateInfo(1, 0, "g1-0", "CBLgF", "running")),
         CandidateProgress(1, 1, 1, 2, 0.5),
-        CandidateUpdate(1, CandidateInfo(1, 0, "g1-0", "CBLgF", "ok", 0.91)),
+        CandidateUpdate(1, CandidateInfo(1, 0, "g1-0", "CBLgF", "ok", 0.91, trained=True)),
         CandidateUpdate(
             1,
             CandidateInfo(2, 1, "g1-1", "TTMGO", "failed", None, "RuntimeError: out of memory"),
@@ -63,7 +63,7 @@ def script_events() -> list[object]:
         GenerationStarted(
             2,
             2,
-            (CandidateInfo(3, 0, "g2-0", "CBLgF", "cached", 0.91),),
+            (CandidateInfo(3, 0, "g2-0", "CBLgF", "cached", 0.91, trained=True),),
             0.40,
             (0.35, 0.4495),
         ),
@@ -91,6 +91,18 @@ def test_plain_mode_prints_one_line_per_notable_event() -> None:
     assert "generation 2 bred: diversity 0.400 (window (0.350, 0.450]); accepted at iteration 2" in lines
     assert lines[-1] == "finished in 0:00:12: best g1-0 (generation 1) fitness 0.910"
     assert "epoch 1/2" not in text  # per-epoch progress only in the live display
+
+
+def test_an_untrained_candidate_shows_its_error_not_its_fitness() -> None:
+    """A cached copy of an oversized result carries fitness 0.0 but never trained (``trained`` is
+    False): it is not the best so far and its line says why, not a fitness."""
+    out = io.StringIO()
+    view = LiveView(Console(file=out, width=200), plain=True)
+    copy = CandidateInfo(4, 1, "g2-1", "CCEF", "cached", 0.0, "60.0 MB of weights > max_size_mb 40")
+    with view:
+        view(CandidateUpdate(2, copy))
+    assert out.getvalue().splitlines() == ["  g2-1 cached: 60.0 MB of weights > max_size_mb 40"]
+    assert view._state.best is None
 
 
 def test_live_display_frame_shows_the_state() -> None:

@@ -408,3 +408,26 @@ def test_table3_of_the_paper_is_reproduced_with_the_paper_schema() -> None:
         assert round(float(np.mean(values)), 3) == TABLE3_MEANS[key]
     groups = {(t["dataset"], t["control"]): t for t in summary(stats)["table3"]}
     assert {k: [round(groups[k]["seeds"][str(s)], 2) for s in range(1, 11)] for k in groups} == TABLE3
+
+
+def test_a_cached_copy_of_an_oversized_result_is_not_trained(tmp_path: Path) -> None:
+    """With max_size_mb set, an oversized candidate is stored with fitness 0.0 (``FAILED_FITNESS``),
+    and the loop gives a later copy of it status "cached" with those metrics. The copy never trained:
+    it must not count as trained nor pull the median fitness down (the loop never picks it as a parent)."""
+    store = RunStore.create(tmp_path / "run", config={}, scoring={}, space={}, meta={})
+    big = pyevonas.parse_arch("C(128,7,1) C(128,7,1) E F(96)")
+    with store:
+        for k, fitness in enumerate((0.8, 0.6)):
+            ident = store.add_individual(1, k, f"ok{k}", pyevonas.parse_arch(f"C({16 * (k + 1)},3,1) g"), "Cg")
+            store.set_result(ident, {"status": "ok", "fitness": fitness})
+        first = store.add_individual(1, 2, "big", big, "CCEF")
+        store.set_result(first, {"status": "oversized", "fitness": 0.0, "error": "60.0 MB of weights > max_size_mb 40"})
+        hit = store.find_evaluated(store.individual(first).canonical_key)
+        assert hit is not None and hit.id == first
+        copy = store.add_individual(1, 3, "big again", big, "CCEF")
+        store.set_result(copy, hit.metrics or {}, status="cached", cached_from=hit.id)  # what the loop does
+    (gen,) = analyse_run(load_run(tmp_path / "run")).generations
+    assert gen.n_trained == 2
+    assert gen.n_oversized == 2
+    assert gen.median_fitness == pytest.approx(0.7)
+    assert gen.max_fitness == 0.8

@@ -19,7 +19,7 @@ from hypothesis import strategies as st
 
 import pyevonas
 from pyevonas.errors import RunStoreError
-from pyevonas.runs.records import GenerationRecord, canonical_key
+from pyevonas.runs.records import GenerationRecord, Status, canonical_key, is_trained, outcome
 from pyevonas.runs.store import APPLICATION_ID, DB_NAME, SCHEMA_VERSION, RunStore
 
 REPO_ROOT = Path(pyevonas.__file__).resolve().parent.parent
@@ -301,6 +301,44 @@ def test_find_evaluated_returns_first_evaluated_and_skips_failures(tmp_path: Pat
     store.set_result(oversized, {"status": "oversized", "params": 10**9})
     hit = store.find_evaluated(canonical_key(CHROM[:-1]))
     assert hit is not None and hit.status == "oversized"
+
+
+def test_statuses_are_the_status_enum_with_the_stored_strings(tmp_path: Path) -> None:
+    store = _new_store(tmp_path)
+    i = store.add_individual(1, 0, "a", CHROM, "CBGF")
+    assert store.individual(i).status is Status.PENDING
+    store.set_status(i, Status.RUNNING)
+    ind = store.individual(i)
+    assert ind.status is Status.RUNNING and ind.started_at is not None
+    store.set_result(i, METRICS)
+    assert store.individual(i).status is Status.OK
+    raw = sqlite3.connect(tmp_path / "run" / DB_NAME).execute("SELECT status FROM individuals").fetchall()
+    assert raw == [("ok",)]  # the enum's value is what the database holds
+    assert json.loads(json.dumps(store.export()))["individuals"][0]["status"] == "ok"
+
+
+def test_is_trained_is_the_one_rule_and_the_export_says_it(tmp_path: Path) -> None:
+    """ok, or cached from an ok result, with a finite fitness; never a cached copy of an oversized one."""
+    store = _new_store(tmp_path)
+    oversized = {"status": "oversized", "fitness": 0.0, "error": "too big"}
+    cases = [
+        ("ok", METRICS, None, True, Status.OK),
+        ("failed", {"status": "failed", "fitness": 0.0, "error": "boom"}, None, False, Status.FAILED),
+        ("oversized", oversized, None, False, Status.OVERSIZED),
+        ("cached ok", METRICS, Status.CACHED, True, Status.OK),
+        ("cached oversized", oversized, Status.CACHED, False, Status.OVERSIZED),
+        ("cached, no status", {"fitness": 0.5}, Status.CACHED, True, Status.OK),  # an old store
+        ("ok without fitness", {"status": "ok"}, None, False, Status.OK),
+    ]
+    ids = []
+    for k, (name, metrics, status, _, _) in enumerate(cases):
+        ids.append(store.add_individual(1, k, name, CHROM, "CBGF"))
+        store.set_result(ids[-1], metrics, status=status)
+    ids.append(store.add_individual(1, len(cases), "pending", CHROM, "CBGF"))
+    individuals = store.individuals(1)
+    assert [is_trained(ind) for ind in individuals] == [c[3] for c in cases] + [False]
+    assert [outcome(ind) for ind in individuals] == [c[4] for c in cases] + [Status.PENDING]
+    assert [entry["trained"] for entry in store.export()["individuals"]] == [c[3] for c in cases] + [False]
 
 
 # ---------------------------------------------------------------- transactions

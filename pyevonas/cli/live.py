@@ -25,6 +25,7 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from pyevonas.runs.records import UNFINISHED, Status
 from pyevonas.search.events import (
     CandidateInfo,
     CandidateProgress,
@@ -38,12 +39,12 @@ from pyevonas.search.events import (
 )
 
 _STATUS_STYLE = {
-    "pending": "dim",
-    "running": "yellow",
-    "ok": "green",
-    "cached": "cyan",
-    "failed": "red",
-    "oversized": "magenta",
+    Status.PENDING: "dim",
+    Status.RUNNING: "yellow",
+    Status.OK: "green",
+    Status.CACHED: "cyan",
+    Status.FAILED: "red",
+    Status.OVERSIZED: "magenta",
 }
 #: Longest sequence shown in the candidate table before it is cut with an ellipsis.
 _SEQ_WIDTH = 28
@@ -177,7 +178,7 @@ class LiveView:
             st.diversity = event.diversity
             st.window = event.window
             st.control = None
-            pending = sum(1 for c in event.candidates if c.status in ("pending", "running"))
+            pending = sum(1 for c in event.candidates if c.status in UNFINISHED)
             return (
                 f"generation {event.generation}/{event.n_generations}: {len(event.candidates)} candidates"
                 f" ({pending} to evaluate), diversity {_fmt(event.diversity)}{self._window_text(event.window)}"
@@ -188,9 +189,9 @@ class LiveView:
                 cand = st.candidates[event.candidate.id] = _Candidate(event.candidate)
             cand.info = event.candidate
             info = event.candidate
-            if info.status == "running":
+            if info.status == Status.RUNNING:
                 return None
-            if info.status in ("ok", "cached"):
+            if info.trained:
                 self._note_best(info)
                 return f"  {info.name} {info.status} fitness {_fmt(info.fitness)}"
             return f"  {info.name} {info.status}: {info.error or ''}".rstrip(": ")
@@ -345,11 +346,11 @@ class LiveView:
             info = cand.info
             seq = info.sequence if len(info.sequence) <= _SEQ_WIDTH else info.sequence[: _SEQ_WIDTH - 1] + "…"
             training: Text
-            if info.status == "running" and cand.epochs:
+            if info.status == Status.RUNNING and cand.epochs:
                 filled = round(10 * cand.epoch / cand.epochs)
                 training = Text("━" * filled, style="yellow") + Text("━" * (10 - filled), style="dim")
                 training += Text(f" epoch {cand.epoch}/{cand.epochs}")
-            elif info.status == "running":
+            elif info.status == Status.RUNNING:
                 training = Text("starting", style="dim")
             else:
                 training = Text("")
@@ -360,7 +361,7 @@ class LiveView:
                 Text(info.status, style=_STATUS_STYLE.get(info.status, "")),
                 training,
                 _fmt(cand.val_accuracy),
-                _fmt(info.fitness),
+                _fmt(info.fitness if info.trained else None),
             )
         return table
 

@@ -11,6 +11,7 @@ from rich.table import Table
 from pyevonas.cli import app
 from pyevonas.cli._common import console, console_err, echo_json, read_arch
 from pyevonas.errors import ConfigError
+from pyevonas.runs.records import Status
 from pyevonas.search.space import SearchSpace
 from pyevonas.training.config import TrainConfig
 from pyevonas.training.data import dataset_info
@@ -113,7 +114,7 @@ def train(
         echo_json(result)
     else:
         _print_table(result)
-    if metrics.status != "ok":
+    if metrics.status != Status.OK:
         # SystemExit, not typer.Exit: run_guarded (standalone_mode=False) drops typer.Exit codes.
         raise SystemExit(1)
 
@@ -129,7 +130,7 @@ def _print_table(result: dict[str, Any]) -> None:
     table.add_column(style="bold")
     table.add_column()
     status = result["status"]
-    table.add_row("status", f"[green]{status}[/]" if status == "ok" else f"[red]{status}[/]")
+    table.add_row("status", f"[green]{status}[/]" if status == Status.OK else f"[red]{status}[/]")
     if result.get("error"):
         table.add_row("error", str(result["error"]))
     table.add_row("dataset", f"{result['dataset']} ({result.get('device') or '-'})")

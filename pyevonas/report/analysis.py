@@ -6,8 +6,9 @@ similarity matrix stored by the run, or recomputes every matrix with a given sco
 
 Definitions (those of the authors' dashboard, ``docs/original.md#the-dashboard``):
 
-* *best fitness* of a generation: the highest fitness among individuals that trained (status
-  ``ok`` or ``cached``); failed and oversized individuals are left out;
+* *best fitness* of a generation: the highest fitness among individuals that trained
+  (:func:`~pyevonas.runs.records.is_trained`: status ``ok``, or ``cached`` from an ``ok`` result);
+  failed and oversized individuals, and cached copies of oversized ones, are left out;
 * *median similarity* of a generation: by default the median of the strict upper triangle of its
   matrix (``np.triu(·, k=1)``), as the dashboard plotted it; ``median="offdiag"`` or ``"full"``
   choose the other conventions of :func:`pyevonas.diversity`;
@@ -35,9 +36,9 @@ import numpy as np
 from pyevonas.errors import SchemaError
 from pyevonas.metric import diversity, similarity_matrix
 from pyevonas.metric.schema import Scoring
+from pyevonas.runs.records import Status, is_trained, outcome
 from pyevonas.runs.store import RunStore
 
-TRAINED = ("ok", "cached")
 MEDIANS = ("upper", "offdiag", "full")
 
 
@@ -127,7 +128,12 @@ def load_run(path: str | os.PathLike[str]) -> RunData:
 
 @dataclass(frozen=True)
 class GenerationStats:
-    """Per-generation numbers of one run."""
+    """Per-generation numbers of one run.
+
+    ``n_trained`` counts :func:`~pyevonas.runs.records.is_trained` individuals; ``n_failed`` and
+    ``n_oversized`` count by :func:`~pyevonas.runs.records.outcome`, so a cached copy of an
+    oversized result counts as oversized.
+    """
 
     generation: int
     n: int
@@ -180,10 +186,6 @@ class RunStats:
         """The run's best trained individual (highest fitness; the earliest on ties)."""
         cands = [g.best for g in self.generations if g.best is not None]
         return max(cands, key=lambda i: i.fitness) if cands else None
-
-
-def _trained(ind: Any) -> bool:
-    return ind.status in TRAINED and ind.fitness is not None and math.isfinite(ind.fitness)
 
 
 def _individual_summary(ind: Any) -> dict[str, Any]:
@@ -265,7 +267,7 @@ def analyse_run(run: RunData, schema: Any = None, median: str = "upper") -> RunS
         if m is not None:
             matrices[gen.generation] = m
         sequences[gen.generation] = [i.sequence for i in inds]
-        trained = [i for i in inds if _trained(i)]
+        trained = [i for i in inds if is_trained(i)]
         best = None
         if trained:
             best = trained[0]
@@ -281,8 +283,8 @@ def analyse_run(run: RunData, schema: Any = None, median: str = "upper") -> RunS
                 generation=gen.generation,
                 n=len(inds),
                 n_trained=len(trained),
-                n_failed=sum(i.status == "failed" for i in inds),
-                n_oversized=sum(i.status == "oversized" for i in inds),
+                n_failed=sum(outcome(i) is Status.FAILED for i in inds),
+                n_oversized=sum(outcome(i) is Status.OVERSIZED for i in inds),
                 max_fitness=None if best is None else float(best.fitness),
                 median_fitness=float(np.median(fits)) if fits else None,
                 best=best,
@@ -387,7 +389,7 @@ def similar_pairs(
         if m is None:
             continue
         inds = gen.individuals
-        trained = [k for k, i in enumerate(inds) if _trained(i)]
+        trained = [k for k, i in enumerate(inds) if is_trained(i)]
         for a in trained:
             for b in trained:
                 gap = inds[a].fitness - inds[b].fitness

@@ -28,14 +28,13 @@ from pyevonas.report.analysis import (
     RunStats,
     _compute_matrix,
     _schema_name,
-    _trained,
     analyse_run,
     load_run,
     similar_pairs,
     summary,
 )
 from pyevonas.report.figures import _text_colour, gene_colour, png_bytes
-from pyevonas.runs.records import finite_json
+from pyevonas.runs.records import finite_json, is_trained
 from pyevonas.runs.staging import staging_dir
 
 # ------------------------------------------------------------------------------------------
@@ -234,7 +233,7 @@ def _run_section(st: RunStats, figs: _Figures, pairs: list[Pair]) -> str:
         (g.generation, i.fitness, i.size_mb, i.latency_ms)
         for g in run.generations
         for i in g.individuals
-        if _trained(i)
+        if is_trained(i)
     ]
     best = [(g.generation, g.best.size_mb, g.best.latency_ms) for g in st.generations if g.best is not None]
     if points:

@@ -44,6 +44,7 @@ import numpy as np
 from pyevonas._userfiles import UserFileError, parse_json, read_json
 from pyevonas.errors import PyevonasError, RunStoreError
 from pyevonas.metric.schema import Scoring
+from pyevonas.runs.records import Status
 from pyevonas.runs.staging import staging_dir
 from pyevonas.runs.store import RunStore
 
@@ -73,7 +74,7 @@ class ImportedIndividual:
     index: int
     chromosome: list[dict[str, Any]]
     sequence: str
-    status: str  # "ok" | "failed" | "oversized"
+    status: Status  # ok, failed or oversized
     fitness: float | None
     val_accuracy: float | None
     val_accuracy_per_epoch: list[float]
@@ -236,19 +237,19 @@ def _matrix(rows: Any, n: int, where: str) -> np.ndarray:
 
 def _classify(
     fitness: float | None, val_acc: float | None, size: int | None, max_footprint: float
-) -> tuple[str, float | None, str | None]:
+) -> tuple[Status, float | None, str | None]:
     """Map the original result fields to (status, fitness, error)."""
     if fitness is not None and fitness == FAILED_FITNESS:
-        return "failed", None, "training failed in the original run (fitness -10001)"
+        return Status.FAILED, None, "training failed in the original run (fitness -10001)"
     if val_acc is None:
         if size is not None and size > max_footprint:
             return (
-                "oversized",
+                Status.OVERSIZED,
                 None,
                 f"not trained: model footprint {size} bytes exceeds max_memory_footprint {int(max_footprint)}",
             )
-        return "failed", None, "not trained in the original run (no val_acc stored)"
-    return "ok", fitness, None
+        return Status.FAILED, None, "not trained in the original run (no val_acc stored)"
+    return Status.OK, fitness, None
 
 
 # --------------------------------------------------------------------------------------------
@@ -467,8 +468,8 @@ def _parse_evonas_generation(gen: Any, g: int, where: str, max_footprint: float)
                 sequence=seq,
                 status=status,
                 fitness=fit,
-                val_accuracy=val_acc if status == "ok" else None,
-                val_accuracy_per_epoch=epochs if status == "ok" else [],
+                val_accuracy=val_acc if status is Status.OK else None,
+                val_accuracy_per_epoch=epochs if status is Status.OK else [],
                 size_bytes=size_i,
                 latency_s=latency,
                 error=error,
@@ -533,8 +534,8 @@ def _parse_paper_json(doc: dict[str, Any], path: Path) -> ImportedRun:
                     sequence=seq,
                     status=status,
                     fitness=fit,
-                    val_accuracy=val_acc if status == "ok" else None,
-                    val_accuracy_per_epoch=epochs if status == "ok" else [],
+                    val_accuracy=val_acc if status is Status.OK else None,
+                    val_accuracy_per_epoch=epochs if status is Status.OK else [],
                     size_bytes=size_i,
                     latency_s=latency,
                     parents=parents or None,

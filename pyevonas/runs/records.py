@@ -7,14 +7,63 @@ import json
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from enum import StrEnum
 from typing import Any
 
 import numpy as np
 
-STATUSES = ("pending", "running", "ok", "failed", "oversized", "cached")
-# Statuses whose metrics are a property of the architecture, so they can be reused by the cache.
-# "failed" is not one of them: a failure may come from the machine (out of memory, a dead worker).
-EVALUATED_STATUSES = ("ok", "oversized")
+
+class Status(StrEnum):
+    """Where a candidate stands. The values are the strings stored in run stores and JSON.
+
+    ``ok``, ``failed`` and ``oversized`` are also the outcomes an evaluation reports
+    (``Metrics.status``); ``cached`` marks a candidate that reused the result of an earlier one
+    with the same architecture (its metrics, ``status`` included, are that result's).
+    """
+
+    PENDING = "pending"
+    RUNNING = "running"
+    OK = "ok"
+    FAILED = "failed"
+    OVERSIZED = "oversized"
+    CACHED = "cached"
+
+
+STATUSES = tuple(Status)
+#: Not evaluated yet: waiting, or taken by a worker.
+UNFINISHED = (Status.PENDING, Status.RUNNING)
+#: The outcomes an evaluation may report.
+OUTCOMES = (Status.OK, Status.FAILED, Status.OVERSIZED)
+# Outcomes that are a property of the architecture, so the cache may reuse them. "failed" is not
+# one of them: a failure may come from the machine (out of memory, a dead worker).
+EVALUATED_STATUSES = (Status.OK, Status.OVERSIZED)
+
+
+def outcome(ind: Any) -> Status:
+    """The status of the evaluation behind an individual: a cached one has the outcome it copied.
+
+    ``ind`` is an :class:`Individual` or any object with its ``status`` (and, for a cached one,
+    ``metrics``) attributes. A cached individual whose metrics name no status counts as ``ok``;
+    one whose metrics name something other than an outcome, as ``failed``.
+    """
+    status = Status(ind.status)
+    if status is not Status.CACHED:
+        return status
+    copied = (getattr(ind, "metrics", None) or {}).get("status") or Status.OK
+    return Status(copied) if copied in OUTCOMES else Status.FAILED
+
+
+def is_trained(ind: Any) -> bool:
+    """Whether an individual counts as trained: its evaluation (or the one it copied) was ``ok``
+    and it has a finite fitness.
+
+    The one rule for "trained": the loop picks parents and the best among these, the report
+    computes best and median fitness over them, the export writes it as ``trained``, and the
+    live view shows fitness for them only. A cached copy of an oversized result carries that
+    result's fitness (0.0) but never trained, so it does not count.
+    """
+    fitness = ind.fitness
+    return outcome(ind) is Status.OK and fitness is not None and math.isfinite(fitness)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,12 +78,12 @@ class Individual:
         chromosome: The layer dicts (paper format).
         sequence: One letter per gene.
         parents: Whatever the loop recorded as parents (ids or names), or ``None`` for a sampled one.
-        status: One of :data:`STATUSES`.
+        status: The candidate's :class:`Status`.
         fitness ... train_seconds: The metrics of the evaluation, ``None`` until it is known.
         error: Why the evaluation failed, if it did.
         canonical_key: Cache key of the chromosome (see :func:`canonical_key`).
         metrics: The full metrics dict as given to :meth:`RunStore.set_result` (keeps extra fields).
-        cached_from: Id of the individual whose result was reused, for status ``"cached"``.
+        cached_from: Id of the individual whose result was reused, for status ``cached``.
         created_at, started_at, finished_at: Unix times of the life cycle.
     """
 
@@ -45,7 +94,7 @@ class Individual:
     chromosome: list[dict[str, Any]]
     sequence: str
     parents: list[Any] | None
-    status: str
+    status: Status
     fitness: float | None = None
     val_accuracy: float | None = None
     test_accuracy: float | None = None

@@ -38,7 +38,16 @@ from typing import Any
 import numpy as np
 
 from pyevonas.errors import RunStoreError
-from pyevonas.runs.records import EVALUATED_STATUSES, STATUSES, GenerationRecord, Individual, canonical_key, finite_json
+from pyevonas.runs.records import (
+    EVALUATED_STATUSES,
+    STATUSES,
+    GenerationRecord,
+    Individual,
+    Status,
+    canonical_key,
+    finite_json,
+    is_trained,
+)
 
 DB_NAME = "run.sqlite"
 # "pyEv" in ASCII; stored at byte offset 68 of the SQLite header.
@@ -514,7 +523,7 @@ class RunStore:
         parents: Sequence[Any] | None = None,
         *,
         key: str | None = None,
-        status: str = "pending",
+        status: Status = Status.PENDING,
     ) -> int:
         """Record a new candidate and return its id.
 
@@ -526,7 +535,7 @@ class RunStore:
             sequence: Its letter sequence.
             parents: Parent ids or names, or ``None`` for a sampled individual.
             key: Cache key; computed with :func:`canonical_key` when not given.
-            status: Initial status (normally ``"pending"``).
+            status: Initial status (normally ``pending``).
 
         Returns:
             The new individual's id.
@@ -537,7 +546,7 @@ class RunStore:
         """
         if generation < 1:
             raise ValueError(f"generation must be >= 1, got {generation}")
-        _check_status(status)
+        status = _status(status)
         chrom = [dict(gene) for gene in chromosome]
         cursor = self._write(
             "INSERT INTO individuals (generation, idx, name, chromosome, sequence, parents,"
@@ -557,20 +566,20 @@ class RunStore:
         assert cursor.lastrowid is not None
         return int(cursor.lastrowid)
 
-    def set_status(self, individual_id: int, status: str, error: str | None = None) -> None:
-        """Change a candidate's status (``"running"`` also records its start time).
+    def set_status(self, individual_id: int, status: Status, error: str | None = None) -> None:
+        """Change a candidate's status (``running`` also records its start time).
 
         Raises:
             RunStoreError: If no individual has this id.
-            ValueError: If the status is not one of :data:`STATUSES`.
+            ValueError: If the status is not a :class:`Status`.
         """
-        _check_status(status)
+        status = _status(status)
         now = time.time()
         cursor = self._write(
             "UPDATE individuals SET status = ?, error = COALESCE(?, error),"
-            " started_at = CASE WHEN ? = 'running' THEN ? ELSE started_at END"
+            " started_at = CASE WHEN ? THEN ? ELSE started_at END"
             " WHERE id = ?",
-            (status, error, status, now, int(individual_id)),
+            (status, error, status is Status.RUNNING, now, int(individual_id)),
         )
         if cursor.rowcount == 0:
             raise RunStoreError(f"run has no individual with id {individual_id}")
@@ -580,7 +589,7 @@ class RunStore:
         individual_id: int,
         metrics: Mapping[str, Any],
         *,
-        status: str | None = None,
+        status: Status | None = None,
         cached_from: int | None = None,
     ) -> None:
         """Record a candidate's evaluation.
@@ -590,16 +599,15 @@ class RunStore:
             metrics: ``Metrics.to_dict()``: status, error, fitness, val_accuracy, test_accuracy,
                 val_accuracy_per_epoch, params, size_mb, latency_ms, flops, train_seconds. Missing
                 keys are stored as ``None``; the whole dict is kept too.
-            status: Overrides ``metrics["status"]`` (e.g. ``"cached"``); default is the metrics'
-                status, or ``"ok"``.
+            status: Overrides ``metrics["status"]`` (e.g. ``cached``); default is the metrics'
+                status, or ``ok``.
             cached_from: For a cached result, the id of the individual it came from.
 
         Raises:
             RunStoreError: If no individual has this id.
             ValueError: If the status is invalid.
         """
-        final = status if status is not None else str(metrics.get("status") or "ok")
-        _check_status(final)
+        final = _status(status if status is not None else metrics.get("status") or Status.OK)
         per_epoch = metrics.get("val_accuracy_per_epoch") or []
         cursor = self._write(
             "UPDATE individuals SET status = ?, fitness = ?, val_accuracy = ?, test_accuracy = ?,"
@@ -877,8 +885,9 @@ class RunStore:
         Returns:
             ``{"format", "format_version", "meta", "config", "scoring", "space", "generations",
             "individuals"}``; each generation has its diversity, window, decision and control
-            iterations; each individual its generation, index, chromosome, parents, status and
-            metrics.
+            iterations; each individual its generation, index, chromosome, parents, status,
+            metrics and ``trained`` (:func:`~pyevonas.runs.records.is_trained`: whether it
+            counts as trained, as the loop and the report count it).
         """
         generations = []
         for g in self.generations():
@@ -897,6 +906,7 @@ class RunStore:
         for ind in self.individuals():
             entry = ind.to_dict()
             entry.pop("metrics")
+            entry["trained"] = is_trained(ind)
             entry["extra_metrics"] = {k: v for k, v in (ind.metrics or {}).items() if k not in entry}
             individuals.append(entry)
         data: dict[str, Any] = finite_json(
@@ -915,9 +925,10 @@ class RunStore:
         return data
 
 
-def _check_status(status: str) -> None:
+def _status(status: Any) -> Status:
     if status not in STATUSES:
         raise ValueError(f"unknown status {status!r}; expected one of {', '.join(STATUSES)}")
+    return Status(status)
 
 
 _IND_COLUMNS = (
@@ -948,7 +959,7 @@ def _decode_individual(row: tuple[Any, ...]) -> Individual:
         chromosome=json.loads(chromosome),
         sequence=sequence,
         parents=_loads(parents),
-        status=status,
+        status=Status(status),
         fitness=fitness,
         val_accuracy=val_acc,
         test_accuracy=test_acc,

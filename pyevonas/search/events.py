@@ -5,13 +5,11 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from pyevonas.runs.records import Individual, Status
 from pyevonas.search.config import RunConfig
 from pyevonas.search.control import ControlIteration
-
-if TYPE_CHECKING:
-    from pyevonas.runs.records import Individual
 
 
 # ---------------------------------------------------------------------- events
@@ -37,15 +35,20 @@ class GenerationStarted:
 
 @dataclass(frozen=True)
 class CandidateInfo:
-    """A candidate's state as the live view shows it."""
+    """A candidate's state as the live view shows it.
+
+    ``trained`` is :func:`~pyevonas.runs.records.is_trained` of the candidate: whether its fitness
+    is a trained network's (a cached copy of an oversized result has a fitness but never trained).
+    """
 
     id: int
     index: int
     name: str
     sequence: str
-    status: str
+    status: Status
     fitness: float | None = None
     error: str | None = None
+    trained: bool = False
 
 
 @dataclass(frozen=True)

@@ -26,14 +26,14 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 
 from pyevonas.errors import ConfigError, RunStoreError, TrainingError
 from pyevonas.metric import Chromosome, diversity, sequence, similarity_matrix
 from pyevonas.metric.schema import Scoring, resolve_scoring
-from pyevonas.runs.records import EVALUATED_STATUSES
+from pyevonas.runs.records import EVALUATED_STATUSES, OUTCOMES, UNFINISHED, Individual, Status, is_trained
 from pyevonas.runs.store import RunStore
 from pyevonas.search.config import RunConfig
 from pyevonas.search.control import ControlFunction, breed_under_control, control_from_config
@@ -54,12 +54,6 @@ from pyevonas.search.executors import EvalJob, detect_devices, make_evaluator
 from pyevonas.search.operators import Child, breed, select_top_k
 from pyevonas.search.space import SearchSpace
 from pyevonas.training.config import TrainConfig
-
-if TYPE_CHECKING:
-    from pyevonas.runs.records import Individual
-    from pyevonas.runs.store import RunStore
-    from pyevonas.search.space import SearchSpace
-
 
 log = logging.getLogger("pyevonas.search.loop")
 
@@ -102,23 +96,23 @@ def metrics_dict(metrics: Any) -> dict[str, Any]:
         data = dict(metrics)
     else:
         return {
-            "status": "failed",
+            "status": Status.FAILED,
             "error": f"evaluator returned {type(metrics).__name__}, not metrics",
         }
-    status = data.get("status") or "ok"
-    if status not in ("ok", "failed", "oversized"):
+    status = data.get("status") or Status.OK
+    if status not in OUTCOMES:
         return {
             **data,
-            "status": "failed",
+            "status": Status.FAILED,
             "error": f"evaluator returned unknown status {status!r}",
         }
-    data["status"] = status
-    if status == "ok":
+    data["status"] = Status(status)
+    if status == Status.OK:
         fitness = data.get("fitness")
         if not isinstance(fitness, (int, float)) or not math.isfinite(float(fitness)):
             return {
                 **data,
-                "status": "failed",
+                "status": Status.FAILED,
                 "error": f"evaluator returned no finite fitness ({fitness!r})",
             }
     return data
@@ -304,17 +298,8 @@ def train_seed(seed: int, key: str) -> int:
     return int.from_bytes(digest[:4], "little")
 
 
-def _eligible(ind: Individual) -> bool:
-    """An individual that may be a parent: evaluated successfully, with a finite fitness."""
-    if ind.fitness is None or not math.isfinite(ind.fitness):
-        return False
-    if ind.status == "ok":
-        return True
-    return ind.status == "cached" and (ind.metrics or {}).get("status", "ok") == "ok"
-
-
 def _info(ind: Individual) -> CandidateInfo:
-    return CandidateInfo(ind.id, ind.index, ind.name, ind.sequence, ind.status, ind.fitness, ind.error)
+    return CandidateInfo(ind.id, ind.index, ind.name, ind.sequence, ind.status, ind.fitness, ind.error, is_trained(ind))
 
 
 def candidate_name(generation: int, index: int) -> str:
@@ -402,15 +387,15 @@ class _Loop:
         """
         last = self.store.generations()[-1]
         individuals = self.store.individuals(last)
-        finished = all(ind.status not in ("pending", "running") for ind in individuals)
-        if individuals and finished and not any(_eligible(ind) for ind in individuals):
+        finished = all(ind.status not in UNFINISHED for ind in individuals)
+        if individuals and finished and not any(is_trained(ind) for ind in individuals):
             with self.store.transaction():
                 for ind in individuals:
-                    if ind.status == "failed":
-                        self.store.set_status(ind.id, "pending")
+                    if ind.status is Status.FAILED:
+                        self.store.set_status(ind.id, Status.PENDING)
 
     def best(self) -> Individual | None:
-        candidates = [ind for ind in self.store.individuals() if _eligible(ind)]
+        candidates = [ind for ind in self.store.individuals() if is_trained(ind)]
         if not candidates:
             return None
         return max(candidates, key=lambda ind: (ind.fitness, -ind.id))
@@ -444,14 +429,14 @@ class _Loop:
                 record.window,
             )
         )
-        pending = [ind for ind in individuals if ind.status in ("pending", "running")]
+        pending = [ind for ind in individuals if ind.status in UNFINISHED]
         first_of_key: dict[str, Individual] = {}
         duplicates: dict[str, list[Individual]] = {}
         jobs: list[Individual] = []
         for ind in pending:
             hit = self.store.find_evaluated(ind.canonical_key)
             if hit is not None:
-                self.store.set_result(ind.id, hit.metrics or {}, status="cached", cached_from=hit.id)
+                self.store.set_result(ind.id, hit.metrics or {}, status=Status.CACHED, cached_from=hit.id)
                 self.emit(CandidateUpdate(g, _info(self.store.individual(ind.id))))
             elif ind.canonical_key in first_of_key:
                 duplicates.setdefault(ind.canonical_key, []).append(ind)
@@ -466,7 +451,7 @@ class _Loop:
                     return
                 if info.get("event") == "started":
                     # A job is "running" from when a worker takes it, so the view shows what trains.
-                    self.store.set_status(job_id, "running")
+                    self.store.set_status(job_id, Status.RUNNING)
                     self.emit(CandidateUpdate(g, _info(self.store.individual(job_id))))
                     return
                 if "epoch" not in info:
@@ -493,7 +478,7 @@ class _Loop:
                     self.store.set_result(job_id, data)
                     for dup in duplicates.get(source.canonical_key, []):
                         if data["status"] in EVALUATED_STATUSES:
-                            self.store.set_result(dup.id, data, status="cached", cached_from=job_id)
+                            self.store.set_result(dup.id, data, status=Status.CACHED, cached_from=job_id)
                         else:
                             self.store.set_result(dup.id, data)
                 for changed in [source, *duplicates.get(source.canonical_key, [])]:
@@ -502,11 +487,11 @@ class _Loop:
             for ind in missing:  # an evaluator that lost a job: count it as failed, go on
                 self.store.set_result(
                     ind.id,
-                    {"status": "failed", "error": "the evaluator returned no result"},
+                    {"status": Status.FAILED, "error": "the evaluator returned no result"},
                 )
                 self.emit(CandidateUpdate(g, _info(self.store.individual(ind.id))))
         individuals = self.store.individuals(g)
-        ok = [ind for ind in individuals if _eligible(ind)]
+        ok = [ind for ind in individuals if is_trained(ind)]
         fitness = [float(ind.fitness) for ind in ok if ind.fitness is not None]
         self.emit(
             GenerationEvaluated(
@@ -516,7 +501,7 @@ class _Loop:
                 median_fitness=float(np.median(fitness)) if fitness else None,
                 diversity=record.diversity,
                 n_ok=len(ok),
-                n_failed=sum(1 for ind in individuals if ind.status == "failed"),
+                n_failed=sum(1 for ind in individuals if ind.status is Status.FAILED),
                 seconds=time.monotonic() - started,
                 from_store=not pending,
             )
@@ -539,7 +524,7 @@ class _Loop:
         rng = np.random.default_rng()
         rng.bit_generator.state = record.rng_state
         ranked = select_top_k(
-            [ind.fitness if _eligible(ind) else None for ind in individuals],
+            [ind.fitness if is_trained(ind) else None for ind in individuals],
             config.top_k,
         )
         parents = [individuals[i] for i in ranked]

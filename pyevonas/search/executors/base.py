@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from pyevonas.errors import ConfigError
+from pyevonas.runs.records import Status
 from pyevonas.training.config import FAILED_FITNESS, Metrics  # a dataclass: no torch at import
 
 DEFAULT_EVALUATE = "pyevonas.training.loop:evaluate"
@@ -79,7 +80,7 @@ class EvalJob:
 
 def failed(error: str) -> Metrics:
     """The result of a candidate whose evaluation produced none: a failed ``Metrics``."""
-    return Metrics(status="failed", error=error, fitness=FAILED_FITNESS)
+    return Metrics(status=Status.FAILED, error=error, fitness=FAILED_FITNESS)
 
 
 class Evaluator(ABC):
