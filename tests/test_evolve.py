@@ -398,6 +398,29 @@ def test_observers_see_the_run_and_a_broken_one_is_dropped(tmp_path: Path) -> No
     assert events[-1].best.id == result.best.id  # type: ignore[union-attr]
 
 
+def test_a_backend_of_ones_own_subclasses_the_one_evaluator_contract(tmp_path: Path) -> None:
+    """``evaluator=`` takes an :class:`Evaluator` that writes only ``evaluate``; the loop does not
+    close a backend it was given, and gets the same run as with ``evaluate_fn``."""
+    from pyevonas.search.executors import EvalJob, Evaluator
+
+    class Mine(Evaluator):
+        closed = False
+
+        def evaluate(self, jobs: Any, on_progress: Any = None) -> Any:
+            for job in jobs:
+                assert isinstance(job, EvalJob)
+                yield job.id, stub_evaluate(job.chromosome, job.config)
+
+        def close(self) -> None:
+            self.closed = True
+
+    mine = Mine()
+    evolve(_config(tmp_path / "mine"), evaluator=mine)
+    assert not mine.closed
+    evolve(_config(tmp_path / "fn"), evaluate_fn=stub_evaluate)
+    assert _chromosomes(tmp_path / "mine") == _chromosomes(tmp_path / "fn")
+
+
 # ---------------------------------------------------------------------- control and diversity settings
 @pytest.mark.parametrize("how", ["offdiag", "upper", "full"])
 def test_custom_control_from_config_and_the_diversity_measure(tmp_path: Path, how: str) -> None:

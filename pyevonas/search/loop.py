@@ -23,10 +23,10 @@ import hashlib
 import logging
 import math
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 import numpy as np
 
@@ -50,16 +50,12 @@ from pyevonas.search.events import (
     RunFinished,
     RunStarted,
 )
-from pyevonas.search.executors import EvalJob, detect_devices, make_evaluator
+from pyevonas.search.executors import EvalJob, EvaluateFn, Evaluator, detect_devices, make_evaluator
 from pyevonas.search.operators import Child, breed, select_top_k
 from pyevonas.search.space import SearchSpace
 from pyevonas.training.config import TrainConfig
 
 log = logging.getLogger("pyevonas.search.loop")
-
-#: ``evaluate_fn(chromosome, train_config, progress) -> Metrics`` (``pyevonas.training.loop.evaluate``'s shape).
-EvaluateFn = Callable[[Chromosome, Any, "Callable[[dict[str, Any]], None] | None"], Any]
-ProgressFn = Callable[[int, Mapping[str, Any]], None]
 
 
 @dataclass(frozen=True)
@@ -77,15 +73,6 @@ class RunResult:
     best: Individual | None
     n_generations: int
     elapsed_s: float
-
-
-# ---------------------------------------------------------------------- evaluators
-class Evaluator(Protocol):
-    """What the loop needs from an evaluation backend (see ``pyevonas.search.executors``)."""
-
-    def evaluate(self, jobs: Sequence[Any], on_progress: ProgressFn | None = None) -> Iterator[tuple[int, Any]]:
-        """Evaluate jobs (``.id``, ``.chromosome``, ``.config``); yield ``(id, metrics)`` as each finishes."""
-        ...
 
 
 def metrics_dict(metrics: Any) -> dict[str, Any]:
@@ -134,7 +121,8 @@ def evolve(
         config: the resolved settings.
         evaluate_fn: evaluate in-process with this function instead of training
             (``fn(chromosome, train_config, progress) -> Metrics``); for tests and custom fitness.
-        evaluator: an evaluation backend; default: ``pyevonas.search.executors.make_evaluator`` per config.
+        evaluator: an evaluation backend (a :class:`~pyevonas.search.executors.Evaluator`); default:
+            ``pyevonas.search.executors.make_evaluator`` per config.
         control: a Python control function (see ``pyevonas.search.control.custom_control``); replaces the
             config's control, which is then recorded as ``"python"``.
         observers: callables receiving the loop's events.
@@ -180,7 +168,7 @@ def evolve(
             store.close()
     finally:
         if owned:
-            backend.close()  # type: ignore[attr-defined]
+            backend.close()
 
 
 def resume(
@@ -242,7 +230,7 @@ def resume(
             return _Loop(store, config, space, scoring, control, backend, observers).run(resumed=True)
         finally:
             if owned:
-                backend.close()  # type: ignore[attr-defined]
+                backend.close()
     finally:
         store.close()
 

@@ -84,7 +84,12 @@ def failed(error: str) -> Metrics:
 
 
 class Evaluator(ABC):
-    """Trains candidates somewhere and reports their metrics; also a context manager."""
+    """Trains candidates somewhere and reports their metrics; also a context manager.
+
+    The one evaluation contract: the backends here subclass it, and so does a backend of one's
+    own given to :func:`pyevonas.search.loop.evolve` as ``evaluator=`` (only :meth:`evaluate` must
+    be written).
+    """
 
     @abstractmethod
     def evaluate(
