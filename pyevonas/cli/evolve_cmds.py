@@ -19,6 +19,7 @@ from pyevonas.search.loop import resume
 from pyevonas.search.space import SearchSpace
 from pyevonas.training.config import TrainConfig
 from pyevonas.training.data import load_dataset
+from pyevonas.training.device import resolve_device
 
 # Flags that define the search; a resumed run keeps its saved values for these.
 _SEARCH_FLAGS = (
@@ -220,22 +221,12 @@ def _preflight(config: Any) -> None:
 
 def _check_device(device: str) -> None:
     """Refuse a device this machine does not have (else every candidate would fail on it)."""
-
-    if not (device.startswith("cuda") or device == "mps"):
-        return
-    import torch
-
-    if device == "mps":
-        if not torch.backends.mps.is_available():
-            raise ConfigError("invalid setting 'device': mps was asked for, but MPS is not available")
-        return
-    if not torch.cuda.is_available():
-        raise ConfigError(f"invalid setting 'device': {device} was asked for, but CUDA is not available")
-    index = int(device.partition(":")[2] or 0)
-    if index >= torch.cuda.device_count():
-        raise ConfigError(
-            f"invalid setting 'device': {device} was asked for, but there are {torch.cuda.device_count()} CUDA devices"
-        )
+    if device in ("auto", "cpu"):
+        return  # always there; resolving would only load torch early
+    try:
+        resolve_device(device)
+    except ConfigError as exc:
+        raise ConfigError(f"invalid setting 'device': {exc}") from None
 
 
 def _start_action(config: Any, evaluate_fn: Any) -> Any:

@@ -15,6 +15,7 @@ from pyevonas.runs.records import Status
 from pyevonas.search.space import SearchSpace
 from pyevonas.training.config import TrainConfig
 from pyevonas.training.data import dataset_info
+from pyevonas.training.device import resolve_device
 
 
 def _parse_settings(pairs: list[str]) -> dict[str, Any]:
@@ -188,14 +189,13 @@ def profile(
     import torch
 
     from pyevonas.training.builders import build_model
-    from pyevonas.training.loop import _resolve_device
     from pyevonas.training.profiling import profile_layers, profile_step
     from pyevonas.training.tuning import tune_depthwise
 
     if batch_size < 1 or repeats < 1:
         raise ConfigError("--batch-size and --repeats must be at least 1")
     input_shape, num_classes = dataset_info(dataset)
-    dev = _resolve_device(device.strip().lower())
+    dev = resolve_device(device)
     on_cuda = dev.type == "cuda"
     channels_last = dev.type in ("cuda", "cpu") if channels_last is None else channels_last
     bf16 = (on_cuda and torch.cuda.is_bf16_supported()) if bf16 is None else bf16

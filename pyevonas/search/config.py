@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pyevonas.errors import ConfigError
 from pyevonas.search.expressions import check_margins, compile_expression
 from pyevonas.training.config import usable_cores
+from pyevonas.training.device import resolve_device
 
 ControlKind = Literal["naive", "rigid", "soft", "custom", "python"]
 DiversityKind = Literal["offdiag", "upper", "full"]
@@ -55,15 +56,12 @@ DEMO_TRAIN: dict[str, Any] = {"batch_size": 64, "lr": 0.05, "num_workers": 1}
 
 def _trains_on_cpu(device: Any) -> bool:
     """Whether candidates of a run with this ``device`` setting train on the CPU."""
-    if device == "cpu":
-        return True
     if device != "auto":
-        return False
+        return bool(device == "cpu")
     try:
-        import torch
+        return resolve_device("auto").type == "cpu"
     except ImportError:
         return True  # no training stack: the CLI's preflight says so
-    return not torch.cuda.is_available()
 
 
 class RunConfig(BaseModel):

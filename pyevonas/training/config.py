@@ -11,6 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from pyevonas.errors import ConfigError, DatasetError
 from pyevonas.training.data import _canonical
+from pyevonas.training.device import device_setting
 
 #: Fitness of a candidate that could not be trained: below any real accuracy (which is >= 0).
 FAILED_FITNESS = 0.0
@@ -136,10 +137,7 @@ class TrainConfig(BaseModel):
     @field_validator("device")
     @classmethod
     def _device_form(cls, value: str) -> str:
-        value = value.strip().lower()
-        if value in ("auto", "cpu", "cuda", "mps") or (value.startswith("cuda:") and value[5:].isdigit()):
-            return value
-        raise ValueError(f"device must be auto, cpu, cuda or cuda:N, got {value!r}")
+        return device_setting(value)
 
     @classmethod
     def build(cls, **settings: Any) -> TrainConfig:

@@ -41,10 +41,11 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from pyevonas.errors import ConfigError, DatasetError, PyevonasError
+from pyevonas.errors import DatasetError, PyevonasError
 from pyevonas.training.builders import build_model
 from pyevonas.training.config import Metrics, ProgressFn, TrainConfig
 from pyevonas.training.data import load_dataset, stratified_split
+from pyevonas.training.device import resolve_device
 from pyevonas.training.measure import count_flops, count_parameters, measure_latency_ms, model_size_mb
 from pyevonas.training.tuning import tune_depthwise
 
@@ -171,17 +172,6 @@ class _Outcome:
     images: int
     eval_seconds: float = 0.0
     error: str | None = None
-
-
-def _resolve_device(name: str) -> Any:
-
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(f"device {name!r} was asked for, but CUDA is not available")
-    if name == "mps" and not torch.backends.mps.is_available():
-        raise ConfigError("device 'mps' was asked for, but MPS is not available")
-    return torch.device(name)
 
 
 def _autocast(device: Any, bf16: bool) -> Any:
@@ -375,7 +365,7 @@ def evaluate(
     """
 
     config = config or TrainConfig()
-    device = _resolve_device(config.device)
+    device = resolve_device(config.device)
     if device.type == "cpu" and config.num_workers > 0:
         torch.set_num_threads(config.num_workers)
     data = _device_splits(config, device)
