@@ -6,8 +6,11 @@ import numpy as np
 import pytest
 
 from pyevonas.errors import ConfigError
+from pyevonas.runs.importer import control_window
 from pyevonas.search.config import RunConfig
 from pyevonas.search.control import (
+    ORIGINAL_RIGID,
+    ORIGINAL_SOFT,
     RIGID,
     SOFT,
     breed_under_control,
@@ -30,6 +33,32 @@ def test_soft_equals_the_original_formula_at_twenty_generations(gen: int) -> Non
     lo, hi = SOFT.window(0.4, gen, 20)
     assert lo == pytest.approx(0.4 - max(0.1 - 0.1 * gen / 20, 0))
     assert hi == pytest.approx(0.4 + max(0.05 * gen / 20, 0.025))
+
+
+@pytest.mark.parametrize("gen", range(1, 20))
+def test_the_original_codes_margins_are_eq_2_and_3(gen: int) -> None:
+    """Same equations as RIGID and SOFT at 20 generations, to the last bit or so."""
+    for original, paper in ((ORIGINAL_RIGID, RIGID), (ORIGINAL_SOFT, SOFT)):
+        assert original.window(0.4, gen, 20) == pytest.approx(paper.window(0.4, gen, 20), abs=1e-15)
+
+
+def test_imported_windows_use_the_original_codes_arithmetic_bit_for_bit() -> None:
+    """The importer says what the original decided, so its windows are the original's floats.
+
+    Eq. 2 computed as written differs in the last bit at gen 9, and on medians of 3-decimal
+    similarities that bit decides: the original accepted 0.539 after 0.4795 (0.4795 + 0.0595).
+    """
+    lasts = [k / 2000 for k in range(2001)]
+    for g in range(1, 20):
+        for last in lasts:
+            assert control_window("rigid", g, last) == (last, last + max(0.1 - g * g / 2000, 0.05))
+            assert control_window("soft", g, last) == (
+                last - max(0.1 - 0.1 * g / 20, 0),
+                last + max(0.05 * g / 20, 0.025),
+            )
+    lo, hi = control_window("rigid", 9, 0.4795)  # type: ignore[misc]
+    assert lo < 0.539 <= hi
+    assert not RIGID.window(0.4795, 9, 20)[1] >= 0.539
 
 
 def test_windows_scale_with_the_configured_generations() -> None:

@@ -47,13 +47,16 @@ from pyevonas.metric.schema import Scoring
 from pyevonas.runs.records import Status
 from pyevonas.runs.staging import staging_dir
 from pyevonas.runs.store import RunStore
+from pyevonas.search.control import ORIGINAL_RIGID, ORIGINAL_SOFT
 
-# The original code marks a failed training with this fitness (fitness.py).
-FAILED_FITNESS = -10001.0
+#: The fitness the original code stores for a failed training (its fitness.py): a marker read in
+#: imported files, not a fitness. pyevonas stores a failure as status ``failed`` instead.
+ORIGINAL_FAILED_FITNESS = -10001.0
 # Used when a file's params lack `max_memory_footprint` (the value of all 50 published runs).
 DEFAULT_MAX_MEMORY_FOOTPRINT = 40_000_000
 # The original control hard-codes the number of generations in its margins (docs/original.md#diversity-control).
 ORIGINAL_CONTROL_GENERATIONS = 20
+_ORIGINAL_CONTROLS = {"rigid": ORIGINAL_RIGID, "soft": ORIGINAL_SOFT}
 
 _CONTROL_BY_SUFFIX = (("_div_soft", "soft"), ("_div", "rigid"))
 _PARENT_RE = re.compile(r"^Parent_([12]):\s*\((.+),\s*(-?\d+)\)\s*$")
@@ -239,7 +242,7 @@ def _classify(
     fitness: float | None, val_acc: float | None, size: int | None, max_footprint: float
 ) -> tuple[Status, float | None, str | None]:
     """Map the original result fields to (status, fitness, error)."""
-    if fitness is not None and fitness == FAILED_FITNESS:
+    if fitness is not None and fitness == ORIGINAL_FAILED_FITNESS:
         return Status.FAILED, None, "training failed in the original run (fitness -10001)"
     if val_acc is None:
         if size is not None and size > max_footprint:
@@ -280,7 +283,9 @@ def control_window(control: str, parent_generation: int, last_median: float) -> 
     """The original diversity-control acceptance window for the children of ``parent_generation``.
 
     The original accepts a candidate population whose full-matrix median ``cur`` satisfies
-    ``lo < cur <= hi``; the margins hard-code 20 generations (``docs/original.md#diversity-control``).
+    ``lo < cur <= hi``; the margins are Eq. 2 and 3 with 20 generations hard-coded, in the
+    original's own arithmetic (:data:`~pyevonas.search.control.ORIGINAL_RIGID` and
+    :data:`~pyevonas.search.control.ORIGINAL_SOFT`; ``docs/original.md#diversity-control``).
 
     Args:
         control: "naive", "rigid" or "soft".
@@ -290,13 +295,10 @@ def control_window(control: str, parent_generation: int, last_median: float) -> 
     Returns:
         ``(lo, hi)``, or None for a naive run.
     """
-    g = parent_generation
-    if control == "rigid":
-        return last_median, last_median + max(0.1 - g * g / 2000, 0.05)
-    if control == "soft":
-        n = ORIGINAL_CONTROL_GENERATIONS
-        return last_median - max(0.1 - 0.1 * g / n, 0.0), last_median + max(0.05 * g / n, 0.025)
-    return None
+    function = _ORIGINAL_CONTROLS.get(control)
+    if function is None:
+        return None
+    return function.window(last_median, parent_generation, ORIGINAL_CONTROL_GENERATIONS)
 
 
 def _with_windows(run_generations: list[ImportedGeneration], control: str) -> list[ImportedGeneration]:

@@ -90,6 +90,30 @@ RIGID = ControlFunction("rigid", rigid_upper, rigid_lower)
 SOFT = ControlFunction("soft", soft_upper, soft_lower)
 
 
+# The authors' code writes the same margins its own way, with N hard-coded as 20
+# (docs/original.md#diversity-control): ``max(0.1 - g*g/2000, 0.05)``, ``max(0.1 - 0.1*g/20, 0)``
+# and ``max(0.05*g/20, 0.025)``. Up to N they equal Eq. 2 and 3, but not always to the last bit
+# (rigid, gen 9: 0.059500000000000004 against 0.0595), and on medians of 3-decimal similarities
+# that bit decides some acceptances. The importer uses these to tell what the original decided.
+def original_rigid_upper(gen: int, n_gen: int) -> float:
+    """Eq. 2's upper margin as the authors' code computes it: ``max(0.1 - gen²/(5 N²), 0.05)``."""
+    return max(0.1 - gen * gen / (5 * n_gen * n_gen), 0.05)
+
+
+def original_soft_upper(gen: int, n_gen: int) -> float:
+    """Eq. 3's upper margin as the authors' code computes it: ``max(0.05 gen/N, 0.025)``."""
+    return max(0.05 * gen / n_gen, 0.025)
+
+
+def original_soft_lower(gen: int, n_gen: int) -> float:
+    """Eq. 3's lower margin as the authors' code computes it: ``-max(0.1 - 0.1 gen/N, 0)``."""
+    return -max(0.1 - 0.1 * gen / n_gen, 0.0)
+
+
+ORIGINAL_RIGID = ControlFunction("rigid (original code)", original_rigid_upper, rigid_lower)
+ORIGINAL_SOFT = ControlFunction("soft (original code)", original_soft_upper, original_soft_lower)
+
+
 def custom_control(upper: Callable[..., float], lower: Callable[..., float], name: str = "custom") -> ControlFunction:
     """A user's control from two callables, ``f(gen)`` / ``g(gen)`` or ``f(gen, n_gen)`` / ``g(gen, n_gen)``.
 
