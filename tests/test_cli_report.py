@@ -87,7 +87,7 @@ def test_report_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
         (["import", "<bad>", "--run-dir", "<tmp>/new"], "not valid JSON"),
         (["import", str(EVONAS), "--run-dir", "<run>"], "exists and is not an empty folder"),
         (["report", "<tmp>/nothing", "-o", "<tmp>/rep"], "does not exist"),
-        (["report", "<run>", "-o", "<tmp>/rep", "--median", "mean"], "--median must be one of upper, offdiag, full"),
+        (["report", "<run>", "-o", "<tmp>/rep", "--median", "mean"], "--median must be one of offdiag, upper, full"),
         (["report", "<run>", "-o", "<tmp>/rep", "--schema", "nosuch"], "no scoring schema 'nosuch'"),
         (["align", "C(32,3,1) Q", "C(32,3,1)"], "unknown letter 'Q'"),
         (["align", '[{"layer": "Nope"}]', "C(32,3,1)"], "Nope"),

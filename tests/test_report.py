@@ -431,3 +431,23 @@ def test_a_cached_copy_of_an_oversized_result_is_not_trained(tmp_path: Path) -> 
     assert gen.n_oversized == 2
     assert gen.median_fitness == pytest.approx(0.7)
     assert gen.max_fitness == 0.8
+
+
+def test_one_set_of_diversity_kinds_for_the_metric_the_search_and_the_report(small_run: Path) -> None:
+    from typing import get_args
+
+    from pyevonas.errors import ConfigError
+    from pyevonas.metric import DIVERSITY_KINDS
+    from pyevonas.search.config import RunConfig
+
+    assert DIVERSITY_KINDS == ("offdiag", "upper", "full")
+    assert get_args(RunConfig.model_fields["diversity"].annotation) == DIVERSITY_KINDS
+    run = load_run(small_run)
+    for how in DIVERSITY_KINDS:
+        assert RunConfig(diversity=how).diversity == how
+        m = analyse_run(run, median=how).matrices[1]
+        assert analyse_run(run, median=how).generations[0].median_similarity == pyevonas.diversity(m, how=how)
+    with pytest.raises(ValueError, match="median must be one of offdiag, upper, full"):
+        analyse_run(run, median="mean")  # type: ignore[arg-type]
+    with pytest.raises(ConfigError, match="diversity"):
+        RunConfig.resolve(None, {"diversity": "mean"})

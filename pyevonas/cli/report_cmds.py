@@ -12,8 +12,7 @@ from rich.text import Text
 from pyevonas.cli import app
 from pyevonas.cli._common import console, echo_json, read_arch
 from pyevonas.errors import ConfigError, EncodingError
-from pyevonas.metric import align
-from pyevonas.report.analysis import MEDIANS
+from pyevonas.metric import DIVERSITY_KINDS, align
 from pyevonas.report.figures import GENE_NAMES, _text_colour, gene_colour
 from pyevonas.report.html import write_report
 from pyevonas.runs.importer import import_run
@@ -70,8 +69,8 @@ def report_cmd(
     """Write an offline HTML report (the paper's figures and Table 3) and summary.json for one or more runs."""
 
     # ConfigError, not typer.Exit: the CLI's error edge turns it into one line and exit status 2.
-    if median not in MEDIANS:
-        raise ConfigError(f"--median must be one of {', '.join(MEDIANS)}, got {median!r}")
+    if median not in DIVERSITY_KINDS:
+        raise ConfigError(f"--median must be one of {', '.join(DIVERSITY_KINDS)}, got {median!r}")
     if max_pairs < 0:
         raise ConfigError(f"--max-pairs must be >= 0, got {max_pairs}")
     doc = write_report(

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from pyevonas.metric._compiled import Arch, Chromosome, Gene, compiled
 from pyevonas.metric.api import (
+    DIVERSITY_KINDS,
     Alignment,
     DiversityHow,
     align,
@@ -29,6 +30,7 @@ from pyevonas.metric.schema import BUILTIN_SCHEMAS, Scoring, json_schema, resolv
 
 __all__ = [
     "BUILTIN_SCHEMAS",
+    "DIVERSITY_KINDS",
     "Alignment",
     "Arch",
     "Chromosome",

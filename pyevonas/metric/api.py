@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 
@@ -24,7 +24,9 @@ from pyevonas.metric._compiled import Arch, Gene, compiled
 from pyevonas.metric.schema import Scoring
 
 SchemaArg = str | Path | Scoring | dict[str, Any]
+#: Which cells of a similarity matrix the diversity median runs over (see :func:`diversity`).
 DiversityHow = Literal["offdiag", "upper", "full"]
+DIVERSITY_KINDS: tuple[DiversityHow, ...] = get_args(DiversityHow)
 
 
 def _threads(n_threads: int | None) -> int | None:
@@ -204,8 +206,8 @@ def diversity(matrix: np.ndarray | Sequence[Sequence[float]], how: DiversityHow 
             ``"full"``: every cell, diagonal included (the authors' evolution loop).
     """
     m = np.asarray(matrix, dtype=np.float64)
-    if how not in ("offdiag", "upper", "full"):
-        raise ValueError(f"how must be 'offdiag', 'upper' or 'full', got {how!r}")
+    if how not in DIVERSITY_KINDS:
+        raise ValueError(f"how must be one of {', '.join(DIVERSITY_KINDS)}, got {how!r}")
     if m.ndim == 1:
         n = int(round((1 + np.sqrt(1 + 8 * m.size)) / 2))
         if n * (n - 1) // 2 != m.size or n < 2:

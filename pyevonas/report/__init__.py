@@ -8,7 +8,7 @@
 
 from __future__ import annotations
 
-from pyevonas.report.analysis import MEDIANS, RunData, RunStats, analyse_run, load_run, similar_pairs, summary
+from pyevonas.report.analysis import RunData, RunStats, analyse_run, load_run, similar_pairs, summary
 from pyevonas.report.html import write_report
 
-__all__ = ["MEDIANS", "RunData", "RunStats", "analyse_run", "load_run", "similar_pairs", "summary", "write_report"]
+__all__ = ["RunData", "RunStats", "analyse_run", "load_run", "similar_pairs", "summary", "write_report"]

@@ -34,12 +34,10 @@ from typing import Any
 import numpy as np
 
 from pyevonas.errors import SchemaError
-from pyevonas.metric import diversity, similarity_matrix
+from pyevonas.metric import DIVERSITY_KINDS, DiversityHow, diversity, round3, similarity_matrix
 from pyevonas.metric.schema import Scoring
 from pyevonas.runs.records import Status, is_trained, outcome
 from pyevonas.runs.store import RunStore
-
-MEDIANS = ("upper", "offdiag", "full")
 
 
 @dataclass(frozen=True)
@@ -234,7 +232,7 @@ def _schema_of(run: RunData, schema: Any) -> Any:
     return "default"
 
 
-def analyse_run(run: RunData, schema: Any = None, median: str = "upper") -> RunStats:
+def analyse_run(run: RunData, schema: Any = None, median: DiversityHow = "upper") -> RunStats:
     """Compute a run's per-generation numbers and Pearson r.
 
     Args:
@@ -247,8 +245,8 @@ def analyse_run(run: RunData, schema: Any = None, median: str = "upper") -> RunS
     Returns:
         The run's statistics.
     """
-    if median not in MEDIANS:
-        raise ValueError(f"median must be one of {', '.join(MEDIANS)}, got {median!r}")
+    if median not in DIVERSITY_KINDS:
+        raise ValueError(f"median must be one of {', '.join(DIVERSITY_KINDS)}, got {median!r}")
     matrices: dict[int, np.ndarray] = {}
     sequences: dict[int, list[str]] = {}
     sources: set[str] = set()
@@ -306,25 +304,19 @@ def _schema_name(schema: Any) -> str:
     return str(getattr(schema, "name", None) or type(schema).__name__)
 
 
-def _round3(m: np.ndarray) -> np.ndarray:
-    # Python's round() on the exact double, as the original code (np.round differs on ~1 value in
-    # 2,000); without it one published Table 3 value (CIFAR-100 naive, seed 6) moves by 0.01.
-    flat = [round(v, 3) for v in m.ravel().tolist()]
-    return np.asarray(flat, dtype=np.float64).reshape(m.shape)
-
-
-def _median(m: np.ndarray | None, how: str) -> float | None:
+def _median(m: np.ndarray | None, how: DiversityHow) -> float | None:
     if m is None or m.shape[0] < 2:
         return None
-
-    return float(diversity(m, how=how))  # type: ignore[arg-type]  # checked against MEDIANS
+    return float(diversity(m, how=how))
 
 
 def _compute_matrix(chromosomes: list[list[dict[str, Any]]], schema: Any) -> np.ndarray:
     """Similarity matrix; under the `paper` schema rounded to 3 decimals, as the original stored it."""
 
     m = np.asarray(similarity_matrix(chromosomes, schema=schema), dtype=np.float64)
-    return _round3(m) if _schema_name(schema) == "paper" else m
+    # round3 is Python's round() on the exact double, as the original code (np.round differs on ~1
+    # value in 2,000); without it one published Table 3 value (CIFAR-100 naive, seed 6) moves by 0.01.
+    return np.asarray(round3(m)) if _schema_name(schema) == "paper" else m
 
 
 # ------------------------------------------------------------------------------------------

@@ -19,7 +19,7 @@ import numpy as np
 
 from pyevonas import __version__
 from pyevonas.errors import ConfigError, RunStoreError
-from pyevonas.metric import align
+from pyevonas.metric import DiversityHow, align
 from pyevonas.report import figures as F
 from pyevonas.report.analysis import (
     GenerationStats,
@@ -413,7 +413,7 @@ def write_report(
     out_dir: str | os.PathLike[str],
     *,
     schema: Any = None,
-    median: str = "upper",
+    median: DiversityHow = "upper",
     min_similarity: float = 0.8,
     min_gap: float = 0.1,
     max_pairs: int = 12,
@@ -517,7 +517,7 @@ def _unique_names(datas: list[RunData]) -> None:
             datas[k] = RunData(f"{d.name}#{n + 1}", d.path, d.meta, d.scoring, d.generations)
 
 
-def _header_html(all_stats: list[RunStats], doc: dict[str, Any], median: str, schema: Any) -> str:
+def _header_html(all_stats: list[RunStats], doc: dict[str, Any], median: DiversityHow, schema: Any) -> str:
     med = {
         "upper": "median of the strict upper triangle of each matrix (the paper's dashboard)",
         "offdiag": "median of all off-diagonal cells",

@@ -29,12 +29,12 @@ from typing import Any, Literal, TypeGuard
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pyevonas.errors import ConfigError
+from pyevonas.metric.api import DiversityHow
 from pyevonas.search.expressions import check_margins, compile_expression
 from pyevonas.training.config import usable_cores
 from pyevonas.training.device import resolve_device
 
 ControlKind = Literal["naive", "rigid", "soft", "custom", "python"]
-DiversityKind = Literal["offdiag", "upper", "full"]
 
 #: The built-in offline dataset: small enough that a whole search runs in minutes on a laptop.
 DEMO_DATASET = "digits"
@@ -112,7 +112,7 @@ class RunConfig(BaseModel):
     control: ControlKind = "rigid"
     control_upper: str | None = None
     control_lower: str | None = None
-    diversity: DiversityKind = "offdiag"
+    diversity: DiversityHow = "offdiag"
     elitism: int = Field(0, ge=0)
     seed: int = Field(0, ge=0)
     space: str = "paper"
