@@ -35,6 +35,26 @@ def test_similarity_command(capsys: pytest.CaptureFixture[str], tmp_path: Path) 
     assert code == 0 and "similarity 1.000000" in out
 
 
+def test_every_command_reads_an_architecture_the_same_way(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    """Text notation, inline JSON (a list, or an object with ``chromosome``) and a .json file name
+    the same architecture for `similarity`, `align` and (through the same reader) `train`/`profile`."""
+    from pyevonas.cli._common import read_arch
+
+    chrom = pyevonas.parse_arch(POP[2])
+    file = tmp_path / "a.json"
+    file.write_text(json.dumps({"chromosome": chrom}))
+    forms = [POP[2], json.dumps(chrom), json.dumps({"chromosome": chrom}), str(file)]
+    assert all(read_arch(form) == chrom for form in forms)
+    for form in forms:
+        for command in ("similarity", "align"):
+            code, out, _ = run([command, form, POP[0], "--json"], capsys)
+            assert code == 0 and json.loads(out)["similarity"] == pyevonas.similarity(POP[2], POP[0])
+    for bad, message in (("[oops", "not valid JSON"), ('[{"units": 3}]', "with a 'layer' key")):
+        for command in ("similarity", "align"):
+            code, _, err = run([command, bad, POP[0]], capsys)
+            assert code == 2 and message in err
+
+
 def test_matrix_command_writes_csv_and_npy(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     pop = tmp_path / "pop.json"
     pop.write_text(json.dumps(POP))

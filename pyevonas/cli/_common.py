@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from rich.console import Console
 from rich.text import Text
 
-from pyevonas._userfiles import UserFileError, read_json
+from pyevonas._userfiles import UserFileError, parse_json, read_json
 from pyevonas.errors import EncodingError, PyevonasError
 from pyevonas.metric.encode import parse_arch
 
@@ -100,10 +100,27 @@ def echo_json(obj: Any) -> None:
     sys.stdout.write(json.dumps(obj, indent=2, default=str) + "\n")
 
 
-def read_arch(spec: str, schema: Any = "default") -> list[dict[str, Any]]:
-    """An architecture given on the command line: a JSON chromosome file (a list of layer dicts,
-    or an object with ``chromosome``), or the text notation, parsed under ``schema``."""
+#: How every command's architecture argument may be written (see :func:`read_arch`).
+ARCH_FORMS = 'text notation (e.g. "C(32,3,1) B L g F(64)"), a JSON chromosome, or a .json file'
 
+
+def read_arch(spec: str, schema: Any = "default") -> list[dict[str, Any]]:
+    """An architecture given on the command line, read the same way by every command.
+
+    ``spec`` is an inline JSON chromosome (it starts with ``[`` or ``{``), a JSON chromosome file,
+    or the text notation, parsed under ``schema``. A JSON chromosome is a list of layer dicts,
+    or an object with a ``chromosome`` key.
+
+    Raises:
+        EncodingError: the JSON or the file cannot be read, or holds no chromosome; or the text
+            notation is invalid under ``schema``.
+    """
+    if spec.lstrip().startswith(("[", "{")):  # never text notation: [ and { are reserved there
+        try:
+            data = parse_json(spec)
+        except UserFileError as exc:
+            raise EncodingError(f"{spec[:60]!r}: {exc}") from None
+        return _chromosome(data, repr(spec[:60]))
     path = Path(spec)
     if path.suffix.lower() == ".json" or (len(spec) < 4096 and path.is_file()):
         if not path.is_file():
@@ -112,10 +129,13 @@ def read_arch(spec: str, schema: Any = "default") -> list[dict[str, Any]]:
             data = read_json(path)
         except UserFileError as exc:
             raise EncodingError(f"cannot read architecture file {spec!r}: {exc}") from None
-        if isinstance(data, dict) and "chromosome" in data:
-            data = data["chromosome"]
-        if not isinstance(data, list) or not all(isinstance(g, dict) and isinstance(g.get("layer"), str) for g in data):
-            raise EncodingError(f"{spec}: expected a JSON list of gene objects with a 'layer' key")
-        return data
-
+        return _chromosome(data, spec)
     return [dict(g) for g in parse_arch(spec, schema=schema)]
+
+
+def _chromosome(data: Any, where: str) -> list[dict[str, Any]]:
+    if isinstance(data, dict) and "chromosome" in data:
+        data = data["chromosome"]
+    if not isinstance(data, list) or not all(isinstance(g, dict) and isinstance(g.get("layer"), str) for g in data):
+        raise EncodingError(f"{where}: expected a JSON list of gene objects with a 'layer' key")
+    return data

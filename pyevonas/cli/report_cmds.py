@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -10,8 +9,8 @@ import typer
 from rich.text import Text
 
 from pyevonas.cli import app
-from pyevonas.cli._common import console, echo_json, read_arch
-from pyevonas.errors import ConfigError, EncodingError
+from pyevonas.cli._common import ARCH_FORMS, console, echo_json, read_arch
+from pyevonas.errors import ConfigError
 from pyevonas.metric import DIVERSITY_KINDS, align
 from pyevonas.report.figures import GENE_NAMES, _text_colour, gene_colour
 from pyevonas.report.html import write_report
@@ -96,22 +95,6 @@ def report_cmd(
     console.print(f"report written to {output / 'index.html'} ({doc['seconds']:.1f} s)", highlight=False)
 
 
-def _arch(spec: str, schema: str = "default") -> Any:
-    """An architecture argument: an inline JSON chromosome, a JSON file, or text notation."""
-
-    if not spec.lstrip().startswith(("[", "{")):
-        return read_arch(spec, schema)  # a .json file, or the text notation
-    try:
-        value = json.loads(spec)
-    except json.JSONDecodeError as exc:
-        raise EncodingError(f"{spec[:60]!r}: not valid JSON ({exc.msg} at column {exc.colno})") from None
-    if isinstance(value, dict) and "chromosome" in value:
-        value = value["chromosome"]
-    if not isinstance(value, list):
-        raise EncodingError(f"{spec[:60]!r}: expected a chromosome (a JSON list of layer objects)")
-    return value
-
-
 def render_alignment(al: Any) -> Any:
     """A rich renderable of an alignment: coloured genes, a match line, and the scores."""
 
@@ -146,9 +129,7 @@ def render_alignment(al: Any) -> Any:
 def align_cmd(
     a: Annotated[
         str,
-        typer.Argument(
-            help='First architecture: text notation (e.g. "C(32,3,1) B L g F(64)"), a JSON chromosome, or a .json file.'
-        ),
+        typer.Argument(help=f"First architecture: {ARCH_FORMS}."),
     ],
     b: Annotated[str, typer.Argument(help="Second architecture, same forms.")],
     schema: Annotated[
@@ -158,7 +139,7 @@ def align_cmd(
 ) -> None:
     """Align two architectures and print the alignment, one colour per gene type."""
 
-    al = align(_arch(a, schema), _arch(b, schema), schema=schema)
+    al = align(read_arch(a, schema), read_arch(b, schema), schema=schema)
     if as_json:
         echo_json(
             {

@@ -14,7 +14,7 @@ from rich.table import Table
 
 from pyevonas._userfiles import UserFileError, parse_json, read_text
 from pyevonas.cli import app
-from pyevonas.cli._common import console, console_err, echo_json, read_arch
+from pyevonas.cli._common import ARCH_FORMS, console, console_err, echo_json, read_arch
 from pyevonas.errors import EncodingError, PyevonasError
 from pyevonas.metric import align, diversity, sequence
 from pyevonas.metric.api import similarity_matrix
@@ -90,9 +90,9 @@ def _read_population(path: Path, generation: int | None) -> tuple[list[str], lis
 def similarity(
     a: Annotated[
         str,
-        typer.Argument(help='First architecture: text notation ("C(32,3,1) B L g F(64)") or a JSON chromosome file.'),
+        typer.Argument(help=f"First architecture: {ARCH_FORMS}."),
     ],
-    b: Annotated[str, typer.Argument(help="Second architecture.")],
+    b: Annotated[str, typer.Argument(help="Second architecture, same forms.")],
     schema: SchemaOpt = "default",
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:

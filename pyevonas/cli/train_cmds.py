@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from pyevonas.cli import app
-from pyevonas.cli._common import console, console_err, echo_json, read_arch
+from pyevonas.cli._common import ARCH_FORMS, console, console_err, echo_json, read_arch
 from pyevonas.errors import ConfigError
 from pyevonas.runs.records import Status
 from pyevonas.search.space import SearchSpace
@@ -36,9 +36,7 @@ def _parse_settings(pairs: list[str]) -> dict[str, Any]:
 def train(
     arch: Annotated[
         str,
-        typer.Argument(
-            help='The architecture: a JSON chromosome file, or the text notation ("C(32,3,1) B L g F(64)").'
-        ),
+        typer.Argument(help=f"The architecture: {ARCH_FORMS}."),
     ],
     dataset: Annotated[
         str, typer.Option(help="digits (built-in, offline), cifar10, cifar100, imagenet16-120.")
@@ -151,7 +149,7 @@ def _print_table(result: dict[str, Any]) -> None:
 
 @app.command()
 def profile(
-    arch: Annotated[str, typer.Argument(help="The architecture: a JSON chromosome file, or the text notation.")],
+    arch: Annotated[str, typer.Argument(help=f"The architecture: {ARCH_FORMS}.")],
     dataset: Annotated[
         str,
         typer.Option(
