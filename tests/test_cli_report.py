@@ -154,3 +154,20 @@ def test_align_json_and_chromosome_inputs(tmp_path: Path, capsys: pytest.Capture
     assert code == 0
     assert data["similarity"] == 1.0 and data["aligned_a"] == data["aligned_b"] == "CBLgF"
     assert data["schema"] == "paper" and len(data["column_scores"]) == 5
+
+
+def test_align_legend_uses_the_schemas_gene_names(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """With a schema whose letters differ from the default's (C is Dense, F is Conv2D), the
+    legend names each letter as that schema does."""
+    d = pyevonas.Scoring.builtin("default").to_dict()
+    swap = {"C": "F", "F": "C"}
+    for gene in d["genes"]:
+        gene["letter"] = swap.get(gene["letter"], gene["letter"])
+    for rule in d["rules"]:
+        rule["pairs"] = [[swap.get(x, x), swap.get(y, y)] for x, y in rule["pairs"]]
+    path = tmp_path / "swapped.json"
+    path.write_text(json.dumps(d))
+    code = run_guarded(app, ["align", "F(32,3,1) g C(64)", "F(32,3,1) B g C(64)", "-s", str(path)])
+    out = " ".join(capsys.readouterr().out.split())
+    assert code == 0
+    assert "C Dense" in out and "F Conv2D" in out and "C Conv2D" not in out

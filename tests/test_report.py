@@ -451,3 +451,39 @@ def test_one_set_of_diversity_kinds_for_the_metric_the_search_and_the_report(sma
         analyse_run(run, median="mean")  # type: ignore[arg-type]
     with pytest.raises(ConfigError, match="diversity"):
         RunConfig.resolve(None, {"diversity": "mean"})
+
+
+def _swapped_schema() -> pyevonas.Scoring:
+    """The default schema with the letters of Conv2D and Dense swapped: C is Dense, F is Conv2D."""
+    swap = {"C": "F", "F": "C"}
+    d = pyevonas.Scoring.builtin("default").to_dict()
+    d["name"] = "swapped"
+    for gene in d["genes"]:
+        gene["letter"] = swap.get(gene["letter"], gene["letter"])
+    for rule in d["rules"]:
+        rule["pairs"] = [[swap.get(x, x), swap.get(y, y)] for x, y in rule["pairs"]]
+    return pyevonas.Scoring.from_dict(d)
+
+
+def test_legends_name_the_genes_as_the_runs_own_schema_does(tmp_path: Path) -> None:
+    """A run scored with a custom schema gets legends from that schema's gene names, not the
+    default schema's letters: here C is Dense and F is Conv2D."""
+    from pyevonas.report import figures as F
+    from pyevonas.report.html import _gene_names
+
+    schema = _swapped_schema()
+    chrom = pyevonas.parse_arch("C(32,3,1) B L g F(64)")  # Conv2D ... Dense
+    store = RunStore.create(tmp_path / "run", config={}, scoring=schema.to_dict(), space={}, meta={})
+    with store:
+        ident = store.add_individual(1, 0, "a", chrom, pyevonas.sequence(chrom, schema=schema))
+        store.set_result(ident, {"status": "ok", "fitness": 0.5})
+    run = load_run(tmp_path / "run")
+    seq = run.generations[0].individuals[0].sequence
+    assert seq == "FBLgC"
+    names = _gene_names(run)
+    assert names["C"] == "Dense" and names["F"] == "Conv2D"
+    fig = F.alignment_chart(["a"], [seq], gene_names=names)
+    labels = {t.get_text() for t in fig.legends[0].get_texts()}
+    assert {"F  Conv2D", "C  Dense", "B  BatchNormalization"} <= labels
+    pair = F.AlignedPair("a", "b", seq, seq, "")
+    assert "C  Dense" in {t.get_text() for t in F.pair_alignments([pair], gene_names=names).legends[0].get_texts()}

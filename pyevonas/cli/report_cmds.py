@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,8 +12,8 @@ from rich.text import Text
 from pyevonas.cli import app
 from pyevonas.cli._common import ARCH_FORMS, console, echo_json, read_arch
 from pyevonas.errors import ConfigError
-from pyevonas.metric import DIVERSITY_KINDS, align
-from pyevonas.report.figures import GENE_NAMES, _text_colour, gene_colour
+from pyevonas.metric import DIVERSITY_KINDS, align, resolve_scoring
+from pyevonas.report.figures import _text_colour, gene_colour
 from pyevonas.report.html import write_report
 from pyevonas.runs.importer import import_run
 
@@ -95,8 +96,9 @@ def report_cmd(
     console.print(f"report written to {output / 'index.html'} ({doc['seconds']:.1f} s)", highlight=False)
 
 
-def render_alignment(al: Any) -> Any:
-    """A rich renderable of an alignment: coloured genes, a match line, and the scores."""
+def render_alignment(al: Any, gene_names: Mapping[str, str] | None = None) -> Any:
+    """A rich renderable of an alignment: coloured genes, a match line, the scores, and a legend
+    naming each letter with ``gene_names`` (``Scoring.gene_names()`` of the alignment's schema)."""
 
     def row(letters: str) -> Text:
         t = Text()
@@ -113,7 +115,8 @@ def render_alignment(al: Any) -> Any:
         mark = " " if "-" in (a, b) else ("|" if a == b else (":" if s > 0 else "."))
         marks.append(f" {mark} ")
     letters = sorted(set(al.aligned_a + al.aligned_b) - {"-"})
-    legend = Text("  ".join(f"{k} {GENE_NAMES.get(k, '')}".rstrip() for k in letters), style="dim")
+    names = gene_names or {}
+    legend = Text("  ".join(f"{k} {names.get(k, '')}".rstrip() for k in letters), style="dim")
     out = Text()
     out.append_text(row(al.aligned_a))
     out.append("\n")
@@ -152,4 +155,4 @@ def align_cmd(
             }
         )
         return
-    console.print(render_alignment(al), highlight=False)
+    console.print(render_alignment(al, resolve_scoring(schema).gene_names()), highlight=False)

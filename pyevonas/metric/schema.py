@@ -223,6 +223,19 @@ class Scoring(BaseModel):
                 return g
         raise SchemaError(f"schema {self.name!r} has no gene with letter {letter!r}")
 
+    def gene_names(self) -> dict[str, str]:
+        """A display name for every gene letter: its ``name``, else its layer with its conditions.
+
+        Example:
+            >>> Scoring.builtin("default").gene_names()["T"]
+            'BottleneckBlock'
+        """
+        out = {}
+        for g in self.genes:
+            when = ", ".join(f"{k}={v}" for k, v in g.when.items())
+            out[g.letter] = g.name or (f"{g.layer} ({when})" if when else g.layer)
+        return out
+
     @property
     def symmetric(self) -> bool:
         """True when every rule applies in both directions and all mismatches are symmetric in effect."""

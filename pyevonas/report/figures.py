@@ -5,6 +5,9 @@ safe in threads and under any backend); :func:`png_bytes` renders one with Agg. 
 one per letter (one per gene type) and shared with the terminal alignment of ``pyevonas align``
 through :func:`gene_colour`.
 
+Legends name the genes with the names a scoring schema gives them (``Scoring.gene_names()``),
+passed in as ``gene_names``: letters mean what the run's own schema says.
+
 Figure numbers refer to the paper: 5 (similarity heatmaps ordered by size), 6/12 (max fitness
 and median similarity per generation, one run or bands across seeds), 7 (alignment chart),
 8/19 (clustergram), 9 (gene and block frequencies), 17/18 (size and latency), 20 (similar pairs
@@ -18,7 +21,7 @@ import io
 import math
 import warnings
 from collections import Counter
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
 
@@ -48,24 +51,6 @@ GENE_COLOURS: dict[str, str] = {
     "E": "#bcbd22",
     "O": "#e377c2",
     "F": "#393b79",
-}
-GENE_NAMES: dict[str, str] = {
-    "C": "Conv2D",
-    "D": "DepthwiseConv2D",
-    "B": "BatchNorm",
-    "I": "InstanceNorm",
-    "L": "ReLU",
-    "M": "MaxPool",
-    "A": "AvgPool",
-    "R": "Residual (skip)",
-    "r": "Residual (no skip)",
-    "T": "Bottleneck (skip)",
-    "t": "Bottleneck (no skip)",
-    "g": "GlobalAvgPool",
-    "G": "GlobalMaxPool",
-    "E": "Flatten",
-    "O": "Dropout",
-    "F": "Dense",
 }
 _EXTRA_COLOURS = (
     "#637939",
@@ -422,19 +407,20 @@ def _letter_grid(ax: Any, rows: Sequence[str | None], width: int) -> None:
         t.set_in_layout(False)
 
 
-_LEGEND_ENTRY_WIDTH = 1.8  # inches taken by one "T  Bottleneck (no skip)" legend entry
+_LEGEND_ENTRY_WIDTH = 2.0  # inches taken by one "t  BottleneckBlock (no skip)" legend entry
 
 
 def _legend_columns(fig_width: float) -> int:
     return max(1, int(fig_width / _LEGEND_ENTRY_WIDTH))
 
 
-def _legend_letters(fig: Figure, letters: set[str]) -> None:
-    """One legend entry per gene type present, in rows under the plot."""
+def _legend_letters(fig: Figure, letters: set[str], gene_names: Mapping[str, str] | None) -> None:
+    """One legend entry per gene type present, in rows under the plot, named by ``gene_names``."""
     from matplotlib.patches import Patch
 
+    names = gene_names or {}
     shown = [k for k in GENE_COLOURS if k in letters] + sorted(letters - set(GENE_COLOURS) - {"-"})
-    handles = [Patch(facecolor=gene_colour(k), label=f"{k}  {GENE_NAMES.get(k, '')}".rstrip()) for k in shown]
+    handles = [Patch(facecolor=gene_colour(k), label=f"{k}  {names.get(k, '')}".rstrip()) for k in shown]
     if handles:
         ncols = min(_legend_columns(fig.get_figwidth()), len(handles))
         fig.legend(handles=handles, loc="outside lower center", ncols=ncols, fontsize=7, frameon=False)
@@ -445,7 +431,12 @@ def _legend_height(letters: set[str], fig_width: float) -> float:
 
 
 @_literal_text
-def alignment_chart(labels: Sequence[str], sequences: Sequence[str], title: str = "") -> Figure:
+def alignment_chart(
+    labels: Sequence[str],
+    sequences: Sequence[str],
+    title: str = "",
+    gene_names: Mapping[str, str] | None = None,
+) -> Figure:
     """The best individuals' sequences as rows of coloured genes, one colour per gene type (paper Fig. 7).
 
     Sequences are shown unaligned, as in the paper, left-justified so lengths compare at a glance.
@@ -454,6 +445,7 @@ def alignment_chart(labels: Sequence[str], sequences: Sequence[str], title: str 
         labels: Row labels (e.g. ``G3 · 0.812``).
         sequences: One letter sequence per row.
         title: Figure title.
+        gene_names: Legend name of each letter (``Scoring.gene_names()`` of the sequences' schema).
     """
     n = len(sequences)
     width = max((len(s) for s in sequences), default=1)
@@ -468,7 +460,7 @@ def alignment_chart(labels: Sequence[str], sequences: Sequence[str], title: str 
     ax.set_xticks([])
     for spine in ax.spines.values():
         spine.set_visible(False)
-    _legend_letters(fig, letters)
+    _legend_letters(fig, letters, gene_names)
     ax.set_title(title or "Best individuals (unaligned sequences)", fontsize=10)
     return fig
 
@@ -485,12 +477,15 @@ class AlignedPair:
 
 
 @_literal_text
-def pair_alignments(pairs: Sequence[AlignedPair], title: str = "") -> Figure:
+def pair_alignments(
+    pairs: Sequence[AlignedPair], title: str = "", gene_names: Mapping[str, str] | None = None
+) -> Figure:
     """Pairwise alignments of similar individuals with a large fitness gap (paper Fig. 20).
 
     Args:
         pairs: The pairs, most similar first; each is drawn as two aligned rows with a caption.
         title: Figure title.
+        gene_names: Legend name of each letter (``Scoring.gene_names()`` of the alignment's schema).
     """
     n = max(len(pairs), 1)
     width = max((len(p.aligned_a) for p in pairs), default=1)
@@ -523,7 +518,7 @@ def pair_alignments(pairs: Sequence[AlignedPair], title: str = "") -> Figure:
     ax.set_xticks([])
     for spine in ax.spines.values():
         spine.set_visible(False)
-    _legend_letters(fig, letters)
+    _legend_letters(fig, letters, gene_names)
     if not pairs:
         ax.text(0.5, 0.5, "no pair passes the thresholds", transform=ax.transAxes, ha="center")
     ax.set_title(title or "Similar pairs with a large fitness gap (▼ = edit)", fontsize=10)

@@ -19,7 +19,7 @@ import numpy as np
 
 from pyevonas import __version__
 from pyevonas.errors import ConfigError, RunStoreError
-from pyevonas.metric import DiversityHow, align
+from pyevonas.metric import DiversityHow, align, resolve_scoring
 from pyevonas.report import figures as F
 from pyevonas.report.analysis import (
     GenerationStats,
@@ -28,6 +28,7 @@ from pyevonas.report.analysis import (
     RunStats,
     _compute_matrix,
     _schema_name,
+    _schema_of,
     analyse_run,
     load_run,
     similar_pairs,
@@ -101,6 +102,11 @@ class _Figures:
             f'<figure><img alt="{caption}" src="data:image/png;base64,{b64}">'
             f'<figcaption class="note">{caption}</figcaption></figure>'
         )
+
+
+def _gene_names(run: RunData) -> dict[str, str]:
+    """Legend names of the letters of a run's stored sequences: those of the run's own schema."""
+    return resolve_scoring(_schema_of(run, None)).gene_names()
 
 
 def _best_rows(st: RunStats) -> tuple[list[str], list[str], list[list[dict[str, Any]]]]:
@@ -204,7 +210,9 @@ def _run_section(st: RunStats, figs: _Figures, pairs: list[Pair]) -> str:
         parts.append(
             figs.add(
                 f"{key}_fig7_alignment_chart",
-                lambda: F.alignment_chart(labels, seqs, title=f"{run.name}: best of each generation"),
+                lambda: F.alignment_chart(
+                    labels, seqs, title=f"{run.name}: best of each generation", gene_names=_gene_names(run)
+                ),
                 f"{run.name}: best individual per generation, one colour per gene type",
             )
         )
@@ -301,7 +309,11 @@ def _pairs_html(pairs: list[Pair], st: RunStats, figs: _Figures, key: str) -> st
     )
     img = figs.add(
         f"{key}_fig20_pairs",
-        lambda: F.pair_alignments(aligned, title=f"{st.run.name}: similar pairs, large fitness gap"),
+        lambda: F.pair_alignments(
+            aligned,
+            title=f"{st.run.name}: similar pairs, large fitness gap",
+            gene_names=resolve_scoring(st.schema).gene_names(),
+        ),
         f"{st.run.name}: alignments of similar pairs with a large fitness gap (▼ marks an edit)",
     )
     return table + img
@@ -367,7 +379,13 @@ def _comparison_section(all_stats: list[RunStats], figs: _Figures, schema: Any) 
         parts.append(
             figs.add(
                 "all_fig7_alignment_chart",
-                lambda: F.alignment_chart(labels, seqs, title="best individual of each run"),
+                lambda: F.alignment_chart(
+                    labels,
+                    seqs,
+                    title="best individual of each run",
+                    # each run's letters as its own schema names them (the first run's on a clash)
+                    gene_names={k: v for st in reversed(all_stats) for k, v in _gene_names(st.run).items()},
+                ),
                 "best individual of each run, one colour per gene type",
             )
         )
