@@ -566,25 +566,9 @@ class _Loop:
                 decision=decision,
                 rng_state=rng.bit_generator.state,
             )
-            index = 0
-            for elite in elites:
-                self.store.add_individual(
-                    g + 1,
-                    index,
-                    candidate_name(g + 1, index),
-                    elite.chromosome,
-                    elite.sequence,
-                    parents=[elite.id],
-                )
-                index += 1
-            for child in children:
-                self.store.add_individual(
-                    g + 1,
-                    index,
-                    candidate_name(g + 1, index),
-                    child.chromosome,
-                    self.sequence(child.chromosome),
-                    parents=[parents[k].id for k in child.parents],
-                )
-                index += 1
+            members = [(e.chromosome, e.sequence, [e.id]) for e in elites] + [
+                (c.chromosome, self.sequence(c.chromosome), [parents[k].id for k in c.parents]) for c in children
+            ]
+            for index, (chrom, seq, parent_ids) in enumerate(members):
+                self.store.add_individual(g + 1, index, candidate_name(g + 1, index), chrom, seq, parents=parent_ids)
         self.emit(GenerationBred(g + 1, decision, diversity, result.window))
