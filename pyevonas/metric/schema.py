@@ -418,7 +418,11 @@ def _semantic_problems(s: Scoring) -> list[str]:
 def _format_validation_error(exc: ValidationError, source: str) -> str:
     lines = [f"invalid scoring schema {source}:"]
     for err in exc.errors(include_url=False):
-        loc = "".join(f"[{p}]" if isinstance(p, int) else f".{p}" for p in err["loc"]).lstrip(".")
+        # A key from the file is shown as typed unless it is not plain text (a newline, say).
+        loc = "".join(
+            f"[{p}]" if isinstance(p, int) else f".{p}" if str(p).isprintable() else f"[{str(p)!r}]"
+            for p in err["loc"]
+        ).lstrip(".")
         msg = err["msg"]
         msg = msg.removeprefix("Value error, ")
         if err["type"] == "extra_forbidden":
