@@ -3,8 +3,9 @@
 use std::hint::black_box;
 
 use _core::align::Aligner;
+use _core::align::Gaps;
 use _core::matrix;
-use _core::score::{Gaps, LowerBound, ScoreTable, Term};
+use _core::score::{LowerBound, ScoreTable, Term};
 use _core::seq::Population;
 use criterion::{criterion_group, criterion_main, Criterion};
 

@@ -13,14 +13,37 @@
 //!
 //! ```
 //! use _core::align::Aligner;
-//! use _core::score::Gaps;
+//! use _core::align::Gaps;
 //! let gaps = Gaps { open: -0.5, extend: -0.5 };
 //! let (a, b) = ([0u32, 1], [0u32]);
 //! let s = Aligner::default().score(a.len(), b.len(), |i, j| if a[i] == b[j] { 3.0 } else { -2.0 }, gaps);
 //! assert_eq!(s, 2.5); // match 3, one gap -0.5
 //! ```
 
-use crate::score::Gaps;
+/// Gap scores (`open <= extend <= 0`): a gap of length k scores `open + (k - 1) * extend`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Gaps {
+    pub open: f64,
+    pub extend: f64,
+}
+
+impl Gaps {
+    /// Score of one gap of length `k` (0 for `k == 0`).
+    #[must_use]
+    pub fn cost(&self, k: usize) -> f64 {
+        if k == 0 {
+            0.0
+        } else {
+            self.open + (k - 1) as f64 * self.extend
+        }
+    }
+
+    /// True when the affine model reduces to a linear one.
+    #[must_use]
+    pub fn is_linear(&self) -> bool {
+        self.open == self.extend
+    }
+}
 
 /// One column of an alignment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -18,9 +18,9 @@ use rayon::ThreadPool;
 
 use crate::align::Aligner;
 use crate::error::{Error, Result};
+use crate::lanes::{RowGroup, LANES};
 use crate::score::ScoreTable;
 use crate::seq::Population;
-use crate::simd::{RowGroup, LANES};
 
 /// Output element types of the matrix routines.
 pub trait Element: Copy + Send + Sync + Default {

@@ -13,10 +13,11 @@ use pyo3::exceptions::{PyIndexError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyFloat, PyInt, PyList, PyString};
 
-use crate::align::{Aligner, Op};
+use crate::align::{Aligner, Gaps, Op};
 use crate::error::Error;
+use crate::genes::GeneCache;
 use crate::matrix::{self, Element};
-use crate::score::{Gaps, LowerBound, ScoreTable, Term};
+use crate::score::{LowerBound, ScoreTable, Term};
 use crate::seq::Population;
 
 /// `Population.align`'s answer: (pairs [(i or -1, j or -1)], column scores, raw score, similarity).
@@ -63,9 +64,11 @@ fn report(py: Python<'_>, progress: Option<&Bound<'_, PyAny>>, done: usize, tota
     Ok(())
 }
 
+/// The compiled schema (immutable) with the growing dictionary of the genes it has met.
 #[pyclass(frozen, name = "ScoreTable", module = "pyevonas._core")]
 struct PyScoreTable {
     inner: Arc<ScoreTable>,
+    genes: Arc<GeneCache>,
 }
 
 #[pymethods]
@@ -139,7 +142,10 @@ impl PyScoreTable {
             lb,
         )
         .map_err(to_py)?;
-        Ok(PyScoreTable { inner: Arc::new(table) })
+        Ok(PyScoreTable {
+            genes: Arc::new(GeneCache::new(&table)),
+            inner: Arc::new(table),
+        })
     }
 
     #[getter]
@@ -269,7 +275,7 @@ impl PyPopulation {
         params: PyReadonlyArray2<'_, f64>,
         offsets: PyReadonlyArray1<'_, i64>,
     ) -> PyResult<Self> {
-        let table = table.get().inner.clone();
+        let (table, genes) = (table.get().inner.clone(), table.get().genes.clone());
         let codes: Vec<u32> = codes.as_array().iter().copied().collect();
         let pshape = params.shape().to_vec();
         if pshape[1] != table.n_params() || pshape[0] != codes.len() {
@@ -288,7 +294,7 @@ impl PyPopulation {
         let pool = matrix::pool(None);
         let t = &*table;
         let pop = py
-            .detach(|| pool.install(|| Population::new(t, &codes, &params, &offs)))
+            .detach(|| pool.install(|| Population::with_cache(t, &genes, &codes, &params, &offs)))
             .map_err(to_py)?;
         Ok(PyPopulation {
             pop: Arc::new(pop),

@@ -1,4 +1,5 @@
-//! `ScoreTable`: the scoring schema compiled to plain data.
+//! `ScoreTable`: the scoring schema compiled to plain data, immutable once built (the cache of
+//! distinct genes a Python-facing table keeps lives beside it, in `genes.rs`).
 //!
 //! For every ordered pair of gene types `(x, y)` the table holds one rule
 //! `base - d`, `d = sum_k (|x_p - y_p| * w_k) / n_k` over the rule's terms, in order.
@@ -9,10 +10,8 @@
 //! Gap costs are scores added per gapped position: a gap of length `k` scores
 //! `open + (k - 1) * extend` (both <= 0).
 
-use std::sync::Arc;
-
+use crate::align::Gaps;
 use crate::error::{Error, Result};
-use crate::seq::GeneCache;
 
 /// One weighted, normalised parameter difference of a rule.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -35,31 +34,6 @@ pub enum LowerBound {
     AllGaps,
 }
 
-/// Gap scores (`open <= extend <= 0`): a gap of length k scores `open + (k - 1) * extend`.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Gaps {
-    pub open: f64,
-    pub extend: f64,
-}
-
-impl Gaps {
-    /// Score of one gap of length `k` (0 for `k == 0`).
-    #[must_use]
-    pub fn cost(&self, k: usize) -> f64 {
-        if k == 0 {
-            0.0
-        } else {
-            self.open + (k - 1) as f64 * self.extend
-        }
-    }
-
-    /// True when the affine model reduces to a linear one.
-    #[must_use]
-    pub fn is_linear(&self) -> bool {
-        self.open == self.extend
-    }
-}
-
 /// A compiled scoring schema: per ordered type pair, a base score and its terms.
 #[derive(Debug, Clone)]
 pub struct ScoreTable {
@@ -72,7 +46,6 @@ pub struct ScoreTable {
     lower_bound: LowerBound,
     symmetric: bool,
     used: Vec<Vec<usize>>,
-    cache: Arc<GeneCache>,
 }
 
 impl ScoreTable {
@@ -159,7 +132,6 @@ impl ScoreTable {
             lower_bound,
             symmetric: false,
             used: Vec::new(),
-            cache: Arc::new(GeneCache::new(n_params)),
         };
         table.symmetric = table.compute_symmetric();
         table.used = (0..n_types).map(|t| table.used_params(t)).collect();
@@ -248,12 +220,6 @@ impl ScoreTable {
     #[must_use]
     pub fn used_params_by_type(&self) -> &[Vec<usize>] {
         &self.used
-    }
-
-    /// The table's cache of distinct genes and their scores (shared by its clones).
-    #[must_use]
-    pub fn gene_cache(&self) -> &GeneCache {
-        &self.cache
     }
 
     /// Similarity from a raw score, the two self scores and the lengths; clamped below at 0.

@@ -1,8 +1,10 @@
 //! Invariants of the core, checked with proptest (no Python needed).
 
+use _core::align::Gaps;
 use _core::align::{rescore, Aligner};
+use _core::genes::GeneCache;
 use _core::matrix::{self, condensed_offset};
-use _core::score::{Gaps, LowerBound, ScoreTable, Term};
+use _core::score::{LowerBound, ScoreTable, Term};
 use _core::seq::Population;
 use _core::Error;
 use proptest::prelude::*;
@@ -317,4 +319,42 @@ fn long_sequences_have_no_limit() {
     let mut al = Aligner::default();
     assert_eq!(pop.similarity(&t, 0, 1, &mut al), 1.0);
     assert_eq!(pop.self_scores()[0], 1.5 * n as f64);
+}
+
+#[test]
+fn the_gene_cache_lives_beside_the_table_and_only_grows() {
+    let t = ScoreTable::new(
+        2,
+        1,
+        vec![2.0, -1.0, -1.0, 1.0],
+        vec![
+            vec![Term {
+                param: 0,
+                weight: 1.0,
+                norm: 4.0,
+            }],
+            vec![],
+            vec![],
+            vec![],
+        ],
+        Gaps {
+            open: -0.5,
+            extend: -0.5,
+        },
+        LowerBound::Paper,
+    )
+    .unwrap();
+    let cache = GeneCache::new(&t);
+    // Genes (0, 1.0), (1, -): two distinct; then (0, 2.0), (1, -): one new.
+    let first = Population::with_cache(&t, &cache, &[0, 1], &[1.0, 0.0], &[0, 2]).unwrap();
+    let second = Population::with_cache(&t, &cache, &[0, 1], &[2.0, 0.0], &[0, 2]).unwrap();
+    assert_eq!(first.n_distinct_genes(), 2);
+    assert_eq!(second.n_distinct_genes(), 3);
+    // Without the cache a population knows only its own genes; the table itself is untouched
+    // plain data, so both give the same scores.
+    let alone = Population::new(&t, &[0, 1], &[2.0, 0.0], &[0, 2]).unwrap();
+    assert_eq!(alone.n_distinct_genes(), 2);
+    assert_eq!(alone.self_scores(), second.self_scores());
+    let again = Population::with_cache(&t, &cache, &[0, 1], &[1.0, 0.0], &[0, 2]).unwrap();
+    assert_eq!(again.n_distinct_genes(), 3);
 }

@@ -9,10 +9,11 @@
 //!
 //! Substitution scores come from a per-group *profile* laid out `[row][gene][lane]`: the
 //! scores of every distinct gene against each lane's gene in that row, so the inner loop
-//! does one contiguous load per cell group instead of a gather. The body is compiled once
+//! does one contiguous load per cell group instead of a gather. There are no intrinsics: the
+//! lanes are plain fixed-size arrays that the compiler vectorises; the body is compiled once
 //! per instruction set (AVX-512, AVX2, baseline) and picked at run time.
 
-use crate::score::Gaps;
+use crate::align::Gaps;
 use crate::seq::Population;
 
 /// Row sequences aligned together.
