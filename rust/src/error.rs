@@ -36,6 +36,13 @@ pub enum Error {
     /// An architecture without genes has no similarity.
     #[error("sequence {seq} is empty: an architecture needs at least one gene")]
     EmptySequence { seq: usize },
+    /// A buffer whose length does not fit the computation (e.g. an output matrix of the wrong size).
+    #[error("{what} has length {len}, expected {expected}")]
+    Shape {
+        what: &'static str,
+        len: usize,
+        expected: usize,
+    },
     /// An index outside the population.
     #[error("index {index} is out of range for a population of {len}")]
     Index { index: usize, len: usize },

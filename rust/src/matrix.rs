@@ -215,7 +215,8 @@ fn check_groups(plan: &Plan, groups: &Range<usize>) -> Result<()> {
 /// every ordered pair is aligned. Diagonal cells (i == j) are exactly 1.
 ///
 /// # Errors
-/// [`Error::Index`] when a range leaves the population or `out` has the wrong length.
+/// [`Error::Index`] when a range leaves the population, [`Error::Shape`] when `out` has the
+/// wrong length.
 pub fn fill_matrix<T: Element>(
     pop: &Population,
     table: &ScoreTable,
@@ -230,9 +231,10 @@ pub fn fill_matrix<T: Element>(
     check_groups(plan, &groups)?;
     let width = cols.len();
     if out.len() != rows.len() * width {
-        return Err(Error::Index {
-            index: out.len(),
-            len: rows.len() * width,
+        return Err(Error::Shape {
+            what: "the output matrix",
+            len: out.len(),
+            expected: rows.len() * width,
         });
     }
     let half = rows == cols && table.is_symmetric();
@@ -308,7 +310,8 @@ pub fn condensed_offset(n: usize, i: usize) -> usize {
 /// triangle `out` (length n(n-1)/2). Symmetric tables only.
 ///
 /// # Errors
-/// [`Error::Unsupported`] for a directed table; [`Error::Index`] for bad ranges or length.
+/// [`Error::Unsupported`] for a directed table; [`Error::Index`] for bad ranges;
+/// [`Error::Shape`] for a wrong output length.
 pub fn fill_condensed<T: Element>(
     pop: &Population,
     table: &ScoreTable,
@@ -323,10 +326,18 @@ pub fn fill_condensed<T: Element>(
         ));
     }
     check_groups(plan, &groups)?;
-    if out.len() != condensed_offset(n, n) || plan.order.len() != n {
-        return Err(Error::Index {
-            index: out.len(),
-            len: condensed_offset(n, n),
+    if plan.order.len() != n {
+        return Err(Error::Shape {
+            what: "the plan",
+            len: plan.order.len(),
+            expected: n,
+        });
+    }
+    if out.len() != condensed_offset(n, n) {
+        return Err(Error::Shape {
+            what: "the condensed output",
+            len: out.len(),
+            expected: condensed_offset(n, n),
         });
     }
     let out = Out::new(out);
@@ -350,7 +361,7 @@ pub fn fill_condensed<T: Element>(
 /// Raw alignment scores for rows `rows` against columns `cols` (row-major into `out`).
 ///
 /// # Errors
-/// [`Error::Index`] for a bad range or output length.
+/// [`Error::Index`] for a bad range, [`Error::Shape`] for a wrong output length.
 pub fn fill_scores(
     pop: &Population,
     table: &ScoreTable,
@@ -362,9 +373,10 @@ pub fn fill_scores(
     check_rows(&cols, pop.len())?;
     let width = cols.len();
     if out.len() != rows.len() * width {
-        return Err(Error::Index {
-            index: out.len(),
-            len: rows.len() * width,
+        return Err(Error::Shape {
+            what: "the output matrix",
+            len: out.len(),
+            expected: rows.len() * width,
         });
     }
     if width == 0 {
@@ -386,7 +398,7 @@ pub fn fill_scores(
 /// at `(i - rows.start) * k`; rows with fewer candidates are padded with -1 and NaN.
 ///
 /// # Errors
-/// [`Error::Index`] for a bad range or output length.
+/// [`Error::Index`] for a bad range, [`Error::Shape`] for a wrong output length.
 #[allow(clippy::too_many_arguments)]
 pub fn fill_nearest(
     pop: &Population,
@@ -403,11 +415,17 @@ pub fn fill_nearest(
     check_rows(&rows, pop.len())?;
     check_rows(&cols, pop.len())?;
     check_groups(plan, &groups)?;
-    if out_idx.len() != rows.len() * k || out_sim.len() != rows.len() * k {
-        return Err(Error::Index {
-            index: out_idx.len(),
-            len: rows.len() * k,
-        });
+    for (what, len) in [
+        ("the index output", out_idx.len()),
+        ("the similarity output", out_sim.len()),
+    ] {
+        if len != rows.len() * k {
+            return Err(Error::Shape {
+                what,
+                len,
+                expected: rows.len() * k,
+            });
+        }
     }
     if k == 0 {
         return Ok(());

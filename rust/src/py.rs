@@ -40,7 +40,7 @@ fn to_py(e: Error) -> PyErr {
         | Error::NonFinite { .. }
         | Error::EmptySequence { .. } => EncodingError::new_err(msg),
         Error::Index { .. } => PyIndexError::new_err(msg),
-        Error::Unsupported(_) => PyValueError::new_err(msg),
+        Error::Shape { .. } | Error::Unsupported(_) => PyValueError::new_err(msg),
     }
 }
 

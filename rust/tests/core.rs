@@ -294,7 +294,21 @@ fn empty_and_malformed_input_is_an_error_not_a_panic() {
     let plan = matrix::Plan::new(&pop, 0..1);
     let mut out = vec![0.0; 4];
     assert!(matrix::fill_matrix(&pop, &t, &plan, 0..1, 0..2, 0..2, &mut out).is_err());
-    assert!(matrix::fill_matrix(&pop, &t, &plan, 0..1, 0..1, 0..1, &mut out).is_err());
+    let wrong_length = matrix::fill_matrix(&pop, &t, &plan, 0..1, 0..1, 0..1, &mut out).unwrap_err();
+    assert_eq!(
+        wrong_length,
+        Error::Shape {
+            what: "the output matrix",
+            len: 4,
+            expected: 1
+        }
+    );
+    assert_eq!(wrong_length.to_string(), "the output matrix has length 4, expected 1");
+    let mut cond = vec![0.0; 3];
+    assert!(matches!(
+        matrix::fill_condensed(&pop, &t, &plan, 0..1, &mut cond),
+        Err(Error::Shape { expected: 0, .. })
+    ));
     assert!(matrix::fill_matrix(&pop, &t, &plan, 0..5, 0..1, 0..1, &mut out[..1]).is_err());
 }
 
