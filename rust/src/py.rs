@@ -12,6 +12,7 @@ use numpy::{IntoPyArray, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArray3, P
 use pyo3::exceptions::{PyIndexError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyFloat, PyInt, PyList, PyString};
+use rayon::ThreadPool;
 
 use crate::align::{Aligner, Gaps, Op};
 use crate::error::Error;
@@ -55,11 +56,27 @@ fn group_batches(n_groups: usize, total_cells: usize) -> Vec<Range<usize>> {
     (0..n_groups).step_by(per).map(|s| s..(s + per).min(n_groups)).collect()
 }
 
-/// Call `progress(done, total)` (in batches) if given; its exceptions propagate.
-fn report(py: Python<'_>, progress: Option<&Bound<'_, PyAny>>, done: usize, total: usize) -> PyResult<()> {
-    let _ = py;
-    if let Some(cb) = progress {
-        cb.call1((done, total))?;
+/// The block loop of every long call: run `step` over batches of groups on `pool` with the
+/// GIL released; between batches check for Ctrl-C and call `progress(done, total)` (whose
+/// exceptions propagate).
+fn run_blocks<'py, F>(
+    py: Python<'py>,
+    pool: &ThreadPool,
+    n_groups: usize,
+    total_cells: usize,
+    progress: Option<&Bound<'py, PyAny>>,
+    mut step: F,
+) -> PyResult<()>
+where
+    F: FnMut(Range<usize>) -> crate::Result<()> + Send,
+{
+    for batch in group_batches(n_groups, total_cells) {
+        let done = batch.end;
+        py.detach(|| pool.install(|| step(batch))).map_err(to_py)?;
+        py.check_signals()?;
+        if let Some(cb) = progress {
+            cb.call1((done, n_groups))?;
+        }
     }
     Ok(())
 }
@@ -215,15 +232,9 @@ impl PyPopulation {
         let plan = matrix::Plan::new(pop, rows.clone());
         {
             let slice = out.as_slice_mut().expect("a fresh array is contiguous");
-            let total = plan.n_groups();
-            for batch in group_batches(total, rows.len() * cols.len()) {
-                let done = batch.end;
-                let (rows, cols, part) = (rows.clone(), cols.clone(), &mut *slice);
-                py.detach(|| pool.install(|| matrix::fill_matrix(pop, table, &plan, batch, rows, cols, part)))
-                    .map_err(to_py)?;
-                py.check_signals()?;
-                report(py, progress, done, total)?;
-            }
+            run_blocks(py, &pool, plan.n_groups(), rows.len() * cols.len(), progress, |batch| {
+                matrix::fill_matrix(pop, table, &plan, batch, rows.clone(), cols.clone(), &mut *slice)
+            })?;
             if split.is_none() && table.is_symmetric() {
                 let n = rows.len();
                 py.detach(|| pool.install(|| matrix::mirror_missing(&plan, n, slice)));
@@ -250,15 +261,9 @@ impl PyPopulation {
         let plan = matrix::Plan::new(pop, 0..n);
         {
             let slice = out.as_slice_mut().expect("a fresh array is contiguous");
-            let total = plan.n_groups();
-            for batch in group_batches(total, n * n / 2) {
-                let done = batch.end;
-                let part = &mut *slice;
-                py.detach(|| pool.install(|| matrix::fill_condensed(pop, table, &plan, batch, part)))
-                    .map_err(to_py)?;
-                py.check_signals()?;
-                report(py, progress, done, total)?;
-            }
+            run_blocks(py, &pool, plan.n_groups(), n * n / 2, progress, |batch| {
+                matrix::fill_condensed(pop, table, &plan, batch, &mut *slice)
+            })?;
         }
         Ok(out.into_pyarray(py).into_any())
     }
@@ -384,17 +389,21 @@ impl PyPopulation {
         {
             let is = idx.as_slice_mut().expect("contiguous");
             let ss = sim.as_slice_mut().expect("contiguous");
-            let total = plan.n_groups();
-            for batch in group_batches(total, rows.len() * cols.len()) {
-                let done = batch.end;
-                let (rows, cols, pi, ps) = (rows.clone(), cols.clone(), &mut *is, &mut *ss);
-                py.detach(|| {
-                    pool.install(|| matrix::fill_nearest(pop, table, &plan, batch, rows, cols, k, exclude_self, pi, ps))
-                })
-                .map_err(to_py)?;
-                py.check_signals()?;
-                report(py, progress, done, total)?;
-            }
+            run_blocks(py, &pool, plan.n_groups(), rows.len() * cols.len(), progress, |batch| {
+                let (rows, cols) = (rows.clone(), cols.clone());
+                matrix::fill_nearest(
+                    pop,
+                    table,
+                    &plan,
+                    batch,
+                    rows,
+                    cols,
+                    k,
+                    exclude_self,
+                    &mut *is,
+                    &mut *ss,
+                )
+            })?;
         }
         Ok((idx.into_pyarray(py).into_any(), sim.into_pyarray(py).into_any()))
     }
