@@ -46,6 +46,12 @@ pub enum Error {
     /// An index outside the population.
     #[error("index {index} is out of range for a population of {len}")]
     Index { index: usize, len: usize },
+    /// A thread count out of range (argument or `PYEVONAS_NUM_THREADS`).
+    #[error("{0}")]
+    Threads(String),
+    /// The operating system would not start the threads of a pool.
+    #[error("{0}")]
+    ThreadPool(String),
     /// A request that does not fit the table (e.g. a condensed matrix for a directed schema).
     #[error("{0}")]
     Unsupported(String),

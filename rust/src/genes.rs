@@ -14,6 +14,7 @@ use std::sync::{Arc, RwLock};
 use rayon::prelude::*;
 
 use crate::score::ScoreTable;
+use crate::threads::{fork_generation, install_fork_guard};
 
 /// The key of a distinct gene: (type code, bit patterns of the parameters its rules read).
 pub type GeneKey = (u32, Vec<u64>);
@@ -150,17 +151,24 @@ fn missing(space: &GeneSpace, keys: &[GeneKey]) -> Vec<(u32, Vec<u64>, usize)> {
 
 /// The growing gene dictionary of one score table (see the module docs). Always use a cache
 /// with the table it was made for: the dense scores it holds are that table's.
+///
+/// In the child of a `fork()` the cache's lock may be held by a thread that does not exist
+/// there, so a cache made before the fork is only ever *tried*: when it is busy the population
+/// gets a dictionary of its own (same scores), and nothing waits.
 #[derive(Debug)]
 pub struct GeneCache {
     current: RwLock<Arc<GeneSpace>>,
+    generation: u64,
 }
 
 impl GeneCache {
     /// An empty cache for `table`'s genes.
     #[must_use]
     pub fn new(table: &ScoreTable) -> Self {
+        install_fork_guard();
         GeneCache {
             current: RwLock::new(Arc::new(GeneSpace::empty(table.n_params()))),
+            generation: fork_generation(),
         }
     }
 
@@ -169,15 +177,30 @@ impl GeneCache {
     /// gets a space of its own.
     #[must_use]
     pub fn resolve(&self, table: &ScoreTable, keys: &[GeneKey], params: &[f64]) -> Arc<GeneSpace> {
-        let snapshot = self
-            .current
-            .read()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-            .clone();
+        use std::sync::{PoisonError, TryLockError};
+        let own = || Arc::new(GeneSpace::of(table, keys, params));
+        let forked = self.generation != fork_generation();
+        let snapshot = if forked {
+            match self.current.try_read() {
+                Ok(g) => g.clone(),
+                Err(TryLockError::Poisoned(p)) => p.into_inner().clone(),
+                Err(TryLockError::WouldBlock) => return own(),
+            }
+        } else {
+            self.current.read().unwrap_or_else(PoisonError::into_inner).clone()
+        };
         if keys.par_iter().all(|k| snapshot.ids.contains_key(k)) {
             return snapshot;
         }
-        let mut guard = self.current.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut guard = if forked {
+            match self.current.try_write() {
+                Ok(g) => g,
+                Err(TryLockError::Poisoned(p)) => p.into_inner(),
+                Err(TryLockError::WouldBlock) => return own(),
+            }
+        } else {
+            self.current.write().unwrap_or_else(PoisonError::into_inner)
+        };
         let base = guard.clone();
         let new = missing(&base, keys);
         if base.len() + new.len() <= MAX_DENSE_GENES {
@@ -187,6 +210,6 @@ impl GeneCache {
         }
         drop(guard);
         // Too many distinct genes to cache: a space of this population's genes only.
-        Arc::new(GeneSpace::of(table, keys, params))
+        own()
     }
 }

@@ -18,6 +18,7 @@ pub mod lanes;
 pub mod matrix;
 pub mod score;
 pub mod seq;
+pub mod threads;
 
 #[cfg(feature = "python")]
 mod py;

@@ -1,4 +1,4 @@
-//! Similarity matrices of a population, computed in parallel on a dedicated rayon pool.
+//! Similarity matrices of a population, computed in parallel (on a pool from `threads.rs`).
 //!
 //! Orientation: `M[i][j]` = similarity of sequence i as A (rows, the first argument of the
 //! match function) against sequence j as B. Every cell is an independent pure computation
@@ -9,12 +9,9 @@
 //!
 //! Row ranges let callers work in blocks (and check for Ctrl-C between them).
 
-use std::collections::HashMap;
 use std::ops::Range;
-use std::sync::{Arc, Mutex, OnceLock};
 
 use rayon::prelude::*;
-use rayon::ThreadPool;
 
 use crate::align::Aligner;
 use crate::error::{Error, Result};
@@ -38,38 +35,6 @@ impl Element for f32 {
     fn from_f64(x: f64) -> Self {
         x as f32
     }
-}
-
-/// Thread count from `PYEVONAS_NUM_THREADS`, else the machine's available parallelism.
-#[must_use]
-pub fn default_threads() -> usize {
-    std::env::var("PYEVONAS_NUM_THREADS")
-        .ok()
-        .and_then(|v| v.trim().parse::<usize>().ok())
-        .filter(|&n| n > 0)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get))
-}
-
-/// The pool for `n_threads` (None: the default). Pools are built once and kept: pyevonas
-/// never uses rayon's global pool, so it cannot fight other rayon users (or PyTorch).
-#[must_use]
-pub fn pool(n_threads: Option<usize>) -> Arc<ThreadPool> {
-    static POOLS: OnceLock<Mutex<HashMap<usize, Arc<ThreadPool>>>> = OnceLock::new();
-    let n = n_threads.filter(|&n| n > 0).unwrap_or_else(default_threads);
-    let pools = POOLS.get_or_init(|| Mutex::new(HashMap::new()));
-    let mut guard = pools.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    guard
-        .entry(n)
-        .or_insert_with(|| {
-            Arc::new(
-                rayon::ThreadPoolBuilder::new()
-                    .num_threads(n)
-                    .thread_name(|i| format!("pyevonas-{i}"))
-                    .build()
-                    .expect("building a rayon thread pool"),
-            )
-        })
-        .clone()
 }
 
 fn check_rows(rows: &Range<usize>, len: usize) -> Result<()> {

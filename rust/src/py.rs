@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use numpy::ndarray::{Array1, Array2};
 use numpy::{IntoPyArray, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArray3, PyUntypedArrayMethods};
-use pyo3::exceptions::{PyIndexError, PyValueError};
+use pyo3::exceptions::{PyIndexError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyFloat, PyInt, PyList, PyString};
 use rayon::ThreadPool;
@@ -20,6 +20,7 @@ use crate::genes::GeneCache;
 use crate::matrix::{self, Element};
 use crate::score::{LowerBound, ScoreTable, Term};
 use crate::seq::Population;
+use crate::threads;
 
 /// `Population.align`'s answer: (pairs [(i or -1, j or -1)], column scores, raw score, similarity).
 type TracedAlignment = (Vec<(i64, i64)>, Vec<f64>, f64, f64);
@@ -41,7 +42,8 @@ fn to_py(e: Error) -> PyErr {
         | Error::NonFinite { .. }
         | Error::EmptySequence { .. } => EncodingError::new_err(msg),
         Error::Index { .. } => PyIndexError::new_err(msg),
-        Error::Shape { .. } | Error::Unsupported(_) => PyValueError::new_err(msg),
+        Error::Shape { .. } | Error::Threads(_) | Error::Unsupported(_) => PyValueError::new_err(msg),
+        Error::ThreadPool(_) => PyRuntimeError::new_err(msg),
     }
 }
 
@@ -227,7 +229,7 @@ impl PyPopulation {
     ) -> PyResult<Bound<'py, PyAny>> {
         let (rows, cols) = self.split_ranges(split)?;
         let mut out = new_array::<T>(rows.len(), cols.len());
-        let pool = matrix::pool(n_threads);
+        let pool = threads::pool(n_threads).map_err(to_py)?;
         let (pop, table) = (&*self.pop, &*self.table);
         let plan = matrix::Plan::new(pop, rows.clone());
         {
@@ -256,7 +258,7 @@ impl PyPopulation {
         }
         let n = self.pop.len();
         let mut out = Array1::from_elem(matrix::condensed_offset(n, n), T::default());
-        let pool = matrix::pool(n_threads);
+        let pool = threads::pool(n_threads).map_err(to_py)?;
         let (pop, table) = (&*self.pop, &*self.table);
         let plan = matrix::Plan::new(pop, 0..n);
         {
@@ -296,7 +298,7 @@ impl PyPopulation {
         for &o in offsets.as_array() {
             offs.push(usize::try_from(o).map_err(|_| to_py(Error::Offsets(format!("negative offset {o}"))))?);
         }
-        let pool = matrix::pool(None);
+        let pool = threads::pool(None).map_err(to_py)?;
         let t = &*table;
         let pop = py
             .detach(|| pool.install(|| Population::with_cache(t, &genes, &codes, &params, &offs)))
@@ -359,7 +361,7 @@ impl PyPopulation {
     ) -> PyResult<Bound<'py, PyAny>> {
         let (rows, cols) = self.split_ranges(split)?;
         let mut out = new_array::<f64>(rows.len(), cols.len());
-        let pool = matrix::pool(n_threads);
+        let pool = threads::pool(n_threads).map_err(to_py)?;
         {
             let slice = out.as_slice_mut().expect("a fresh array is contiguous");
             let (pop, table) = (&*self.pop, &*self.table);
@@ -383,7 +385,7 @@ impl PyPopulation {
         let exclude_self = split.is_none();
         let mut idx = new_array::<i64>(rows.len(), k);
         let mut sim = new_array::<f64>(rows.len(), k);
-        let pool = matrix::pool(n_threads);
+        let pool = threads::pool(n_threads).map_err(to_py)?;
         let (pop, table) = (&*self.pop, &*self.table);
         let plan = matrix::Plan::new(pop, rows.clone());
         {
@@ -562,10 +564,17 @@ impl PyEncoder {
     }
 }
 
-/// Threads the default pool uses (`PYEVONAS_NUM_THREADS` or the machine's parallelism).
+/// Threads the default pool uses (`PYEVONAS_NUM_THREADS` or the machine's parallelism);
+/// ValueError naming the variable when its value is not a usable thread count.
 #[pyfunction]
-fn default_threads() -> usize {
-    matrix::default_threads()
+fn default_threads() -> PyResult<usize> {
+    threads::default_threads().map_err(to_py)
+}
+
+/// Most threads one call may use (`n_threads` or `PYEVONAS_NUM_THREADS` above it are refused).
+#[pyfunction]
+fn max_threads() -> usize {
+    threads::max_threads()
 }
 
 #[pymodule(gil_used = false)]
@@ -574,6 +583,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyPopulation>()?;
     m.add_class::<PyEncoder>()?;
     m.add_function(wrap_pyfunction!(default_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(max_threads, m)?)?;
+    threads::install_fork_guard();
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -6,6 +6,7 @@ use _core::genes::GeneCache;
 use _core::matrix::{self, condensed_offset};
 use _core::score::{LowerBound, ScoreTable, Term};
 use _core::seq::Population;
+use _core::threads;
 use _core::Error;
 use proptest::prelude::*;
 
@@ -178,8 +179,8 @@ proptest! {
         let plan = matrix::Plan::new(&pop, 0..n);
         let mut one = vec![0.0f64; n * n];
         let mut two = vec![0.0f64; n * n];
-        matrix::pool(Some(1)).install(|| matrix::fill_matrix(&pop, &table, &plan, 0..plan.n_groups(), 0..n, 0..n, &mut one)).unwrap();
-        matrix::pool(Some(2)).install(|| matrix::fill_matrix(&pop, &table, &plan, 0..plan.n_groups(), 0..n, 0..n, &mut two)).unwrap();
+        threads::pool(Some(1)).unwrap().install(|| matrix::fill_matrix(&pop, &table, &plan, 0..plan.n_groups(), 0..n, 0..n, &mut one)).unwrap();
+        threads::pool(Some(2)).unwrap().install(|| matrix::fill_matrix(&pop, &table, &plan, 0..plan.n_groups(), 0..n, 0..n, &mut two)).unwrap();
         let mut al = Aligner::default();
         for i in 0..n {
             for j in 0..n {
@@ -371,4 +372,21 @@ fn the_gene_cache_lives_beside_the_table_and_only_grows() {
     assert_eq!(alone.self_scores(), second.self_scores());
     let again = Population::with_cache(&t, &cache, &[0, 1], &[1.0, 0.0], &[0, 2]).unwrap();
     assert_eq!(again.n_distinct_genes(), 3);
+}
+
+#[test]
+fn thread_counts_are_capped_and_few_pools_are_kept() {
+    let max = threads::max_threads();
+    assert!(max >= threads::THREAD_CAP);
+    assert!(matches!(threads::check_threads(0, "n_threads"), Err(Error::Threads(_))));
+    let too_many = threads::check_threads(max + 1, "n_threads").unwrap_err();
+    assert!(too_many.to_string().contains("n_threads must be between 1 and"));
+    assert!(matches!(threads::pool(Some(1_000_000_000)), Err(Error::Threads(_))));
+    for n in 1..=9 {
+        let pool = threads::pool(Some(n)).unwrap();
+        assert_eq!(pool.current_num_threads(), n);
+    }
+    let cached = threads::cached_pools();
+    assert!(cached.len() <= threads::POOL_CACHE, "{cached:?}");
+    assert_eq!(cached.last(), Some(&9));
 }
