@@ -34,6 +34,13 @@ pub enum LowerBound {
     AllGaps,
 }
 
+/// Bound on the magnitude of every base score, gap score and term weight. A global alignment of
+/// sequences of lengths m and n sums at most m + n scores, so every raw score, self score and
+/// normalisation bound stays below `(m + n) * 1e12` in magnitude: finite (and far from
+/// overflow) for any length that fits in memory, which keeps `sim(S, S) == 1` for every table
+/// that loads. (1e308 was accepted before and made `sim(S, S)` 0.)
+pub const MAX_SCORE: f64 = 1e12;
+
 /// A compiled scoring schema: per ordered type pair, a base score and its terms.
 #[derive(Debug, Clone)]
 pub struct ScoreTable {
@@ -90,6 +97,20 @@ impl ScoreTable {
                 ));
             }
         }
+        if let Some(k) = base.iter().position(|b| b.abs() > MAX_SCORE) {
+            return bad(format!(
+                "score of pair ({}, {}) is {}, beyond the bound of {MAX_SCORE:e} on every score",
+                k / n_types,
+                k % n_types,
+                base[k]
+            ));
+        }
+        if gaps.open < -MAX_SCORE || gaps.extend < -MAX_SCORE {
+            return bad(format!(
+                "gap scores must be at least -{MAX_SCORE:e} (open {}, extend {})",
+                gaps.open, gaps.extend
+            ));
+        }
         for x in 0..n_types {
             if base[x * n_types + x] <= 0.0 {
                 return bad(format!("self match of gene type {x} is not positive"));
@@ -109,9 +130,9 @@ impl ScoreTable {
                 if t.param >= n_params {
                     return bad(format!("rule {k} uses parameter column {} of {n_params}", t.param));
                 }
-                if !t.weight.is_finite() || t.weight < 0.0 {
+                if !t.weight.is_finite() || t.weight < 0.0 || t.weight > MAX_SCORE {
                     return bad(format!(
-                        "rule {k} has a weight that is negative or not finite ({})",
+                        "rule {k} has a weight that is negative, not finite or above {MAX_SCORE:e} ({})",
                         t.weight
                     ));
                 }
@@ -293,6 +314,36 @@ mod tests {
         assert!(table(vec![3.0, -2.0, -2.0, 1.0], vec![vec![col], vec![], vec![], vec![]]).is_err());
         let ok = table(vec![3.0, -2.0, -2.0, 1.0], vec![vec![], vec![], vec![], vec![]]).unwrap();
         assert!(ok.is_symmetric());
+    }
+
+    #[test]
+    fn scores_that_could_overflow_are_refused() {
+        let none = || vec![vec![], vec![], vec![], vec![]];
+        let huge = table(vec![1e308, -2.0, -2.0, 1.0], none()).unwrap_err();
+        assert!(huge.to_string().contains("beyond the bound of 1e12"), "{huge}");
+        assert!(table(vec![3.0, -1e13, -2.0, 1.0], none()).is_err());
+        let deep_gap = ScoreTable::new(
+            2,
+            1,
+            vec![3.0, -2.0, -2.0, 1.0],
+            none(),
+            Gaps {
+                open: -1e308,
+                extend: -0.5,
+            },
+            LowerBound::Paper,
+        );
+        assert!(deep_gap.is_err());
+        let heavy = Term {
+            param: 0,
+            weight: 1e300,
+            norm: 1.0,
+        };
+        assert!(table(vec![3.0, -2.0, -2.0, 1.0], vec![vec![heavy], vec![], vec![], vec![]]).is_err());
+        // At the bound: fine, and self similarity is exactly 1 for a long sequence.
+        let edge = table(vec![1e12, -1e12, -1e12, 1e12], none()).unwrap();
+        let s = 1e12 * 10_000.0;
+        assert_eq!(edge.normalise(s, 10_000, 10_000, s, s), 1.0);
     }
 
     #[test]
