@@ -3,7 +3,7 @@
 use std::hint::black_box;
 
 use _core::align::Aligner;
-use _core::align::Gaps;
+use _core::align::{Gaps, Stop};
 use _core::matrix;
 use _core::score::{LowerBound, ScoreTable, Term};
 use _core::seq::Population;
@@ -81,7 +81,16 @@ fn bench(c: &mut Criterion) {
                 threads::pool(Some(n_threads))
                     .unwrap()
                     .install(|| {
-                        matrix::fill_matrix(&pop, &t, &plan, 0..plan.n_groups(), 0..n, 0..n, &mut out)?;
+                        matrix::fill_matrix(
+                            &pop,
+                            &t,
+                            &plan,
+                            0..plan.n_groups(),
+                            0..n,
+                            0..n,
+                            &mut out,
+                            &Stop::never(),
+                        )?;
                         matrix::mirror_missing(&plan, n, &mut out);
                         Ok::<(), _core::Error>(())
                     })

@@ -52,6 +52,12 @@ pub enum Error {
     /// The operating system would not start the threads of a pool.
     #[error("{0}")]
     ThreadPool(String),
+    /// A buffer that cannot be allocated (named, with its size).
+    #[error("cannot allocate {} for {what}: {detail}", crate::mem::human(*.bytes))]
+    Memory { what: String, bytes: u128, detail: String },
+    /// The computation was stopped (Ctrl-C) before it finished.
+    #[error("interrupted")]
+    Interrupted,
     /// A request that does not fit the table (e.g. a condensed matrix for a directed schema).
     #[error("{0}")]
     Unsupported(String),

@@ -16,6 +16,7 @@ pub mod error;
 pub mod genes;
 pub mod lanes;
 pub mod matrix;
+pub mod mem;
 pub mod score;
 pub mod seq;
 pub mod threads;

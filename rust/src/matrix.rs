@@ -13,7 +13,7 @@ use std::ops::Range;
 
 use rayon::prelude::*;
 
-use crate::align::Aligner;
+use crate::align::{Aligner, Stop};
 use crate::error::{Error, Result};
 use crate::lanes::{RowGroup, LANES};
 use crate::score::ScoreTable;
@@ -82,12 +82,13 @@ struct Lanes<'a> {
     fast: Option<RowGroup>,
     h: Vec<[f64; LANES]>,
     al: Aligner,
+    stop: &'a Stop,
 }
 
 impl<'a> Lanes<'a> {
     /// `n_cols`: how many column sequences the group will meet. The profile costs about as
     /// much as aligning the group against `k / 8` columns, so few columns go scalar.
-    fn new(pop: &Population, table: &ScoreTable, rows: &'a [usize], n_cols: usize) -> Self {
+    fn new(pop: &Population, table: &ScoreTable, rows: &'a [usize], n_cols: usize, stop: &'a Stop) -> Self {
         let worth_it = n_cols * 8 >= pop.n_distinct_genes() && rows.len() * 2 >= LANES;
         let fast = if table.gaps().is_linear() && worth_it {
             RowGroup::new(pop, rows)
@@ -98,7 +99,8 @@ impl<'a> Lanes<'a> {
             rows,
             fast,
             h: Vec::new(),
-            al: Aligner::default(),
+            al: Aligner::with_stop(stop.clone()),
+            stop,
         }
     }
 
@@ -109,7 +111,7 @@ impl<'a> Lanes<'a> {
         let len_j = pop.seq(j).len();
         match &self.fast {
             Some(grp) => {
-                let scores = grp.scores(pop.seq(j), table.gaps(), &mut self.h);
+                let scores = grp.scores(pop.seq(j), table.gaps(), &mut self.h, self.stop);
                 for (l, &i) in self.rows.iter().enumerate() {
                     out[l] = table.normalise(scores[l], pop.seq(i).len(), len_j, pop.self_scores()[i], self_j);
                 }
@@ -182,6 +184,7 @@ fn check_groups(plan: &Plan, groups: &Range<usize>) -> Result<()> {
 /// # Errors
 /// [`Error::Index`] when a range leaves the population, [`Error::Shape`] when `out` has the
 /// wrong length.
+#[allow(clippy::too_many_arguments)]
 pub fn fill_matrix<T: Element>(
     pop: &Population,
     table: &ScoreTable,
@@ -190,6 +193,7 @@ pub fn fill_matrix<T: Element>(
     rows: Range<usize>,
     cols: Range<usize>,
     out: &mut [T],
+    stop: &Stop,
 ) -> Result<()> {
     check_rows(&rows, pop.len())?;
     check_rows(&cols, pop.len())?;
@@ -212,12 +216,15 @@ pub fn fill_matrix<T: Element>(
         } else {
             cols.len()
         };
-        let mut lanes = Lanes::new(pop, table, mine, n_cols);
+        let mut lanes = Lanes::new(pop, table, mine, n_cols, stop);
         if half {
             // Columns: this group's rows and every later group's. Only cells of this group's
             // own rows are written here, so no two threads ever share a cache line of output;
             // the cells below (j's row, column i) are filled by `mirror_missing` afterwards.
             for &j in plan.rows_from_group(g) {
+                if stop.requested() {
+                    return;
+                }
                 let sims = lanes.sims(pop, table, j);
                 for (l, &i) in mine.iter().enumerate() {
                     let v = if i == j { 1.0 } else { sims[l] };
@@ -228,6 +235,9 @@ pub fn fill_matrix<T: Element>(
         } else {
             // Rows are partitioned among groups: this task alone writes these rows.
             for j in cols.clone() {
+                if stop.requested() {
+                    return;
+                }
                 let sims = lanes.sims(pop, table, j);
                 for (l, &i) in mine.iter().enumerate() {
                     let v = if i == j { 1.0 } else { sims[l] };
@@ -237,7 +247,7 @@ pub fn fill_matrix<T: Element>(
             }
         }
     });
-    Ok(())
+    stop.check()
 }
 
 /// After every group of a half computation (symmetric table, rows == cols == 0..n) is
@@ -283,6 +293,7 @@ pub fn fill_condensed<T: Element>(
     plan: &Plan,
     groups: Range<usize>,
     out: &mut [T],
+    stop: &Stop,
 ) -> Result<()> {
     let n = pop.len();
     if !table.is_symmetric() {
@@ -308,8 +319,11 @@ pub fn fill_condensed<T: Element>(
     let out = Out::new(out);
     groups.into_par_iter().for_each(|g| {
         let mine = plan.group(g);
-        let mut lanes = Lanes::new(pop, table, mine, plan.rows_from_group(g).len());
+        let mut lanes = Lanes::new(pop, table, mine, plan.rows_from_group(g).len(), stop);
         for &j in plan.rows_from_group(g) {
+            if stop.requested() {
+                return;
+            }
             let sims = lanes.sims(pop, table, j);
             for (l, &i) in mine.iter().enumerate() {
                 if i != j {
@@ -320,7 +334,7 @@ pub fn fill_condensed<T: Element>(
             }
         }
     });
-    Ok(())
+    stop.check()
 }
 
 /// Raw alignment scores for rows `rows` against columns `cols` (row-major into `out`).
@@ -333,6 +347,7 @@ pub fn fill_scores(
     rows: Range<usize>,
     cols: Range<usize>,
     out: &mut [f64],
+    stop: &Stop,
 ) -> Result<()> {
     check_rows(&rows, pop.len())?;
     check_rows(&cols, pop.len())?;
@@ -347,14 +362,18 @@ pub fn fill_scores(
     if width == 0 {
         return Ok(());
     }
-    out.par_chunks_mut(width)
-        .enumerate()
-        .for_each_init(Aligner::default, |al, (r, row)| {
+    out.par_chunks_mut(width).enumerate().for_each_init(
+        || Aligner::with_stop(stop.clone()),
+        |al, (r, row)| {
             for (c, cell) in row.iter_mut().enumerate() {
+                if stop.requested() {
+                    return;
+                }
                 *cell = pop.score(table, rows.start + r, cols.start + c, al);
             }
-        });
-    Ok(())
+        },
+    );
+    stop.check()
 }
 
 /// For each row of groups `groups` of `plan` (over `rows`), the `k` most similar columns
@@ -376,6 +395,7 @@ pub fn fill_nearest(
     exclude_self: bool,
     out_idx: &mut [i64],
     out_sim: &mut [f64],
+    stop: &Stop,
 ) -> Result<()> {
     check_rows(&rows, pop.len())?;
     check_rows(&cols, pop.len())?;
@@ -398,9 +418,12 @@ pub fn fill_nearest(
     let (oi, os) = (Out::new(out_idx), Out::new(out_sim));
     groups.into_par_iter().for_each(|g| {
         let mine = plan.group(g);
-        let mut lanes = Lanes::new(pop, table, mine, cols.len());
-        let mut best: Vec<Vec<(f64, usize)>> = vec![Vec::with_capacity(k + 1); mine.len()];
+        let mut lanes = Lanes::new(pop, table, mine, cols.len(), stop);
+        let mut best: Vec<Vec<(f64, usize)>> = vec![Vec::with_capacity(k.min(cols.len()) + 1); mine.len()];
         for j in cols.clone() {
+            if stop.requested() {
+                return;
+            }
             let sims = lanes.sims(pop, table, j);
             for (l, &i) in mine.iter().enumerate() {
                 if exclude_self && i == j {
@@ -432,7 +455,7 @@ pub fn fill_nearest(
             }
         }
     });
-    Ok(())
+    stop.check()
 }
 
 #[cfg(test)]

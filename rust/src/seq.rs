@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use rayon::prelude::*;
 
-use crate::align::Aligner;
+use crate::align::{Aligner, Stop};
 use crate::error::{Error, Result};
 use crate::genes::{GeneCache, GeneKey, GeneSpace};
 use crate::score::ScoreTable;
@@ -31,25 +31,28 @@ impl Population {
     /// # Errors
     /// As [`Population::with_cache`].
     pub fn new(table: &ScoreTable, codes: &[u32], params: &[f64], offsets: &[usize]) -> Result<Self> {
-        Self::build(table, None, codes, params, offsets)
+        Self::build(table, None, codes, params, offsets, &Stop::never())
     }
 
-    /// Encode and check sequences against `table`, over the dictionary `cache` keeps for it.
+    /// Encode and check sequences against `table`, over the dictionary `cache` keeps for it;
+    /// the self-alignments (quadratic in each length) give up once `stop` is requested.
     ///
     /// `codes[g]` is gene g's type, `params[g * n_params..][..n_params]` its parameters (NaN for
     /// a parameter the gene does not have), `offsets` has one more entry than sequences.
     ///
     /// # Errors
     /// Wrong shapes, bad offsets, an empty sequence, a type code outside the table, or a
-    /// non-finite value in a parameter that a rule of the gene's type reads.
+    /// non-finite value in a parameter that a rule of the gene's type reads;
+    /// [`Error::Interrupted`] once `stop` is requested.
     pub fn with_cache(
         table: &ScoreTable,
         cache: &GeneCache,
         codes: &[u32],
         params: &[f64],
         offsets: &[usize],
+        stop: &Stop,
     ) -> Result<Self> {
-        Self::build(table, Some(cache), codes, params, offsets)
+        Self::build(table, Some(cache), codes, params, offsets, stop)
     }
 
     fn build(
@@ -58,6 +61,7 @@ impl Population {
         codes: &[u32],
         params: &[f64],
         offsets: &[usize],
+        stop: &Stop,
     ) -> Result<Self> {
         let n_params = table.n_params();
         if params.len() != codes.len() * n_params {
@@ -138,12 +142,13 @@ impl Population {
             space,
             self_scores: Vec::new(),
         };
-        let self_score = |i: usize| pop.score(table, i, i, &mut Aligner::default());
+        let self_score = |i: usize| pop.score(table, i, i, &mut Aligner::with_stop(stop.clone()));
         pop.self_scores = if parallel {
             (0..n_seq).into_par_iter().map(self_score).collect()
         } else {
             (0..n_seq).map(self_score).collect()
         };
+        stop.check()?;
         Ok(pop)
     }
 
