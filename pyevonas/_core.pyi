@@ -6,10 +6,11 @@ from typing import Any, final
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["Encoder", "Population", "ScoreTable", "__version__", "default_threads"]
+__all__ = ["Encoder", "Population", "ScoreTable", "__version__", "default_threads", "max_threads"]
 __version__: str
 
 def default_threads() -> int: ...
+def max_threads() -> int: ...
 
 @final
 class ScoreTable:

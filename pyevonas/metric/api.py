@@ -120,16 +120,16 @@ def nearest(
 
     Args:
         archs: the query architectures (rows, each the first sequence).
-        k: how many neighbours per row.
+        k: how many neighbours per row, capped at the number of candidates (``len(others)``,
+            or ``len(archs) - 1``).
         others: the candidates; ``None`` searches ``archs`` itself, excluding each row's own index.
         schema: scoring schema.
         n_threads: threads to use.
         progress: called as ``progress(done, total)`` between blocks of work.
 
     Returns:
-        ``(indices, similarities)``, both of shape (N, k): int64 indices into ``others`` (or
-        ``archs``), most similar first (ties by lower index); rows with fewer than k candidates are
-        padded with index -1 and similarity NaN.
+        ``(indices, similarities)``, both of shape (N, k) with k capped as above: int64 indices
+        into ``others`` (or ``archs``), most similar first (ties by lower index).
     """
     if k < 0:
         raise ValueError(f"k must be >= 0, got {k}")

@@ -326,8 +326,29 @@ def expanded_rules(scoring: Scoring) -> dict[tuple[str, str], tuple[int, Rule]]:
 
 
 # --- validation --------------------------------------------------------------------------
+#: Bound on the magnitude of every base, mismatch and gap score and every term weight (the Rust
+#: table checks it too). An alignment of m and n genes sums at most m + n scores, so every raw
+#: score and normalisation bound stays below (m + n) * 1e12: finite for any length, which keeps
+#: sim(S, S) == 1 (a base of 1e308 used to overflow and make it 0).
+MAX_SCORE = 1e12
+
+
+def _magnitude_problems(s: Scoring) -> list[str]:
+    values = [("gap.open", s.gap.open), ("gap.extend", s.gap.extend)]
+    values += [(f"genes[{i}].mismatch", g.mismatch) for i, g in enumerate(s.genes)]
+    for ri, rule in enumerate(s.rules):
+        values.append((f"rules[{ri}].base", rule.base))
+        values += [(f"rules[{ri}].terms[{ti}].weight", t.weight) for ti, t in enumerate(rule.terms)]
+    return [
+        f"{where}: {v:g} is beyond ±{MAX_SCORE:g}, the bound on every score and weight "
+        "(it keeps alignment scores finite)"
+        for where, v in values
+        if abs(v) > MAX_SCORE
+    ]
+
+
 def _semantic_problems(s: Scoring) -> list[str]:
-    problems: list[str] = []
+    problems: list[str] = _magnitude_problems(s)
     letters: dict[str, int] = {}
     selectors: dict[tuple[str, tuple[tuple[str, Any], ...]], int] = {}
     for i, g in enumerate(s.genes):

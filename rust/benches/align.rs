@@ -3,9 +3,11 @@
 use std::hint::black_box;
 
 use _core::align::Aligner;
+use _core::align::{Gaps, Stop};
 use _core::matrix;
-use _core::score::{Gaps, LowerBound, ScoreTable, Term};
+use _core::score::{LowerBound, ScoreTable, Term};
 use _core::seq::Population;
+use _core::threads;
 use criterion::{criterion_group, criterion_main, Criterion};
 
 /// A table shaped like the paper's: 16 types, 4 parameter columns, 1-3 terms per rule.
@@ -73,12 +75,22 @@ fn bench(c: &mut Criterion) {
     let pop = population(&t, n, (5, 45));
     let mut out = vec![0.0f64; n * n];
     let plan = matrix::Plan::new(&pop, 0..n);
-    for threads in [1usize, 2] {
-        c.bench_function(&format!("matrix_400_lanes_{threads}threads"), |b| {
+    for n_threads in [1usize, 2] {
+        c.bench_function(&format!("matrix_400_lanes_{n_threads}threads"), |b| {
             b.iter(|| {
-                matrix::pool(Some(threads))
+                threads::pool(Some(n_threads))
+                    .unwrap()
                     .install(|| {
-                        matrix::fill_matrix(&pop, &t, &plan, 0..plan.n_groups(), 0..n, 0..n, &mut out)?;
+                        matrix::fill_matrix(
+                            &pop,
+                            &t,
+                            &plan,
+                            0..plan.n_groups(),
+                            0..n,
+                            0..n,
+                            &mut out,
+                            &Stop::never(),
+                        )?;
                         matrix::mirror_missing(&plan, n, &mut out);
                         Ok::<(), _core::Error>(())
                     })

@@ -13,14 +13,98 @@
 //!
 //! ```
 //! use _core::align::Aligner;
-//! use _core::score::Gaps;
+//! use _core::align::Gaps;
 //! let gaps = Gaps { open: -0.5, extend: -0.5 };
 //! let (a, b) = ([0u32, 1], [0u32]);
 //! let s = Aligner::default().score(a.len(), b.len(), |i, j| if a[i] == b[j] { 3.0 } else { -2.0 }, gaps);
 //! assert_eq!(s, 2.5); // match 3, one gap -0.5
 //! ```
+//!
+//! Long alignments: the score-only DP keeps two rows (memory linear in the length). The
+//! traceback keeps checkpoint rows every `b ~ sqrt(m)` rows and recomputes one block of rows at
+//! a time while it walks back, so it needs about `48 * sqrt(m) * (n + 1)` bytes instead of a
+//! full `(m + 1) x (n + 1)` table (the recomputed rows are the same doubles, so the alignment
+//! is bit for bit the full table's). Both loops look at a [`Stop`] flag every few hundred rows.
 
-use crate::score::Gaps;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use crate::error::{Error, Result};
+use crate::mem;
+
+/// Gap scores (`open <= extend <= 0`): a gap of length k scores `open + (k - 1) * extend`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Gaps {
+    pub open: f64,
+    pub extend: f64,
+}
+
+impl Gaps {
+    /// Score of one gap of length `k` (0 for `k == 0`).
+    #[must_use]
+    pub fn cost(&self, k: usize) -> f64 {
+        if k == 0 {
+            0.0
+        } else {
+            self.open + (k - 1) as f64 * self.extend
+        }
+    }
+
+    /// True when the affine model reduces to a linear one.
+    #[must_use]
+    pub fn is_linear(&self) -> bool {
+        self.open == self.extend
+    }
+}
+
+/// A request to abandon a long computation, set from another thread (on Ctrl-C). The loops
+/// that can run long look at it every [`STOP_EVERY`] rows; a stopped computation's values are
+/// meaningless and its caller reports [`Error::Interrupted`].
+#[derive(Debug, Clone, Default)]
+pub struct Stop(Option<Arc<AtomicBool>>);
+
+/// Rows between two looks at the stop flag.
+pub const STOP_EVERY: usize = 256;
+
+impl Stop {
+    /// A flag that can be set with [`Stop::request`].
+    #[must_use]
+    pub fn new() -> Self {
+        Stop(Some(Arc::new(AtomicBool::new(false))))
+    }
+
+    /// A flag that is never set.
+    #[must_use]
+    pub fn never() -> Self {
+        Stop(None)
+    }
+
+    /// Ask every computation that holds this flag to stop.
+    pub fn request(&self) {
+        if let Some(f) = &self.0 {
+            f.store(true, Ordering::Relaxed);
+        }
+    }
+
+    /// True once a stop was requested.
+    #[inline]
+    #[must_use]
+    pub fn requested(&self) -> bool {
+        self.0.as_ref().is_some_and(|f| f.load(Ordering::Relaxed))
+    }
+
+    /// [`Error::Interrupted`] once a stop was requested.
+    ///
+    /// # Errors
+    /// As above.
+    pub fn check(&self) -> Result<()> {
+        if self.requested() {
+            Err(Error::Interrupted)
+        } else {
+            Ok(())
+        }
+    }
+}
 
 /// One column of an alignment.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,6 +130,31 @@ pub struct Alignment {
 pub struct Aligner {
     h: Vec<f64>,
     f: Vec<f64>,
+    stop: Stop,
+}
+
+/// Largest traceback table kept whole (bytes): above it the traceback is checkpointed.
+const WHOLE_TABLE_BYTES: u128 = 1 << 26;
+
+/// The three DP matrices over a run of rows (`rows x w`, row-major).
+struct Rows {
+    h: Vec<f64>,
+    e: Vec<f64>,
+    f: Vec<f64>,
+}
+
+impl Rows {
+    fn new(rows: usize, w: usize, what: &dyn Fn() -> String) -> Result<Self> {
+        let cells = rows as u128 * w as u128;
+        let ninf = f64::NEG_INFINITY;
+        // One size check for all three, so the message names the whole need.
+        mem::check::<f64>(3 * cells, what)?;
+        Ok(Rows {
+            h: mem::filled(cells, 0.0, what)?,
+            e: mem::filled(cells, ninf, what)?,
+            f: mem::filled(cells, ninf, what)?,
+        })
+    }
 }
 
 impl Aligner {
@@ -55,6 +164,17 @@ impl Aligner {
         Aligner {
             h: Vec::with_capacity(n + 1),
             f: Vec::with_capacity(n + 1),
+            stop: Stop::never(),
+        }
+    }
+
+    /// An aligner whose long alignments give up (NaN, or [`Error::Interrupted`]) once `stop`
+    /// is requested.
+    #[must_use]
+    pub fn with_stop(stop: Stop) -> Self {
+        Aligner {
+            stop,
+            ..Aligner::default()
         }
     }
 
@@ -86,6 +206,7 @@ impl Aligner {
     }
 
     /// Score of the best global alignment with match scores `sub(i, j)` (A_i against B_j).
+    /// NaN if the aligner's stop flag was set meanwhile.
     pub fn score<S>(&mut self, m: usize, n: usize, sub: S, gaps: Gaps) -> f64
     where
         S: Fn(usize, usize) -> f64,
@@ -102,10 +223,14 @@ impl Aligner {
     {
         self.init_row(n, gaps);
         let h = &mut self.h;
+        let stop = &self.stop;
         let mut col0 = 0.0;
         if gaps.is_linear() {
             let g = gaps.open;
             for i in 0..m {
+                if i % STOP_EVERY == STOP_EVERY - 1 && stop.requested() {
+                    return f64::NAN;
+                }
                 let s = row(i);
                 col0 = if i == 0 { gaps.open } else { col0 + gaps.extend };
                 let mut diag = h[0];
@@ -132,6 +257,9 @@ impl Aligner {
             f.clear();
             f.resize(n + 1, f64::NEG_INFINITY);
             for i in 0..m {
+                if i % STOP_EVERY == STOP_EVERY - 1 && stop.requested() {
+                    return f64::NAN;
+                }
                 let s = row(i);
                 col0 = if i == 0 { gaps.open } else { col0 + gaps.extend };
                 let mut diag = h[0];
@@ -168,45 +296,57 @@ impl Aligner {
         h[n]
     }
 
-    /// Best global alignment with its traceback (full matrices; for reports, not for matrices).
-    pub fn align<S>(&mut self, m: usize, n: usize, sub: S, gaps: Gaps) -> Alignment
+    /// Best global alignment with its traceback (for reports, not for matrices). Memory: the
+    /// whole table for small pairs, checkpointed rows for long ones (see the module docs).
+    ///
+    /// # Errors
+    /// [`Error::Memory`] when even the checkpointed tables cannot be allocated;
+    /// [`Error::Interrupted`] when the aligner's stop flag is set meanwhile.
+    pub fn align<S>(&mut self, m: usize, n: usize, sub: S, gaps: Gaps) -> Result<Alignment>
+    where
+        S: Fn(usize, usize) -> f64,
+    {
+        let whole = (m as u128 + 1) * (n as u128 + 1) * 24 <= WHOLE_TABLE_BYTES;
+        // Block height: all rows at once when small, else about sqrt(m) rows per block, with a
+        // checkpoint (the block's first row) kept for each block.
+        let b = if whole { m } else { m.isqrt() };
+        self.align_in_blocks(m, n, sub, gaps, b)
+    }
+
+    /// [`Aligner::align`] with blocks of `b` rows (at least 1): the same alignment for every
+    /// `b`, in `(m / b + b) * (n + 1) * 24` bytes.
+    ///
+    /// # Errors
+    /// As [`Aligner::align`].
+    pub fn align_in_blocks<S>(&mut self, m: usize, n: usize, sub: S, gaps: Gaps, b: usize) -> Result<Alignment>
     where
         S: Fn(usize, usize) -> f64,
     {
         let w = n + 1;
-        let ninf = f64::NEG_INFINITY;
-        let mut h = vec![0.0; (m + 1) * w];
-        let mut e = vec![ninf; (m + 1) * w];
-        let mut f = vec![ninf; (m + 1) * w];
+        let b = b.clamp(1, m.max(1));
+        let n_blocks = if m == 0 { 1 } else { (m - 1) / b + 1 };
+        let what = || format!("the traceback of a {m} x {n} alignment ({n_blocks} blocks of {b} rows)");
+        mem::check::<f64>((n_blocks as u128 + b as u128 + 1) * w as u128 * 3, &what)?;
+        let mut ck = Rows::new(n_blocks, w, &what)?;
+        let mut blk = Rows::new(b + 1, w, &what)?;
+        // Row 0.
         for j in 1..=n {
-            h[j] = if j == 1 { gaps.open } else { h[j - 1] + gaps.extend };
-            e[j] = h[j];
+            // Built incrementally, as the DP builds every other gap run.
+            ck.h[j] = if j == 1 { gaps.open } else { ck.h[j - 1] + gaps.extend };
+            ck.e[j] = ck.h[j];
         }
-        for i in 1..=m {
-            h[i * w] = if i == 1 {
-                gaps.open
-            } else {
-                h[(i - 1) * w] + gaps.extend
-            };
-            f[i * w] = h[i * w];
-            for j in 1..=n {
-                let k = i * w + j;
-                let eo = h[k - 1] + gaps.open;
-                let ee = e[k - 1] + gaps.extend;
-                e[k] = if ee > eo { ee } else { eo };
-                let fo = h[k - w] + gaps.open;
-                let fe = f[k - w] + gaps.extend;
-                f[k] = if fe > fo { fe } else { fo };
-                let mut v = h[k - w - 1] + sub(i - 1, j - 1);
-                if e[k] > v {
-                    v = e[k];
-                }
-                if f[k] > v {
-                    v = f[k];
-                }
-                h[k] = v;
-            }
+        // Forward pass: the first row of every block after the first.
+        for c in 0..n_blocks - 1 {
+            self.fill_block(&ck, c, b, m, n, &sub, gaps, &mut blk)?;
+            let (src, dst) = (b * w..(b + 1) * w, (c + 1) * w..(c + 2) * w);
+            ck.h[dst.clone()].copy_from_slice(&blk.h[src.clone()]);
+            ck.e[dst.clone()].copy_from_slice(&blk.e[src.clone()]);
+            ck.f[dst].copy_from_slice(&blk.f[src]);
         }
+        let block_of = |i: usize| if i == 0 { 0 } else { (i - 1) / b };
+        let mut loaded = block_of(m);
+        self.fill_block(&ck, loaded, b, m, n, &sub, gaps, &mut blk)?;
+        let score = blk.h[(m - loaded * b) * w + n];
         // Trace back from (m, n) in state H; prefer a match, then a gap in A, then in B.
         // Each gap column is scored by the derivation the DP actually used (opened or
         // extended), so re-scoring the columns in order gives the DP score bit for bit.
@@ -220,7 +360,6 @@ impl Aligner {
         let mut scores = Vec::with_capacity(m + n);
         let (mut i, mut j, mut state) = (m, n, State::H);
         while i > 0 || j > 0 {
-            let k = i * w + j;
             if i == 0 {
                 ops.push(Op::GapA { j: j - 1 });
                 scores.push(if j == 1 { gaps.open } else { gaps.extend });
@@ -233,6 +372,13 @@ impl Aligner {
                 i -= 1;
                 continue;
             }
+            if block_of(i) != loaded {
+                loaded = block_of(i);
+                self.fill_block(&ck, loaded, b, m, n, &sub, gaps, &mut blk)?;
+            }
+            // Rows i - 1 and i are both in the loaded block.
+            let k = (i - loaded * b) * w + j;
+            let (h, e, f) = (&blk.h, &blk.e, &blk.f);
             match state {
                 State::H => {
                     let s = sub(i - 1, j - 1);
@@ -271,11 +417,68 @@ impl Aligner {
         }
         ops.reverse();
         scores.reverse();
-        Alignment {
+        Ok(Alignment {
             ops,
             column_scores: scores,
-            score: h[m * w + n],
+            score,
+        })
+    }
+
+    /// Rows `c * b ..= min((c + 1) * b, m)` of the DP into `blk` (local row 0 = the block's
+    /// checkpoint row), with the recursion of the full table, cell for cell.
+    #[allow(clippy::too_many_arguments)]
+    fn fill_block<S>(
+        &self,
+        ck: &Rows,
+        c: usize,
+        b: usize,
+        m: usize,
+        n: usize,
+        sub: &S,
+        gaps: Gaps,
+        blk: &mut Rows,
+    ) -> Result<()>
+    where
+        S: Fn(usize, usize) -> f64,
+    {
+        let w = n + 1;
+        let r0 = c * b;
+        let rows = (r0 + b).min(m) - r0;
+        blk.h[..w].copy_from_slice(&ck.h[c * w..(c + 1) * w]);
+        blk.e[..w].copy_from_slice(&ck.e[c * w..(c + 1) * w]);
+        blk.f[..w].copy_from_slice(&ck.f[c * w..(c + 1) * w]);
+        for li in 1..=rows {
+            let i = r0 + li;
+            if i % STOP_EVERY == 0 {
+                self.stop.check()?;
+            }
+            let base = li * w;
+            blk.h[base] = if i == 1 {
+                gaps.open
+            } else {
+                blk.h[base - w] + gaps.extend
+            };
+            blk.f[base] = blk.h[base];
+            blk.e[base] = f64::NEG_INFINITY;
+            for j in 1..=n {
+                let k = base + j;
+                let eo = blk.h[k - 1] + gaps.open;
+                let ee = blk.e[k - 1] + gaps.extend;
+                blk.e[k] = if ee > eo { ee } else { eo };
+                let fo = blk.h[k - w] + gaps.open;
+                let fe = blk.f[k - w] + gaps.extend;
+                blk.f[k] = if fe > fo { fe } else { fo };
+                let mut v = blk.h[k - w - 1] + sub(i - 1, j - 1);
+                if blk.e[k] > v {
+                    v = blk.e[k];
+                }
+                if blk.f[k] > v {
+                    v = blk.f[k];
+                }
+                blk.h[k] = v;
+            }
         }
+        Ok(())
     }
 }
 

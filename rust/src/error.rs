@@ -36,9 +36,28 @@ pub enum Error {
     /// An architecture without genes has no similarity.
     #[error("sequence {seq} is empty: an architecture needs at least one gene")]
     EmptySequence { seq: usize },
+    /// A buffer whose length does not fit the computation (e.g. an output matrix of the wrong size).
+    #[error("{what} has length {len}, expected {expected}")]
+    Shape {
+        what: &'static str,
+        len: usize,
+        expected: usize,
+    },
     /// An index outside the population.
     #[error("index {index} is out of range for a population of {len}")]
     Index { index: usize, len: usize },
+    /// A thread count out of range (argument or `PYEVONAS_NUM_THREADS`).
+    #[error("{0}")]
+    Threads(String),
+    /// The operating system would not start the threads of a pool.
+    #[error("{0}")]
+    ThreadPool(String),
+    /// A buffer that cannot be allocated (named, with its size).
+    #[error("cannot allocate {} for {what}: {detail}", crate::mem::human(*.bytes))]
+    Memory { what: String, bytes: u128, detail: String },
+    /// The computation was stopped (Ctrl-C) before it finished.
+    #[error("interrupted")]
+    Interrupted,
     /// A request that does not fit the table (e.g. a condensed matrix for a directed schema).
     #[error("{0}")]
     Unsupported(String),

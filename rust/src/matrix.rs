@@ -1,4 +1,4 @@
-//! Similarity matrices of a population, computed in parallel on a dedicated rayon pool.
+//! Similarity matrices of a population, computed in parallel (on a pool from `threads.rs`).
 //!
 //! Orientation: `M[i][j]` = similarity of sequence i as A (rows, the first argument of the
 //! match function) against sequence j as B. Every cell is an independent pure computation
@@ -9,18 +9,15 @@
 //!
 //! Row ranges let callers work in blocks (and check for Ctrl-C between them).
 
-use std::collections::HashMap;
 use std::ops::Range;
-use std::sync::{Arc, Mutex, OnceLock};
 
 use rayon::prelude::*;
-use rayon::ThreadPool;
 
-use crate::align::Aligner;
+use crate::align::{Aligner, Stop};
 use crate::error::{Error, Result};
+use crate::lanes::{RowGroup, LANES};
 use crate::score::ScoreTable;
 use crate::seq::Population;
-use crate::simd::{RowGroup, LANES};
 
 /// Output element types of the matrix routines.
 pub trait Element: Copy + Send + Sync + Default {
@@ -38,38 +35,6 @@ impl Element for f32 {
     fn from_f64(x: f64) -> Self {
         x as f32
     }
-}
-
-/// Thread count from `PYEVONAS_NUM_THREADS`, else the machine's available parallelism.
-#[must_use]
-pub fn default_threads() -> usize {
-    std::env::var("PYEVONAS_NUM_THREADS")
-        .ok()
-        .and_then(|v| v.trim().parse::<usize>().ok())
-        .filter(|&n| n > 0)
-        .unwrap_or_else(|| std::thread::available_parallelism().map_or(1, std::num::NonZero::get))
-}
-
-/// The pool for `n_threads` (None: the default). Pools are built once and kept: pyevonas
-/// never uses rayon's global pool, so it cannot fight other rayon users (or PyTorch).
-#[must_use]
-pub fn pool(n_threads: Option<usize>) -> Arc<ThreadPool> {
-    static POOLS: OnceLock<Mutex<HashMap<usize, Arc<ThreadPool>>>> = OnceLock::new();
-    let n = n_threads.filter(|&n| n > 0).unwrap_or_else(default_threads);
-    let pools = POOLS.get_or_init(|| Mutex::new(HashMap::new()));
-    let mut guard = pools.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    guard
-        .entry(n)
-        .or_insert_with(|| {
-            Arc::new(
-                rayon::ThreadPoolBuilder::new()
-                    .num_threads(n)
-                    .thread_name(|i| format!("pyevonas-{i}"))
-                    .build()
-                    .expect("building a rayon thread pool"),
-            )
-        })
-        .clone()
 }
 
 fn check_rows(rows: &Range<usize>, len: usize) -> Result<()> {
@@ -117,12 +82,13 @@ struct Lanes<'a> {
     fast: Option<RowGroup>,
     h: Vec<[f64; LANES]>,
     al: Aligner,
+    stop: &'a Stop,
 }
 
 impl<'a> Lanes<'a> {
     /// `n_cols`: how many column sequences the group will meet. The profile costs about as
     /// much as aligning the group against `k / 8` columns, so few columns go scalar.
-    fn new(pop: &Population, table: &ScoreTable, rows: &'a [usize], n_cols: usize) -> Self {
+    fn new(pop: &Population, table: &ScoreTable, rows: &'a [usize], n_cols: usize, stop: &'a Stop) -> Self {
         let worth_it = n_cols * 8 >= pop.n_distinct_genes() && rows.len() * 2 >= LANES;
         let fast = if table.gaps().is_linear() && worth_it {
             RowGroup::new(pop, rows)
@@ -133,7 +99,8 @@ impl<'a> Lanes<'a> {
             rows,
             fast,
             h: Vec::new(),
-            al: Aligner::default(),
+            al: Aligner::with_stop(stop.clone()),
+            stop,
         }
     }
 
@@ -144,7 +111,7 @@ impl<'a> Lanes<'a> {
         let len_j = pop.seq(j).len();
         match &self.fast {
             Some(grp) => {
-                let scores = grp.scores(pop.seq(j), table.gaps(), &mut self.h);
+                let scores = grp.scores(pop.seq(j), table.gaps(), &mut self.h, self.stop);
                 for (l, &i) in self.rows.iter().enumerate() {
                     out[l] = table.normalise(scores[l], pop.seq(i).len(), len_j, pop.self_scores()[i], self_j);
                 }
@@ -215,7 +182,9 @@ fn check_groups(plan: &Plan, groups: &Range<usize>) -> Result<()> {
 /// every ordered pair is aligned. Diagonal cells (i == j) are exactly 1.
 ///
 /// # Errors
-/// [`Error::Index`] when a range leaves the population or `out` has the wrong length.
+/// [`Error::Index`] when a range leaves the population, [`Error::Shape`] when `out` has the
+/// wrong length.
+#[allow(clippy::too_many_arguments)]
 pub fn fill_matrix<T: Element>(
     pop: &Population,
     table: &ScoreTable,
@@ -224,15 +193,17 @@ pub fn fill_matrix<T: Element>(
     rows: Range<usize>,
     cols: Range<usize>,
     out: &mut [T],
+    stop: &Stop,
 ) -> Result<()> {
     check_rows(&rows, pop.len())?;
     check_rows(&cols, pop.len())?;
     check_groups(plan, &groups)?;
     let width = cols.len();
     if out.len() != rows.len() * width {
-        return Err(Error::Index {
-            index: out.len(),
-            len: rows.len() * width,
+        return Err(Error::Shape {
+            what: "the output matrix",
+            len: out.len(),
+            expected: rows.len() * width,
         });
     }
     let half = rows == cols && table.is_symmetric();
@@ -245,12 +216,15 @@ pub fn fill_matrix<T: Element>(
         } else {
             cols.len()
         };
-        let mut lanes = Lanes::new(pop, table, mine, n_cols);
+        let mut lanes = Lanes::new(pop, table, mine, n_cols, stop);
         if half {
             // Columns: this group's rows and every later group's. Only cells of this group's
             // own rows are written here, so no two threads ever share a cache line of output;
             // the cells below (j's row, column i) are filled by `mirror_missing` afterwards.
             for &j in plan.rows_from_group(g) {
+                if stop.requested() {
+                    return;
+                }
                 let sims = lanes.sims(pop, table, j);
                 for (l, &i) in mine.iter().enumerate() {
                     let v = if i == j { 1.0 } else { sims[l] };
@@ -261,6 +235,9 @@ pub fn fill_matrix<T: Element>(
         } else {
             // Rows are partitioned among groups: this task alone writes these rows.
             for j in cols.clone() {
+                if stop.requested() {
+                    return;
+                }
                 let sims = lanes.sims(pop, table, j);
                 for (l, &i) in mine.iter().enumerate() {
                     let v = if i == j { 1.0 } else { sims[l] };
@@ -270,7 +247,7 @@ pub fn fill_matrix<T: Element>(
             }
         }
     });
-    Ok(())
+    stop.check()
 }
 
 /// After every group of a half computation (symmetric table, rows == cols == 0..n) is
@@ -308,13 +285,15 @@ pub fn condensed_offset(n: usize, i: usize) -> usize {
 /// triangle `out` (length n(n-1)/2). Symmetric tables only.
 ///
 /// # Errors
-/// [`Error::Unsupported`] for a directed table; [`Error::Index`] for bad ranges or length.
+/// [`Error::Unsupported`] for a directed table; [`Error::Index`] for bad ranges;
+/// [`Error::Shape`] for a wrong output length.
 pub fn fill_condensed<T: Element>(
     pop: &Population,
     table: &ScoreTable,
     plan: &Plan,
     groups: Range<usize>,
     out: &mut [T],
+    stop: &Stop,
 ) -> Result<()> {
     let n = pop.len();
     if !table.is_symmetric() {
@@ -323,17 +302,28 @@ pub fn fill_condensed<T: Element>(
         ));
     }
     check_groups(plan, &groups)?;
-    if out.len() != condensed_offset(n, n) || plan.order.len() != n {
-        return Err(Error::Index {
-            index: out.len(),
-            len: condensed_offset(n, n),
+    if plan.order.len() != n {
+        return Err(Error::Shape {
+            what: "the plan",
+            len: plan.order.len(),
+            expected: n,
+        });
+    }
+    if out.len() != condensed_offset(n, n) {
+        return Err(Error::Shape {
+            what: "the condensed output",
+            len: out.len(),
+            expected: condensed_offset(n, n),
         });
     }
     let out = Out::new(out);
     groups.into_par_iter().for_each(|g| {
         let mine = plan.group(g);
-        let mut lanes = Lanes::new(pop, table, mine, plan.rows_from_group(g).len());
+        let mut lanes = Lanes::new(pop, table, mine, plan.rows_from_group(g).len(), stop);
         for &j in plan.rows_from_group(g) {
+            if stop.requested() {
+                return;
+            }
             let sims = lanes.sims(pop, table, j);
             for (l, &i) in mine.iter().enumerate() {
                 if i != j {
@@ -344,40 +334,46 @@ pub fn fill_condensed<T: Element>(
             }
         }
     });
-    Ok(())
+    stop.check()
 }
 
 /// Raw alignment scores for rows `rows` against columns `cols` (row-major into `out`).
 ///
 /// # Errors
-/// [`Error::Index`] for a bad range or output length.
+/// [`Error::Index`] for a bad range, [`Error::Shape`] for a wrong output length.
 pub fn fill_scores(
     pop: &Population,
     table: &ScoreTable,
     rows: Range<usize>,
     cols: Range<usize>,
     out: &mut [f64],
+    stop: &Stop,
 ) -> Result<()> {
     check_rows(&rows, pop.len())?;
     check_rows(&cols, pop.len())?;
     let width = cols.len();
     if out.len() != rows.len() * width {
-        return Err(Error::Index {
-            index: out.len(),
-            len: rows.len() * width,
+        return Err(Error::Shape {
+            what: "the output matrix",
+            len: out.len(),
+            expected: rows.len() * width,
         });
     }
     if width == 0 {
         return Ok(());
     }
-    out.par_chunks_mut(width)
-        .enumerate()
-        .for_each_init(Aligner::default, |al, (r, row)| {
+    out.par_chunks_mut(width).enumerate().for_each_init(
+        || Aligner::with_stop(stop.clone()),
+        |al, (r, row)| {
             for (c, cell) in row.iter_mut().enumerate() {
+                if stop.requested() {
+                    return;
+                }
                 *cell = pop.score(table, rows.start + r, cols.start + c, al);
             }
-        });
-    Ok(())
+        },
+    );
+    stop.check()
 }
 
 /// For each row of groups `groups` of `plan` (over `rows`), the `k` most similar columns
@@ -386,7 +382,7 @@ pub fn fill_scores(
 /// at `(i - rows.start) * k`; rows with fewer candidates are padded with -1 and NaN.
 ///
 /// # Errors
-/// [`Error::Index`] for a bad range or output length.
+/// [`Error::Index`] for a bad range, [`Error::Shape`] for a wrong output length.
 #[allow(clippy::too_many_arguments)]
 pub fn fill_nearest(
     pop: &Population,
@@ -399,15 +395,22 @@ pub fn fill_nearest(
     exclude_self: bool,
     out_idx: &mut [i64],
     out_sim: &mut [f64],
+    stop: &Stop,
 ) -> Result<()> {
     check_rows(&rows, pop.len())?;
     check_rows(&cols, pop.len())?;
     check_groups(plan, &groups)?;
-    if out_idx.len() != rows.len() * k || out_sim.len() != rows.len() * k {
-        return Err(Error::Index {
-            index: out_idx.len(),
-            len: rows.len() * k,
-        });
+    for (what, len) in [
+        ("the index output", out_idx.len()),
+        ("the similarity output", out_sim.len()),
+    ] {
+        if len != rows.len() * k {
+            return Err(Error::Shape {
+                what,
+                len,
+                expected: rows.len() * k,
+            });
+        }
     }
     if k == 0 {
         return Ok(());
@@ -415,9 +418,12 @@ pub fn fill_nearest(
     let (oi, os) = (Out::new(out_idx), Out::new(out_sim));
     groups.into_par_iter().for_each(|g| {
         let mine = plan.group(g);
-        let mut lanes = Lanes::new(pop, table, mine, cols.len());
-        let mut best: Vec<Vec<(f64, usize)>> = vec![Vec::with_capacity(k + 1); mine.len()];
+        let mut lanes = Lanes::new(pop, table, mine, cols.len(), stop);
+        let mut best: Vec<Vec<(f64, usize)>> = vec![Vec::with_capacity(k.min(cols.len()) + 1); mine.len()];
         for j in cols.clone() {
+            if stop.requested() {
+                return;
+            }
             let sims = lanes.sims(pop, table, j);
             for (l, &i) in mine.iter().enumerate() {
                 if exclude_self && i == j {
@@ -449,7 +455,7 @@ pub fn fill_nearest(
             }
         }
     });
-    Ok(())
+    stop.check()
 }
 
 #[cfg(test)]

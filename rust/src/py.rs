@@ -5,19 +5,25 @@
 //! copy. Large matrices run in row blocks with a signal check between blocks, so Ctrl-C works.
 
 use std::ops::Range;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use numpy::ndarray::{Array1, Array2};
 use numpy::{IntoPyArray, PyReadonlyArray1, PyReadonlyArray2, PyReadonlyArray3, PyUntypedArrayMethods};
-use pyo3::exceptions::{PyIndexError, PyValueError};
+use pyo3::exceptions::{PyIndexError, PyKeyboardInterrupt, PyMemoryError, PyRuntimeError, PyValueError};
 use pyo3::prelude::*;
 use pyo3::types::{PyDict, PyFloat, PyInt, PyList, PyString};
+use rayon::ThreadPool;
 
-use crate::align::{Aligner, Op};
+use crate::align::{Aligner, Gaps, Op, Stop};
 use crate::error::Error;
+use crate::genes::GeneCache;
 use crate::matrix::{self, Element};
-use crate::score::{Gaps, LowerBound, ScoreTable, Term};
+use crate::mem;
+use crate::score::{LowerBound, ScoreTable, Term};
 use crate::seq::Population;
+use crate::threads;
 
 /// `Population.align`'s answer: (pairs [(i or -1, j or -1)], column scores, raw score, similarity).
 type TracedAlignment = (Vec<(i64, i64)>, Vec<f64>, f64, f64);
@@ -39,7 +45,10 @@ fn to_py(e: Error) -> PyErr {
         | Error::NonFinite { .. }
         | Error::EmptySequence { .. } => EncodingError::new_err(msg),
         Error::Index { .. } => PyIndexError::new_err(msg),
-        Error::Unsupported(_) => PyValueError::new_err(msg),
+        Error::Shape { .. } | Error::Threads(_) | Error::Unsupported(_) => PyValueError::new_err(msg),
+        Error::ThreadPool(_) => PyRuntimeError::new_err(msg),
+        Error::Memory { .. } => PyMemoryError::new_err(msg),
+        Error::Interrupted => PyKeyboardInterrupt::new_err(msg),
     }
 }
 
@@ -54,18 +63,100 @@ fn group_batches(n_groups: usize, total_cells: usize) -> Vec<Range<usize>> {
     (0..n_groups).step_by(per).map(|s| s..(s + per).min(n_groups)).collect()
 }
 
-/// Call `progress(done, total)` (in batches) if given; its exceptions propagate.
-fn report(py: Python<'_>, progress: Option<&Bound<'_, PyAny>>, done: usize, total: usize) -> PyResult<()> {
-    let _ = py;
-    if let Some(cb) = progress {
-        cb.call1((done, total))?;
+/// DP cells above which a computation runs beside a thread that watches for Ctrl-C (below,
+/// it is over within milliseconds and the check after it is enough).
+const WATCH_CELLS: u128 = 1 << 24;
+
+/// How often a watched computation looks at Python's signals.
+const WATCH_EVERY: Duration = Duration::from_millis(50);
+
+/// Run `work` on `pool` with the GIL released. When it is long (`cells` DP cells or more), the
+/// calling thread watches for Ctrl-C meanwhile and on a signal asks `work` to stop (through
+/// the [`Stop`] it gets), then raises the signal's exception once `work` has returned.
+fn compute<R, F>(py: Python<'_>, pool: &ThreadPool, cells: u128, work: F) -> PyResult<R>
+where
+    R: Send,
+    F: FnOnce(&Stop) -> crate::Result<R> + Send,
+{
+    if cells < WATCH_CELLS {
+        let out = py.detach(|| pool.install(|| work(&Stop::never())));
+        py.check_signals()?;
+        return out.map_err(to_py);
+    }
+    let stop = Stop::new();
+    let done = AtomicBool::new(false);
+    let me = std::thread::current();
+    let mut signal = None;
+    let out = std::thread::scope(|s| {
+        let worker = s.spawn(|| {
+            let out = pool.install(|| work(&stop));
+            done.store(true, Ordering::Release);
+            me.unpark();
+            out
+        });
+        while !done.load(Ordering::Acquire) {
+            py.detach(|| std::thread::park_timeout(WATCH_EVERY));
+            if signal.is_none() {
+                if let Err(e) = py.check_signals() {
+                    stop.request();
+                    signal = Some(e);
+                }
+            }
+        }
+        worker.join().unwrap_or_else(|panic| std::panic::resume_unwind(panic))
+    });
+    if let Some(e) = signal {
+        return Err(e);
+    }
+    py.check_signals()?;
+    out.map_err(to_py)
+}
+
+/// The block loop of every long call: run `step` over batches of groups on `pool` with the
+/// GIL released (watched for Ctrl-C as in [`compute`] when a batch is long); between batches
+/// check for Ctrl-C and call `progress(done, total)` (whose exceptions propagate).
+/// `group_cells` estimates the DP cells of one group.
+fn run_blocks<'py, F>(
+    py: Python<'py>,
+    pool: &ThreadPool,
+    n_groups: usize,
+    total_cells: usize,
+    group_cells: u128,
+    progress: Option<&Bound<'py, PyAny>>,
+    mut step: F,
+) -> PyResult<()>
+where
+    F: FnMut(Range<usize>, &Stop) -> crate::Result<()> + Send,
+{
+    for batch in group_batches(n_groups, total_cells) {
+        let done = batch.end;
+        let cells = group_cells.saturating_mul(batch.len() as u128);
+        compute(py, pool, cells, |stop| step(batch, stop))?;
+        if let Some(cb) = progress {
+            cb.call1((done, n_groups))?;
+        }
     }
     Ok(())
 }
 
+/// A `rows x cols` array, allocated fallibly (MemoryError naming the size).
+fn new_array<T: Clone + Default + numpy::Element>(rows: usize, cols: usize) -> PyResult<Array2<T>> {
+    let what = || format!("a {rows} x {cols} {} array", std::any::type_name::<T>());
+    let v = mem::filled(rows as u128 * cols as u128, T::default(), &what).map_err(to_py)?;
+    Array2::from_shape_vec((rows, cols), v).map_err(|e| PyValueError::new_err(e.to_string()))
+}
+
+/// DP cells of aligning every sequence of `rows` against every one of `cols`.
+fn dp_cells(pop: &Population, rows: &Range<usize>, cols: &Range<usize>) -> u128 {
+    let total = |r: &Range<usize>| r.clone().map(|i| pop.seq(i).len() as u128).sum::<u128>();
+    total(rows) * total(cols)
+}
+
+/// The compiled schema (immutable) with the growing dictionary of the genes it has met.
 #[pyclass(frozen, name = "ScoreTable", module = "pyevonas._core")]
 struct PyScoreTable {
     inner: Arc<ScoreTable>,
+    genes: Arc<GeneCache>,
 }
 
 #[pymethods]
@@ -139,7 +230,10 @@ impl PyScoreTable {
             lb,
         )
         .map_err(to_py)?;
-        Ok(PyScoreTable { inner: Arc::new(table) })
+        Ok(PyScoreTable {
+            genes: Arc::new(GeneCache::new(&table)),
+            inner: Arc::new(table),
+        })
     }
 
     #[getter]
@@ -179,10 +273,6 @@ struct PyPopulation {
     table: Arc<ScoreTable>,
 }
 
-fn new_array<T: Clone + Default>(rows: usize, cols: usize) -> Array2<T> {
-    Array2::from_elem((rows, cols), T::default())
-}
-
 impl PyPopulation {
     fn split_ranges(&self, split: Option<usize>) -> PyResult<(Range<usize>, Range<usize>)> {
         let n = self.pop.len();
@@ -203,21 +293,25 @@ impl PyPopulation {
         progress: Option<&Bound<'py, PyAny>>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let (rows, cols) = self.split_ranges(split)?;
-        let mut out = new_array::<T>(rows.len(), cols.len());
-        let pool = matrix::pool(n_threads);
+        let pool = threads::pool(n_threads).map_err(to_py)?;
+        let mut out = new_array::<T>(rows.len(), cols.len())?;
         let (pop, table) = (&*self.pop, &*self.table);
         let plan = matrix::Plan::new(pop, rows.clone());
+        let group_cells = dp_cells(pop, &rows, &cols) / plan.n_groups().max(1) as u128;
         {
             let slice = out.as_slice_mut().expect("a fresh array is contiguous");
-            let total = plan.n_groups();
-            for batch in group_batches(total, rows.len() * cols.len()) {
-                let done = batch.end;
-                let (rows, cols, part) = (rows.clone(), cols.clone(), &mut *slice);
-                py.detach(|| pool.install(|| matrix::fill_matrix(pop, table, &plan, batch, rows, cols, part)))
-                    .map_err(to_py)?;
-                py.check_signals()?;
-                report(py, progress, done, total)?;
-            }
+            let pairs = rows.len() * cols.len();
+            run_blocks(
+                py,
+                &pool,
+                plan.n_groups(),
+                pairs,
+                group_cells,
+                progress,
+                |batch, stop| {
+                    matrix::fill_matrix(pop, table, &plan, batch, rows.clone(), cols.clone(), &mut *slice, stop)
+                },
+            )?;
             if split.is_none() && table.is_symmetric() {
                 let n = rows.len();
                 py.detach(|| pool.install(|| matrix::mirror_missing(&plan, n, slice)));
@@ -238,21 +332,29 @@ impl PyPopulation {
             ));
         }
         let n = self.pop.len();
-        let mut out = Array1::from_elem(matrix::condensed_offset(n, n), T::default());
-        let pool = matrix::pool(n_threads);
+        let pool = threads::pool(n_threads).map_err(to_py)?;
+        let len = n as u128 * n.saturating_sub(1) as u128 / 2;
+        let what = || {
+            format!(
+                "a condensed matrix of {n} architectures ({len} {})",
+                std::any::type_name::<T>()
+            )
+        };
+        let mut out = Array1::from(mem::filled(len, T::default(), &what).map_err(to_py)?);
         let (pop, table) = (&*self.pop, &*self.table);
         let plan = matrix::Plan::new(pop, 0..n);
+        let group_cells = dp_cells(pop, &(0..n), &(0..n)) / plan.n_groups().max(1) as u128;
         {
             let slice = out.as_slice_mut().expect("a fresh array is contiguous");
-            let total = plan.n_groups();
-            for batch in group_batches(total, n * n / 2) {
-                let done = batch.end;
-                let part = &mut *slice;
-                py.detach(|| pool.install(|| matrix::fill_condensed(pop, table, &plan, batch, part)))
-                    .map_err(to_py)?;
-                py.check_signals()?;
-                report(py, progress, done, total)?;
-            }
+            run_blocks(
+                py,
+                &pool,
+                plan.n_groups(),
+                n * n / 2,
+                group_cells,
+                progress,
+                |batch, stop| matrix::fill_condensed(pop, table, &plan, batch, &mut *slice, stop),
+            )?;
         }
         Ok(out.into_pyarray(py).into_any())
     }
@@ -269,7 +371,7 @@ impl PyPopulation {
         params: PyReadonlyArray2<'_, f64>,
         offsets: PyReadonlyArray1<'_, i64>,
     ) -> PyResult<Self> {
-        let table = table.get().inner.clone();
+        let (table, genes) = (table.get().inner.clone(), table.get().genes.clone());
         let codes: Vec<u32> = codes.as_array().iter().copied().collect();
         let pshape = params.shape().to_vec();
         if pshape[1] != table.n_params() || pshape[0] != codes.len() {
@@ -285,11 +387,16 @@ impl PyPopulation {
         for &o in offsets.as_array() {
             offs.push(usize::try_from(o).map_err(|_| to_py(Error::Offsets(format!("negative offset {o}"))))?);
         }
-        let pool = matrix::pool(None);
+        let pool = threads::pool(None).map_err(to_py)?;
         let t = &*table;
-        let pop = py
-            .detach(|| pool.install(|| Population::new(t, &codes, &params, &offs)))
-            .map_err(to_py)?;
+        // The self-alignments are the long part: sum of the squared lengths.
+        let cells = offs
+            .windows(2)
+            .map(|w| (w[1].saturating_sub(w[0]) as u128).pow(2))
+            .sum();
+        let pop = compute(py, &pool, cells, |stop| {
+            Population::with_cache(t, &genes, &codes, &params, &offs, stop)
+        })?;
         Ok(PyPopulation {
             pop: Arc::new(pop),
             table,
@@ -347,18 +454,21 @@ impl PyPopulation {
         n_threads: Option<usize>,
     ) -> PyResult<Bound<'py, PyAny>> {
         let (rows, cols) = self.split_ranges(split)?;
-        let mut out = new_array::<f64>(rows.len(), cols.len());
-        let pool = matrix::pool(n_threads);
+        let pool = threads::pool(n_threads).map_err(to_py)?;
+        let mut out = new_array::<f64>(rows.len(), cols.len())?;
         {
             let slice = out.as_slice_mut().expect("a fresh array is contiguous");
             let (pop, table) = (&*self.pop, &*self.table);
-            py.detach(|| pool.install(|| matrix::fill_scores(pop, table, rows, cols, slice)))
-                .map_err(to_py)?;
+            let cells = dp_cells(pop, &rows, &cols);
+            compute(py, &pool, cells, |stop| {
+                matrix::fill_scores(pop, table, rows, cols, slice, stop)
+            })?;
         }
         Ok(out.into_pyarray(py).into_any())
     }
 
-    /// k nearest (most similar) columns per row: (indices int64 (R, k), similarities (R, k)).
+    /// k nearest (most similar) columns per row: (indices int64 (R, k'), similarities (R, k')),
+    /// k' = k capped at the number of candidates (the columns, less the row itself without a split).
     #[pyo3(signature = (k, split=None, n_threads=None, progress=None))]
     fn nearest<'py>(
         &self,
@@ -370,32 +480,53 @@ impl PyPopulation {
     ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
         let (rows, cols) = self.split_ranges(split)?;
         let exclude_self = split.is_none();
-        let mut idx = new_array::<i64>(rows.len(), k);
-        let mut sim = new_array::<f64>(rows.len(), k);
-        let pool = matrix::pool(n_threads);
+        let candidates = if exclude_self {
+            cols.len().saturating_sub(1)
+        } else {
+            cols.len()
+        };
+        let k = k.min(candidates);
+        let pool = threads::pool(n_threads).map_err(to_py)?;
+        let mut idx = new_array::<i64>(rows.len(), k)?;
+        let mut sim = new_array::<f64>(rows.len(), k)?;
         let (pop, table) = (&*self.pop, &*self.table);
         let plan = matrix::Plan::new(pop, rows.clone());
+        let group_cells = dp_cells(pop, &rows, &cols) / plan.n_groups().max(1) as u128;
         {
             let is = idx.as_slice_mut().expect("contiguous");
             let ss = sim.as_slice_mut().expect("contiguous");
-            let total = plan.n_groups();
-            for batch in group_batches(total, rows.len() * cols.len()) {
-                let done = batch.end;
-                let (rows, cols, pi, ps) = (rows.clone(), cols.clone(), &mut *is, &mut *ss);
-                py.detach(|| {
-                    pool.install(|| matrix::fill_nearest(pop, table, &plan, batch, rows, cols, k, exclude_self, pi, ps))
-                })
-                .map_err(to_py)?;
-                py.check_signals()?;
-                report(py, progress, done, total)?;
-            }
+            let pairs = rows.len() * cols.len();
+            run_blocks(
+                py,
+                &pool,
+                plan.n_groups(),
+                pairs,
+                group_cells,
+                progress,
+                |batch, stop| {
+                    let (rows, cols) = (rows.clone(), cols.clone());
+                    matrix::fill_nearest(
+                        pop,
+                        table,
+                        &plan,
+                        batch,
+                        rows,
+                        cols,
+                        k,
+                        exclude_self,
+                        &mut *is,
+                        &mut *ss,
+                        stop,
+                    )
+                },
+            )?;
         }
         Ok((idx.into_pyarray(py).into_any(), sim.into_pyarray(py).into_any()))
     }
 
     /// Traced alignment of sequence i (as A) against j (as B):
     /// (pairs [(i or -1, j or -1)], column scores, raw score, similarity).
-    fn align(&self, i: usize, j: usize) -> PyResult<TracedAlignment> {
+    fn align(&self, py: Python<'_>, i: usize, j: usize) -> PyResult<TracedAlignment> {
         let n = self.pop.len();
         if i >= n || j >= n {
             return Err(PyIndexError::new_err(format!(
@@ -405,7 +536,12 @@ impl PyPopulation {
         let (a, b) = (self.pop.seq(i), self.pop.seq(j));
         let table = &*self.table;
         let pop = &*self.pop;
-        let al = Aligner::default().align(a.len(), b.len(), |x, y| pop.gene_score(table, a[x], b[y]), table.gaps());
+        let pool = threads::pool(None).map_err(to_py)?;
+        let cells = 2 * a.len() as u128 * b.len() as u128;
+        let al = compute(py, &pool, cells, |stop| {
+            let sub = |x: usize, y: usize| pop.gene_score(table, a[x], b[y]);
+            Aligner::with_stop(stop.clone()).align(a.len(), b.len(), sub, table.gaps())
+        })?;
         let pairs = al
             .ops
             .iter()
@@ -442,9 +578,23 @@ struct PyEncoder {
 #[pymethods]
 impl PyEncoder {
     #[new]
-    fn new(py: Python<'_>, ignore: Vec<String>, layers: Vec<(String, Vec<LayerChoiceSpec>)>, n_params: usize) -> Self {
+    fn new(
+        py: Python<'_>,
+        ignore: Vec<String>,
+        layers: Vec<(String, Vec<LayerChoiceSpec>)>,
+        n_params: usize,
+    ) -> PyResult<Self> {
+        for (name, choices) in &layers {
+            for (_, _, params) in choices {
+                if let Some((p, col)) = params.iter().find(|(_, col)| *col >= n_params) {
+                    return Err(PyValueError::new_err(format!(
+                        "layer {name:?}: parameter {p:?} has column {col}, but there are {n_params} columns"
+                    )));
+                }
+            }
+        }
         let s = |x: &str| PyString::intern(py, x).unbind();
-        PyEncoder {
+        Ok(PyEncoder {
             ignore,
             layers: layers
                 .into_iter()
@@ -462,7 +612,7 @@ impl PyEncoder {
                 .collect(),
             n_params,
             layer_key: s("layer"),
-        }
+        })
     }
 
     /// (codes, params, offsets) for a list of chromosomes, or None if any needs the slow path.
@@ -547,10 +697,17 @@ impl PyEncoder {
     }
 }
 
-/// Threads the default pool uses (`PYEVONAS_NUM_THREADS` or the machine's parallelism).
+/// Threads the default pool uses (`PYEVONAS_NUM_THREADS` or the machine's parallelism);
+/// ValueError naming the variable when its value is not a usable thread count.
 #[pyfunction]
-fn default_threads() -> usize {
-    matrix::default_threads()
+fn default_threads() -> PyResult<usize> {
+    threads::default_threads().map_err(to_py)
+}
+
+/// Most threads one call may use (`n_threads` or `PYEVONAS_NUM_THREADS` above it are refused).
+#[pyfunction]
+fn max_threads() -> usize {
+    threads::max_threads()
 }
 
 #[pymodule(gil_used = false)]
@@ -559,6 +716,8 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyPopulation>()?;
     m.add_class::<PyEncoder>()?;
     m.add_function(wrap_pyfunction!(default_threads, m)?)?;
+    m.add_function(wrap_pyfunction!(max_threads, m)?)?;
+    threads::install_fork_guard();
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -1,4 +1,5 @@
-//! `ScoreTable`: the scoring schema compiled to plain data.
+//! `ScoreTable`: the scoring schema compiled to plain data, immutable once built (the cache of
+//! distinct genes a Python-facing table keeps lives beside it, in `genes.rs`).
 //!
 //! For every ordered pair of gene types `(x, y)` the table holds one rule
 //! `base - d`, `d = sum_k (|x_p - y_p| * w_k) / n_k` over the rule's terms, in order.
@@ -9,10 +10,8 @@
 //! Gap costs are scores added per gapped position: a gap of length `k` scores
 //! `open + (k - 1) * extend` (both <= 0).
 
-use std::sync::Arc;
-
+use crate::align::Gaps;
 use crate::error::{Error, Result};
-use crate::seq::GeneCache;
 
 /// One weighted, normalised parameter difference of a rule.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -35,30 +34,12 @@ pub enum LowerBound {
     AllGaps,
 }
 
-/// Gap scores (`open <= extend <= 0`): a gap of length k scores `open + (k - 1) * extend`.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Gaps {
-    pub open: f64,
-    pub extend: f64,
-}
-
-impl Gaps {
-    /// Score of one gap of length `k` (0 for `k == 0`).
-    #[must_use]
-    pub fn cost(&self, k: usize) -> f64 {
-        if k == 0 {
-            0.0
-        } else {
-            self.open + (k - 1) as f64 * self.extend
-        }
-    }
-
-    /// True when the affine model reduces to a linear one.
-    #[must_use]
-    pub fn is_linear(&self) -> bool {
-        self.open == self.extend
-    }
-}
+/// Bound on the magnitude of every base score, gap score and term weight. A global alignment of
+/// sequences of lengths m and n sums at most m + n scores, so every raw score, self score and
+/// normalisation bound stays below `(m + n) * 1e12` in magnitude: finite (and far from
+/// overflow) for any length that fits in memory, which keeps `sim(S, S) == 1` for every table
+/// that loads. (1e308 was accepted before and made `sim(S, S)` 0.)
+pub const MAX_SCORE: f64 = 1e12;
 
 /// A compiled scoring schema: per ordered type pair, a base score and its terms.
 #[derive(Debug, Clone)]
@@ -72,7 +53,6 @@ pub struct ScoreTable {
     lower_bound: LowerBound,
     symmetric: bool,
     used: Vec<Vec<usize>>,
-    cache: Arc<GeneCache>,
 }
 
 impl ScoreTable {
@@ -117,6 +97,20 @@ impl ScoreTable {
                 ));
             }
         }
+        if let Some(k) = base.iter().position(|b| b.abs() > MAX_SCORE) {
+            return bad(format!(
+                "score of pair ({}, {}) is {}, beyond the bound of {MAX_SCORE:e} on every score",
+                k / n_types,
+                k % n_types,
+                base[k]
+            ));
+        }
+        if gaps.open < -MAX_SCORE || gaps.extend < -MAX_SCORE {
+            return bad(format!(
+                "gap scores must be at least -{MAX_SCORE:e} (open {}, extend {})",
+                gaps.open, gaps.extend
+            ));
+        }
         for x in 0..n_types {
             if base[x * n_types + x] <= 0.0 {
                 return bad(format!("self match of gene type {x} is not positive"));
@@ -136,9 +130,9 @@ impl ScoreTable {
                 if t.param >= n_params {
                     return bad(format!("rule {k} uses parameter column {} of {n_params}", t.param));
                 }
-                if !t.weight.is_finite() || t.weight < 0.0 {
+                if !t.weight.is_finite() || t.weight < 0.0 || t.weight > MAX_SCORE {
                     return bad(format!(
-                        "rule {k} has a weight that is negative or not finite ({})",
+                        "rule {k} has a weight that is negative, not finite or above {MAX_SCORE:e} ({})",
                         t.weight
                     ));
                 }
@@ -159,7 +153,6 @@ impl ScoreTable {
             lower_bound,
             symmetric: false,
             used: Vec::new(),
-            cache: Arc::new(GeneCache::new(n_params)),
         };
         table.symmetric = table.compute_symmetric();
         table.used = (0..n_types).map(|t| table.used_params(t)).collect();
@@ -250,12 +243,6 @@ impl ScoreTable {
         &self.used
     }
 
-    /// The table's cache of distinct genes and their scores (shared by its clones).
-    #[must_use]
-    pub fn gene_cache(&self) -> &GeneCache {
-        &self.cache
-    }
-
     /// Similarity from a raw score, the two self scores and the lengths; clamped below at 0.
     #[inline]
     #[must_use]
@@ -327,6 +314,36 @@ mod tests {
         assert!(table(vec![3.0, -2.0, -2.0, 1.0], vec![vec![col], vec![], vec![], vec![]]).is_err());
         let ok = table(vec![3.0, -2.0, -2.0, 1.0], vec![vec![], vec![], vec![], vec![]]).unwrap();
         assert!(ok.is_symmetric());
+    }
+
+    #[test]
+    fn scores_that_could_overflow_are_refused() {
+        let none = || vec![vec![], vec![], vec![], vec![]];
+        let huge = table(vec![1e308, -2.0, -2.0, 1.0], none()).unwrap_err();
+        assert!(huge.to_string().contains("beyond the bound of 1e12"), "{huge}");
+        assert!(table(vec![3.0, -1e13, -2.0, 1.0], none()).is_err());
+        let deep_gap = ScoreTable::new(
+            2,
+            1,
+            vec![3.0, -2.0, -2.0, 1.0],
+            none(),
+            Gaps {
+                open: -1e308,
+                extend: -0.5,
+            },
+            LowerBound::Paper,
+        );
+        assert!(deep_gap.is_err());
+        let heavy = Term {
+            param: 0,
+            weight: 1e300,
+            norm: 1.0,
+        };
+        assert!(table(vec![3.0, -2.0, -2.0, 1.0], vec![vec![heavy], vec![], vec![], vec![]]).is_err());
+        // At the bound: fine, and self similarity is exactly 1 for a long sequence.
+        let edge = table(vec![1e12, -1e12, -1e12, 1e12], none()).unwrap();
+        let s = 1e12 * 10_000.0;
+        assert_eq!(edge.normalise(s, 10_000, 10_000, s, s), 1.0);
     }
 
     #[test]

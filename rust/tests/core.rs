@@ -1,9 +1,12 @@
 //! Invariants of the core, checked with proptest (no Python needed).
 
 use _core::align::{rescore, Aligner};
+use _core::align::{Gaps, Stop};
+use _core::genes::GeneCache;
 use _core::matrix::{self, condensed_offset};
-use _core::score::{Gaps, LowerBound, ScoreTable, Term};
+use _core::score::{LowerBound, ScoreTable, Term};
 use _core::seq::Population;
+use _core::threads;
 use _core::Error;
 use proptest::prelude::*;
 
@@ -131,7 +134,7 @@ proptest! {
         let dp = Aligner::default().score(a.len(), b.len(), s, gaps);
         prop_assert_eq!(dp.to_bits(), linear_nw(a.len(), b.len(), &s, g).to_bits());
         // The traceback path's matrices run the full affine recursion: same value again.
-        let al = Aligner::default().align(a.len(), b.len(), s, gaps);
+        let al = Aligner::default().align(a.len(), b.len(), s, gaps).unwrap();
         prop_assert_eq!(al.score.to_bits(), dp.to_bits());
     }
 
@@ -160,7 +163,7 @@ proptest! {
     ) {
         let s = |i: usize, j: usize| sub[a[i] * 5 + b[j]];
         let gaps = Gaps { open, extend: open * frac };
-        let al = Aligner::default().align(a.len(), b.len(), s, gaps);
+        let al = Aligner::default().align(a.len(), b.len(), s, gaps).unwrap();
         prop_assert_eq!(rescore(&al).to_bits(), al.score.to_bits());
         prop_assert_eq!(al.score.to_bits(), Aligner::default().score(a.len(), b.len(), s, gaps).to_bits());
         // Every gene of both sequences appears once, in order.
@@ -170,14 +173,33 @@ proptest! {
     }
 
     #[test]
+    fn checkpointed_traceback_is_the_whole_table_traceback(
+        a in prop::collection::vec(0usize..4, 0..30),
+        b in prop::collection::vec(0usize..4, 0..30),
+        sub in prop::collection::vec(-3.0f64..3.0, 16),
+        open in -3.0f64..0.0,
+        frac in 0.0f64..=1.0,
+        block in 1usize..12,
+    ) {
+        let s = |i: usize, j: usize| sub[a[i] * 4 + b[j]];
+        let gaps = Gaps { open, extend: open * frac };
+        let whole = Aligner::default().align(a.len(), b.len(), s, gaps).unwrap();
+        let blocks = Aligner::default().align_in_blocks(a.len(), b.len(), s, gaps, block).unwrap();
+        prop_assert_eq!(&blocks.ops, &whole.ops);
+        prop_assert_eq!(blocks.score.to_bits(), whole.score.to_bits());
+        let bits = |v: &[f64]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        prop_assert_eq!(bits(&blocks.column_scores), bits(&whole.column_scores));
+    }
+
+    #[test]
     fn parallel_lane_kernel_equals_serial_scalar_bit_for_bit(table in table_strategy(5), seqs in seqs_strategy(5, 80)) {
         let pop = population(&table, &seqs);
         let n = pop.len();
         let plan = matrix::Plan::new(&pop, 0..n);
         let mut one = vec![0.0f64; n * n];
         let mut two = vec![0.0f64; n * n];
-        matrix::pool(Some(1)).install(|| matrix::fill_matrix(&pop, &table, &plan, 0..plan.n_groups(), 0..n, 0..n, &mut one)).unwrap();
-        matrix::pool(Some(2)).install(|| matrix::fill_matrix(&pop, &table, &plan, 0..plan.n_groups(), 0..n, 0..n, &mut two)).unwrap();
+        threads::pool(Some(1)).unwrap().install(|| matrix::fill_matrix(&pop, &table, &plan, 0..plan.n_groups(), 0..n, 0..n, &mut one, &Stop::never())).unwrap();
+        threads::pool(Some(2)).unwrap().install(|| matrix::fill_matrix(&pop, &table, &plan, 0..plan.n_groups(), 0..n, 0..n, &mut two, &Stop::never())).unwrap();
         let mut al = Aligner::default();
         for i in 0..n {
             for j in 0..n {
@@ -192,7 +214,7 @@ proptest! {
         let q = n / 2;
         let plan_q = matrix::Plan::new(&pop, 0..q);
         let mut cross = vec![0.0f64; q * (n - q)];
-        matrix::fill_matrix(&pop, &table, &plan_q, 0..plan_q.n_groups(), 0..q, q..n, &mut cross).unwrap();
+        matrix::fill_matrix(&pop, &table, &plan_q, 0..plan_q.n_groups(), 0..q, q..n, &mut cross, &Stop::never()).unwrap();
         for i in 0..q {
             for j in q..n {
                 prop_assert_eq!(cross[i * (n - q) + j - q].to_bits(), pop.similarity(&table, i, j, &mut al).to_bits());
@@ -212,10 +234,10 @@ proptest! {
         let n = pop.len();
         let plan = matrix::Plan::new(&pop, 0..n);
         let mut full = vec![-7.0f64; n * n];
-        matrix::fill_matrix(&pop, &sym, &plan, 0..plan.n_groups(), 0..n, 0..n, &mut full).unwrap();
+        matrix::fill_matrix(&pop, &sym, &plan, 0..plan.n_groups(), 0..n, 0..n, &mut full, &Stop::never()).unwrap();
         matrix::mirror_missing(&plan, n, &mut full);
         let mut cond = vec![0.0f64; condensed_offset(n, n)];
-        matrix::fill_condensed(&pop, &sym, &plan, 0..plan.n_groups(), &mut cond).unwrap();
+        matrix::fill_condensed(&pop, &sym, &plan, 0..plan.n_groups(), &mut cond, &Stop::never()).unwrap();
         let mut al = Aligner::default();
         for i in 0..n {
             for j in 0..n {
@@ -291,9 +313,23 @@ fn empty_and_malformed_input_is_an_error_not_a_panic() {
     let pop = Population::new(&t, &[0], &[1.0], &[0, 1]).unwrap();
     let plan = matrix::Plan::new(&pop, 0..1);
     let mut out = vec![0.0; 4];
-    assert!(matrix::fill_matrix(&pop, &t, &plan, 0..1, 0..2, 0..2, &mut out).is_err());
-    assert!(matrix::fill_matrix(&pop, &t, &plan, 0..1, 0..1, 0..1, &mut out).is_err());
-    assert!(matrix::fill_matrix(&pop, &t, &plan, 0..5, 0..1, 0..1, &mut out[..1]).is_err());
+    assert!(matrix::fill_matrix(&pop, &t, &plan, 0..1, 0..2, 0..2, &mut out, &Stop::never()).is_err());
+    let wrong_length = matrix::fill_matrix(&pop, &t, &plan, 0..1, 0..1, 0..1, &mut out, &Stop::never()).unwrap_err();
+    assert_eq!(
+        wrong_length,
+        Error::Shape {
+            what: "the output matrix",
+            len: 4,
+            expected: 1
+        }
+    );
+    assert_eq!(wrong_length.to_string(), "the output matrix has length 4, expected 1");
+    let mut cond = vec![0.0; 3];
+    assert!(matches!(
+        matrix::fill_condensed(&pop, &t, &plan, 0..1, &mut cond, &Stop::never()),
+        Err(Error::Shape { expected: 0, .. })
+    ));
+    assert!(matrix::fill_matrix(&pop, &t, &plan, 0..5, 0..1, 0..1, &mut out[..1], &Stop::never()).is_err());
 }
 
 #[test]
@@ -317,4 +353,138 @@ fn long_sequences_have_no_limit() {
     let mut al = Aligner::default();
     assert_eq!(pop.similarity(&t, 0, 1, &mut al), 1.0);
     assert_eq!(pop.self_scores()[0], 1.5 * n as f64);
+}
+
+#[test]
+fn the_gene_cache_lives_beside_the_table_and_only_grows() {
+    let t = ScoreTable::new(
+        2,
+        1,
+        vec![2.0, -1.0, -1.0, 1.0],
+        vec![
+            vec![Term {
+                param: 0,
+                weight: 1.0,
+                norm: 4.0,
+            }],
+            vec![],
+            vec![],
+            vec![],
+        ],
+        Gaps {
+            open: -0.5,
+            extend: -0.5,
+        },
+        LowerBound::Paper,
+    )
+    .unwrap();
+    let cache = GeneCache::new(&t);
+    // Genes (0, 1.0), (1, -): two distinct; then (0, 2.0), (1, -): one new.
+    let first = Population::with_cache(&t, &cache, &[0, 1], &[1.0, 0.0], &[0, 2], &Stop::never()).unwrap();
+    let second = Population::with_cache(&t, &cache, &[0, 1], &[2.0, 0.0], &[0, 2], &Stop::never()).unwrap();
+    assert_eq!(first.n_distinct_genes(), 2);
+    assert_eq!(second.n_distinct_genes(), 3);
+    // Without the cache a population knows only its own genes; the table itself is untouched
+    // plain data, so both give the same scores.
+    let alone = Population::new(&t, &[0, 1], &[2.0, 0.0], &[0, 2]).unwrap();
+    assert_eq!(alone.n_distinct_genes(), 2);
+    assert_eq!(alone.self_scores(), second.self_scores());
+    let again = Population::with_cache(&t, &cache, &[0, 1], &[1.0, 0.0], &[0, 2], &Stop::never()).unwrap();
+    assert_eq!(again.n_distinct_genes(), 3);
+}
+
+#[test]
+fn thread_counts_are_capped_and_few_pools_are_kept() {
+    let max = threads::max_threads();
+    assert!(max >= threads::THREAD_CAP);
+    assert!(matches!(threads::check_threads(0, "n_threads"), Err(Error::Threads(_))));
+    let too_many = threads::check_threads(max + 1, "n_threads").unwrap_err();
+    assert!(too_many.to_string().contains("n_threads must be between 1 and"));
+    assert!(matches!(threads::pool(Some(1_000_000_000)), Err(Error::Threads(_))));
+    for n in 1..=9 {
+        let pool = threads::pool(Some(n)).unwrap();
+        assert_eq!(pool.current_num_threads(), n);
+    }
+    let cached = threads::cached_pools();
+    assert!(cached.len() <= threads::POOL_CACHE, "{cached:?}");
+    assert_eq!(cached.last(), Some(&9));
+}
+
+#[test]
+fn long_alignments_stop_when_asked() {
+    let gaps = Gaps {
+        open: -1.0,
+        extend: -0.5,
+    };
+    let sub = |i: usize, j: usize| if (i + j) % 3 == 0 { 1.0 } else { -1.0 };
+    let stop = Stop::new();
+    let mut al = Aligner::with_stop(stop.clone());
+    assert!(al.score(1000, 1000, sub, gaps).is_finite());
+    stop.request();
+    assert!(al.score(1000, 1000, sub, gaps).is_nan());
+    assert_eq!(al.align(1000, 1000, sub, gaps).unwrap_err(), Error::Interrupted);
+    assert_eq!(
+        al.align_in_blocks(1000, 1000, sub, gaps, 30).unwrap_err(),
+        Error::Interrupted
+    );
+    // Short alignments finish either way (the flag is read every STOP_EVERY rows).
+    assert!(al.align(10, 10, sub, gaps).is_ok());
+
+    let t = ScoreTable::new(
+        1,
+        1,
+        vec![1.0],
+        vec![vec![]],
+        Gaps {
+            open: -0.5,
+            extend: -0.5,
+        },
+        LowerBound::Paper,
+    )
+    .unwrap();
+    let n = 600;
+    let pop = Population::new(&t, &vec![0; 2 * n], &vec![0.0; 2 * n], &[0, n, 2 * n]).unwrap();
+    let plan = matrix::Plan::new(&pop, 0..2);
+    let mut out = vec![0.0; 4];
+    let r = matrix::fill_matrix(&pop, &t, &plan, 0..1, 0..2, 0..2, &mut out, &stop);
+    assert_eq!(r, Err(Error::Interrupted));
+    let cache = GeneCache::new(&t);
+    let r = Population::with_cache(&t, &cache, &vec![0; 2 * n], &vec![0.0; 2 * n], &[0, n, 2 * n], &stop);
+    assert_eq!(r.unwrap_err(), Error::Interrupted);
+}
+
+#[test]
+fn traceback_memory_grows_with_sqrt_of_the_rows_and_refuses_the_impossible() {
+    let gaps = Gaps {
+        open: -1.0,
+        extend: -0.5,
+    };
+    let sub = |i: usize, j: usize| if i % 7 == j % 5 { 2.0 } else { -1.0 };
+    // 3,000 x 3,000 would be a 216 MB whole table; checkpointed it is a few MB, same answer.
+    let long = Aligner::default().align(3000, 3000, sub, gaps).unwrap();
+    let dp = Aligner::default().score(3000, 3000, sub, gaps);
+    assert_eq!(long.score.to_bits(), dp.to_bits());
+    assert_eq!(rescore(&long).to_bits(), dp.to_bits());
+    // A table no machine holds: refused before anything is allocated.
+    let err = Aligner::default().align(1 << 40, 1 << 40, sub, gaps).unwrap_err();
+    assert!(matches!(err, Error::Memory { .. }), "{err}");
+    assert!(err.to_string().starts_with("cannot allocate "), "{err}");
+    assert!(err.to_string().contains("traceback"), "{err}");
+}
+
+#[test]
+fn huge_buffers_are_an_error_naming_the_size() {
+    let what = || "a 100000 x 100000 f64 array".to_string();
+    let err = _core::mem::filled(1u128 << 50, 0.0f64, &what).unwrap_err();
+    let msg = err.to_string();
+    assert!(
+        msg.starts_with("cannot allocate 8.0 PiB for a 100000 x 100000 f64 array"),
+        "{msg}"
+    );
+    let err = _core::mem::filled(u128::MAX, 0u8, &what).unwrap_err();
+    assert!(
+        err.to_string().contains("more than 16 EiB") || err.to_string().contains("address space"),
+        "{err}"
+    );
+    assert_eq!(_core::mem::filled(3, 1.5f64, &what).unwrap(), vec![1.5; 3]);
 }

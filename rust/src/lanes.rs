@@ -9,14 +9,22 @@
 //!
 //! Substitution scores come from a per-group *profile* laid out `[row][gene][lane]`: the
 //! scores of every distinct gene against each lane's gene in that row, so the inner loop
-//! does one contiguous load per cell group instead of a gather. The body is compiled once
+//! does one contiguous load per cell group instead of a gather. There are no intrinsics: the
+//! lanes are plain fixed-size arrays that the compiler vectorises; the body is compiled once
 //! per instruction set (AVX-512, AVX2, baseline) and picked at run time.
 
-use crate::score::Gaps;
+use crate::align::{Gaps, Stop};
 use crate::seq::Population;
 
 /// Row sequences aligned together.
 pub const LANES: usize = 32;
+
+/// Largest profile a group builds (bytes); a group of longer rows over more distinct genes
+/// takes the scalar path instead (same doubles).
+pub const MAX_PROFILE_BYTES: usize = 1 << 25;
+
+/// Rows of the kernel between two looks at the stop flag.
+const STOP_ROWS: usize = 64;
 
 /// A group of up to `LANES` row sequences with their substitution profile.
 pub struct RowGroup {
@@ -28,8 +36,8 @@ pub struct RowGroup {
 }
 
 impl RowGroup {
-    /// Build the group's profile. `rows` must be non-empty, at most `LANES` long, and the
-    /// population must have its dense table.
+    /// Build the group's profile. `rows` must be non-empty and at most `LANES` long; None when
+    /// the population has no dense table or the profile would pass [`MAX_PROFILE_BYTES`].
     #[must_use]
     pub fn new(pop: &Population, rows: &[usize]) -> Option<Self> {
         let dense = pop.dense_table()?;
@@ -42,6 +50,9 @@ impl RowGroup {
             lens[l] = pop.seq(idx[l]).len();
         }
         let max_len = lens.iter().copied().max().unwrap_or(0);
+        if max_len.saturating_mul(k).saturating_mul(LANES * 8) > MAX_PROFILE_BYTES {
+            return None;
+        }
         let mut profile = vec![0.0; max_len * k * LANES];
         // Slab by slab, so writes are sequential; each lane reads its gene's row of the table.
         for r in 0..max_len {
@@ -63,7 +74,8 @@ impl RowGroup {
     }
 
     /// Raw scores of every lane's row sequence (as A) against `b` (as B). Linear gaps only.
-    pub fn scores(&self, b: &[u32], gaps: Gaps, h: &mut Vec<[f64; LANES]>) -> [f64; LANES] {
+    /// NaN once `stop` is requested.
+    pub fn scores(&self, b: &[u32], gaps: Gaps, h: &mut Vec<[f64; LANES]>, stop: &Stop) -> [f64; LANES] {
         debug_assert!(gaps.is_linear());
         h.clear();
         h.resize(b.len() + 1, [0.0; LANES]);
@@ -71,31 +83,31 @@ impl RowGroup {
         {
             if std::arch::is_x86_feature_detected!("avx512f") {
                 // SAFETY: the CPU supports AVX-512F (checked just above).
-                return unsafe { kernel_avx512(self, b, gaps, h) };
+                return unsafe { kernel_avx512(self, b, gaps, h, stop) };
             }
             if std::arch::is_x86_feature_detected!("avx2") {
                 // SAFETY: the CPU supports AVX2 (checked just above).
-                return unsafe { kernel_avx2(self, b, gaps, h) };
+                return unsafe { kernel_avx2(self, b, gaps, h, stop) };
             }
         }
-        kernel(self, b, gaps, h)
+        kernel(self, b, gaps, h, stop)
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
-unsafe fn kernel_avx512(grp: &RowGroup, b: &[u32], gaps: Gaps, h: &mut [[f64; LANES]]) -> [f64; LANES] {
-    kernel(grp, b, gaps, h)
+unsafe fn kernel_avx512(grp: &RowGroup, b: &[u32], gaps: Gaps, h: &mut [[f64; LANES]], stop: &Stop) -> [f64; LANES] {
+    kernel(grp, b, gaps, h, stop)
 }
 
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx2")]
-unsafe fn kernel_avx2(grp: &RowGroup, b: &[u32], gaps: Gaps, h: &mut [[f64; LANES]]) -> [f64; LANES] {
-    kernel(grp, b, gaps, h)
+unsafe fn kernel_avx2(grp: &RowGroup, b: &[u32], gaps: Gaps, h: &mut [[f64; LANES]], stop: &Stop) -> [f64; LANES] {
+    kernel(grp, b, gaps, h, stop)
 }
 
 #[inline(always)]
-fn kernel(grp: &RowGroup, b: &[u32], gaps: Gaps, h: &mut [[f64; LANES]]) -> [f64; LANES] {
+fn kernel(grp: &RowGroup, b: &[u32], gaps: Gaps, h: &mut [[f64; LANES]], stop: &Stop) -> [f64; LANES] {
     let n = b.len();
     let g = gaps.open;
     let k = grp.k;
@@ -109,6 +121,9 @@ fn kernel(grp: &RowGroup, b: &[u32], gaps: Gaps, h: &mut [[f64; LANES]]) -> [f64
     let mut out = [0.0; LANES];
     let mut col0 = 0.0;
     for r in 0..grp.max_len {
+        if r % STOP_ROWS == STOP_ROWS - 1 && stop.requested() {
+            return [f64::NAN; LANES];
+        }
         col0 = if r == 0 { gaps.open } else { col0 + gaps.extend };
         let slab = &grp.profile[r * k * LANES..(r + 1) * k * LANES];
         let mut diag = h[0];

@@ -1,0 +1,91 @@
+//! Fallible allocation of the large buffers (matrices, traceback tables): a request that cannot
+//! be met is an [`Error::Memory`] naming its size, never an abort of the host process.
+
+use crate::error::{Error, Result};
+
+/// Total physical memory in bytes, if the system says.
+#[must_use]
+pub fn physical_memory() -> Option<u128> {
+    #[cfg(unix)]
+    {
+        // SAFETY: sysconf only reads system configuration.
+        let (pages, page) = unsafe { (libc::sysconf(libc::_SC_PHYS_PAGES), libc::sysconf(libc::_SC_PAGESIZE)) };
+        if pages > 0 && page > 0 {
+            return Some(pages as u128 * page as u128);
+        }
+    }
+    None
+}
+
+/// Bytes as a short human string: "74.5 GiB".
+#[must_use]
+pub fn human(bytes: u128) -> String {
+    const UNITS: [&str; 7] = ["bytes", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB"];
+    if bytes >= 1 << 64 {
+        return "more than 16 EiB".into();
+    }
+    let mut v = bytes as f64;
+    let mut u = 0;
+    while v >= 1024.0 && u + 1 < UNITS.len() {
+        v /= 1024.0;
+        u += 1;
+    }
+    if u == 0 {
+        format!("{bytes} bytes")
+    } else {
+        format!("{v:.1} {}", UNITS[u])
+    }
+}
+
+/// The byte size of `count` elements of `T`, or an [`Error::Memory`] if it overflows.
+fn bytes_of<T>(count: u128, what: &dyn Fn() -> String) -> Result<u128> {
+    count
+        .checked_mul(std::mem::size_of::<T>() as u128)
+        .ok_or_else(|| Error::Memory {
+            what: what(),
+            bytes: u128::MAX,
+            detail: "the size overflows".into(),
+        })
+}
+
+/// Check that `count` elements of `T` could be allocated at all: not above the machine's
+/// physical memory (such a buffer could only thrash or be killed), and addressable.
+///
+/// # Errors
+/// [`Error::Memory`] naming `what` and the size.
+pub fn check<T>(count: u128, what: &dyn Fn() -> String) -> Result<usize> {
+    let bytes = bytes_of::<T>(count, what)?;
+    if let Some(total) = physical_memory() {
+        if bytes > total {
+            return Err(Error::Memory {
+                what: what(),
+                bytes,
+                detail: format!("the machine has {} of memory", human(total)),
+            });
+        }
+    }
+    usize::try_from(count)
+        .ok()
+        .filter(|_| bytes <= isize::MAX as u128)
+        .ok_or_else(|| Error::Memory {
+            what: what(),
+            bytes,
+            detail: "beyond the address space".into(),
+        })
+}
+
+/// A vector of `count` copies of `value`, allocated fallibly.
+///
+/// # Errors
+/// [`Error::Memory`] naming `what` and the size when it cannot be allocated.
+pub fn filled<T: Clone>(count: u128, value: T, what: &dyn Fn() -> String) -> Result<Vec<T>> {
+    let len = check::<T>(count, what)?;
+    let mut v = Vec::new();
+    v.try_reserve_exact(len).map_err(|_| Error::Memory {
+        what: what(),
+        bytes: len as u128 * std::mem::size_of::<T>() as u128,
+        detail: "the allocation failed".into(),
+    })?;
+    v.resize(len, value);
+    Ok(v)
+}
