@@ -152,3 +152,9 @@ def test_rust_fast_encoder_gives_up_on_anything_unusual() -> None:
         [({"layer": "B"},)],
     ):
         assert c._encoder.encode(pop) is None
+
+
+@pytest.mark.parametrize("text", ["C(３２,3,1) g", "C(3_2,3,1) g", "C(0x20,3,1) g", "C(32,３,1) g"])
+def test_the_notation_takes_plain_ascii_numbers_only(text: str) -> None:
+    with pytest.raises(EncodingError, match="is not a number"):
+        pyevonas.parse_arch(text)

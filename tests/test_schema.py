@@ -83,6 +83,11 @@ CASES = [
     ("missing letter", lambda d: d["genes"][2].pop("letter"), r"genes\[2\]\.letter: Field required"),
     ("two-char letter", lambda d: d["genes"][2].__setitem__("letter", "MM"), r"genes\[2\]\.letter"),
     ("reserved letter", lambda d: d["genes"][2].__setitem__("letter", "-"), r"genes\[2\]\.letter: '-' is reserved"),
+    (
+        "no-break space letter",
+        lambda d: d["genes"][2].__setitem__("letter", "\u00a0"),
+        r"genes\[2\]\.letter: '\\xa0' is a space or an invisible character",
+    ),
     ("unknown key", lambda d: d.__setitem__("colour", 1), r"colour: unknown key"),
     (
         "unknown rule letter",

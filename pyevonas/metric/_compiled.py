@@ -219,10 +219,10 @@ class CompiledScoring:
                 raise EncodingError(f"gene {index} ({letter}): expected {want}, got {len(values)} value(s)")
             params: dict[str, float] = {}
             for name, raw in zip(names, values, strict=True):
-                try:
-                    v = float(raw)
-                except ValueError:
-                    raise EncodingError(f"gene {index} ({letter}): {name} {raw!r} is not a number") from None
+                # Plain ASCII decimals only: float() would also take '３２', '3_2' and ' 32 '.
+                if not _NUMBER.fullmatch(raw):
+                    raise EncodingError(f"gene {index} ({letter}): {name} {raw!r} is not a number")
+                v = float(raw)
                 if not math.isfinite(v):
                     raise EncodingError(f"gene {index} ({letter}): {name} is {raw} (must be finite)")
                 params[name] = v
@@ -245,6 +245,9 @@ def _is_int_range(r: Any) -> bool:
 
 
 _MISSING = object()
+# A number in the text notation: ASCII digits, an optional fraction and exponent, or nan/inf
+# (refused as not finite with their own message).
+_NUMBER = re.compile(r"[+-]?(?:(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?|nan|inf)", re.ASCII)
 
 
 def _same(a: Any, b: Any) -> bool:

@@ -354,6 +354,9 @@ def _semantic_problems(s: Scoring) -> list[str]:
     for i, g in enumerate(s.genes):
         if g.letter in _RESERVED_LETTERS:
             problems.append(f"genes[{i}].letter: {g.letter!r} is reserved (gap symbol or notation syntax)")
+        elif g.letter.isspace() or not g.letter.isprintable():
+            # A no-break space or a control character looks like nothing in the notation.
+            problems.append(f"genes[{i}].letter: {g.letter!r} is a space or an invisible character")
         if g.letter in letters:
             problems.append(f"genes[{i}].letter: duplicate letter {g.letter!r} (also genes[{letters[g.letter]}])")
         else:
@@ -441,8 +444,7 @@ def _format_validation_error(exc: ValidationError, source: str) -> str:
     for err in exc.errors(include_url=False):
         # A key from the file is shown as typed unless it is not plain text (a newline, say).
         loc = "".join(
-            f"[{p}]" if isinstance(p, int) else f".{p}" if str(p).isprintable() else f"[{str(p)!r}]"
-            for p in err["loc"]
+            f"[{p}]" if isinstance(p, int) else f".{p}" if str(p).isprintable() else f"[{str(p)!r}]" for p in err["loc"]
         ).lstrip(".")
         msg = err["msg"]
         msg = msg.removeprefix("Value error, ")
