@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -141,3 +142,73 @@ def test_a_missing_optional_stack_is_one_line_naming_the_extra(capsys: pytest.Ca
 def test_version_flag(capsys: pytest.CaptureFixture[str]) -> None:
     assert run_guarded(app, ["--version"]) == 0
     assert capsys.readouterr().out.strip() == f"pyevonas {pyevonas.__version__}"
+
+
+def _population(n: int) -> list[list[dict[str, object]]]:
+    from pyevonas.search.space import SearchSpace
+
+    rng = np.random.default_rng(n)
+    space = SearchSpace.load("paper")
+    return [space.sample(rng) for _ in range(n)]
+
+
+@pytest.mark.parametrize("colour", [True, False], ids=["colour", "plain"])
+@pytest.mark.parametrize("n", [25, 100])
+@pytest.mark.parametrize("width", [80, 120])
+def test_matrix_view_fits_the_terminal(
+    width: int, n: int, colour: bool, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without -o, `matrix` prints what fits: no line wider than the terminal, no cell cut to `…`."""
+    import io
+
+    from rich.cells import cell_len
+    from rich.console import Console
+
+    from pyevonas.cli import similarity_cmds
+    from pyevonas.cli.matrix_view import top_pairs
+
+    archs = _population(n)
+    pop = tmp_path / "pop.json"
+    pop.write_text(json.dumps(archs))
+    screen = Console(
+        width=width,
+        file=io.StringIO(),
+        record=True,
+        force_terminal=colour,
+        color_system="truecolor" if colour else None,
+    )
+    monkeypatch.setattr(similarity_cmds, "console", screen)
+    assert run_guarded(app, ["matrix", str(pop)]) == 0
+    lines = screen.export_text().splitlines()
+    assert max(cell_len(line) for line in lines) <= width
+    assert not any("…" in line and "/" not in line for line in lines)  # only a long sequence may be cut
+    assert "every number: add -o matrix.csv (or -o matrix.npy)" in lines
+    assert any(line.startswith("median similarity") for line in lines)
+    m = pyevonas.similarity_matrix(archs)
+    i, j, best = top_pairs(m, 1, square=True)[0]
+    assert any(line.lstrip().startswith(f"{best:.3f}  {i}, {j}") for line in lines)
+    heatmap_rows = [line for line in lines if re.match(r"\s*\d+ [█▓▒░·]+$", line)]
+    assert len(heatmap_rows) == (n if n <= 50 else 0)
+
+
+def test_a_small_matrix_prints_every_number(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    pop = tmp_path / "pop.json"
+    pop.write_text(json.dumps(POP))
+    code, out, _ = run(["matrix", str(pop)], capsys)
+    m = pyevonas.similarity_matrix(POP)
+    assert code == 0 and f"{m[0, 1]:.3f}" in out and "-o matrix.csv" not in out
+
+
+def test_top_pairs_match_a_full_sort() -> None:
+    from pyevonas.cli.matrix_view import top_pairs
+
+    rng = np.random.default_rng(0)
+    m = rng.random((37, 37))
+    expected = sorted(((m[i, j], i, j) for i in range(37) for j in range(i + 1, 37)), key=lambda p: (-p[0], p[1], p[2]))
+    for block in (10, 37 * 5, 2**20):  # blocks of less than a row, of a few rows, and the whole matrix
+        got = top_pairs(m, 7, square=True, block_elements=block)
+        assert [(i, j) for i, j, _ in got] == [(i, j) for _, i, j in expected[:7]]
+    rect = rng.random((5, 9))
+    got = top_pairs(rect, 3, square=False, block_elements=9)
+    flat = sorted(((rect[i, j], i, j) for i in range(5) for j in range(9)), reverse=True)
+    assert [(i, j) for i, j, _ in got] == [(i, j) for _, i, j in flat[:3]]

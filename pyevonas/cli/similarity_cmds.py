@@ -10,11 +10,11 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 from rich.progress import BarColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
-from rich.table import Table
 
 from pyevonas._userfiles import UserFileError, parse_json, read_text
 from pyevonas.cli import app
 from pyevonas.cli._common import ARCH_FORMS, console, console_err, echo_json, read_arch
+from pyevonas.cli.matrix_view import print_matrix_view
 from pyevonas.errors import EncodingError, PyevonasError
 from pyevonas.metric import align, diversity, sequence
 from pyevonas.metric.api import similarity_matrix
@@ -142,7 +142,10 @@ def matrix(
         int | None, typer.Option("--threads", min=1, help="Threads (default: PYEVONAS_NUM_THREADS or all cores).")
     ] = None,
 ) -> None:
-    """Similarity matrix of a population, with its median similarity (diversity)."""
+    """Similarity matrix of a population, with its median similarity (diversity).
+
+    Without [bold]-o[/]: the numbers when they fit the terminal, else a heatmap with the most similar pairs, or only the pairs. [bold]-o FILE.csv[/] or [bold].npy[/] writes every number.
+    """
 
     names, archs = read_population(file, generation)
     other_archs = read_population(others, generation)[1] if others else None
@@ -173,14 +176,18 @@ def matrix(
     if output is not None:
         _write_matrix(output, m, names, None if others is None else [str(j) for j in range(m.shape[1])])
         console.print(f"wrote {output} ({' x '.join(map(str, m.shape))})")
-    elif m.ndim == 2 and max(m.shape) <= 30:
-        t = Table(show_header=True, header_style="bold", box=None)
-        t.add_column("")
-        for j in range(m.shape[1]):
-            t.add_column(str(j), justify="right")
-        for i, row in enumerate(m):
-            t.add_row(str(i), *(f"{v:.3f}" for v in row))
-        console.print(t)
+    elif m.ndim == 2:
+        other_names = None if others is None else [str(j) for j in range(m.shape[1])]
+        complete = print_matrix_view(
+            console,
+            m,
+            names,
+            other_names,
+            lambda i: sequence(archs[i], schema),
+            None if other_archs is None else (lambda j: sequence(other_archs[j], schema)),
+        )
+        if not complete:
+            console.print("every number: add -o matrix.csv (or -o matrix.npy)", highlight=False)
     if others is None and len(archs) >= 2:
         console.print(
             f"median similarity: off-diagonal {diversity(m):.4f}, upper triangle "
