@@ -115,7 +115,9 @@ def test_bad_json_file(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> No
 def test_profile_times_every_gene(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     path = tmp_path / "arch.json"
     path.write_text(json.dumps(CHROM))
-    code, out, err = run(["profile", str(path), "--batch-size", "4", "--repeats", "1", "--json"], capsys)
+    code, out, err = run(
+        ["profile", str(path), "--dataset", "cifar10", "--batch-size", "4", "--repeats", "1", "--json"], capsys
+    )
     assert code == 0, err
     doc = json.loads(out)
     assert [row["layer"] for row in doc["layers"]] == [g["layer"] for g in CHROM] + ["head"]
@@ -124,7 +126,7 @@ def test_profile_times_every_gene(capsys: pytest.CaptureFixture[str], tmp_path: 
     assert doc["step"]["step_ms"] > 0 and doc["step"]["host_ms"] > 0
 
     code, out, err = run(
-        ["profile", "C(8,3,1) D(3,2) g", "--dataset", "digits", "--batch-size", "2", "--repeats", "1", "--autotune"],
+        ["profile", "C(8,3,1) D(3,2) g", "--batch-size", "2", "--repeats", "1", "--autotune"],  # digits by default
         capsys,
     )
     assert code == 0, err

@@ -11,7 +11,7 @@ import sys
 import typer
 
 from pyevonas import __version__
-from pyevonas.cli._common import console_err, run_guarded
+from pyevonas.cli._common import console_err, examples, run_guarded, set_value_metavars
 
 app = typer.Typer(
     name="pyevonas",
@@ -19,6 +19,11 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    epilog=examples(
+        "pyevonas evolve                 (a small real search on the built-in digits dataset)",
+        'pyevonas similarity "C(32,3,1) B L M(2) g F(64)" "C(32,3,1) B L g F(64)"',
+        "pyevonas COMMAND --help         (each command's options and examples)",
+    ),
 )
 
 
@@ -44,7 +49,9 @@ from pyevonas.cli import evolve_cmds  # noqa: E402,F401
 from pyevonas.cli import train_cmds  # noqa: E402,F401
 from pyevonas.cli import export_cmds  # noqa: E402,F401
 from pyevonas.cli import report_cmds  # noqa: E402,F401
+
 # isort: on
+set_value_metavars(app)
 
 
 def main() -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import sys
+import types
+import typing
 import unicodedata
 from pathlib import Path
 from typing import Any
@@ -139,3 +142,78 @@ def _chromosome(data: Any, where: str) -> list[dict[str, Any]]:
     if not isinstance(data, list) or not all(isinstance(g, dict) and isinstance(g.get("layer"), str) for g in data):
         raise EncodingError(f"{where}: expected a JSON list of gene objects with a 'layer' key")
     return data
+
+
+# ---------------------------------------------------------------------- --help
+def examples(*lines: str) -> str:
+    """A command's ``epilog``: the example command lines its ``--help`` ends with.
+
+    One paragraph per line, so that every typer version keeps them on lines of their own. The
+    lines are rich markup: write no ``[`` (use the text notation, not inline JSON).
+    """
+    return "\n\n".join(["Example:" if len(lines) == 1 else "Examples:", *lines])
+
+
+#: Metavars by parameter name, for parameters that name the same kind of value everywhere.
+_NAMED_METAVARS = {"arch": "ARCH", "a": "ARCH", "b": "ARCH", "settings": "KEY=VALUE", "resume": "RUN"}
+
+
+def _value_metavar(name: str, annotation: Any, info: Any) -> str:
+    """A metavar that names the value a parameter takes (``FILE``, ``N``, ``RUN``), not its type.
+
+    Flags take no value and get none. A run folder given as an argument is a ``RUN``; another
+    ``*_dir`` or a path said to be a folder is a ``DIR``; any other path a ``FILE``; integers are
+    ``N``, other numbers ``X``; anything else is written as its option name (``--device DEVICE``).
+    """
+    args = [a for a in typing.get_args(annotation) if a is not type(None)]
+    base = (
+        args[0] if typing.get_origin(annotation) in (typing.Union, types.UnionType) and len(args) == 1 else annotation
+    )
+    if typing.get_origin(base) is list:
+        base = typing.get_args(base)[0]
+    is_argument = isinstance(info, typer.models.ArgumentInfo)
+    if base is bool:
+        return ""
+    if name in _NAMED_METAVARS:
+        return _NAMED_METAVARS[name]
+    if is_argument and name in ("run_dir", "runs"):
+        return "RUN"
+    if name.endswith("_dir") or (base is Path and "folder" in (info.help or "").lower()):
+        return "DIR"
+    if base is Path:
+        return "FILE"
+    if base is int:
+        return "N"
+    if base is float:
+        return "X"
+    return name.upper()
+
+
+def set_value_metavars(app: typer.Typer) -> None:
+    """Give every parameter of ``app``'s commands without a ``metavar`` one from :func:`_value_metavar`.
+
+    Runs once, after every command module has registered its commands (``pyevonas.cli``), so that
+    ``--help`` reads ``--seed N`` and ``RUN``, never ``<int>``/``INTEGER`` or ``<path>``/``PATH``,
+    also for the options a command gains later.
+    """
+    callbacks = [c.callback for c in app.registered_commands]
+    if app.registered_callback is not None:
+        callbacks.append(app.registered_callback.callback)
+    for callback in callbacks:
+        if callback is None:
+            continue
+        # The modules postpone annotations (PEP 563): typer evaluates the strings afresh, creating
+        # new OptionInfo objects each time. Store them evaluated once, so the metavars set stick.
+        hints = typing.get_type_hints(callback, include_extras=True)
+        callback.__annotations__ = hints
+        for name, param in inspect.signature(callback).parameters.items():
+            hint = hints.get(name)
+            base, extras = hint, [param.default]  # `x: int = typer.Option(...)`
+            if typing.get_origin(hint) is typing.Annotated:
+                base, *extras = typing.get_args(hint)  # `x: Annotated[int, typer.Option(...)]`
+            for info in extras:
+                if isinstance(info, typer.models.ParameterInfo) and info.metavar is None:
+                    info.metavar = _value_metavar(name, base, info)
+    for group in app.registered_groups:
+        if group.typer_instance is not None:
+            set_value_metavars(group.typer_instance)

@@ -9,17 +9,25 @@ from typing import Annotated, Any
 import typer
 
 from pyevonas.cli import app
-from pyevonas.cli._common import console, console_err
+from pyevonas.cli._common import console, console_err, examples
 from pyevonas.cli.live import LiveView
 from pyevonas.errors import ConfigError, RunStoreError, TrainingError
 from pyevonas.metric.schema import resolve_scoring
-from pyevonas.search.config import RunConfig
+from pyevonas.search.config import DEMO_BUDGET, RunConfig
 from pyevonas.search.loop import evolve as run_evolve
 from pyevonas.search.loop import resume
 from pyevonas.search.space import SearchSpace
 from pyevonas.training.config import TrainConfig
 from pyevonas.training.data import load_dataset
 from pyevonas.training.device import resolve_device
+
+
+def _default(field: str) -> str:
+    """What ``--help`` shows as a flag's default: the demo budget's on digits, else RunConfig's (the paper's)."""
+    paper = RunConfig.model_fields[field].default
+    demo = DEMO_BUDGET.get(field)
+    return str(paper) if demo is None else f"{demo} on digits, else {paper}"
+
 
 # Flags that define the search; a resumed run keeps its saved values for these.
 _SEARCH_FLAGS = (
@@ -37,7 +45,13 @@ _SEARCH_FLAGS = (
 _EXECUTION_FLAGS = ("device", "workers", "executor", "address")
 
 
-@app.command()
+@app.command(
+    epilog=examples(
+        "pyevonas evolve                (the demo: digits, 8 generations x 8 individuals x 4 epochs)",
+        "pyevonas evolve --dataset cifar10 --data-dir ~/data --device cuda --workers 5",
+        "pyevonas evolve --resume runs/digits_rigid_s0",
+    )
+)
 def evolve(
     config: Annotated[
         Path | None,
@@ -49,20 +63,33 @@ def evolve(
     ] = None,
     dataset: Annotated[
         str | None,
-        typer.Option(help="digits (built-in, offline), cifar10, cifar100, imagenet16-120."),
+        typer.Option(
+            help="digits (built-in, offline), cifar10, cifar100, imagenet16-120.", show_default=_default("dataset")
+        ),
     ] = None,
     data_dir: Annotated[
         str | None,
         typer.Option("--data-dir", help="Folder with the dataset files (not needed for digits)."),
     ] = None,
-    generations: Annotated[int | None, typer.Option(help="Number of generations (paper: 20).")] = None,
-    population: Annotated[int | None, typer.Option(help="Individuals per generation (paper: 25).")] = None,
-    epochs: Annotated[int | None, typer.Option(help="Training epochs per candidate (paper: 12).")] = None,
+    generations: Annotated[
+        int | None, typer.Option(help="Number of generations (paper: 20).", show_default=_default("generations"))
+    ] = None,
+    population: Annotated[
+        int | None, typer.Option(help="Individuals per generation (paper: 25).", show_default=_default("population"))
+    ] = None,
+    epochs: Annotated[
+        int | None, typer.Option(help="Training epochs per candidate (paper: 12).", show_default=_default("epochs"))
+    ] = None,
     control: Annotated[
         str | None,
-        typer.Option(help="Diversity control: naive, rigid (Eq. 2), soft (Eq. 3) or custom (expressions in --config)."),
+        typer.Option(
+            help="Diversity control: naive, rigid (Eq. 2), soft (Eq. 3) or custom (expressions in --config).",
+            show_default=_default("control"),
+        ),
     ] = None,
-    seed: Annotated[int | None, typer.Option(help="The seed every random choice derives from.")] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="The seed every random choice derives from.", show_default=_default("seed"))
+    ] = None,
     run_dir: Annotated[
         str | None,
         typer.Option(
@@ -72,13 +99,26 @@ def evolve(
     ] = None,
     schema: Annotated[
         str | None,
-        typer.Option(help="Similarity scoring schema: default, paper, or a JSON file."),
+        typer.Option(
+            help="Similarity scoring schema: default, paper, or a JSON file.", show_default=_default("schema_name")
+        ),
     ] = None,
-    device: Annotated[str | None, typer.Option(help="auto, cpu, cuda, cuda:1 ...")] = None,
-    workers: Annotated[int | None, typer.Option(help="Candidates trained at once (pool: per device).")] = None,
+    device: Annotated[
+        str | None, typer.Option(help="auto, cpu, cuda, cuda:1 ...", show_default=_default("device"))
+    ] = None,
+    workers: Annotated[
+        int | None,
+        typer.Option(
+            help="Candidates trained at once (pool: per device).",
+            show_default="on digits on the CPU: one per core; else 1",
+        ),
+    ] = None,
     executor: Annotated[
         str | None,
-        typer.Option(help="inprocess (default), pool (local worker processes) or ray."),
+        typer.Option(
+            help="inprocess, pool (local worker processes) or ray.",
+            show_default="pool with more than one worker, else inprocess",
+        ),
     ] = None,
     address: Annotated[str | None, typer.Option(help="Ray cluster address for --executor ray.")] = None,
     resume: Annotated[

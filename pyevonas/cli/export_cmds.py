@@ -11,7 +11,7 @@ from typing import Annotated
 import typer
 
 from pyevonas.cli import app
-from pyevonas.cli._common import console_err
+from pyevonas.cli._common import console_err, examples
 from pyevonas.errors import RunStoreError
 from pyevonas.runs.store import DB_NAME, RunStore
 
@@ -22,7 +22,7 @@ def _inside_run(path: Path) -> bool:
     return any(RunStore.is_run(p) or (p / DB_NAME).exists() for p in (folder, *folder.parents))
 
 
-@app.command()
+@app.command(epilog=examples("pyevonas export runs/digits_rigid_s0 -o run.json"))
 def export(
     run_dir: Annotated[Path, typer.Argument(help="The run folder (it holds run.sqlite).")],
     output: Annotated[

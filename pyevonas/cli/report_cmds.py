@@ -10,7 +10,7 @@ import typer
 from rich.text import Text
 
 from pyevonas.cli import app
-from pyevonas.cli._common import ARCH_FORMS, console, echo_json, read_arch
+from pyevonas.cli._common import ARCH_FORMS, console, echo_json, examples, read_arch
 from pyevonas.errors import ConfigError
 from pyevonas.metric import DIVERSITY_KINDS, align, resolve_scoring
 from pyevonas.report.figures import _text_colour, gene_colour
@@ -18,7 +18,10 @@ from pyevonas.report.html import write_report
 from pyevonas.runs.importer import import_run
 
 
-@app.command("import")
+@app.command(
+    "import",
+    epilog=examples("pyevonas import results_compressed_paper_cifar10_s1_div.evonas --run-dir runs/cifar10_s1_div"),
+)
 def import_cmd(
     file: Annotated[
         Path, typer.Argument(help="An original .evonas file, or its plain-JSON extract (one run per .json file).")
@@ -39,7 +42,7 @@ def import_cmd(
     )
 
 
-@app.command("report")
+@app.command("report", epilog=examples("pyevonas report runs/digits_rigid_s0 -o reports/digits_rigid_s0"))
 def report_cmd(
     runs: Annotated[list[Path], typer.Argument(help="One or more run folders.")],
     output: Annotated[
@@ -128,7 +131,10 @@ def render_alignment(al: Any, gene_names: Mapping[str, str] | None = None) -> An
     return out
 
 
-@app.command("align")
+@app.command(
+    "align",
+    epilog=examples('pyevonas align "C(32,3,1) B L M(2) g F(64)" "C(64,3,1) L g O(0.2) F(64)" --schema paper'),
+)
 def align_cmd(
     a: Annotated[
         str,

@@ -13,14 +13,18 @@ from rich.progress import BarColumn, Progress, TimeElapsedColumn, TimeRemainingC
 
 from pyevonas._userfiles import UserFileError, parse_json, read_text
 from pyevonas.cli import app
-from pyevonas.cli._common import ARCH_FORMS, console, console_err, echo_json, read_arch
+from pyevonas.cli._common import ARCH_FORMS, console, console_err, echo_json, examples, read_arch
 from pyevonas.cli.matrix_view import print_matrix_view
 from pyevonas.errors import EncodingError, PyevonasError
 from pyevonas.metric import align, diversity, sequence
 from pyevonas.metric.api import similarity_matrix
 from pyevonas.metric.schema import Scoring, json_schema
 
-schema_app = typer.Typer(help="Validate and publish scoring schemas.", no_args_is_help=True)
+schema_app = typer.Typer(
+    help="Validate and publish scoring schemas.",
+    no_args_is_help=True,
+    epilog=examples("pyevonas schema validate mine.json", "pyevonas schema export --builtin paper -o paper.json"),
+)
 app.add_typer(schema_app, name="schema")
 
 SchemaOpt = Annotated[str, typer.Option("--schema", "-s", help="Scoring schema: default, paper, or a JSON file.")]
@@ -86,7 +90,12 @@ def _read_population(path: Path, generation: int | None) -> tuple[list[str], lis
     return [str(i) for i in range(len(data))], data
 
 
-@app.command()
+@app.command(
+    epilog=examples(
+        'pyevonas similarity "C(32,3,1) B L M(2) g F(64)" "C(64,3,1) L g F(64)"',
+        "pyevonas similarity a.json b.json --schema paper --json",
+    )
+)
 def similarity(
     a: Annotated[
         str,
@@ -116,7 +125,13 @@ def similarity(
     console.print(f"similarity [bold]{al.similarity:.6f}[/] (raw score {al.score:g})")
 
 
-@app.command()
+@app.command(
+    epilog=examples(
+        "pyevonas matrix population.json                (a view that fits the terminal)",
+        "pyevonas matrix run.json --generation 5 -o matrix.csv",
+        "pyevonas matrix population.txt --others elites.txt -o matrix.npy --float32",
+    )
+)
 def matrix(
     file: Annotated[
         Path,
@@ -211,7 +226,7 @@ def _write_matrix(output: Path, m: np.ndarray, names: list[str], columns: list[s
         raise PyevonasError(f"cannot write {output}: {exc.strerror or exc}") from None
 
 
-@schema_app.command("validate")
+@schema_app.command("validate", epilog=examples("pyevonas schema validate mine.json"))
 def schema_validate(file: Annotated[Path, typer.Argument(help="Scoring schema JSON file.")]) -> None:
     """Check a scoring schema; print one line per problem."""
 
@@ -220,7 +235,12 @@ def schema_validate(file: Annotated[Path, typer.Argument(help="Scoring schema JS
     console.print(f"[green]ok[/]: scoring schema {s.name!r}: {len(s.genes)} gene types, {len(s.rules)} rules, {kind}")
 
 
-@schema_app.command("export")
+@schema_app.command(
+    "export",
+    epilog=examples(
+        "pyevonas schema export -o schemas/scoring.schema.json", "pyevonas schema export --builtin default"
+    ),
+)
 def schema_export(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")] = None,
     builtin: Annotated[

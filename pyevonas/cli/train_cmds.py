@@ -9,7 +9,7 @@ import typer
 from rich.table import Table
 
 from pyevonas.cli import app
-from pyevonas.cli._common import ARCH_FORMS, console, console_err, echo_json, read_arch
+from pyevonas.cli._common import ARCH_FORMS, console, console_err, echo_json, examples, read_arch
 from pyevonas.errors import ConfigError
 from pyevonas.runs.records import Status
 from pyevonas.search.space import SearchSpace
@@ -32,7 +32,12 @@ def _parse_settings(pairs: list[str]) -> dict[str, Any]:
     return settings
 
 
-@app.command()
+@app.command(
+    epilog=examples(
+        'pyevonas train "C(32,3,1) B L M(2) T(32,3,1) g F(64)" --epochs 3',
+        "pyevonas train best.json --dataset cifar10 --data-dir ~/data --json",
+    )
+)
 def train(
     arch: Annotated[
         str,
@@ -147,7 +152,7 @@ def _print_table(result: dict[str, Any]) -> None:
     console.print(table)
 
 
-@app.command()
+@app.command(epilog=examples('pyevonas profile "C(32,3,1) B L M(2) g F(64)" --dataset cifar10 --device cuda'))
 def profile(
     arch: Annotated[str, typer.Argument(help=f"The architecture: {ARCH_FORMS}.")],
     dataset: Annotated[
@@ -155,7 +160,7 @@ def profile(
         typer.Option(
             help="Whose input shape and classes: digits, cifar10, cifar100, imagenet16-120 (nothing is loaded)."
         ),
-    ] = "cifar10",
+    ] = "digits",
     batch_size: Annotated[int, typer.Option("--batch-size", help="Images per batch (paper: 256).")] = 256,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1 ...")] = "auto",
     channels_last: Annotated[
