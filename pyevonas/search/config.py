@@ -234,6 +234,24 @@ class RunConfig(BaseModel):
         return cls.from_dict(merged, source=source)
 
     @classmethod
+    def demo(cls, **settings: Any) -> RunConfig:
+        """The settings ``pyevonas evolve`` runs with when given ``settings`` as its flags.
+
+        On the built-in ``digits`` dataset (the default) these are the demo budget (8 generations
+        x 8 individuals x 4 epochs), the demo's training recipe (batch 64, lr 0.05, one torch
+        thread per candidate) and, when training on the CPU, one worker process per usable core.
+        ``RunConfig(...)`` itself gives the paper's settings (20 x 25 x 12, batch 256, torch's own
+        thread count, in-process): on digits, slower per candidate and less learnt per epoch.
+
+        The workers are spawned processes, which import the calling script again: call
+        ``evolve`` under ``if __name__ == "__main__":`` in a script.
+
+        Raises:
+            ConfigError: a setting is unknown or invalid.
+        """
+        return cls.resolve(None, settings, demo_workers=True)
+
+    @classmethod
     def from_dict(cls, data: Mapping[str, Any], source: str = "the run config") -> RunConfig:
         """Validate a plain dict (e.g. the config saved with a run).
 
