@@ -212,3 +212,32 @@ def test_top_pairs_match_a_full_sort() -> None:
     got = top_pairs(rect, 3, square=False, block_elements=9)
     flat = sorted(((rect[i, j], i, j) for i in range(5) for j in range(9)), reverse=True)
     assert [(i, j) for i, j, _ in got] == [(i, j) for _, i, j in flat[:3]]
+
+
+def test_a_tall_narrow_matrix_lists_pairs_not_every_row() -> None:
+    from pyevonas.cli.matrix_view import MAX_HEATMAP_ROWS, matrix_view
+
+    m = np.random.default_rng(1).random((MAX_HEATMAP_ROWS + 1, 3))
+    names = [str(i) for i in range(m.shape[0])]
+    _, complete = matrix_view(m, names, ["0", "1", "2"], width=80)
+    assert not complete
+    _, complete = matrix_view(m[:MAX_HEATMAP_ROWS], names, ["0", "1", "2"], width=80)
+    assert complete
+
+
+def test_matrix_in_a_real_80_column_terminal(tmp_path: Path) -> None:
+    """The command as a user runs it: the console takes the terminal's width from COLUMNS."""
+    import os
+
+    pop = tmp_path / "pop.json"
+    pop.write_text(json.dumps(_population(25)))
+    done = subprocess.run(
+        [sys.executable, "-m", "pyevonas", "matrix", str(pop)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "COLUMNS": "80", "LINES": "24"},
+    )
+    lines = done.stdout.splitlines()
+    assert max(len(line) for line in lines) <= 80
+    assert sum(1 for line in lines if re.match(r"\s*\d+ [█▓▒░·]+$", line)) == 25

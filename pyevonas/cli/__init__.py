@@ -49,8 +49,9 @@ from pyevonas.cli import evolve_cmds  # noqa: E402,F401
 from pyevonas.cli import train_cmds  # noqa: E402,F401
 from pyevonas.cli import export_cmds  # noqa: E402,F401
 from pyevonas.cli import report_cmds  # noqa: E402,F401
-
 # isort: on
+
+# Every command is registered: give each parameter a metavar that names its value.
 set_value_metavars(app)
 
 

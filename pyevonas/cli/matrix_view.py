@@ -5,8 +5,9 @@ The first view that fits the console's width is shown:
 1. the numbers, three decimals each, when every column fits (about 12 architectures at 80
    columns, 19 at 120);
 2. a block heatmap, one cell per pair (two characters wide, or one when two do not fit), with a
-   legend and the most similar pairs below it; up to ``MAX_HEATMAP_ROWS`` rows;
-3. only the most similar pairs, with their sequences, for anything larger.
+   legend and the most similar pairs below it;
+3. only the most similar pairs, with their sequences, for anything wider, or with more than
+   ``MAX_HEATMAP_ROWS`` rows.
 
 No line is longer than the console: rich would otherwise cut every cell to ``…``. The whole
 matrix, whatever its size, is what ``-o FILE.csv`` or ``-o FILE.npy`` writes.
@@ -76,10 +77,11 @@ def matrix_view(
     """
     n, k = m.shape
     label_w = len(str(n - 1))
-    if k * 6 + label_w + 1 <= width:  # " 0.788" per column
+    few_rows = n <= MAX_HEATMAP_ROWS  # more are not read cell by cell: only the pairs
+    if few_rows and k * 6 + label_w + 1 <= width:  # " 0.788" per column
         return _numbers(m, label_w), True
     for cell_w in (2, 1):
-        if n <= MAX_HEATMAP_ROWS and label_w + 1 + k * cell_w <= width:
+        if few_rows and label_w + 1 + k * cell_w <= width:
             parts: list[RenderableType] = [
                 _heatmap(m, label_w, cell_w, colour),
                 _legend(colour, width),
@@ -88,7 +90,7 @@ def matrix_view(
             ]
             return Group(*parts), False
     title = Text(
-        f"{n} x {k}: too large to draw at {width} columns; the most similar pairs"
+        f"{n} x {k}: too large to show at {width} columns; the most similar pairs"
         f" ({'row, column' if other_names else 'i < j'}):",
         style="bold",
     )
