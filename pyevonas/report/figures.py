@@ -129,8 +129,70 @@ def _nan(values: Sequence[float | None]) -> np.ndarray:
     return np.array([math.nan if v is None else float(v) for v in values], dtype=np.float64)
 
 
+#: A quantity whose positive values span more than this factor is drawn on a log axis.
+LOG_SPREAD = 100.0
+
+
+def log_if_spread(ax: Any, values: Any, axis: Literal["x", "y"] = "y") -> bool:
+    """Put ``axis`` on a log scale when the positive finite ``values`` span more than ``LOG_SPREAD``.
+
+    One outlier (an imported latency of ~3,000,000 ms among values of ~2,000) would otherwise
+    squash every other value onto the axis. Returns whether the axis is now logarithmic.
+    """
+    v = np.asarray(values, dtype=np.float64).ravel()
+    v = v[np.isfinite(v) & (v > 0)]
+    if v.size < 2 or v.max() / v.min() <= LOG_SPREAD:
+        return False
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    if axis == "y":
+        ax.set_yscale("log")
+        ax.set_ylabel(f"{ax.get_ylabel()}, log scale")
+        target = ax.yaxis
+    else:
+        ax.set_xscale("log")
+        ax.set_xlabel(f"{ax.get_xlabel()}, log scale")
+        target = ax.xaxis
+    # Plain numbers (1,000 / 1,000,000): the default log labels are mathtext, which figures here
+    # draw literally (see _literal_text).
+    target.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:,.0f}" if v >= 1 else f"{v:g}"))
+    target.set_minor_formatter(NullFormatter())
+    return True
+
+
 # ------------------------------------------------------------------------------------------
 # Fig. 6 (one run) and Fig. 12 (bands across seeds)
+
+
+def _same_series(a: Sequence[float | None], b: Sequence[float | None], tol: float = 1e-9) -> bool:
+    """Whether two series agree wherever both exist (and both exist somewhere)."""
+    both = [(x, y) for x, y in zip(a, b, strict=False) if x is not None and y is not None]
+    return bool(both) and all(abs(x - y) <= tol for x, y in both)
+
+
+def window_misses(
+    statistic: Sequence[float | None],
+    windows: Sequence[tuple[float, float] | None],
+    accepted: Sequence[bool | None] | None = None,
+) -> list[int]:
+    """Positions of the generations whose control statistic fell outside their window.
+
+    The decision the run recorded (``accepted``) wins; where there is none, the statistic is
+    checked against the window ``(lo, hi]`` as the control does.
+    """
+    out = []
+    for k, w in enumerate(windows):
+        if w is None:
+            continue
+        decided = None if accepted is None or k >= len(accepted) else accepted[k]
+        if decided is None:
+            value = statistic[k] if k < len(statistic) else None
+            if value is None:
+                continue
+            decided = w[0] < value <= w[1]
+        if not decided:
+            out.append(k)
+    return out
 
 
 @_literal_text
@@ -141,18 +203,26 @@ def fitness_similarity(
     *,
     control_statistic: Sequence[float | None] | None = None,
     windows: Sequence[tuple[float, float] | None] | None = None,
+    accepted: Sequence[bool | None] | None = None,
     title: str = "",
     similarity_label: str = "median similarity",
 ) -> Figure:
     """Max fitness and median similarity per generation of one run (paper Fig. 6).
+
+    Where the control statistic equals the median similarity (the default schema's runs compare
+    the median they report), one line is drawn and its legend names both; otherwise the
+    statistic is drawn in another colour, dashed with open squares. Each generation whose
+    statistic fell outside its window is marked with a red cross ("outside window").
 
     Args:
         generations: Generation numbers (x axis).
         max_fitness: Best fitness of each generation (None where nothing trained).
         median_similarity: Median similarity of each generation's matrix.
         control_statistic: The statistic the diversity control compared with its window, if the
-            run had control; drawn dashed, with each window as a vertical bar.
+            run had control; each window is drawn as a vertical bar.
         windows: The control window ``(lo, hi)`` of each generation (None where there was none).
+        accepted: Whether each generation's population was accepted in its window, as the run
+            recorded it (None where not recorded: then checked from the statistic).
         title: Figure title.
         similarity_label: Legend label of the median similarity line.
     """
@@ -162,18 +232,40 @@ def fitness_similarity(
     ax_f.plot(x, _nan(max_fitness), "o-", color="#1f77b4", ms=4)
     ax_f.set_ylabel("max fitness")
     ax_f.grid(alpha=0.3)
-    ax_s.plot(x, _nan(median_similarity), "o-", color="#d62728", ms=4, label=similarity_label)
+    has_statistic = control_statistic is not None and any(v is not None for v in control_statistic)
+    same = has_statistic and _same_series(median_similarity, control_statistic or [])
+    label = f"{similarity_label} = control statistic" if same else similarity_label
     if windows is not None and any(w is not None for w in windows):
         for g, w in zip(x, windows, strict=False):
             if w is not None:
                 ax_s.vlines(g, w[0], w[1], color="#2ca02c", lw=5, alpha=0.35)
         ax_s.plot([], [], color="#2ca02c", lw=5, alpha=0.35, label="control window")
-    if control_statistic is not None and any(v is not None for v in control_statistic):
-        ax_s.plot(x, _nan(control_statistic), "s--", color="#2ca02c", ms=3, lw=1, label="control statistic")
+    ax_s.plot(x, _nan(median_similarity), "o-", color="#d62728", ms=4, label=label, zorder=3)
+    statistic = list(control_statistic) if control_statistic is not None else list(median_similarity)
+    if has_statistic and not same:
+        ax_s.plot(
+            x, _nan(statistic), "s--", color="#6a3d9a", mfc="none", ms=5, lw=1.2, label="control statistic", zorder=4
+        )
+    misses = window_misses(statistic, windows, accepted) if windows is not None else []
+    if misses:
+        ys = [statistic[k] if statistic[k] is not None else median_similarity[k] for k in misses]
+        ax_s.plot(
+            x[misses],
+            _nan(ys),
+            "x",
+            color="#e31a1c",
+            ms=9,
+            mew=2.2,
+            ls="none",
+            zorder=5,
+            label=f"outside window ({len(misses)})",
+        )
     ax_s.set_ylabel("similarity")
     ax_s.set_xlabel("generation")
     ax_s.grid(alpha=0.3)
-    ax_s.legend(fontsize=8, loc="best")
+    # Under the plot, so it never hides a window or a point.
+    handles, labels = ax_s.get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside lower center", ncols=min(len(handles), 4), fontsize=8, frameon=False)
     _integer_ticks(ax_s, x)
     if title:
         fig.suptitle(title, fontsize=11)
@@ -182,11 +274,37 @@ def fitness_similarity(
 
 @dataclass(frozen=True)
 class Band:
-    """One group of runs (e.g. a dataset and control mode) summarised across seeds per generation."""
+    """One group of runs (e.g. a dataset and control mode) summarised across seeds per generation.
+
+    ``key`` picks the colour (the same key gets the same colour in every panel: one per control
+    mode); ``dashed`` draws the line dashed (runs of a group shorter than its longest).
+    """
 
     label: str
     generations: list[int]
     values: np.ndarray  # (n_runs, n_generations), NaN where a run has no value
+    key: str | None = None
+    dashed: bool = False
+
+
+#: Colours of the control modes in Fig. 12 and 17/18 (other keys take the next free colour).
+CONTROL_COLOURS = {"naive": "#1f77b4", "none": "#1f77b4", "rigid": "#d62728", "soft": "#2ca02c"}
+
+
+def _band_colours(bands: Sequence[Band]) -> list[str]:
+    """One colour per key across all panels: control modes keep theirs, others share the rest."""
+    free = [c for c in _GROUP_COLOURS if c not in CONTROL_COLOURS.values()]
+    extra: dict[str, str] = {}
+    out = []
+    for k, band in enumerate(bands):
+        key = band.key if band.key is not None else f"#{k}"
+        if key in CONTROL_COLOURS:
+            out.append(CONTROL_COLOURS[key])
+            continue
+        if key not in extra:
+            extra[key] = free[len(extra) % len(free)]
+        out.append(extra[key])
+    return out
 
 
 def _draw_band(ax: Any, band: Band, colour: str) -> None:
@@ -197,9 +315,9 @@ def _draw_band(ax: Any, band: Band, colour: str) -> None:
         hi = np.nanmax(band.values, axis=0)
     x = np.asarray(band.generations)
     n = band.values.shape[0]
-    ax.plot(x, med, "-", color=colour, lw=1.8, label=f"{band.label} (n={n})")
+    ax.plot(x, med, "--" if band.dashed else "-", color=colour, lw=1.8, label=f"{band.label} (n={n})")
     if n > 1:
-        ax.fill_between(x, lo, hi, color=colour, alpha=0.2, lw=0)
+        ax.fill_between(x, lo, hi, color=colour, alpha=0.12 if band.dashed else 0.2, lw=0)
 
 
 _GROUP_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
@@ -233,6 +351,7 @@ def grouped_size_latency(panels: Sequence[tuple[str, Sequence[Band], Sequence[Ba
         ("size of best (MB)", "latency of best (ms)"),
         legend_loc="best",
         suptitle="Best of each generation: median across runs (line), min-max (band)",
+        log_bottom=True,
     )
 
 
@@ -241,17 +360,24 @@ def _band_grid(
     ylabels: tuple[str, str],
     legend_loc: str,
     suptitle: str,
+    log_bottom: bool = False,
 ) -> Figure:
-    """Two rows of band plots (top and bottom quantity), one column per panel."""
+    """Two rows of band plots (top and bottom quantity), one column per panel.
+
+    With ``log_bottom``, a bottom panel whose values span more than ``LOG_SPREAD`` is drawn on a
+    log axis (:func:`log_if_spread`).
+    """
     n = max(len(panels), 1)
     fig = _new_figure(max(4.6 * n, 6.4), 5.4)
     axes = np.asarray(fig.subplots(2, n, sharex="col", squeeze=False))
     for col, (title, top_bands, bottom_bands) in enumerate(panels):
         for row, bands in enumerate((top_bands, bottom_bands)):
-            for k, band in enumerate(bands):
-                _draw_band(axes[row, col], band, _GROUP_COLOURS[k % len(_GROUP_COLOURS)])
+            for band, colour in zip(bands, _band_colours(bands), strict=True):
+                _draw_band(axes[row, col], band, colour)
             axes[row, col].set_ylabel(ylabels[row])
             axes[row, col].grid(alpha=0.3)
+        if log_bottom and bottom_bands:
+            log_if_spread(axes[1, col], np.concatenate([b.values.ravel() for b in bottom_bands]))
         if top_bands:
             _integer_ticks(axes[1, col], np.asarray(top_bands[0].generations))
         axes[0, col].set_title(title, fontsize=10)
@@ -596,18 +722,16 @@ def size_latency(
         ax.set_xlabel(label)
         ax.set_ylabel("fitness")
         ax.grid(alpha=0.3)
-    if (
-        lat[~np.isnan(lat)].size
-        and np.nanmax(lat) / max(np.nanmin(lat[lat > 0]) if (lat > 0).any() else 1, 1e-12) > 100
-    ):
-        axes[0, 1].set_xscale("log")  # the original runs' latencies span 4 decades
+    log_if_spread(axes[0, 1], lat, axis="x")  # the original runs' latencies span 4 decades
     if scatter is not None:
         fig.colorbar(scatter, ax=axes[0, :].tolist(), label="generation", shrink=0.9)
     bg = np.array([b[0] for b in best])
     axes[1, 0].plot(bg, _nan([b[1] for b in best]), "o-", color="#9467bd", ms=4)
     axes[1, 0].set_ylabel("size of best (MB)")
-    axes[1, 1].plot(bg, _nan([b[2] for b in best]), "o-", color="#8c564b", ms=4)
+    best_latency = _nan([b[2] for b in best])
+    axes[1, 1].plot(bg, best_latency, "o-", color="#8c564b", ms=4)
     axes[1, 1].set_ylabel("latency of best (ms)")
+    log_if_spread(axes[1, 1], best_latency)
     for ax in axes[1]:
         ax.set_xlabel("generation")
         ax.grid(alpha=0.3)
