@@ -147,8 +147,8 @@ def test_a_run_name_with_tex_is_drawn_as_typed(tmp_path: Path, capsys: pytest.Ca
     # matplotlib would parse "$...$" as mathtext and fail on "\frac{a}{": the run could never be reported.
     chrom = [{"layer": "C_2D", "filters": 16, "kernel_size": 3, "strides": 1}, {"layer": "GAP_2D"}]
     other = [{"layer": "C_2D", "filters": 32, "kernel_size": 3, "strides": 1}, {"layer": "GAP_2D"}]
-    folder = tmp_path / "run"
     name = r"$\frac{a}{$ and $x^{$"
+    folder = tmp_path / name  # a report names runs by their folder
     with RunStore.create(folder, config={}, scoring={"builtin": "default"}, space={}, meta={"name": name}) as store:
         for g in (1, 2):
             a = store.add_individual(g, 0, f"g{g}-0", chrom, "Cg")

@@ -36,9 +36,11 @@ RUN_FIGURES = (
 COMPARISON_FIGURES = (
     "all_fig12_grouped_curves",
     "all_fig17_18_grouped_size_latency",
-    "all_fig7_alignment_chart",
-    "all_fig8_19_clustergram",
-    "all_fig9_gene_frequency",
+    "all_cifar10_fig7_alignment_chart",
+    "all_cifar10_fig8_19_clustergram",
+    "all_cifar10_fig9_gene_frequency",
+    "all_digits_fig7_alignment_chart",
+    "all_digits_fig9_gene_frequency",
 )
 
 # Three generations of six; (text notation, status, fitness, size MB, latency ms).
@@ -109,12 +111,12 @@ def make_small_run(run_dir: Path) -> Path:
 
 @pytest.fixture(scope="module")
 def small_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_small_run(tmp_path_factory.mktemp("small") / "run")
+    return make_small_run(tmp_path_factory.mktemp("small") / "small")
 
 
 @pytest.fixture(scope="module")
 def imported_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    run_dir = tmp_path_factory.mktemp("imported") / "run"
+    run_dir = tmp_path_factory.mktemp("imported") / "evonas_cifar10_s1_div_g4"
     import_run(EVONAS, run_dir)
     return run_dir
 
@@ -159,11 +161,13 @@ def test_small_run_report_has_every_figure_and_the_right_numbers(small_run: Path
         {
             "dataset": "digits",
             "control": "rigid",
-            "runs": {"small": run["pearson_fitness_similarity"]},
-            "seeds": {"7": run["pearson_fitness_similarity"]},
+            "runs": [{"name": "small", "seed": 7, "n_generations": 3, "pearson": run["pearson_fitness_similarity"]}],
+            "n_generations": [3],
             "mean_pearson": run["pearson_fitness_similarity"],
+            "warning": None,
         }
     ]
+    assert doc["warnings"] == []
     assert gens[1]["window"] == [0.30, 0.40] and gens[0]["window"] is None
     assert [g["control_iterations"] for g in gens] == [0, 3, 0]
     assert [g["window_accepted"] for g in gens] == [None, True, True]
@@ -212,7 +216,8 @@ def test_several_runs_get_the_comparison_figures(small_run: Path, imported_run: 
     out = tmp_path / "report"
     doc = write_report([small_run, imported_run, imported_run], out, run_sections=False)
     _check_report(out, doc, list(COMPARISON_FIGURES))
-    assert [r["name"] for r in doc["runs"]] == ["small", "evonas_cifar10_s1_div_g4", "evonas_cifar10_s1_div_g4#2"]
+    twice = f"{imported_run.parent.name}/evonas_cifar10_s1_div_g4"  # one folder given twice
+    assert [r["name"] for r in doc["runs"]] == ["small", twice, f"{twice}#2"]
     groups = {(t["dataset"], t["control"]): t for t in doc["table3"]}
     assert set(groups) == {("digits", "rigid"), ("cifar10", "rigid")}
     assert len(groups[("cifar10", "rigid")]["runs"]) == 2
@@ -407,7 +412,8 @@ def test_table3_of_the_paper_is_reproduced_with_the_paper_schema() -> None:
     for key, values in got.items():
         assert round(float(np.mean(values)), 3) == TABLE3_MEANS[key]
     groups = {(t["dataset"], t["control"]): t for t in summary(stats)["table3"]}
-    assert {k: [round(groups[k]["seeds"][str(s)], 2) for s in range(1, 11)] for k in groups} == TABLE3
+    by_seed = {k: {r["seed"]: r["pearson"] for r in g["runs"]} for k, g in groups.items()}
+    assert {k: [round(by_seed[k][s], 2) for s in range(1, 11)] for k in groups} == TABLE3
 
 
 def test_a_cached_copy_of_an_oversized_result_is_not_trained(tmp_path: Path) -> None:

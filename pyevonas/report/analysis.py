@@ -18,7 +18,12 @@ Definitions (those of the authors' dashboard, ``docs/original.md#the-dashboard``
   over the generations where both exist;
 * *similar pairs with a fitness gap* (Fig. 20): within a generation, ordered pairs (a, b) of trained
   individuals with ``min_similarity < S[a, b] < 1`` and ``min_gap < fitness(a) - fitness(b) < 1``,
-  most similar first (the dashboard's "wrong design" table).
+  most similar first (the dashboard's "wrong design" table);
+* *chance level* of a dataset: ``1 / classes``; a trained individual whose fitness is at most
+  ``CHANCE_MARGIN`` times that collapsed to chance (0.10 on CIFAR-10, 0.01 on CIFAR-100 in the
+  published runs), and ``similar_pairs(..., skip_chance=True)`` leaves it out;
+* *a run's name* in a report: its folder's name (``runs/digits_rigid_s0-2`` is
+  ``digits_rigid_s0-2``), never the name stored in its metadata, which several runs can share.
 """
 
 from __future__ import annotations
@@ -34,10 +39,15 @@ from typing import Any
 import numpy as np
 
 from pyevonas.errors import SchemaError
-from pyevonas.metric import DIVERSITY_KINDS, DiversityHow, diversity, round3, similarity_matrix
+from pyevonas.metric import DIVERSITY_KINDS, DiversityHow, compiled, diversity, round3, similarity_matrix
 from pyevonas.metric.schema import Scoring
 from pyevonas.runs.records import Status, is_trained, outcome
 from pyevonas.runs.store import RunStore
+
+#: A trained individual with fitness at most this times ``1 / classes`` collapsed to chance level.
+CHANCE_MARGIN = 1.1
+#: ``meta["source"]`` of runs imported from the original code (their latencies are its timings).
+IMPORTED_SOURCES = ("evonas", "paper_runs_json")
 
 
 @dataclass(frozen=True)
@@ -85,6 +95,34 @@ class RunData:
         """The run's diversity-control mode ("none" when not recorded)."""
         return str(self.meta.get("control") or "none")
 
+    @property
+    def imported(self) -> bool:
+        """Whether the run was imported from the original code (its latencies are the original's)."""
+        return self.meta.get("source") in IMPORTED_SOURCES
+
+    @property
+    def chance(self) -> float | None:
+        """The dataset's chance-level accuracy ``1 / classes``, or None for an unknown dataset."""
+        return chance_level(self.dataset)
+
+
+#: Classes of the built-in datasets (as ``pyevonas.training.data.dataset_info`` has them; a test
+#: keeps the two equal): a report reads run stores and never imports the training side.
+DATASET_CLASSES = {"digits": 10, "cifar10": 10, "cifar100": 100, "imagenet16-120": 120}
+
+
+def chance_level(dataset: str) -> float | None:
+    """``1 / classes`` of a built-in dataset (0.1 for CIFAR-10), None for any other."""
+    key = dataset.strip().lower().replace("_", "-")
+    key = {"cifar-10": "cifar10", "cifar-100": "cifar100", "imagenet16": "imagenet16-120"}.get(key, key)
+    classes = DATASET_CLASSES.get(key)
+    return None if classes is None else 1.0 / classes
+
+
+def at_chance(ind: Any, chance: float | None) -> bool:
+    """Whether a trained individual's fitness is at chance level (a collapsed training)."""
+    return chance is not None and is_trained(ind) and ind.fitness <= chance * CHANCE_MARGIN
+
 
 def load_run(path: str | os.PathLike[str]) -> RunData:
     """Read a run store (read-only) into a :class:`RunData`.
@@ -114,7 +152,9 @@ def load_run(path: str | os.PathLike[str]) -> RunData:
                     control_iterations=len(store.control_iterations(g)),
                 )
             )
-        name = str(meta.get("name") or Path(path).resolve().name)
+        # The folder's name: the stored name is the one the run was started with, which copies,
+        # resumed forks and several imports of one file share.
+        name = Path(path).resolve().name or str(meta.get("name") or "run")
         return RunData(name=name, path=str(path), meta=meta, scoring=dict(store.scoring), generations=gens)
     finally:
         store.close()
@@ -147,8 +187,8 @@ class GenerationStats:
     accepted: bool | None
     control_iterations: int = 0
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able form (the best individual reduced to name, fitness, sequence, size, latency)."""
+    def to_dict(self, schema: Any = "default") -> dict[str, Any]:
+        """JSON-able form (the best individual reduced by :func:`individual_summary` under ``schema``)."""
         b = self.best
         return {
             "generation": self.generation,
@@ -163,7 +203,7 @@ class GenerationStats:
             "window": None if self.window is None else list(self.window),
             "window_accepted": self.accepted,
             "control_iterations": self.control_iterations,
-            "best": None if b is None else _individual_summary(b),
+            "best": None if b is None else individual_summary(b, schema),
         }
 
 
@@ -178,6 +218,8 @@ class RunStats:
     pearson: float | None
     schema: Any
     sequences: dict[int, list[str]] = field(default_factory=dict)
+    #: The run's own scoring schema (its sequences' letters and text notation), whatever ``schema``.
+    run_schema: Any = "default"
 
     @property
     def best(self) -> Any | None:
@@ -186,12 +228,36 @@ class RunStats:
         return max(cands, key=lambda i: i.fitness) if cands else None
 
 
-def _individual_summary(ind: Any) -> dict[str, Any]:
+def gene_texts(ind: Any, schema: Any = "default") -> list[str] | None:
+    """Each gene of an individual in text notation (``["C(32,3,1)", "B", ...]``), in the order of
+    its stored sequence; None when its chromosome does not read under ``schema`` as that sequence."""
+    try:
+        genes = compiled(schema).genes(ind.chromosome)
+    except (ValueError, TypeError, KeyError):
+        return None
+    if "".join(g.letter for g in genes) != ind.sequence:
+        return None
+    return [str(g) for g in genes]
+
+
+def architecture(ind: Any, schema: Any = "default") -> str | None:
+    """The text notation with parameters of an individual (``pyevonas.format_arch``), or None."""
+    texts = gene_texts(ind, schema)
+    return None if texts is None else " ".join(texts)
+
+
+def individual_summary(ind: Any, schema: Any = "default") -> dict[str, Any]:
+    """An individual as the report's JSON shows it: metrics and its architecture in text notation
+    (under ``schema``, the run's own; ``pyevonas train`` and ``pyevonas.parse_arch`` read it)."""
     return {
         "generation": getattr(ind, "generation", None),
         "name": ind.name,
         "fitness": ind.fitness,
+        "val_accuracy": getattr(ind, "val_accuracy", None),
+        "test_accuracy": getattr(ind, "test_accuracy", None),
+        "params": getattr(ind, "params", None),
         "sequence": ind.sequence,
+        "architecture": architecture(ind, schema),
         "size_mb": getattr(ind, "size_mb", None),
         "latency_ms": getattr(ind, "latency_ms", None),
     }
@@ -295,7 +361,8 @@ def analyse_run(run: RunData, schema: Any = None, median: DiversityHow = "upper"
         )
     r = pearson([s.max_fitness for s in stats], [s.median_similarity for s in stats])
     source = " + ".join(sorted(sources)) or "none"
-    return RunStats(run, matrices, source, stats, r, used_schema, sequences)
+    run_schema = used_schema if schema is None else _schema_of(run, None)
+    return RunStats(run, matrices, source, stats, r, used_schema, sequences, run_schema)
 
 
 def _schema_name(schema: Any) -> str:
@@ -349,20 +416,26 @@ class Pair:
                 out["deletions"].append(f"-{a[i1:i2]}@{i1}")
         return out
 
-    def to_dict(self) -> dict[str, Any]:
-        """JSON-able form."""
+    def to_dict(self, schema: Any = "default", chance: float | None = None) -> dict[str, Any]:
+        """JSON-able form; ``worse_at_chance`` says whether the worse one collapsed to ``chance``."""
         return {
             "generation": self.generation,
-            "better": _individual_summary(self.better),
-            "worse": _individual_summary(self.worse),
+            "better": individual_summary(self.better, schema),
+            "worse": individual_summary(self.worse, schema),
             "similarity": self.similarity,
             "fitness_gap": self.gap,
+            "worse_at_chance": at_chance(self.worse, chance),
             **self.edits(),
         }
 
 
 def similar_pairs(
-    stats: RunStats, min_similarity: float = 0.8, min_gap: float = 0.1, max_pairs: int = 12
+    stats: RunStats,
+    min_similarity: float = 0.8,
+    min_gap: float = 0.1,
+    max_pairs: int = 12,
+    *,
+    skip_chance: bool = False,
 ) -> list[Pair]:
     """Pairs with high similarity but a large fitness gap (paper Fig. 20, appendix F).
 
@@ -374,14 +447,18 @@ def similar_pairs(
         min_similarity: Keep ``S[better, worse]`` strictly above this (and below 1).
         min_gap: Keep a fitness difference strictly above this (and below 1).
         max_pairs: At most this many pairs, most similar first, then largest gap.
+        skip_chance: Leave out individuals whose fitness is at chance level (a collapsed
+            training; :func:`at_chance`), which otherwise make most of the pairs of the
+            published runs. No effect on a run whose dataset's class count is unknown.
     """
+    chance = stats.run.chance if skip_chance else None
     found: list[Pair] = []
     for gen in stats.run.generations:
         m = stats.matrices.get(gen.generation)
         if m is None:
             continue
         inds = gen.individuals
-        trained = [k for k, i in enumerate(inds) if is_trained(i)]
+        trained = [k for k, i in enumerate(inds) if is_trained(i) and not at_chance(i, chance)]
         for a in trained:
             for b in trained:
                 gap = inds[a].fitness - inds[b].fitness
@@ -405,6 +482,46 @@ def similar_pairs(
 # ------------------------------------------------------------------------------------------
 # summary.json
 
+#: Version of ``summary.json``'s layout. 2: Table 3 lists runs (not seeds, which several runs can
+#: share), individuals carry their architecture and accuracies, ``warnings`` is new.
+SUMMARY_FORMAT_VERSION = 2
+
+
+@dataclass(frozen=True)
+class Group:
+    """The runs of one dataset and control mode: one column of the paper's Table 3."""
+
+    dataset: str
+    control: str
+    members: list[RunStats]
+
+    @property
+    def lengths(self) -> list[int]:
+        """The distinct run lengths (generations) in the group, shortest first."""
+        return sorted({len(m.generations) for m in self.members})
+
+    def warning(self) -> str | None:
+        """Why the group's runs do not compare generation by generation, or None if they do."""
+        if len(self.lengths) < 2:
+            return None
+        spans = []
+        for n in reversed(self.lengths):
+            names = [m.run.name for m in self.members if len(m.generations) == n]
+            shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
+            spans.append(f"{n} generations: {shown}")
+        return (
+            f"{self.dataset} · {self.control}: the runs differ in length ({'; '.join(spans)}). "
+            "Their Pearson r cover different spans, and Fig. 12 draws one band per length instead of pooling them."
+        )
+
+
+def groups(all_stats: Sequence[RunStats]) -> list[Group]:
+    """The runs grouped by (dataset, control), sorted by those; runs keep the order given."""
+    by_key: dict[tuple[str, str], list[RunStats]] = {}
+    for st in all_stats:
+        by_key.setdefault(_group_key(st.run), []).append(st)
+    return [Group(d, c, members) for (d, c), members in sorted(by_key.items())]
+
 
 def _group_key(run: RunData) -> tuple[str, str]:
     return run.dataset, run.control
@@ -413,11 +530,14 @@ def _group_key(run: RunData) -> tuple[str, str]:
 def summary(all_stats: Sequence[RunStats], pairs: dict[str, list[Pair]] | None = None) -> dict[str, Any]:
     """The report's machine-readable summary: per run, per generation and per group (dataset, control).
 
-    ``table3`` holds the paper's Table 3: Pearson r per run and its mean per group.
+    ``table3`` holds the paper's Table 3, one entry per group: each run's Pearson r (one entry per
+    run, even where runs share a seed) and their mean. ``warnings`` says what does not compare
+    (runs of one group that differ in length).
     """
     runs = []
     for st in all_stats:
         best = st.best
+        chance = st.run.chance
         runs.append(
             {
                 "name": st.run.name,
@@ -426,30 +546,48 @@ def summary(all_stats: Sequence[RunStats], pairs: dict[str, list[Pair]] | None =
                 "dataset": st.run.dataset,
                 "control": st.run.control,
                 "seed": st.run.meta.get("seed"),
+                "imported": st.run.imported,
+                "chance_level": chance,
                 "matrix_source": st.matrix_source,
                 "n_generations": len(st.generations),
                 "n_individuals": sum(g.n for g in st.generations),
                 "n_failed": sum(g.n_failed for g in st.generations),
                 "n_oversized": sum(g.n_oversized for g in st.generations),
-                "best": None if best is None else _individual_summary(best),
+                "best": None if best is None else individual_summary(best, st.run_schema),
                 "pearson_fitness_similarity": st.pearson,
-                "generations": [g.to_dict() for g in st.generations],
-                "similar_pairs": [p.to_dict() for p in (pairs or {}).get(st.run.name, [])],
+                "generations": [g.to_dict(st.run_schema) for g in st.generations],
+                "similar_pairs": [p.to_dict(st.run_schema, chance) for p in (pairs or {}).get(st.run.name, [])],
             }
         )
-    groups: dict[tuple[str, str], list[RunStats]] = {}
-    for st in all_stats:
-        groups.setdefault(_group_key(st.run), []).append(st)
     table3 = []
-    for (dataset, control), members in sorted(groups.items()):
-        rs = [m.pearson for m in members if m.pearson is not None]
+    warnings = []
+    for group in groups(all_stats):
+        rs = [m.pearson for m in group.members if m.pearson is not None]
+        warning = group.warning()
+        if warning:
+            warnings.append(warning)
         table3.append(
             {
-                "dataset": dataset,
-                "control": control,
-                "runs": {m.run.name: m.pearson for m in members},
-                "seeds": {str(m.run.meta.get("seed")): m.pearson for m in members},
+                "dataset": group.dataset,
+                "control": group.control,
+                "runs": [
+                    {
+                        "name": m.run.name,
+                        "seed": m.run.meta.get("seed"),
+                        "n_generations": len(m.generations),
+                        "pearson": m.pearson,
+                    }
+                    for m in group.members
+                ],
+                "n_generations": group.lengths,
                 "mean_pearson": float(np.mean(rs)) if rs else None,
+                "warning": warning,
             }
         )
-    return {"format": "pyevonas-report", "format_version": 1, "runs": runs, "table3": table3}
+    return {
+        "format": "pyevonas-report",
+        "format_version": SUMMARY_FORMAT_VERSION,
+        "runs": runs,
+        "table3": table3,
+        "warnings": warnings,
+    }

@@ -22,7 +22,9 @@ from pyevonas.errors import ConfigError, RunStoreError
 from pyevonas.metric import DiversityHow, align, resolve_scoring
 from pyevonas.report import figures as F
 from pyevonas.report.analysis import (
+    CHANCE_MARGIN,
     GenerationStats,
+    Group,
     Pair,
     RunData,
     RunStats,
@@ -30,6 +32,10 @@ from pyevonas.report.analysis import (
     _schema_name,
     _schema_of,
     analyse_run,
+    architecture,
+    at_chance,
+    gene_texts,
+    groups,
     load_run,
     similar_pairs,
     summary,
@@ -54,31 +60,74 @@ def _fmt(v: Any, digits: int = 3) -> str:
     return html.escape(str(v))
 
 
-def _table(headers: Sequence[str], rows: Sequence[Sequence[Any]], cls: str = "") -> str:
+def _fmt_latency(v: float | None) -> str:
+    return "–" if v is None or not math.isfinite(v) else f"{v:,.1f}"
+
+
+def _table(
+    headers: Sequence[str], rows: Sequence[Sequence[Any]], cls: str = "", row_classes: Sequence[str] = ()
+) -> str:
+    """A table in a box that scrolls sideways rather than cut a column on a narrow page.
+
+    A cell given as ``(html, class)`` gets that class (e.g. ``arch`` or ``edits``, which wrap);
+    ``row_classes`` gives rows a class (``mean``), in order.
+    """
     head = "".join(f"<th>{html.escape(h)}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
-    return f'<table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>'
+    body = "".join(
+        (f'<tr class="{row_classes[k]}">' if k < len(row_classes) and row_classes[k] else "<tr>")
+        + "".join(_cell(c) for c in row)
+        + "</tr>"
+        for k, row in enumerate(rows)
+    )
+    return f'<div class="wide"><table class="{cls}"><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>'
 
 
-def _seq_html(seq: str) -> str:
+def _cell(c: Any) -> str:
+    if isinstance(c, tuple):
+        return f'<td class="{c[1]}">{c[0]}</td>'
+    return f"<td>{c}</td>"
+
+
+def _seq_html(seq: str, titles: Sequence[str] | None = None) -> str:
+    """Coloured gene boxes; ``titles`` (one per letter) become their tooltips."""
     cells = []
-    for ch in seq:
+    for k, ch in enumerate(seq):
         bg = gene_colour(ch)
-        cells.append(f'<span class="g" style="background:{bg};color:{_text_colour(bg)}">{html.escape(ch)}</span>')
+        tip = f' title="{html.escape(titles[k])}"' if titles is not None and k < len(titles) else ""
+        cells.append(f'<span class="g"{tip} style="background:{bg};color:{_text_colour(bg)}">{html.escape(ch)}</span>')
     return '<span class="seq">' + "".join(cells) + "</span>"
+
+
+def _ind_seq_html(ind: Any, schema: Any) -> str:
+    """An individual's gene boxes, each with its gene's parameters as a tooltip."""
+    return _seq_html(ind.sequence, gene_texts(ind, schema))
+
+
+def _arch_html(ind: Any, schema: Any) -> str:
+    """Gene boxes (tooltips: parameters) above the text notation with parameters."""
+    text = architecture(ind, schema)
+    notation = "" if text is None else f'<div class="notation">{html.escape(text)}</div>'
+    return _ind_seq_html(ind, schema) + notation
 
 
 _CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Helvetica,Arial,sans-serif;margin:2em auto;max-width:1200px}
 body{color:#222;padding:0 1em}
 h1{font-size:1.6em}h2{border-bottom:2px solid #ddd;padding-bottom:.2em;margin-top:2em}h3{margin-top:1.5em}
+.wide{max-width:100%;overflow-x:auto}
 table{border-collapse:collapse;margin:.8em 0;font-size:.85em}
 th,td{border:1px solid #ccc;padding:.25em .5em;text-align:right}
-th{background:#f3f3f3}td:first-child,th:first-child{text-align:left}
+th{background:#f3f3f3;text-align:center}td:first-child{text-align:left}
+td.arch,td.edits,td.names{text-align:left}
+td.arch{min-width:16em;max-width:30em}td.edits{min-width:10em;max-width:16em;overflow-wrap:anywhere}
+tr.mean td{font-weight:bold;border-bottom:2px solid #999}
 img{max-width:100%;border:1px solid #eee;margin:.5em 0}
-.seq{font-family:ui-monospace,Menlo,Consolas,monospace;white-space:nowrap}
-.g{display:inline-block;width:1.15em;text-align:center;font-weight:bold;font-size:.85em}
+.seq{font-family:ui-monospace,Menlo,Consolas,monospace}
+.g{display:inline-block;width:1.15em;text-align:center;font-weight:bold;font-size:.85em;cursor:help}
+.notation{font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.85em;color:#333;overflow-wrap:anywhere}
+.chance{color:#b15928;font-size:.85em}
 .note{color:#555;font-size:.9em}nav a{margin-right:1em}
+.warn{background:#fff4e5;border-left:4px solid #f0a030;padding:.4em .8em}
 """
 
 
@@ -119,6 +168,66 @@ def _best_rows(st: RunStats) -> tuple[list[str], list[str], list[list[dict[str, 
     return labels, seqs, chroms
 
 
+_LATENCY_NOTE = (
+    "Latencies of imported runs ({runs}) are the original code's <code>inference_time</code> × 1000: "
+    "one first call of Keras <code>model.predict</code>, timed once in the authors' environment (the "
+    "first call includes graph building, and a few take ~3,000,000 ms). They are not a benchmark and do "
+    "not compare with the latencies pyevonas measures. Axes whose values span more than {spread:g}× are "
+    "drawn on a log scale."
+)
+
+
+def _latency_note(runs: Sequence[RunData]) -> str:
+    imported = [r.name for r in runs if r.imported]
+    if not imported:
+        return ""
+    names = ", ".join(html.escape(n) for n in imported)
+    return f'<p class="note">{_LATENCY_NOTE.format(runs=names, spread=F.LOG_SPREAD)}</p>'
+
+
+def _fitness_html(ind: Any, chance: float | None) -> str:
+    mark = ' <span class="chance" title="a collapsed training: fitness at chance level">chance</span>'
+    return _fmt(ind.fitness) + (mark if at_chance(ind, chance) else "")
+
+
+def _best_table(st: RunStats) -> str:
+    """Each generation's best: metrics, and its architecture with parameters."""
+    rows = []
+    for g in st.generations:
+        b = g.best
+        if b is None:
+            continue
+        rows.append(
+            [
+                str(g.generation),
+                (html.escape(b.name), "names"),
+                _fmt(b.fitness),
+                _fmt(getattr(b, "val_accuracy", None)),
+                _fmt(getattr(b, "test_accuracy", None)),
+                _fmt(getattr(b, "params", None)),
+                _fmt(getattr(b, "size_mb", None), 2),
+                _fmt_latency(getattr(b, "latency_ms", None)),
+                (_arch_html(b, st.run_schema), "arch"),
+            ]
+        )
+    if not rows:
+        return '<p class="note">No individual trained.</p>'
+    return _table(
+        [
+            "gen",
+            "name",
+            "fitness",
+            "val accuracy",
+            "test accuracy",
+            "params",
+            "size (MB)",
+            "latency (ms)",
+            "architecture",
+        ],
+        rows,
+    )
+
+
 def _run_section(st: RunStats, figs: _Figures, pairs: list[Pair]) -> str:
 
     run = st.run
@@ -131,7 +240,26 @@ def _run_section(st: RunStats, figs: _Figures, pairs: list[Pair]) -> str:
         f"{html.escape(st.matrix_source)} · Pearson r (best fitness, median similarity) = "
         f"<b>{_fmt(st.pearson, 2)}</b></p>"
     )
+    best = st.best
+    if best is not None:
+        facts = [f"fitness <b>{_fmt(best.fitness)}</b>"]
+        for label, attr, digits in (
+            ("validation accuracy", "val_accuracy", 3),
+            ("test accuracy", "test_accuracy", 3),
+            ("size (MB)", "size_mb", 2),
+        ):
+            value = getattr(best, attr, None)
+            if value is not None:
+                facts.append(f"{label} <b>{_fmt(value, digits)}</b>")
+        params = getattr(best, "params", None)
+        if params is not None:
+            facts.append(f"<b>{params:,}</b> parameters")
+        parts.append(
+            f"<p>Best of the run: <b>{html.escape(best.name)}</b> (generation "
+            f"{_fmt(getattr(best, 'generation', None))}): {', '.join(facts)}</p>" + _arch_html(best, st.run_schema)
+        )
     has_window = any(g.window is not None for g in st.generations)
+    statistic = [g.control_statistic for g in st.generations]
     parts.append("<h3>Max fitness and median similarity per generation (Fig. 6)</h3>")
     parts.append(
         figs.add(
@@ -140,12 +268,19 @@ def _run_section(st: RunStats, figs: _Figures, pairs: list[Pair]) -> str:
                 gens,
                 [g.max_fitness for g in st.generations],
                 [g.median_similarity for g in st.generations],
-                control_statistic=[g.control_statistic for g in st.generations] if has_window else None,
+                control_statistic=statistic if has_window else None,
                 windows=[g.window for g in st.generations] if has_window else None,
+                accepted=[g.accepted for g in st.generations] if has_window else None,
                 title=run.name,
             ),
             f"{run.name}: best fitness and median similarity per generation"
-            + ("; the bars are the diversity-control windows" if has_window else ""),
+            + (
+                "; the bars are the diversity-control windows, a red cross marks a generation whose "
+                "control statistic fell outside its window; where the statistic is the median "
+                "similarity itself, one line shows both"
+                if has_window
+                else ""
+            ),
         )
     )
     rows = []
@@ -162,9 +297,8 @@ def _run_section(st: RunStats, figs: _Figures, pairs: list[Pair]) -> str:
                 _fmt(g.median_similarity),
                 _fmt(g.control_statistic),
                 "–" if g.window is None else f"({g.window[0]:.3f}, {g.window[1]:.3f}]",
-                "–" if g.accepted is None else ("yes" if g.accepted else "no"),
+                "–" if g.accepted is None else ("yes" if g.accepted else "<b>no</b>"),
                 str(g.control_iterations) if g.control_iterations else "–",
-                "–" if g.best is None else _seq_html(g.best.sequence),
             ]
         )
     parts.append(
@@ -182,11 +316,16 @@ def _run_section(st: RunStats, figs: _Figures, pairs: list[Pair]) -> str:
                 "window",
                 "in window",
                 "control tries",
-                "best",
             ],
             rows,
         )
     )
+    parts.append("<h3>Best individual of each generation</h3>")
+    parts.append(
+        '<p class="note">Hover a gene for its parameters. The text notation is what '
+        "<code>pyevonas train</code> and <code>pyevonas.parse_arch</code> read.</p>"
+    )
+    parts.append(_best_table(st))
     heat = []
     for g in st.generations:
         m = st.matrices.get(g.generation)
@@ -243,13 +382,14 @@ def _run_section(st: RunStats, figs: _Figures, pairs: list[Pair]) -> str:
         for i in g.individuals
         if is_trained(i)
     ]
-    best = [(g.generation, g.best.size_mb, g.best.latency_ms) for g in st.generations if g.best is not None]
+    bests = [(g.generation, g.best.size_mb, g.best.latency_ms) for g in st.generations if g.best is not None]
     if points:
         parts.append("<h3>Size and latency against fitness (Fig. 17, 18)</h3>")
+        parts.append(_latency_note([run]))
         parts.append(
             figs.add(
                 f"{key}_fig17_18_size_latency",
-                lambda: F.size_latency(points, best, title=f"{run.name}: size and latency"),
+                lambda: F.size_latency(points, bests, title=f"{run.name}: size and latency"),
                 f"{run.name}: size and latency of every trained individual against its fitness; "
                 "best individual per generation",
             )
@@ -259,6 +399,7 @@ def _run_section(st: RunStats, figs: _Figures, pairs: list[Pair]) -> str:
 
 def _pairs_html(pairs: list[Pair], st: RunStats, figs: _Figures, key: str) -> str:
 
+    chance = st.run.chance
     if not pairs:
         return '<p class="note">No pair passes the thresholds.</p>'
 
@@ -276,37 +417,50 @@ def _pairs_html(pairs: list[Pair], st: RunStats, figs: _Figures, key: str) -> st
             )
         )
         e = p.edits()
+        edits = [
+            f"<div><i>{label}</i> {html.escape(', '.join(e[kind]))}</div>"
+            for kind, label in (("substitutions", "subst."), ("insertions", "ins."), ("deletions", "del."))
+            if e[kind]
+        ]
         rows.append(
             [
                 str(k),
                 str(p.generation),
-                html.escape(p.better.name),
-                html.escape(p.worse.name),
-                _seq_html(p.better.sequence),
-                _seq_html(p.worse.sequence),
+                (
+                    f"1 {html.escape(p.better.name)} · {_fitness_html(p.better, chance)}<br>"
+                    f"2 {html.escape(p.worse.name)} · {_fitness_html(p.worse, chance)}",
+                    "names",
+                ),
+                (
+                    _ind_seq_html(p.better, st.run_schema) + "<br>" + _ind_seq_html(p.worse, st.run_schema),
+                    "arch",
+                ),
                 _fmt(p.similarity),
                 _fmt(p.gap),
-                html.escape(", ".join(e["substitutions"]) or "–"),
-                html.escape(", ".join(e["insertions"]) or "–"),
-                html.escape(", ".join(e["deletions"]) or "–"),
+                ("".join(edits) or "–", "edits"),
             ]
         )
     table = _table(
         [
             "#",
             "gen",
-            "individual 1 (better)",
-            "individual 2",
-            "sequence 1",
-            "sequence 2",
+            "individuals (1 better, 2 worse) · fitness",
+            "sequences",
             "similarity",
             "fitness gap",
-            "substitutions",
-            "insertions",
-            "deletions",
+            "edits 1 → 2",
         ],
         rows,
+        "pairs",
     )
+    n_chance = sum(at_chance(p.worse, chance) for p in pairs)
+    note = ""
+    if n_chance:
+        note = (
+            f'<p class="note">{n_chance} of {len(pairs)} pairs end at chance level (fitness ≤ {CHANCE_MARGIN:g} / '
+            "classes: a training that collapsed). <code>pyevonas report --skip-chance</code> leaves such "
+            "individuals out.</p>"
+        )
     img = figs.add(
         f"{key}_fig20_pairs",
         lambda: F.pair_alignments(
@@ -316,7 +470,7 @@ def _pairs_html(pairs: list[Pair], st: RunStats, figs: _Figures, key: str) -> st
         ),
         f"{st.run.name}: alignments of similar pairs with a large fitness gap (▼ marks an edit)",
     )
-    return table + img
+    return note + table + img
 
 
 def _bands(members: list[RunStats], value: Callable[[GenerationStats], float | None]) -> tuple[list[int], np.ndarray]:
@@ -331,12 +485,28 @@ def _bands(members: list[RunStats], value: Callable[[GenerationStats], float | N
     return gens, arr
 
 
-def _comparison_section(all_stats: list[RunStats], figs: _Figures, schema: Any) -> str:
+def _group_bands(group: Group, value: Callable[[GenerationStats], float | None]) -> list[F.Band]:
+    """One band per run length of a group: runs of different lengths are never pooled."""
+    lengths = group.lengths
+    out = []
+    for n in reversed(lengths):  # the longest first, drawn solid; shorter ones dashed
+        members = [m for m in group.members if len(m.generations) == n]
+        gens, arr = _bands(members, value)
+        label = group.control if len(lengths) == 1 else f"{group.control} · {n} gen."
+        out.append(F.Band(label, gens, arr, key=group.control, dashed=n != lengths[-1]))
+    return out
+
+
+def _warnings_html(warnings: Sequence[str]) -> str:
+    return "".join(f'<p class="warn">⚠ {html.escape(w)}</p>' for w in warnings)
+
+
+def _comparison_section(all_stats: list[RunStats], figs: _Figures, schema: Any, doc: dict[str, Any]) -> str:
 
     parts = ['<h2 id="comparison">Comparison of the runs</h2>']
-    by_dataset: dict[str, dict[str, list[RunStats]]] = {}
-    for st in all_stats:
-        by_dataset.setdefault(st.run.dataset, {}).setdefault(st.run.control, []).append(st)
+    by_dataset: dict[str, list[Group]] = {}
+    for group in groups(all_stats):
+        by_dataset.setdefault(group.dataset, []).append(group)
     curves: list[tuple[str, list[F.Band], list[F.Band]]] = []
     sizes: list[tuple[str, list[F.Band], list[F.Band]]] = []
     for dataset, modes in sorted(by_dataset.items()):
@@ -344,26 +514,25 @@ def _comparison_section(all_stats: list[RunStats], figs: _Figures, schema: Any) 
         sim_b: list[F.Band] = []
         size_b: list[F.Band] = []
         lat_b: list[F.Band] = []
-        for mode, members in sorted(modes.items()):
-            for target, fn in (
-                (fit_b, lambda g: g.max_fitness),
-                (sim_b, lambda g: g.median_similarity),
-                (size_b, lambda g: None if g.best is None else g.best.size_mb),
-                (lat_b, lambda g: None if g.best is None else g.best.latency_ms),
-            ):
-                gens, arr = _bands(members, fn)
-                target.append(F.Band(mode, gens, arr))
+        for group in modes:
+            fit_b += _group_bands(group, lambda g: g.max_fitness)
+            sim_b += _group_bands(group, lambda g: g.median_similarity)
+            size_b += _group_bands(group, lambda g: None if g.best is None else g.best.size_mb)
+            lat_b += _group_bands(group, lambda g: None if g.best is None else g.best.latency_ms)
         curves.append((dataset, fit_b, sim_b))
         sizes.append((dataset, size_b, lat_b))
     parts.append("<h3>Max fitness and median similarity across seeds (Fig. 12)</h3>")
+    parts.append(_warnings_html(doc["warnings"]))
     parts.append(
         figs.add(
             "all_fig12_grouped_curves",
             lambda: F.grouped_curves(curves),
-            "per dataset and control mode: median across runs (line) and min-max range (band)",
+            "per dataset and control mode: median across runs (line) and min-max range (band); "
+            "runs of one group that differ in length get one band per length (n = runs in the band)",
         )
     )
     parts.append("<h3>Size and latency of the best individuals across seeds (Fig. 17, 18)</h3>")
+    parts.append(_latency_note([st.run for st in all_stats]))
     parts.append(
         figs.add(
             "all_fig17_18_grouped_size_latency",
@@ -371,57 +540,93 @@ def _comparison_section(all_stats: list[RunStats], figs: _Figures, schema: Any) 
             "size (MB) and latency (ms) of each generation's best individual: median across runs and min-max range",
         )
     )
-    bests = [(st.run.name, st.best) for st in all_stats if st.best is not None]
-    if bests:
-        labels = [f"{n} · {b.fitness:.3f}" for n, b in bests]
-        seqs = [b.sequence for _, b in bests]
-        parts.append("<h3>Best individual of each run (Fig. 7)</h3>")
+    datasets = sorted({st.run.dataset for st in all_stats})
+    for dataset in datasets:
+        parts.append(_dataset_bests_html(dataset, [st for st in all_stats if st.run.dataset == dataset], figs, schema))
+    return "\n".join(parts)
+
+
+def _dataset_bests_html(dataset: str, members: list[RunStats], figs: _Figures, schema: Any) -> str:
+    """Figs. 7, 8/19 and 9 over the best individual of each run of one dataset (as the paper draws them)."""
+    bests = [(st.run.name, st.best) for st in members if st.best is not None]
+    if not bests:
+        return ""
+    d = html.escape(dataset)
+    slug = _slug(dataset)
+    labels = [f"{n} · {b.fitness:.3f}" for n, b in bests]
+    seqs = [b.sequence for _, b in bests]
+    parts = [f"<h3>Best individual of each {d} run (Fig. 7)</h3>"]
+    parts.append(
+        figs.add(
+            f"all_{slug}_fig7_alignment_chart",
+            lambda: F.alignment_chart(
+                labels,
+                seqs,
+                title=f"{dataset}: best individual of each run",
+                # each run's letters as its own schema names them (the first run's on a clash)
+                gene_names={k: v for st in reversed(members) for k, v in _gene_names(st.run).items()},
+            ),
+            f"{dataset}: best individual of each run (labelled by its folder), one colour per gene type",
+        )
+    )
+    if len(bests) >= 2:
+        m = _compute_matrix([b.chromosome for _, b in bests], schema if schema is not None else members[0].schema)
+        parts.append(f"<h3>Clustering of the best individuals of the {d} runs (Fig. 8, 19)</h3>")
         parts.append(
             figs.add(
-                "all_fig7_alignment_chart",
-                lambda: F.alignment_chart(
-                    labels,
-                    seqs,
-                    title="best individual of each run",
-                    # each run's letters as its own schema names them (the first run's on a clash)
-                    gene_names={k: v for st in reversed(all_stats) for k, v in _gene_names(st.run).items()},
-                ),
-                "best individual of each run, one colour per gene type",
+                f"all_{slug}_fig8_19_clustergram",
+                lambda: F.clustergram([n for n, _ in bests], m, title=f"{dataset}: best individual of each run"),
+                f"{dataset}: hierarchical clustering of the best individual of each run",
             )
         )
-        if len(bests) >= 2:
-            m = _compute_matrix([b.chromosome for _, b in bests], schema if schema is not None else all_stats[0].schema)
-            parts.append("<h3>Clustering of the runs' best individuals (Fig. 8, 19)</h3>")
-            parts.append(
-                figs.add(
-                    "all_fig8_19_clustergram",
-                    lambda: F.clustergram([n for n, _ in bests], m, title="best individual of each run"),
-                    "hierarchical clustering of the best individual of each run",
-                )
-            )
-        parts.append("<h3>Genes and blocks among the runs' best individuals (Fig. 9)</h3>")
-        parts.append(
-            figs.add(
-                "all_fig9_gene_frequency",
-                lambda: F.gene_frequency(seqs, title="best individual of each run"),
-                "frequency of genes and blocks of 2 and 3 genes among the runs' best individuals",
-            )
+    parts.append(f"<h3>Genes and blocks among the best individuals of the {d} runs (Fig. 9)</h3>")
+    parts.append(
+        figs.add(
+            f"all_{slug}_fig9_gene_frequency",
+            lambda: F.gene_frequency(seqs, title=f"{dataset}: best individual of each run"),
+            f"{dataset}: frequency of genes and blocks of 2 and 3 genes among the runs' best individuals",
         )
+    )
     return "\n".join(parts)
 
 
 def _table3_html(summary_doc: dict[str, Any]) -> str:
-    groups = summary_doc["table3"]
     parts = ['<h2 id="table3">Pearson correlation of best fitness and median similarity (Table 3)</h2>']
-    seeds = sorted({s for g in groups for s in g["seeds"]}, key=lambda s: (len(s), s))
-    headers = ["seed"] + [f"{g['dataset']} · {g['control']}" for g in groups]
-    rows = [[html.escape(s)] + [_fmt(g["seeds"].get(s), 2) for g in groups] for s in seeds]
-    rows.append(["<b>mean</b>"] + [f"<b>{_fmt(g['mean_pearson'], 3)}</b>" for g in groups])
-    parts.append(_table(headers, rows))
+    parts.append(_warnings_html(summary_doc["warnings"]))
+    rows: list[list[Any]] = []
+    classes: list[str] = []
+    for g in summary_doc["table3"]:
+        group = f"{html.escape(g['dataset'])} · {html.escape(g['control'])}"
+        mixed = len(g["n_generations"]) > 1
+        for r in g["runs"]:
+            length = str(r["n_generations"]) + (" ⚠" if mixed else "")
+            rows.append(
+                [
+                    group,
+                    (f'<a href="#{_slug(r["name"])}">{html.escape(r["name"])}</a>', "names"),
+                    _fmt(r["seed"]),
+                    length,
+                    _fmt(r["pearson"], 2),
+                ]
+            )
+            classes.append("")
+        n = len(g["runs"])
+        rows.append(
+            [
+                f"{group} · mean of {n} run{'s' if n != 1 else ''}",
+                "",
+                "",
+                "/".join(str(x) for x in g["n_generations"]),
+                _fmt(g["mean_pearson"], 3),
+            ]
+        )
+        classes.append("mean")
+    parts.append(_table(["dataset · control", "run", "seed", "generations", "Pearson r"], rows, "table3", classes))
     parts.append(
         '<p class="note">Pearson r between each generation\'s best fitness and its median similarity '
-        "(see the note at the top on which median); one column per dataset and control mode. The mean is "
-        "over the unrounded values (the paper averaged the rounded ones, which can differ by 0.001).</p>"
+        "(see the note at the top on which median); one row per run, labelled by its folder, grouped by "
+        "dataset and control mode. The mean is over the unrounded values (the paper averaged the rounded "
+        "ones, which can differ by 0.001).</p>"
     )
     return "\n".join(parts)
 
@@ -435,6 +640,7 @@ def write_report(
     min_similarity: float = 0.8,
     min_gap: float = 0.1,
     max_pairs: int = 12,
+    skip_chance: bool = False,
     run_sections: bool = True,
     title: str = "pyevonas report",
 ) -> dict[str, Any]:
@@ -446,12 +652,18 @@ def write_report(
         schema: Recompute every similarity matrix with this schema instead of using stored ones.
         median: Median convention: "upper" (default, the paper's), "offdiag" or "full".
         min_similarity, min_gap, max_pairs: Thresholds of the similar-pairs view (Fig. 20).
+        skip_chance: Leave individuals whose fitness is at chance level (a collapsed training)
+            out of the similar pairs (Fig. 20).
         run_sections: Include one section per run (figures per generation); the comparison,
             Table 3 and summary are always written.
         title: Page title.
 
+    Runs are named by their folder (``runs/digits_rigid_s0-2`` is ``digits_rigid_s0-2``); two
+    folders of one name are told apart by their parent folder.
+
     Returns:
-        The summary (also written to ``summary.json``).
+        The summary (also written to ``summary.json``); its ``warnings`` (runs of one dataset and
+        control that differ in length) are also shown on the page.
 
     Raises:
         RunStoreError: a run folder is missing or not a run.
@@ -465,7 +677,9 @@ def write_report(
     datas = [r if isinstance(r, RunData) else load_run(r) for r in runs]
     _unique_names(datas)
     all_stats = [analyse_run(d, schema=schema, median=median) for d in datas]
-    pairs = {st.run.name: similar_pairs(st, min_similarity, min_gap, max_pairs) for st in all_stats}
+    pairs = {
+        st.run.name: similar_pairs(st, min_similarity, min_gap, max_pairs, skip_chance=skip_chance) for st in all_stats
+    }
     doc = summary(all_stats, pairs)
     doc["settings"] = {
         "schema": None if schema is None else _schema_name(schema),
@@ -473,6 +687,7 @@ def write_report(
         "min_similarity": min_similarity,
         "min_gap": min_gap,
         "max_pairs": max_pairs,
+        "skip_chance": skip_chance,
     }
 
     out = Path(out_dir)
@@ -484,7 +699,7 @@ def write_report(
         body = [_header_html(all_stats, doc, median, schema)]
         body.append(_table3_html(doc))
         if len(all_stats) > 1:
-            body.append(_comparison_section(all_stats, figs, schema))
+            body.append(_comparison_section(all_stats, figs, schema, doc))
         if run_sections:
             for st in all_stats:
                 body.append(_run_section(st, figs, pairs[st.run.name]))
@@ -527,6 +742,15 @@ def _check_output(out: Path) -> None:
 
 
 def _unique_names(datas: list[RunData]) -> None:
+    """Tell apart runs of one name: by their parent folders (``a/run``, ``b/run``), else ``#2``..."""
+    counts: dict[str, int] = {}
+    for d in datas:
+        counts[d.name] = counts.get(d.name, 0) + 1
+    for k, d in enumerate(datas):
+        if counts[d.name] > 1 and d.path:
+            parent = Path(d.path).resolve().parent.name
+            if parent:
+                datas[k] = RunData(f"{parent}/{d.name}", d.path, d.meta, d.scoring, d.generations)
     seen: dict[str, int] = {}
     for k, d in enumerate(datas):
         n = seen.get(d.name, 0)
@@ -560,7 +784,8 @@ def _header_html(all_stats: list[RunStats], doc: dict[str, Any], median: Diversi
                 str(r["n_failed"]),
                 str(r["n_oversized"]),
                 _fmt(None if best is None else best.fitness),
-                "–" if best is None else _seq_html(best.sequence),
+                _fmt(None if best is None else getattr(best, "test_accuracy", None)),
+                ("–", "arch") if best is None else (_arch_html(best, st.run_schema), "arch"),
                 _fmt(st.pearson, 2),
             ]
         )
@@ -578,7 +803,8 @@ def _header_html(all_stats: list[RunStats], doc: dict[str, Any], median: Diversi
                 "failed",
                 "oversized",
                 "best fitness",
-                "best architecture",
+                "test accuracy",
+                "best architecture (hover a gene for its parameters)",
                 "Pearson r",
             ],
             rows,
