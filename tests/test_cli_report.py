@@ -30,7 +30,7 @@ def test_import_then_report(tmp_path: Path, capsys: pytest.CaptureFixture[str]) 
     assert RunStore.is_run(tmp_path / "run")
     code, out, err = run(["report", str(tmp_path / "run"), "-o", str(tmp_path / "rep"), "--no-run-sections"], capsys)
     assert code == 0, err
-    assert "evonas_cifar10_s1_div_g4: 4 generations, best fitness 0.8142, Pearson r 0.92" in out
+    assert "run: 4 generations, best fitness 0.8142, Pearson r 0.92" in out  # named by its folder
     summary = json.loads((tmp_path / "rep" / "summary.json").read_text(encoding="utf-8"))
     assert summary["settings"]["median"] == "upper" and summary["settings"]["schema"] is None
     assert (tmp_path / "rep" / "index.html").is_file()
@@ -73,6 +73,7 @@ def test_report_options(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
         "min_similarity": 0.9,
         "min_gap": 0.1,
         "max_pairs": 3,
+        "skip_chance": False,
     }
     (r,) = summary["runs"]
     assert r["matrix_source"] == "recomputed (paper schema)"
@@ -171,3 +172,44 @@ def test_align_legend_uses_the_schemas_gene_names(tmp_path: Path, capsys: pytest
     out = " ".join(capsys.readouterr().out.split())
     assert code == 0
     assert "C Dense" in out and "F Conv2D" in out and "C Conv2D" not in out
+
+
+def test_report_without_output_writes_to_reports_and_the_run_folder_name(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    run(["import", str(EVONAS), "--run-dir", str(tmp_path / "runs" / "cifar10_s1_div")], capsys)
+    run(["import", str(EVONAS), "--run-dir", str(tmp_path / "runs" / "cifar10_s1_div-2")], capsys)
+    monkeypatch.chdir(tmp_path)
+    code, out, err = run(["report", "runs/cifar10_s1_div/", "--no-run-sections"], capsys)
+    assert code == 0, err
+    assert (tmp_path / "reports" / "cifar10_s1_div" / "index.html").is_file()
+    assert "report written to reports/cifar10_s1_div/index.html" in out
+    code, out, err = run(["report", "runs/cifar10_s1_div", "runs/cifar10_s1_div-2", "--no-run-sections"], capsys)
+    assert code == 0, err
+    assert (tmp_path / "reports" / "cifar10_s1_div+1" / "summary.json").is_file()
+    # Both runs were imported from one file: the same stored name, told apart by their folders.
+    assert "cifar10_s1_div: 4 generations" in out and "cifar10_s1_div-2: 4 generations" in out
+
+
+def test_report_warns_on_stderr_when_runs_of_a_group_differ_in_length(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from test_report_mixed import make_run
+
+    runs = [make_run(tmp_path / "long", generations=4), make_run(tmp_path / "short", generations=3)]
+    code, out, err = run(["report", *map(str, runs), "-o", str(tmp_path / "rep"), "--no-run-sections"], capsys)
+    assert code == 0, err
+    assert "warning: digits · rigid: the runs differ in length (4 generations: long; 3 generations: short)" in err
+    assert "warning" not in out
+
+
+def test_report_skip_chance(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    run(["import", str(EVONAS), "--run-dir", str(tmp_path / "run")], capsys)
+    for flag, expected in (([], False), (["--skip-chance"], True)):
+        out_dir = tmp_path / f"rep{int(expected)}"
+        code, _, err = run(["report", str(tmp_path / "run"), "-o", str(out_dir), "--no-run-sections", *flag], capsys)
+        assert code == 0, err
+        summary = json.loads((out_dir / "summary.json").read_text(encoding="utf-8"))
+        assert summary["settings"]["skip_chance"] is expected
+        pairs = summary["runs"][0]["similar_pairs"]
+        assert any(p["worse_at_chance"] for p in pairs) is not expected  # the published run has such pairs

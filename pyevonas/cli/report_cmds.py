@@ -7,10 +7,11 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.text import Text
 
 from pyevonas.cli import app
-from pyevonas.cli._common import ARCH_FORMS, console, echo_json, examples, read_arch
+from pyevonas.cli._common import ARCH_FORMS, console, console_err, echo_json, examples, read_arch
 from pyevonas.errors import ConfigError
 from pyevonas.metric import DIVERSITY_KINDS, align, resolve_scoring
 from pyevonas.report.figures import _text_colour, gene_colour
@@ -46,8 +47,14 @@ def import_cmd(
 def report_cmd(
     runs: Annotated[list[Path], typer.Argument(help="One or more run folders.")],
     output: Annotated[
-        Path, typer.Option("-o", "--output", help="Output folder for index.html, summary.json and figures/.")
-    ],
+        Path | None,
+        typer.Option(
+            "-o",
+            "--output",
+            help="Output folder for index.html, summary.json and figures/ "
+            "[default: reports/RUN, after the (first) run folder's name]",
+        ),
+    ] = None,
     schema: Annotated[
         str | None,
         typer.Option(
@@ -64,6 +71,13 @@ def report_cmd(
     ] = 0.8,
     min_gap: Annotated[float, typer.Option(help="Similar pairs (Fig. 20): fitness gap strictly above this.")] = 0.1,
     max_pairs: Annotated[int, typer.Option(help="Similar pairs (Fig. 20): at most this many per run.")] = 12,
+    skip_chance: Annotated[
+        bool,
+        typer.Option(
+            "--skip-chance",
+            help="Similar pairs (Fig. 20): leave out individuals at chance-level fitness (collapsed trainings).",
+        ),
+    ] = False,
     run_sections: Annotated[
         bool, typer.Option("--run-sections/--no-run-sections", help="One section of figures per run.")
     ] = True,
@@ -76,6 +90,8 @@ def report_cmd(
         raise ConfigError(f"--median must be one of {', '.join(DIVERSITY_KINDS)}, got {median!r}")
     if max_pairs < 0:
         raise ConfigError(f"--max-pairs must be >= 0, got {max_pairs}")
+    if output is None:
+        output = default_output(runs)
     doc = write_report(
         runs,
         output,
@@ -84,6 +100,7 @@ def report_cmd(
         min_similarity=min_similarity,
         min_gap=min_gap,
         max_pairs=max_pairs,
+        skip_chance=skip_chance,
         run_sections=run_sections,
         title=title,
     )
@@ -96,7 +113,17 @@ def report_cmd(
             f"{'–' if r is None else format(r, '.2f')}",
             highlight=False,
         )
+    for warning in doc["warnings"]:
+        console_err.print(f"[yellow]warning:[/] {escape(warning)}", highlight=False, soft_wrap=True)
     console.print(f"report written to {output / 'index.html'} ({doc['seconds']:.1f} s)", highlight=False)
+
+
+def default_output(runs: list[Path]) -> Path:
+    """``reports/<run folder name>``; for several runs ``reports/<first>+<n - 1>``."""
+    name = runs[0].resolve().name or "run"
+    if len(runs) > 1:
+        name = f"{name}+{len(runs) - 1}"
+    return Path("reports") / name
 
 
 def render_alignment(al: Any, gene_names: Mapping[str, str] | None = None) -> Any:
