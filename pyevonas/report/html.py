@@ -228,7 +228,7 @@ def _best_table(st: RunStats) -> str:
     )
 
 
-def _run_section(st: RunStats, figs: _Figures, pairs: list[Pair]) -> str:
+def _run_section(st: RunStats, figs: _Figures, pairs: list[Pair], skip_chance: bool = False) -> str:
 
     run = st.run
     key = _slug(run.name)
@@ -375,6 +375,15 @@ def _run_section(st: RunStats, figs: _Figures, pairs: list[Pair]) -> str:
             )
         )
     parts.append("<h3>Similar pairs with a large fitness gap (Fig. 20)</h3>")
+    if skip_chance:
+        chance = run.chance
+        parts.append(
+            '<p class="note">Individuals at chance level (a collapsed training, fitness ≤ '
+            f"{CHANCE_MARGIN * chance:.4g}) are left out (<code>--skip-chance</code>).</p>"
+            if chance is not None
+            else f'<p class="note">The chance level of dataset {html.escape(run.dataset)} is unknown: '
+            "no individual is left out as a collapsed training.</p>"
+        )
     parts.append(_pairs_html(pairs, st, figs, key))
     points = [
         (g.generation, i.fitness, i.size_mb, i.latency_ms)
@@ -702,7 +711,7 @@ def write_report(
             body.append(_comparison_section(all_stats, figs, schema, doc))
         if run_sections:
             for st in all_stats:
-                body.append(_run_section(st, figs, pairs[st.run.name]))
+                body.append(_run_section(st, figs, pairs[st.run.name], skip_chance))
         doc["figures"] = list(figs.files)
         doc["seconds"] = round(time.perf_counter() - started, 3)
         page = _page(title, body, all_stats, run_sections)
