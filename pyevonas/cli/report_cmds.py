@@ -43,7 +43,13 @@ def import_cmd(
     )
 
 
-@app.command("report", epilog=examples("pyevonas report runs/digits_rigid_s0 -o reports/digits_rigid_s0"))
+@app.command(
+    "report",
+    epilog=examples(
+        "pyevonas report runs/digits_rigid_s0",
+        "pyevonas report runs/cifar100_s* -o reports/cifar100 --schema paper --skip-chance",
+    ),
+)
 def report_cmd(
     runs: Annotated[list[Path], typer.Argument(help="One or more run folders.")],
     output: Annotated[
@@ -51,8 +57,8 @@ def report_cmd(
         typer.Option(
             "-o",
             "--output",
-            help="Output folder for index.html, summary.json and figures/ "
-            "[default: reports/RUN, after the (first) run folder's name]",
+            help="Output folder for index.html, summary.json and figures/.",
+            show_default="reports/ and the run folder's name; reports/FIRST+N for several runs",
         ),
     ] = None,
     schema: Annotated[
