@@ -169,7 +169,7 @@ def test_inprocess_progress_callback_errors_reach_the_caller() -> None:
         list(evaluator.evaluate([_job(1)], broken))
 
 
-@pytest.mark.parametrize("kind", ["inprocess", "pool"])
+@pytest.mark.parametrize("kind", ["inprocess", pytest.param("pool", marks=pytest.mark.slow)])
 def test_run_level_errors_are_raised_not_swallowed(kind: str) -> None:
     with make_evaluator(kind, evaluate_fn=fake_evaluate) as evaluator:
         with pytest.raises(DatasetError, match="no files in /nowhere"):
@@ -194,6 +194,7 @@ def pool() -> Any:
         yield p
 
 
+@pytest.mark.slow
 def test_pool_runs_jobs_on_pinned_devices_and_forwards_progress(pool: PoolEvaluator) -> None:
     assert pool.size == 2
     results, events = _collect(pool, [_job(k, seconds=0.2) for k in range(1, 5)])
@@ -209,6 +210,7 @@ def test_pool_runs_jobs_on_pinned_devices_and_forwards_progress(pool: PoolEvalua
         assert [e["epoch"] for e in epochs] == [1, 2]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("visible", "expected"), [(None, {"0", "2"}), ("5,6,7", {"5", "7"})])
 def test_pool_pins_each_worker_to_its_gpu_by_visibility(
     monkeypatch: pytest.MonkeyPatch, visible: str | None, expected: set[str]
@@ -225,6 +227,7 @@ def test_pool_pins_each_worker_to_its_gpu_by_visibility(
     assert {events[k][0]["device"] for k in results} == {"cuda:0", "cuda:2"}
 
 
+@pytest.mark.slow
 def test_pool_marks_dead_workers_candidates_failed_and_goes_on(pool: PoolEvaluator) -> None:
     jobs = [
         _job(1), _job(2, "exit"), _job(3, "kill"), _job(4, "segv"), _job(5, "raise"),
@@ -245,6 +248,7 @@ def test_pool_marks_dead_workers_candidates_failed_and_goes_on(pool: PoolEvaluat
     assert [again[k].status for k in (11, 12)] == ["ok", "ok"]
 
 
+@pytest.mark.slow
 def test_pool_runs_workers_in_parallel(pool: PoolEvaluator, tmp_path: Path) -> None:
     # Each pair of jobs can only finish if both of its jobs run at the same time.
     pairs = [tmp_path / "first", tmp_path / "second"]
@@ -258,6 +262,7 @@ def test_pool_runs_workers_in_parallel(pool: PoolEvaluator, tmp_path: Path) -> N
         assert len({(folder / str(k)).read_text() for k in pair}) == 2
 
 
+@pytest.mark.slow
 def test_pool_stopped_early_kills_running_jobs_and_stays_clean(pool: PoolEvaluator, tmp_path: Path) -> None:
     # Job 1 returns once job 2 has started too; job 2 would then take 60 s.
     iterator = pool.evaluate([_job(1, meet=str(tmp_path), peers=2), _job(2, seconds=60, meet=str(tmp_path), peers=2)])
@@ -273,6 +278,7 @@ def test_pool_stopped_early_kills_running_jobs_and_stays_clean(pool: PoolEvaluat
     assert sorted(results) == [3, 4]  # no stale result of job 2
 
 
+@pytest.mark.slow
 def test_pool_time_limit_fails_the_slow_candidate() -> None:
     with make_evaluator("pool", workers=1, evaluate_fn=fake_evaluate, timeout_s=1.5) as slow:
         results, _ = _collect(slow, [_job(1, seconds=60), _job(2)])
@@ -284,6 +290,7 @@ def _unloadable(chrom: Any, config: Any, progress: Any = None) -> Any:
     raise AssertionError("never called")
 
 
+@pytest.mark.slow
 def test_pool_that_cannot_load_evaluate_fn_raises() -> None:
     _unloadable.__module__ = "pyevonas_no_such_module"
     with (
@@ -313,6 +320,7 @@ def _gone(pid: int) -> bool:
         return True
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_pool_workers_exit_when_the_search_process_is_killed() -> None:
     proc = subprocess.Popen(
@@ -343,6 +351,7 @@ def _train_available() -> bool:
     return importlib.util.find_spec("torch") is not None
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not _train_available(), reason="needs the train extra (torch)")
 @pytest.mark.parametrize("kind", ["inprocess", "pool"])
 def test_real_training_on_digits_for_one_epoch(kind: str) -> None:
@@ -416,6 +425,7 @@ def local_ray() -> Any:
     ray.shutdown()
 
 
+@pytest.mark.slow
 def test_ray_backend_on_a_local_cpu_instance(local_ray: Any) -> None:
     with make_evaluator("ray", evaluate_fn=fake_evaluate) as evaluator:
         jobs = [_job(1, epochs=3), _job(2, "raise"), _job(3, "kill"), _job(4)]
