@@ -27,7 +27,7 @@ format: ## format and autofix: ruff (Python), rustfmt (Rust)
 	cargo fmt
 
 .PHONY: lint
-lint: ## check formatting, lints, types and the import layers: ruff, mypy, import-linter, rustfmt, clippy (the stubs are checked by stubtest in the tests)
+lint: ## check formatting, lints, types and the import layers: ruff, mypy, import-linter, rustfmt, clippy (stubtest checks the stubs in make test-all)
 	$(VENV)/bin/ruff format --check pyevonas tests benchmarks
 	$(VENV)/bin/ruff check pyevonas tests benchmarks
 	$(VENV)/bin/mypy pyevonas
@@ -36,7 +36,11 @@ lint: ## check formatting, lints, types and the import layers: ruff, mypy, impor
 	cargo clippy --release --all-features --all-targets -q -- -D warnings
 
 .PHONY: test
-test: ## run the Python tests
+test: ## the fast Python tests, for the edit-test loop (skips those marked slow)
+	$(PY) -m pytest -q -m "not slow"
+
+.PHONY: test-all
+test-all: ## every Python test, the slow ones too (Ray, worker pools, SIGKILL/resume, real training)
 	$(PY) -m pytest -q
 
 .PHONY: test-rust
@@ -44,7 +48,7 @@ test-rust: ## run the Rust tests (no Python needed)
 	cargo test --release -q
 
 .PHONY: ci
-ci: install lint test-rust test ## what CI runs: install, lints, Rust tests, Python tests
+ci: install lint test-rust test-all ## what CI runs: install, lints, Rust tests, every Python test
 
 .PHONY: run
 run: install ## the main job on its built-in offline default

@@ -273,6 +273,7 @@ def test_python_dash_m_pyevonas_has_the_command() -> None:
 
 
 # ---------------------------------------------------------------------- a real run
+@pytest.mark.slow
 def test_tiny_real_run_on_digits(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     import torch
 

@@ -77,6 +77,7 @@ def test_nearest_caps_k_at_the_number_of_candidates() -> None:
     assert idx[0, 0] == 1 and sim[0, 0] == 1.0
 
 
+@pytest.mark.slow
 def test_a_matrix_too_large_for_the_machine_is_a_memory_error_not_an_abort() -> None:
     archs = [CHROM] * 3_000_000  # 9e12 cells: 72 TB as float64, 36 TB condensed
     with pytest.raises(MemoryError, match=r"cannot allocate [\d.]+ TiB for a 3000000 x 3000000"):
@@ -89,6 +90,7 @@ def test_a_matrix_too_large_for_the_machine_is_a_memory_error_not_an_abort() -> 
     assert pyevonas.similarity("B g", "B g") == 1.0
 
 
+@pytest.mark.slow
 def test_align_of_long_architectures_needs_little_memory_and_matches_the_score() -> None:
     import resource
 

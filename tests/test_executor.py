@@ -2,7 +2,8 @@
 
 The backends are exercised with `fake_evaluate`, a module-level (hence picklable by name)
 stand-in for `pyevonas.training.loop.evaluate` whose behaviour each job chooses through its first gene:
-finish, raise, exit, be killed, segfault, hang. One test runs the real training on digits.
+finish, raise, exit, be killed, segfault, hang, or wait for other jobs to start. One test runs the
+real training on digits.
 """
 
 from __future__ import annotations
@@ -45,10 +46,30 @@ class FakeMetrics:
         return dataclasses.asdict(self)
 
 
+def _meet(folder: Path, name: str, peers: int) -> None:
+    """Sign in to `folder` and wait until `peers` jobs have signed in: only jobs that run at the
+    same time can all get past this (a serial backend leaves the first one waiting, then failed)."""
+    (folder / name).write_text(str(os.getpid()))
+    for _ in range(600):
+        if sum(1 for p in folder.iterdir() if p.suffix != ".done") >= peers:
+            return
+        time.sleep(0.05)
+    raise RuntimeError(f"job {name} waited in {folder} for {peers} peers in vain")
+
+
 def fake_evaluate(chrom: list[dict[str, Any]], config: dict[str, Any], progress: Any = None) -> Any:
-    """Behave as the job's first gene says (`mode`), reporting one progress event per epoch."""
+    """Behave as the job's first gene says (`mode`), reporting one progress event per epoch.
+
+    With `meet` (a folder) and `peers`, the job first waits for that many jobs to reach the same
+    folder (see `_meet`); a job that meets writes `<units>.done` there once its `seconds` are over.
+    """
     mode = chrom[0].get("mode", "ok")
+    meet = chrom[0].get("meet")
+    if meet is not None:
+        _meet(Path(meet), str(chrom[0]["units"]), chrom[0]["peers"])
     time.sleep(chrom[0].get("seconds", 0.0))
+    if meet is not None:
+        (Path(meet) / f"{chrom[0]['units']}.done").write_text("")
     if mode == "raise":
         raise RuntimeError("bad candidate")
     if mode == "dataset":
@@ -77,8 +98,8 @@ def swallowing_evaluate(chrom: list[dict[str, Any]], config: dict[str, Any], pro
     return FakeMetrics("ok", None, 1.0, None, os.getpid())
 
 
-def _job(job_id: int, mode: str = "ok", seconds: float = 0.0, epochs: int = 2) -> EvalJob:
-    gene = {"layer": "D", "units": job_id, "mode": mode, "seconds": seconds}
+def _job(job_id: int, mode: str = "ok", seconds: float = 0.0, epochs: int = 2, **gene_extra: Any) -> EvalJob:
+    gene = {"layer": "D", "units": job_id, "mode": mode, "seconds": seconds, **gene_extra}
     return EvalJob(id=job_id, chromosome=[gene], config={"epochs": epochs, "device": "cpu"})
 
 
@@ -148,7 +169,7 @@ def test_inprocess_progress_callback_errors_reach_the_caller() -> None:
         list(evaluator.evaluate([_job(1)], broken))
 
 
-@pytest.mark.parametrize("kind", ["inprocess", "pool"])
+@pytest.mark.parametrize("kind", ["inprocess", pytest.param("pool", marks=pytest.mark.slow)])
 def test_run_level_errors_are_raised_not_swallowed(kind: str) -> None:
     with make_evaluator(kind, evaluate_fn=fake_evaluate) as evaluator:
         with pytest.raises(DatasetError, match="no files in /nowhere"):
@@ -173,6 +194,7 @@ def pool() -> Any:
         yield p
 
 
+@pytest.mark.slow
 def test_pool_runs_jobs_on_pinned_devices_and_forwards_progress(pool: PoolEvaluator) -> None:
     assert pool.size == 2
     results, events = _collect(pool, [_job(k, seconds=0.2) for k in range(1, 5)])
@@ -188,6 +210,7 @@ def test_pool_runs_jobs_on_pinned_devices_and_forwards_progress(pool: PoolEvalua
         assert [e["epoch"] for e in epochs] == [1, 2]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(("visible", "expected"), [(None, {"0", "2"}), ("5,6,7", {"5", "7"})])
 def test_pool_pins_each_worker_to_its_gpu_by_visibility(
     monkeypatch: pytest.MonkeyPatch, visible: str | None, expected: set[str]
@@ -204,6 +227,7 @@ def test_pool_pins_each_worker_to_its_gpu_by_visibility(
     assert {events[k][0]["device"] for k in results} == {"cuda:0", "cuda:2"}
 
 
+@pytest.mark.slow
 def test_pool_marks_dead_workers_candidates_failed_and_goes_on(pool: PoolEvaluator) -> None:
     jobs = [
         _job(1), _job(2, "exit"), _job(3, "kill"), _job(4, "segv"), _job(5, "raise"),
@@ -224,26 +248,37 @@ def test_pool_marks_dead_workers_candidates_failed_and_goes_on(pool: PoolEvaluat
     assert [again[k].status for k in (11, 12)] == ["ok", "ok"]
 
 
-def test_pool_runs_workers_in_parallel(pool: PoolEvaluator) -> None:
-    _collect(pool, [_job(1), _job(2)])  # both workers up
-    start = time.monotonic()
-    results, _ = _collect(pool, [_job(k, seconds=1.0) for k in range(4)])
-    elapsed = time.monotonic() - start
-    assert len(results) == 4
-    assert elapsed < 3.5, f"4 x 1 s on 2 workers took {elapsed:.1f} s"
+@pytest.mark.slow
+def test_pool_runs_workers_in_parallel(pool: PoolEvaluator, tmp_path: Path) -> None:
+    # Each pair of jobs can only finish if both of its jobs run at the same time.
+    pairs = [tmp_path / "first", tmp_path / "second"]
+    for folder in pairs:
+        folder.mkdir()
+    jobs = [_job(k, meet=str(pairs[(k - 1) // 2]), peers=2) for k in range(1, 5)]
+    results, _ = _collect(pool, jobs)
+    assert sorted(results) == [1, 2, 3, 4]
+    assert all(m.status == "ok" for m in results.values()), [m.error for m in results.values()]
+    for folder, pair in zip(pairs, [(1, 2), (3, 4)], strict=True):  # each pair ran on both workers
+        assert len({(folder / str(k)).read_text() for k in pair}) == 2
 
 
-def test_pool_stopped_early_kills_running_jobs_and_stays_clean(pool: PoolEvaluator) -> None:
-    iterator = pool.evaluate([_job(1), _job(2, seconds=60)])
-    job_id, _ = next(iterator)
-    assert job_id == 1
-    start = time.monotonic()
+@pytest.mark.slow
+def test_pool_stopped_early_kills_running_jobs_and_stays_clean(pool: PoolEvaluator, tmp_path: Path) -> None:
+    # Job 1 returns once job 2 has started too; job 2 would then take 60 s.
+    iterator = pool.evaluate([_job(1, meet=str(tmp_path), peers=2), _job(2, seconds=60, meet=str(tmp_path), peers=2)])
+    job_id, metrics = next(iterator)
+    assert job_id == 1 and metrics.status == "ok", metrics.error
+    worker_of_job_2 = int((tmp_path / "2").read_text())
+    assert not _gone(worker_of_job_2)
     iterator.close()
-    assert time.monotonic() - start < 10
+    # Closing killed the running job's worker instead of waiting for the job to finish.
+    assert _gone(worker_of_job_2)
+    assert not (tmp_path / "2.done").exists()
     results, _ = _collect(pool, [_job(3), _job(4)])
     assert sorted(results) == [3, 4]  # no stale result of job 2
 
 
+@pytest.mark.slow
 def test_pool_time_limit_fails_the_slow_candidate() -> None:
     with make_evaluator("pool", workers=1, evaluate_fn=fake_evaluate, timeout_s=1.5) as slow:
         results, _ = _collect(slow, [_job(1, seconds=60), _job(2)])
@@ -255,6 +290,7 @@ def _unloadable(chrom: Any, config: Any, progress: Any = None) -> Any:
     raise AssertionError("never called")
 
 
+@pytest.mark.slow
 def test_pool_that_cannot_load_evaluate_fn_raises() -> None:
     _unloadable.__module__ = "pyevonas_no_such_module"
     with (
@@ -284,6 +320,7 @@ def _gone(pid: int) -> bool:
         return True
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not sys.platform.startswith("linux"), reason="reads /proc")
 def test_pool_workers_exit_when_the_search_process_is_killed() -> None:
     proc = subprocess.Popen(
@@ -314,6 +351,7 @@ def _train_available() -> bool:
     return importlib.util.find_spec("torch") is not None
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not _train_available(), reason="needs the train extra (torch)")
 @pytest.mark.parametrize("kind", ["inprocess", "pool"])
 def test_real_training_on_digits_for_one_epoch(kind: str) -> None:
@@ -387,6 +425,7 @@ def local_ray() -> Any:
     ray.shutdown()
 
 
+@pytest.mark.slow
 def test_ray_backend_on_a_local_cpu_instance(local_ray: Any) -> None:
     with make_evaluator("ray", evaluate_fn=fake_evaluate) as evaluator:
         jobs = [_job(1, epochs=3), _job(2, "raise"), _job(3, "kill"), _job(4)]

@@ -43,6 +43,7 @@ def example(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dict[str, Any]:
         model_module.unregister_layer("SEP_2D")
 
 
+@pytest.mark.slow
 def test_the_documented_example_runs_end_to_end(example: dict[str, Any], tmp_path: Path) -> None:
     space = example["space"]
     candidate = example["candidate"]

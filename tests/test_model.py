@@ -169,6 +169,7 @@ def test_keras_initialisation() -> None:
 # ---------------------------------------------------------------- the paper's architectures
 
 
+@pytest.mark.slow
 def test_every_paper_architecture_builds_and_runs(paper_chromosomes: list[dict[str, Any]]) -> None:
     built = 0
     for item in paper_chromosomes:
@@ -288,6 +289,7 @@ def test_model_size_of_a_huge_candidate_allocates_nothing() -> None:
     assert params > 50_000_000 and size_mb > 200
 
 
+@pytest.mark.slow
 def test_sampled_architectures_build_and_match_their_size() -> None:
     import numpy as np
 
@@ -305,6 +307,7 @@ def test_sampled_architectures_build_and_match_their_size() -> None:
             assert model_size(chrom, shape, 120)[0] == count_parameters(model)
 
 
+@pytest.mark.slow
 def test_the_published_runs_architectures_build_and_run() -> None:
     """Every distinct chromosome of the paper's 50 runs builds and runs forward at 32 x 32 and
     16 x 16, or is refused for lacking a global pooling gene. CI checks every 50th (~460);

@@ -8,12 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import pyevonas
 from pyevonas.errors import SchemaError
-from pyevonas.metric import compiled
+from pyevonas.metric import Gene, compiled
 from pyevonas.metric.schema import Scoring, json_schema, resolve_scoring
 
 SCHEMAS = Path(__file__).resolve().parent.parent / "schemas"
@@ -228,13 +228,24 @@ def damaged_schemas(draw) -> Any:  # type: ignore[no-untyped-def]
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(damaged_schemas())
+@example(paper_dict())  # the property below always runs on a valid schema at least once
 def test_fuzzed_schemas_raise_only_schema_error(data: Any) -> None:
     try:
         s = Scoring.from_dict(copy.deepcopy(data))
     except SchemaError:
         return
-    # Whatever validates must also compile and align.
-    compiled(s)
-    pyevonas.similarity([{"layer": "GAP_2D"}], [{"layer": "GAP_2D"}], schema=s) if any(
-        g.layer == "GAP_2D" and not g.params and not g.when for g in s.genes
-    ) else None
+    # Whatever validates round-trips, compiles, and scores as the format promises: an
+    # architecture of one gene of each type (parameters at their minimum) is exactly as similar
+    # to itself as possible (every rule and mismatch stays below a gene's self match), and to
+    # its reverse somewhere in [0, 1].
+    assert Scoring.from_dict(s.to_dict()) == s
+    table = compiled(s)
+    arch = [
+        table.to_layer(Gene(g.letter, g.layer, {k: r.min for k, r in g.params.items()}))
+        for g in s.genes
+        if g.layer not in s.ignore_layers
+    ]
+    if not arch:
+        return
+    assert pyevonas.similarity(arch, arch, schema=s) == 1.0
+    assert 0.0 <= pyevonas.similarity(arch, arch[::-1], schema=s) <= 1.0

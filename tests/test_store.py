@@ -238,6 +238,7 @@ _values = st.one_of(
 _genes = st.dictionaries(st.text(min_size=1, max_size=8), _values, max_size=6).map(lambda gene: {"layer": "X", **gene})
 
 
+@pytest.mark.slow
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(
     chromosome=st.lists(_genes, min_size=1, max_size=8),
@@ -534,6 +535,7 @@ def _consistent_counts(run_dir: Path) -> tuple[int, int, int]:
     return int(row[0]), int(row[1]), int(row[2])
 
 
+@pytest.mark.slow
 def test_reader_sees_committed_states_while_another_process_writes(tmp_path: Path) -> None:
     _new_store(tmp_path).close()
     run_dir = tmp_path / "run"
@@ -557,6 +559,7 @@ def test_reader_sees_committed_states_while_another_process_writes(tmp_path: Pat
     assert _consistent_counts(run_dir) == (2000, 2000, 2000)
 
 
+@pytest.mark.slow
 def test_process_killed_mid_write_leaves_a_consistent_run(tmp_path: Path) -> None:
     _new_store(tmp_path).close()
     run_dir = tmp_path / "run"

@@ -8,6 +8,7 @@ import sys
 import pytest
 
 
+@pytest.mark.slow
 def test_core_stubs_match_the_extension() -> None:
     pytest.importorskip("mypy.stubtest")
     proc = subprocess.run(

@@ -400,6 +400,7 @@ def test_missing_and_corrupt_datasets_say_where_they_looked(tmp_path: Path) -> N
         load_dataset("imagenet16-120", other)
 
 
+@pytest.mark.slow
 def test_the_cuda_recipe_path_runs_on_cpu_too() -> None:
     # bf16 autocast and channels_last are the CUDA defaults; on CPU they exercise the same code
     # (dtype of pooling corrections, 1x1 instance norm, float loss) without a GPU.
