@@ -259,8 +259,8 @@ def test_the_footer_and_best_json_give_a_usable_best(
     text = " ".join(out.split())
     assert f"best architecture: {best.name} (generation {best.generation})" in text
     assert notation in out
-    assert f"fitness {best.fitness:.4f}, val accuracy {best.val_accuracy:.4f}" in text
-    assert f"test accuracy {best.test_accuracy:.4f}, 1,234 params, 0.01 MB" in text
+    assert f"fitness {best.fitness:.4f} · val accuracy {best.val_accuracy:.4f}" in text
+    assert f"test accuracy {best.test_accuracy:.4f} 1,234 params · 0.01 MB" in text
     assert f"pyevonas train --from-run {run_dir}" in text
 
 

@@ -287,14 +287,12 @@ def _summary(result: Any) -> None:
     if best is not None:
         say(f"best architecture: {best.name} (generation {best.generation})", style="bold")
         say(f"  {_notation(run_dir, best)}")
-        metrics = [
-            f"fitness {_num(best.fitness, '.4f')}",
-            f"val accuracy {_num(best.val_accuracy, '.4f')}",
-            f"test accuracy {_num(best.test_accuracy, '.4f')}",
-            f"{_num(best.params, ',')} params",
-            f"{_num(best.size_mb, '.2f')} MB",
-        ]
-        say("  " + ", ".join(metrics))
+        # Short lines: the footer stays on the screen, and a terminal would break long ones mid-word.
+        say(
+            f"  fitness {_num(best.fitness, '.4f')} · val accuracy {_num(best.val_accuracy, '.4f')}"
+            f" · test accuracy {_num(best.test_accuracy, '.4f')}"
+        )
+        say(f"  {_num(best.params, ',')} params · {_num(best.size_mb, '.2f')} MB")
         if (run_dir / BEST_NAME).is_file():
             say(f"  saved in {run_dir / BEST_NAME} (chromosome and metrics)")
         say(f"retrain it:      pyevonas train --from-run {run_dir}")
@@ -303,7 +301,8 @@ def _summary(result: Any) -> None:
     say(f"run stored in {run_dir}")
     report_dir = Path("reports") / run_dir.name
     say(f"see its report:  pyevonas report {run_dir} -o {report_dir}")
-    say(f"export it:       pyevonas export {run_dir} -o {run_dir.name}.json   (or --csv -o {run_dir.name}.csv)")
+    say(f"export it:       pyevonas export {run_dir} -o {run_dir.name}.json")
+    say(f"  or as a table: pyevonas export {run_dir} --csv -o {run_dir.name}.csv")
 
 
 def _num(value: Any, spec: str) -> str:

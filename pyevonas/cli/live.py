@@ -148,6 +148,7 @@ class _Candidate:
     epochs: int = 0
     progress_val: float | None = None
     started: float | None = None
+    warm: bool = False  # started on a worker that had already trained a candidate
     finished: int = 0  # order of finishing in this generation (0: not finished here)
 
 
@@ -186,10 +187,12 @@ class _State:
     # timing (the view's clock)
     session_start: float = 0.0
     elapsed_before: float = 0.0
-    first_start: float | None = None
+    n_started: int = 0
     n_done: int = 0
-    durations: list[float] = field(default_factory=list)
     peak_running: int = 0
+    cold_durations: list[float] = field(default_factory=list)
+    warm_durations: list[float] = field(default_factory=list)
+    first_warm_start: float | None = None
     new_per_generation: list[int] = field(default_factory=list)
     generation_jobs: int = 0
     finished_order: int = 0
@@ -336,12 +339,11 @@ class LiveView:
         st.max_iterations = c.max_control_iterations
         if event.resumed:
             st.resumed = (
-                f"resumed: {event.generations_stored} of {c.generations} generations stored,"
-                f" {event.finished} candidates kept, {event.to_evaluate} to evaluate,"
-                f" {format_duration(event.elapsed_before)} spent before"
+                f"resumed after {format_duration(event.elapsed_before)}: {event.generations_stored}/{c.generations}"
+                f" generations, {event.finished} candidates kept, {event.to_evaluate} to evaluate"
             )
         verb = "resuming" if event.resumed else "starting"
-        tail = f"; {st.resumed.removeprefix('resumed: ')}" if event.resumed else ""
+        tail = f"; {st.resumed}" if event.resumed else ""
         return f"{verb} run {st.run_dir}: {self._description()}{tail}"
 
     def _description(self) -> str:
@@ -392,10 +394,14 @@ class LiveView:
         if info.status == Status.RUNNING:
             if cand.started is None:
                 cand.started = now
-            if st.first_start is None:
-                st.first_start = now
-            running = sum(1 for c in st.candidates.values() if c.info.status == Status.RUNNING)
-            st.peak_running = max(st.peak_running, running)
+                st.n_started += 1
+                running = sum(1 for c in st.candidates.values() if c.info.status == Status.RUNNING)
+                st.peak_running = max(st.peak_running, running)
+                # The first candidate of each worker pays its start-up (imports, data, kernels);
+                # a start beyond the most ever running at once goes to a worker that is warm.
+                cand.warm = st.n_started > st.peak_running
+                if cand.warm and st.first_warm_start is None:
+                    st.first_warm_start = now
             return None
         if previous in UNFINISHED and info.status not in UNFINISHED:
             st.finished_order += 1
@@ -404,7 +410,7 @@ class LiveView:
                 st.n_done += 1
                 st.generation_jobs += 1
                 if cand.started is not None:
-                    st.durations.append(now - cand.started)
+                    (st.warm_durations if cand.warm else st.cold_durations).append(now - cand.started)
         self._note_candidate(event.generation, info)
         if info.trained:
             extra = f", val {_fmt(info.val_accuracy)}" if info.val_accuracy is not None else ""
@@ -437,10 +443,12 @@ class LiveView:
     def eta(self) -> float | None:
         """Estimated seconds left, from the throughput of the candidates evaluated in this session.
 
-        Known from the first finished candidate. While the first wave of parallel candidates
-        finishes, the throughput is the number of candidates trained at once over their mean
-        duration; after that, finished candidates over the wall time since the first one started
-        (so breeding, waiting for the slowest of a generation and other overheads count too).
+        Known from the first finished candidate. The first candidate of each worker also pays the
+        worker's start-up, so it counts only until others finish. The throughput is: the number
+        of candidates trained at once over the mean duration of the first ones (the cold ones), or
+        once a candidate on a warm worker finished, of those; and once as many warm candidates
+        finished as train at once, the warm ones finished over the wall time since the first of
+        them started (so breeding and the wait for a generation's slowest candidate count too).
         The work left is the candidates of this generation without a result (a running one by the
         share of its epochs left) plus, for every generation still to breed, the number of
         candidates the generations bred so far had to train (population minus elites before any
@@ -449,15 +457,16 @@ class LiveView:
         st = self._state
         if st.finished:
             return 0.0
-        if st.n_done == 0 or st.first_start is None:
+        if st.n_done == 0:
             return None
         now = self._clock()
-        if st.n_done < st.peak_running and st.durations:
-            mean = sum(st.durations) / len(st.durations)
-            rate = st.peak_running / mean if mean > 0 else 0.0
+        warm = len(st.warm_durations)
+        if warm >= max(st.peak_running, 1) and st.first_warm_start is not None and now > st.first_warm_start:
+            rate = warm / (now - st.first_warm_start)
         else:
-            span = now - st.first_start
-            rate = st.n_done / span if span > 0 else 0.0
+            durations = st.warm_durations or st.cold_durations
+            mean = sum(durations) / len(durations) if durations else 0.0
+            rate = max(st.peak_running, 1) / mean if mean > 0 else 0.0
         if rate <= 0:
             return None
         left = 0.0
