@@ -323,7 +323,8 @@ class LiveView:
                 if best
                 else "no candidate succeeded"
             )
-            return f"finished in {format_duration(event.elapsed_s)}: {who}"
+            total = f" ({format_duration(self.elapsed())} in all)" if st.resumed else ""
+            return f"finished in {format_duration(event.elapsed_s)}{total}: {who}"
         return None
 
     def _run_started(self, event: RunStarted, now: float) -> str:
