@@ -91,7 +91,7 @@ def evolve(
         typer.Option(
             "--quiet",
             "-q",
-            help="No live view or progress lines; only the final summary.",
+            help="No live view or progress lines: the run folder at the start, the summary at the end.",
         ),
     ] = False,
 ) -> None:
