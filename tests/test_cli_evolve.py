@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -10,7 +12,8 @@ from typing import Any
 import pytest
 
 from pyevonas.cli import app
-from pyevonas.cli._common import run_guarded
+from pyevonas.cli._common import read_arch, run_guarded
+from pyevonas.metric import format_arch
 from pyevonas.runs.store import RunStore
 from pyevonas.search.config import DEMO_BUDGET, DEMO_TRAIN, RunConfig
 
@@ -203,12 +206,101 @@ def test_flags_override_the_config_file_and_the_resolved_config_is_saved(
 def test_plain_progress_lines_without_quiet(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], stub_training: list[int]
 ) -> None:
+    """Piped, the log has one header line and a timestamp on every line up to the summary."""
     run_dir = tmp_path / "run"
     code, out, err = _cli(["--generations", "2", "--population", "4", "--run-dir", str(run_dir)], capsys)
     assert code == 0, err
+    lines = out.splitlines()
+    log = lines[: next(i for i, line in enumerate(lines) if line.startswith("best architecture"))]
+    assert all(re.match(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2} ", line) for line in log), log
+    assert [line for line in log if str(run_dir) in line] == log[:1]  # one header line
+    assert f"starting run {run_dir}: digits · control rigid · 2 generations × 4" in log[0]
     assert "generation 1/2: 4 candidates" in out
-    assert "generation 2 bred" in out
+    assert "bred g2:" in out
     assert "finished in" in out
+
+
+def test_quiet_says_where_the_run_goes_at_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], stub_training: list[int]
+) -> None:
+    run_dir = tmp_path / "run"
+    code, out, err = _cli(["--generations", "1", "--population", "3", "--run-dir", str(run_dir), "--quiet"], capsys)
+    assert code == 0, err
+    first = out.splitlines()[0]
+    assert first.startswith("pyevonas evolve: digits, control rigid") and first.endswith(f"→ {run_dir}")
+    code, out, err = _cli(["--resume", str(run_dir), "--quiet"], capsys)
+    assert code == 0, err
+    assert out.splitlines()[0] == f"pyevonas evolve: resuming {run_dir}"
+
+
+def test_the_footer_and_best_json_give_a_usable_best(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The footer prints the best's text notation with parameters (which `pyevonas train` reads),
+    its accuracies, params and size; best.json holds the same candidate with its chromosome."""
+    import pyevonas.training.loop
+
+    def measured(chromosome: Any, config: Any, progress: Any = None) -> Any:
+        result = stub_evaluate(chromosome, config, progress)
+        return {**result, "test_accuracy": result["fitness"] - 0.01, "params": 1234, "size_mb": 0.01}
+
+    monkeypatch.setattr(pyevonas.training.loop, "evaluate", measured)
+    run_dir = tmp_path / "run"
+    code, out, err = _cli(["--generations", "2", "--population", "4", "--run-dir", str(run_dir), "--quiet"], capsys)
+    assert code == 0, err
+    with RunStore.open(run_dir, readonly=True) as store:
+        best = max((i for i in store.individuals() if i.status == "ok"), key=lambda i: (i.fitness, -i.id))
+    saved = json.loads((run_dir / "best.json").read_text())
+    assert (saved["name"], saved["generation"], saved["fitness"]) == (best.name, best.generation, best.fitness)
+    assert saved["chromosome"] == best.chromosome and saved["test_accuracy"] == best.test_accuracy
+    notation = saved["notation"]
+    assert read_arch(notation) and format_arch(read_arch(notation)) == notation  # `pyevonas train` reads it
+    assert read_arch(str(run_dir / "best.json")) == best.chromosome
+    text = " ".join(out.split())
+    assert f"best architecture: {best.name} (generation {best.generation})" in text
+    assert notation in out
+    assert f"fitness {best.fitness:.4f} · val accuracy {best.val_accuracy:.4f}" in text
+    assert f"test accuracy {best.test_accuracy:.4f} 1,234 params · 0.01 MB" in text
+    assert f"pyevonas train --from-run {run_dir}" in text
+
+
+def test_when_a_setting_stops_every_candidate_the_advice_is_a_new_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pyevonas.training.loop
+
+    def too_big(chromosome: Any, config: Any, progress: Any = None) -> Any:
+        return {"status": "oversized", "error": f"2.0 MB of weights > max_size_mb {config.max_size_mb}",
+                "size_mb": 2.0}  # fmt: skip
+
+    monkeypatch.setattr(pyevonas.training.loop, "evaluate", too_big)
+    toml = tmp_path / "run.toml"
+    toml.write_text("[train]\nmax_size_mb = 0.5\n")
+    run_dir = tmp_path / "run"
+    args = ["--config", str(toml), "--generations", "2", "--population", "3", "--run-dir", str(run_dir), "--quiet"]
+    code, _out, err = _cli(args, capsys)
+    assert code == 2
+    assert "no candidate of generation 1 was trained: all 3 are larger than max_size_mb = 0.5" in err
+    assert "--resume would stop here again" in err
+    assert f"Start a new run with another max_size_mb (in {toml}, under [train])" in err
+    assert "continue with: pyevonas evolve --resume" not in err
+
+
+def test_a_failure_outside_the_settings_is_resumed(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pyevonas.training.loop
+
+    def broken(chromosome: Any, config: Any, progress: Any = None) -> Any:
+        raise OSError("No space left on device")
+
+    monkeypatch.setattr(pyevonas.training.loop, "evaluate", broken)
+    run_dir = tmp_path / "run"
+    code, _out, err = _cli(["--generations", "2", "--population", "3", "--run-dir", str(run_dir), "--quiet"], capsys)
+    assert code == 2
+    assert "every candidate of generation 1 failed" in err and "No space left on device" in err
+    assert f"fix it and continue with: pyevonas evolve --resume {run_dir}" in err
+    assert "start a new run with that setting changed" in err
 
 
 def test_default_run_folders_are_never_reused(

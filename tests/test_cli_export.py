@@ -133,3 +133,31 @@ def test_export_to_a_missing_folder_is_an_error(
     code = run_guarded(app, ["export", str(run_dir), "-o", str(tmp_path / "nope" / "x.json")])
     assert code == 2
     assert "does not exist" in " ".join(capsys.readouterr().err.split())
+
+
+def test_export_csv_gives_one_quoted_row_per_individual(run_dir: Path, tmp_path: Path) -> None:
+    import csv
+    import io
+
+    from pyevonas.cli.export_cmds import CSV_COLUMNS
+
+    with RunStore.open(run_dir) as store:  # an error with a comma, quotes and a line break
+        b = store.individuals(1)[1]
+        store.set_result(b.id, {"status": "failed", "error": 'shape (1, 2), "bad"\nsecond line', "fitness": 0.0})
+    out = tmp_path / "run.csv"
+    result = CliRunner().invoke(app, ["export", str(run_dir), "--csv", "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "exported 4 individuals in 2 generations" in result.output
+    rows = list(csv.DictReader(io.StringIO(out.read_text(encoding="utf-8"), newline="")))
+    assert tuple(rows[0]) == CSV_COLUMNS
+    assert [(r["generation"], r["index"], r["name"], r["status"], r["trained"]) for r in rows] == [
+        ("1", "0", "g1-0", "ok", "True"), ("1", "1", "g1-1", "failed", "False"),
+        ("2", "0", "g2-0", "ok", "True"), ("2", "1", "g2-1", "cached", "True"),
+    ]  # fmt: skip
+    assert rows[0]["fitness"] == "0.8" and rows[0]["params"] == "1234" and rows[0]["val_accuracy"] == "0.8"
+    assert rows[1]["fitness"] == "" and rows[1]["error"] == 'shape (1, 2), "bad"\nsecond line'  # quoted whole
+    assert rows[2]["parents"] == "g1-0 g1-1" and rows[0]["parents"] == ""
+    assert rows[0]["sequence"] == "CGF" and rows[0]["notation"] == "C(16,3,1) g F(10)"
+    # stdout works too, and the JSON export is unchanged by the flag's existence
+    result = CliRunner().invoke(app, ["export", str(run_dir), "--csv"])
+    assert result.exit_code == 0 and result.stdout.splitlines()[0] == ",".join(CSV_COLUMNS)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -134,3 +135,103 @@ def test_profile_times_every_gene(capsys: pytest.CaptureFixture[str], tmp_path: 
 
     code, out, err = run(["profile", "C(8,3,1) g", "--batch-size", "0"], capsys)
     assert code == 2 and "--batch-size" in err
+
+
+# ---------------------------------------------------------------------- --from-run
+@pytest.fixture
+def stub_run(tmp_path: Path) -> Path:
+    """A finished 2-generation search with stub training (its recipe differs from train's defaults)."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from test_evolve import stub_evaluate
+
+    from pyevonas.search.config import RunConfig
+    from pyevonas.search.loop import evolve
+
+    config = RunConfig.resolve(
+        None,
+        {"run_dir": str(tmp_path / "run"), "generations": 2, "population": 4, "top_k": 2, "seed": 5, "epochs": 3,
+         "train": {"lr": 0.07, "batch_size": 48, "max_train_images": 500}},
+    )  # fmt: skip
+    return evolve(config, evaluate_fn=stub_evaluate).run_dir
+
+
+def test_from_run_retrains_with_the_runs_recipe_and_seed(
+    capsys: pytest.CaptureFixture[str], stub_run: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import pyevonas.training.loop
+    from pyevonas.runs.store import RunStore
+    from pyevonas.search.config import RunConfig
+    from pyevonas.search.loop import candidate_train_config
+    from pyevonas.training.config import Metrics
+
+    seen: list[Any] = []
+
+    def fake(chromosome: Any, config: Any, progress: Any = None) -> Any:
+        seen.append((chromosome, config))
+        return Metrics(status="ok", fitness=0.5, val_accuracy=0.5)
+
+    monkeypatch.setattr(pyevonas.training.loop, "evaluate", fake)
+    with RunStore.open(stub_run, readonly=True) as store:
+        run_config = RunConfig.from_dict(store.config)
+        individuals = store.individuals()
+    best = max((i for i in individuals if i.status == "ok"), key=lambda i: (i.fitness, -i.id))
+
+    code, out, err = run(["train", "--from-run", str(stub_run), "--json"], capsys)
+    assert code == 0, err
+    chromosome, config = seen[-1]
+    assert chromosome == best.chromosome
+    assert config == candidate_train_config(run_config, best.canonical_key)  # the search's exact recipe
+    assert (config.lr, config.batch_size, config.epochs, config.max_train_images) == (0.07, 48, 3, 500)
+    data = json.loads(out)
+    assert data["from_run"]["name"] == best.name and data["from_run"]["fitness"] == best.fitness
+    assert f"retraining {best.name}" in err
+
+    other = individuals[2]
+    code, out, err = run(["train", "--from-run", str(stub_run), other.name, "--device", "cpu", "--quiet"], capsys)
+    assert code == 0, err
+    chromosome, config = seen[-1]
+    assert chromosome == other.chromosome and config.device == "cpu"
+    assert config.seed == candidate_train_config(run_config, other.canonical_key).seed
+    assert "the run measured: fitness" in " ".join(out.split())
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--epochs", "3"], "--from-run trains with the run's own recipe; --epochs cannot be given with it"),
+        (["--set", "lr=0.1"], "--set cannot be given with it"),
+        (["g9-9"], "has no candidate named 'g9-9'"),
+    ],
+)
+def test_from_run_refuses_a_changed_recipe_and_unknown_names(
+    capsys: pytest.CaptureFixture[str], stub_run: Path, extra: list[str], message: str
+) -> None:
+    code, _out, err = run(["train", "--from-run", str(stub_run), *extra], capsys)
+    assert code == 2 and message in " ".join(err.split())
+
+
+def test_train_without_an_architecture_says_what_to_give(capsys: pytest.CaptureFixture[str]) -> None:
+    code, _out, err = run(["train"], capsys)
+    assert code == 2 and "give the architecture to train" in err
+
+
+@pytest.mark.slow
+def test_the_best_of_a_real_search_retrains_to_the_same_fitness(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """End to end on digits: a tiny real search, then `pyevonas train --from-run` of its best on
+    the same device scores exactly what the search measured."""
+    import pyevonas.search.config
+
+    monkeypatch.setattr(pyevonas.search.config, "usable_cores", lambda: 1)  # in-process, as train
+    run_dir = tmp_path / "run"
+    args = ["evolve", "--generations", "1", "--population", "3", "--epochs", "1", "--device", "cpu"]
+    code, out, err = run([*args, "--run-dir", str(run_dir), "--quiet"], capsys)
+    assert code == 0, err
+    saved = json.loads((run_dir / "best.json").read_text())
+    code, out, err = run(["train", "--from-run", str(run_dir), "--json", "--quiet"], capsys)
+    assert code == 0, err
+    data = json.loads(out)
+    assert data["fitness"] == saved["fitness"] and data["test_accuracy"] == saved["test_accuracy"]

@@ -539,3 +539,61 @@ def test_pool_workers_go_to_the_devices_asked_for(
         assert len(workers) == 2 * len(expected)  # `workers` per device
     finally:
         backend.close()  # type: ignore[attr-defined]
+
+
+# ---------------------------------------------------------------------- best.json and elapsed time
+def _store_best(run_dir: Path) -> Any:
+    with RunStore.open(run_dir, readonly=True) as store:
+        trained = [i for i in store.individuals() if i.status == "ok"]
+        return max(trained, key=lambda i: (i.fitness, -i.id))
+
+
+def test_best_json_is_written_as_soon_as_a_new_best_is_found(tmp_path: Path) -> None:
+    run_dir = tmp_path / "run"
+    best: list[Any] = []  # the best so far, as the events tell it
+
+    def watch(event: Any) -> None:
+        if isinstance(event, CandidateUpdate) and event.candidate.trained:
+            c = event.candidate
+            if not best or (c.fitness, -c.id) > (best[-1].fitness, -best[-1].id):
+                best.append(c)
+            saved = json.loads((run_dir / "best.json").read_text())
+            assert (saved["name"], saved["fitness"]) == (best[-1].name, best[-1].fitness)
+
+    evolve(_config(run_dir), evaluate_fn=stub_evaluate, observers=[watch])
+    assert len(best) > 1  # it changed during the run, and the file followed
+    saved = json.loads((run_dir / "best.json").read_text())
+    top = _store_best(run_dir)
+    assert saved["name"] == top.name and saved["chromosome"] == top.chromosome
+    assert saved["generation"] == top.generation and saved["train_seed"] >= 0
+    assert not [p for p in run_dir.iterdir() if p.name.startswith(".best.json")]  # no temp file left
+
+
+def test_best_json_and_the_elapsed_time_are_right_after_resume(tmp_path: Path) -> None:
+    calls: list[int] = []
+
+    def stops(chromosome: Any, config: Any, progress: Any = None) -> Any:
+        calls.append(1)
+        if len(calls) == 9:
+            raise KeyboardInterrupt
+        return stub_evaluate(chromosome, config, progress)
+
+    run_dir = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        evolve(_config(run_dir), evaluate_fn=stops)
+    with RunStore.open(run_dir, readonly=True) as store:
+        elapsed = store.get_state("elapsed_s")
+    assert elapsed is not None and elapsed > 0  # saved when the run stopped
+    (run_dir / "best.json").write_text("{}")  # as if the process died between the store and the file
+    started: list[RunStarted] = []
+    resume(
+        run_dir,
+        evaluate_fn=stub_evaluate,
+        observers=[lambda e: started.append(e) if isinstance(e, RunStarted) else None],
+    )
+    assert started[0].resumed and started[0].elapsed_before == elapsed
+    assert (started[0].generations_stored, started[0].finished, started[0].to_evaluate) == (2, 8, 4)
+    saved = json.loads((run_dir / "best.json").read_text())
+    assert saved["name"] == _store_best(run_dir).name
+    with RunStore.open(run_dir, readonly=True) as store:
+        assert store.get_state("elapsed_s") > elapsed

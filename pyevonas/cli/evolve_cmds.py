@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import json
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -11,11 +12,11 @@ import typer
 from pyevonas.cli import app
 from pyevonas.cli._common import console, console_err, examples
 from pyevonas.cli.live import LiveView
-from pyevonas.errors import ConfigError, RunStoreError, TrainingError
+from pyevonas.errors import ConfigError, EncodingError, RunStoreError, TrainingError
 from pyevonas.metric.schema import resolve_scoring
 from pyevonas.search.config import DEMO_BUDGET, RunConfig
+from pyevonas.search.loop import BEST_NAME, GenerationFailed, arch_notation, resume
 from pyevonas.search.loop import evolve as run_evolve
-from pyevonas.search.loop import resume
 from pyevonas.search.space import SearchSpace
 from pyevonas.training.config import TrainConfig
 from pyevonas.training.data import load_dataset
@@ -130,7 +131,7 @@ def evolve(
         typer.Option(
             "--quiet",
             "-q",
-            help="No live view or progress lines; only the final summary.",
+            help="No live view or progress lines: the run folder at the start, the summary at the end.",
         ),
     ] = False,
 ) -> None:
@@ -177,13 +178,15 @@ def _run(
         execution = {k: overrides[k] for k in _EXECUTION_FLAGS if overrides.get(k) is not None}
         target = resume_dir
         action = _resume_action(resume_dir, execution, evaluate_fn)
+        if quiet:  # the live view or the log says the rest; quiet, this is all until the end
+            console.print(f"pyevonas evolve: resuming {target}", highlight=False, soft_wrap=True)
     else:
         config = _resolve(config_file, overrides)
         target = config.run_path
         _preflight(config)
-        if not quiet:
+        if quiet:
             console.print(
-                f"[bold]pyevonas evolve[/]: {config.dataset}, control {config.control}, "
+                f"pyevonas evolve: {config.dataset}, control {config.control}, "
                 f"{config.generations} generations × {config.population} individuals × {config.epochs} epochs, "
                 f"seed {config.seed}, {_execution(config)} → {target}",
                 highlight=False,
@@ -200,11 +203,31 @@ def _run(
             soft_wrap=True,
         )
         raise
+    except GenerationFailed as exc:
+        raise TrainingError(f"{exc}\n{_advice(exc, target, config_file)}") from None
     except TrainingError as exc:
         raise TrainingError(
             f"{exc}\n(after fixing the cause, continue with: pyevonas evolve --resume {target})"
         ) from None
     _summary(result)
+
+
+def _advice(exc: GenerationFailed, target: Path, config_file: Path | None) -> str:
+    """What to do when no candidate of a generation trained: resume only helps when the cause
+    lies outside the run's settings, because a resumed run keeps them."""
+    where = f"in {config_file}" if config_file is not None else "in a run.toml given with --config"
+    if exc.setting is not None:
+        return (
+            f"A resumed run keeps its saved settings, so --resume would stop here again. Start a new run with"
+            f" another {exc.setting} ({where}, under [train]) and the same flags; without --run-dir it gets a"
+            f" new folder (or delete {target} first)."
+        )
+    return (
+        f"If the cause lies outside the run's settings (a missing dataset, a full disk, memory taken by"
+        f" another program), fix it and continue with: pyevonas evolve --resume {target}\n"
+        f"If a setting of the run causes it (e.g. a learning rate that makes every loss NaN), start a new run"
+        f" with that setting changed ({where}): a resumed run keeps its saved settings."
+    )
 
 
 def _resolve(config_file: Path | None, overrides: dict[str, Any]) -> Any:
@@ -295,26 +318,46 @@ def _observe(action: Any, quiet: bool) -> Any:
 
 
 def _summary(result: Any) -> None:
-    run_dir = result.run_dir
+    run_dir = Path(result.run_dir)
     best = result.best
+
+    def say(text: str, **style: Any) -> None:
+        console.print(text, highlight=False, soft_wrap=True, markup=False, **style)
+
     if best is not None:
-        console.print(
-            f"best architecture: {best.name} (generation {best.generation}), fitness {best.fitness:.4f}, "
-            f"sequence {best.sequence}",
-            highlight=False,
-            soft_wrap=True,
+        say(f"best architecture: {best.name} (generation {best.generation})", style="bold")
+        say(f"  {_notation(run_dir, best)}")
+        # Short lines: the footer stays on the screen, and a terminal would break long ones mid-word.
+        say(
+            f"  fitness {_num(best.fitness, '.4f')} · val accuracy {_num(best.val_accuracy, '.4f')}"
+            f" · test accuracy {_num(best.test_accuracy, '.4f')}"
         )
+        say(f"  {_num(best.params, ',')} params · {_num(best.size_mb, '.2f')} MB")
+        if (run_dir / BEST_NAME).is_file():
+            say(f"  saved in {run_dir / BEST_NAME} (chromosome and metrics)")
+        say(f"retrain it:      pyevonas train --from-run {run_dir}")
     else:
-        console.print("no candidate was evaluated successfully", style="yellow")
-    console.print(f"run stored in {run_dir}", highlight=False, soft_wrap=True)
-    report_dir = Path("reports") / Path(run_dir).name
-    console.print(
-        f"see its report:  pyevonas report {run_dir} -o {report_dir}",
-        highlight=False,
-        soft_wrap=True,
-    )
-    console.print(
-        f"export it:       pyevonas export {run_dir} -o {Path(run_dir).name}.json",
-        highlight=False,
-        soft_wrap=True,
-    )
+        say("no candidate was evaluated successfully", style="yellow")
+    say(f"run stored in {run_dir}")
+    report_dir = Path("reports") / run_dir.name
+    say(f"see its report:  pyevonas report {run_dir} -o {report_dir}")
+    say(f"export it:       pyevonas export {run_dir} -o {run_dir.name}.json")
+    say(f"  or as a table: pyevonas export {run_dir} --csv -o {run_dir.name}.csv")
+
+
+def _num(value: Any, spec: str) -> str:
+    return "-" if value is None else format(value, spec)
+
+
+def _notation(run_dir: Path, best: Any) -> str:
+    """The best's text notation with parameters: as the loop wrote it in best.json, else made here."""
+    try:
+        saved = json.loads((run_dir / BEST_NAME).read_text(encoding="utf-8"))
+        if saved.get("id") == best.id and isinstance(saved.get("notation"), str):
+            return str(saved["notation"])
+    except (OSError, ValueError):
+        pass
+    try:
+        return arch_notation(best.chromosome)
+    except EncodingError:
+        return f"sequence {best.sequence}"

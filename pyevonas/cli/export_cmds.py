@@ -1,19 +1,45 @@
-"""``pyevonas export``: write a run folder's whole history as one JSON document."""
+"""``pyevonas export``: write a run folder's whole history as one JSON document, or a CSV table."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
 from pyevonas.cli import app
 from pyevonas.cli._common import console_err, examples
-from pyevonas.errors import RunStoreError
+from pyevonas.errors import EncodingError, RunStoreError, SchemaError
+from pyevonas.metric import format_arch
+from pyevonas.metric.schema import Scoring
+from pyevonas.runs.records import Individual, is_trained
 from pyevonas.runs.store import DB_NAME, RunStore
+
+#: The columns of ``pyevonas export --csv``, one row per individual.
+CSV_COLUMNS = (
+    "generation",
+    "index",
+    "name",
+    "status",
+    "trained",
+    "fitness",
+    "val_accuracy",
+    "test_accuracy",
+    "params",
+    "size_mb",
+    "latency_ms",
+    "flops",
+    "train_seconds",
+    "sequence",
+    "notation",
+    "parents",
+    "error",
+)
 
 
 def _inside_run(path: Path) -> bool:
@@ -27,26 +53,106 @@ def export(
     run_dir: Annotated[Path, typer.Argument(help="The run folder (it holds run.sqlite).")],
     output: Annotated[
         Path | None,
-        typer.Option("--output", "-o", metavar="FILE", help="Write the JSON to FILE instead of stdout ('-': stdout)."),
+        typer.Option(
+            "--output", "-o", metavar="FILE", help="Write the JSON (or CSV) to FILE instead of stdout ('-': stdout)."
+        ),
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Replace FILE if it exists.")] = False,
     matrices: Annotated[
         bool,
         typer.Option("--matrices/--no-matrices", help="Include each generation's similarity matrix."),
     ] = True,
+    as_csv: Annotated[
+        bool,
+        typer.Option(
+            "--csv",
+            help="Write a CSV table instead, one row per individual, for pandas or a spreadsheet: "
+            + ", ".join(CSV_COLUMNS)
+            + ".",
+        ),
+    ] = False,
 ) -> None:
-    """Export a run's whole history as one JSON document.
+    """Export a run's whole history as one JSON document, or its individuals as a CSV table.
 
-    Every individual (generation, chromosome, parents, status, metrics) and every generation (similarity matrix, diversity, control window, decision, control-loop iterations).
+    JSON: every individual (generation, chromosome, parents, status, metrics) and every generation (similarity matrix, diversity, control window, decision, control-loop iterations). CSV ([bold]--csv[/]): one row per individual; an empty cell is a value the run does not have (the fitness of a candidate that did not train, for one); parents are names separated by spaces.
     """
-    _run(run_dir=run_dir, output=output, matrices=matrices, force=force)
+    _run(run_dir=run_dir, output=output, matrices=matrices, force=force, as_csv=as_csv)
 
 
-def _run(*, run_dir: Path, output: Path | None, matrices: bool, force: bool) -> None:
+def csv_rows(store: RunStore) -> list[dict[str, Any]]:
+    """One row per individual of a run, with the :data:`CSV_COLUMNS`.
+
+    ``fitness`` is empty for a candidate that did not train (the store keeps the placeholder the
+    evaluation reported); ``notation`` is the text notation with parameters (default schema's
+    letters, else the run's); ``parents`` the parents' names separated by spaces.
+    """
+    individuals = store.individuals()
+    names = {ind.id: ind.name for ind in individuals}
+    try:
+        scoring: Any = Scoring.from_dict(dict(store.scoring), source=f"the scoring schema of {store.run_dir}")
+    except (SchemaError, ValueError, TypeError):
+        scoring = None
+    rows = []
+    for ind in individuals:
+        trained = is_trained(ind)
+        rows.append(
+            {
+                "generation": ind.generation,
+                "index": ind.index,
+                "name": ind.name,
+                "status": str(ind.status),
+                "trained": trained,
+                "fitness": ind.fitness if trained else None,
+                "val_accuracy": ind.val_accuracy,
+                "test_accuracy": ind.test_accuracy,
+                "params": ind.params,
+                "size_mb": ind.size_mb,
+                "latency_ms": ind.latency_ms,
+                "flops": ind.flops,
+                "train_seconds": ind.train_seconds,
+                "sequence": ind.sequence,
+                "notation": _notation(ind, scoring),
+                "parents": " ".join(str(names.get(p, p)) for p in ind.parents or []),
+                "error": ind.error,
+            }
+        )
+    return rows
+
+
+def _notation(ind: Individual, scoring: Any) -> str:
+    for schema in ("default", scoring):
+        if schema is None:
+            continue
+        try:
+            return format_arch(ind.chromosome, schema)
+        except (EncodingError, SchemaError):
+            continue
+    return ""
+
+
+def _csv_text(rows: list[dict[str, Any]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in rows:
+        writer.writerow({k: "" if v is None else v for k, v in row.items()})
+    return buffer.getvalue()
+
+
+def _run(*, run_dir: Path, output: Path | None, matrices: bool, force: bool, as_csv: bool = False) -> None:
 
     with RunStore.open(run_dir, readonly=True) as store:
-        data = store.export(include_matrices=matrices)
-    text = json.dumps(data, indent=2, allow_nan=False) + "\n"
+        if as_csv:
+            rows = csv_rows(store)
+            n_gen = len(store.generations())
+        else:
+            data = store.export(include_matrices=matrices)
+    if as_csv:
+        text = _csv_text(rows)
+        n_ind = len(rows)
+    else:
+        text = json.dumps(data, indent=2, allow_nan=False) + "\n"
+        n_ind, n_gen = len(data["individuals"]), len(data["generations"])
     if output is None or str(output) == "-":
         typer.echo(text, nl=False)
         return
@@ -66,13 +172,11 @@ def _run(*, run_dir: Path, output: Path | None, matrices: bool, force: bool) -> 
     tmp: str | None = None
     try:
         fd, tmp = tempfile.mkstemp(prefix=f".{output.name}.", dir=folder)
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        with os.fdopen(fd, "w", encoding="utf-8", newline="") as handle:  # the text's own line ends
             handle.write(text)
         os.replace(tmp, output)
     except OSError as exc:
         if tmp is not None:
             Path(tmp).unlink(missing_ok=True)
         raise RunStoreError(f"cannot write {output}: {exc.strerror or exc}") from exc
-    n_ind = len(data["individuals"])
-    n_gen = len(data["generations"])
     console_err.print(f"exported {n_ind} individuals in {n_gen} generations to {output}", highlight=False)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -39,10 +40,15 @@ def _parse_settings(pairs: list[str]) -> dict[str, Any]:
     )
 )
 def train(
+    ctx: typer.Context,
     arch: Annotated[
-        str,
-        typer.Argument(help=f"The architecture: {ARCH_FORMS}."),
-    ],
+        str | None,
+        typer.Argument(
+            help=f"The architecture: {ARCH_FORMS}. With --from-run: the name of a candidate of the run"
+            " (e.g. g3-4; default: the run's best).",
+            show_default=False,
+        ),
+    ] = None,
     dataset: Annotated[
         str, typer.Option(help="digits (built-in, offline), cifar10, cifar100, imagenet16-120.")
     ] = "digits",
@@ -78,32 +84,71 @@ def train(
     ] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as one JSON object on stdout.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No per-epoch progress lines.")] = False,
+    from_run: Annotated[
+        Path | None,
+        typer.Option(
+            "--from-run",
+            metavar="RUN",
+            help="Retrain a candidate of this run folder with exactly the recipe and training seed the search"
+            " gave it; ARCH then names the candidate (default: the run's best). Only --device, --data-dir,"
+            " --download, --json and --quiet may be given with it.",
+        ),
+    ] = None,
 ) -> None:
     """Train one architecture and print its fitness, accuracies, size, latency and FLOPs.
 
     Fitness is the best validation accuracy on a split held out from the training set; test accuracy is measured once, with the best-validation weights. Without [bold]--dataset[/], training runs on the built-in offline digits dataset. Exits with 1 if the candidate failed (the metrics say why).
-    """
-    chromosome = read_arch(arch, schema)
-    if space is not None:
-        SearchSpace.load(space).check(chromosome)
-    from pyevonas.training.loop import evaluate
 
-    options: dict[str, Any] = {
-        "dataset": dataset,
-        "data_dir": data_dir,
-        "download": download,
-        "epochs": epochs,
-        "batch_size": batch_size,
-        "lr": lr,
-        "device": device,
-        "seed": seed,
-    }
-    extra = _parse_settings(settings or [])
-    clash = sorted(set(extra) & set(options))
-    if clash:
-        raise ConfigError(f"--set {clash[0]}=... repeats a flag; use --{clash[0].replace('_', '-')} instead")
-    config = TrainConfig.build(**{**options, **extra})
+    [bold]--from-run RUN[/] [NAME] retrains a candidate of a search (its best by default) with the run's dataset, epochs and training settings and the candidate's own seed, so that on the same device it scores what the search measured.
+    """
     out = console_err if as_json else console
+    recorded: dict[str, Any] | None = None
+    if from_run is not None:
+        given = [name for name in _RECIPE_FLAGS if _given(ctx, name)]
+        if given:
+            flag = "--set" if given[0] == "settings" else "--" + given[0].replace("_", "-")
+            raise ConfigError(
+                f"--from-run trains with the run's own recipe; {flag} cannot be given with it"
+                f" (to train the candidate another way, give its chromosome: pyevonas train {from_run}/best.json ...)"
+            )
+        chromosome, config, recorded = _from_run(
+            from_run,
+            arch,
+            device=device if _given(ctx, "device") else None,
+            data_dir=data_dir,
+            download=download,
+        )
+        if not quiet:
+            out.print(
+                f"retraining {recorded['name']} (generation {recorded['generation']}) of {from_run} with the run's"
+                f" recipe: {config.dataset}, {config.epochs} epochs, seed {config.seed}; the run measured fitness"
+                f" {_fmt(recorded['fitness'], '.4f')}",
+                highlight=False,
+                soft_wrap=True,
+                markup=False,
+            )
+    else:
+        if arch is None:
+            raise ConfigError("give the architecture to train (or --from-run RUN to retrain a candidate of a search)")
+        chromosome = read_arch(arch, schema)
+        if space is not None:
+            SearchSpace.load(space).check(chromosome)
+        options: dict[str, Any] = {
+            "dataset": dataset,
+            "data_dir": data_dir,
+            "download": download,
+            "epochs": epochs,
+            "batch_size": batch_size,
+            "lr": lr,
+            "device": device,
+            "seed": seed,
+        }
+        extra = _parse_settings(settings or [])
+        clash = sorted(set(extra) & set(options))
+        if clash:
+            raise ConfigError(f"--set {clash[0]}=... repeats a flag; use --{clash[0].replace('_', '-')} instead")
+        config = TrainConfig.build(**{**options, **extra})
+    from pyevonas.training.loop import evaluate
 
     def progress(p: dict[str, Any]) -> None:
         if not quiet:
@@ -114,21 +159,92 @@ def train(
 
     metrics = evaluate(chromosome, config, progress=progress)
     result = {**metrics.to_dict(), "dataset": config.dataset, "epochs": config.epochs}
+    if recorded is not None:
+        result["from_run"] = recorded
     if as_json:
         echo_json(result)
     else:
         _print_table(result)
+        if recorded is not None:
+            console.print(
+                f"the run measured: fitness {_fmt(recorded['fitness'], '.4f')}, test_accuracy"
+                f" {_fmt(recorded['test_accuracy'], '.4f')} (status {recorded['status']})",
+                highlight=False,
+                soft_wrap=True,
+            )
     if metrics.status != Status.OK:
         # SystemExit, not typer.Exit: run_guarded (standalone_mode=False) drops typer.Exit codes.
         raise SystemExit(1)
 
 
-def _print_table(result: dict[str, Any]) -> None:
+#: The flags that make a recipe; --from-run takes them from the run.
+_RECIPE_FLAGS = ("dataset", "epochs", "batch_size", "lr", "seed", "settings", "space", "schema")
 
-    def fmt(value: Any, spec: str = "") -> str:
-        if value is None:
-            return "-"
-        return format(value, spec) if spec else str(value)
+
+def _given(ctx: typer.Context, name: str) -> bool:
+    """Whether the user gave the parameter (on the command line or in the environment)."""
+    source = ctx.get_parameter_source(name)
+    return source is not None and source.name in ("COMMANDLINE", "ENVIRONMENT")
+
+
+def _fmt(value: Any, spec: str = "") -> str:
+    if value is None:
+        return "-"
+    return format(value, spec) if spec else str(value)
+
+
+def _from_run(
+    run_dir: Path, name: str | None, *, device: str | None, data_dir: str | None, download: bool
+) -> tuple[list[dict[str, Any]], TrainConfig, dict[str, Any]]:
+    """A candidate of a run (by name, default the best), the TrainConfig the search trained it with
+    (device and data folder as given here, when given), and what the run measured for it."""
+    from pyevonas.runs.records import is_trained
+    from pyevonas.runs.store import RunStore
+    from pyevonas.search.config import RunConfig
+    from pyevonas.search.loop import candidate_train_config
+
+    with RunStore.open(run_dir, readonly=True) as store:
+        if store.meta.get("source") != "pyevonas":
+            raise ConfigError(
+                f"{run_dir} holds an imported run ({store.meta.get('source')}); its recipe is the original code's."
+                f" Train one of its chromosomes instead (pyevonas export {run_dir} gives them)"
+            )
+        run_config = RunConfig.from_dict(store.config, source=f"the config saved in {run_dir}")
+        individuals = store.individuals()
+    if name is None or name == "best":
+        trained = [ind for ind in individuals if is_trained(ind)]
+        if not trained:
+            raise ConfigError(f"no candidate of {run_dir} was trained, so it has no best; name one (e.g. g1-0)")
+        ind = max(trained, key=lambda i: (i.fitness, -i.id))
+    else:
+        matches = [i for i in individuals if i.name == name]
+        if not matches:
+            example = ", ".join(i.name for i in individuals[:3])
+            raise ConfigError(f"{run_dir} has no candidate named {name!r} (names look like {example})")
+        ind = matches[0]
+    overrides: dict[str, Any] = {}
+    if device is not None:
+        overrides["device"] = device
+    if data_dir is not None:
+        overrides["data_dir"] = data_dir
+    if download:
+        overrides["download"] = True
+    config = candidate_train_config(run_config, ind.canonical_key, **overrides)
+    recorded = {
+        "run": str(run_dir),
+        "name": ind.name,
+        "generation": ind.generation,
+        "status": str(ind.status),
+        "fitness": ind.fitness if is_trained(ind) else None,
+        "val_accuracy": ind.val_accuracy,
+        "test_accuracy": ind.test_accuracy,
+        "seed": config.seed,
+    }
+    return ind.chromosome, config, recorded
+
+
+def _print_table(result: dict[str, Any]) -> None:
+    fmt = _fmt
 
     table = Table(show_header=False, box=None, pad_edge=False)
     table.add_column(style="bold")

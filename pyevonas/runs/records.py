@@ -66,6 +66,28 @@ def is_trained(ind: Any) -> bool:
     return outcome(ind) is Status.OK and fitness is not None and math.isfinite(fitness)
 
 
+#: How far above 1/num_classes an accuracy may lie and still count as guessing: the larger of
+#: 2 points and a tenth of the chance level (0.12 for 10 classes, 0.03 for 100).
+CHANCE_MARGIN = 0.02
+
+
+def chance_threshold(num_classes: int) -> float:
+    """The highest accuracy that still counts as chance level among ``num_classes`` classes."""
+    chance = 1.0 / max(int(num_classes), 1)
+    return chance + max(CHANCE_MARGIN, 0.1 * chance)
+
+
+def at_chance(accuracy: float | None, num_classes: int | None) -> bool:
+    """Whether an accuracy is no better than guessing: a collapsed training (a network that
+    predicts one class, or noise) scores about ``1 / num_classes``.
+
+    ``False`` when either is unknown. See :func:`chance_threshold` for the margin.
+    """
+    if accuracy is None or not num_classes or not math.isfinite(accuracy):
+        return False
+    return accuracy <= chance_threshold(num_classes)
+
+
 @dataclass(frozen=True, slots=True)
 class Individual:
     """One candidate architecture of one generation, with its evaluation.

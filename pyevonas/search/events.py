@@ -15,22 +15,38 @@ from pyevonas.search.control import ControlIteration
 # ---------------------------------------------------------------------- events
 @dataclass(frozen=True)
 class RunStarted:
-    """The loop starts (or resumes) a run."""
+    """The loop starts (or resumes) a run.
+
+    A resumed run also says what it resumes: ``elapsed_before`` seconds spent on the run in
+    earlier sessions, ``generations_stored`` generations already in the store, and how many of
+    their candidates are ``finished`` (have a result) or still ``to_evaluate``.
+    """
 
     run_dir: Path
     config: RunConfig
     resumed: bool
+    elapsed_before: float = 0.0
+    generations_stored: int = 0
+    finished: int = 0
+    to_evaluate: int = 0
 
 
 @dataclass(frozen=True)
 class GenerationStarted:
-    """Generation ``generation`` is about to be evaluated; ``candidates`` in population order."""
+    """Generation ``generation`` is about to be evaluated; ``candidates`` in population order.
+
+    ``diversity`` is the generation's median similarity (the ``diversity`` measure of the
+    config), ``window`` the control window it was bred for, and ``decision`` the control loop's
+    decision that bred it (as stored; ``{"control": "initial", ...}`` for generation 1), so an
+    observer that joins a resumed run sees every decision, not only those of new generations.
+    """
 
     generation: int
     n_generations: int
     candidates: tuple[CandidateInfo, ...]
     diversity: float | None
     window: tuple[float, float] | None
+    decision: dict[str, Any] | None = None
 
 
 @dataclass(frozen=True)
@@ -39,6 +55,8 @@ class CandidateInfo:
 
     ``trained`` is :func:`~pyevonas.runs.records.is_trained` of the candidate: whether its fitness
     is a trained network's (a cached copy of an oversized result has a fitness but never trained).
+    ``at_chance`` marks a trained candidate whose validation accuracy is no better than guessing
+    (:func:`~pyevonas.runs.records.at_chance`: a collapsed training).
     """
 
     id: int
@@ -49,6 +67,9 @@ class CandidateInfo:
     fitness: float | None = None
     error: str | None = None
     trained: bool = False
+    val_accuracy: float | None = None
+    test_accuracy: float | None = None
+    at_chance: bool = False
 
 
 @dataclass(frozen=True)

@@ -19,9 +19,14 @@ The loop knows no screen: it reports through observers (callables receiving the 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import json
 import logging
 import math
+import os
+import sqlite3
+import tempfile
 import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -30,10 +35,20 @@ from typing import Any
 
 import numpy as np
 
-from pyevonas.errors import ConfigError, RunStoreError, TrainingError
-from pyevonas.metric import Chromosome, diversity, sequence, similarity_matrix
+from pyevonas.errors import ConfigError, EncodingError, RunStoreError, TrainingError
+from pyevonas.metric import Chromosome, diversity, format_arch, sequence, similarity_matrix
 from pyevonas.metric.schema import Scoring, resolve_scoring
-from pyevonas.runs.records import EVALUATED_STATUSES, OUTCOMES, UNFINISHED, Individual, Status, is_trained
+from pyevonas.runs.records import (
+    EVALUATED_STATUSES,
+    OUTCOMES,
+    UNFINISHED,
+    Individual,
+    Status,
+    at_chance,
+    finite_json,
+    is_trained,
+    outcome,
+)
 from pyevonas.runs.store import RunStore
 from pyevonas.search.config import RunConfig
 from pyevonas.search.control import ControlFunction, breed_under_control, control_from_config
@@ -54,8 +69,12 @@ from pyevonas.search.executors import EvalJob, EvaluateFn, Evaluator, detect_dev
 from pyevonas.search.operators import Child, breed, select_top_k
 from pyevonas.search.space import SearchSpace
 from pyevonas.training.config import TrainConfig
+from pyevonas.training.data import dataset_info
 
 log = logging.getLogger("pyevonas.search.loop")
+
+#: The file in a run folder that holds the best candidate so far (see :func:`best_record`).
+BEST_NAME = "best.json"
 
 
 @dataclass(frozen=True)
@@ -73,6 +92,22 @@ class RunResult:
     best: Individual | None
     n_generations: int
     elapsed_s: float
+
+
+class GenerationFailed(TrainingError):
+    """No candidate of a generation trained, so there are no parents to breed the next one from.
+
+    Attributes:
+        generation: the generation.
+        setting: the run setting that stopped every candidate (``"max_size_mb"`` when every one
+            was oversized), or ``None`` when the errors do not point to one. A resumed run keeps
+            its settings, so resuming cannot help when this names one.
+    """
+
+    def __init__(self, message: str, generation: int, setting: str | None = None) -> None:
+        super().__init__(message)
+        self.generation = generation
+        self.setting = setting
 
 
 def metrics_dict(metrics: Any) -> dict[str, Any]:
@@ -286,8 +321,72 @@ def train_seed(seed: int, key: str) -> int:
     return int.from_bytes(digest[:4], "little")
 
 
-def _info(ind: Individual) -> CandidateInfo:
-    return CandidateInfo(ind.id, ind.index, ind.name, ind.sequence, ind.status, ind.fitness, ind.error, is_trained(ind))
+def candidate_train_config(config: RunConfig, key: str, **overrides: Any) -> TrainConfig:
+    """The training recipe of a candidate of a run: the run's dataset, epochs, device and
+    ``train`` settings, with the candidate's own seed (:func:`train_seed` of the run seed and the
+    candidate's canonical key). ``pyevonas train --from-run`` retrains a candidate with it,
+    ``overrides`` being where it runs (``device``, ``data_dir``, ``download``).
+    """
+    settings = {
+        "dataset": config.dataset,
+        "data_dir": config.data_dir,
+        "epochs": config.epochs,
+        "device": config.device,
+        "seed": train_seed(config.seed, key),
+        **config.train,
+        **overrides,
+    }
+    return TrainConfig.build(**settings)
+
+
+def arch_notation(chromosome: Chromosome, scoring: Any = None) -> str:
+    """The text notation of a chromosome with its parameters, as ``pyevonas train`` reads it.
+
+    Written with the default schema's letters (``pyevonas train``'s default); a gene that schema
+    does not know is written with ``scoring``'s (then ``train`` needs ``--schema``).
+    """
+    try:
+        return format_arch(chromosome)
+    except EncodingError:
+        if scoring is None:
+            raise
+        return format_arch(chromosome, scoring)
+
+
+def best_record(ind: Individual, config: RunConfig, scoring: Any = None) -> dict[str, Any]:
+    """What ``best.json`` holds for an individual: who it is, its metrics, its text notation, the
+    training seed it had, and its chromosome (``pyevonas train best.json`` reads the file)."""
+    metrics = ("fitness", "val_accuracy", "test_accuracy", "params", "size_mb", "latency_ms", "flops", "train_seconds")
+    record: dict[str, Any] = {
+        "format": "pyevonas-best",
+        "name": ind.name,
+        "generation": ind.generation,
+        "index": ind.index,
+        "id": ind.id,
+        "status": str(ind.status),
+        **{key: getattr(ind, key) for key in metrics},
+        "val_accuracy_per_epoch": list(ind.val_accuracy_per_epoch),
+        "dataset": config.dataset,
+        "epochs": config.epochs,
+        "train_seed": train_seed(config.seed, ind.canonical_key),
+        "sequence": ind.sequence,
+        "notation": arch_notation(ind.chromosome, scoring),
+        "chromosome": ind.chromosome,
+    }
+    return dict(finite_json(record))
+
+
+def write_json_atomic(path: Path, data: Any) -> None:
+    """Write JSON beside ``path`` and rename it over ``path``: a reader never sees half a file."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as handle:
+            json.dump(data, handle, indent=2, allow_nan=False)
+            handle.write("\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def candidate_name(generation: int, index: int) -> str:
@@ -306,9 +405,60 @@ class _Loop:
     evaluator: Evaluator
     observers: Iterable[Observer]
     _observers: list[Observer] = field(init=False)
+    _num_classes: int | None = field(init=False, default=None)
+    _elapsed_before: float = field(init=False, default=0.0)
+    _session_start: float = field(init=False, default_factory=time.monotonic)
+    _best: Individual | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         self._observers = list(self.observers)
+        with contextlib.suppress(Exception):  # a dataset without a known class count: no marks
+            self._num_classes = dataset_info(self.config.dataset)[1]
+
+    def info(self, ind: Individual, *, starting: bool = False) -> CandidateInfo:
+        """A candidate as observers see it. ``starting``: at the start of a generation nothing
+        runs yet, so a candidate left ``running`` by a stopped session is shown as pending."""
+        status = Status.PENDING if starting and ind.status is Status.RUNNING else ind.status
+        trained = is_trained(ind)
+        return CandidateInfo(
+            ind.id,
+            ind.index,
+            ind.name,
+            ind.sequence,
+            status,
+            ind.fitness,
+            ind.error,
+            trained,
+            ind.val_accuracy,
+            ind.test_accuracy,
+            trained and at_chance(ind.val_accuracy if ind.val_accuracy is not None else ind.fitness, self._num_classes),
+        )
+
+    # ---------------------------------------------------------------- elapsed time and the best
+    def elapsed(self) -> float:
+        """Seconds spent on the run, earlier sessions included."""
+        return self._elapsed_before + time.monotonic() - self._session_start
+
+    def save_elapsed(self) -> None:
+        self.store.set_state("elapsed_s", self.elapsed())
+
+    def note_result(self, ind: Individual) -> None:
+        """Keep ``best.json`` up to date: rewrite it as soon as a candidate beats the best so far."""
+        if not is_trained(ind) or ind.fitness is None:
+            return
+        best = self._best
+        if best is not None and best.fitness is not None and (best.fitness, -best.id) >= (ind.fitness, -ind.id):
+            return
+        self._best = ind
+        self.write_best()
+
+    def write_best(self) -> None:
+        if self._best is None:
+            return
+        try:
+            write_json_atomic(self.store.run_dir / BEST_NAME, best_record(self._best, self.config, self.scoring))
+        except OSError as exc:  # the store holds the result; a missing best.json must not end the run
+            log.warning("cannot write %s: %s", self.store.run_dir / BEST_NAME, exc)
 
     # ---------------------------------------------------------------- plumbing
     def emit(self, event: Event) -> None:
@@ -333,34 +483,47 @@ class _Loop:
         return str(sequence(chrom, schema=self.scoring))
 
     def train_config(self, key: str) -> Any:
-        c = self.config
-        settings = {
-            "dataset": c.dataset,
-            "data_dir": c.data_dir,
-            "epochs": c.epochs,
-            "device": c.device,
-            "seed": train_seed(c.seed, key),
-            **c.train,
-        }
-        return TrainConfig.build(**settings)
+        return candidate_train_config(self.config, key)
 
     # ---------------------------------------------------------------- phases
     def run(self, resumed: bool) -> RunResult:
-        start = time.monotonic()
+        start = self._session_start = time.monotonic()
         n_gen = self.config.generations
-        self.emit(RunStarted(self.store.run_dir, self.config, resumed))
-        if not self.store.generations():
-            self.create_initial()
-        elif resumed:
+        stored = self.store.generations()
+        if stored and resumed:
             self.retry_if_all_failed()
-        g = 1
-        while True:
-            self.evaluate_generation(g)
-            if g >= n_gen:
-                break
-            if not self.store.individuals(g + 1):
-                self.breed_next(g)
-            g += 1
+        self._elapsed_before = float(self.store.get_state("elapsed_s", 0.0) or 0.0)
+        individuals = self.store.individuals()
+        unfinished = sum(1 for ind in individuals if ind.status in UNFINISHED)
+        self.emit(
+            RunStarted(
+                self.store.run_dir,
+                self.config,
+                resumed,
+                elapsed_before=self._elapsed_before,
+                generations_stored=len(stored),
+                finished=len(individuals) - unfinished,
+                to_evaluate=unfinished,
+            )
+        )
+        # best.json follows the store: after a resume it is rewritten from what the store holds.
+        self._best = self.best()
+        self.write_best()
+        try:
+            if not stored:
+                self.create_initial()
+            g = 1
+            while True:
+                self.evaluate_generation(g)
+                if g >= n_gen:
+                    break
+                if not self.store.individuals(g + 1):
+                    self.breed_next(g)
+                g += 1
+        finally:
+            # Elapsed time is also saved with every result; this keeps the time of an interruption.
+            with contextlib.suppress(RunStoreError, sqlite3.Error):
+                self.save_elapsed()
         self.store.set_state("finished", {"generations": n_gen, "at": time.time()})
         best = self.best()
         elapsed = time.monotonic() - start
@@ -402,6 +565,7 @@ class _Loop:
                 decision={"control": "initial", "sampled": len(population)},
                 rng_state=rng.bit_generator.state,
             )
+            self.save_elapsed()
 
     def evaluate_generation(self, g: int) -> None:
 
@@ -412,9 +576,10 @@ class _Loop:
             GenerationStarted(
                 g,
                 self.config.generations,
-                tuple(_info(i) for i in individuals),
+                tuple(self.info(i, starting=True) for i in individuals),
                 record.diversity,
                 record.window,
+                record.decision,
             )
         )
         pending = [ind for ind in individuals if ind.status in UNFINISHED]
@@ -425,7 +590,7 @@ class _Loop:
             hit = self.store.find_evaluated(ind.canonical_key)
             if hit is not None:
                 self.store.set_result(ind.id, hit.metrics or {}, status=Status.CACHED, cached_from=hit.id)
-                self.emit(CandidateUpdate(g, _info(self.store.individual(ind.id))))
+                self.emit(CandidateUpdate(g, self.info(self.store.individual(ind.id))))
             elif ind.canonical_key in first_of_key:
                 duplicates.setdefault(ind.canonical_key, []).append(ind)
             else:
@@ -440,7 +605,7 @@ class _Loop:
                 if info.get("event") == "started":
                     # A job is "running" from when a worker takes it, so the view shows what trains.
                     self.store.set_status(job_id, Status.RUNNING)
-                    self.emit(CandidateUpdate(g, _info(self.store.individual(job_id))))
+                    self.emit(CandidateUpdate(g, self.info(self.store.individual(job_id))))
                     return
                 if "epoch" not in info:
                     return
@@ -469,15 +634,17 @@ class _Loop:
                             self.store.set_result(dup.id, data, status=Status.CACHED, cached_from=job_id)
                         else:
                             self.store.set_result(dup.id, data)
+                    self.save_elapsed()
+                self.note_result(self.store.individual(job_id))
                 for changed in [source, *duplicates.get(source.canonical_key, [])]:
-                    self.emit(CandidateUpdate(g, _info(self.store.individual(changed.id))))
+                    self.emit(CandidateUpdate(g, self.info(self.store.individual(changed.id))))
             missing = [ind for ind in jobs if ind.id not in done]
             for ind in missing:  # an evaluator that lost a job: count it as failed, go on
                 self.store.set_result(
                     ind.id,
                     {"status": Status.FAILED, "error": "the evaluator returned no result"},
                 )
-                self.emit(CandidateUpdate(g, _info(self.store.individual(ind.id))))
+                self.emit(CandidateUpdate(g, self.info(self.store.individual(ind.id))))
         individuals = self.store.individuals(g)
         ok = [ind for ind in individuals if is_trained(ind)]
         fitness = [float(ind.fitness) for ind in ok if ind.fitness is not None]
@@ -495,11 +662,28 @@ class _Loop:
             )
         )
         if not ok and g < self.config.generations:
-            errors = [ind.error for ind in individuals if ind.error]
-            first = f"; first error: {errors[0]}" if errors else ""
-            raise TrainingError(
-                f"every candidate of generation {g} failed, so there are no parents to breed from{first}"
+            raise self.no_parents(g, individuals)
+
+    def no_parents(self, g: int, individuals: Sequence[Individual]) -> GenerationFailed:
+        """The error that stops a run whose generation ``g`` has no trained candidate."""
+        outcomes = [outcome(ind) for ind in individuals]
+        limit = self.config.train.get("max_size_mb")
+        if outcomes and all(o is Status.OVERSIZED for o in outcomes):
+            sizes = [ind.size_mb for ind in individuals if ind.size_mb is not None]
+            smallest = f" (the smallest has {min(sizes):.2f} MB of weights)" if sizes else ""
+            return GenerationFailed(
+                f"no candidate of generation {g} was trained: all {len(outcomes)} are larger than"
+                f" max_size_mb = {limit}{smallest}, so there are no parents to breed from",
+                g,
+                setting="max_size_mb",
             )
+        errors = [ind.error for ind in individuals if ind.error]
+        first = f"; first error: {errors[0]}" if errors else ""
+        n_oversized = outcomes.count(Status.OVERSIZED)
+        also = f" ({n_oversized} of them larger than max_size_mb = {limit})" if n_oversized else ""
+        return GenerationFailed(
+            f"every candidate of generation {g} failed{also}, so there are no parents to breed from{first}", g
+        )
 
     def breed_next(self, g: int) -> None:
         config = self.config
@@ -571,4 +755,5 @@ class _Loop:
             ]
             for index, (chrom, seq, parent_ids) in enumerate(members):
                 self.store.add_individual(g + 1, index, candidate_name(g + 1, index), chrom, seq, parents=parent_ids)
+            self.save_elapsed()
         self.emit(GenerationBred(g + 1, decision, diversity, result.window))
