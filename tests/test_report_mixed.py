@@ -377,16 +377,16 @@ def test_chance_level_pairs_are_marked_and_can_be_left_out(tmp_path: Path) -> No
     assert doc["runs"][0]["chance_level"] == pytest.approx(0.1)
     collapsed = [p for p in pairs if p["worse"]["fitness"] == 0.10]
     assert collapsed and all(p["worse_at_chance"] for p in collapsed)
-    assert not any(p["worse_at_chance"] for p in pairs if p["worse"]["fitness"] > 0.11)
+    assert not any(p["worse_at_chance"] for p in pairs if p["worse"]["fitness"] > 0.12)
     page = _page(tmp_path / "rep")
     assert 'title="a collapsed training: fitness at chance level">chance</span>' in page
     assert "pyevonas report --skip-chance</code> leaves such individuals out" in page
 
     doc = write_report([run], tmp_path / "rep2", skip_chance=True)
-    assert "fitness ≤ 0.11) are left out (<code>--skip-chance</code>)" in _page(tmp_path / "rep2")
+    assert "fitness ≤ 0.12) are left out (<code>--skip-chance</code>)" in _page(tmp_path / "rep2")
     kept = doc["runs"][0]["similar_pairs"]
     assert doc["settings"]["skip_chance"] is True
-    assert kept and all(p["worse"]["fitness"] > 0.11 and p["better"]["fitness"] > 0.11 for p in kept)
+    assert kept and all(p["worse"]["fitness"] > 0.12 and p["better"]["fitness"] > 0.12 for p in kept)
     assert len(kept) == len(pairs) - len(collapsed)
 
 

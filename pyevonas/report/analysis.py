@@ -20,7 +20,8 @@ Definitions (those of the authors' dashboard, ``docs/original.md#the-dashboard``
   individuals with ``min_similarity < S[a, b] < 1`` and ``min_gap < fitness(a) - fitness(b) < 1``,
   most similar first (the dashboard's "wrong design" table);
 * *chance level* of a dataset: ``1 / classes``; a trained individual whose fitness is at most
-  ``CHANCE_MARGIN`` times that collapsed to chance (0.10 on CIFAR-10, 0.01 on CIFAR-100 in the
+  :func:`pyevonas.runs.records.chance_threshold` (0.12 for 10 classes, 0.03 for 100; the live view
+  marks the same) collapsed to chance (0.10 on CIFAR-10, 0.01 on CIFAR-100 in the
   published runs), and ``similar_pairs(..., skip_chance=True)`` leaves it out;
 * *a run's name* in a report: its folder's name (``runs/digits_rigid_s0-2`` is
   ``digits_rigid_s0-2``), never the name stored in its metadata, which several runs can share.
@@ -41,11 +42,9 @@ import numpy as np
 from pyevonas.errors import SchemaError
 from pyevonas.metric import DIVERSITY_KINDS, DiversityHow, compiled, diversity, round3, similarity_matrix
 from pyevonas.metric.schema import Scoring
-from pyevonas.runs.records import Status, is_trained, outcome
+from pyevonas.runs.records import Status, chance_threshold, is_trained, outcome
 from pyevonas.runs.store import RunStore
 
-#: A trained individual with fitness at most this times ``1 / classes`` collapsed to chance level.
-CHANCE_MARGIN = 1.1
 #: ``meta["source"]`` of runs imported from the original code (their latencies are its timings).
 IMPORTED_SOURCES = ("evonas", "paper_runs_json")
 
@@ -119,9 +118,14 @@ def chance_level(dataset: str) -> float | None:
     return None if classes is None else 1.0 / classes
 
 
+def chance_limit(chance: float) -> float:
+    """The highest fitness that counts as chance level for a chance of ``chance`` (the live view's rule)."""
+    return chance_threshold(round(1.0 / chance))
+
+
 def at_chance(ind: Any, chance: float | None) -> bool:
     """Whether a trained individual's fitness is at chance level (a collapsed training)."""
-    return chance is not None and is_trained(ind) and ind.fitness <= chance * CHANCE_MARGIN
+    return chance is not None and is_trained(ind) and ind.fitness <= chance_limit(chance)
 
 
 def load_run(path: str | os.PathLike[str]) -> RunData:

@@ -22,7 +22,6 @@ from pyevonas.errors import ConfigError, RunStoreError
 from pyevonas.metric import DiversityHow, align, resolve_scoring
 from pyevonas.report import figures as F
 from pyevonas.report.analysis import (
-    CHANCE_MARGIN,
     GenerationStats,
     Group,
     Pair,
@@ -34,6 +33,7 @@ from pyevonas.report.analysis import (
     analyse_run,
     architecture,
     at_chance,
+    chance_limit,
     gene_texts,
     groups,
     load_run,
@@ -379,7 +379,7 @@ def _run_section(st: RunStats, figs: _Figures, pairs: list[Pair], skip_chance: b
         chance = run.chance
         parts.append(
             '<p class="note">Individuals at chance level (a collapsed training, fitness ≤ '
-            f"{CHANCE_MARGIN * chance:.4g}) are left out (<code>--skip-chance</code>).</p>"
+            f"{chance_limit(chance):.4g}) are left out (<code>--skip-chance</code>).</p>"
             if chance is not None
             else f'<p class="note">The chance level of dataset {html.escape(run.dataset)} is unknown: '
             "no individual is left out as a collapsed training.</p>"
@@ -464,10 +464,10 @@ def _pairs_html(pairs: list[Pair], st: RunStats, figs: _Figures, key: str) -> st
     )
     n_chance = sum(at_chance(p.worse, chance) for p in pairs)
     note = ""
-    if n_chance:
+    if n_chance and chance is not None:
         note = (
-            f'<p class="note">{n_chance} of {len(pairs)} pairs end at chance level (fitness ≤ {CHANCE_MARGIN:g} / '
-            "classes: a training that collapsed). <code>pyevonas report --skip-chance</code> leaves such "
+            f'<p class="note">{n_chance} of {len(pairs)} pairs end at chance level (fitness ≤ '
+            f"{chance_limit(chance):.4g}: a training that collapsed). <code>pyevonas report --skip-chance</code> leaves such "
             "individuals out.</p>"
         )
     img = figs.add(
