@@ -12,7 +12,10 @@ from rich.table import Table
 from pyevonas.cli import app
 from pyevonas.cli._common import ARCH_FORMS, console, console_err, echo_json, examples, read_arch
 from pyevonas.errors import ConfigError
-from pyevonas.runs.records import Status
+from pyevonas.runs.records import Status, is_trained
+from pyevonas.runs.store import RunStore
+from pyevonas.search.config import RunConfig
+from pyevonas.search.loop import candidate_train_config
 from pyevonas.search.space import SearchSpace
 from pyevonas.training.config import TrainConfig
 from pyevonas.training.data import dataset_info
@@ -198,10 +201,6 @@ def _from_run(
 ) -> tuple[list[dict[str, Any]], TrainConfig, dict[str, Any]]:
     """A candidate of a run (by name, default the best), the TrainConfig the search trained it with
     (device and data folder as given here, when given), and what the run measured for it."""
-    from pyevonas.runs.records import is_trained
-    from pyevonas.runs.store import RunStore
-    from pyevonas.search.config import RunConfig
-    from pyevonas.search.loop import candidate_train_config
 
     with RunStore.open(run_dir, readonly=True) as store:
         if store.meta.get("source") != "pyevonas":
