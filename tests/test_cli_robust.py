@@ -175,3 +175,12 @@ def test_matrix_csv_quotes_names_and_a_bad_output_path_is_one_line(
     blocker.write_text("")
     code, err = run(["matrix", str(pop), "-o", str(blocker / "sub" / "m.csv")], capsys)
     assert one_line_error(code, err) and "cannot write" in err
+
+
+def test_condensed_with_a_directed_schema_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    pop = tmp_path / "pop.txt"
+    pop.write_text("C(32,3,1) g\nB g\nC(16,3,1) L g\n")
+    code = run_guarded(app, ["matrix", str(pop), "--condensed", "--schema", "paper", "-o", str(tmp_path / "c.npy")])
+    err = capsys.readouterr().err
+    assert code == 2 and "needs a symmetric schema" in err and "Traceback" not in err
+    assert not (tmp_path / "c.npy").exists()

@@ -18,7 +18,7 @@ from pyevonas.cli.matrix_view import print_matrix_view
 from pyevonas.errors import EncodingError, PyevonasError
 from pyevonas.metric import align, diversity, sequence
 from pyevonas.metric.api import similarity_matrix
-from pyevonas.metric.schema import Scoring, json_schema
+from pyevonas.metric.schema import Scoring, json_schema, resolve_scoring
 
 schema_app = typer.Typer(
     help="Validate and publish scoring schemas.",
@@ -166,6 +166,11 @@ def matrix(
     other_archs = read_population(others, generation)[1] if others else None
     if condensed and (output is None or output.suffix.lower() != ".npy"):
         raise typer.BadParameter("--condensed writes a 1-D array: give -o FILE.npy", param_hint="--condensed")
+    if condensed and others is None and not resolve_scoring(schema).symmetric:
+        raise typer.BadParameter(
+            f"--condensed keeps only the upper triangle, which needs a symmetric schema; {schema!r} is directed",
+            param_hint="--condensed",
+        )
     if output is not None and output.suffix.lower() not in (".csv", ".npy"):
         raise typer.BadParameter(f"{output}: the output must end in .csv or .npy", param_hint="--output")
 
