@@ -1,6 +1,6 @@
 """pyevonas: sequence-alignment similarity of neural architectures and diversity-controlled NAS.
 
-The similarity API (``similarity``, ``similarity_matrix``, ``align``, ``diversity``...) is loaded on
+The similarity API (``similarity``, ``similarity_matrix``, ``align``, ``diversity``, ``Archive``...) is loaded on
 first use, so ``import pyevonas`` stays cheap and never pulls in the training stack (torch).
 """
 
@@ -30,6 +30,7 @@ _LAZY: dict[str, str] = {
     "align": "pyevonas.metric",
     "diversity": "pyevonas.metric",
     "Alignment": "pyevonas.metric",
+    "Archive": "pyevonas.metric",
     "Gene": "pyevonas.metric",
     "sequence": "pyevonas.metric",
     "parse_arch": "pyevonas.metric",
@@ -41,6 +42,7 @@ _LAZY: dict[str, str] = {
 if TYPE_CHECKING:
     from pyevonas.metric import (
         Alignment,
+        Archive,
         Gene,
         Scoring,
         align,
@@ -70,6 +72,7 @@ def __dir__() -> list[str]:
 
 __all__ = [
     "Alignment",
+    "Archive",
     "ConfigError",
     "DatasetError",
     "EncodingError",

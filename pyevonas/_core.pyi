@@ -6,8 +6,21 @@ from typing import Any, final
 import numpy as np
 from numpy.typing import NDArray
 
-__all__ = ["Encoder", "Population", "ScoreTable", "__version__", "default_threads", "max_threads"]
+__all__ = [
+    "SMALL_CELLS",
+    "Archive",
+    "Encoder",
+    "Population",
+    "ScoreTable",
+    "__version__",
+    "default_threads",
+    "matrix_here",
+    "max_threads",
+    "pair_align",
+    "pair_similarity",
+]
 __version__: str
+SMALL_CELLS: int
 
 def default_threads() -> int: ...
 def max_threads() -> int: ...
@@ -81,3 +94,45 @@ class Population:
         progress: Callable[[int, int], Any] | None = None,
     ) -> tuple[NDArray[np.int64], NDArray[np.float64]]: ...
     def align(self, i: int, j: int) -> tuple[list[tuple[int, int]], list[float], float, float]: ...
+
+# a, b: a plain chromosome (encoded in Rust; None comes back when it needs the Python path) or
+# a (codes uint32, params float64 2-D) tuple.
+def pair_similarity(table: ScoreTable, encoder: Encoder, a: object, b: object) -> float | None: ...
+def pair_align(
+    table: ScoreTable, encoder: Encoder, a: object, b: object
+) -> tuple[list[int], list[float], float, float] | None: ...
+def matrix_here(
+    table: ScoreTable,
+    codes: NDArray[np.uint32],
+    params: NDArray[np.float64],
+    offsets: NDArray[np.int64],
+    split: int | None = None,
+    float32: bool = False,
+    condensed: bool = False,
+) -> NDArray[Any]: ...
+
+@final
+class Archive:
+    def __new__(cls, table: ScoreTable) -> Archive: ...
+    def __len__(self) -> int: ...
+    @property
+    def n_genes(self) -> int: ...
+    def add(self, codes: NDArray[np.uint32], params: NDArray[np.float64], offsets: NDArray[np.int64]) -> int: ...
+    def matrix(
+        self,
+        codes: NDArray[np.uint32],
+        params: NDArray[np.float64],
+        offsets: NDArray[np.int64],
+        float32: bool = False,
+        n_threads: int | None = None,
+        progress: Callable[[int, int], Any] | None = None,
+    ) -> NDArray[Any]: ...
+    def nearest(
+        self,
+        codes: NDArray[np.uint32],
+        params: NDArray[np.float64],
+        offsets: NDArray[np.int64],
+        k: int,
+        n_threads: int | None = None,
+        progress: Callable[[int, int], Any] | None = None,
+    ) -> tuple[NDArray[np.int64], NDArray[np.float64]]: ...

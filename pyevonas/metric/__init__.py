@@ -6,6 +6,8 @@
   encoder, text-notation parser).
 - :mod:`~pyevonas.metric.encode`: architectures as genes, letters and the text notation.
 - :mod:`~pyevonas.metric.api`: similarity, matrices, nearest neighbours, alignments, diversity.
+- :mod:`~pyevonas.metric.archive`: ``Archive``, architectures encoded once for novelty search,
+  deduplication and k-NN queries.
 
 This is the only package that imports the Rust extension ``pyevonas._core``.
 """
@@ -25,6 +27,7 @@ from pyevonas.metric.api import (
     similarity,
     similarity_matrix,
 )
+from pyevonas.metric.archive import Archive
 from pyevonas.metric.encode import format_arch, genes, parse_arch, sequence
 from pyevonas.metric.schema import BUILTIN_SCHEMAS, Scoring, json_schema, resolve_scoring
 
@@ -33,6 +36,7 @@ __all__ = [
     "DIVERSITY_KINDS",
     "Alignment",
     "Arch",
+    "Archive",
     "Chromosome",
     "DiversityHow",
     "Gene",

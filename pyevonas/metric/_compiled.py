@@ -4,19 +4,28 @@ from __future__ import annotations
 
 import math
 import numbers
+import os
 import re
-from collections.abc import Mapping, Sequence
+import stat
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import partial
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from pyevonas import _core
 from pyevonas.errors import EncodingError
-from pyevonas.metric.schema import Scoring, resolve_scoring
+from pyevonas.metric.schema import BUILTIN_SCHEMAS, Scoring, resolve_scoring
 
 Chromosome = list[dict[str, Any]]
 Arch = str | Sequence[Mapping[str, Any]]
+#: Encoded architectures: type codes (uint32), parameter rows (float64), offsets (int64).
+Encoded = tuple[np.ndarray, np.ndarray, np.ndarray]
+
+#: Distinct text-notation strings whose encoding a compiled schema keeps for the per-call path.
+_TEXT_CACHE_SIZE = 512
 
 
 @dataclass(frozen=True)
@@ -60,6 +69,7 @@ class CompiledScoring:
             codes.sort(key=lambda c: -len(scoring.genes[c].when))
         self.ignore = set(scoring.ignore_layers)
         self.table = self._build_table()
+        self._text_cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
         # The fast path of `population` for lists of plain chromosomes, in Rust: per layer name,
         # the gene types it can be (most specific first) with their conditions and columns.
         self._encoder = _core.Encoder(
@@ -79,6 +89,13 @@ class CompiledScoring:
                 for name, codes in self.by_layer.items()
             ],
             len(self.param_names),
+        )
+        #: ``pair_fast(a, b)``: the similarity of two plain chromosomes, or None when either
+        #: needs the validating path (one C-level call: the per-call path's fast lane).
+        self.pair_fast: Callable[[Any, Any], float | None] = partial(_core.pair_similarity, self.table, self._encoder)
+        #: ``traced_fast(a, b)``: likewise, the traced alignment (see :meth:`traced`) or None.
+        self.traced_fast: Callable[[Any, Any], tuple[list[int], list[float], float, float] | None] = partial(
+            _core.pair_align, self.table, self._encoder
         )
 
     def _build_table(self) -> _core.ScoreTable:
@@ -163,8 +180,8 @@ class CompiledScoring:
                 params[r, self.column_of[p]] = v
         return codes, params
 
-    def population(self, archs: Sequence[Arch]) -> _core.Population:
-        """Encode many architectures into one Population for the Rust core.
+    def encode(self, archs: Sequence[Arch]) -> Encoded:
+        """Encode many architectures: (type codes uint32, parameter rows float64, offsets int64).
 
         Plain chromosomes go through the Rust encoder; if anything in the list is not plain
         (a text-notation string, a tuple, a bad value), the whole list takes the validating
@@ -172,7 +189,7 @@ class CompiledScoring:
         """
         fast = self._encoder.encode(archs if isinstance(archs, list) else list(archs))
         if fast is not None:
-            return _core.Population(self.table, *fast)
+            return fast
         genes: list[Gene] = []
         offsets = [0]
         for n, arch in enumerate(archs):
@@ -182,7 +199,51 @@ class CompiledScoring:
                 raise EncodingError(f"architecture {n}: {exc}") from None
             offsets.append(len(genes))
         codes, params = self.encode_genes(genes)
-        return _core.Population(self.table, codes, params, np.asarray(offsets, dtype=np.int64))
+        return codes, params, np.asarray(offsets, dtype=np.int64)
+
+    def population(self, archs: Sequence[Arch]) -> _core.Population:
+        """Encode many architectures into one Population for the Rust core (see :meth:`encode`)."""
+        return _core.Population(self.table, *self.encode(archs))
+
+    # --- one pair, per call ----------------------------------------------------------------
+    def encoded_one(self, arch: Arch, n: int) -> tuple[np.ndarray, np.ndarray]:
+        """(codes, params) of one architecture by the validating path; ``n`` numbers it in errors.
+
+        Text notation is parsed once per distinct string (the last few hundred are kept), so a
+        loop that compares the same strings again and again does not parse them again.
+        """
+        if isinstance(arch, str):
+            hit = self._text_cache.get(arch)
+            if hit is None:
+                hit = self._text_cache[arch] = self._encode_validating(arch, n)
+                if len(self._text_cache) > _TEXT_CACHE_SIZE:
+                    del self._text_cache[next(iter(self._text_cache))]
+            return hit
+        return self._encode_validating(arch, n)
+
+    def _encode_validating(self, arch: Arch, n: int) -> tuple[np.ndarray, np.ndarray]:
+        try:
+            return self.encode_genes(self.genes(arch))
+        except EncodingError as exc:
+            raise EncodingError(f"architecture {n}: {exc}") from None
+
+    def similarity(self, a: Arch, b: Arch) -> float:
+        """Similarity of one pair, computed on the calling thread (see ``pyevonas.similarity``)."""
+        sim = self.pair_fast(a, b)
+        return sim if sim is not None else self.pair_validating(a, b)
+
+    def pair_validating(self, a: Arch, b: Arch) -> float:
+        """Similarity of one pair encoded by the validating path (text notation, odd values)."""
+        sim = _core.pair_similarity(self.table, self._encoder, self.encoded_one(a, 0), self.encoded_one(b, 1))
+        return sim  # type: ignore[return-value]  # never None for encoded input
+
+    def traced(self, a: Arch, b: Arch) -> tuple[list[int], list[float], float, float]:
+        """Traced alignment of one pair: (pairs flattened as [i0, j0, i1, j1, ...] with -1 for a
+        gap, column scores, raw score, similarity)."""
+        out = self.traced_fast(a, b)
+        if out is None:
+            out = _core.pair_align(self.table, self._encoder, self.encoded_one(a, 0), self.encoded_one(b, 1))
+        return out  # type: ignore[return-value]  # never None for encoded input
 
     # --- text notation -------------------------------------------------------------------
     _TOKEN = re.compile(r"\s*(?P<letter>[^\s(),])\s*(?:\((?P<args>[^()]*)\))?\s*")
@@ -256,10 +317,53 @@ def _same(a: Any, b: Any) -> bool:
 
 
 # --- public helpers ----------------------------------------------------------------------
-def compiled(schema: str | Scoring | Any = "default") -> CompiledScoring:
-    """The compiled form of a ``schema`` argument (built once per Scoring object, kept on it)."""
-    scoring = resolve_scoring(schema)
-    cached = scoring._compiled
+# Compiled schemas are cached: a built-in name maps straight to its compiled form, a Scoring
+# keeps its own, and a file is compiled once per version of its content, keyed by the file's
+# identity and modification (device, inode, mtime in ns, size): a new or edited file is read
+# again, an unchanged one costs one stat() per call.
+_BY_NAME: dict[str, CompiledScoring] = {}
+_BY_FILE: dict[tuple[int, int, int, int], CompiledScoring] = {}
+_MAX_FILES = 32
+
+
+def compiled(schema: str | Path | Scoring | Any = "default") -> CompiledScoring:
+    """The compiled form of a ``schema`` argument, built once and cached (see above)."""
+    if schema.__class__ is str:
+        hit = _BY_NAME.get(schema)
+        if hit is not None:
+            return hit
+        if schema in BUILTIN_SCHEMAS:
+            hit = _BY_NAME[schema] = _of_scoring(Scoring.builtin(schema))
+            return hit
+    if isinstance(schema, Scoring):
+        return _of_scoring(schema)
+    if isinstance(schema, (str, Path)):
+        return _of_file(schema)
+    return _of_scoring(resolve_scoring(schema))
+
+
+def _of_scoring(scoring: Scoring) -> CompiledScoring:
+    # The private attribute read straight from pydantic's store: ``scoring._compiled`` goes
+    # through BaseModel.__getattr__, which costs more than a whole similarity call.
+    private = scoring.__pydantic_private__
+    cached = private.get("_compiled") if private is not None else None
     if cached is None:
         cached = scoring._compiled = CompiledScoring(scoring)
-    return cached  # type: ignore[no-any-return]
+    return cached
+
+
+def _of_file(path: str | Path) -> CompiledScoring:
+    try:
+        st = os.stat(path)
+    except OSError:
+        st = None
+    if st is None or not stat.S_ISREG(st.st_mode):
+        return _of_scoring(resolve_scoring(path))  # raises the precise SchemaError
+    key = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
+    hit = _BY_FILE.get(key)
+    if hit is None:
+        hit = CompiledScoring(Scoring.load(path))
+        if len(_BY_FILE) >= _MAX_FILES:
+            del _BY_FILE[next(iter(_BY_FILE))]
+        _BY_FILE[key] = hit
+    return hit

@@ -14,12 +14,15 @@ Orientation: ``M[i, j]`` is the similarity of ``archs[i]`` as the first sequence
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Literal, get_args
 
 import numpy as np
 
+from pyevonas import _core
+from pyevonas.metric._compiled import _BY_NAME as _NAMED
 from pyevonas.metric._compiled import Arch, Gene, compiled
 from pyevonas.metric.schema import Scoring
 
@@ -47,8 +50,11 @@ def similarity(a: Arch, b: Arch, schema: SchemaArg = "default") -> float:
         >>> similarity("C(32,3,1) B L g F(64)", "C(64,3,1) B g F(64)")  # doctest: +ELLIPSIS
         0.8...
     """
-    pop = compiled(schema).population([a, b])
-    return float(pop.matrix(split=1)[0, 0])
+    c = _NAMED.get(schema) if schema.__class__ is str else None
+    if c is None:
+        c = compiled(schema)
+    sim = c.pair_fast(a, b)
+    return sim if sim is not None else c.pair_validating(a, b)
 
 
 def similarity_matrix(
@@ -82,15 +88,22 @@ def similarity_matrix(
     f32 = _float32(dtype)
     c = compiled(schema)
     n_threads = _threads(n_threads)
-    if others is None:
-        pop = c.population(archs)
-        if condensed:
-            return pop.condensed(float32=f32, n_threads=n_threads, progress=progress)
-        return pop.matrix(float32=f32, n_threads=n_threads, progress=progress)
-    if condensed:
+    if others is not None and condensed:
         raise ValueError("condensed=True needs others=None (a condensed matrix is one population's upper triangle)")
-    pop = c.population(list(archs) + list(others))
-    return pop.matrix(split=len(archs), float32=f32, n_threads=n_threads, progress=progress)
+    split = None if others is None else len(archs)
+    codes, params, offsets = c.encode(archs if others is None else list(archs) + list(others))
+    rows = int(offsets[split if split is not None else -1])
+    cols = int(offsets[-1]) - (rows if split is not None else 0)
+    if rows * cols <= _core.SMALL_CELLS:
+        # Small work (a generation's 25 x 25): on this thread, no pool, no GIL release.
+        out = _core.matrix_here(c.table, codes, params, offsets, split, float32=f32, condensed=condensed)
+        if progress is not None:
+            progress(1, 1)
+        return out
+    pop = _core.Population(c.table, codes, params, offsets)
+    if condensed:
+        return pop.condensed(float32=f32, n_threads=n_threads, progress=progress)
+    return pop.matrix(split=split, float32=f32, n_threads=n_threads, progress=progress)
 
 
 def score_matrix(
@@ -145,18 +158,52 @@ class Alignment:
     """A global alignment of two architectures.
 
     Attributes:
-        columns_a: the genes of A per column, ``None`` where A has a gap.
-        columns_b: the genes of B per column, ``None`` where B has a gap.
+        pairs: one ``(i, j)`` per column: gene ``i`` of A against gene ``j`` of B, ``-1`` on
+            the side that has a gap.
         column_scores: the score of each column (match score, or the gap score).
         score: the raw alignment score (the sum of ``column_scores``; may be below the lower bound).
         similarity: the normalised similarity in [0, 1].
+        columns_a: the genes of A per column, ``None`` where A has a gap (built on first use).
+        columns_b: the genes of B per column, ``None`` where B has a gap (built on first use).
     """
 
-    columns_a: list[Gene | None]
-    columns_b: list[Gene | None]
+    flat_pairs: list[int] = field(repr=False)
     column_scores: list[float]
     score: float
     similarity: float
+    _genes: Callable[[], tuple[list[Gene], list[Gene]]] = field(repr=False, compare=False)
+
+    @classmethod
+    def _of(cls, traced: tuple[list[int], list[float], float, float], genes: Callable[[], Any]) -> Alignment:
+        # The dataclass __init__ of a frozen class sets each field through object.__setattr__,
+        # which costs more than the alignment; this fills the same fields directly.
+        al = object.__new__(cls)
+        al.__dict__.update(
+            flat_pairs=traced[0], column_scores=traced[1], score=traced[2], similarity=traced[3], _genes=genes
+        )
+        return al
+
+    @cached_property
+    def pairs(self) -> list[tuple[int, int]]:
+        """One ``(i, j)`` per column, ``-1`` on the side that has a gap."""
+        it = iter(self.flat_pairs)
+        return list(zip(it, it, strict=True))
+
+    @cached_property
+    def _both(self) -> tuple[list[Gene], list[Gene]]:
+        return self._genes()
+
+    @cached_property
+    def columns_a(self) -> list[Gene | None]:
+        """The genes of A per column, ``None`` where A has a gap."""
+        genes = self._both[0]
+        return [genes[i] if i >= 0 else None for i in self.flat_pairs[0::2]]
+
+    @cached_property
+    def columns_b(self) -> list[Gene | None]:
+        """The genes of B per column, ``None`` where B has a gap."""
+        genes = self._both[1]
+        return [genes[j] if j >= 0 else None for j in self.flat_pairs[1::2]]
 
     @property
     def aligned_a(self) -> str:
@@ -179,21 +226,20 @@ class Alignment:
 def align(a: Arch, b: Arch, schema: SchemaArg = "default") -> Alignment:
     """One optimal global alignment of two architectures, with its scores.
 
+    The alignment is computed on the calling thread; the genes of its columns
+    (``columns_a``, ``columns_b``) are built from ``a`` and ``b`` when first asked for.
+
     Example:
         >>> print(align("C(32,3,1) B L g F(64)", "C(32,3,1) L g F(64)").aligned_b)
         C-LgF
     """
-    c = compiled(schema)
-    genes_a, genes_b = c.genes(a), c.genes(b)
-    pop = c.population([a, b])
-    pairs, column_scores, score, sim = pop.align(0, 1)
-    return Alignment(
-        columns_a=[genes_a[i] if i >= 0 else None for i, _ in pairs],
-        columns_b=[genes_b[j] if j >= 0 else None for _, j in pairs],
-        column_scores=list(column_scores),
-        score=float(score),
-        similarity=float(sim),
-    )
+    c = _NAMED.get(schema) if schema.__class__ is str else None
+    if c is None:
+        c = compiled(schema)
+    traced = c.traced_fast(a, b)
+    if traced is None:
+        traced = c.traced(a, b)
+    return Alignment._of(traced, lambda: (c.genes(a), c.genes(b)))
 
 
 def diversity(matrix: np.ndarray | Sequence[Sequence[float]], how: DiversityHow = "offdiag") -> float:

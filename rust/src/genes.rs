@@ -16,6 +16,8 @@ use rayon::prelude::*;
 use crate::score::ScoreTable;
 use crate::threads::{fork_generation, install_fork_guard};
 
+mod merge;
+
 /// The key of a distinct gene: (type code, bit patterns of the parameters its rules read).
 pub type GeneKey = (u32, Vec<u64>);
 

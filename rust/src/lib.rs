@@ -25,3 +25,10 @@ pub mod threads;
 mod py;
 
 pub use error::{Error, Result};
+
+// The library-use layer: one pair without a population, small work on the calling thread,
+// and an archive that grows.
+pub mod archive;
+pub mod local;
+pub mod pair;
+pub mod small;

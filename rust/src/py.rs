@@ -624,64 +624,7 @@ impl PyEncoder {
         let mut params: Vec<f64> = Vec::new();
         let mut offsets: Vec<i64> = vec![0];
         for arch in archs.iter() {
-            let Ok(arch) = arch.cast::<PyList>() else {
-                return Ok(None);
-            };
-            let before = codes.len();
-            for layer in arch.iter() {
-                let Ok(layer) = layer.cast::<PyDict>() else {
-                    return Ok(None);
-                };
-                let Some(name) = layer.get_item(self.layer_key.bind(py))? else {
-                    return Ok(None);
-                };
-                let Ok(name) = name.cast::<PyString>() else {
-                    return Ok(None);
-                };
-                let name = name.to_str()?;
-                if self.ignore.iter().any(|x| x == name) {
-                    continue;
-                }
-                let Some(choices) = self.layers.get(name) else {
-                    return Ok(None);
-                };
-                let mut chosen = None;
-                'choice: for ch in choices {
-                    for (k, v) in &ch.when {
-                        match layer.get_item(k.bind(py))? {
-                            Some(x) if x.eq(v.bind(py))? => {}
-                            _ => continue 'choice,
-                        }
-                    }
-                    chosen = Some(ch);
-                    break;
-                }
-                let Some(ch) = chosen else { return Ok(None) };
-                let row = params.len();
-                params.resize(row + self.n_params, f64::NAN);
-                for (k, col) in &ch.params {
-                    let Some(v) = layer.get_item(k.bind(py))? else {
-                        return Ok(None);
-                    };
-                    // Exactly int or float (not bool, not str), and finite.
-                    let x = if v.is_exact_instance_of::<PyFloat>() {
-                        v.cast::<PyFloat>()?.value()
-                    } else if v.is_exact_instance_of::<PyInt>() {
-                        match v.extract::<f64>() {
-                            Ok(x) => x,
-                            Err(_) => return Ok(None),
-                        }
-                    } else {
-                        return Ok(None);
-                    };
-                    if !x.is_finite() {
-                        return Ok(None);
-                    }
-                    params[row + col] = x;
-                }
-                codes.push(ch.code);
-            }
-            if codes.len() == before {
+            if !self.encode_one(py, &arch, &mut codes, &mut params)? {
                 return Ok(None);
             }
             offsets.push(codes.len() as i64);
@@ -694,6 +637,79 @@ impl PyEncoder {
             params.into_pyarray(py).into_any(),
             Array1::from(offsets).into_pyarray(py).into_any(),
         )))
+    }
+}
+
+impl PyEncoder {
+    /// Append one plain chromosome's genes to `codes` and `params`; false (leaving the
+    /// buffers in an unspecified state) when it needs the validating Python path.
+    fn encode_one(
+        &self,
+        py: Python<'_>,
+        arch: &Bound<'_, PyAny>,
+        codes: &mut Vec<u32>,
+        params: &mut Vec<f64>,
+    ) -> PyResult<bool> {
+        let Ok(arch) = arch.cast::<PyList>() else {
+            return Ok(false);
+        };
+        let before = codes.len();
+        for layer in arch.iter() {
+            let Ok(layer) = layer.cast::<PyDict>() else {
+                return Ok(false);
+            };
+            let Some(name) = layer.get_item(self.layer_key.bind(py))? else {
+                return Ok(false);
+            };
+            let Ok(name) = name.cast::<PyString>() else {
+                return Ok(false);
+            };
+            let name = name.to_str()?;
+            // A schema never lists a gene's layer among the ignored ones, so the (common) gene
+            // lookup goes first.
+            let Some(choices) = self.layers.get(name) else {
+                if self.ignore.iter().any(|x| x == name) {
+                    continue;
+                }
+                return Ok(false);
+            };
+            let mut chosen = None;
+            'choice: for ch in choices {
+                for (k, v) in &ch.when {
+                    match layer.get_item(k.bind(py))? {
+                        Some(x) if x.eq(v.bind(py))? => {}
+                        _ => continue 'choice,
+                    }
+                }
+                chosen = Some(ch);
+                break;
+            }
+            let Some(ch) = chosen else { return Ok(false) };
+            let row = params.len();
+            params.resize(row + self.n_params, f64::NAN);
+            for (k, col) in &ch.params {
+                let Some(v) = layer.get_item(k.bind(py))? else {
+                    return Ok(false);
+                };
+                // Exactly int or float (not bool, not str), and finite.
+                let x = if v.is_exact_instance_of::<PyFloat>() {
+                    v.cast::<PyFloat>()?.value()
+                } else if v.is_exact_instance_of::<PyInt>() {
+                    match v.extract::<f64>() {
+                        Ok(x) => x,
+                        Err(_) => return Ok(false),
+                    }
+                } else {
+                    return Ok(false);
+                };
+                if !x.is_finite() {
+                    return Ok(false);
+                }
+                params[row + col] = x;
+            }
+            codes.push(ch.code);
+        }
+        Ok(codes.len() > before)
     }
 }
 
@@ -710,6 +726,456 @@ fn max_threads() -> usize {
     threads::max_threads()
 }
 
+// --- Library use: one pair, small work on the calling thread, an archive -------------------
+// (pair.rs, local.rs and archive.rs hold the pure-Rust side of these.)
+
+/// DP cells (genes of the rows times genes of the columns) up to which a computation runs on
+/// the calling thread with the GIL held: about a tenth of a millisecond of work, less than
+/// waking a pool and releasing the GIL cost.
+const SMALL_CELLS: u64 = 1 << 18;
+
+/// Genes up to which a population is built on the calling thread.
+const SMALL_GENES: usize = 4096;
+
+thread_local! {
+    static PAIR: std::cell::RefCell<crate::pair::PairScorer> = std::cell::RefCell::default();
+}
+
+/// One side of a pair into `codes` and `params`: a plain chromosome (encoded here; false if it
+/// needs the validating Python path) or a `(codes, params)` tuple of arrays.
+fn pair_side(
+    py: Python<'_>,
+    table: &ScoreTable,
+    encoder: &PyEncoder,
+    x: &Bound<'_, PyAny>,
+    codes: &mut Vec<u32>,
+    params: &mut Vec<f64>,
+) -> PyResult<bool> {
+    if let Ok(t) = x.cast::<pyo3::types::PyTuple>() {
+        let (c, p): (PyReadonlyArray1<'_, u32>, PyReadonlyArray2<'_, f64>) = t.extract()?;
+        let shape = p.shape();
+        if shape[0] != c.len() || shape[1] != table.n_params() {
+            return Err(to_py(Error::ParamShape {
+                rows: shape[0],
+                cols: shape[1],
+                expected_rows: c.len(),
+                expected_cols: table.n_params(),
+            }));
+        }
+        codes.extend(c.as_array().iter());
+        params.extend(p.as_array().iter());
+        return Ok(true);
+    }
+    encoder.encode_one(py, x, codes, params)
+}
+
+/// `pair_align`'s answer: (pairs flattened, column scores, raw score, similarity).
+type FlatAlignment = (Vec<i64>, Vec<f64>, f64, f64);
+
+/// Both sides of a pair, or None when either needs the Python path.
+type PairInput = Option<((Vec<u32>, Vec<f64>), (Vec<u32>, Vec<f64>))>;
+
+fn pair_input(
+    py: Python<'_>,
+    table: &ScoreTable,
+    encoder: &PyEncoder,
+    a: &Bound<'_, PyAny>,
+    b: &Bound<'_, PyAny>,
+) -> PyResult<PairInput> {
+    let np = table.n_params();
+    let mut sides = [
+        (Vec::with_capacity(32), Vec::with_capacity(32 * np)),
+        (Vec::with_capacity(32), Vec::with_capacity(32 * np)),
+    ];
+    for (x, (c, p)) in [a, b].into_iter().zip(sides.iter_mut()) {
+        if !pair_side(py, table, encoder, x, c, p)? {
+            return Ok(None);
+        }
+    }
+    let [sa, sb] = sides;
+    Ok(Some((sa, sb)))
+}
+
+/// Run `f` with the pair scorer of this thread; without the GIL when the pair is large.
+fn with_pair<R: Send>(py: Python<'_>, cells: u64, f: impl FnOnce(&mut crate::pair::PairScorer) -> R + Send) -> R {
+    let run = || PAIR.with(|s| f(&mut s.borrow_mut()));
+    if cells <= SMALL_CELLS {
+        run()
+    } else {
+        py.detach(run)
+    }
+}
+
+/// Similarity of `a` (as A) against `b` (as B), each a plain chromosome or `(codes, params)`
+/// arrays; None when a chromosome needs the validating Python path. Runs on the calling
+/// thread: no population, no pool.
+#[pyfunction]
+fn pair_similarity(
+    py: Python<'_>,
+    table: &Bound<'_, PyScoreTable>,
+    encoder: &Bound<'_, PyEncoder>,
+    a: &Bound<'_, PyAny>,
+    b: &Bound<'_, PyAny>,
+) -> PyResult<Option<f64>> {
+    let t = &table.get().inner;
+    let Some(((ca, pa), (cb, pb))) = pair_input(py, t, encoder.get(), a, b)? else {
+        return Ok(None);
+    };
+    let cells = (ca.len() as u64 + cb.len() as u64).pow(2);
+    let (sa, sb) = (
+        crate::pair::Seq {
+            codes: &ca,
+            params: &pa,
+        },
+        crate::pair::Seq {
+            codes: &cb,
+            params: &pb,
+        },
+    );
+    with_pair(py, cells, |s| s.similarity(t, sa, sb))
+        .map(Some)
+        .map_err(to_py)
+}
+
+/// Traced alignment of `a` (as A) against `b` (as B): (pairs flattened, `[i0, j0, i1, j1, ...]`
+/// with -1 on the side of a gap, column scores, raw score, similarity); None when a chromosome
+/// needs the validating Python path.
+#[pyfunction]
+fn pair_align(
+    py: Python<'_>,
+    table: &Bound<'_, PyScoreTable>,
+    encoder: &Bound<'_, PyEncoder>,
+    a: &Bound<'_, PyAny>,
+    b: &Bound<'_, PyAny>,
+) -> PyResult<Option<FlatAlignment>> {
+    let t = &table.get().inner;
+    let Some(((ca, pa), (cb, pb))) = pair_input(py, t, encoder.get(), a, b)? else {
+        return Ok(None);
+    };
+    let cells = (ca.len() as u64 + cb.len() as u64).pow(2);
+    let (sa, sb) = (
+        crate::pair::Seq {
+            codes: &ca,
+            params: &pa,
+        },
+        crate::pair::Seq {
+            codes: &cb,
+            params: &pb,
+        },
+    );
+    let (al, sim) = with_pair(py, cells, |s| s.align(t, sa, sb)).map_err(to_py)?;
+    // Flat (i, j) per column, -1 on the side of a gap: small ints, no tuple per column.
+    let pairs = al
+        .ops
+        .iter()
+        .flat_map(|op| match *op {
+            Op::Match { i, j } => [i as i64, j as i64],
+            Op::GapA { j } => [-1, j as i64],
+            Op::GapB { i } => [i as i64, -1],
+        })
+        .collect();
+    Ok(Some((pairs, al.column_scores, al.score, sim)))
+}
+
+/// Encoded arrays as owned vectors, checked as `Population(...)` checks them.
+fn encoded_parts(
+    table: &ScoreTable,
+    codes: &PyReadonlyArray1<'_, u32>,
+    params: &PyReadonlyArray2<'_, f64>,
+    offsets: &PyReadonlyArray1<'_, i64>,
+) -> PyResult<(Vec<u32>, Vec<f64>, Vec<usize>)> {
+    let codes: Vec<u32> = codes.as_array().iter().copied().collect();
+    let pshape = params.shape();
+    if pshape[1] != table.n_params() || pshape[0] != codes.len() {
+        return Err(to_py(Error::ParamShape {
+            rows: pshape[0],
+            cols: pshape[1],
+            expected_rows: codes.len(),
+            expected_cols: table.n_params(),
+        }));
+    }
+    let params: Vec<f64> = params.as_array().iter().copied().collect();
+    let offsets = offsets
+        .as_array()
+        .iter()
+        .map(|&o| usize::try_from(o).map_err(|_| to_py(Error::Offsets(format!("negative offset {o}")))))
+        .collect::<PyResult<Vec<usize>>>()?;
+    Ok((codes, params, offsets))
+}
+
+/// A population of encoded arrays over the table's gene cache: small ones on the calling
+/// thread, others on the pool (as `Population(...)` builds them).
+fn build_population(
+    py: Python<'_>,
+    t: &ScoreTable,
+    genes: &GeneCache,
+    codes: &PyReadonlyArray1<'_, u32>,
+    params: &PyReadonlyArray2<'_, f64>,
+    offsets: &PyReadonlyArray1<'_, i64>,
+) -> PyResult<Population> {
+    let (c, p, o) = encoded_parts(t, codes, params, offsets)?;
+    if c.len() <= SMALL_GENES {
+        crate::local::run_here(|| Population::with_cache(t, genes, &c, &p, &o, &Stop::never()))
+            .map_err(to_py)?
+            .map_err(to_py)
+    } else {
+        let pool = threads::pool(None).map_err(to_py)?;
+        let cells = o.windows(2).map(|w| ((w[1] - w[0]) as u128).pow(2)).sum();
+        compute(py, &pool, cells, |stop| {
+            Population::with_cache(t, genes, &c, &p, &o, stop)
+        })
+    }
+}
+
+/// Genes of sequences `range` of `pop`.
+fn genes_of(pop: &Population, range: Range<usize>) -> u64 {
+    range.map(|i| pop.seq(i).len() as u64).sum()
+}
+
+/// Run `step` over `n_groups` groups: small work (`cells` DP cells at most `SMALL_CELLS`) at
+/// once on the calling thread with the GIL held; larger work through [`run_blocks`] (the pool
+/// for `n_threads`, the GIL released, Ctrl-C and progress between batches).
+#[allow(clippy::too_many_arguments)]
+fn run_sized<'py, F>(
+    py: Python<'py>,
+    n_threads: Option<usize>,
+    n_groups: usize,
+    total_pairs: usize,
+    cells: u64,
+    progress: Option<&Bound<'py, PyAny>>,
+    mut step: F,
+) -> PyResult<()>
+where
+    F: FnMut(Range<usize>, &Stop) -> crate::Result<()> + Send,
+{
+    if cells <= SMALL_CELLS {
+        crate::local::run_here(|| step(0..n_groups, &Stop::never()))
+            .map_err(to_py)?
+            .map_err(to_py)?;
+        if let Some(cb) = progress {
+            cb.call1((n_groups, n_groups))?;
+        }
+        return Ok(());
+    }
+    let pool = threads::pool(n_threads).map_err(to_py)?;
+    let group_cells = u128::from(cells) / n_groups.max(1) as u128;
+    run_blocks(py, &pool, n_groups, total_pairs, group_cells, progress, step)
+}
+
+fn matrix_here_typed<'py, T: Element + numpy::Element>(
+    py: Python<'py>,
+    pop: &Population,
+    table: &ScoreTable,
+    split: Option<usize>,
+    condensed: bool,
+) -> PyResult<Bound<'py, PyAny>> {
+    let n = pop.len();
+    if condensed {
+        if !table.is_symmetric() {
+            return Err(PyValueError::new_err(
+                "a condensed (upper-triangle) matrix needs a symmetric scoring schema; this one is directed",
+            ));
+        }
+        let mut full = vec![0.0f64; n * n];
+        crate::small::fill_small(pop, table, 0..n, 0..n, &mut full).map_err(to_py)?;
+        let upper = (0..n).flat_map(|i| full[i * n + i + 1..(i + 1) * n].iter().map(|&v| T::from_f64(v)));
+        return Ok(Array1::from_iter(upper).into_pyarray(py).into_any());
+    }
+    let (rows, cols) = match split {
+        None => (0..n, 0..n),
+        Some(s) if s <= n => (0..s, s..n),
+        Some(s) => {
+            return Err(PyIndexError::new_err(format!(
+                "split {s} is beyond the population ({n})"
+            )))
+        }
+    };
+    let mut out = new_array::<T>(rows.len(), cols.len())?;
+    let slice = out.as_slice_mut().expect("a fresh array is contiguous");
+    crate::small::fill_small(pop, table, rows, cols, slice).map_err(to_py)?;
+    Ok(out.into_pyarray(py).into_any())
+}
+
+/// `Population(table, codes, params, offsets).matrix(split, float32)` (or `.condensed`),
+/// computed entirely on the calling thread with the GIL held: for small work, where a pool
+/// costs more than the alignments. Same values, bit for bit.
+#[pyfunction]
+#[pyo3(signature = (table, codes, params, offsets, split=None, float32=false, condensed=false))]
+#[allow(clippy::too_many_arguments)]
+fn matrix_here<'py>(
+    py: Python<'py>,
+    table: &Bound<'py, PyScoreTable>,
+    codes: PyReadonlyArray1<'py, u32>,
+    params: PyReadonlyArray2<'py, f64>,
+    offsets: PyReadonlyArray1<'py, i64>,
+    split: Option<usize>,
+    float32: bool,
+    condensed: bool,
+) -> PyResult<Bound<'py, PyAny>> {
+    let t = &*table.get().inner;
+    let genes = &*table.get().genes;
+    let (c, p, o) = encoded_parts(t, &codes, &params, &offsets)?;
+    let pop = crate::local::run_here(|| Population::with_cache(t, genes, &c, &p, &o, &Stop::never()))
+        .map_err(to_py)?
+        .map_err(to_py)?;
+    if float32 {
+        matrix_here_typed::<f32>(py, &pop, t, split, condensed)
+    } else {
+        matrix_here_typed::<f64>(py, &pop, t, split, condensed)
+    }
+}
+
+/// An archive of encoded members that grows by appending (see archive.rs): queries are rows,
+/// members columns, and every value is the cell `similarity_matrix` computes.
+#[pyclass(frozen, name = "Archive", module = "pyevonas._core")]
+struct PyArchive {
+    table: Arc<ScoreTable>,
+    genes: Arc<GeneCache>,
+    inner: std::sync::RwLock<Arc<crate::archive::Archive>>,
+}
+
+impl PyArchive {
+    fn snapshot(&self) -> Arc<crate::archive::Archive> {
+        self.inner
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+
+    /// The members with `queries` appended, and the DP cells of all queries against all members.
+    fn joined(
+        &self,
+        py: Python<'_>,
+        codes: &PyReadonlyArray1<'_, u32>,
+        params: &PyReadonlyArray2<'_, f64>,
+        offsets: &PyReadonlyArray1<'_, i64>,
+    ) -> PyResult<(crate::archive::Joined, u64)> {
+        let t = &*self.table;
+        let queries = build_population(py, t, &self.genes, codes, params, offsets)?;
+        let ar = self.snapshot();
+        let joined = ar.join(t, &queries);
+        let cells = genes_of(&joined.pop, joined.queries.clone()) * ar.n_genes() as u64;
+        Ok((joined, cells))
+    }
+
+    fn matrix_typed<'py, T: Element + numpy::Element>(
+        &self,
+        py: Python<'py>,
+        (joined, cells): (crate::archive::Joined, u64),
+        n_threads: Option<usize>,
+        progress: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let (rows, cols) = (joined.queries.clone(), joined.members.clone());
+        let mut out = new_array::<T>(rows.len(), cols.len())?;
+        let (pop, table) = (&joined.pop, &*self.table);
+        let plan = matrix::Plan::new(pop, rows.clone());
+        let slice = out.as_slice_mut().expect("a fresh array is contiguous");
+        let total = rows.len() * cols.len();
+        if cells <= SMALL_CELLS {
+            crate::small::fill_small(pop, table, rows, cols, slice).map_err(to_py)?;
+            if let Some(cb) = progress {
+                cb.call1((plan.n_groups(), plan.n_groups()))?;
+            }
+            return Ok(out.into_pyarray(py).into_any());
+        }
+        run_sized(py, n_threads, plan.n_groups(), total, cells, progress, |batch, stop| {
+            matrix::fill_matrix(pop, table, &plan, batch, rows.clone(), cols.clone(), &mut *slice, stop)
+        })?;
+        Ok(out.into_pyarray(py).into_any())
+    }
+}
+
+#[pymethods]
+impl PyArchive {
+    #[new]
+    fn new(table: &Bound<'_, PyScoreTable>) -> Self {
+        let (table, genes) = (table.get().inner.clone(), table.get().genes.clone());
+        let inner = Arc::new(crate::archive::Archive::new(&table));
+        PyArchive {
+            table,
+            genes,
+            inner: std::sync::RwLock::new(inner),
+        }
+    }
+
+    fn __len__(&self) -> usize {
+        self.snapshot().len()
+    }
+
+    /// Genes of all members together.
+    #[getter]
+    fn n_genes(&self) -> usize {
+        self.snapshot().n_genes()
+    }
+
+    /// Append encoded sequences as members; returns the index of the first.
+    fn add(
+        &self,
+        py: Python<'_>,
+        codes: PyReadonlyArray1<'_, u32>,
+        params: PyReadonlyArray2<'_, f64>,
+        offsets: PyReadonlyArray1<'_, i64>,
+    ) -> PyResult<usize> {
+        let t = &*self.table;
+        let new = build_population(py, t, &self.genes, &codes, &params, &offsets)?;
+        let mut guard = self.inner.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        Ok(Arc::make_mut(&mut guard).add(t, &new).start)
+    }
+
+    /// Similarities of encoded queries (rows, as A) against every member (columns, as B).
+    #[pyo3(signature = (codes, params, offsets, float32=false, n_threads=None, progress=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn matrix<'py>(
+        &self,
+        py: Python<'py>,
+        codes: PyReadonlyArray1<'py, u32>,
+        params: PyReadonlyArray2<'py, f64>,
+        offsets: PyReadonlyArray1<'py, i64>,
+        float32: bool,
+        n_threads: Option<usize>,
+        progress: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
+        let joined = self.joined(py, &codes, &params, &offsets)?;
+        if float32 {
+            self.matrix_typed::<f32>(py, joined, n_threads, progress)
+        } else {
+            self.matrix_typed::<f64>(py, joined, n_threads, progress)
+        }
+    }
+
+    /// The k most similar members of each encoded query: (indices int64 (Q, k), similarities
+    /// (Q, k)), most similar first, ties by lower index, padded with -1 and NaN.
+    #[pyo3(signature = (codes, params, offsets, k, n_threads=None, progress=None))]
+    #[allow(clippy::too_many_arguments)]
+    fn nearest<'py>(
+        &self,
+        py: Python<'py>,
+        codes: PyReadonlyArray1<'py, u32>,
+        params: PyReadonlyArray2<'py, f64>,
+        offsets: PyReadonlyArray1<'py, i64>,
+        k: usize,
+        n_threads: Option<usize>,
+        progress: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
+        let (joined, cells) = self.joined(py, &codes, &params, &offsets)?;
+        let (rows, cols) = (joined.queries.clone(), joined.members.clone());
+        let mut idx = new_array::<i64>(rows.len(), k)?;
+        let mut sim = new_array::<f64>(rows.len(), k)?;
+        let (pop, table) = (&joined.pop, &*self.table);
+        let plan = matrix::Plan::new(pop, rows.clone());
+        {
+            let is = idx.as_slice_mut().expect("contiguous");
+            let ss = sim.as_slice_mut().expect("contiguous");
+            let total = rows.len() * cols.len();
+            run_sized(py, n_threads, plan.n_groups(), total, cells, progress, |batch, stop| {
+                let (rows, cols) = (rows.clone(), cols.clone());
+                matrix::fill_nearest(pop, table, &plan, batch, rows, cols, k, false, &mut *is, &mut *ss, stop)
+            })?;
+        }
+        Ok((idx.into_pyarray(py).into_any(), sim.into_pyarray(py).into_any()))
+    }
+}
+
 #[pymodule(gil_used = false)]
 fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyScoreTable>()?;
@@ -717,6 +1183,11 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<PyEncoder>()?;
     m.add_function(wrap_pyfunction!(default_threads, m)?)?;
     m.add_function(wrap_pyfunction!(max_threads, m)?)?;
+    m.add_class::<PyArchive>()?;
+    m.add_function(wrap_pyfunction!(pair_similarity, m)?)?;
+    m.add_function(wrap_pyfunction!(pair_align, m)?)?;
+    m.add_function(wrap_pyfunction!(matrix_here, m)?)?;
+    m.add("SMALL_CELLS", SMALL_CELLS)?;
     threads::install_fork_guard();
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())

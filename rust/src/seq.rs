@@ -15,6 +15,8 @@ use crate::error::{Error, Result};
 use crate::genes::{GeneCache, GeneKey, GeneSpace};
 use crate::score::ScoreTable;
 
+mod append;
+
 /// Encoded sequences sharing a gene dictionary, with precomputed scores.
 #[derive(Debug, Clone)]
 pub struct Population {
