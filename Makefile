@@ -20,6 +20,14 @@ build-dev: $(PY) ## rebuild the Rust extension in place after editing rust/
 	rm -f pyevonas/_core*.so
 	$(VENV)/bin/maturin develop --release
 
+# The wheel: one abi3 wheel (CPython >= 3.11) with the compiled core; installs without Rust.
+WHEEL_DIR ?= dist
+MATURIN ?= $(VENV)/bin/maturin
+
+.PHONY: wheel
+wheel: ## build the abi3 wheel of the engine into $(WHEEL_DIR)/ (needs maturin and cargo; the wheel needs neither)
+	$(MATURIN) build --release --out $(WHEEL_DIR)
+
 .PHONY: format
 format: ## format and autofix: ruff (Python), rustfmt (Rust)
 	$(VENV)/bin/ruff format pyevonas tests benchmarks
