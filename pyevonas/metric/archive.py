@@ -122,9 +122,9 @@ class Archive:
         """The k most similar members of each architecture, without building the matrix.
 
         Returns:
-            ``(indices, similarities)``, both of shape (Q, k): int64 member indices, most similar
-            first (ties by lower index); with fewer than k members the rows are padded with
-            index -1 and similarity NaN.
+            ``(indices, similarities)``, both of shape (Q, k) with k capped at ``len(archive)``
+            (as :func:`~pyevonas.metric.api.nearest` caps it): int64 member indices, most
+            similar first (ties by lower index).
         """
         if k < 0:
             raise ValueError(f"k must be >= 0, got {k}")
@@ -149,7 +149,7 @@ class Archive:
         if not self._members:
             self._compiled.encode(archs)  # the same errors as against a full archive
             return np.ones(len(archs), dtype=np.float64)
-        _, sims = self.nearest(archs, min(k, len(self)), n_threads=n_threads)
+        _, sims = self.nearest(archs, k, n_threads=n_threads)
         return np.asarray(np.mean(1.0 - sims, axis=1), dtype=np.float64)
 
     # --- files -----------------------------------------------------------------------------

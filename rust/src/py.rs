@@ -1143,8 +1143,8 @@ impl PyArchive {
         }
     }
 
-    /// The k most similar members of each encoded query: (indices int64 (Q, k), similarities
-    /// (Q, k)), most similar first, ties by lower index, padded with -1 and NaN.
+    /// The k most similar members of each encoded query (k capped at the number of members):
+    /// (indices int64 (Q, k), similarities (Q, k)), most similar first, ties by lower index.
     #[pyo3(signature = (codes, params, offsets, k, n_threads=None, progress=None))]
     #[allow(clippy::too_many_arguments)]
     fn nearest<'py>(
@@ -1159,6 +1159,7 @@ impl PyArchive {
     ) -> PyResult<(Bound<'py, PyAny>, Bound<'py, PyAny>)> {
         let (joined, cells) = self.joined(py, &codes, &params, &offsets)?;
         let (rows, cols) = (joined.queries.clone(), joined.members.clone());
+        let k = k.min(cols.len());
         let mut idx = new_array::<i64>(rows.len(), k)?;
         let mut sim = new_array::<f64>(rows.len(), k)?;
         let (pop, table) = (&joined.pop, &*self.table);
