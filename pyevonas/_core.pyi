@@ -109,6 +109,7 @@ def matrix_here(
     split: int | None = None,
     float32: bool = False,
     condensed: bool = False,
+    n_threads: int | None = None,
 ) -> NDArray[Any]: ...
 
 @final

@@ -266,3 +266,15 @@ def test_archive_from_many_threads_keeps_members_and_ids_together() -> None:
     assert not errors and len(ar) == 120
     members = list(ar)
     np.testing.assert_array_equal(ar.similarity_matrix(members), pyevonas.similarity_matrix(members))
+
+
+def test_long_pairs_take_the_population_path_with_the_same_values() -> None:
+    # 400 genes each: beyond SMALL_CELLS, so the pair runs on the pool (and can be interrupted).
+    a = " ".join(["C(32,3,1) B L", "M(2)", "C(64,5,2) L", "A(3)"] * 100) + " g F(64)"
+    b = " ".join(["C(32,3,1) L", "T(64,5,1)", "B", "D(3,2)"] * 100) + " g F(32)"
+    assert (len(pyevonas.sequence(a)) + len(pyevonas.sequence(b))) ** 2 > _core.SMALL_CELLS
+    for schema in SCHEMAS:
+        want = _population_matrix([a], [b], schema)[0, 0]
+        assert pyevonas.similarity(a, b, schema=schema) == want
+        al = pyevonas.align(a, b, schema=schema)
+        assert al.similarity == want and al.score == score_matrix([a], [b], schema=schema)[0, 0]

@@ -96,7 +96,9 @@ def similarity_matrix(
     cols = int(offsets[-1]) - (rows if split is not None else 0)
     if rows * cols <= _core.SMALL_CELLS:
         # Small work (a generation's 25 x 25): on this thread, no pool, no GIL release.
-        out = _core.matrix_here(c.table, codes, params, offsets, split, float32=f32, condensed=condensed)
+        out = _core.matrix_here(
+            c.table, codes, params, offsets, split, float32=f32, condensed=condensed, n_threads=n_threads
+        )
         if progress is not None:
             progress(1, 1)
         return out

@@ -737,6 +737,15 @@ const SMALL_CELLS: u64 = 1 << 18;
 /// Genes up to which a population is built on the calling thread.
 const SMALL_GENES: usize = 4096;
 
+/// Refuse a thread count (argument or `PYEVONAS_NUM_THREADS`) that a pool would refuse, also
+/// where the work is small enough to need no pool: the same call fails the same way at any size.
+fn check_n_threads(n_threads: Option<usize>) -> PyResult<()> {
+    match n_threads {
+        Some(n) => threads::check_threads(n, "n_threads").map(drop).map_err(to_py),
+        None => threads::default_threads().map(drop).map_err(to_py),
+    }
+}
+
 thread_local! {
     static PAIR: std::cell::RefCell<crate::pair::PairScorer> = std::cell::RefCell::default();
 }
@@ -773,7 +782,7 @@ fn pair_side(
 type FlatAlignment = (Vec<i64>, Vec<f64>, f64, f64);
 
 /// Both sides of a pair, or None when either needs the Python path.
-type PairInput = Option<((Vec<u32>, Vec<f64>), (Vec<u32>, Vec<f64>))>;
+type PairInput = Option<Sides>;
 
 fn pair_input(
     py: Python<'_>,
@@ -796,19 +805,52 @@ fn pair_input(
     Ok(Some((sa, sb)))
 }
 
-/// Run `f` with the pair scorer of this thread; without the GIL when the pair is large.
-fn with_pair<R: Send>(py: Python<'_>, cells: u64, f: impl FnOnce(&mut crate::pair::PairScorer) -> R + Send) -> R {
-    let run = || PAIR.with(|s| f(&mut s.borrow_mut()));
-    if cells <= SMALL_CELLS {
-        run()
-    } else {
-        py.detach(run)
-    }
+/// One pair's encoded sides.
+type Sides = ((Vec<u32>, Vec<f64>), (Vec<u32>, Vec<f64>));
+
+/// DP cells of a pair with its two self-alignments.
+fn pair_cells(((ca, _), (cb, _)): &Sides) -> u64 {
+    let (m, n) = (ca.len() as u64, cb.len() as u64);
+    m * m + n * n + m * n
+}
+
+/// A long pair as the population path handles it (gene dictionary from the table's cache,
+/// the pool, the GIL released, Ctrl-C noticed inside the alignment): a population of the two,
+/// built and then used by `work` under one watched computation each.
+fn pair_on_pool<R: Send>(
+    py: Python<'_>,
+    table: &PyScoreTable,
+    ((ca, pa), (cb, pb)): Sides,
+    work: impl FnOnce(&Population, &Stop) -> crate::Result<R> + Send,
+) -> PyResult<R> {
+    let (t, genes) = (&*table.inner, &*table.genes);
+    let (m, n) = (ca.len(), cb.len());
+    let codes = [ca, cb].concat();
+    let params = [pa, pb].concat();
+    let offsets = [0, m, m + n];
+    let pool = threads::pool(None).map_err(to_py)?;
+    let cells = (m as u128).pow(2) + (n as u128).pow(2);
+    let pop = compute(py, &pool, cells, |stop| {
+        Population::with_cache(t, genes, &codes, &params, &offsets, stop)
+    })?;
+    compute(py, &pool, 2 * m as u128 * n as u128, |stop| work(&pop, stop))
+}
+
+/// Flat (i, j) per column, -1 on the side of a gap: small ints, no tuple per column.
+fn flat_pairs(ops: &[Op]) -> Vec<i64> {
+    ops.iter()
+        .flat_map(|op| match *op {
+            Op::Match { i, j } => [i as i64, j as i64],
+            Op::GapA { j } => [-1, j as i64],
+            Op::GapB { i } => [i as i64, -1],
+        })
+        .collect()
 }
 
 /// Similarity of `a` (as A) against `b` (as B), each a plain chromosome or `(codes, params)`
-/// arrays; None when a chromosome needs the validating Python path. Runs on the calling
-/// thread: no population, no pool.
+/// arrays; None when a chromosome needs the validating Python path. A pair of up to
+/// `SMALL_CELLS` DP cells runs on the calling thread (no population, no pool); a longer one
+/// on the population path.
 #[pyfunction]
 fn pair_similarity(
     py: Python<'_>,
@@ -818,28 +860,29 @@ fn pair_similarity(
     b: &Bound<'_, PyAny>,
 ) -> PyResult<Option<f64>> {
     let t = &table.get().inner;
-    let Some(((ca, pa), (cb, pb))) = pair_input(py, t, encoder.get(), a, b)? else {
+    let Some(sides) = pair_input(py, t, encoder.get(), a, b)? else {
         return Ok(None);
     };
-    let cells = (ca.len() as u64 + cb.len() as u64).pow(2);
+    if pair_cells(&sides) > SMALL_CELLS {
+        let sim = pair_on_pool(py, table.get(), sides, |pop, stop| {
+            let s = pop.similarity(t, 0, 1, &mut Aligner::with_stop(stop.clone()));
+            stop.check().map(|()| s)
+        })?;
+        return Ok(Some(sim));
+    }
+    let ((ca, pa), (cb, pb)) = &sides;
     let (sa, sb) = (
-        crate::pair::Seq {
-            codes: &ca,
-            params: &pa,
-        },
-        crate::pair::Seq {
-            codes: &cb,
-            params: &pb,
-        },
+        crate::pair::Seq { codes: ca, params: pa },
+        crate::pair::Seq { codes: cb, params: pb },
     );
-    with_pair(py, cells, |s| s.similarity(t, sa, sb))
+    PAIR.with(|s| s.borrow_mut().similarity(t, sa, sb))
         .map(Some)
         .map_err(to_py)
 }
 
 /// Traced alignment of `a` (as A) against `b` (as B): (pairs flattened, `[i0, j0, i1, j1, ...]`
 /// with -1 on the side of a gap, column scores, raw score, similarity); None when a chromosome
-/// needs the validating Python path.
+/// needs the validating Python path. Small pairs on the calling thread, as `pair_similarity`.
 #[pyfunction]
 fn pair_align(
     py: Python<'_>,
@@ -849,32 +892,27 @@ fn pair_align(
     b: &Bound<'_, PyAny>,
 ) -> PyResult<Option<FlatAlignment>> {
     let t = &table.get().inner;
-    let Some(((ca, pa), (cb, pb))) = pair_input(py, t, encoder.get(), a, b)? else {
+    let Some(sides) = pair_input(py, t, encoder.get(), a, b)? else {
         return Ok(None);
     };
-    let cells = (ca.len() as u64 + cb.len() as u64).pow(2);
+    if pair_cells(&sides) > SMALL_CELLS {
+        let (al, sim) = pair_on_pool(py, table.get(), sides, |pop, stop| {
+            let (a, b) = (pop.seq(0), pop.seq(1));
+            let sub = |x: usize, y: usize| pop.gene_score(t, a[x], b[y]);
+            let al = Aligner::with_stop(stop.clone()).align(a.len(), b.len(), sub, t.gaps())?;
+            let selfs = pop.self_scores();
+            let sim = t.normalise(al.score, a.len(), b.len(), selfs[0], selfs[1]);
+            Ok((al, sim))
+        })?;
+        return Ok(Some((flat_pairs(&al.ops), al.column_scores, al.score, sim)));
+    }
+    let ((ca, pa), (cb, pb)) = &sides;
     let (sa, sb) = (
-        crate::pair::Seq {
-            codes: &ca,
-            params: &pa,
-        },
-        crate::pair::Seq {
-            codes: &cb,
-            params: &pb,
-        },
+        crate::pair::Seq { codes: ca, params: pa },
+        crate::pair::Seq { codes: cb, params: pb },
     );
-    let (al, sim) = with_pair(py, cells, |s| s.align(t, sa, sb)).map_err(to_py)?;
-    // Flat (i, j) per column, -1 on the side of a gap: small ints, no tuple per column.
-    let pairs = al
-        .ops
-        .iter()
-        .flat_map(|op| match *op {
-            Op::Match { i, j } => [i as i64, j as i64],
-            Op::GapA { j } => [-1, j as i64],
-            Op::GapB { i } => [i as i64, -1],
-        })
-        .collect();
-    Ok(Some((pairs, al.column_scores, al.score, sim)))
+    let (al, sim) = PAIR.with(|s| s.borrow_mut().align(t, sa, sb)).map_err(to_py)?;
+    Ok(Some((flat_pairs(&al.ops), al.column_scores, al.score, sim)))
 }
 
 /// Encoded arrays as owned vectors, checked as `Population(...)` checks them.
@@ -915,6 +953,7 @@ fn build_population(
 ) -> PyResult<Population> {
     let (c, p, o) = encoded_parts(t, codes, params, offsets)?;
     if c.len() <= SMALL_GENES {
+        check_n_threads(None)?;
         crate::local::run_here(|| Population::with_cache(t, genes, &c, &p, &o, &Stop::never()))
             .map_err(to_py)?
             .map_err(to_py)
@@ -949,6 +988,7 @@ where
     F: FnMut(Range<usize>, &Stop) -> crate::Result<()> + Send,
 {
     if cells <= SMALL_CELLS {
+        check_n_threads(n_threads)?;
         crate::local::run_here(|| step(0..n_groups, &Stop::never()))
             .map_err(to_py)?
             .map_err(to_py)?;
@@ -998,9 +1038,10 @@ fn matrix_here_typed<'py, T: Element + numpy::Element>(
 
 /// `Population(table, codes, params, offsets).matrix(split, float32)` (or `.condensed`),
 /// computed entirely on the calling thread with the GIL held: for small work, where a pool
-/// costs more than the alignments. Same values, bit for bit.
+/// costs more than the alignments. Same values, bit for bit. `n_threads` is only checked (a
+/// count the pool would refuse is refused here too).
 #[pyfunction]
-#[pyo3(signature = (table, codes, params, offsets, split=None, float32=false, condensed=false))]
+#[pyo3(signature = (table, codes, params, offsets, split=None, float32=false, condensed=false, n_threads=None))]
 #[allow(clippy::too_many_arguments)]
 fn matrix_here<'py>(
     py: Python<'py>,
@@ -1011,7 +1052,9 @@ fn matrix_here<'py>(
     split: Option<usize>,
     float32: bool,
     condensed: bool,
+    n_threads: Option<usize>,
 ) -> PyResult<Bound<'py, PyAny>> {
+    check_n_threads(n_threads)?;
     let t = &*table.get().inner;
     let genes = &*table.get().genes;
     let (c, p, o) = encoded_parts(t, &codes, &params, &offsets)?;
@@ -1072,6 +1115,7 @@ impl PyArchive {
         let slice = out.as_slice_mut().expect("a fresh array is contiguous");
         let total = rows.len() * cols.len();
         if cells <= SMALL_CELLS {
+            check_n_threads(n_threads)?;
             crate::small::fill_small(pop, table, rows, cols, slice).map_err(to_py)?;
             if let Some(cb) = progress {
                 cb.call1((plan.n_groups(), plan.n_groups()))?;
