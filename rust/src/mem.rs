@@ -3,18 +3,22 @@
 
 use crate::error::{Error, Result};
 
-/// Total physical memory in bytes, if the system says.
+/// Total physical memory in bytes, if the system says (asked once: `sysconf` is a system
+/// call, which would cost more than the small alignments and matrices it guards).
 #[must_use]
 pub fn physical_memory() -> Option<u128> {
-    #[cfg(unix)]
-    {
-        // SAFETY: sysconf only reads system configuration.
-        let (pages, page) = unsafe { (libc::sysconf(libc::_SC_PHYS_PAGES), libc::sysconf(libc::_SC_PAGESIZE)) };
-        if pages > 0 && page > 0 {
-            return Some(pages as u128 * page as u128);
+    static TOTAL: std::sync::OnceLock<Option<u128>> = std::sync::OnceLock::new();
+    *TOTAL.get_or_init(|| {
+        #[cfg(unix)]
+        {
+            // SAFETY: sysconf only reads system configuration.
+            let (pages, page) = unsafe { (libc::sysconf(libc::_SC_PHYS_PAGES), libc::sysconf(libc::_SC_PAGESIZE)) };
+            if pages > 0 && page > 0 {
+                return Some(pages as u128 * page as u128);
+            }
         }
-    }
-    None
+        None
+    })
 }
 
 /// Bytes as a short human string: "74.5 GiB".
