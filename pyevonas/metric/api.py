@@ -23,13 +23,24 @@ import numpy as np
 
 from pyevonas import _core
 from pyevonas.metric._compiled import _BY_NAME as _NAMED
-from pyevonas.metric._compiled import Arch, Gene, compiled
+from pyevonas.metric._compiled import Arch, CompiledScoring, Gene, compiled
 from pyevonas.metric.schema import Scoring
 
 SchemaArg = str | Path | Scoring | dict[str, Any]
 #: Which cells of a similarity matrix the diversity median runs over (see :func:`diversity`).
 DiversityHow = Literal["offdiag", "upper", "full"]
 DIVERSITY_KINDS: tuple[DiversityHow, ...] = get_args(DiversityHow)
+
+
+def _cached(schema: SchemaArg) -> CompiledScoring | None:
+    """The compiled form of a built-in name or a Scoring that has one, else None (then
+    ``compiled`` does the rest): the per-call functions' fast lane, a dict lookup either way."""
+    if schema.__class__ is str:
+        return _NAMED.get(schema)
+    if schema.__class__ is Scoring:
+        private = schema.__pydantic_private__
+        return private.get("_compiled") if private else None
+    return None
 
 
 def _threads(n_threads: int | None) -> int | None:
@@ -50,7 +61,7 @@ def similarity(a: Arch, b: Arch, schema: SchemaArg = "default") -> float:
         >>> similarity("C(32,3,1) B L g F(64)", "C(64,3,1) B g F(64)")  # doctest: +ELLIPSIS
         0.8...
     """
-    c = _NAMED.get(schema) if schema.__class__ is str else None
+    c = _cached(schema)
     if c is None:
         c = compiled(schema)
     sim = c.pair_fast(a, b)
@@ -235,7 +246,7 @@ def align(a: Arch, b: Arch, schema: SchemaArg = "default") -> Alignment:
         >>> print(align("C(32,3,1) B L g F(64)", "C(32,3,1) L g F(64)").aligned_b)
         C-LgF
     """
-    c = _NAMED.get(schema) if schema.__class__ is str else None
+    c = _cached(schema)
     if c is None:
         c = compiled(schema)
     traced = c.traced_fast(a, b)
