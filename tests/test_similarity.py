@@ -125,7 +125,7 @@ def test_diversity_definitions() -> None:
     sym = pyevonas.similarity_matrix(POP)
     cond = pyevonas.similarity_matrix(POP, condensed=True)
     for how in ("offdiag", "upper", "full"):
-        assert pyevonas.diversity(cond, how=how) == pyevonas.diversity(sym, how=how)
+        assert pyevonas.diversity(cond, how=how, condensed=True) == pyevonas.diversity(sym, how=how)
     with pytest.raises(ValueError, match="at least 2"):
         pyevonas.diversity(np.ones((1, 1)))
     with pytest.raises(ValueError, match="square"):
@@ -233,3 +233,22 @@ def test_ctrl_c_interrupts_a_long_matrix() -> None:
     assert outcome == "interrupted"
     done, total = (int(x) for x in reports[-1].split())
     assert 0 < done < total
+
+
+def test_diversity_refuses_a_1d_array_unless_told_it_is_condensed() -> None:
+    m = pyevonas.similarity_matrix(["C(32,3,1) g", "B g", "C(16,3,1) L g"])
+    cond = pyevonas.similarity_matrix(["C(32,3,1) g", "B g", "C(16,3,1) L g"], condensed=True)
+    with pytest.raises(ValueError, match="pass condensed=True"):
+        pyevonas.diversity(np.array([0.5, 0.6, 0.7]))
+    with pytest.raises(ValueError, match="needs the 1-D upper triangle"):
+        pyevonas.diversity(m, condensed=True)
+    assert pyevonas.diversity(cond, condensed=True) == pyevonas.diversity(m)
+
+
+def test_errors_in_others_name_the_others_entry() -> None:
+    with pytest.raises(pyevonas.EncodingError, match=r"^others\[1\]: "):
+        pyevonas.similarity_matrix(["B g"], others=["B g", [{"layer": "XX"}]])
+    with pytest.raises(pyevonas.EncodingError, match=r"^others\[0\]: "):
+        pyevonas.nearest(["B g"], 1, others=[42])
+    with pytest.raises(pyevonas.EncodingError, match=r"^architecture 1: "):
+        pyevonas.similarity_matrix(["B g", 42])

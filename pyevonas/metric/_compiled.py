@@ -180,12 +180,13 @@ class CompiledScoring:
                 params[r, self.column_of[p]] = v
         return codes, params
 
-    def encode(self, archs: Sequence[Arch]) -> Encoded:
+    def encode(self, archs: Sequence[Arch], split: int | None = None) -> Encoded:
         """Encode many architectures: (type codes uint32, parameter rows float64, offsets int64).
 
         Plain chromosomes go through the Rust encoder; if anything in the list is not plain
         (a text-notation string, a tuple, a bad value), the whole list takes the validating
-        path, which raises the precise error or handles the other representations.
+        path, which raises the precise error or handles the other representations. With
+        ``split``, entries from ``split`` on are the ``others`` of a call and are named so in errors.
         """
         fast = self._encoder.encode(archs if isinstance(archs, list) else list(archs))
         if fast is not None:
@@ -196,14 +197,15 @@ class CompiledScoring:
             try:
                 genes.extend(self.genes(arch))
             except EncodingError as exc:
-                raise EncodingError(f"architecture {n}: {exc}") from None
+                where = f"architecture {n}" if split is None or n < split else f"others[{n - split}]"
+                raise EncodingError(f"{where}: {exc}") from None
             offsets.append(len(genes))
         codes, params = self.encode_genes(genes)
         return codes, params, np.asarray(offsets, dtype=np.int64)
 
-    def population(self, archs: Sequence[Arch]) -> _core.Population:
+    def population(self, archs: Sequence[Arch], split: int | None = None) -> _core.Population:
         """Encode many architectures into one Population for the Rust core (see :meth:`encode`)."""
-        return _core.Population(self.table, *self.encode(archs))
+        return _core.Population(self.table, *self.encode(archs, split))
 
     # --- one pair, per call ----------------------------------------------------------------
     def encoded_one(self, arch: Arch, n: int) -> tuple[np.ndarray, np.ndarray]:

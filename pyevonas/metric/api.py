@@ -102,7 +102,7 @@ def similarity_matrix(
     if others is not None and condensed:
         raise ValueError("condensed=True needs others=None (a condensed matrix is one population's upper triangle)")
     split = None if others is None else len(archs)
-    codes, params, offsets = c.encode(archs if others is None else list(archs) + list(others))
+    codes, params, offsets = c.encode(archs if others is None else list(archs) + list(others), split)
     rows = int(offsets[split if split is not None else -1])
     cols = int(offsets[-1]) - (rows if split is not None else 0)
     if rows * cols <= _core.SMALL_CELLS:
@@ -130,7 +130,7 @@ def score_matrix(
     c = compiled(schema)
     if others is None:
         return c.population(archs).scores(n_threads=_threads(n_threads))
-    return c.population(list(archs) + list(others)).scores(split=len(archs), n_threads=_threads(n_threads))
+    return c.population(list(archs) + list(others), len(archs)).scores(split=len(archs), n_threads=_threads(n_threads))
 
 
 def nearest(
@@ -162,7 +162,7 @@ def nearest(
     c = compiled(schema)
     if others is None:
         return c.population(archs).nearest(k, n_threads=_threads(n_threads), progress=progress)
-    pop = c.population(list(archs) + list(others))
+    pop = c.population(list(archs) + list(others), len(archs))
     return pop.nearest(k, split=len(archs), n_threads=_threads(n_threads), progress=progress)
 
 
@@ -255,11 +255,14 @@ def align(a: Arch, b: Arch, schema: SchemaArg = "default") -> Alignment:
     return Alignment._of(traced, lambda: (c.genes(a), c.genes(b)))
 
 
-def diversity(matrix: np.ndarray | Sequence[Sequence[float]], how: DiversityHow = "offdiag") -> float:
+def diversity(
+    matrix: np.ndarray | Sequence[Sequence[float]], how: DiversityHow = "offdiag", *, condensed: bool = False
+) -> float:
     """Median similarity of a population: 1 means no diversity, 0 maximal diversity.
 
     Args:
-        matrix: an N x N similarity matrix, or a condensed upper triangle (1-D, symmetric).
+        matrix: an N x N similarity matrix, or with ``condensed=True`` the condensed upper
+            triangle of a symmetric one (what ``similarity_matrix(..., condensed=True)`` returns).
         how: ``"offdiag"``: all off-diagonal cells (the paper's text, the default);
             ``"upper"``: the strict upper triangle (the paper's Table 3 and the authors' dashboard);
             ``"full"``: every cell, diagonal included (the authors' evolution loop).
@@ -267,6 +270,13 @@ def diversity(matrix: np.ndarray | Sequence[Sequence[float]], how: DiversityHow 
     m = np.asarray(matrix, dtype=np.float64)
     if how not in DIVERSITY_KINDS:
         raise ValueError(f"how must be one of {', '.join(DIVERSITY_KINDS)}, got {how!r}")
+    if condensed != (m.ndim == 1):
+        if condensed:
+            raise ValueError(f"condensed=True needs the 1-D upper triangle, got shape {m.shape}")
+        raise ValueError(
+            f"diversity needs a square matrix, got a 1-D array of {m.size} values; pass condensed=True "
+            "if it is the upper triangle from similarity_matrix(..., condensed=True)"
+        )
     if m.ndim == 1:
         n = int(round((1 + np.sqrt(1 + 8 * m.size)) / 2))
         if n * (n - 1) // 2 != m.size or n < 2:
