@@ -85,13 +85,21 @@ def entrants(individuals: Sequence[Any]) -> list[Any]:
 
 
 def promote(field: Sequence[Any]) -> list[int]:
-    """Ids of the better half of a rung's field (by fitness; ties by index), trained ones only.
+    """Ids of the better half of a rung's field, trained ones only, best first.
 
-    Half of the field rounded up, so that one candidate of three continues with two others.
+    Half of the field rounded up, so that one candidate of three continues with two others. The
+    order is by fitness; at equal fitness (after one short epoch many candidates still score the
+    majority class) the lower last training loss, then the lower index, goes first.
     """
     trained = [ind for ind in field if is_trained(ind)]
-    trained.sort(key=lambda ind: (-float(ind.fitness), ind.index))
+    trained.sort(key=lambda ind: (-float(ind.fitness), _last_loss(ind), ind.index))
     return [ind.id for ind in trained[: math.ceil(len(field) / 2)]]
+
+
+def _last_loss(ind: Any) -> float:
+    losses = (getattr(ind, "metrics", None) or {}).get("train_loss_per_epoch") or []
+    last = losses[-1] if losses else None
+    return float(last) if isinstance(last, (int, float)) and math.isfinite(last) else math.inf
 
 
 def state_key(generation: int, rung: int) -> str:
