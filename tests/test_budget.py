@@ -452,3 +452,22 @@ def test_bad_budget_flags_are_refused_before_anything_starts(
     err = " ".join(capsys.readouterr().err.split())
     assert code == 2 and named in err and "Traceback" not in err
     assert not (tmp_path / "run").exists()
+
+
+def test_copies_keep_the_outcome_they_copied() -> None:
+    from types import SimpleNamespace
+
+    from pyevonas.runs.records import outcome
+
+    oversized = SimpleNamespace(status="reused", fitness=0.0, metrics={"status": "oversized"})
+    assert outcome(oversized) is Status.OVERSIZED and not is_trained(oversized)
+    ok = SimpleNamespace(status="reused", fitness=0.7, metrics={"status": "ok"})
+    assert outcome(ok) is Status.OK and is_trained(ok)
+
+
+def test_halving_in_the_process_pool_gives_the_in_process_run(tmp_path: Path) -> None:
+    inprocess = evolve(_config(tmp_path / "a", budget="halving", generations=2), evaluate_fn=budget_stub)
+    pool = evolve(
+        _config(tmp_path / "b", budget="halving", generations=2, workers=2, executor="pool"), evaluate_fn=budget_stub
+    )
+    assert _results(pool.run_dir) == _results(inprocess.run_dir)

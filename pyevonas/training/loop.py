@@ -308,6 +308,8 @@ def _fit(
         optimizer.load_state_dict(resume["optimizer"])
         gen.set_state(resume["generator"].cpu())
         torch.set_rng_state(resume["torch_rng"].cpu())  # dropout draws from the global generator
+        if device.type == "cuda" and resume.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(resume["cuda_rng"].cpu(), device)
         outcome = _Outcome(**{**resume["outcome"], "best_state": resume.get("best_state")})
     best, stale, step = outcome.best, outcome.stale, outcome.step
     stop = config.stop_epoch or config.epochs
@@ -385,6 +387,7 @@ def _fit(
                 "optimizer": optimizer.state_dict(),
                 "generator": gen.get_state(),
                 "torch_rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
                 "outcome": saved,
                 "best_state": outcome.best_state,
             },
