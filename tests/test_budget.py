@@ -8,6 +8,7 @@ candidates. The real checkpoint continuation is tested on digits at the end.
 
 from __future__ import annotations
 
+import csv
 import hashlib
 import json
 import os
@@ -194,8 +195,16 @@ def test_near_duplicates_reuse_the_closest_result_and_train_less(tmp_path: Path)
             sim = ind.metrics["reused_similarity"]
             assert sim >= 0.85 and sim == pytest.approx(similarity(ind.chromosome, source.chromosome))
         exported = store.export(include_matrices=False)
+        names = {ind.id: ind.name for ind in individuals}
     entry = next(e for e in exported["individuals"] if e["status"] == "reused")
     assert entry["trained"] is True and entry["cached_from"] is not None
+    table = tmp_path / "near.csv"
+    assert run_guarded(app, ["export", str(near.run_dir), "--csv", "-o", str(table)]) == 0
+    with table.open(encoding="utf-8", newline="") as handle:
+        rows = [row for row in csv.DictReader(handle) if row["status"] == "reused"]
+    assert len(rows) == len(reused)
+    assert [row["copied_from"] for row in rows] == [names[ind.cached_from] for ind in reused]
+    assert all(row["trained"] == "True" and row["budget_epochs"] == "4" for row in rows)
 
 
 def test_resample_breeds_other_children_instead(tmp_path: Path) -> None:
@@ -416,7 +425,7 @@ def stub_training(monkeypatch: pytest.MonkeyPatch) -> None:
 def test_the_flags_reach_the_run(tmp_path: Path, capsys: pytest.CaptureFixture[str], stub_training: None) -> None:
     seeds = tmp_path / "seeds.json"
     seeds.write_text(json.dumps(["C(32,3,1) B L M(2) g F(64)"]))
-    args = ["evolve", "--generations", "2", "--population", "4", "--run-dir", str(tmp_path / "run")]
+    args = ["evolve", "--generations", "2", "--population", "4", "--run-dir", str(tmp_path / "run"), "--quiet"]
     flags = ["--init", str(seeds), "--reuse-similarity", "0.95", "--near-duplicates", "resample", "--budget", "halving"]
     assert run_guarded(app, [*args, *flags]) == 0
     out = " ".join(capsys.readouterr().out.split())
@@ -471,3 +480,15 @@ def test_halving_in_the_process_pool_gives_the_in_process_run(tmp_path: Path) ->
         _config(tmp_path / "b", budget="halving", generations=2, workers=2, executor="pool"), evaluate_fn=budget_stub
     )
     assert _results(pool.run_dir) == _results(inprocess.run_dir)
+
+
+def test_train_from_run_retrains_a_halved_candidate_to_its_budget(tmp_path: Path) -> None:
+    from pyevonas.cli.train_cmds import _from_run
+
+    result = evolve(_config(tmp_path / "run", budget="halving", generations=1), evaluate_fn=budget_stub)
+    with RunStore.open(result.run_dir, readonly=True) as store:
+        stopped = next(ind for ind in store.individuals() if ind.metrics["budget_epochs"] == 1)
+    _chrom, config, recorded = _from_run(result.run_dir, stopped.name, device=None, data_dir=None, download=False)
+    assert (config.epochs, config.stop_epoch, recorded["name"]) == (4, 1, stopped.name)
+    _chrom, config, recorded = _from_run(result.run_dir, None, device=None, data_dir=None, download=False)
+    assert result.best is not None and recorded["name"] == result.best.name and config.stop_epoch is None

@@ -461,8 +461,10 @@ class _Loop:
             return
         best = self._best
         epochs = self.config.epochs
-        if best is not None and best.fitness is not None and (
-            (*halving.rank_key(best, epochs), -best.id) >= (*halving.rank_key(ind, epochs), -ind.id)
+        if (
+            best is not None
+            and best.fitness is not None
+            and ((*halving.rank_key(best, epochs), -best.id) >= (*halving.rank_key(ind, epochs), -ind.id))
         ):
             return
         self._best = ind
