@@ -269,3 +269,14 @@ def test_a_search_on_an_image_folder_from_run_toml(tmp_path: Path, capsys: pytes
     code, _out, err = cli(["report", str(run_dir), "-o", str(report)], capsys)
     assert code == 0, err
     assert str((tmp_path / "pics").resolve()) in (report / "index.html").read_text(encoding="utf-8")
+
+
+def test_a_dataset_of_ones_own_is_read_once_until_it_changes(tmp_path: Path) -> None:
+    x, y = images(3)
+    write_folder(tmp_path / "pics", "train", x, y)
+    spec = f"folder:{tmp_path / 'pics'}"
+    first = load_dataset(spec)
+    assert load_dataset(spec) is first  # the check before a search, the class count and training share it
+    Image.fromarray(np.zeros((8, 8), dtype=np.uint8)).save(tmp_path / "pics" / "train" / "dog" / "new.png")
+    again = load_dataset(spec)
+    assert again is not first and len(again.train_labels) + len(again.test_labels) == 10

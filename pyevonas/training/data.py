@@ -23,6 +23,7 @@ dataset files you trust.
 
 from __future__ import annotations
 
+import contextlib
 import pickle
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -161,8 +162,44 @@ def load_dataset(
     return load_imagenet16(root)
 
 
+#: The last dataset of one's own read in this process: checking it before a search, counting its
+#: classes and training in-process all read it, and a folder is decoded image by image.
+_CUSTOM_CACHE: dict[tuple[Any, ...], ImageDataset] = {}
+
+
+def _signature(name: str) -> tuple[Any, ...]:
+    """What changes when the file or folder does (modification times), so a cached copy is not stale."""
+    path = Path(name.partition(":")[2])
+    paths = [path]
+    if path.is_dir():  # a folder dataset: its split folders and their class folders
+        for split in (path / "train", path / "test"):
+            paths.append(split)
+            with contextlib.suppress(OSError):
+                paths.extend(sorted(split.iterdir()))
+    stamps: list[Any] = []
+    for p in paths:
+        try:
+            st = p.stat()
+        except OSError:
+            stamps.append(None)
+            continue
+        stamps.append((str(p), st.st_mtime_ns, st.st_size))
+    return tuple(stamps)
+
+
 def load_custom(name: str, image_size: int | None = None) -> ImageDataset:
     """A dataset of one's own (``npz:PATH`` or ``folder:DIR``), with a held-out test split if it has none."""
+    key = (canonical_spec(name) or name, image_size, _signature(canonical_spec(name) or name))
+    cached = _CUSTOM_CACHE.get(key)
+    if cached is not None:
+        return cached
+    dataset = _read_custom(name, image_size)
+    _CUSTOM_CACHE.clear()
+    _CUSTOM_CACHE[key] = dataset
+    return dataset
+
+
+def _read_custom(name: str, image_size: int | None) -> ImageDataset:
     raw = read_custom(name, image_size)
     test_x, test_y = raw.test_x, raw.test_y
     train_x, train_y = raw.train_x, raw.train_y
