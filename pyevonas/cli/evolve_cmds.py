@@ -71,7 +71,7 @@ def evolve(
     dataset: Annotated[
         str | None,
         typer.Option(
-            help="digits (built-in, offline), cifar10, cifar100, imagenet16-120, or your own: npz:PATH or folder:DIR.",
+            help="digits (built-in, offline), cifar10, cifar100, imagenet16-120, or your own: npz:FILE or folder:DIR.",
             show_default=_default("dataset"),
         ),
     ] = None,
@@ -141,6 +141,7 @@ def evolve(
         str | None,
         typer.Option(
             "--init",
+            metavar="FILE|RUN",
             help="Seed the first generation: a JSON list of chromosomes or text-notation strings, "
             "or another run's folder (its best individuals); the rest is sampled.",
         ),
@@ -149,6 +150,7 @@ def evolve(
         float | None,
         typer.Option(
             "--reuse-similarity",
+            metavar="T",
             help="Do not train a child at least this similar to an architecture evaluated in an earlier "
             "generation (1.0: only an identical one).",
             show_default=_default("reuse_similarity"),

@@ -56,7 +56,7 @@ def train(
     dataset: Annotated[
         str,
         typer.Option(
-            help="digits (built-in, offline), cifar10, cifar100, imagenet16-120, or your own: npz:PATH or folder:DIR."
+            help="digits (built-in, offline), cifar10, cifar100, imagenet16-120, or your own: npz:FILE or folder:DIR."
         ),
     ] = "digits",
     data_dir: Annotated[
@@ -286,7 +286,7 @@ def profile(
         str,
         typer.Option(
             help="Whose input shape and classes: digits, cifar10, cifar100, imagenet16-120 (nothing is loaded), "
-            "or your own: npz:PATH or folder:DIR (read for its shape and classes)."
+            "or your own: npz:FILE or folder:DIR (read for its shape and classes)."
         ),
     ] = "digits",
     image_size: Annotated[
