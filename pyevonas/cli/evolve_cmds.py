@@ -18,6 +18,7 @@ from pyevonas.search.config import DEMO_BUDGET, RunConfig
 from pyevonas.search.loop import BEST_NAME, GenerationFailed, arch_notation, resume
 from pyevonas.search.loop import evolve as run_evolve
 from pyevonas.search.space import SearchSpace
+from pyevonas.search.warmstart import load_initial
 from pyevonas.training.config import TrainConfig
 from pyevonas.training.data import load_dataset
 from pyevonas.training.device import resolve_device
@@ -41,6 +42,11 @@ _SEARCH_FLAGS = (
     "seed",
     "run_dir",
     "schema_name",
+    "image_size",
+    "init",
+    "reuse_similarity",
+    "near_duplicates",
+    "budget",
 )
 # Flags that only say how to execute; they may change when a run is resumed (e.g. on another machine).
 _EXECUTION_FLAGS = ("device", "workers", "executor", "address")
@@ -65,12 +71,21 @@ def evolve(
     dataset: Annotated[
         str | None,
         typer.Option(
-            help="digits (built-in, offline), cifar10, cifar100, imagenet16-120.", show_default=_default("dataset")
+            help="digits (built-in, offline), cifar10, cifar100, imagenet16-120, or your own: npz:FILE or folder:DIR.",
+            show_default=_default("dataset"),
         ),
     ] = None,
     data_dir: Annotated[
         str | None,
         typer.Option("--data-dir", help="Folder with the dataset files (not needed for digits)."),
+    ] = None,
+    image_size: Annotated[
+        int | None,
+        typer.Option(
+            "--image-size",
+            help="Resize the images of a folder: dataset to N x N.",
+            show_default="none: all images share one size",
+        ),
     ] = None,
     generations: Annotated[
         int | None, typer.Option(help="Number of generations (paper: 20).", show_default=_default("generations"))
@@ -122,6 +137,41 @@ def evolve(
         ),
     ] = None,
     address: Annotated[str | None, typer.Option(help="Ray cluster address for --executor ray.")] = None,
+    init: Annotated[
+        str | None,
+        typer.Option(
+            "--init",
+            metavar="FILE|RUN",
+            help="Seed the first generation: a JSON list of chromosomes or text-notation strings, "
+            "or another run's folder (its best individuals); the rest is sampled.",
+        ),
+    ] = None,
+    reuse_similarity: Annotated[
+        float | None,
+        typer.Option(
+            "--reuse-similarity",
+            metavar="T",
+            help="Do not train a child at least this similar to an architecture evaluated in an earlier "
+            "generation (1.0: only an identical one).",
+            show_default=_default("reuse_similarity"),
+        ),
+    ] = None,
+    near_duplicates: Annotated[
+        str | None,
+        typer.Option(
+            "--near-duplicates",
+            help="reuse (take the most similar one's result) or resample (breed another child).",
+            show_default=_default("near_duplicates"),
+        ),
+    ] = None,
+    budget: Annotated[
+        str | None,
+        typer.Option(
+            help="full (every child trains --epochs) or halving (epochs/4, the better half "
+            "epochs/2, the better half of those all epochs).",
+            show_default=_default("budget"),
+        ),
+    ] = None,
     resume: Annotated[
         Path | None,
         typer.Option("--resume", help="Continue the run in this folder where it stopped."),
@@ -155,6 +205,11 @@ def evolve(
         "workers": workers,
         "executor": executor,
         "address": address,
+        "image_size": image_size,
+        "init": init,
+        "reuse_similarity": reuse_similarity,
+        "near_duplicates": near_duplicates,
+        "budget": budget,
     }
     _run(config_file=config, overrides=overrides, resume_dir=resume, quiet=quiet)
 
@@ -188,7 +243,7 @@ def _run(
             console.print(
                 f"pyevonas evolve: {config.dataset}, control {config.control}, "
                 f"{config.generations} generations × {config.population} individuals × {config.epochs} epochs, "
-                f"seed {config.seed}, {_execution(config)} → {target}",
+                f"seed {config.seed}{_budget(config)}, {_execution(config)} → {target}",
                 highlight=False,
                 soft_wrap=True,
             )
@@ -247,8 +302,10 @@ def _resolve(config_file: Path | None, overrides: dict[str, Any]) -> Any:
 def _preflight(config: Any) -> None:
     """Refuse what would fail later, before anything is written or trained."""
 
-    SearchSpace.load(config.space)
-    resolve_scoring(config.schema_name)
+    space = SearchSpace.load(config.space)
+    scoring = resolve_scoring(config.schema_name)
+    if config.init is not None:  # a bad warm start stops here, naming the architecture
+        load_initial(config.init, space, scoring, config.population)
     run_path = config.run_path
     if run_path.exists() and (not run_path.is_dir() or any(run_path.iterdir())):
         raise RunStoreError(
@@ -262,6 +319,7 @@ def _preflight(config: Any) -> None:
     TrainConfig.build(
         dataset=config.dataset,
         data_dir=config.data_dir,
+        image_size=config.image_size,
         epochs=config.epochs,
         device=config.device,
         seed=config.seed,
@@ -279,6 +337,7 @@ def _preflight(config: Any) -> None:
         config.dataset,
         config.data_dir,
         download=bool(config.train.get("download", False)),
+        image_size=config.image_size,
     )
 
 
@@ -295,6 +354,18 @@ def _check_device(device: str) -> None:
 def _start_action(config: Any, evaluate_fn: Any) -> Any:
 
     return lambda observers: run_evolve(config, observers=observers, evaluate_fn=evaluate_fn)
+
+
+def _budget(config: RunConfig) -> str:
+    """The settings of docs/budget.md that differ from their defaults, for the header line."""
+    parts = []
+    if config.init is not None:
+        parts.append(f"init {config.init}")
+    if config.reuse_similarity < 1.0 or config.near_duplicates != "reuse":
+        parts.append(f"near duplicates ≥ {config.reuse_similarity:g}: {config.near_duplicates}")
+    if config.budget != "full":
+        parts.append(f"budget {config.budget}")
+    return "".join(f", {p}" for p in parts)
 
 
 def _execution(config: RunConfig) -> str:

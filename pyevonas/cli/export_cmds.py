@@ -35,9 +35,11 @@ CSV_COLUMNS = (
     "latency_ms",
     "flops",
     "train_seconds",
+    "budget_epochs",
     "sequence",
     "notation",
     "parents",
+    "copied_from",
     "error",
 )
 
@@ -110,9 +112,11 @@ def csv_rows(store: RunStore) -> list[dict[str, Any]]:
                 "latency_ms": ind.latency_ms,
                 "flops": ind.flops,
                 "train_seconds": ind.train_seconds,
+                "budget_epochs": (ind.metrics or {}).get("budget_epochs"),
                 "sequence": ind.sequence,
                 "notation": _notation(ind, scoring),
                 "parents": " ".join(str(names.get(p, p)) for p in ind.parents or []),
+                "copied_from": names.get(ind.cached_from) if ind.cached_from is not None else None,
                 "error": ind.error,
             }
         )

@@ -9,7 +9,7 @@ line is cut to the width (never wrapped) and the sections share the height, most
 
 - generation k of N with a progress bar, elapsed time (earlier sessions of a resumed run
   included) and ETA (from the candidates' throughput);
-- the current generation's counts: ok, running, pending, failed, oversized, cached;
+- the current generation's counts: ok, running, pending, failed, oversized, cached, reused;
 - the best fitness of the run (with its name), the last generation's median fitness and the
   current generation's median similarity;
 - the control loop: the try it is at while it breeds, otherwise its last decision
@@ -58,11 +58,14 @@ _STATUS_STYLE = {
     Status.RUNNING: "yellow",
     Status.OK: "green",
     Status.CACHED: "cyan",
+    Status.REUSED: "blue",
     Status.FAILED: "red",
     Status.OVERSIZED: "magenta",
 }
 #: The counts line, in this order (a status with no candidate is left out, except the first four).
-_COUNTED = (Status.OK, Status.RUNNING, Status.PENDING, Status.FAILED, Status.OVERSIZED, Status.CACHED)
+_COUNTED = (
+    Status.OK, Status.RUNNING, Status.PENDING, Status.FAILED, Status.OVERSIZED, Status.CACHED, Status.REUSED
+)  # fmt: skip
 _SPARK = "▁▂▃▄▅▆▇█"
 #: Most rows of each table section when the terminal is tall enough.
 _MAX_BEST = 5

@@ -15,6 +15,7 @@ from pyevonas.errors import ConfigError
 from pyevonas.runs.records import Status, is_trained
 from pyevonas.runs.store import RunStore
 from pyevonas.search.config import RunConfig
+from pyevonas.search.halving import budget_of, rank_key
 from pyevonas.search.loop import candidate_train_config
 from pyevonas.search.space import SearchSpace
 from pyevonas.training.config import TrainConfig
@@ -53,10 +54,17 @@ def train(
         ),
     ] = None,
     dataset: Annotated[
-        str, typer.Option(help="digits (built-in, offline), cifar10, cifar100, imagenet16-120.")
+        str,
+        typer.Option(
+            help="digits (built-in, offline), cifar10, cifar100, imagenet16-120, or your own: npz:FILE or folder:DIR."
+        ),
     ] = "digits",
     data_dir: Annotated[
         str | None, typer.Option("--data-dir", help="Folder with the dataset files (not needed for digits).")
+    ] = None,
+    image_size: Annotated[
+        int | None,
+        typer.Option("--image-size", help="Resize the images of a folder: dataset to N x N (else all share one size)."),
     ] = None,
     download: Annotated[
         bool, typer.Option("--download", help="Download CIFAR into --data-dir if it is missing (needs network).")
@@ -139,6 +147,7 @@ def train(
         options: dict[str, Any] = {
             "dataset": dataset,
             "data_dir": data_dir,
+            "image_size": image_size,
             "download": download,
             "epochs": epochs,
             "batch_size": batch_size,
@@ -181,7 +190,7 @@ def train(
 
 
 #: The flags that make a recipe; --from-run takes them from the run.
-_RECIPE_FLAGS = ("dataset", "epochs", "batch_size", "lr", "seed", "settings", "space", "schema")
+_RECIPE_FLAGS = ("dataset", "image_size", "epochs", "batch_size", "lr", "seed", "settings", "space", "schema")
 
 
 def _given(ctx: typer.Context, name: str) -> bool:
@@ -214,7 +223,7 @@ def _from_run(
         trained = [ind for ind in individuals if is_trained(ind)]
         if not trained:
             raise ConfigError(f"no candidate of {run_dir} was trained, so it has no best; name one (e.g. g1-0)")
-        ind = max(trained, key=lambda i: (i.fitness, -i.id))
+        ind = max(trained, key=lambda i: (*rank_key(i, run_config.epochs), -i.id))
     else:
         matches = [i for i in individuals if i.name == name]
         if not matches:
@@ -228,6 +237,9 @@ def _from_run(
         overrides["data_dir"] = data_dir
     if download:
         overrides["download"] = True
+    budget = budget_of(ind, run_config.epochs)
+    if budget < run_config.epochs:  # stopped early by successive halving: train what it trained
+        overrides["stop_epoch"] = budget
     config = candidate_train_config(run_config, ind.canonical_key, **overrides)
     recorded = {
         "run": str(run_dir),
@@ -273,9 +285,14 @@ def profile(
     dataset: Annotated[
         str,
         typer.Option(
-            help="Whose input shape and classes: digits, cifar10, cifar100, imagenet16-120 (nothing is loaded)."
+            help="Whose input shape and classes: digits, cifar10, cifar100, imagenet16-120 (nothing is loaded), "
+            "or your own: npz:FILE or folder:DIR (read for its shape and classes)."
         ),
     ] = "digits",
+    image_size: Annotated[
+        int | None,
+        typer.Option("--image-size", help="The image size of a folder: dataset resized to N x N."),
+    ] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Images per batch (paper: 256).")] = 256,
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1 ...")] = "auto",
     channels_last: Annotated[
@@ -312,7 +329,7 @@ def profile(
 
     if batch_size < 1 or repeats < 1:
         raise ConfigError("--batch-size and --repeats must be at least 1")
-    input_shape, num_classes = dataset_info(dataset)
+    input_shape, num_classes = dataset_info(dataset, image_size=image_size)
     dev = resolve_device(device)
     on_cuda = dev.type == "cuda"
     channels_last = dev.type in ("cuda", "cpu") if channels_last is None else channels_last

@@ -18,7 +18,9 @@ class Status(StrEnum):
 
     ``ok``, ``failed`` and ``oversized`` are also the outcomes an evaluation reports
     (``Metrics.status``); ``cached`` marks a candidate that reused the result of an earlier one
-    with the same architecture (its metrics, ``status`` included, are that result's).
+    with the same architecture, ``reused`` one that took the result of the most similar
+    architecture evaluated in an earlier generation (``--reuse-similarity``). The metrics of both
+    copies, ``status`` included, are the copied result's, and ``cached_from`` names its id.
     """
 
     PENDING = "pending"
@@ -27,6 +29,7 @@ class Status(StrEnum):
     FAILED = "failed"
     OVERSIZED = "oversized"
     CACHED = "cached"
+    REUSED = "reused"
 
 
 STATUSES = tuple(Status)
@@ -37,17 +40,19 @@ OUTCOMES = (Status.OK, Status.FAILED, Status.OVERSIZED)
 # Outcomes that are a property of the architecture, so the cache may reuse them. "failed" is not
 # one of them: a failure may come from the machine (out of memory, a dead worker).
 EVALUATED_STATUSES = (Status.OK, Status.OVERSIZED)
+#: Copies of another candidate's result: the same architecture (cached) or a near duplicate (reused).
+COPIES = (Status.CACHED, Status.REUSED)
 
 
 def outcome(ind: Any) -> Status:
-    """The status of the evaluation behind an individual: a cached one has the outcome it copied.
+    """The status of the evaluation behind an individual: a cached or reused one has the outcome it copied.
 
-    ``ind`` is an :class:`Individual` or any object with its ``status`` (and, for a cached one,
-    ``metrics``) attributes. A cached individual whose metrics name no status counts as ``ok``;
-    one whose metrics name something other than an outcome, as ``failed``.
+    ``ind`` is an :class:`Individual` or any object with its ``status`` (and, for a copy,
+    ``metrics``) attributes. A copy whose metrics name no status counts as ``ok``; one whose
+    metrics name something other than an outcome, as ``failed``.
     """
     status = Status(ind.status)
-    if status is not Status.CACHED:
+    if status not in COPIES:
         return status
     copied = (getattr(ind, "metrics", None) or {}).get("status") or Status.OK
     return Status(copied) if copied in OUTCOMES else Status.FAILED
@@ -60,7 +65,8 @@ def is_trained(ind: Any) -> bool:
     The one rule for "trained": the loop picks parents and the best among these, the report
     computes best and median fitness over them, the export writes it as ``trained``, and the
     live view shows fitness for them only. A cached copy of an oversized result carries that
-    result's fitness (0.0) but never trained, so it does not count.
+    result's fitness (0.0) but never trained, so it does not count. A reused individual (a near
+    duplicate that took its neighbour's ``ok`` result) counts, with its neighbour's fitness.
     """
     fitness = ind.fitness
     return outcome(ind) is Status.OK and fitness is not None and math.isfinite(fitness)
@@ -105,7 +111,7 @@ class Individual:
         error: Why the evaluation failed, if it did.
         canonical_key: Cache key of the chromosome (see :func:`canonical_key`).
         metrics: The full metrics dict as given to :meth:`RunStore.set_result` (keeps extra fields).
-        cached_from: Id of the individual whose result was reused, for status ``cached``.
+        cached_from: Id of the individual whose result was copied, for status ``cached`` or ``reused``.
         created_at, started_at, finished_at: Unix times of the life cycle.
     """
 

@@ -7,6 +7,9 @@
 - :mod:`~pyevonas.search.expressions`: control margins written as expressions in run.toml.
 - :mod:`~pyevonas.search.events`: what the loop tells its observers.
 - :mod:`~pyevonas.search.loop`: ``evolve`` and ``resume``.
+- :mod:`~pyevonas.search.warmstart`: the first generation seeded with given architectures.
+- :mod:`~pyevonas.search.reuse`: near duplicates of earlier evaluations, reused or bred again.
+- :mod:`~pyevonas.search.halving`: successive halving inside a generation, ranking at equal budget.
 - :mod:`~pyevonas.search.executors`: where candidates train (in-process, process pool, Ray).
 
 The loop never imports torch and knows no screen: it reaches training only through an evaluator.

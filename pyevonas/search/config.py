@@ -17,6 +17,15 @@ Example run.toml::
 
     [train]                    # any further TrainConfig setting
     batch_size = 256
+
+A dataset of one's own, a warm start and a smaller budget (docs/budget.md)::
+
+    dataset = "folder:~/data/flowers"   # or "npz:~/data/mine.npz"
+    image_size = 32
+    init = "seeds.json"                 # or another run's folder
+    reuse_similarity = 0.95
+    near_duplicates = "reuse"           # reuse | resample
+    budget = "halving"                  # full | halving
 """
 
 from __future__ import annotations
@@ -28,10 +37,11 @@ from typing import Any, Literal, TypeGuard
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from pyevonas.errors import ConfigError
+from pyevonas.errors import ConfigError, DatasetError
 from pyevonas.metric.api import DiversityHow
 from pyevonas.search.expressions import check_margins, compile_expression
 from pyevonas.training.config import usable_cores
+from pyevonas.training.datasets_custom import canonical_spec, spec_label
 from pyevonas.training.device import resolve_device
 
 ControlKind = Literal["naive", "rigid", "soft", "custom", "python"]
@@ -87,8 +97,19 @@ class RunConfig(BaseModel):
         seed: the one seed every random choice derives from.
         space: search space, ``"paper"`` or a path to a space JSON.
         schema_name: scoring schema of the similarity (``schema`` in files and flags).
-        dataset: ``digits`` (built-in, offline), ``cifar10``, ``cifar100``, ``imagenet16-120``.
-        data_dir: where the dataset files are (not needed for ``digits``).
+        dataset: ``digits`` (built-in, offline), ``cifar10``, ``cifar100``, ``imagenet16-120``, or
+            one's own: ``npz:PATH`` or ``folder:DIR`` (kept with an absolute path).
+        data_dir: where the dataset files are (not needed for ``digits`` and one's own).
+        image_size: for ``folder:DIR``, resize every image to this size (else all share one).
+        init: seed the first generation with these architectures: a JSON file (a list of
+            chromosomes or text-notation strings) or another run's folder (its best
+            ``population`` individuals); the rest is sampled (:mod:`pyevonas.search.warmstart`).
+        reuse_similarity: a child at least this similar to an architecture evaluated in an
+            earlier generation is not trained (1.0: only an identical architecture, the cache).
+        near_duplicates: what happens to such a child: ``reuse`` (take the most similar one's
+            result, status ``reused``) or ``resample`` (breed another child instead).
+        budget: ``full`` (every child trains ``epochs``) or ``halving`` (successive halving:
+            ``epochs/4``, the better half ``epochs/2``, the better half of those ``epochs``).
         epochs: training epochs per candidate.
         device: ``auto``, ``cpu``, ``cuda``, ``cuda:1``...
         train: further TrainConfig settings (batch_size, lr, ...).
@@ -119,6 +140,7 @@ class RunConfig(BaseModel):
     schema_name: str = Field("default", alias="schema")
     dataset: str = DEMO_DATASET
     data_dir: str | None = None
+    image_size: int | None = Field(None, ge=1)
     epochs: int = Field(12, ge=1)
     device: str = "auto"
     train: dict[str, Any] = Field(default_factory=dict)
@@ -126,6 +148,10 @@ class RunConfig(BaseModel):
     workers: int = Field(1, ge=1)
     address: str | None = None
     run_dir: str | None = None
+    init: str | None = None
+    reuse_similarity: float = Field(1.0, gt=0.0, le=1.0)
+    near_duplicates: Literal["reuse", "resample"] = "reuse"
+    budget: Literal["full", "halving"] = "full"
 
     @model_validator(mode="before")
     @classmethod
@@ -146,6 +172,15 @@ class RunConfig(BaseModel):
         ):
             raise ValueError("cannot name a run folder: no path separators, no leading dot, not empty")
         return value
+
+    @field_validator("dataset")
+    @classmethod
+    def _own_dataset_path(cls, value: str) -> str:
+        # A dataset of one's own is kept with an absolute path, so a resume finds it from anywhere.
+        try:
+            return canonical_spec(value) or value
+        except DatasetError as exc:
+            raise ValueError(str(exc)) from None
 
     @model_validator(mode="after")
     def _check_consistency(self) -> RunConfig:
@@ -172,9 +207,14 @@ class RunConfig(BaseModel):
                 check_margins(margins["control_lower"], margins["control_upper"], self.generations)
             except ConfigError as exc:
                 raise ValueError(f"control_lower/control_upper: {exc}") from None
-        for key in ("dataset", "epochs", "device", "seed", "data_dir"):
+        for key in ("dataset", "epochs", "device", "seed", "data_dir", "image_size"):
             if key in self.train:
                 raise ValueError(f"train.{key} is a top-level setting; write `{key} = ...` instead")
+        for key in ("stop_epoch", "checkpoint"):
+            if key in self.train:
+                raise ValueError(f"train.{key} is set by the search (budget = 'halving'), not in [train]")
+        if self.image_size is not None and not self.dataset.startswith("folder:"):
+            raise ValueError(f"image_size resizes the images of a folder: dataset, not of {self.dataset}")
         return self
 
     # ------------------------------------------------------------------ resolution
@@ -275,8 +315,8 @@ class RunConfig(BaseModel):
 
     @property
     def run_name(self) -> str:
-        """The run's label: ``name`` or ``<dataset>_<control>_s<seed>``."""
-        return self.name or f"{self.dataset}_{self.control}_s{self.seed}"
+        """The run's label: ``name`` or ``<dataset>_<control>_s<seed>`` (one's own dataset: its file or folder name)."""
+        return self.name or f"{spec_label(self.dataset) or self.dataset}_{self.control}_s{self.seed}"
 
     @property
     def run_path(self) -> Path:

@@ -36,7 +36,7 @@ from typing import Any
 import numpy as np
 
 from pyevonas.errors import ConfigError, EncodingError, RunStoreError, TrainingError
-from pyevonas.metric import Chromosome, diversity, format_arch, sequence, similarity_matrix
+from pyevonas.metric import Arch, Chromosome, diversity, format_arch, sequence, similarity_matrix
 from pyevonas.metric.schema import Scoring, resolve_scoring
 from pyevonas.runs.records import (
     EVALUATED_STATUSES,
@@ -50,6 +50,7 @@ from pyevonas.runs.records import (
     outcome,
 )
 from pyevonas.runs.store import RunStore
+from pyevonas.search import halving, reuse, warmstart
 from pyevonas.search.config import RunConfig
 from pyevonas.search.control import ControlFunction, breed_under_control, control_from_config
 from pyevonas.search.events import (
@@ -149,6 +150,7 @@ def evolve(
     control: ControlFunction | None = None,
     observers: Iterable[Observer] = (),
     space: SearchSpace | None = None,
+    initial: Sequence[Arch] | None = None,
 ) -> RunResult:
     """Run a new search and store it in ``config.run_path``.
 
@@ -162,6 +164,8 @@ def evolve(
             config's control, which is then recorded as ``"python"``.
         observers: callables receiving the loop's events.
         space: the search space; default ``SearchSpace.load(config.space)``.
+        initial: architectures (chromosomes or text notation) that open the first generation, in
+            place of ``config.init`` (see :mod:`pyevonas.search.warmstart`).
 
     Returns:
         The run's folder, best individual and timing.
@@ -179,6 +183,13 @@ def evolve(
     space = space if space is not None else SearchSpace.load(config.space)
     scoring = _load_scoring(config.schema_name)
     run_dir = config.run_path
+    if initial is not None and config.init is not None:
+        raise ConfigError("give the first architectures as initial= or as config.init, not both")
+    init = None
+    if initial is not None:
+        init = warmstart.from_architectures(initial, space, scoring, config.population)
+    elif config.init is not None:
+        init = warmstart.load_initial(config.init, space, scoring, config.population)
     if control is None:
         control = control_from_config(config)
     # The backend first: one that cannot start (Ray unreachable or missing) leaves no run folder.
@@ -195,6 +206,7 @@ def evolve(
                 "control": f"python:{control.name}" if config.control == "python" and control else config.control,
                 "seed": config.seed,
                 "name": config.run_name,
+                **({warmstart.META_KEY: init.to_meta()} if init is not None else {}),
             },
         )
         try:
@@ -333,6 +345,7 @@ def candidate_train_config(config: RunConfig, key: str, **overrides: Any) -> Tra
         "epochs": config.epochs,
         "device": config.device,
         "seed": train_seed(config.seed, key),
+        **({"image_size": config.image_size} if config.image_size is not None else {}),
         **config.train,
         **overrides,
     }
@@ -413,7 +426,7 @@ class _Loop:
     def __post_init__(self) -> None:
         self._observers = list(self.observers)
         with contextlib.suppress(Exception):  # a dataset without a known class count: no marks
-            self._num_classes = dataset_info(self.config.dataset)[1]
+            self._num_classes = dataset_info(self.config.dataset, image_size=self.config.image_size)[1]
 
     def info(self, ind: Individual, *, starting: bool = False) -> CandidateInfo:
         """A candidate as observers see it. ``starting``: at the start of a generation nothing
@@ -447,7 +460,12 @@ class _Loop:
         if not is_trained(ind) or ind.fitness is None:
             return
         best = self._best
-        if best is not None and best.fitness is not None and (best.fitness, -best.id) >= (ind.fitness, -ind.id):
+        epochs = self.config.epochs
+        if (
+            best is not None
+            and best.fitness is not None
+            and ((*halving.rank_key(best, epochs), -best.id) >= (*halving.rank_key(ind, epochs), -ind.id))
+        ):
             return
         self._best = ind
         self.write_best()
@@ -482,8 +500,11 @@ class _Loop:
 
         return str(sequence(chrom, schema=self.scoring))
 
-    def train_config(self, key: str) -> Any:
-        return candidate_train_config(self.config, key)
+    def train_config(self, key: str, stop_epoch: int | None = None, checkpoint: Path | None = None) -> Any:
+        extra: dict[str, Any] = {}
+        if stop_epoch is not None:  # a rung of successive halving
+            extra = {"stop_epoch": stop_epoch, "checkpoint": str(checkpoint) if checkpoint is not None else None}
+        return candidate_train_config(self.config, key, **extra)
 
     # ---------------------------------------------------------------- phases
     def run(self, resumed: bool) -> RunResult:
@@ -544,16 +565,21 @@ class _Loop:
                 for ind in individuals:
                     if ind.status is Status.FAILED:
                         self.store.set_status(ind.id, Status.PENDING)
+                for budget in halving.rungs(self.config.epochs):  # successive halving starts again
+                    self.store.delete_state(halving.state_key(last, budget))
 
     def best(self) -> Individual | None:
         candidates = [ind for ind in self.store.individuals() if is_trained(ind)]
         if not candidates:
             return None
-        return max(candidates, key=lambda ind: (ind.fitness, -ind.id))
+        return max(candidates, key=lambda ind: (*halving.rank_key(ind, self.config.epochs), -ind.id))
 
     def create_initial(self) -> None:
         rng = np.random.default_rng(self.config.seed)
-        population = [self.space.sample(rng) for _ in range(self.config.population)]
+        init_meta = self.store.meta.get(warmstart.META_KEY)
+        init = warmstart.InitialArchitectures.from_meta(init_meta) if init_meta else None
+        seeded = init.chromosomes[: self.config.population] if init is not None else []
+        population = seeded + [self.space.sample(rng) for _ in range(self.config.population - len(seeded))]
         matrix, diversity = self.measure(population)
         with self.store.transaction():
             for index, chrom in enumerate(population):
@@ -562,7 +588,11 @@ class _Loop:
                 1,
                 matrix=matrix,
                 diversity=diversity,
-                decision={"control": "initial", "sampled": len(population)},
+                decision={
+                    "control": "initial",
+                    "sampled": len(population) - len(seeded),
+                    **({"seeded": len(seeded), "init": init.source} if init is not None else {}),
+                },
                 rng_state=rng.bit_generator.state,
             )
             self.save_elapsed()
@@ -586,18 +616,92 @@ class _Loop:
         first_of_key: dict[str, Individual] = {}
         duplicates: dict[str, list[Individual]] = {}
         jobs: list[Individual] = []
+        misses: list[Individual] = []
         for ind in pending:
             hit = self.store.find_evaluated(ind.canonical_key)
             if hit is not None:
                 self.store.set_result(ind.id, hit.metrics or {}, status=Status.CACHED, cached_from=hit.id)
                 self.emit(CandidateUpdate(g, self.info(self.store.individual(ind.id))))
-            elif ind.canonical_key in first_of_key:
+            else:
+                misses.append(ind)
+        for ind in self.reuse_near_duplicates(g, misses):
+            if ind.canonical_key in first_of_key:
                 duplicates.setdefault(ind.canonical_key, []).append(ind)
             else:
                 first_of_key[ind.canonical_key] = ind
                 jobs.append(ind)
+        if self.config.budget == "halving":
+            self.evaluate_halving(g)
+        elif jobs:
+            self.train(g, jobs, duplicates)
+        self.finish_generation(g, started, record, bool(pending))
+
+    # ---------------------------------------------------------------- near duplicates, halving
+    def reuse_near_duplicates(self, g: int, candidates: list[Individual]) -> list[Individual]:
+        """Give near duplicates of earlier evaluations their neighbour's result; return the others."""
+        c = self.config
+        if c.reuse_similarity >= 1.0 or c.near_duplicates != "reuse" or not candidates:
+            return candidates
+        archive = reuse.evaluated_archive(self.store.individuals(), before_generation=g)
+        finder = reuse.NearDuplicates(c.reuse_similarity, archive, self.scoring)
+        rest = []
+        for ind, match in zip(candidates, finder.matches([i.chromosome for i in candidates]), strict=True):
+            if match is None:
+                rest.append(ind)
+                continue
+            source, sim = match
+            data = {**(source.metrics or {}), reuse.SIMILARITY_KEY: sim}
+            self.store.set_result(ind.id, data, status=Status.REUSED, cached_from=source.id)
+            self.emit(CandidateUpdate(g, self.info(self.store.individual(ind.id))))
+        return rest
+
+    def evaluate_halving(self, g: int) -> None:
+        """Successive halving over the generation's own candidates (see :mod:`pyevonas.search.halving`)."""
+        run_dir = self.store.run_dir
+        field = halving.entrants(self.store.individuals(g))
+        entrant_ids = [ind.id for ind in field]
+        for k, budget in enumerate(halving.rungs(self.config.epochs)):
+            if k > 0:
+                key = halving.state_key(g, budget)
+                promoted = self.store.get_state(key)
+                if promoted is None:
+                    promoted = halving.promote(field)
+                    self.store.set_state(key, promoted)
+                halving.drop_checkpoints(run_dir, [ind.id for ind in field if ind.id not in promoted])
+                by_id = {ind.id: ind for ind in self.store.individuals(g)}
+                field = [by_id[i] for i in promoted]
+            todo = [ind for ind in field if halving.reached(ind) < budget]
+            if todo:
+                self.train(g, todo, {}, stop_epoch=budget)
+            field = [self.store.individual(ind.id) for ind in field]
+        halving.drop_checkpoints(run_dir, entrant_ids)
+        # Candidates with the architecture of an entrant copy its final result.
+        sources = {ind.canonical_key: ind for ind in self.store.individuals(g) if ind.id in entrant_ids}
+        for ind in self.store.individuals(g):
+            source = sources.get(ind.canonical_key)
+            if source is None or ind.id == source.id or ind.status is Status.REUSED:
+                continue
+            if ind.status in UNFINISHED or ind.metrics != source.metrics:
+                copied = source.status in EVALUATED_STATUSES
+                self.store.set_result(
+                    ind.id,
+                    source.metrics or {},
+                    status=Status.CACHED if copied else None,
+                    cached_from=source.id if copied else None,
+                )
+                self.emit(CandidateUpdate(g, self.info(self.store.individual(ind.id))))
+
+    def train(
+        self,
+        g: int,
+        jobs: list[Individual],
+        duplicates: dict[str, list[Individual]],
+        stop_epoch: int | None = None,
+    ) -> None:
+        """Train candidates (to ``stop_epoch`` of a halving rung, else all epochs) and store their results."""
         if jobs:
             by_id = {ind.id: ind for ind in jobs}
+            budget = stop_epoch or self.config.epochs
 
             def on_progress(job_id: int, info: Mapping[str, Any]) -> None:
                 if job_id not in by_id:
@@ -619,7 +723,18 @@ class _Loop:
                     )
                 )
 
-            requests = [EvalJob(ind.id, ind.chromosome, self.train_config(ind.canonical_key)) for ind in jobs]
+            requests = [
+                EvalJob(
+                    ind.id,
+                    ind.chromosome,
+                    self.train_config(
+                        ind.canonical_key,
+                        stop_epoch,
+                        halving.checkpoint_path(self.store.run_dir, ind.id) if stop_epoch is not None else None,
+                    ),
+                )
+                for ind in jobs
+            ]
             done: set[int] = set()
             for job_id, metrics in self.evaluator.evaluate(requests, on_progress):
                 if job_id not in by_id or job_id in done:
@@ -627,6 +742,10 @@ class _Loop:
                 done.add(job_id)
                 data = metrics_dict(metrics)
                 source = by_id[job_id]
+                data[halving.BUDGET_KEY] = budget
+                if stop_epoch is not None:  # the fitness at every rung the candidate went through
+                    earlier = (source.metrics or {}).get("rungs", []) if halving.reached(source) else []
+                    data["rungs"] = [*earlier, {"epochs": budget, "fitness": data.get("fitness")}]
                 with self.store.transaction():
                     self.store.set_result(job_id, data)
                     for dup in duplicates.get(source.canonical_key, []):
@@ -642,9 +761,11 @@ class _Loop:
             for ind in missing:  # an evaluator that lost a job: count it as failed, go on
                 self.store.set_result(
                     ind.id,
-                    {"status": Status.FAILED, "error": "the evaluator returned no result"},
+                    {"status": Status.FAILED, "error": "the evaluator returned no result", halving.BUDGET_KEY: budget},
                 )
                 self.emit(CandidateUpdate(g, self.info(self.store.individual(ind.id))))
+
+    def finish_generation(self, g: int, started: float, record: Any, had_pending: bool) -> None:
         individuals = self.store.individuals(g)
         ok = [ind for ind in individuals if is_trained(ind)]
         fitness = [float(ind.fitness) for ind in ok if ind.fitness is not None]
@@ -658,7 +779,7 @@ class _Loop:
                 n_ok=len(ok),
                 n_failed=sum(1 for ind in individuals if ind.status is Status.FAILED),
                 seconds=time.monotonic() - started,
-                from_store=not pending,
+                from_store=not had_pending,
             )
         )
         if not ok and g < self.config.generations:
@@ -698,15 +819,20 @@ class _Loop:
         ranked = select_top_k(
             [ind.fitness if is_trained(ind) else None for ind in individuals],
             config.top_k,
+            budgets=halving.selection_budgets(individuals, config.epochs),
         )
         parents = [individuals[i] for i in ranked]
         elites = parents[: config.elitism]
         n_children = config.population - len(elites)
         parent_chroms = [p.chromosome for p in parents]
         elite_chroms = [e.chromosome for e in elites]
+        accept = None
+        if config.near_duplicates == "resample":
+            archive = reuse.evaluated_archive(self.store.individuals(), before_generation=g + 1)
+            accept = reuse.NearDuplicates(config.reuse_similarity, archive, self.scoring).accepts
 
         def make_population(rate: float, gen_rng: np.random.Generator) -> list[Child]:
-            return breed(parent_chroms, n_children, self.space, gen_rng, rate)
+            return breed(parent_chroms, n_children, self.space, gen_rng, rate, accept=accept)
 
         def measure(children: Sequence[Child]) -> float:
             return self.measure(elite_chroms + [c.chromosome for c in children])[1]
@@ -731,6 +857,8 @@ class _Loop:
         decision = dict(result.decision)
         decision["parents"] = [p.id for p in parents]
         decision["elites"] = [e.id for e in elites]
+        if accept is not None:
+            decision["resampled"] = sum(c.resampled for c in children)
         with self.store.transaction():
             for it in result.iterations:
                 self.store.add_control_iteration(

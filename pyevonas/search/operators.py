@@ -23,8 +23,8 @@ Differences from the original operators (``genepool.py``), each a bug fix:
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -39,6 +39,8 @@ if TYPE_CHECKING:
 MAX_PAIR_ATTEMPTS = 10
 #: Re-draws of a gene's parameters looking for a value that differs from the current one.
 MAX_CHANGE_ATTEMPTS = 16
+#: Children bred again, at most, in place of one that ``breed``'s ``accept`` refuses (near duplicates).
+MAX_RESAMPLE_ATTEMPTS = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,16 +54,18 @@ class Child:
             its features from gene ``cut2`` on, the pooling and dense block came from ``tail``
             (1 or 2); None when no crossover happened.
         mutations: one line per applied mutation, e.g. ``"remove 4 BN_2D"``.
+        resampled: children refused (by ``breed``'s ``accept``) and bred again before this one.
     """
 
     chromosome: Chromosome
     parents: tuple[int, ...]
     crossover: dict[str, int] | None = None
     mutations: tuple[str, ...] = field(default_factory=tuple)
+    resampled: int = 0
 
 
 # ---------------------------------------------------------------------- selection
-def select_top_k(fitness: Sequence[float | None], k: int) -> list[int]:
+def select_top_k(fitness: Sequence[float | None], k: int, budgets: Sequence[int] | None = None) -> list[int]:
     """Indices of the best ``k`` individuals, best first (truncation selection).
 
     Individuals without a fitness (failed, oversized) are not eligible. Ties keep population
@@ -70,12 +74,17 @@ def select_top_k(fitness: Sequence[float | None], k: int) -> list[int]:
     Args:
         fitness: one value per individual, None where it has none.
         k: how many to keep.
+        budgets: the training epochs behind each fitness (successive halving); a larger budget
+            ranks first, fitness decides between equal budgets. None: fitness alone.
 
     Returns:
         Up to ``k`` indices into ``fitness``.
     """
     eligible = [i for i, f in enumerate(fitness) if f is not None and np.isfinite(f)]
-    eligible.sort(key=lambda i: -float(fitness[i]))  # type: ignore[arg-type]  # sort is stable
+    if budgets is None:
+        eligible.sort(key=lambda i: -float(fitness[i]))  # type: ignore[arg-type]  # sort is stable
+    else:
+        eligible.sort(key=lambda i: (-budgets[i], -float(fitness[i])))  # type: ignore[arg-type]
     return eligible[:k]
 
 
@@ -290,6 +299,7 @@ def breed(
     space: SearchSpace,
     rng: np.random.Generator,
     p_mutation: float,
+    accept: Callable[[Chromosome], bool] | None = None,
 ) -> list[Child]:
     """Breed ``n_children`` children from ranked parents: crossover, then mutation.
 
@@ -303,6 +313,9 @@ def breed(
         space: the search space.
         rng: the generator.
         p_mutation: per-gene mutation probability.
+        accept: a child it refuses is bred again, up to ``MAX_RESAMPLE_ATTEMPTS`` times (then the
+            last one is kept); ``--near-duplicates resample`` refuses near duplicates of evaluated
+            architectures. None accepts every child (and draws exactly as without it).
 
     Returns:
         ``n_children`` children, each valid in ``space``.
@@ -311,26 +324,33 @@ def breed(
         raise ValueError("breed needs at least one parent")
     children: list[Child] = []
     for _ in range(n_children):
-        crossed: tuple[Chromosome, dict[str, int]] | None = None
-        pair: tuple[int, ...] = (0,)
-        if len(parents) >= 2:
-            for _attempt in range(MAX_PAIR_ATTEMPTS):
-                i, j = select_parents(len(parents), rng)
-                crossed = crossover_one_point(parents[i], parents[j], space, rng)
-                pair = (i, j) if crossed is not None else (i,)
-                if crossed is not None:
-                    break
-        base = crossed[0] if crossed is not None else _copy(parents[pair[0]])
-        mutant, log = mutate(base, space, rng, p_mutation)
-        # The operators keep every child valid by construction; check anyway so that a rule the
-        # operators do not know about surfaces here, naming the gene, not later in training.
-        space.check(mutant)
-        children.append(
-            Child(
-                chromosome=mutant,
-                parents=pair,
-                crossover=crossed[1] if crossed is not None else None,
-                mutations=tuple(log),
-            )
-        )
+        child = _breed_one(parents, space, rng, p_mutation)
+        refused = 0
+        while accept is not None and refused < MAX_RESAMPLE_ATTEMPTS and not accept(child.chromosome):
+            refused += 1
+            child = _breed_one(parents, space, rng, p_mutation)
+        children.append(replace(child, resampled=refused) if refused else child)
     return children
+
+
+def _breed_one(parents: Sequence[Chromosome], space: SearchSpace, rng: np.random.Generator, p_mutation: float) -> Child:
+    crossed: tuple[Chromosome, dict[str, int]] | None = None
+    pair: tuple[int, ...] = (0,)
+    if len(parents) >= 2:
+        for _attempt in range(MAX_PAIR_ATTEMPTS):
+            i, j = select_parents(len(parents), rng)
+            crossed = crossover_one_point(parents[i], parents[j], space, rng)
+            pair = (i, j) if crossed is not None else (i,)
+            if crossed is not None:
+                break
+    base = crossed[0] if crossed is not None else _copy(parents[pair[0]])
+    mutant, log = mutate(base, space, rng, p_mutation)
+    # The operators keep every child valid by construction; check anyway so that a rule the
+    # operators do not know about surfaces here, naming the gene, not later in training.
+    space.check(mutant)
+    return Child(
+        chromosome=mutant,
+        parents=pair,
+        crossover=crossed[1] if crossed is not None else None,
+        mutations=tuple(log),
+    )

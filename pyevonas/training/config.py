@@ -7,10 +7,10 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pyevonas.errors import ConfigError, DatasetError
-from pyevonas.training.data import _canonical
+from pyevonas.training.data import _canonical, is_custom
 from pyevonas.training.device import device_setting
 
 #: Fitness of a candidate that could not be trained: below any real accuracy (which is >= 0).
@@ -30,6 +30,11 @@ _DATASET_DEFAULTS: dict[str, tuple[float, int, bool, int, float]] = {
     "cifar100": (0.1, 4, True, 256, 0.01),
     "imagenet16-120": (0.1, 2, True, 256, 0.01),  # NAS-Bench-201 crops 16 with padding 2
 }
+# A dataset of one's own (npz:, folder:): the crop padding is an eighth of the image side (the
+# built-ins' ratio: 4 for 32, 2 for 16, 1 for 8), set once the images are known; no flips (they
+# may change the class, as for digits); a batch of 64 and PyTorch's BN momentum, so that a few
+# thousand images still give enough steps per epoch for the BN statistics to settle.
+_CUSTOM_DEFAULTS: tuple[float, int, bool, int, float] = (0.1, -1, False, 64, 0.1)
 
 
 def usable_cores() -> int:
@@ -44,11 +49,17 @@ class TrainConfig(BaseModel):
     """How a candidate is trained and measured (defaults: the paper's recipe).
 
     Attributes:
-        dataset: ``digits`` (built-in, offline), ``cifar10``, ``cifar100`` or ``imagenet16-120``.
-        data_dir: folder with the dataset files (not needed for ``digits``).
+        dataset: ``digits`` (built-in, offline), ``cifar10``, ``cifar100``, ``imagenet16-120``, or
+            one's own: ``npz:PATH`` or ``folder:DIR`` (stored with an absolute path).
+        data_dir: folder with the dataset files (not needed for ``digits`` and one's own).
+        image_size: for ``folder:DIR``, resize every image to ``image_size x image_size``.
         download: download CIFAR into ``data_dir`` when missing (needs network access).
-        epochs: training epochs.
-        batch_size: training batch size (None: 256, the paper's; digits 32).
+        epochs: training epochs: the length of the learning-rate schedule.
+        stop_epoch: stop after this many epochs of the ``epochs``-epoch schedule (None: all);
+            successive halving trains a candidate in such steps.
+        checkpoint: a file to continue from (when it exists) and to save the training state to
+            when training stops, so the next ``stop_epoch`` continues instead of restarting.
+        batch_size: training batch size (None: 256, the paper's; digits 32; one's own 64).
         lr: initial learning rate; ``lr_schedule="cosine"`` decays it per step to 0.
         momentum, nesterov: SGD momentum.
         weight_decay, weight_decay_mode: ``decoupled`` (Keras: ``w -= lr * wd * w`` on every
@@ -85,8 +96,11 @@ class TrainConfig(BaseModel):
 
     dataset: str = "digits"
     data_dir: str | None = None
+    image_size: int | None = Field(None, ge=1)
     download: bool = False
     epochs: int = Field(12, ge=1)
+    stop_epoch: int | None = Field(None, ge=1)
+    checkpoint: str | None = None
     batch_size: int | None = Field(None, ge=1)
     lr: float = Field(0.1, gt=0)
     lr_schedule: Literal["cosine", "constant"] = "cosine"
@@ -139,6 +153,14 @@ class TrainConfig(BaseModel):
     def _device_form(cls, value: str) -> str:
         return device_setting(value)
 
+    @model_validator(mode="after")
+    def _check_budget_and_size(self) -> TrainConfig:
+        if self.stop_epoch is not None and self.stop_epoch > self.epochs:
+            raise ValueError(f"stop_epoch ({self.stop_epoch}) must not exceed epochs ({self.epochs})")
+        if self.image_size is not None and not self.dataset.startswith("folder:"):
+            raise ValueError(f"image_size resizes the images of a folder: dataset, not of {self.dataset}")
+        return self
+
     @classmethod
     def build(cls, **settings: Any) -> TrainConfig:
         """Like the constructor, but a bad setting raises ``ConfigError`` naming it."""
@@ -151,12 +173,18 @@ class TrainConfig(BaseModel):
             ]
             raise ConfigError("invalid training setting: " + "; ".join(problems)) from None
 
-    def resolved(self) -> dict[str, Any]:
+    def resolved(self, input_shape: tuple[int, int, int] | None = None) -> dict[str, Any]:
         """Settings whose default depends on the dataset, filled in.
 
-        Keys: val_fraction, crop_padding, horizontal_flip, batch_size, bn_momentum.
+        Keys: val_fraction, crop_padding, horizontal_flip, batch_size, bn_momentum. For a dataset
+        of one's own the default crop padding is an eighth of the image side of ``input_shape``
+        ``(C, H, W)`` (0 when it is not given).
         """
-        val, pad, flip, batch, momentum = _DATASET_DEFAULTS[self.dataset]
+        if is_custom(self.dataset):
+            val, pad, flip, batch, momentum = _CUSTOM_DEFAULTS
+            pad = min(input_shape[1:]) // 8 if input_shape is not None else 0
+        else:
+            val, pad, flip, batch, momentum = _DATASET_DEFAULTS[self.dataset]
         return {
             "val_fraction": self.val_fraction if self.val_fraction is not None else val,
             "crop_padding": self.crop_padding if self.crop_padding is not None else pad,

@@ -1,4 +1,4 @@
-"""Image datasets as uint8 arrays: the built-in digits, CIFAR-10/100 and ImageNet16-120.
+"""Image datasets as uint8 arrays: the built-in digits, CIFAR-10/100 and ImageNet16-120, and one's own.
 
 Every loader returns an :class:`ImageDataset` holding ``uint8`` images of shape ``(N, C, H, W)``
 with pixel values in [0, 255] (the model rescales them, as the original's ``Rescaling`` gene
@@ -13,6 +13,9 @@ CIFAR can be downloaded through torchvision when asked (``download=True``).
 * ``imagenet16-120``: the downsampled-ImageNet 16 x 16 pickles used by NAS-Bench-201 and
   NATS-Bench (``train_data_batch_1`` .. ``train_data_batch_10`` and ``val_data``, labels
   1..1000), keeping the first 120 classes (151,700 train and 6,000 test images).
+* ``npz:PATH`` / ``folder:DIR``: a dataset of one's own (:mod:`pyevonas.training.datasets_custom`);
+  without a test split in the files, a fixed, stratified 20 % of the training images is held out
+  as the test split, as for digits.
 
 The pickle files are read with :mod:`pickle`, as torchvision and NAS-Bench-201 do: only load
 dataset files you trust.
@@ -20,6 +23,7 @@ dataset files you trust.
 
 from __future__ import annotations
 
+import contextlib
 import pickle
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -29,8 +33,12 @@ from typing import Any
 import numpy as np
 
 from pyevonas.errors import DatasetError
+from pyevonas.training.datasets_custom import canonical_spec, read_custom
 
 DATASETS = ("digits", "cifar10", "cifar100", "imagenet16-120")
+#: Share of a dataset of one's own held out as its test split when the files have none, and its seed.
+HELD_OUT_TEST_FRACTION = 0.2
+HELD_OUT_TEST_SEED = 0
 
 
 @dataclass(frozen=True)
@@ -65,6 +73,7 @@ class ImageDataset:
         test_labels: as ``train_labels``.
         num_classes: number of classes.
         source: where it was read from.
+        classes: class names, when the dataset has them (a folder dataset's folder names).
     """
 
     name: str
@@ -74,6 +83,7 @@ class ImageDataset:
     test_labels: np.ndarray
     num_classes: int
     source: str
+    classes: tuple[str, ...] = ()
 
     @property
     def input_shape(self) -> tuple[int, int, int]:
@@ -82,8 +92,13 @@ class ImageDataset:
         return int(c), int(h), int(w)
 
 
-def dataset_info(name: str) -> tuple[tuple[int, int, int], int]:
-    """``(input_shape, num_classes)`` of a dataset without loading it."""
+def dataset_info(name: str, image_size: int | None = None) -> tuple[tuple[int, int, int], int]:
+    """``(input_shape, num_classes)`` of a dataset: a built-in one without loading it; one's own is read."""
+    if is_custom(name):
+        ds = load_dataset(name, image_size=image_size)
+        return ds.input_shape, ds.num_classes
+    if image_size is not None:
+        raise DatasetError(f"--image-size resizes the images of a folder: dataset, not of {name}")
     table = {
         "digits": ((1, 8, 8), 10),
         "cifar10": ((3, 32, 32), 10),
@@ -94,7 +109,15 @@ def dataset_info(name: str) -> tuple[tuple[int, int, int], int]:
     return table[key]
 
 
+def is_custom(name: str) -> bool:
+    """Whether ``name`` is a dataset of one's own (``npz:PATH`` or ``folder:DIR``)."""
+    return canonical_spec(name) is not None
+
+
 def _canonical(name: str) -> str:
+    custom = canonical_spec(name)
+    if custom is not None:
+        return custom
     key = name.strip().lower().replace("_", "-")
     aliases = {
         "imagenet16": "imagenet16-120",
@@ -104,24 +127,31 @@ def _canonical(name: str) -> str:
     }
     key = aliases.get(key, key)
     if key not in DATASETS:
-        raise DatasetError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
+        raise DatasetError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}, npz:PATH or folder:DIR")
     return key
 
 
-def load_dataset(name: str, data_dir: str | Path | None = None, *, download: bool = False) -> ImageDataset:
+def load_dataset(
+    name: str, data_dir: str | Path | None = None, *, download: bool = False, image_size: int | None = None
+) -> ImageDataset:
     """Load a dataset by name.
 
     Args:
-        name: ``digits``, ``cifar10``, ``cifar100`` or ``imagenet16-120``.
-        data_dir: the folder holding the dataset's files (ignored for ``digits``).
+        name: ``digits``, ``cifar10``, ``cifar100``, ``imagenet16-120``, ``npz:PATH`` or ``folder:DIR``.
+        data_dir: the folder holding the dataset's files (ignored for ``digits`` and one's own).
         download: for CIFAR, download into ``data_dir`` through torchvision if the files are
             missing (needs network access).
+        image_size: for ``folder:DIR``, resize every image to this size (else all must share one).
 
     Raises:
         DatasetError: unknown name, missing folder or files, or corrupt files; the message says
-            where it looked.
+            where it looked (or, for one's own, what is wrong).
     """
     key = _canonical(name)
+    if is_custom(key):
+        return load_custom(key, image_size)
+    if image_size is not None:
+        raise DatasetError(f"--image-size resizes the images of a folder: dataset, not of {key}")
     if key == "digits":
         return load_digits()
     if data_dir is None:
@@ -130,6 +160,65 @@ def load_dataset(name: str, data_dir: str | Path | None = None, *, download: boo
     if key in _CIFAR:
         return load_cifar(key, root, download=download)
     return load_imagenet16(root)
+
+
+#: The last dataset of one's own read in this process: checking it before a search, counting its
+#: classes and training in-process all read it, and a folder is decoded image by image.
+_CUSTOM_CACHE: dict[tuple[Any, ...], ImageDataset] = {}
+
+
+def _signature(name: str) -> tuple[Any, ...]:
+    """What changes when the file or folder does (modification times), so a cached copy is not stale."""
+    path = Path(name.partition(":")[2])
+    paths = [path]
+    if path.is_dir():  # a folder dataset: its split folders and their class folders
+        for split in (path / "train", path / "test"):
+            paths.append(split)
+            with contextlib.suppress(OSError):
+                paths.extend(sorted(split.iterdir()))
+    stamps: list[Any] = []
+    for p in paths:
+        try:
+            st = p.stat()
+        except OSError:
+            stamps.append(None)
+            continue
+        stamps.append((str(p), st.st_mtime_ns, st.st_size))
+    return tuple(stamps)
+
+
+def load_custom(name: str, image_size: int | None = None) -> ImageDataset:
+    """A dataset of one's own (``npz:PATH`` or ``folder:DIR``), with a held-out test split if it has none."""
+    key = (canonical_spec(name) or name, image_size, _signature(canonical_spec(name) or name))
+    cached = _CUSTOM_CACHE.get(key)
+    if cached is not None:
+        return cached
+    dataset = _read_custom(name, image_size)
+    _CUSTOM_CACHE.clear()
+    _CUSTOM_CACHE[key] = dataset
+    return dataset
+
+
+def _read_custom(name: str, image_size: int | None) -> ImageDataset:
+    raw = read_custom(name, image_size)
+    test_x, test_y = raw.test_x, raw.test_y
+    train_x, train_y = raw.train_x, raw.train_y
+    if test_x is None or test_y is None:
+        held = np.zeros(len(train_y), dtype=bool)
+        rng = np.random.default_rng(HELD_OUT_TEST_SEED)
+        held[stratified_split(train_y, HELD_OUT_TEST_FRACTION, rng)] = True
+        test_x, test_y = train_x[held], train_y[held]
+        train_x, train_y = train_x[~held], train_y[~held]
+    return ImageDataset(
+        name=canonical_spec(name) or name,
+        train_images=np.ascontiguousarray(train_x),
+        train_labels=train_y,
+        test_images=np.ascontiguousarray(test_x),
+        test_labels=test_y,
+        num_classes=raw.num_classes,
+        source=raw.source,
+        classes=raw.classes,
+    )
 
 
 # ---------------------------------------------------------------------------- digits

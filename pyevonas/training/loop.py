@@ -25,16 +25,27 @@
   (``status="oversized"``, as the original's 40 MB filter). Only problems with the
   configuration or the dataset itself raise (``ConfigError``, ``DatasetError``), since every
   other candidate would fail the same way.
+* **Continuing** (successive halving): ``stop_epoch`` stops training after that many epochs of the
+  ``epochs``-epoch schedule (the learning rate follows the whole schedule), and ``checkpoint``
+  names a file that keeps the training state: weights, optimizer, random generators, the best
+  weights so far and the per-epoch history. A later call with a larger ``stop_epoch`` and the
+  same file continues from it, so training to 3, then 6, then 12 epochs gives exactly the
+  12-epoch run. A checkpoint of another training (architecture or settings) or one that cannot
+  be read is ignored: the candidate trains from the start.
 """
 
 from __future__ import annotations
 
 import contextlib
 import gc
+import hashlib
+import json
 import math
+import os
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -70,10 +81,12 @@ _DEVICE_CACHE: dict[tuple[Any, ...], _Splits] = {}
 
 def _host_dataset(config: TrainConfig) -> Any:
 
-    key = (config.dataset, config.data_dir)
+    key = (config.dataset, config.data_dir, config.image_size)
     if key not in _HOST_CACHE:
         _HOST_CACHE.clear()  # one dataset at a time: CIFAR is 180 MB
-        _HOST_CACHE[key] = load_dataset(config.dataset, config.data_dir, download=config.download)
+        _HOST_CACHE[key] = load_dataset(
+            config.dataset, config.data_dir, download=config.download, image_size=config.image_size
+        )
     return _HOST_CACHE[key]
 
 
@@ -83,6 +96,7 @@ def _device_splits(config: TrainConfig, device: Any) -> _Splits:
     key = (
         config.dataset,
         config.data_dir,
+        config.image_size,
         resolved["val_fraction"],
         config.split_seed,
         config.max_train_images,
@@ -172,6 +186,50 @@ class _Outcome:
     images: int
     eval_seconds: float = 0.0
     error: str | None = None
+    # Where training stands, for a continuation from a checkpoint.
+    epoch: int = 0
+    step: int = 0
+    best: float = -1.0
+    stale: int = 0
+    stopped: bool = False
+
+
+_CHECKPOINT_FORMAT = "pyevonas-checkpoint-1"
+# Settings that do not change the trajectory of training, so a checkpoint stays valid across them.
+_NOT_TRAINING = frozenset(
+    {"stop_epoch", "checkpoint", "device", "num_workers", "test", "latency_warmup", "latency_repeats", "flops",
+     "max_size_mb", "download", "data_dir", "autotune", "eval_batch_size"}
+)  # fmt: skip
+
+
+def _fingerprint(chromosome: Any, config: TrainConfig) -> str:
+    """What a checkpoint must match to be continued: the architecture and the training settings."""
+    settings = {k: v for k, v in config.model_dump(mode="json").items() if k not in _NOT_TRAINING}
+    text = json.dumps([chromosome, settings], sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _load_checkpoint(path: str, fingerprint: str, device: Any) -> dict[str, Any] | None:
+    """The saved state of the same training, or None (no file, another training, unreadable)."""
+    p = Path(path)
+    if not p.is_file():
+        return None
+    try:
+        state = torch.load(p, map_location=device, weights_only=True)
+    except Exception:  # a torn or foreign file: train from the start (and overwrite it)
+        return None
+    if not isinstance(state, dict) or state.get("format") != _CHECKPOINT_FORMAT:
+        return None
+    return state if state.get("fingerprint") == fingerprint else None
+
+
+def _save_checkpoint(path: str, state: dict[str, Any]) -> None:
+    """Write atomically: a process killed while saving leaves the previous checkpoint whole."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    tmp = p.with_name(p.name + ".tmp")
+    torch.save(state, tmp)
+    os.replace(tmp, p)
 
 
 def _autocast(device: Any, bf16: bool) -> Any:
@@ -213,9 +271,11 @@ def _fit(
     bf16: bool,
     autotune: bool,
     progress: ProgressFn | None,
+    resume: dict[str, Any] | None = None,
+    fingerprint: str = "",
 ) -> _Outcome:
 
-    resolved = config.resolved()
+    resolved = config.resolved(data.input_shape)
     pad = resolved["crop_padding"] if config.augment else 0
     hflip = bool(resolved["horizontal_flip"]) and config.augment
     vflip = config.vertical_flip and config.augment
@@ -244,12 +304,20 @@ def _fit(
         )
     total_steps = config.epochs * steps_per_epoch
     outcome = _Outcome([], [], None, 0.0, 0)
-    best = -1.0
-    stale = 0
-    step = 0
+    if resume is not None:
+        optimizer.load_state_dict(resume["optimizer"])
+        gen.set_state(resume["generator"].cpu())
+        torch.set_rng_state(resume["torch_rng"].cpu())  # dropout draws from the global generator
+        if device.type == "cuda" and resume.get("cuda_rng") is not None:
+            torch.cuda.set_rng_state(resume["cuda_rng"].cpu(), device)
+        outcome = _Outcome(**{**resume["outcome"], "best_state": resume.get("best_state")})
+    best, stale, step = outcome.best, outcome.stale, outcome.step
+    stop = config.stop_epoch or config.epochs
     model.train()
-    start = time.perf_counter()
-    for epoch in range(1, config.epochs + 1):
+    start = time.perf_counter() - outcome.train_seconds
+    for epoch in range(outcome.epoch + 1, stop + 1):
+        if outcome.stopped:
+            break
         perm = torch.randperm(n, device=device, generator=gen)
         loss_sum = torch.zeros((), dtype=torch.float32, device=device)
         for b in range(steps_per_epoch):
@@ -280,6 +348,7 @@ def _fit(
             step += 1
         epoch_loss = float((loss_sum / max(steps_per_epoch, 1)).item())
         outcome.loss_per_epoch.append(epoch_loss)
+        outcome.epoch, outcome.step = epoch, step
         if not math.isfinite(epoch_loss):
             outcome.train_seconds = time.perf_counter() - start
             raise _Diverged(f"non-finite training loss ({epoch_loss}) in epoch {epoch}", outcome)
@@ -296,14 +365,33 @@ def _fit(
             outcome.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
         else:
             stale += 1
+        outcome.best, outcome.stale = best, stale
         if progress is not None:
             try:
-                progress({"epoch": epoch, "epochs": config.epochs, "val_accuracy": val, "loss": epoch_loss})
+                progress({"epoch": epoch, "epochs": stop, "val_accuracy": val, "loss": epoch_loss})
             except Exception as exc:
                 raise _CallbackFailed() from exc
         if config.early_stopping_patience is not None and stale >= config.early_stopping_patience:
+            outcome.stopped = True
             break
     outcome.train_seconds = time.perf_counter() - start
+    if config.checkpoint is not None:
+        saved = {f.name: getattr(outcome, f.name) for f in fields(outcome) if f.name != "best_state"}
+        _save_checkpoint(
+            config.checkpoint,
+            {
+                "format": _CHECKPOINT_FORMAT,
+                "fingerprint": fingerprint,
+                "batch_size": batch_size,
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "generator": gen.get_state(),
+                "torch_rng": torch.get_rng_state(),
+                "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+                "outcome": saved,
+                "best_state": outcome.best_state,
+            },
+        )
     return outcome
 
 
@@ -369,6 +457,8 @@ def evaluate(
     if device.type == "cpu" and config.num_workers > 0:
         torch.set_num_threads(config.num_workers)
     data = _device_splits(config, device)
+    fingerprint = _fingerprint(chromosome, config) if config.checkpoint is not None else ""
+    resume = _load_checkpoint(config.checkpoint, fingerprint, device) if config.checkpoint is not None else None
     on_cuda = device.type == "cuda"
     channels_last = config.channels_last if config.channels_last is not None else device.type in ("cuda", "cpu")
     bf16 = config.bf16 if config.bf16 is not None else (on_cuda and torch.cuda.is_bf16_supported())
@@ -376,7 +466,7 @@ def evaluate(
     if on_cuda:
         torch.backends.cudnn.benchmark = True
     base: dict[str, Any] = {"device": str(device)}
-    resolved = config.resolved()
+    resolved = config.resolved(data.input_shape)
 
     def build() -> Any:
         torch.manual_seed(config.seed)
@@ -390,6 +480,8 @@ def evaluate(
 
     try:
         model = build()
+        if resume is not None:
+            model.load_state_dict(resume["model"])
     except PyevonasError as exc:
         return Metrics(status="failed", error=f"cannot build the model: {exc}", **base)
     except Exception as exc:  # a user-registered builder may raise anything
@@ -404,7 +496,7 @@ def evaluate(
             status="oversized", error=f"{size:.1f} MB of weights > max_size_mb {config.max_size_mb}", **sized
         )
 
-    batch = int(resolved["batch_size"])
+    batch = int(resume["batch_size"]) if resume is not None else int(resolved["batch_size"])
     eval_batch = config.eval_batch_size or batch
     outcome: _Outcome | None = None
     failure: str | None = None
@@ -412,7 +504,10 @@ def evaluate(
     for attempt in (1, 2):
         out_of_memory = False
         try:
-            outcome = _fit(model, data, config, batch, eval_batch, device, channels_last, bf16, autotune, progress)
+            outcome = _fit(
+                model, data, config, batch, eval_batch, device, channels_last, bf16, autotune, progress,
+                resume, fingerprint,
+            )  # fmt: skip
             failure = None
         except _CallbackFailed as exc:
             raise exc.__cause__ from None  # type: ignore[misc]
@@ -438,6 +533,7 @@ def evaluate(
         _free_memory(device)
         if attempt == 2 or batch == 1:
             break
+        resume = None  # the retry starts afresh at half the batch
         batch, eval_batch = max(1, batch // 2), max(1, eval_batch // 2)
         try:
             model = build()
