@@ -210,8 +210,8 @@ def matrix(
             console.print("every number: add -o matrix.csv (or -o matrix.npy)", highlight=False)
     if others is None and len(archs) >= 2:
         console.print(
-            f"median similarity: off-diagonal {diversity(m):.4f}, upper triangle "
-            f"{diversity(m, 'upper'):.4f}, full {diversity(m, 'full'):.4f}"
+            f"median similarity: off-diagonal {diversity(m, condensed=condensed):.4f}, upper triangle "
+            f"{diversity(m, 'upper', condensed=condensed):.4f}, full {diversity(m, 'full', condensed=condensed):.4f}"
         )
 
 
