@@ -47,6 +47,10 @@ _SEARCH_FLAGS = (
     "reuse_similarity",
     "near_duplicates",
     "budget",
+    "objectives",
+    "selection",
+    "neighbours",
+    "archive",
 )
 # Flags that only say how to execute; they may change when a run is resumed (e.g. on another machine).
 _EXECUTION_FLAGS = ("device", "workers", "executor", "address")
@@ -172,6 +176,27 @@ def evolve(
             show_default=_default("budget"),
         ),
     ] = None,
+    objectives: Annotated[
+        str | None,
+        typer.Option(
+            help="What parents are ranked by: val_accuracy (default) or a comma-separated list ranked by "
+            "Pareto rank, e.g. val_accuracy,params (accuracies maximised, costs minimised)."
+        ),
+    ] = None,
+    selection: Annotated[
+        str | None,
+        typer.Option(help="Parent selection: topk (default), novelty or dns (Dominated Novelty Search)."),
+    ] = None,
+    neighbours: Annotated[
+        int | None, typer.Option(help="k of --selection novelty/dns: nearest architectures averaged (default 3).")
+    ] = None,
+    archive: Annotated[
+        str | None,
+        typer.Option(
+            help="Whom novelty/dns compare with: population or run (all trained so far); default run for "
+            "novelty, population for dns."
+        ),
+    ] = None,
     resume: Annotated[
         Path | None,
         typer.Option("--resume", help="Continue the run in this folder where it stopped."),
@@ -210,6 +235,10 @@ def evolve(
         "reuse_similarity": reuse_similarity,
         "near_duplicates": near_duplicates,
         "budget": budget,
+        "objectives": objectives,
+        "selection": selection,
+        "neighbours": neighbours,
+        "archive": archive,
     }
     _run(config_file=config, overrides=overrides, resume_dir=resume, quiet=quiet)
 

@@ -1,0 +1,642 @@
+"""Parent selection beyond the paper's top k: several objectives (Pareto ranks), novelty and DNS.
+
+The paper ranks a generation by one fitness and breeds from its top k. This module adds two
+independent choices, both settings of :class:`~pyevonas.search.config.RunConfig`:
+
+* **objectives** (``objectives = ["val_accuracy", "params"]``): with two or more, a generation is
+  ranked by Pareto rank (non-dominated sorting), ties broken by crowding distance (NSGA-II) or by
+  how far a candidate's architecture is from the nearest other one on its front
+  (``tiebreak = "similarity"``, 1 - similarity). Accuracy-like objectives are maximised, every
+  other one is minimised (see :func:`parse_objective`).
+* **selection** (``topk``, ``novelty``, ``dns``): ``topk`` takes the best k by that ranking;
+  ``novelty`` takes the k most novel (mean distance ``1 - similarity`` to the ``neighbours``
+  nearest architectures of the archive), the ranking breaking ties; ``dns`` is Dominated
+  Novelty Search (Bahlous-Boldi et al., 2025): a candidate's competition score is its mean
+  distance to the ``neighbours`` nearest *fitter* candidates (infinite when none is fitter) and
+  the k best by that score are the parents. With several objectives, "fitter" means "dominates".
+
+The diversity control (rigid, soft, custom) then breeds from these parents exactly as from the
+paper's top k. With the defaults (``val_accuracy`` alone, ``topk``) :func:`choose_parents` is
+:func:`~pyevonas.search.operators.select_top_k` on the fitness, i.e. the paper's rule.
+
+The numerical parts are pure functions on numpy arrays, in *minimisation form* (a maximised
+objective enters negated): :func:`dominance_matrix`, :func:`non_dominated_sort`,
+:func:`crowding_distance`, :func:`front_crowding`, :func:`front_isolation`, :func:`hypervolume`,
+:func:`novelty_scores` and :func:`dns_scores`. They are small, tested implementations (no
+dependency on pymoo).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Literal
+
+import numpy as np
+
+from pyevonas.runs.records import Individual, is_trained
+from pyevonas.search.operators import select_top_k
+
+if TYPE_CHECKING:
+    from pyevonas.search.config import RunConfig
+
+SelectionKind = Literal["topk", "novelty", "dns"]
+TieBreak = Literal["crowding", "similarity"]
+ArchiveScope = Literal["population", "run"]
+
+#: The default objective: the fitness (best validation accuracy), maximised. The paper's search.
+DEFAULT_OBJECTIVES: tuple[str, ...] = ("val_accuracy",)
+#: Objective names that read another metric of a candidate.
+ALIASES: dict[str, str] = {"val_accuracy": "fitness", "macs": "flops"}
+#: Default number of neighbours k of novelty and DNS (the DNS paper's k = 3).
+DEFAULT_NEIGHBOURS = 3
+#: The default hypervolume reference of a minimised objective is this factor times its largest
+#: value among the trained candidates of generation 1.
+REFERENCE_MARGIN = 1.1
+
+_NAME = re.compile(r"^(?:(max|min):)?([A-Za-z_][A-Za-z0-9_]*)$")
+
+
+# ---------------------------------------------------------------------- objectives
+@dataclass(frozen=True)
+class Objective:
+    """One objective of the search.
+
+    Attributes:
+        name: the name as written in the settings (``params``, ``val_accuracy``, ``max:score``).
+        metric: the candidate's metric it reads (``fitness`` for ``val_accuracy``, ``flops`` for ``macs``).
+        maximise: True for accuracy-like objectives, False for costs.
+    """
+
+    name: str
+    metric: str
+    maximise: bool
+
+    @property
+    def label(self) -> str:
+        """The name without a ``max:``/``min:`` prefix."""
+        return self.name.split(":", 1)[-1]
+
+
+def parse_objective(text: str) -> Objective:
+    """An objective from its name.
+
+    ``fitness`` and names ending in ``accuracy`` are maximised, every other name (``params``,
+    ``size_mb``, ``latency_ms``, ``flops``/``macs``, ``train_seconds``, or any metric a custom
+    evaluator records) is minimised. A ``max:`` or ``min:`` prefix sets the direction.
+
+    Raises:
+        ValueError: not a metric name.
+    """
+    match = _NAME.match(text.strip())
+    if match is None:
+        raise ValueError(f"objective {text!r} is not a metric name (letters, digits, _; optional max: or min: prefix)")
+    prefix, name = match.groups()
+    maximise = prefix == "max" if prefix else (name == "fitness" or name.endswith("accuracy"))
+    return Objective(text.strip(), ALIASES.get(name, name), maximise)
+
+
+def parse_objectives(names: str | Iterable[str]) -> tuple[Objective, ...]:
+    """Objectives from a comma-separated string or a list of names.
+
+    Raises:
+        ValueError: no objective, a bad name, or one metric named twice.
+    """
+    items = names.split(",") if isinstance(names, str) else list(names)
+    objectives = tuple(parse_objective(str(item)) for item in items if str(item).strip())
+    if not objectives:
+        raise ValueError("name at least one objective, e.g. val_accuracy or val_accuracy,params")
+    metrics = [o.metric for o in objectives]
+    twice = sorted({m for m in metrics if metrics.count(m) > 1})
+    if twice:
+        raise ValueError(f"objective metric {', '.join(twice)} named twice")
+    return objectives
+
+
+def objective_value(ind: Any, objective: Objective) -> float:
+    """An individual's value of ``objective`` (NaN when it has none): a field of
+    :class:`~pyevonas.runs.records.Individual`, else an entry of its ``metrics``."""
+    value = getattr(ind, objective.metric, None)
+    if value is None:
+        value = (getattr(ind, "metrics", None) or {}).get(objective.metric)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return math.nan
+    return float(value)
+
+
+def objective_matrix(individuals: Sequence[Any], objectives: Sequence[Objective]) -> np.ndarray:
+    """The (n, m) objective values in minimisation form: maximised ones negated, missing ones +inf
+    (worse than anything, so a candidate without a value is never preferred for it)."""
+    out = np.full((len(individuals), len(objectives)), np.inf)
+    for i, ind in enumerate(individuals):
+        for j, obj in enumerate(objectives):
+            v = objective_value(ind, obj)
+            if math.isfinite(v):
+                out[i, j] = -v if obj.maximise else v
+    return out
+
+
+# ---------------------------------------------------------------------- Pareto ranking
+def dominance_matrix(F: np.ndarray) -> np.ndarray:
+    """``D[i, j]``: row i dominates row j (no worse in every objective, better in one; minimisation)."""
+    F = np.asarray(F, dtype=np.float64)
+    le = np.all(F[:, None, :] <= F[None, :, :], axis=2)
+    lt = np.any(F[:, None, :] < F[None, :, :], axis=2)
+    return np.asarray(le & lt)
+
+
+def non_dominated_sort(F: np.ndarray) -> np.ndarray:
+    """The front of each row: 0 for the non-dominated ones, 1 for those only they dominate, ...
+
+    Deb's fast non-dominated sort on an (n, m) array in minimisation form. Equal rows share a
+    front.
+    """
+    F = np.asarray(F, dtype=np.float64)
+    n = len(F)
+    ranks = np.full(n, -1, dtype=np.int64)
+    if n == 0:
+        return ranks
+    dom = dominance_matrix(F)
+    dominated_by = dom.sum(axis=0)  # how many rows dominate each row
+    current = np.flatnonzero(dominated_by == 0)
+    front = 0
+    while current.size:
+        ranks[current] = front
+        dominated_by = dominated_by - dom[current].sum(axis=0)
+        current = np.flatnonzero((dominated_by == 0) & (ranks < 0))
+        front += 1
+    return ranks
+
+
+def crowding_distance(F: np.ndarray) -> np.ndarray:
+    """NSGA-II crowding distance of the rows of one front (minimisation form).
+
+    Per objective, the rows are sorted; the two ends get infinity and every other row adds the
+    gap between its two neighbours divided by the objective's range. A front of one or two rows
+    is all infinite. An objective whose values are all equal adds nothing.
+    """
+    F = np.asarray(F, dtype=np.float64)
+    n, m = F.shape if F.ndim == 2 else (len(F), 0)
+    if n <= 2:
+        return np.full(n, np.inf)
+    distance = np.zeros(n)
+    for j in range(m):
+        order = np.argsort(F[:, j], kind="stable")
+        column = F[order, j]
+        distance[order[0]] = distance[order[-1]] = np.inf
+        finite = column[np.isfinite(column)]
+        span = float(finite.max() - finite.min()) if finite.size > 1 else 0.0
+        if span <= 0.0:
+            continue
+        with np.errstate(invalid="ignore"):
+            gaps = column[2:] - column[:-2]  # inf - x = inf; inf - inf (two missing) = nan
+        distance[order[1:-1]] += np.nan_to_num(gaps, nan=0.0, posinf=np.inf) / span
+    return distance
+
+
+def front_crowding(F: np.ndarray, ranks: np.ndarray) -> np.ndarray:
+    """The crowding distance of every row within its own front (``ranks`` from :func:`non_dominated_sort`)."""
+    out = np.zeros(len(ranks))
+    for r in np.unique(ranks):
+        members = np.flatnonzero(ranks == r)
+        out[members] = crowding_distance(np.asarray(F)[members])
+    return out
+
+
+def front_isolation(distance: np.ndarray, ranks: np.ndarray) -> np.ndarray:
+    """Each row's distance to the nearest other row of its front (infinite when alone on it).
+
+    ``distance`` is an (n, n) matrix, e.g. ``1 - similarity``; the tie-breaker
+    ``tiebreak = "similarity"`` prefers the most isolated architectures of a front.
+    """
+    distance = np.asarray(distance, dtype=np.float64)
+    out = np.full(len(ranks), np.inf)
+    for r in np.unique(ranks):
+        members = np.flatnonzero(ranks == r)
+        if members.size < 2:
+            continue
+        block = distance[np.ix_(members, members)].copy()
+        np.fill_diagonal(block, np.inf)
+        out[members] = block.min(axis=1)
+    return out
+
+
+def hypervolume(F: np.ndarray, reference: Sequence[float]) -> float:
+    """The hypervolume dominated by the rows of ``F`` and bounded by ``reference`` (minimisation).
+
+    Rows not strictly better than the reference in every objective add nothing. Exact: a sweep
+    in two objectives, slicing along the last objective above two (fine for the fronts of a
+    search, tens of points in two to four objectives).
+    """
+    values = np.asarray(F, dtype=np.float64).reshape(len(F), -1) if len(F) else np.zeros((0, len(reference)))
+    ref = np.asarray(reference, dtype=np.float64)
+    if values.shape[1] != ref.size:
+        raise ValueError(f"reference has {ref.size} objectives, the points {values.shape[1]}")
+    points = values[np.all(values < ref, axis=1)]
+    if points.size == 0:
+        return 0.0
+    points = np.unique(points, axis=0)
+    return float(_hv(points[non_dominated_sort(points) == 0], ref))
+
+
+def _hv(points: np.ndarray, ref: np.ndarray) -> float:
+    m = points.shape[1]
+    if m == 1:
+        return float(ref[0] - points[:, 0].min())
+    if m == 2:
+        order = np.lexsort((points[:, 1], points[:, 0]))
+        total, best_y = 0.0, float(ref[1])
+        xs = points[order, 0]
+        ys = points[order, 1]
+        for k in range(len(order)):
+            best_y = min(best_y, float(ys[k]))
+            x_next = float(xs[k + 1]) if k + 1 < len(order) else float(ref[0])
+            total += (x_next - float(xs[k])) * (float(ref[1]) - best_y)
+        return total
+    order = np.argsort(points[:, -1], kind="stable")
+    total = 0.0
+    for k in range(len(order)):
+        lo = float(points[order[k], -1])
+        hi = float(points[order[k + 1], -1]) if k + 1 < len(order) else float(ref[-1])
+        if hi > lo:
+            below = points[order[: k + 1], :-1]
+            below = below[non_dominated_sort(below) == 0]
+            total += _hv(below, ref[:-1]) * (hi - lo)
+    return total
+
+
+# ---------------------------------------------------------------------- novelty and DNS
+def novelty_scores(distance: np.ndarray, k: int, self_index: Sequence[int] | None = None) -> np.ndarray:
+    """Novelty of each row: the mean of its ``k`` smallest distances to the columns (the archive).
+
+    Args:
+        distance: (n, m) distances of n candidates to m archive members (``1 - similarity``).
+        k: neighbours; fewer when the archive has fewer.
+        self_index: for each row, the column that is the candidate itself (left out), or -1.
+
+    Returns:
+        n scores; infinite for a candidate with no other archive member.
+    """
+    distance = np.asarray(distance, dtype=np.float64)
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    out = np.full(distance.shape[0], np.inf)
+    for i, row in enumerate(distance):
+        keep = np.ones(row.size, dtype=bool)
+        if self_index is not None and 0 <= self_index[i] < row.size:
+            keep[self_index[i]] = False
+        values = np.sort(row[keep])[:k]
+        if values.size:
+            out[i] = float(values.mean())
+    return out
+
+
+def dns_scores(distance: np.ndarray, fitter: np.ndarray, k: int) -> np.ndarray:
+    """Dominated Novelty Search competition scores (Bahlous-Boldi et al., 2025).
+
+    Args:
+        distance: (n, n) distances between the competing candidates (``1 - similarity``).
+        fitter: (n, n) booleans, ``fitter[i, j]``: candidate j is fitter than i (with several
+            objectives: j dominates i).
+        k: neighbours; fewer when fewer candidates are fitter.
+
+    Returns:
+        For each candidate the mean distance to its ``k`` nearest fitter candidates, infinite when
+        none is fitter. The higher, the better: a candidate survives by being the fittest or by
+        being far from everything fitter than it.
+    """
+    distance = np.asarray(distance, dtype=np.float64)
+    fitter = np.asarray(fitter, dtype=bool)
+    if k < 1:
+        raise ValueError(f"k must be >= 1, got {k}")
+    out = np.full(distance.shape[0], np.inf)
+    for i in range(distance.shape[0]):
+        values = np.sort(distance[i, fitter[i]])[:k]
+        if values.size:
+            out[i] = float(values.mean())
+    return out
+
+
+# ---------------------------------------------------------------------- the policy
+@dataclass(frozen=True)
+class SelectionSettings:
+    """How parents are chosen (the selection settings of a :class:`~pyevonas.search.config.RunConfig`).
+
+    Attributes:
+        method: ``topk``, ``novelty`` or ``dns``.
+        objectives: the objectives; the first one alone is the paper's fitness ranking.
+        tiebreak: ties within a Pareto front: ``crowding`` or ``similarity``.
+        neighbours: k of novelty and DNS.
+        archive: whom novelty and DNS compare with: ``population`` (the generation) or ``run``
+            (every candidate trained so far); None for the method's default (novelty: run,
+            dns: population).
+        reference_point: hypervolume reference per objective name; missing ones get the default
+            (:func:`default_reference`).
+    """
+
+    method: SelectionKind = "topk"
+    objectives: tuple[Objective, ...] = field(default_factory=lambda: parse_objectives(DEFAULT_OBJECTIVES))
+    tiebreak: TieBreak = "crowding"
+    neighbours: int = DEFAULT_NEIGHBOURS
+    archive: ArchiveScope | None = None
+    reference_point: Mapping[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def from_config(cls, config: RunConfig) -> SelectionSettings:
+        """The selection settings of a run config."""
+        return cls(
+            method=config.selection,
+            objectives=parse_objectives(config.objectives),
+            tiebreak=config.tiebreak,
+            neighbours=config.neighbours,
+            archive=config.archive,
+            reference_point=dict(config.reference_point),
+        )
+
+    @property
+    def multi(self) -> bool:
+        """Two or more objectives."""
+        return len(self.objectives) >= 2
+
+    @property
+    def is_default(self) -> bool:
+        """The paper's rule: top k by fitness."""
+        return (
+            self.method == "topk" and [o.metric for o in self.objectives] == ["fitness"] and self.objectives[0].maximise
+        )
+
+    @property
+    def scope(self) -> ArchiveScope:
+        """The archive actually used by novelty and DNS."""
+        if self.archive is not None:
+            return self.archive
+        return "run" if self.method == "novelty" else "population"
+
+    def describe(self) -> dict[str, Any]:
+        """The settings as JSON (stored in the run's meta and shown by the report)."""
+        out: dict[str, Any] = {"method": self.method, "objectives": [o.name for o in self.objectives]}
+        if self.multi:
+            out["tiebreak"] = self.tiebreak
+        if self.method != "topk":
+            out["neighbours"] = self.neighbours
+            out["archive"] = self.scope
+        return out
+
+
+@dataclass(frozen=True)
+class FrontSummary:
+    """The Pareto front of a generation (two or more objectives).
+
+    Attributes:
+        generation: the generation.
+        objectives: their names.
+        size: candidates on the generation's own front.
+        hypervolume: hypervolume of the generation's trained candidates (see :func:`normalised_hypervolume`).
+        size_so_far: candidates on the front of every candidate trained up to this generation.
+        hypervolume_so_far: hypervolume of that front.
+        reference_point: the reference, per objective name (original units).
+    """
+
+    generation: int
+    objectives: tuple[str, ...]
+    size: int
+    hypervolume: float | None
+    size_so_far: int
+    hypervolume_so_far: float | None
+    reference_point: dict[str, float] | None
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON form."""
+        return {
+            "objectives": list(self.objectives),
+            "front_size": self.size,
+            "hypervolume": self.hypervolume,
+            "front_size_so_far": self.size_so_far,
+            "hypervolume_so_far": self.hypervolume_so_far,
+            "reference_point": self.reference_point,
+        }
+
+
+@dataclass(frozen=True)
+class Selection:
+    """The parents chosen from a generation and what they were chosen by.
+
+    Attributes:
+        parents: best first (ranked parents for :func:`~pyevonas.search.operators.breed`).
+        record: JSON for the generation's stored ``extras["selection"]``: the settings, the
+            parents' ids and, per individual of the generation in population order, its Pareto
+            rank and tie-breaker (several objectives), its novelty or DNS competition score
+            (``null`` for untrained individuals; infinite values are stored as ``Infinity``).
+        front: the Pareto front's size and hypervolume, with two or more objectives.
+    """
+
+    parents: list[Individual]
+    record: dict[str, Any]
+    front: FrontSummary | None = None
+
+
+Similarity = Callable[[Sequence[Any], Sequence[Any]], np.ndarray]
+
+
+def default_reference(first_generation: Sequence[Any], objectives: Sequence[Objective]) -> list[float | None]:
+    """The default hypervolume reference: 0 for a maximised objective (an accuracy's worst),
+    ``REFERENCE_MARGIN`` times the largest value among ``first_generation``'s trained candidates
+    for a minimised one (None when none has a value). Generation 1 is the random sample, fixed
+    once evaluated, so the reference does not move during a run or after a resume."""
+    trained = [ind for ind in first_generation if is_trained(ind)]
+    out: list[float | None] = []
+    for obj in objectives:
+        if obj.maximise:
+            out.append(0.0)
+            continue
+        values = [v for v in (objective_value(ind, obj) for ind in trained) if math.isfinite(v)]
+        out.append(REFERENCE_MARGIN * max(values) if values else None)
+    return out
+
+
+def normalised_hypervolume(
+    individuals: Sequence[Any], objectives: Sequence[Objective], reference: Sequence[float | None]
+) -> float | None:
+    """The hypervolume of ``individuals`` (trained ones) against ``reference`` (original units),
+    with each minimised objective divided by its reference value: in two objectives
+    ``val_accuracy, params`` it is the area dominated in the box [0, 1] x [0, 1] of accuracy and
+    params / reference, so 1 would be 100 % accuracy at no cost. None when a reference value is
+    unknown."""
+    known = [r for r in reference if r is not None]
+    if len(known) < len(reference):
+        return None
+    ref = np.array(known, dtype=np.float64)
+    scale = np.array([abs(r) if (not o.maximise and r != 0) else 1.0 for o, r in zip(objectives, ref, strict=True)])
+    sign = np.array([-1.0 if o.maximise else 1.0 for o in objectives])
+    trained = [ind for ind in individuals if is_trained(ind)]
+    F = objective_matrix(trained, objectives)
+    return hypervolume(F / scale, sign * ref / scale)
+
+
+def resolve_reference(settings: SelectionSettings, first_generation: Sequence[Any]) -> list[float | None]:
+    """The reference of a run: the configured values where given, else :func:`default_reference`."""
+    default = default_reference(first_generation, settings.objectives)
+    given = settings.reference_point
+    return [
+        float(given[o.name]) if o.name in given else float(given[o.label]) if o.label in given else d
+        for o, d in zip(settings.objectives, default, strict=True)
+    ]
+
+
+def choose_parents(
+    generation: Sequence[Individual],
+    settings: SelectionSettings,
+    top_k: int,
+    *,
+    earlier: Callable[[], Sequence[Individual]] = list,
+    similarity: Similarity | None = None,
+    budget: Callable[[Individual], int] | None = None,
+) -> Selection:
+    """The ranked parents of an evaluated generation.
+
+    Args:
+        generation: the generation's individuals, population order.
+        settings: the selection settings.
+        top_k: how many parents.
+        earlier: the individuals of the earlier generations (read only when needed: by the
+            ``run`` archive and for the default hypervolume reference).
+        similarity: ``(rows, columns) -> matrix`` of chromosomes, the run's similarity; needed
+            by novelty, DNS and the similarity tie-breaker.
+        budget: the training epochs behind an individual's result (``budget = "halving"``): a
+            larger budget ranks first and is fitter, the objectives decide between equal ones.
+            None: every result counts alike.
+
+    Returns:
+        The parents, best first, and what they were chosen by.
+    """
+    if settings.is_default:
+        ranked = select_top_k(
+            [ind.fitness if is_trained(ind) else None for ind in generation],
+            top_k,
+            budgets=None if budget is None else [budget(ind) for ind in generation],
+        )
+        return Selection(
+            [generation[i] for i in ranked], {"method": "topk", "parents": [generation[i].id for i in ranked]}
+        )
+    record: dict[str, Any] = settings.describe()
+    positions = [i for i, ind in enumerate(generation) if is_trained(ind)]
+    cands = [generation[i] for i in positions]
+    previous: list[Individual] | None = None
+
+    def earlier_trained() -> list[Individual]:
+        nonlocal previous
+        if previous is None:
+            previous = [ind for ind in earlier() if is_trained(ind)]
+        return previous
+
+    def sim(rows: Sequence[Individual], cols: Sequence[Individual]) -> np.ndarray:
+        if similarity is None:
+            raise ValueError(f"selection {settings.method!r} needs the similarity of the architectures")
+        if not rows or not cols:
+            return np.zeros((len(rows), len(cols)))
+        return np.asarray(similarity([r.chromosome for r in rows], [c.chromosome for c in cols]), dtype=np.float64)
+
+    def per_index(values: np.ndarray) -> list[float | None]:
+        out: list[float | None] = [None] * len(generation)
+        for p, v in zip(positions, values.tolist(), strict=True):
+            out[p] = v
+        return out
+
+    def budgets(individuals: Sequence[Individual]) -> np.ndarray:
+        return np.array([0 if budget is None else budget(ind) for ind in individuals], dtype=np.int64)
+
+    # The fitness ranking of the generation: budget, then Pareto rank and tie-breaker or the one objective.
+    F = objective_matrix(cands, settings.objectives)
+    B = budgets(cands)
+    if settings.multi:
+        ranks = non_dominated_sort(F)
+        if settings.tiebreak == "similarity":
+            tie = front_isolation(1.0 - sim(cands, cands), ranks)
+        else:
+            tie = front_crowding(F, ranks)
+        record["pareto_rank"] = per_index(ranks)
+        record[settings.tiebreak if settings.tiebreak == "crowding" else "isolation"] = per_index(tie)
+        base = sorted(range(len(cands)), key=lambda i: (-int(B[i]), int(ranks[i]), -float(tie[i]), i))
+    else:
+        base = sorted(range(len(cands)), key=lambda i: (-int(B[i]), float(F[i, 0]), i))
+    place = {i: n for n, i in enumerate(base)}
+
+    if settings.method == "topk":
+        order = [cands[i] for i in base]
+    elif settings.method == "novelty":
+        archive = cands + (earlier_trained() if settings.scope == "run" else [])
+        scores = novelty_scores(1.0 - sim(cands, archive), settings.neighbours, self_index=range(len(cands)))
+        record["novelty"] = per_index(scores)
+        order = [cands[i] for i in sorted(range(len(cands)), key=lambda i: (-float(scores[i]), place[i]))]
+    else:  # dns
+        pool = (earlier_trained() + cands) if settings.scope == "run" else list(cands)
+        pool = _distinct(pool)
+        P = objective_matrix(pool, settings.objectives)
+        PB = budgets(pool)
+        # fitter[i, j]: j trained longer than i, or as long and dominates i.
+        fitter = (PB[None, :] > PB[:, None]) | ((PB[None, :] == PB[:, None]) & dominance_matrix(P).T)
+        scores = dns_scores(1.0 - sim(pool, pool), fitter, settings.neighbours)
+        by_id = {ind.id: float(s) for ind, s in zip(pool, scores, strict=True)}
+        record["competition"] = [by_id.get(ind.id) if is_trained(ind) else None for ind in generation]
+        pool_ranks = non_dominated_sort(P) if settings.multi else None
+        pool_tie = front_crowding(P, pool_ranks) if pool_ranks is not None else None
+
+        def key(i: int) -> tuple[float, ...]:
+            if pool_ranks is not None and pool_tie is not None:
+                return (-float(scores[i]), -float(PB[i]), float(pool_ranks[i]), -float(pool_tie[i]), float(pool[i].id))
+            return (-float(scores[i]), -float(PB[i]), float(P[i, 0]), float(pool[i].id))
+
+        order = [pool[i] for i in sorted(range(len(pool)), key=key)]
+    parents = order[:top_k]
+    record["parents"] = [p.id for p in parents]
+    front = None
+    if settings.multi:
+        front = _front_summary(generation, settings, earlier_trained)
+        record["front"] = front.to_dict()
+    return Selection(parents, record, front)
+
+
+def _distinct(individuals: Sequence[Individual]) -> list[Individual]:
+    """One individual per architecture (the earliest), so copies do not compete with each other."""
+    seen: set[str] = set()
+    out = []
+    for ind in sorted(individuals, key=lambda i: i.id):
+        key = ind.canonical_key or str(ind.id)
+        if key not in seen:
+            seen.add(key)
+            out.append(ind)
+    return out
+
+
+def _front_summary(
+    generation: Sequence[Individual], settings: SelectionSettings, earlier_trained: Callable[[], list[Individual]]
+) -> FrontSummary:
+    previous = earlier_trained()
+    g = generation[0].generation if generation else 0
+    first = [ind for ind in previous if ind.generation == 1] if g != 1 else list(generation)
+    reference = resolve_reference(settings, first)
+    trained = [ind for ind in generation if is_trained(ind)]
+    so_far = previous + trained
+    names = tuple(o.name for o in settings.objectives)
+    return FrontSummary(
+        generation=g,
+        objectives=names,
+        size=_front_size(trained, settings.objectives),
+        hypervolume=normalised_hypervolume(trained, settings.objectives, reference),
+        size_so_far=_front_size(_distinct(so_far), settings.objectives),
+        hypervolume_so_far=normalised_hypervolume(so_far, settings.objectives, reference),
+        reference_point=_named(names, reference),
+    )
+
+
+def _named(names: Sequence[str], reference: Sequence[float | None]) -> dict[str, float] | None:
+    known = [r for r in reference if r is not None]
+    return dict(zip(names, known, strict=True)) if len(known) == len(reference) else None
+
+
+def _front_size(individuals: Sequence[Any], objectives: Sequence[Objective]) -> int:
+    if not individuals:
+        return 0
+    return int(np.sum(non_dominated_sort(objective_matrix(individuals, objectives)) == 0))
