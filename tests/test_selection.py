@@ -288,6 +288,15 @@ def test_the_default_selection_is_the_papers_top_k() -> None:
     assert SelectionSettings().is_default and not SelectionSettings(method="dns").is_default
 
 
+def test_a_default_run_stores_nothing_new(tmp_path: Path) -> None:
+    events: list[Any] = []
+    result = evolve(_config(tmp_path / "run", generations=2), evaluate_fn=mo_evaluate, observers=[events.append])
+    with RunStore.open(result.run_dir, readonly=True) as store:
+        assert "selection" not in store.meta
+        assert all(store.generation_record(g).extras is None for g in store.generations())
+    assert not any(isinstance(e, FrontMeasured) for e in events)
+
+
 def test_pareto_top_k_takes_the_front_first_then_the_least_crowded() -> None:
     # Accuracy and params of the POINTS example (accuracy = -objective 1 / 10 so higher is better).
     gen = [_individual(i, 1 - p[0] / 10, params=int(p[1])) for i, p in enumerate(POINTS)]
@@ -321,6 +330,7 @@ def test_a_short_search_with_each_option(tmp_path: Path, option: str) -> None:
     assert result.best is not None
     with RunStore.open(result.run_dir, readonly=True) as store:
         assert store.meta["selection"] == settings.describe()
+        assert store.meta["control"] == f"{config.control} + {settings.label}"
         for g in store.generations():
             individuals = store.individuals(g)
             for ind in individuals:

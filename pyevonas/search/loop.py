@@ -209,7 +209,7 @@ def evolve(
                 "seed": config.seed,
                 "name": config.run_name,
                 **({warmstart.META_KEY: init.to_meta()} if init is not None else {}),
-                **_selection_meta(config),
+                **_selection_meta(config, control),
             },
         )
         try:
@@ -300,10 +300,15 @@ def _scoring_from_dict(data: Mapping[str, Any], source: str) -> Any:
     return Scoring.from_dict(dict(data), source=source)
 
 
-def _selection_meta(config: RunConfig) -> dict[str, Any]:
-    """What the run's meta says of a selection other than the paper's (nothing for the default)."""
+def _selection_meta(config: RunConfig, control: ControlFunction | None) -> dict[str, Any]:
+    """What the run's meta says of a selection other than the paper's (nothing for the default): the
+    settings, and a ``control`` label naming it too (``naive + dns``), so that reports, which group
+    runs by control, keep such runs apart from the paper's."""
     settings = SelectionSettings.from_config(config)
-    return {} if settings.is_default else {"selection": settings.describe()}
+    if settings.is_default:
+        return {}
+    base = f"python:{control.name}" if config.control == "python" and control else config.control
+    return {"control": f"{base} + {settings.label}", "selection": settings.describe()}
 
 
 def _evaluator(

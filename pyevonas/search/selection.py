@@ -363,9 +363,7 @@ class SelectionSettings:
     @property
     def is_default(self) -> bool:
         """The paper's rule: top k by fitness."""
-        return (
-            self.method == "topk" and [o.metric for o in self.objectives] == ["fitness"] and self.objectives[0].maximise
-        )
+        return self.label == "topk"
 
     @property
     def scope(self) -> ArchiveScope:
@@ -373,6 +371,13 @@ class SelectionSettings:
         if self.archive is not None:
             return self.archive
         return "run" if self.method == "novelty" else "population"
+
+    @property
+    def label(self) -> str:
+        """A short name: the method, with the objectives unless they are the paper's fitness
+        (``dns``, ``topk (val_accuracy, params)``)."""
+        fitness = [o.metric for o in self.objectives] == ["fitness"] and self.objectives[0].maximise
+        return self.method + ("" if fitness else f" ({', '.join(o.name for o in self.objectives)})")
 
     def describe(self) -> dict[str, Any]:
         """The settings as JSON (stored in the run's meta and shown by the report)."""
