@@ -297,6 +297,23 @@ def test_a_default_run_stores_nothing_new(tmp_path: Path) -> None:
     assert not any(isinstance(e, FrontMeasured) for e in events)
 
 
+@pytest.mark.parametrize("method", ["topk", "novelty", "dns"])
+def test_a_generation_without_trained_candidates_gives_no_parents(method: str) -> None:
+    gen = [_individual(i, None) for i in range(3)]
+    settings = SelectionSettings(method=method, objectives=parse_objectives("val_accuracy,params"))
+    chosen = choose_parents(gen, settings, 2, similarity=lambda a, b: np.ones((len(a), len(b))))
+    assert chosen.parents == []
+    assert chosen.front is not None and chosen.front.size == 0 and chosen.front.hypervolume is None
+
+
+def test_an_objective_no_candidate_records_ranks_nothing() -> None:
+    gen = [_individual(i, f, params=p) for i, (f, p) in enumerate([(0.9, 300), (0.8, 100), (0.7, 200)])]
+    settings = SelectionSettings(objectives=parse_objectives("val_accuracy,params,latency_ms"))
+    chosen = choose_parents(gen, settings, 3)
+    assert chosen.record["pareto_rank"] == [0, 0, 1]  # (0.7, 200) is dominated by (0.8, 100)
+    assert chosen.front is not None and chosen.front.hypervolume is None  # no reference for latency
+
+
 def test_pareto_top_k_takes_the_front_first_then_the_least_crowded() -> None:
     # Accuracy and params of the POINTS example (accuracy = -objective 1 / 10 so higher is better).
     gen = [_individual(i, 1 - p[0] / 10, params=int(p[1])) for i, p in enumerate(POINTS)]
@@ -316,6 +333,7 @@ OPTIONS: dict[str, dict[str, Any]] = {
     "novelty-population": {"selection": "novelty", "archive": "population", "control": "naive"},
     "dns": {"selection": "dns"},
     "dns-run-pareto": {"selection": "dns", "archive": "run", "objectives": "val_accuracy,params", "elitism": 1},
+    "dns-custom": {"selection": "dns", "control": "custom", "control_upper": "0.05", "control_lower": "-0.05"},
 }
 
 
@@ -545,3 +563,19 @@ def test_the_report_shows_fronts_and_hypervolume(tmp_path: Path) -> None:
     assert png_bytes(_run_figure(st, doc["pareto"]["runs"][0], objectives)()).startswith(b"\x89PNG")
     with pytest.raises(ConfigError, match="objectives"):
         write_report([plain.run_dir], tmp_path / "bad", objectives="val_accuracy,val_accuracy")
+
+
+@pytest.mark.slow
+def test_a_tiny_real_search_by_accuracy_and_size_with_dns(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Real training on digits: every trained candidate records params, so the front is real."""
+    torch = pytest.importorskip("torch")
+    torch.set_num_threads(1)
+    run_dir = tmp_path / "run"
+    args = ["--generations", "2", "--population", "4", "--epochs", "1", "--device", "cpu", "--workers", "1"]
+    options = ["--objectives", "val_accuracy,params", "--selection", "dns", "--run-dir", str(run_dir), "--quiet"]
+    assert run_guarded(app, ["evolve", *args, *options]) == 0, capsys.readouterr().err
+    with RunStore.open(run_dir, readonly=True) as store:
+        record = store.generation_record(2).extras["selection"]
+        trained = [ind for ind in store.individuals() if ind.status == "ok"]
+    assert trained and all(ind.params and ind.params > 0 for ind in trained)
+    assert record["front"]["front_size"] >= 1 and 0 < record["front"]["hypervolume_so_far"] <= 1

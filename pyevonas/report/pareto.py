@@ -1,7 +1,8 @@
 """The report's accuracy-against-cost view: Pareto fronts and hypervolume per generation.
 
 For every run of a report, under one list of objectives (by default the runs' own when they have
-two or more, else ``val_accuracy, params``) and one reference point (so the runs compare):
+two or more, else ``val_accuracy, params``, or ``val_accuracy, size_mb`` for runs imported from
+the original code, which record no parameter count) and one reference point (so the runs compare):
 
 * per generation: the size of the generation's Pareto front and its hypervolume, and the same
   for the front of every candidate trained up to that generation (``*_so_far``, never falling);
@@ -45,6 +46,8 @@ if TYPE_CHECKING:
 
 #: Objectives of the view when no run of the report has two or more of its own.
 REPORT_OBJECTIVES: tuple[str, ...] = ("val_accuracy", "params")
+#: ... and when the runs record no parameter count but a size (the original code's runs).
+SIZE_OBJECTIVES: tuple[str, ...] = ("val_accuracy", "size_mb")
 
 AddFigure = Callable[[str, Callable[[], Any], str], str]
 
@@ -57,7 +60,8 @@ def run_selection(st: RunStats) -> dict[str, Any]:
 
 def report_objectives(all_stats: Sequence[RunStats], objectives: str | Sequence[str] | None = None) -> list[Objective]:
     """The objectives of the view: ``objectives`` if given, else the first run's own when it has
-    two or more, else :data:`REPORT_OBJECTIVES`.
+    two or more, else :data:`REPORT_OBJECTIVES` (:data:`SIZE_OBJECTIVES` when the runs record a
+    size but no parameter count, as the original code's).
 
     Raises:
         ValueError: a bad objective name.
@@ -68,6 +72,11 @@ def report_objectives(all_stats: Sequence[RunStats], objectives: str | Sequence[
         own = run_selection(st).get("objectives") or []
         if len(own) >= 2:
             return list(parse_objectives(own))
+    individuals = [ind for st in all_stats for g in st.run.generations for ind in g.individuals if is_trained(ind)]
+    if not any(getattr(ind, "params", None) for ind in individuals) and any(
+        getattr(ind, "size_mb", None) for ind in individuals
+    ):
+        return list(parse_objectives(SIZE_OBJECTIVES))  # runs imported from the original code
     return list(parse_objectives(REPORT_OBJECTIVES))
 
 
@@ -300,7 +309,13 @@ def pareto_html(doc: Mapping[str, Any], all_stats: Sequence[RunStats], add_figur
         "“run” counts every candidate trained up to the generation.</p>",
         f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>",
     ]
-    if len(doc["runs"]) > 1:
+    if not any(run["front"] for run in doc["runs"]):
+        parts.append(
+            f'<p class="note">No run records {html.escape(", ".join(objs))} for its trained candidates: '
+            "no front to draw.</p>"
+        )
+        return "\n".join(parts)
+    if len(doc["runs"]) > 1 and any(run["hypervolume"] is not None for run in doc["runs"]):
         curves = [
             (
                 run["name"],
@@ -319,6 +334,8 @@ def pareto_html(doc: Mapping[str, Any], all_stats: Sequence[RunStats], add_figur
     if per_run and len(objs) >= 2:
         objectives = parse_objectives(objs)
         for st, run in zip(all_stats, doc["runs"], strict=True):
+            if not run["front"]:
+                continue
             parts.append(add_figure(f"pareto_{run['name']}", _run_figure(st, run, objectives), _caption(run, objs)))
     return "\n".join(parts)
 
