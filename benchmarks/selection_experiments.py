@@ -12,8 +12,8 @@ be stopped and started again. Then, per run: the best validation accuracy (the f
 test accuracy of that best candidate, the median similarity of the last generation, the number
 of distinct architectures trained, and the hypervolume of ``val_accuracy, params`` against one
 reference point shared by all runs (``pyevonas.report.pareto``); the table (mean ± std over the
-seeds) is printed as Markdown and written with the raw numbers to ``--out``/results.json, the
-figures to ``--figures``.
+seeds) is printed as Markdown and written with the raw numbers to ``--json``
+(benchmarks/results_selection.json), the figures to ``--figures`` (docs/experiments/).
 
     python benchmarks/selection_experiments.py                       # the budget of docs/experiments.md
     python benchmarks/selection_experiments.py --seeds 0 1 2 3 4 --generations 8 --population 8 --epochs 4
@@ -37,6 +37,8 @@ from pyevonas.runs.records import is_trained
 from pyevonas.runs.store import RunStore
 from pyevonas.search.config import RunConfig
 from pyevonas.search.loop import evolve, resume
+
+HERE = Path(__file__).resolve().parent
 
 VARIANTS: dict[str, dict[str, Any]] = {
     "naive": {"control": "naive"},
@@ -90,6 +92,9 @@ def measure(run_dirs: dict[tuple[str, int], Path]) -> dict[str, Any]:
         best = max(trained, key=lambda ind: (ind.fitness, -ind.id)) if trained else None
         distinct = {ind.canonical_key for ind in trained}
         own = hv[st.run.name]
+        with RunStore.open(run_dirs[(variant, seed)], readonly=True) as store:
+            finished = store.get_state("finished") or {}
+            wall = finished.get("at", math.nan) - (store.created_at or math.nan)
         runs.append(
             {
                 "variant": variant,
@@ -104,6 +109,7 @@ def measure(run_dirs: dict[tuple[str, int], Path]) -> dict[str, Any]:
                 "candidates": len(individuals),
                 "hypervolume": own["hypervolume"],
                 "front_size": own["generations"][-1]["front_size_so_far"],
+                "wall_seconds": round(wall, 1),
                 "train_seconds": sum(ind.train_seconds or 0.0 for ind in individuals if ind.status == "ok"),
                 "curves": {
                     "best": [g.max_fitness for g in st.generations],
@@ -201,7 +207,8 @@ def figures(results: dict[str, Any], folder: Path) -> list[Path]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=Path("runs/selection_experiments"))
-    parser.add_argument("--figures", type=Path, default=Path("docs/experiments"))
+    parser.add_argument("--figures", type=Path, default=HERE.parent / "docs" / "experiments")
+    parser.add_argument("--json", type=Path, default=HERE / "results_selection.json")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     parser.add_argument("--generations", type=int, default=4)
     parser.add_argument("--population", type=int, default=8)
@@ -219,11 +226,13 @@ def main() -> None:
     results["budget"] = budget
     results["seeds"] = args.seeds
     results["machine"] = f"{platform.processor() or platform.machine()}, Python {platform.python_version()}"
-    results["seconds"] = round(time.monotonic() - started, 1)
-    (args.out / "results.json").write_text(json.dumps(results, indent=2), encoding="utf-8")
+    results["seconds"] = round(time.monotonic() - started, 1)  # this call's; each run stores its own time
+    args.json.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     paths = figures(results, args.figures)
     print(table(results))
     print(f"reference point: {results['reference_point']}")
+    walls = [r["wall_seconds"] for r in results["runs"]]
+    print(f"wall time per run: {min(walls):.0f}-{max(walls):.0f} s, {sum(walls) / 60:.0f} min in all")
     print("figures: " + ", ".join(str(p) for p in paths))
 
 
