@@ -28,7 +28,7 @@ from pyevonas.errors import ConfigError
 from pyevonas.runs.records import Individual, Status
 from pyevonas.runs.store import RunStore
 from pyevonas.search.config import RunConfig
-from pyevonas.search.events import FrontMeasured, GenerationBred
+from pyevonas.search.events import FrontMeasured, GenerationBred, RunStarted
 from pyevonas.search.loop import evolve
 from pyevonas.search.operators import select_top_k
 from pyevonas.search.selection import (
@@ -517,13 +517,15 @@ def test_the_live_view_shows_the_front() -> None:
 
     out = io.StringIO()
     view = LiveView(Console(file=out, width=200), plain=True)
+    view(RunStarted(Path("runs/x"), RunConfig(selection="dns"), False))
     view(FrontMeasured(2, ("val_accuracy", "params"), 4, 0.4123, 7, 0.5, {"val_accuracy": 0.0, "params": 9.0}))
     assert "Pareto front (val_accuracy, params) of generation 2: 4, hypervolume 0.412; run so far: 7, 0.500" in (
         out.getvalue()
     )
     rendered = Console(file=io.StringIO(), width=200, record=True)
     rendered.print(view.render())
-    assert "hypervolume 0.412" in rendered.export_text()
+    text = rendered.export_text()
+    assert "hypervolume 0.412" in text and "rigid + dns" in text
 
 
 def test_the_report_shows_fronts_and_hypervolume(tmp_path: Path) -> None:
