@@ -25,6 +25,18 @@ import pytest
 from pyevonas.cli import app
 from pyevonas.cli._common import run_guarded
 from pyevonas.errors import ConfigError
+from pyevonas.runs.objectives import (
+    REFERENCE_MARGIN,
+    crowding_distance,
+    dominance_matrix,
+    front_crowding,
+    hypervolume,
+    non_dominated_sort,
+    normalised_hypervolume,
+    objective_matrix,
+    parse_objective,
+    parse_objectives,
+)
 from pyevonas.runs.records import Individual, Status
 from pyevonas.runs.store import RunStore
 from pyevonas.search.config import RunConfig
@@ -32,21 +44,11 @@ from pyevonas.search.events import FrontMeasured, GenerationBred, RunStarted
 from pyevonas.search.loop import evolve
 from pyevonas.search.operators import select_top_k
 from pyevonas.search.selection import (
-    REFERENCE_MARGIN,
     SelectionSettings,
     choose_parents,
-    crowding_distance,
     dns_scores,
-    dominance_matrix,
-    front_crowding,
     front_isolation,
-    hypervolume,
-    non_dominated_sort,
-    normalised_hypervolume,
     novelty_scores,
-    objective_matrix,
-    parse_objective,
-    parse_objectives,
 )
 from pyevonas.search.space import SearchSpace
 

@@ -9,7 +9,7 @@ the original code, which record no parameter count) and one reference point (so 
 * the final front (every trained candidate of the run), with each member's values;
 * the run's selection settings, as its meta records them (``topk`` by fitness when none).
 
-The hypervolume is :func:`pyevonas.search.selection.normalised_hypervolume`: each minimised
+The hypervolume is :func:`pyevonas.runs.objectives.normalised_hypervolume`: each minimised
 objective is divided by its reference value, so in ``val_accuracy, params`` it is the share of
 the box [0, 1] x [0, 1] (accuracy x params / reference) that the front dominates. The reference
 point is, per objective: a value given to the report, else the one the runs were configured with
@@ -29,8 +29,7 @@ import numpy as np
 
 from pyevonas.report.analysis import RunStats
 from pyevonas.report.figures import _literal_text, _new_figure
-from pyevonas.runs.records import is_trained
-from pyevonas.search.selection import (
+from pyevonas.runs.objectives import (
     REFERENCE_MARGIN,
     Objective,
     default_reference,
@@ -40,6 +39,7 @@ from pyevonas.search.selection import (
     objective_value,
     parse_objectives,
 )
+from pyevonas.runs.records import is_trained
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure

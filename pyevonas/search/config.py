@@ -41,15 +41,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from pyevonas.errors import ConfigError, DatasetError
 from pyevonas.metric.api import DiversityHow
+from pyevonas.runs.objectives import DEFAULT_OBJECTIVES, parse_objectives
 from pyevonas.search.expressions import check_margins, compile_expression
-from pyevonas.search.selection import (
-    DEFAULT_NEIGHBOURS,
-    DEFAULT_OBJECTIVES,
-    ArchiveScope,
-    SelectionKind,
-    TieBreak,
-    parse_objectives,
-)
+from pyevonas.search.selection import DEFAULT_NEIGHBOURS, ArchiveScope, SelectionKind, TieBreak
 from pyevonas.training.config import usable_cores
 from pyevonas.training.datasets_custom import canonical_spec, spec_label
 from pyevonas.training.device import resolve_device

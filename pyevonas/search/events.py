@@ -131,7 +131,7 @@ class FrontMeasured:
 
     ``size`` and ``hypervolume`` are the generation's own; ``size_so_far`` and
     ``hypervolume_so_far`` those of every candidate trained up to it. The hypervolume is
-    normalised (:func:`pyevonas.search.selection.normalised_hypervolume`) against
+    normalised (:func:`pyevonas.runs.objectives.normalised_hypervolume`) against
     ``reference_point`` (None, and the hypervolumes too, when a reference value is unknown).
     """
 
