@@ -316,6 +316,25 @@ def test_an_objective_no_candidate_records_ranks_nothing() -> None:
     assert chosen.front is not None and chosen.front.hypervolume is None  # no reference for latency
 
 
+def test_a_longer_training_budget_ranks_first_and_is_fitter() -> None:
+    # Successive halving: g1-0 trained 4 epochs (0.5), g1-1 and g1-2 only 1 (0.9 and 0.8).
+    gen = [_individual(i, f, params=p) for i, (f, p) in enumerate([(0.5, 300), (0.9, 100), (0.8, 200)])]
+    epochs = {0: 4, 1: 1, 2: 1}
+
+    def budget(ind: Individual) -> int:
+        return epochs[ind.id]
+
+    def same(a: Any, b: Any) -> np.ndarray:
+        return np.full((len(a), len(b)), 0.5)
+
+    assert [p.id for p in choose_parents(gen, SelectionSettings(), 3, budget=budget).parents] == [0, 1, 2]
+    pareto = SelectionSettings(objectives=parse_objectives("val_accuracy,params"))
+    assert [p.id for p in choose_parents(gen, pareto, 3, budget=budget).parents][0] == 0
+    dns = choose_parents(gen, SelectionSettings(method="dns"), 3, budget=budget, similarity=same)
+    # Only g1-0 has no one fitter; g1-1 has g1-0, g1-2 has both: finite scores, equal distances.
+    assert dns.record["competition"] == [INF, 0.5, 0.5] and dns.parents[0].id == 0
+
+
 def test_pareto_top_k_takes_the_front_first_then_the_least_crowded() -> None:
     # Accuracy and params of the POINTS example (accuracy = -objective 1 / 10 so higher is better).
     gen = [_individual(i, 1 - p[0] / 10, params=int(p[1])) for i, p in enumerate(POINTS)]
@@ -336,6 +355,8 @@ OPTIONS: dict[str, dict[str, Any]] = {
     "dns": {"selection": "dns"},
     "dns-run-pareto": {"selection": "dns", "archive": "run", "objectives": "val_accuracy,params", "elitism": 1},
     "dns-custom": {"selection": "dns", "control": "custom", "control_upper": "0.05", "control_lower": "-0.05"},
+    "pareto-halving": {"objectives": "val_accuracy,params", "budget": "halving"},
+    "dns-halving": {"selection": "dns", "budget": "halving"},
 }
 
 
