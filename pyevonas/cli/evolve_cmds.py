@@ -47,6 +47,10 @@ _SEARCH_FLAGS = (
     "reuse_similarity",
     "near_duplicates",
     "budget",
+    "objectives",
+    "selection",
+    "neighbours",
+    "archive",
 )
 # Flags that only say how to execute; they may change when a run is resumed (e.g. on another machine).
 _EXECUTION_FLAGS = ("device", "workers", "executor", "address")
@@ -56,6 +60,7 @@ _EXECUTION_FLAGS = ("device", "workers", "executor", "address")
     epilog=examples(
         "pyevonas evolve                (the demo: digits, 8 generations x 8 individuals x 4 epochs)",
         "pyevonas evolve --dataset cifar10 --data-dir ~/data --device cuda --workers 5",
+        "pyevonas evolve --objectives val_accuracy,params --selection dns",
         "pyevonas evolve --resume runs/digits_rigid_s0",
     )
 )
@@ -172,6 +177,35 @@ def evolve(
             show_default=_default("budget"),
         ),
     ] = None,
+    objectives: Annotated[
+        str | None,
+        typer.Option(
+            help="What parents are ranked by: one metric, or a comma-separated list ranked by Pareto rank, "
+            "e.g. val_accuracy,params (accuracies maximised, costs minimised).",
+            show_default="val_accuracy",
+        ),
+    ] = None,
+    selection: Annotated[
+        str | None,
+        typer.Option(
+            help="Parent selection: topk, novelty or dns (Dominated Novelty Search).",
+            show_default=_default("selection"),
+        ),
+    ] = None,
+    neighbours: Annotated[
+        int | None,
+        typer.Option(
+            help="k of --selection novelty or dns: how many nearest architectures a score averages.",
+            show_default=_default("neighbours"),
+        ),
+    ] = None,
+    archive: Annotated[
+        str | None,
+        typer.Option(
+            help="Whom novelty or dns compare with: population, or run (every candidate trained so far).",
+            show_default="run for novelty, population for dns",
+        ),
+    ] = None,
     resume: Annotated[
         Path | None,
         typer.Option("--resume", help="Continue the run in this folder where it stopped."),
@@ -210,6 +244,10 @@ def evolve(
         "reuse_similarity": reuse_similarity,
         "near_duplicates": near_duplicates,
         "budget": budget,
+        "objectives": objectives,
+        "selection": selection,
+        "neighbours": neighbours,
+        "archive": archive,
     }
     _run(config_file=config, overrides=overrides, resume_dir=resume, quiet=quiet)
 
@@ -242,6 +280,7 @@ def _run(
         if quiet:
             console.print(
                 f"pyevonas evolve: {config.dataset}, control {config.control}, "
+                f"{'' if config.selection == 'topk' else f'selection {config.selection}, '}"
                 f"{config.generations} generations × {config.population} individuals × {config.epochs} epochs, "
                 f"seed {config.seed}{_budget(config)}, {_execution(config)} → {target}",
                 highlight=False,

@@ -46,6 +46,7 @@ from pyevonas.search.events import (
     CandidateProgress,
     CandidateUpdate,
     ControlStep,
+    FrontMeasured,
     GenerationBred,
     GenerationEvaluated,
     GenerationStarted,
@@ -83,6 +84,14 @@ def format_duration(seconds: float | None) -> str:
 
 def _fmt(value: float | None, digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
+
+
+def front_text(front: FrontMeasured) -> str:
+    """One line on a generation's Pareto front: its size and hypervolume, and the run's so far."""
+    return (
+        f"Pareto front ({', '.join(front.objectives)}) of generation {front.generation}: {front.size},"
+        f" hypervolume {_fmt(front.hypervolume)}; run so far: {front.size_so_far}, {_fmt(front.hypervolume_so_far)}"
+    )
 
 
 def _plural(n: int, word: str) -> str:
@@ -200,6 +209,7 @@ class _State:
     generation_jobs: int = 0
     finished_order: int = 0
     finished: bool = False
+    front: FrontMeasured | None = None
 
 
 class LiveView:
@@ -318,6 +328,9 @@ class LiveView:
             st.breeding = None
             self._note_decision(event.generation, event.decision)
             return st.last_decision
+        if isinstance(event, FrontMeasured):
+            st.front = event
+            return f"  {front_text(event)}"
         if isinstance(event, RunFinished):
             st.finished = True
             best = event.best
@@ -519,7 +532,7 @@ class LiveView:
                 *(
                     [
                         f"{st.config.dataset}",
-                        f"{st.config.control}",
+                        f"{st.config.control}" + ("" if st.config.selection == "topk" else f" + {st.config.selection}"),
                         f"{st.n_generations} gen × {st.population}",
                         _plural(st.config.epochs, "epoch"),
                         f"seed {st.config.seed}",
@@ -585,6 +598,8 @@ class LiveView:
         line.append(f" · median {_fmt(st.median)} · similarity {_fmt(st.similarity)}")
         lines.append(line)
 
+        if st.front is not None:
+            lines.append(Text(front_text(st.front), no_wrap=True, overflow="ellipsis"))
         lines.append(self._control_text())
         if st.resumed and st.n_done == 0:  # until this session's first result: what was resumed
             lines.append(Text(st.resumed, style="cyan", no_wrap=True, overflow="ellipsis"))

@@ -88,6 +88,13 @@ def report_cmd(
         bool, typer.Option("--run-sections/--no-run-sections", help="One section of figures per run.")
     ] = True,
     title: Annotated[str, typer.Option(help="Report title.")] = "pyevonas report",
+    objectives: Annotated[
+        str | None,
+        typer.Option(
+            help="Objectives of the Pareto fronts and hypervolume, comma-separated "
+            "(default: the runs' own, else val_accuracy,params)."
+        ),
+    ] = None,
 ) -> None:
     """Write an offline HTML report (the paper's figures and Table 3) and summary.json for one or more runs."""
 
@@ -109,6 +116,7 @@ def report_cmd(
         skip_chance=skip_chance,
         run_sections=run_sections,
         title=title,
+        objectives=objectives,
     )
     for run in doc["runs"]:
         r = run["pearson_fitness_similarity"]

@@ -41,6 +41,7 @@ from pyevonas.report.analysis import (
     summary,
 )
 from pyevonas.report.figures import _text_colour, gene_colour, png_bytes
+from pyevonas.report.pareto import pareto_analysis, pareto_html
 from pyevonas.runs.records import finite_json, is_trained
 from pyevonas.runs.staging import staging_dir
 
@@ -652,6 +653,8 @@ def write_report(
     skip_chance: bool = False,
     run_sections: bool = True,
     title: str = "pyevonas report",
+    objectives: str | Sequence[str] | None = None,
+    reference_point: dict[str, float] | None = None,
 ) -> dict[str, Any]:
     """Write ``index.html`` (figures embedded, opens offline), ``figures/*.png`` and ``summary.json`` into ``out_dir``.
 
@@ -666,6 +669,8 @@ def write_report(
         run_sections: Include one section per run (figures per generation); the comparison,
             Table 3 and summary are always written.
         title: Page title.
+        objectives, reference_point: Objectives and hypervolume reference of the Pareto view
+            (:mod:`pyevonas.report.pareto`; default: the runs' own, else val_accuracy and params).
 
     Runs are named by their folder (``runs/digits_rigid_s0-2`` is ``digits_rigid_s0-2``); two
     folders of one name are told apart by their parent folder.
@@ -698,6 +703,10 @@ def write_report(
         "max_pairs": max_pairs,
         "skip_chance": skip_chance,
     }
+    try:
+        doc["pareto"] = pareto_analysis(all_stats, objectives, reference_point)
+    except ValueError as exc:
+        raise ConfigError(f"invalid objectives: {exc}") from None
 
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
@@ -707,6 +716,7 @@ def write_report(
         figs = _Figures(tmp)
         body = [_header_html(all_stats, doc, median, schema)]
         body.append(_table3_html(doc))
+        body.append(pareto_html(doc["pareto"], all_stats, figs.add, per_run=run_sections))
         if len(all_stats) > 1:
             body.append(_comparison_section(all_stats, figs, schema, doc))
         if run_sections:

@@ -2,6 +2,8 @@
 
 - :mod:`~pyevonas.runs.records`: ``Individual``, ``GenerationRecord``, ``Status``, ``is_trained``, ``canonical_key``.
 - :mod:`~pyevonas.runs.store`: ``RunStore``, one SQLite database per run folder.
+- :mod:`~pyevonas.runs.objectives`: the objectives of candidates (accuracy, params, latency...),
+  Pareto ranks, crowding distance and hypervolume, for the search and the reports.
 - :mod:`~pyevonas.runs.importer`: ``import_run`` and ``read_run``, the authors' ``.evonas`` files and
   their JSON extracts into a store. Import it by its name: it derives the original control
   windows with the search's control functions (``pyevonas.search.control``), so this package

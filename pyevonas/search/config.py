@@ -14,6 +14,8 @@ Example run.toml::
     population = 25
     control = "rigid"          # naive | rigid | soft | custom
     seed = 1
+    objectives = ["val_accuracy", "params"]   # Pareto ranking (docs/selection.md)
+    selection = "dns"          # topk | novelty | dns
 
     [train]                    # any further TrainConfig setting
     batch_size = 256
@@ -39,7 +41,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from pyevonas.errors import ConfigError, DatasetError
 from pyevonas.metric.api import DiversityHow
+from pyevonas.runs.objectives import DEFAULT_OBJECTIVES, parse_objectives
 from pyevonas.search.expressions import check_margins, compile_expression
+from pyevonas.search.selection import DEFAULT_NEIGHBOURS, ArchiveScope, SelectionKind, TieBreak
 from pyevonas.training.config import usable_cores
 from pyevonas.training.datasets_custom import canonical_spec, spec_label
 from pyevonas.training.device import resolve_device
@@ -118,6 +122,19 @@ class RunConfig(BaseModel):
         workers: parallel evaluations (pool: per device).
         address: Ray cluster address for ``executor = "ray"``.
         run_dir: where the run is stored (default ``runs/<name>``).
+        objectives: what parents are ranked by (docs/selection.md): ``["val_accuracy"]`` (the
+            fitness, the paper's) or two or more, e.g. ``["val_accuracy", "params"]``, ranked by
+            Pareto rank; accuracies are maximised, costs (params, latency_ms, size_mb, flops or
+            macs, any metric an evaluator records) minimised. A string ``"a,b"`` is split.
+        selection: ``topk`` (the best ``top_k`` by the objectives, the paper's), ``novelty`` (the
+            most novel architectures) or ``dns`` (Dominated Novelty Search).
+        tiebreak: ties within a Pareto front: ``crowding`` (NSGA-II) or ``similarity`` (the most
+            isolated architecture of the front first).
+        neighbours: k of novelty and DNS: how many nearest architectures a score averages over.
+        archive: whom novelty and DNS compare with: ``population`` or ``run`` (every candidate
+            trained so far); default: ``run`` for novelty, ``population`` for dns.
+        reference_point: hypervolume reference per objective name; default 0 for accuracies and
+            1.1 x the largest value of generation 1 for costs.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -152,6 +169,23 @@ class RunConfig(BaseModel):
     reuse_similarity: float = Field(1.0, gt=0.0, le=1.0)
     near_duplicates: Literal["reuse", "resample"] = "reuse"
     budget: Literal["full", "halving"] = "full"
+    objectives: list[str] = Field(default_factory=lambda: list(DEFAULT_OBJECTIVES))
+    selection: SelectionKind = "topk"
+    tiebreak: TieBreak = "crowding"
+    neighbours: int = Field(DEFAULT_NEIGHBOURS, ge=1)
+    archive: ArchiveScope | None = None
+    reference_point: dict[str, float] = Field(default_factory=dict)
+
+    @field_validator("objectives", mode="before")
+    @classmethod
+    def _split_objectives(cls, value: Any) -> Any:
+        # `--objectives val_accuracy,params` and `objectives = "val_accuracy,params"` in a file.
+        return [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
+
+    @field_validator("objectives")
+    @classmethod
+    def _check_objectives(cls, value: list[str]) -> list[str]:
+        return [o.name for o in parse_objectives(value)]
 
     @model_validator(mode="before")
     @classmethod
@@ -207,6 +241,12 @@ class RunConfig(BaseModel):
                 check_margins(margins["control_lower"], margins["control_upper"], self.generations)
             except ConfigError as exc:
                 raise ValueError(f"control_lower/control_upper: {exc}") from None
+        names = {name.split(":", 1)[-1] for name in self.objectives} | set(self.objectives)
+        unknown = sorted(set(self.reference_point) - names)
+        if unknown:
+            raise ValueError(
+                f"reference_point names {', '.join(unknown)}, which is not an objective ({self.objectives})"
+            )
         for key in ("dataset", "epochs", "device", "seed", "data_dir", "image_size"):
             if key in self.train:
                 raise ValueError(f"train.{key} is a top-level setting; write `{key} = ...` instead")
@@ -315,8 +355,10 @@ class RunConfig(BaseModel):
 
     @property
     def run_name(self) -> str:
-        """The run's label: ``name`` or ``<dataset>_<control>_s<seed>`` (one's own dataset: its file or folder name)."""
-        return self.name or f"{spec_label(self.dataset) or self.dataset}_{self.control}_s{self.seed}"
+        """The run's label: ``name`` or ``<dataset>_<control>_s<seed>`` (one's own dataset: its file or folder
+        name; ``<dataset>_<control>_<selection>_s<seed>`` for novelty and DNS)."""
+        selection = "" if self.selection == "topk" else f"_{self.selection}"
+        return self.name or f"{spec_label(self.dataset) or self.dataset}_{self.control}{selection}_s{self.seed}"
 
     @property
     def run_path(self) -> Path:

@@ -126,6 +126,25 @@ class GenerationBred:
 
 
 @dataclass(frozen=True)
+class FrontMeasured:
+    """The Pareto front of an evaluated generation, for runs with two or more objectives.
+
+    ``size`` and ``hypervolume`` are the generation's own; ``size_so_far`` and
+    ``hypervolume_so_far`` those of every candidate trained up to it. The hypervolume is
+    normalised (:func:`pyevonas.runs.objectives.normalised_hypervolume`) against
+    ``reference_point`` (None, and the hypervolumes too, when a reference value is unknown).
+    """
+
+    generation: int
+    objectives: tuple[str, ...]
+    size: int
+    hypervolume: float | None
+    size_so_far: int
+    hypervolume_so_far: float | None
+    reference_point: dict[str, float] | None
+
+
+@dataclass(frozen=True)
 class RunFinished:
     """The run is complete."""
 
@@ -142,6 +161,7 @@ Event = (
     | GenerationEvaluated
     | ControlStep
     | GenerationBred
+    | FrontMeasured
     | RunFinished
 )
 Observer = Callable[[Event], None]

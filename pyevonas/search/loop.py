@@ -3,7 +3,7 @@
 One generation::
 
     evaluate the pending candidates (cache by canonical form; a failure never stops the search)
-    -> rank by fitness, keep the top k
+    -> rank by fitness, keep the top k (or by Pareto rank, novelty or DNS: search.selection)
     -> breed the next generation under the diversity control (Algorithm 1)
     -> store the children, their similarity matrix, diversity, control iterations and decision
 
@@ -59,6 +59,7 @@ from pyevonas.search.events import (
     CandidateUpdate,
     ControlStep,
     Event,
+    FrontMeasured,
     GenerationBred,
     GenerationEvaluated,
     GenerationStarted,
@@ -67,7 +68,8 @@ from pyevonas.search.events import (
     RunStarted,
 )
 from pyevonas.search.executors import EvalJob, EvaluateFn, Evaluator, detect_devices, make_evaluator
-from pyevonas.search.operators import Child, breed, select_top_k
+from pyevonas.search.operators import Child, breed
+from pyevonas.search.selection import Selection, SelectionSettings, choose_parents
 from pyevonas.search.space import SearchSpace
 from pyevonas.training.config import TrainConfig
 from pyevonas.training.data import dataset_info
@@ -207,6 +209,7 @@ def evolve(
                 "seed": config.seed,
                 "name": config.run_name,
                 **({warmstart.META_KEY: init.to_meta()} if init is not None else {}),
+                **_selection_meta(config, control),
             },
         )
         try:
@@ -295,6 +298,17 @@ def _scoring_dict(scoring: Any) -> dict[str, Any]:
 def _scoring_from_dict(data: Mapping[str, Any], source: str) -> Any:
 
     return Scoring.from_dict(dict(data), source=source)
+
+
+def _selection_meta(config: RunConfig, control: ControlFunction | None) -> dict[str, Any]:
+    """What the run's meta says of a selection other than the paper's (nothing for the default): the
+    settings, and a ``control`` label naming it too (``naive + dns``), so that reports, which group
+    runs by control, keep such runs apart from the paper's."""
+    settings = SelectionSettings.from_config(config)
+    if settings.is_default:
+        return {}
+    base = f"python:{control.name}" if config.control == "python" and control else config.control
+    return {"control": f"{base} + {settings.label}", "selection": settings.describe()}
 
 
 def _evaluator(
@@ -536,6 +550,7 @@ class _Loop:
             g = 1
             while True:
                 self.evaluate_generation(g)
+                self.record_selection(g)
                 if g >= n_gen:
                     break
                 if not self.store.individuals(g + 1):
@@ -573,6 +588,44 @@ class _Loop:
         if not candidates:
             return None
         return max(candidates, key=lambda ind: (*halving.rank_key(ind, self.config.epochs), -ind.id))
+
+    # ---------------------------------------------------------------- parent selection
+    def selection(self, g: int, individuals: Sequence[Individual] | None = None) -> Selection:
+        """The ranked parents of the evaluated generation ``g`` (see :mod:`pyevonas.search.selection`)."""
+        return choose_parents(
+            self.store.individuals(g) if individuals is None else individuals,
+            SelectionSettings.from_config(self.config),
+            self.config.top_k,
+            budget=lambda ind: halving.budget_of(ind, self.config.epochs),
+            earlier=lambda: [ind for ind in self.store.individuals() if ind.generation < g],
+            similarity=lambda rows, cols: np.asarray(
+                similarity_matrix(list(rows), list(cols), schema=self.scoring), dtype=np.float64
+            ),
+        )
+
+    def record_selection(self, g: int) -> None:
+        """Store how generation ``g`` ranks (Pareto ranks, scores, parents) and report its front;
+        nothing for the paper's selection. Recomputed identically on a resume."""
+        if SelectionSettings.from_config(self.config).is_default:
+            return
+        chosen = self.selection(g)
+        extras = dict(self.store.generation_record(g).extras or {})
+        if extras.get("selection") != chosen.record:
+            extras["selection"] = chosen.record
+            self.store.save_generation(g, extras=extras)
+        front = chosen.front
+        if front is not None:
+            self.emit(
+                FrontMeasured(
+                    g,
+                    front.objectives,
+                    front.size,
+                    front.hypervolume,
+                    front.size_so_far,
+                    front.hypervolume_so_far,
+                    front.reference_point,
+                )
+            )
 
     def create_initial(self) -> None:
         rng = np.random.default_rng(self.config.seed)
@@ -816,12 +869,7 @@ class _Loop:
             )
         rng = np.random.default_rng()
         rng.bit_generator.state = record.rng_state
-        ranked = select_top_k(
-            [ind.fitness if is_trained(ind) else None for ind in individuals],
-            config.top_k,
-            budgets=halving.selection_budgets(individuals, config.epochs),
-        )
-        parents = [individuals[i] for i in ranked]
+        parents = self.selection(g, individuals).parents
         elites = parents[: config.elitism]
         n_children = config.population - len(elites)
         parent_chroms = [p.chromosome for p in parents]
