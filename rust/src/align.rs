@@ -449,7 +449,7 @@ impl Aligner {
         blk.f[..w].copy_from_slice(&ck.f[c * w..(c + 1) * w]);
         for li in 1..=rows {
             let i = r0 + li;
-            if i % STOP_EVERY == 0 {
+            if i.is_multiple_of(STOP_EVERY) {
                 self.stop.check()?;
             }
             let base = li * w;

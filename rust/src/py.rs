@@ -557,11 +557,48 @@ impl PyPopulation {
 }
 
 /// One way to encode a layer name: its type code, the conditions on other keys, and the
-/// parameters that count with their columns.
+/// parameters that count with their columns. Keys are slots of the encoder's [`Keys`].
 struct LayerChoice {
     code: u32,
-    when: Vec<(Py<PyString>, Py<PyAny>)>,
-    params: Vec<(Py<PyString>, usize)>,
+    when: Vec<(usize, Py<PyAny>)>,
+    params: Vec<(usize, usize)>,
+}
+
+/// Layer dicts between two looks at a dict's own key objects.
+const RELEARN_EVERY: u32 = 32;
+
+/// The key objects the encoder looks layer values up with: one per key it reads (`layer`,
+/// every `when` key, every counted parameter), by slot.
+///
+/// A dict finds a key fastest when it is given the very object it stores (an address
+/// comparison; an equal string at another address costs a hash check and a string compare).
+/// Chromosomes loaded from JSON share their key objects (the decoder keeps one string per
+/// distinct key), and dicts written in Python source share interned ones, so every
+/// `RELEARN_EVERY`-th dict the encoder reads its items and from then on looks up with the key
+/// objects found there. Any key object equal to the name finds the same value, so this only
+/// changes the speed of a lookup, never its answer.
+struct Keys {
+    objects: Vec<Py<PyString>>,
+    by_name: rustc_hash::FxHashMap<String, usize>,
+    countdown: u32,
+}
+
+impl Keys {
+    /// Every `RELEARN_EVERY`-th dict: take the dict's own key objects for the keys it has.
+    fn learn(&mut self, layer: &Bound<'_, PyDict>) {
+        if self.countdown > 0 {
+            self.countdown -= 1;
+            return;
+        }
+        self.countdown = RELEARN_EVERY - 1;
+        for key in layer.keys() {
+            let Ok(k) = key.cast_exact::<PyString>() else { continue };
+            let Some(&slot) = k.to_str().ok().and_then(|name| self.by_name.get(name)) else {
+                continue;
+            };
+            self.objects[slot] = k.clone().unbind();
+        }
+    }
 }
 
 /// The fast encoder of plain chromosomes (lists of dicts): what `encode.py`'s validating path
@@ -572,8 +609,12 @@ struct PyEncoder {
     ignore: Vec<String>,
     layers: rustc_hash::FxHashMap<String, Vec<LayerChoice>>,
     n_params: usize,
-    layer_key: Py<PyString>,
+    /// Touched only with the GIL held (so never contended); a lock because the class is frozen.
+    keys: std::sync::Mutex<Keys>,
 }
+
+/// Slot of the `layer` key.
+const LAYER_SLOT: usize = 0;
 
 #[pymethods]
 impl PyEncoder {
@@ -593,25 +634,40 @@ impl PyEncoder {
                 }
             }
         }
-        let s = |x: &str| PyString::intern(py, x).unbind();
+        let mut names = vec!["layer".to_owned()];
+        let mut by_name = rustc_hash::FxHashMap::default();
+        by_name.insert("layer".to_owned(), LAYER_SLOT);
+        let mut slot = |k: String| {
+            let n = by_name.len();
+            *by_name.entry(k.clone()).or_insert_with(|| {
+                names.push(k);
+                n
+            })
+        };
+        let layers = layers
+            .into_iter()
+            .map(|(name, choices)| {
+                let choices = choices
+                    .into_iter()
+                    .map(|(code, when, params)| LayerChoice {
+                        code,
+                        when: when.into_iter().map(|(k, v)| (slot(k), v)).collect(),
+                        params: params.into_iter().map(|(k, c)| (slot(k), c)).collect(),
+                    })
+                    .collect();
+                (name, choices)
+            })
+            .collect();
+        let objects = names.iter().map(|k| PyString::intern(py, k).unbind()).collect();
         Ok(PyEncoder {
             ignore,
-            layers: layers
-                .into_iter()
-                .map(|(name, choices)| {
-                    let choices = choices
-                        .into_iter()
-                        .map(|(code, when, params)| LayerChoice {
-                            code,
-                            when: when.into_iter().map(|(k, v)| (s(&k), v)).collect(),
-                            params: params.into_iter().map(|(k, c)| (s(&k), c)).collect(),
-                        })
-                        .collect();
-                    (name, choices)
-                })
-                .collect(),
+            layers,
             n_params,
-            layer_key: s("layer"),
+            keys: std::sync::Mutex::new(Keys {
+                objects,
+                by_name,
+                countdown: 0,
+            }),
         })
     }
 
@@ -623,12 +679,14 @@ impl PyEncoder {
         let mut codes: Vec<u32> = Vec::new();
         let mut params: Vec<f64> = Vec::new();
         let mut offsets: Vec<i64> = vec![0];
+        let mut keys = self.keys();
         for arch in archs.iter() {
-            if !self.encode_one(py, &arch, &mut codes, &mut params)? {
+            if !self.encode_one(&mut keys, &arch, &mut codes, &mut params)? {
                 return Ok(None);
             }
             offsets.push(codes.len() as i64);
         }
+        drop(keys);
         let n = codes.len();
         let params =
             Array2::from_shape_vec((n, self.n_params), params).map_err(|e| PyValueError::new_err(e.to_string()))?;
@@ -641,11 +699,16 @@ impl PyEncoder {
 }
 
 impl PyEncoder {
+    /// The key objects, for one call (the GIL is held, so the lock is never contended).
+    fn keys(&self) -> std::sync::MutexGuard<'_, Keys> {
+        self.keys.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Append one plain chromosome's genes to `codes` and `params`; false (leaving the
     /// buffers in an unspecified state) when it needs the validating Python path.
     fn encode_one(
         &self,
-        py: Python<'_>,
+        keys: &mut Keys,
         arch: &Bound<'_, PyAny>,
         codes: &mut Vec<u32>,
         params: &mut Vec<f64>,
@@ -653,18 +716,23 @@ impl PyEncoder {
         let Ok(arch) = arch.cast::<PyList>() else {
             return Ok(false);
         };
+        let py = arch.py();
         let before = codes.len();
         for layer in arch.iter() {
             let Ok(layer) = layer.cast::<PyDict>() else {
                 return Ok(false);
             };
-            let Some(name) = layer.get_item(self.layer_key.bind(py))? else {
+            keys.learn(layer);
+            let key = |slot: usize| keys.objects[slot].bind(py);
+            let Some(name) = layer.get_item(key(LAYER_SLOT))? else {
                 return Ok(false);
             };
             let Ok(name) = name.cast::<PyString>() else {
                 return Ok(false);
             };
-            let name = name.to_str()?;
+            let Ok(name) = name.to_str() else {
+                return Ok(false);
+            };
             // A schema never lists a gene's layer among the ignored ones, so the (common) gene
             // lookup goes first.
             let Some(choices) = self.layers.get(name) else {
@@ -675,9 +743,9 @@ impl PyEncoder {
             };
             let mut chosen = None;
             'choice: for ch in choices {
-                for (k, v) in &ch.when {
-                    match layer.get_item(k.bind(py))? {
-                        Some(x) if x.eq(v.bind(py))? => {}
+                for (slot, want) in &ch.when {
+                    match layer.get_item(key(*slot))? {
+                        Some(x) if same(&x, want.bind(py))? => {}
                         _ => continue 'choice,
                     }
                 }
@@ -687,17 +755,22 @@ impl PyEncoder {
             let Some(ch) = chosen else { return Ok(false) };
             let row = params.len();
             params.resize(row + self.n_params, f64::NAN);
-            for (k, col) in &ch.params {
-                let Some(v) = layer.get_item(k.bind(py))? else {
+            for &(slot, col) in &ch.params {
+                let Some(v) = layer.get_item(key(slot))? else {
                     return Ok(false);
                 };
                 // Exactly int or float (not bool, not str), and finite.
-                let x = if v.is_exact_instance_of::<PyFloat>() {
-                    v.cast::<PyFloat>()?.value()
+                let x = if let Ok(f) = v.cast_exact::<PyFloat>() {
+                    f.value()
                 } else if v.is_exact_instance_of::<PyInt>() {
-                    match v.extract::<f64>() {
-                        Ok(x) => x,
-                        Err(_) => return Ok(false),
+                    // Through i64 (`as f64` rounds to nearest, as int.__float__ does) rather
+                    // than float(): that would make a float object per value.
+                    match v.extract::<i64>() {
+                        Ok(i) => i as f64,
+                        Err(_) => match v.extract::<f64>() {
+                            Ok(x) => x,
+                            Err(_) => return Ok(false),
+                        },
                     }
                 } else {
                     return Ok(false);
@@ -711,6 +784,17 @@ impl PyEncoder {
         }
         Ok(codes.len() > before)
     }
+}
+
+/// A `when` condition's test, `bool(x == want)` as the validating path has it; two exact
+/// strings are compared here without a call into Python.
+fn same(x: &Bound<'_, PyAny>, want: &Bound<'_, PyAny>) -> PyResult<bool> {
+    if let (Ok(a), Ok(b)) = (x.cast_exact::<PyString>(), want.cast_exact::<PyString>()) {
+        if let (Ok(a), Ok(b)) = (a.to_str(), b.to_str()) {
+            return Ok(a == b);
+        }
+    }
+    x.eq(want)
 }
 
 /// Threads the default pool uses (`PYEVONAS_NUM_THREADS` or the machine's parallelism);
@@ -753,9 +837,9 @@ thread_local! {
 /// One side of a pair into `codes` and `params`: a plain chromosome (encoded here; false if it
 /// needs the validating Python path) or a `(codes, params)` tuple of arrays.
 fn pair_side(
-    py: Python<'_>,
     table: &ScoreTable,
     encoder: &PyEncoder,
+    keys: &mut Keys,
     x: &Bound<'_, PyAny>,
     codes: &mut Vec<u32>,
     params: &mut Vec<f64>,
@@ -775,7 +859,7 @@ fn pair_side(
         params.extend(p.as_array().iter());
         return Ok(true);
     }
-    encoder.encode_one(py, x, codes, params)
+    encoder.encode_one(keys, x, codes, params)
 }
 
 /// `pair_align`'s answer: (pairs flattened, column scores, raw score, similarity).
@@ -785,19 +869,19 @@ type FlatAlignment = (Vec<i64>, Vec<f64>, f64, f64);
 type PairInput = Option<Sides>;
 
 fn pair_input(
-    py: Python<'_>,
     table: &ScoreTable,
     encoder: &PyEncoder,
     a: &Bound<'_, PyAny>,
     b: &Bound<'_, PyAny>,
 ) -> PyResult<PairInput> {
+    let mut keys = encoder.keys();
     let np = table.n_params();
     let mut sides = [
         (Vec::with_capacity(32), Vec::with_capacity(32 * np)),
         (Vec::with_capacity(32), Vec::with_capacity(32 * np)),
     ];
     for (x, (c, p)) in [a, b].into_iter().zip(sides.iter_mut()) {
-        if !pair_side(py, table, encoder, x, c, p)? {
+        if !pair_side(table, encoder, &mut keys, x, c, p)? {
             return Ok(None);
         }
     }
@@ -860,7 +944,7 @@ fn pair_similarity(
     b: &Bound<'_, PyAny>,
 ) -> PyResult<Option<f64>> {
     let t = &table.get().inner;
-    let Some(sides) = pair_input(py, t, encoder.get(), a, b)? else {
+    let Some(sides) = pair_input(t, encoder.get(), a, b)? else {
         return Ok(None);
     };
     if pair_cells(&sides) > SMALL_CELLS {
@@ -892,7 +976,7 @@ fn pair_align(
     b: &Bound<'_, PyAny>,
 ) -> PyResult<Option<FlatAlignment>> {
     let t = &table.get().inner;
-    let Some(sides) = pair_input(py, t, encoder.get(), a, b)? else {
+    let Some(sides) = pair_input(t, encoder.get(), a, b)? else {
         return Ok(None);
     };
     if pair_cells(&sides) > SMALL_CELLS {
@@ -1058,9 +1142,18 @@ fn matrix_here<'py>(
     let t = &*table.get().inner;
     let genes = &*table.get().genes;
     let (c, p, o) = encoded_parts(t, &codes, &params, &offsets)?;
-    let pop = crate::local::run_here(|| Population::with_cache(t, genes, &c, &p, &o, &Stop::never()))
-        .map_err(to_py)?
-        .map_err(to_py)?;
+    let pop = crate::local::run_here(|| {
+        let mut pop = Population::with_cache_unscored(t, genes, &c, &p, &o)?;
+        // A symmetric square matrix on the lane path aligns every sequence with itself anyway.
+        let diagonal_aligned =
+            split.is_none() && t.is_symmetric() && t.gaps().is_linear() && pop.dense_table().is_some();
+        if !diagonal_aligned {
+            pop.score_selves(t, &Stop::never())?;
+        }
+        Ok::<_, Error>(pop)
+    })
+    .map_err(to_py)?
+    .map_err(to_py)?;
     if float32 {
         matrix_here_typed::<f32>(py, &pop, t, split, condensed)
     } else {

@@ -12,7 +12,7 @@ use rayon::prelude::*;
 
 use crate::align::{Aligner, Stop};
 use crate::error::{Error, Result};
-use crate::genes::{GeneCache, GeneKey, GeneSpace};
+use crate::genes::{GeneCache, GeneSpace, Keys};
 use crate::score::ScoreTable;
 
 mod append;
@@ -57,6 +57,22 @@ impl Population {
         Self::build(table, Some(cache), codes, params, offsets, stop)
     }
 
+    /// As [`Population::with_cache`], without the self scores: for a caller that gets them
+    /// along with its own alignments (the symmetric small matrix aligns every sequence with
+    /// itself anyway), or calls [`Population::score_selves`] when it turns out not to.
+    ///
+    /// # Errors
+    /// As [`Population::with_cache`], but never [`Error::Interrupted`].
+    pub(crate) fn with_cache_unscored(
+        table: &ScoreTable,
+        cache: &GeneCache,
+        codes: &[u32],
+        params: &[f64],
+        offsets: &[usize],
+    ) -> Result<Self> {
+        Self::build_unscored(table, Some(cache), codes, params, offsets)
+    }
+
     fn build(
         table: &ScoreTable,
         cache: Option<&GeneCache>,
@@ -64,6 +80,48 @@ impl Population {
         params: &[f64],
         offsets: &[usize],
         stop: &Stop,
+    ) -> Result<Self> {
+        let mut pop = Self::build_unscored(table, cache, codes, params, offsets)?;
+        pop.score_selves(table, stop)?;
+        Ok(pop)
+    }
+
+    /// True once every sequence has its self score.
+    #[must_use]
+    pub fn is_scored(&self) -> bool {
+        self.self_scores.len() == self.len()
+    }
+
+    /// Align every sequence with itself (in lanes where the table allows, in parallel for a
+    /// large population); give up once `stop` is requested.
+    ///
+    /// # Errors
+    /// [`Error::Interrupted`] once `stop` is requested.
+    pub(crate) fn score_selves(&mut self, table: &ScoreTable, stop: &Stop) -> Result<()> {
+        let parallel = self.genes.len() >= 4096;
+        let n_seq = self.len();
+        let scores = match crate::small::self_scores(self, table.gaps(), parallel, stop) {
+            Some(scores) => scores,
+            None => {
+                let self_score = |i: usize| self.score(table, i, i, &mut Aligner::with_stop(stop.clone()));
+                if parallel {
+                    (0..n_seq).into_par_iter().map(self_score).collect()
+                } else {
+                    (0..n_seq).map(self_score).collect()
+                }
+            }
+        };
+        stop.check()?;
+        self.self_scores = scores;
+        Ok(())
+    }
+
+    fn build_unscored(
+        table: &ScoreTable,
+        cache: Option<&GeneCache>,
+        codes: &[u32],
+        params: &[f64],
+        offsets: &[usize],
     ) -> Result<Self> {
         let n_params = table.n_params();
         if params.len() != codes.len() * n_params {
@@ -90,68 +148,45 @@ impl Population {
         }
         let used = table.used_params_by_type();
         let n_seq = offsets.len() - 1;
-        let seq_keys = |s: usize| -> Result<Vec<GeneKey>> {
-            (offsets[s]..offsets[s + 1])
-                .map(|g| {
-                    let code = codes[g];
-                    if code as usize >= table.n_types() {
-                        return Err(Error::UnknownType {
+        // Check every gene, in sequence order (the first error wins).
+        for s in 0..n_seq {
+            for g in offsets[s]..offsets[s + 1] {
+                let code = codes[g];
+                if code as usize >= table.n_types() {
+                    return Err(Error::UnknownType {
+                        seq: s,
+                        index: g - offsets[s],
+                        code,
+                        n_types: table.n_types(),
+                    });
+                }
+                let row = &params[g * n_params..(g + 1) * n_params];
+                for &p in &used[code as usize] {
+                    if !row[p].is_finite() {
+                        return Err(Error::NonFinite {
                             seq: s,
                             index: g - offsets[s],
-                            code,
-                            n_types: table.n_types(),
+                            param: p,
+                            value: row[p],
                         });
                     }
-                    let row = &params[g * n_params..(g + 1) * n_params];
-                    for &p in &used[code as usize] {
-                        if !row[p].is_finite() {
-                            return Err(Error::NonFinite {
-                                seq: s,
-                                index: g - offsets[s],
-                                param: p,
-                                value: row[p],
-                            });
-                        }
-                    }
-                    // Parameters no rule reads do not distinguish genes.
-                    Ok((code, used[code as usize].iter().map(|&p| row[p].to_bits()).collect()))
-                })
-                .collect()
-        };
-        // Large populations are keyed in parallel; the first error in sequence order wins either way.
-        let parallel = codes.len() >= 4096;
-        let per_seq: Vec<Result<Vec<GeneKey>>> = if parallel {
-            (0..n_seq).into_par_iter().map(seq_keys).collect()
-        } else {
-            (0..n_seq).map(seq_keys).collect()
-        };
-        let mut keys = Vec::with_capacity(codes.len());
-        for r in per_seq {
-            keys.extend(r?);
+                }
+            }
         }
-        let space = match cache {
+        let keys = Keys::new(table, codes, params);
+        let (space, genes) = match cache {
             Some(c) => c.resolve(table, &keys, params),
-            None => Arc::new(GeneSpace::of(table, &keys, params)),
+            None => {
+                let (space, ids) = GeneSpace::of(table, &keys, params);
+                (Arc::new(space), ids)
+            }
         };
-        let genes: Vec<u32> = if parallel {
-            keys.par_iter().map(|k| space.id_of(k)).collect()
-        } else {
-            keys.iter().map(|k| space.id_of(k)).collect()
-        };
-        let mut pop = Population {
+        Ok(Population {
             genes,
             offsets: offsets.to_vec(),
             space,
             self_scores: Vec::new(),
-        };
-        let self_score = |i: usize| pop.score(table, i, i, &mut Aligner::with_stop(stop.clone()));
-        pop.self_scores = if parallel {
-            (0..n_seq).into_par_iter().map(self_score).collect()
-        } else {
-            (0..n_seq).map(self_score).collect()
-        };
-        stop.check()?;
-        Ok(pop)
+        })
     }
 
     /// Number of sequences.

@@ -416,7 +416,7 @@ fn long_alignments_stop_when_asked() {
         open: -1.0,
         extend: -0.5,
     };
-    let sub = |i: usize, j: usize| if (i + j) % 3 == 0 { 1.0 } else { -1.0 };
+    let sub = |i: usize, j: usize| if (i + j).is_multiple_of(3) { 1.0 } else { -1.0 };
     let stop = Stop::new();
     let mut al = Aligner::with_stop(stop.clone());
     assert!(al.score(1000, 1000, sub, gaps).is_finite());
