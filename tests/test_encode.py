@@ -158,3 +158,37 @@ def test_rust_fast_encoder_gives_up_on_anything_unusual() -> None:
 def test_the_notation_takes_plain_ascii_numbers_only(text: str) -> None:
     with pytest.raises(EncodingError, match="is not a number"):
         pyevonas.parse_arch(text)
+
+
+def test_the_fast_encoder_reads_any_key_objects_alike() -> None:
+    """The encoder looks keys up with key objects it met before (an address compare); dicts
+    whose keys are other objects with the same text, or str subclasses, read the same values."""
+    import json
+
+    import numpy as np
+
+    from pyevonas.metric._compiled import compiled
+
+    class Key(str):
+        pass
+
+    base = [
+        {"layer": "C_2D", "filters": 32, "kernel_size": 3, "strides": 1},
+        {"layer": "BN_2D"},
+        {"layer": "D", "units": 10},
+    ]
+    text = json.dumps(base)
+    variants = [
+        base,
+        json.loads(text),  # key objects of another decode
+        [{"".join(k): v for k, v in layer.items()} for layer in base],  # fresh, uninterned keys
+        [{Key(k): v for k, v in layer.items()} for layer in base],  # a str subclass
+    ]
+    c = compiled("default")
+    want = c.encode([base])
+    for _ in range(3):  # past the encoder's relearning of key objects
+        for arch in variants * 20:
+            got = c.encode([arch])
+            for w, g in zip(want, got, strict=True):
+                np.testing.assert_array_equal(w, g)
+            assert pyevonas.similarity(arch, base) == 1.0

@@ -358,12 +358,14 @@ def _of_file(path: str | Path) -> CompiledScoring:
     try:
         st = os.stat(path)
     except OSError:
-        st = None
-    if st is None or not stat.S_ISREG(st.st_mode):
         return _of_scoring(resolve_scoring(path))  # raises the precise SchemaError
     key = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
     hit = _BY_FILE.get(key)
     if hit is None:
+        # Only a regular file is ever cached (a file's identity keeps its type), so this is
+        # checked on a miss only: the per-call path pays one stat() and one lookup.
+        if not stat.S_ISREG(st.st_mode):
+            return _of_scoring(resolve_scoring(path))  # raises the precise SchemaError
         hit = CompiledScoring(Scoring.load(path))
         if len(_BY_FILE) >= _MAX_FILES:
             del _BY_FILE[next(iter(_BY_FILE))]
