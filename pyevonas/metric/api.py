@@ -66,8 +66,10 @@ def similarity(a: Arch, b: Arch, schema: SchemaArg = "default") -> float:
     c = _NAMED.get(schema) if schema.__class__ is str else _cached(schema)
     if c is None:
         # A path: straight to the file cache (one stat() per call); anything else as usual.
-        is_path = isinstance(schema, (str, Path)) and schema not in BUILTIN_SCHEMAS
-        c = _of_file(schema) if is_path else compiled(schema)
+        if isinstance(schema, (str, Path)) and schema not in BUILTIN_SCHEMAS:
+            c = _of_file(schema)
+        else:
+            c = compiled(schema)
     sim = c.pair_fast(a, b)
     return sim if sim is not None else c.pair_validating(a, b)
 
