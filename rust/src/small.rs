@@ -161,6 +161,24 @@ pub fn fill_small<T: Element>(
 /// Columns aligned together against a group's rows.
 const COLUMNS: usize = 4;
 
+/// Whether the kernels may use the processor's vector instructions: always, except in the tests
+/// that run the portable code on a processor that has them (to check both give the same doubles).
+#[cfg(not(test))]
+#[inline(always)]
+fn simd() -> bool {
+    true
+}
+
+#[cfg(test)]
+thread_local! {
+    static PORTABLE: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+#[cfg(test)]
+fn simd() -> bool {
+    !PORTABLE.with(std::cell::Cell::get)
+}
+
 /// Rows of a self-alignment between two looks at the stop flag (a long sequence's
 /// self-alignment can take minutes).
 const STOP_ROWS: usize = 64;
@@ -230,7 +248,7 @@ impl Buffers {
         );
         #[cfg(target_arch = "x86_64")]
         {
-            if std::arch::is_x86_feature_detected!("avx512f") {
+            if simd() && std::arch::is_x86_feature_detected!("avx512f") {
                 // SAFETY: the CPU supports AVX-512F (checked just above); ids checked above.
                 unsafe { fill_profile_avx512(grp, &self.genes, dense, k, &mut self.prof) };
                 return;
@@ -344,11 +362,11 @@ impl<'a> Group<'a> {
         let bs = &bs;
         #[cfg(target_arch = "x86_64")]
         {
-            if std::arch::is_x86_feature_detected!("avx512f") {
+            if simd() && std::arch::is_x86_feature_detected!("avx512f") {
                 // SAFETY: the CPU supports AVX-512F (checked just above); ids checked above.
                 return unsafe { kernel_avx512(self, bs, prof, gaps, h) };
             }
-            if std::arch::is_x86_feature_detected!("avx2") {
+            if simd() && std::arch::is_x86_feature_detected!("avx2") {
                 // SAFETY: the CPU supports AVX2 (checked just above); ids checked above.
                 return unsafe { kernel_avx2(self, bs, prof, gaps, h) };
             }
@@ -553,7 +571,7 @@ pub fn self_scores(pop: &Population, gaps: Gaps, parallel: bool, stop: &crate::a
         let grp = Group::new(pop, rows);
         #[cfg(target_arch = "x86_64")]
         {
-            if std::arch::is_x86_feature_detected!("avx512f") {
+            if simd() && std::arch::is_x86_feature_detected!("avx512f") {
                 // SAFETY: the CPU supports AVX-512F (checked just above); ids checked above.
                 return unsafe { diagonal_avx512(&grp, dense, k, gaps, h, ids, stop) };
             }
@@ -775,6 +793,26 @@ mod tests {
                     }
                 }
             }
+        }
+    }
+
+    #[test]
+    fn portable_kernels_equal_the_vector_ones_bit_for_bit() {
+        for (directed, open) in [(false, -0.5), (true, -0.5)] {
+            let t = table(directed, open);
+            let p = pop(&t, 27);
+            let n = p.len();
+            let run = |portable: bool| {
+                PORTABLE.with(|f| f.set(portable));
+                let mut m = vec![0.0f64; n * n];
+                fill_small(&p, &t, 0..n, 0..n, &mut m).unwrap();
+                let mut r = vec![0.0f64; 10 * (n - 10)];
+                fill_small(&p, &t, 0..10, 10..n, &mut r).unwrap();
+                let selfs = self_scores(&p, t.gaps(), false, &Stop::never()).unwrap();
+                PORTABLE.with(|f| f.set(false));
+                [m, r, selfs].concat().iter().map(|x| x.to_bits()).collect::<Vec<_>>()
+            };
+            assert_eq!(run(true), run(false), "directed {directed}");
         }
     }
 
