@@ -280,3 +280,70 @@ def test_a_dataset_of_ones_own_is_read_once_until_it_changes(tmp_path: Path) -> 
     Image.fromarray(np.zeros((8, 8), dtype=np.uint8)).save(tmp_path / "pics" / "train" / "dog" / "new.png")
     again = load_dataset(spec)
     assert again is not first and len(again.train_labels) + len(again.test_labels) == 10
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["npz", "folder"])
+def test_a_search_on_ones_own_data_survives_sigkill_and_resumes(
+    tmp_path: Path, kind: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Real training on the user's file in a child process, killed with SIGKILL once a candidate
+    is stored; --resume finishes the run on the same data, losing and repeating nothing."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    x, y = images(12)
+    if kind == "npz":
+        spec = write_npz(tmp_path / "mine.npz", x_train=x, y_train=y)
+    else:
+        write_folder(tmp_path / "pics", "train", x, y)
+        spec = f"folder:{tmp_path / 'pics'}"
+    run_dir = tmp_path / "run"
+    repo = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(repo), os.environ.get("PYTHONPATH", "")])}
+    args = ["--dataset", spec, "--generations", "2", "--population", "3", "--epochs", "1", "--device", "cpu"]
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "pyevonas", "evolve", *args, "--run-dir", str(run_dir), "--quiet"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    finished_before: set[int] = set()
+    try:
+        deadline = time.monotonic() + 240
+        while not finished_before:
+            if proc.poll() is not None:
+                pytest.fail(f"the search ended ({proc.returncode}) before it could be killed: {proc.stderr.read()!r}")
+            if time.monotonic() > deadline:
+                pytest.fail("no candidate was stored within 240 s")
+            time.sleep(0.2)
+            if (run_dir / "run.sqlite").exists():
+                try:
+                    with RunStore.open(run_dir, readonly=True) as store:
+                        finished_before = {i.id for i in store.individuals() if i.status == "ok"}
+                except Exception:  # the database is being created: look again
+                    continue
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        assert proc.stderr is not None
+        proc.stderr.close()
+    assert proc.returncode == -signal.SIGKILL
+    with RunStore.open(run_dir, readonly=True) as store:
+        stored = {i.id: i.fitness for i in store.individuals() if i.status == "ok"}
+    assert 1 <= len(stored) < 6  # killed mid-run
+    code, _out, err = cli(["evolve", "--resume", str(run_dir), "--quiet"], capsys)
+    assert code == 0, err
+    with RunStore.open(run_dir, readonly=True) as store:
+        individuals = store.individuals()
+        assert len(individuals) == 6 and all(i.status in ("ok", "cached") for i in individuals)
+        # What was finished before the kill is kept as it was, not trained again.
+        assert {i.id: i.fitness for i in individuals if i.id in stored} == stored
+        assert store.meta["dataset"] == kind + ":" + str(Path(spec.split(":", 1)[1]).resolve())
+        assert store.get_state("finished") is not None
