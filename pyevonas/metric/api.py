@@ -252,7 +252,7 @@ def align(a: Arch, b: Arch, schema: SchemaArg = "default") -> Alignment:
         >>> print(align("C(32,3,1) B L g F(64)", "C(32,3,1) L g F(64)").aligned_b)
         C-LgF
     """
-    c = _cached(schema)
+    c = _NAMED.get(schema) if schema.__class__ is str else _cached(schema)
     if c is None:
         c = compiled(schema)
     traced = c.traced_fast(a, b)
