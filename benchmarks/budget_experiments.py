@@ -135,14 +135,16 @@ def table(path: Path) -> str:
         return f"{value['mean']:.{digits}f} ± {value['std']:.{digits}f}"
 
     lines = [
-        "| setting | runs | trainings | reused | total epochs | vs full | best fitness (val) | its test accuracy |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        "| setting | runs | trainings | reused | bred again | total epochs | vs full | best fitness (val) |"
+        " its test accuracy |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for condition, entry in summary.items():
         epochs = entry["total_epochs"]["mean"]
         share = f"{epochs / full['total_epochs']['mean']:.0%}" if full else "-"
         lines.append(
             f"| {condition} | {entry['runs']} | {pm(entry, 'trainings', 1)} | {pm(entry, 'reused', 1)} |"
+            f" {pm(entry, 'resampled', 1) if 'resampled' in entry else '-'} |"
             f" {pm(entry, 'total_epochs', 1)} | {share} | {pm(entry, 'best_fitness', 4)} |"
             f" {pm(entry, 'best_test_accuracy', 4)} |"
         )
