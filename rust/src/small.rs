@@ -394,13 +394,7 @@ unsafe fn kernel_avx512(
     let n = h.len() - 1;
     let d = prof.len() / grp.max_len;
     let lens: [usize; COLUMNS] = bs.map(<[u32]>::len);
-    let mut acc = 0.0;
-    h[0] = [[0.0; SMALL_LANES]; COLUMNS];
-    for c in 1..=n {
-        // Built incrementally, exactly as the scalar path builds gap runs.
-        acc = if c == 1 { gaps.open } else { acc + gaps.extend };
-        h[c] = [[acc; SMALL_LANES]; COLUMNS];
-    }
+    first_row(h, gaps, |x| [[x; SMALL_LANES]; COLUMNS]);
     let g = _mm512_set1_pd(gaps.open);
     let mut out = [[0.0; SMALL_LANES]; COLUMNS];
     let mut col0 = 0.0;
@@ -501,13 +495,7 @@ unsafe fn kernel(
     // padding: computed, never read).
     let ids: [&[u32]; COLUMNS] = *bs;
     let lens: [usize; COLUMNS] = ids.map(<[u32]>::len);
-    let mut acc = 0.0;
-    h[0] = [[0.0; SMALL_LANES]; COLUMNS];
-    for c in 1..=n {
-        // Built incrementally, exactly as the scalar path builds gap runs.
-        acc = if c == 1 { gaps.open } else { acc + gaps.extend };
-        h[c] = [[acc; SMALL_LANES]; COLUMNS];
-    }
+    first_row(h, gaps, |x| [[x; SMALL_LANES]; COLUMNS]);
     let mut out = [[0.0; SMALL_LANES]; COLUMNS];
     let mut col0 = 0.0;
     for r in 0..grp.max_len {
@@ -620,17 +608,7 @@ unsafe fn diagonal_avx512(
     use std::arch::x86_64::{
         _mm512_add_pd, _mm512_loadu_pd, _mm512_max_pd, _mm512_set1_pd, _mm512_set_pd, _mm512_storeu_pd,
     };
-    let n = grp.max_len;
-    ids.clear();
-    ids.extend((0..n).map(|c| std::array::from_fn(|l| grp.seqs[l][c.min(grp.lens[l] - 1)])));
-    h.clear();
-    let mut acc = 0.0;
-    h.push([0.0; SMALL_LANES]);
-    for c in 1..=n {
-        // Built incrementally, exactly as the scalar path builds gap runs.
-        acc = if c == 1 { gaps.open } else { acc + gaps.extend };
-        h.push([acc; SMALL_LANES]);
-    }
+    let n = diagonal_setup(grp, gaps, h, ids);
     let g = _mm512_set1_pd(gaps.open);
     let mut out = [0.0; SMALL_LANES];
     let mut col0 = 0.0;
@@ -670,6 +648,37 @@ unsafe fn diagonal_avx512(
     out
 }
 
+/// The DP's first row: 0, then a run of gaps built incrementally, exactly as the scalar path
+/// builds gap runs; `lanes(x)` is one entry with `x` in every lane.
+fn first_row<T>(h: &mut [T], gaps: Gaps, lanes: impl Fn(f64) -> T) {
+    let mut acc = 0.0;
+    for (c, cell) in h.iter_mut().enumerate() {
+        acc = match c {
+            0 => 0.0,
+            1 => gaps.open,
+            _ => acc + gaps.extend,
+        };
+        *cell = lanes(acc);
+    }
+}
+
+/// Lay out a self-alignment group: each lane's column c (a lane past its end repeats its last
+/// gene: padding, never read) and the first DP row; returns the group's longest length.
+fn diagonal_setup(
+    grp: &Group<'_>,
+    gaps: Gaps,
+    h: &mut Vec<[f64; SMALL_LANES]>,
+    ids: &mut Vec<[u32; SMALL_LANES]>,
+) -> usize {
+    let n = grp.max_len;
+    ids.clear();
+    ids.extend((0..n).map(|c| std::array::from_fn(|l| grp.seqs[l][c.min(grp.lens[l] - 1)])));
+    h.clear();
+    h.resize(n + 1, [0.0; SMALL_LANES]);
+    first_row(h, gaps, |x| [x; SMALL_LANES]);
+    n
+}
+
 /// Raw scores of each lane's sequence against itself.
 ///
 /// # Safety
@@ -684,18 +693,7 @@ unsafe fn diagonal(
     ids: &mut Vec<[u32; SMALL_LANES]>,
     stop: &crate::align::Stop,
 ) -> [f64; SMALL_LANES] {
-    let n = grp.max_len;
-    // Column c of every lane (a lane past its end repeats its last gene: padding, never read).
-    ids.clear();
-    ids.extend((0..n).map(|c| std::array::from_fn(|l| grp.seqs[l][c.min(grp.lens[l] - 1)])));
-    h.clear();
-    let mut acc = 0.0;
-    h.push([0.0; SMALL_LANES]);
-    for c in 1..=n {
-        // Built incrementally, exactly as the scalar path builds gap runs.
-        acc = if c == 1 { gaps.open } else { acc + gaps.extend };
-        h.push([acc; SMALL_LANES]);
-    }
+    let n = diagonal_setup(grp, gaps, h, ids);
     let g = gaps.open;
     let mut out = [0.0; SMALL_LANES];
     let mut col0 = 0.0;
