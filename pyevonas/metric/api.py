@@ -66,7 +66,8 @@ def similarity(a: Arch, b: Arch, schema: SchemaArg = "default") -> float:
     c = _NAMED.get(schema) if schema.__class__ is str else _cached(schema)
     if c is None:
         # A path: straight to the file cache (one stat() per call); anything else as usual.
-        if isinstance(schema, (str, Path)) and schema not in BUILTIN_SCHEMAS:
+        # (A Path is never a built-in name, and comparing it with strings costs Python calls.)
+        if isinstance(schema, Path) or (schema.__class__ is str and schema not in BUILTIN_SCHEMAS):
             c = _of_file(schema)
         else:
             c = compiled(schema)
