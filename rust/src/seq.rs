@@ -63,7 +63,7 @@ impl Population {
     ///
     /// # Errors
     /// As [`Population::with_cache`], but never [`Error::Interrupted`].
-    pub(crate) fn with_cache_unscored(
+    pub fn with_cache_unscored(
         table: &ScoreTable,
         cache: &GeneCache,
         codes: &[u32],
@@ -97,7 +97,7 @@ impl Population {
     ///
     /// # Errors
     /// [`Error::Interrupted`] once `stop` is requested.
-    pub(crate) fn score_selves(&mut self, table: &ScoreTable, stop: &Stop) -> Result<()> {
+    pub fn score_selves(&mut self, table: &ScoreTable, stop: &Stop) -> Result<()> {
         let parallel = self.genes.len() >= 4096;
         let n_seq = self.len();
         let scores = match crate::small::self_scores(self, table.gaps(), parallel, stop) {
