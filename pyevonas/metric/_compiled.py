@@ -337,10 +337,13 @@ def compiled(schema: str | Path | Scoring | Any = "default") -> CompiledScoring:
         if schema in BUILTIN_SCHEMAS:
             hit = _BY_NAME[schema] = _of_scoring(Scoring.builtin(schema))
             return hit
-    if isinstance(schema, Scoring):
-        return _of_scoring(schema)
+        return _of_file(schema)
+    # A path before a Scoring: the per-call functions come here for every path, and an
+    # isinstance check against a pydantic model class costs a Python-level call.
     if isinstance(schema, (str, Path)):
         return _of_file(schema)
+    if isinstance(schema, Scoring):
+        return _of_scoring(schema)
     return _of_scoring(resolve_scoring(schema))
 
 

@@ -23,8 +23,8 @@ import numpy as np
 
 from pyevonas import _core
 from pyevonas.metric._compiled import _BY_NAME as _NAMED
-from pyevonas.metric._compiled import Arch, CompiledScoring, Gene, _of_file, compiled
-from pyevonas.metric.schema import BUILTIN_SCHEMAS, Scoring
+from pyevonas.metric._compiled import Arch, CompiledScoring, Gene, compiled
+from pyevonas.metric.schema import Scoring
 
 SchemaArg = str | Path | Scoring | dict[str, Any]
 #: Which cells of a similarity matrix the diversity median runs over (see :func:`diversity`).
@@ -65,12 +65,7 @@ def similarity(a: Arch, b: Arch, schema: SchemaArg = "default") -> float:
     # a twentieth of a similarity).
     c = _NAMED.get(schema) if schema.__class__ is str else _cached(schema)
     if c is None:
-        # A path: straight to the file cache (one stat() per call); anything else as usual.
-        # (A Path is never a built-in name, and comparing it with strings costs Python calls.)
-        if isinstance(schema, Path) or (schema.__class__ is str and schema not in BUILTIN_SCHEMAS):
-            c = _of_file(schema)
-        else:
-            c = compiled(schema)
+        c = compiled(schema)
     sim = c.pair_fast(a, b)
     return sim if sim is not None else c.pair_validating(a, b)
 
