@@ -362,24 +362,16 @@ impl GeneCache {
             self.current.write().unwrap_or_else(PoisonError::into_inner)
         };
         let base = guard.clone();
-        let mut lacking = GeneSpace::empty(base.n_params);
-        let np = base.n_params;
-        let new: Vec<usize> = (0..keys.len())
-            .filter(|&g| {
-                let fresh = base.id(keys, g).is_none() && lacking.id(keys, g).is_none();
-                if fresh {
-                    lacking.push(
-                        keys.codes[g],
-                        keys.row(g),
-                        keys.hashes[g],
-                        &params[g * np..(g + 1) * np],
-                    );
-                }
-                fresh
-            })
-            .collect();
-        if base.len() + new.len() <= MAX_DENSE_GENES {
-            let grown = Arc::new(base.extended(table, keys, params, new));
+        // The genes the cache lacks, appended (each once: `push` skips a gene already there);
+        // past MAX_DENSE_GENES no dense table is built and the cache is left as it was.
+        let grown = base.extended(
+            table,
+            keys,
+            params,
+            (0..keys.len()).filter(|&g| base.id(keys, g).is_none()),
+        );
+        if grown.len() <= MAX_DENSE_GENES {
+            let grown = Arc::new(grown);
             *guard = grown.clone();
             drop(guard);
             let ids = grown.ids(keys).expect("every gene was just added");
