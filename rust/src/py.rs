@@ -892,6 +892,14 @@ fn pair_input(
 /// One pair's encoded sides.
 type Sides = ((Vec<u32>, Vec<f64>), (Vec<u32>, Vec<f64>));
 
+/// The two sides as the pair scorer takes them.
+fn pair_seqs(((ca, pa), (cb, pb)): &Sides) -> (crate::pair::Seq<'_>, crate::pair::Seq<'_>) {
+    (
+        crate::pair::Seq { codes: ca, params: pa },
+        crate::pair::Seq { codes: cb, params: pb },
+    )
+}
+
 /// DP cells of a pair with its two self-alignments.
 fn pair_cells(((ca, _), (cb, _)): &Sides) -> u64 {
     let (m, n) = (ca.len() as u64, cb.len() as u64);
@@ -954,11 +962,7 @@ fn pair_similarity(
         })?;
         return Ok(Some(sim));
     }
-    let ((ca, pa), (cb, pb)) = &sides;
-    let (sa, sb) = (
-        crate::pair::Seq { codes: ca, params: pa },
-        crate::pair::Seq { codes: cb, params: pb },
-    );
+    let (sa, sb) = pair_seqs(&sides);
     PAIR.with(|s| s.borrow_mut().similarity(t, sa, sb))
         .map(Some)
         .map_err(to_py)
@@ -990,11 +994,7 @@ fn pair_align(
         })?;
         return Ok(Some((flat_pairs(&al.ops), al.column_scores, al.score, sim)));
     }
-    let ((ca, pa), (cb, pb)) = &sides;
-    let (sa, sb) = (
-        crate::pair::Seq { codes: ca, params: pa },
-        crate::pair::Seq { codes: cb, params: pb },
-    );
+    let (sa, sb) = pair_seqs(&sides);
     let (al, sim) = PAIR.with(|s| s.borrow_mut().align(t, sa, sb)).map_err(to_py)?;
     Ok(Some((flat_pairs(&al.ops), al.column_scores, al.score, sim)))
 }

@@ -89,13 +89,8 @@ pub fn fill_small<T: Element>(
         }
         return Ok(());
     };
+    // (Gene ids are checked against the dense table where the profile is read from it.)
     let k = pop.n_distinct_genes();
-    // The kernel reads `dense[a * k + b]` unchecked: check every gene id once here.
-    let ok = |i: usize| pop.seq(i).iter().all(|&g| (g as usize) < k);
-    assert!(
-        dense.len() == k * k && rows.clone().chain(cols.clone()).all(ok),
-        "gene ids outside the dense table"
-    );
     let mut buf = Buffers::new(k);
     // Under a symmetric table, the raw scores of the upper triangle (in length order) and the
     // diagonal, normalised once all are known.
@@ -333,6 +328,11 @@ impl<'a> Group<'a> {
         Group { seqs, lens, max_len }
     }
 
+    /// The lanes whose sequence ends at row `r` of the DP (their result is read off there).
+    fn finished(&self, r: usize) -> impl Iterator<Item = usize> + '_ {
+        (0..SMALL_LANES).filter(move |&l| self.lens[l] == r + 1)
+    }
+
     /// Raw scores of every lane's row sequence (as A) against each of the group's columns
     /// `from..from + n_cols` (as B; at most `COLUMNS`, the last one repeated to fill the lanes)
     /// with the profile in `buf`; linear gaps. The recursions are independent: running them in
@@ -425,11 +425,9 @@ unsafe fn kernel_avx512(
                 }
             }
         }
-        for l in 0..SMALL_LANES {
-            if grp.lens[l] == r + 1 {
-                for j in 0..COLUMNS {
-                    out[j][l] = h[lens[j]][j][l];
-                }
+        for l in grp.finished(r) {
+            for j in 0..COLUMNS {
+                out[j][l] = h[lens[j]][j][l];
             }
         }
     }
@@ -523,11 +521,9 @@ unsafe fn kernel(
             h[c] = v;
             left = v;
         }
-        for l in 0..SMALL_LANES {
-            if grp.lens[l] == r + 1 {
-                for j in 0..COLUMNS {
-                    out[j][l] = h[lens[j]][j][l];
-                }
+        for l in grp.finished(r) {
+            for j in 0..COLUMNS {
+                out[j][l] = h[lens[j]][j][l];
             }
         }
     }
@@ -639,10 +635,8 @@ unsafe fn diagonal_avx512(
                 left = x;
             }
         }
-        for l in 0..SMALL_LANES {
-            if grp.lens[l] == r + 1 {
-                out[l] = h[r + 1][l];
-            }
+        for l in grp.finished(r) {
+            out[l] = h[r + 1][l];
         }
     }
     out
@@ -717,10 +711,8 @@ unsafe fn diagonal(
             h[c] = v;
             left = v;
         }
-        for l in 0..SMALL_LANES {
-            if grp.lens[l] == r + 1 {
-                out[l] = h[r + 1][l];
-            }
+        for l in grp.finished(r) {
+            out[l] = h[r + 1][l];
         }
     }
     out
