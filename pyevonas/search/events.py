@@ -10,6 +10,7 @@ from typing import Any
 from pyevonas.runs.records import Individual, Status
 from pyevonas.search.config import RunConfig
 from pyevonas.search.control import ControlIteration
+from pyevonas.search.selection import FrontSummary
 
 
 # ---------------------------------------------------------------------- events
@@ -126,22 +127,15 @@ class GenerationBred:
 
 
 @dataclass(frozen=True)
-class FrontMeasured:
-    """The Pareto front of an evaluated generation, for runs with two or more objectives.
+class FrontMeasured(FrontSummary):
+    """The Pareto front of an evaluated generation, for runs with two or more objectives: the
+    fields of :class:`~pyevonas.search.selection.FrontSummary`.
 
     ``size`` and ``hypervolume`` are the generation's own; ``size_so_far`` and
     ``hypervolume_so_far`` those of every candidate trained up to it. The hypervolume is
     normalised (:func:`pyevonas.runs.objectives.normalised_hypervolume`) against
     ``reference_point`` (None, and the hypervolumes too, when a reference value is unknown).
     """
-
-    generation: int
-    objectives: tuple[str, ...]
-    size: int
-    hypervolume: float | None
-    size_so_far: int
-    hypervolume_so_far: float | None
-    reference_point: dict[str, float] | None
 
 
 @dataclass(frozen=True)

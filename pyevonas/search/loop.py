@@ -615,17 +615,7 @@ class _Loop:
             self.store.save_generation(g, extras=extras)
         front = chosen.front
         if front is not None:
-            self.emit(
-                FrontMeasured(
-                    g,
-                    front.objectives,
-                    front.size,
-                    front.hypervolume,
-                    front.size_so_far,
-                    front.hypervolume_so_far,
-                    front.reference_point,
-                )
-            )
+            self.emit(FrontMeasured(**vars(front)))
 
     def create_initial(self) -> None:
         rng = np.random.default_rng(self.config.seed)
