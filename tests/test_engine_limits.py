@@ -110,6 +110,22 @@ def test_private_encoder_refuses_a_bad_column_instead_of_panicking() -> None:
         _core.Encoder([], [("X", [(0, [], [("p", 5)])])], 1)
 
 
+def test_pair_path_checks_what_an_encoder_leaves_out() -> None:
+    """The per-call path skips its input check only for an encoder that fills every column the
+    table's rules read; a (private) encoder that leaves one out gets the check's error, never a
+    similarity computed from a NaN."""
+    base = np.array([[1.0]])
+    term_param = np.zeros((1, 1, 1), dtype=np.int64)  # the one rule reads column 0
+    table = _core.ScoreTable(base, term_param, np.ones((1, 1, 1)), np.ones((1, 1, 1)), 2, -0.5, -0.5, "paper")
+    full = _core.Encoder([], [("X", [(0, [], [("p", 0), ("q", 1)])])], 2)
+    short = _core.Encoder([], [("X", [(0, [], [("q", 1)])])], 2)
+    a = [{"layer": "X", "p": 1, "q": 2}, {"layer": "X", "p": 3, "q": 2}]
+    b = [{"layer": "X", "p": 2, "q": 2}]
+    assert 0.0 <= _core.pair_similarity(table, full, a, b) <= 1.0
+    with pytest.raises(pyevonas.EncodingError, match="not finite|NaN"):
+        _core.pair_similarity(table, short, a, b)
+
+
 # --- overflowing schemas -----------------------------------------------------------------------
 def _schema_with(**changes: float) -> dict:
     d = pyevonas.Scoring.builtin("default").to_dict()

@@ -32,3 +32,4 @@ pub mod archive;
 pub mod local;
 pub mod pair;
 pub mod small;
+pub mod text;

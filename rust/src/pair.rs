@@ -146,10 +146,16 @@ impl PairScorer {
     pub fn similarity(&mut self, table: &Arc<ScoreTable>, a: Seq<'_>, b: Seq<'_>) -> Result<f64> {
         check(table, a, 0)?;
         check(table, b, 1)?;
+        Ok(self.similarity_of_checked(table, a, b))
+    }
+
+    /// [`PairScorer::similarity`] of two sequences known to pass [`check`] (made by an
+    /// encoder that only produces such sequences).
+    pub fn similarity_of_checked(&mut self, table: &Arc<ScoreTable>, a: Seq<'_>, b: Seq<'_>) -> f64 {
         let self_a = self.self_score(table, a);
         let self_b = self.self_score(table, b);
         let s = self.score(table, a, b);
-        Ok(table.normalise(s, a.len(), b.len(), self_a, self_b))
+        table.normalise(s, a.len(), b.len(), self_a, self_b)
     }
 
     /// One optimal alignment of `a` against `b` with its similarity (as

@@ -23,6 +23,7 @@ use crate::matrix::{self, Element};
 use crate::mem;
 use crate::score::{LowerBound, ScoreTable, Term};
 use crate::seq::Population;
+use crate::text::eq_bytes;
 use crate::threads;
 
 /// `Population.align`'s answer: (pairs [(i or -1, j or -1)], column scores, raw score, similarity).
@@ -564,6 +565,36 @@ struct LayerChoice {
     params: Vec<(usize, usize)>,
 }
 
+/// Layer names and the gene types each can be, found by name with a short inline comparison:
+/// the lookup runs once per layer dict, and the call to `memcmp` a string key's `==` makes
+/// cost as much as the rest of it.
+struct LayerMap {
+    index: hashbrown::HashTable<usize>,
+    entries: Vec<(String, Vec<LayerChoice>)>,
+}
+
+impl LayerMap {
+    fn new(entries: Vec<(String, Vec<LayerChoice>)>) -> Self {
+        let mut index = hashbrown::HashTable::with_capacity(entries.len());
+        for (i, (name, _)) in entries.iter().enumerate() {
+            index.insert_unique(Self::hash(name.as_bytes()), i, |&j| Self::hash(entries[j].0.as_bytes()));
+        }
+        LayerMap { index, entries }
+    }
+
+    fn hash(name: &[u8]) -> u64 {
+        use std::hash::BuildHasher;
+        rustc_hash::FxBuildHasher.hash_one(name)
+    }
+
+    fn get(&self, name: &[u8]) -> Option<&[LayerChoice]> {
+        let i = *self
+            .index
+            .find(Self::hash(name), |&i| eq_bytes(self.entries[i].0.as_bytes(), name))?;
+        Some(&self.entries[i].1)
+    }
+}
+
 /// Layer dicts between two looks at a dict's own key objects.
 const RELEARN_EVERY: u32 = 32;
 
@@ -607,10 +638,12 @@ impl Keys {
 #[pyclass(frozen, name = "Encoder", module = "pyevonas._core")]
 struct PyEncoder {
     ignore: Vec<String>,
-    layers: rustc_hash::FxHashMap<String, Vec<LayerChoice>>,
+    layers: LayerMap,
     n_params: usize,
     /// Touched only with the GIL held (so never contended); a lock because the class is frozen.
     keys: std::sync::Mutex<Keys>,
+    /// The last table `covers` answered for, with the answer (held: its address stays its own).
+    covered: std::sync::Mutex<Option<(Arc<ScoreTable>, bool)>>,
 }
 
 /// Slot of the `layer` key.
@@ -657,7 +690,8 @@ impl PyEncoder {
                     .collect();
                 (name, choices)
             })
-            .collect();
+            .collect::<Vec<_>>();
+        let layers = LayerMap::new(layers);
         let objects = names.iter().map(|k| PyString::intern(py, k).unbind()).collect();
         Ok(PyEncoder {
             ignore,
@@ -668,6 +702,7 @@ impl PyEncoder {
                 by_name,
                 countdown: 0,
             }),
+            covered: std::sync::Mutex::new(None),
         })
     }
 
@@ -704,6 +739,27 @@ impl PyEncoder {
         self.keys.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
+    /// True when every sequence this encoder produces passes [`crate::pair::check`] under
+    /// `table`: the same number of columns, known type codes, and every column a rule of a
+    /// gene's type reads among the columns the encoder fills (with finite values) for it.
+    /// Then the per-call path need not check its input again. Remembered per table.
+    fn covers(&self, table: &Arc<ScoreTable>) -> bool {
+        let mut last = self.covered.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        if let Some((t, answer)) = &*last {
+            if Arc::ptr_eq(t, table) {
+                return *answer;
+            }
+        }
+        let used = table.used_params_by_type();
+        let answer = self.n_params == table.n_params()
+            && self.layers.entries.iter().flat_map(|(_, choices)| choices).all(|ch| {
+                used.get(ch.code as usize)
+                    .is_some_and(|cols| cols.iter().all(|c| ch.params.iter().any(|&(_, col)| col == *c)))
+            });
+        *last = Some((table.clone(), answer));
+        answer
+    }
+
     /// Append one plain chromosome's genes to `codes` and `params`; false (leaving the
     /// buffers in an unspecified state) when it needs the validating Python path.
     fn encode_one(
@@ -724,7 +780,7 @@ impl PyEncoder {
             };
             keys.learn(layer);
             let key = |slot: usize| keys.objects[slot].bind(py);
-            let Some(name) = layer.get_item(key(LAYER_SLOT))? else {
+            let Some(name) = value(layer, key(LAYER_SLOT))? else {
                 return Ok(false);
             };
             let Ok(name) = name.cast::<PyString>() else {
@@ -735,7 +791,7 @@ impl PyEncoder {
             };
             // A schema never lists a gene's layer among the ignored ones, so the (common) gene
             // lookup goes first.
-            let Some(choices) = self.layers.get(name) else {
+            let Some(choices) = self.layers.get(name.as_bytes()) else {
                 if self.ignore.iter().any(|x| x == name) {
                     continue;
                 }
@@ -744,8 +800,8 @@ impl PyEncoder {
             let mut chosen = None;
             'choice: for ch in choices {
                 for (slot, want) in &ch.when {
-                    match layer.get_item(key(*slot))? {
-                        Some(x) if same(&x, want.bind(py))? => {}
+                    match value(layer, key(*slot))? {
+                        Some(x) if same(x, want.bind(py))? => {}
                         _ => continue 'choice,
                     }
                 }
@@ -756,7 +812,7 @@ impl PyEncoder {
             let row = params.len();
             params.resize(row + self.n_params, f64::NAN);
             for &(slot, col) in &ch.params {
-                let Some(v) = layer.get_item(key(slot))? else {
+                let Some(v) = value(layer, key(slot))? else {
                     return Ok(false);
                 };
                 // Exactly int or float (not bool, not str), and finite.
@@ -786,15 +842,44 @@ impl PyEncoder {
     }
 }
 
+/// `layer[key]` without a reference of its own (None when absent).
+///
+/// Taking and dropping a reference per value read costs two calls into the interpreter under
+/// the stable ABI, a tenth of the encoder's time. The dict holds the value for as long as no
+/// Python code runs that could change the dict; the encoder runs none between reading a value
+/// and using it (casts, `str` and number reads, `==` of two exact `str`, `int` or `float`),
+/// and `same` takes a reference of its own before any other `==`, which could.
+fn value<'a, 'py>(
+    layer: &'a Bound<'py, PyDict>,
+    key: &Bound<'py, PyString>,
+) -> PyResult<Option<Borrowed<'a, 'py, PyAny>>> {
+    let py = layer.py();
+    // SAFETY: both pointers are live objects (held by the caller); the result is a borrowed
+    // reference or null.
+    let ptr = unsafe { pyo3::ffi::PyDict_GetItemWithError(layer.as_ptr(), key.as_ptr()) };
+    if ptr.is_null() {
+        return PyErr::take(py).map_or(Ok(None), Err);
+    }
+    // SAFETY: non-null, owned by `layer` (which outlives 'a), used as argued above.
+    Ok(Some(unsafe { Borrowed::from_ptr(py, ptr) }))
+}
+
 /// A `when` condition's test, `bool(x == want)` as the validating path has it; two exact
 /// strings are compared here without a call into Python.
-fn same(x: &Bound<'_, PyAny>, want: &Bound<'_, PyAny>) -> PyResult<bool> {
+fn same(x: Borrowed<'_, '_, PyAny>, want: &Bound<'_, PyAny>) -> PyResult<bool> {
     if let (Ok(a), Ok(b)) = (x.cast_exact::<PyString>(), want.cast_exact::<PyString>()) {
         if let (Ok(a), Ok(b)) = (a.to_str(), b.to_str()) {
-            return Ok(a == b);
+            return Ok(eq_bytes(a.as_bytes(), b.as_bytes()));
         }
     }
-    x.eq(want)
+    let exact = |o: &Bound<'_, PyAny>| o.is_exact_instance_of::<PyInt>() || o.is_exact_instance_of::<PyFloat>();
+    if exact(&x) && exact(want) {
+        // No Python code runs in comparing two built-in numbers: the borrowed value is fine.
+        return x.eq(want);
+    }
+    // Any other `==` may run Python code that changes the dict: compare with a reference of
+    // our own.
+    x.to_owned().eq(want)
 }
 
 /// Threads the default pool uses (`PYEVONAS_NUM_THREADS` or the machine's parallelism);
@@ -832,9 +917,21 @@ fn check_n_threads(n_threads: Option<usize>) -> PyResult<()> {
 
 thread_local! {
     static PAIR: std::cell::RefCell<crate::pair::PairScorer> = std::cell::RefCell::default();
+    /// The encoded sides of the pair being computed, kept between calls (no allocation per
+    /// pair once warm).
+    static SIDES: std::cell::RefCell<Sides> = std::cell::RefCell::default();
 }
 
-/// One side of a pair into `codes` and `params`: a plain chromosome (encoded here; false if it
+/// Where a side of a pair came from.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Side {
+    /// Encoded here from a plain chromosome.
+    Encoded,
+    /// Given as `(codes, params)` arrays (checked by the scorer).
+    Arrays,
+}
+
+/// One side of a pair into `codes` and `params`: a plain chromosome (encoded here; None if it
 /// needs the validating Python path) or a `(codes, params)` tuple of arrays.
 fn pair_side(
     table: &ScoreTable,
@@ -843,7 +940,7 @@ fn pair_side(
     x: &Bound<'_, PyAny>,
     codes: &mut Vec<u32>,
     params: &mut Vec<f64>,
-) -> PyResult<bool> {
+) -> PyResult<Option<Side>> {
     if let Ok(t) = x.cast::<pyo3::types::PyTuple>() {
         let (c, p): (PyReadonlyArray1<'_, u32>, PyReadonlyArray2<'_, f64>) = t.extract()?;
         let shape = p.shape();
@@ -857,36 +954,46 @@ fn pair_side(
         }
         codes.extend(c.as_array().iter());
         params.extend(p.as_array().iter());
-        return Ok(true);
+        return Ok(Some(Side::Arrays));
     }
-    encoder.encode_one(keys, x, codes, params)
+    Ok(encoder.encode_one(keys, x, codes, params)?.then_some(Side::Encoded))
 }
 
 /// `pair_align`'s answer: (pairs flattened, column scores, raw score, similarity).
 type FlatAlignment = (Vec<i64>, Vec<f64>, f64, f64);
 
-/// Both sides of a pair, or None when either needs the Python path.
-type PairInput = Option<Sides>;
-
+/// Encode both sides of a pair into `sides` (emptied first); None when either needs the
+/// Python path, else whether both sides are known to pass [`crate::pair::check`] already
+/// (encoded here by an encoder that covers the table).
 fn pair_input(
-    table: &ScoreTable,
+    table: &Arc<ScoreTable>,
     encoder: &PyEncoder,
     a: &Bound<'_, PyAny>,
     b: &Bound<'_, PyAny>,
-) -> PyResult<PairInput> {
+    sides: &mut Sides,
+) -> PyResult<Option<bool>> {
     let mut keys = encoder.keys();
-    let np = table.n_params();
-    let mut sides = [
-        (Vec::with_capacity(32), Vec::with_capacity(32 * np)),
-        (Vec::with_capacity(32), Vec::with_capacity(32 * np)),
-    ];
-    for (x, (c, p)) in [a, b].into_iter().zip(sides.iter_mut()) {
-        if !pair_side(table, encoder, &mut keys, x, c, p)? {
-            return Ok(None);
+    let mut checked = true;
+    let ((ca, pa), (cb, pb)) = sides;
+    for (x, (c, p)) in [(a, (ca, pa)), (b, (cb, pb))] {
+        c.clear();
+        p.clear();
+        match pair_side(table, encoder, &mut keys, x, c, p)? {
+            None => return Ok(None),
+            Some(side) => checked &= side == Side::Encoded,
         }
     }
-    let [sa, sb] = sides;
-    Ok(Some((sa, sb)))
+    drop(keys);
+    Ok(Some(checked && encoder.covers(table)))
+}
+
+/// Run `f` on this thread's pair buffers (fresh ones when a call is already using them, which
+/// only a `==` of some odd `when` value calling back into pyevonas could cause).
+fn with_sides<R>(f: impl FnOnce(&mut Sides) -> R) -> R {
+    SIDES.with(|cell| match cell.try_borrow_mut() {
+        Ok(mut sides) => f(&mut sides),
+        Err(_) => f(&mut Sides::default()),
+    })
 }
 
 /// One pair's encoded sides.
@@ -952,20 +1059,29 @@ fn pair_similarity(
     b: &Bound<'_, PyAny>,
 ) -> PyResult<Option<f64>> {
     let t = &table.get().inner;
-    let Some(sides) = pair_input(t, encoder.get(), a, b)? else {
-        return Ok(None);
-    };
-    if pair_cells(&sides) > SMALL_CELLS {
-        let sim = pair_on_pool(py, table.get(), sides, |pop, stop| {
-            let s = pop.similarity(t, 0, 1, &mut Aligner::with_stop(stop.clone()));
-            stop.check().map(|()| s)
-        })?;
-        return Ok(Some(sim));
-    }
-    let (sa, sb) = pair_seqs(&sides);
-    PAIR.with(|s| s.borrow_mut().similarity(t, sa, sb))
+    with_sides(|sides| {
+        let Some(checked) = pair_input(t, encoder.get(), a, b, sides)? else {
+            return Ok(None);
+        };
+        if pair_cells(sides) > SMALL_CELLS {
+            let sim = pair_on_pool(py, table.get(), std::mem::take(sides), |pop, stop| {
+                let s = pop.similarity(t, 0, 1, &mut Aligner::with_stop(stop.clone()));
+                stop.check().map(|()| s)
+            })?;
+            return Ok(Some(sim));
+        }
+        let (sa, sb) = pair_seqs(sides);
+        PAIR.with(|s| {
+            let mut s = s.borrow_mut();
+            if checked {
+                Ok(s.similarity_of_checked(t, sa, sb))
+            } else {
+                s.similarity(t, sa, sb)
+            }
+        })
         .map(Some)
         .map_err(to_py)
+    })
 }
 
 /// Traced alignment of `a` (as A) against `b` (as B): (pairs flattened, `[i0, j0, i1, j1, ...]`
@@ -980,23 +1096,25 @@ fn pair_align(
     b: &Bound<'_, PyAny>,
 ) -> PyResult<Option<FlatAlignment>> {
     let t = &table.get().inner;
-    let Some(sides) = pair_input(t, encoder.get(), a, b)? else {
-        return Ok(None);
-    };
-    if pair_cells(&sides) > SMALL_CELLS {
-        let (al, sim) = pair_on_pool(py, table.get(), sides, |pop, stop| {
-            let (a, b) = (pop.seq(0), pop.seq(1));
-            let sub = |x: usize, y: usize| pop.gene_score(t, a[x], b[y]);
-            let al = Aligner::with_stop(stop.clone()).align(a.len(), b.len(), sub, t.gaps())?;
-            let selfs = pop.self_scores();
-            let sim = t.normalise(al.score, a.len(), b.len(), selfs[0], selfs[1]);
-            Ok((al, sim))
-        })?;
-        return Ok(Some((flat_pairs(&al.ops), al.column_scores, al.score, sim)));
-    }
-    let (sa, sb) = pair_seqs(&sides);
-    let (al, sim) = PAIR.with(|s| s.borrow_mut().align(t, sa, sb)).map_err(to_py)?;
-    Ok(Some((flat_pairs(&al.ops), al.column_scores, al.score, sim)))
+    with_sides(|sides| {
+        if pair_input(t, encoder.get(), a, b, sides)?.is_none() {
+            return Ok(None);
+        }
+        if pair_cells(sides) > SMALL_CELLS {
+            let (al, sim) = pair_on_pool(py, table.get(), std::mem::take(sides), |pop, stop| {
+                let (a, b) = (pop.seq(0), pop.seq(1));
+                let sub = |x: usize, y: usize| pop.gene_score(t, a[x], b[y]);
+                let al = Aligner::with_stop(stop.clone()).align(a.len(), b.len(), sub, t.gaps())?;
+                let selfs = pop.self_scores();
+                let sim = t.normalise(al.score, a.len(), b.len(), selfs[0], selfs[1]);
+                Ok((al, sim))
+            })?;
+            return Ok(Some((flat_pairs(&al.ops), al.column_scores, al.score, sim)));
+        }
+        let (sa, sb) = pair_seqs(sides);
+        let (al, sim) = PAIR.with(|s| s.borrow_mut().align(t, sa, sb)).map_err(to_py)?;
+        Ok(Some((flat_pairs(&al.ops), al.column_scores, al.score, sim)))
+    })
 }
 
 /// Encoded arrays as owned vectors, checked as `Population(...)` checks them.
