@@ -17,8 +17,12 @@ use crate::align::{Aligner, Alignment};
 use crate::error::{Error, Result};
 use crate::score::ScoreTable;
 
-/// Self scores a scorer remembers before it starts afresh.
+/// Self scores a scorer remembers per table before it starts that table afresh.
 const MEMO_SIZE: usize = 4096;
+
+/// Tables a scorer remembers self scores under (a loop may alternate schemas: `default` for
+/// one measure, `paper` for another, a file for a third).
+const MEMO_TABLES: usize = 4;
 
 /// One encoded sequence: a type code per gene and `n_params` parameters per gene (row-major;
 /// NaN where a gene lacks a column).
@@ -78,6 +82,9 @@ pub fn check(table: &ScoreTable, s: Seq<'_>, seq: usize) -> Result<()> {
     Ok(())
 }
 
+/// Self scores by sequence content (type codes, then parameter bits).
+type SelfScores = FxHashMap<Vec<u64>, f64>;
+
 /// Reusable buffers for pairs (one per thread; no allocation per pair once warm), and the self
 /// scores of the sequences it has met under one table.
 ///
@@ -85,35 +92,47 @@ pub fn check(table: &ScoreTable, s: Seq<'_>, seq: usize) -> Result<()> {
 /// again (an archive, a population); a sequence's self score (its alignment with itself, which
 /// normalises every similarity it takes part in) costs as much as the pair's own alignment, so
 /// it is kept, keyed by the sequence's full content (type codes and parameter bits: equal keys
-/// are equal sequences, so a remembered score is exactly the one computed).
+/// are equal sequences, so a remembered score is exactly the one computed), per table for the
+/// last `MEMO_TABLES` tables used.
 #[derive(Debug, Default, Clone)]
 pub struct PairScorer {
     al: Aligner,
     sub: Vec<f64>,
-    table: Option<Arc<ScoreTable>>,
-    memo: FxHashMap<Vec<u64>, f64>,
+    /// Most recently used table first. Holding a table keeps its address from being reused
+    /// by another one.
+    memos: Vec<(Arc<ScoreTable>, SelfScores)>,
     key: Vec<u64>,
 }
 
 impl PairScorer {
-    /// Self score of `s` under `table` (remembered per content while the table stays the same).
-    fn self_score(&mut self, table: &Arc<ScoreTable>, s: Seq<'_>) -> f64 {
-        if !self.table.as_ref().is_some_and(|t| Arc::ptr_eq(t, table)) {
-            // Holding the table keeps its address from being reused by another one.
-            self.table = Some(table.clone());
-            self.memo.clear();
+    /// Put the self-score memo of `table` first (a new one, the oldest dropped, for a table
+    /// not among the last few).
+    fn use_memo_of(&mut self, table: &Arc<ScoreTable>) {
+        match self.memos.iter().position(|(t, _)| Arc::ptr_eq(t, table)) {
+            Some(0) => {}
+            Some(i) => self.memos[..=i].rotate_right(1),
+            None => {
+                self.memos.truncate(MEMO_TABLES - 1);
+                self.memos.insert(0, (table.clone(), SelfScores::default()));
+            }
         }
+    }
+
+    /// Self score of `s` under `table` (remembered per content and table).
+    fn self_score(&mut self, table: &Arc<ScoreTable>, s: Seq<'_>) -> f64 {
+        self.use_memo_of(table);
         self.key.clear();
         self.key.extend(s.codes.iter().map(|&c| u64::from(c)));
         self.key.extend(s.params.iter().map(|p| p.to_bits()));
-        if let Some(&v) = self.memo.get(&self.key) {
+        if let Some(&v) = self.memos[0].1.get(&self.key) {
             return v;
         }
         let v = self.score(table, s, s);
-        if self.memo.len() >= MEMO_SIZE {
-            self.memo.clear();
+        let memo = &mut self.memos[0].1;
+        if memo.len() >= MEMO_SIZE {
+            memo.clear();
         }
-        self.memo.insert(self.key.clone(), v);
+        memo.insert(self.key.clone(), v);
         v
     }
 
@@ -222,10 +241,12 @@ mod tests {
 
     #[test]
     fn pairs_equal_the_population_bit_for_bit() {
-        // One scorer for both tables: its remembered self scores must not leak across them.
+        // One scorer for several tables, more than it remembers, met again in turn: its
+        // remembered self scores must not leak across them.
         let mut ps = PairScorer::default();
-        for open in [-0.5, -2.0, -0.5] {
-            let t = Arc::new(table(open));
+        let tables: Vec<Arc<ScoreTable>> = [-0.5, -2.0, -1.0, -3.0, -4.0].map(|o| Arc::new(table(o))).into();
+        for k in [0, 1, 0, 2, 3, 4, 1, 0, 4, 0] {
+            let t = tables[k].clone();
             let s = seqs();
             let codes: Vec<u32> = s.iter().flat_map(|x| x.0.clone()).collect();
             let params: Vec<f64> = s.iter().flat_map(|x| x.1.clone()).collect();
@@ -254,6 +275,8 @@ mod tests {
                     assert_eq!(tsim.to_bits(), sim.to_bits());
                 }
             }
+            assert!(ps.memos.len() <= MEMO_TABLES);
+            assert!(Arc::ptr_eq(&ps.memos[0].0, &t));
         }
     }
 

@@ -95,13 +95,21 @@ pub fn fill_small<T: Element>(
     // Under a symmetric table, the raw scores of the upper triangle (in length order) and the
     // diagonal, normalised once all are known.
     let mut raw = if half { vec![0.0f64; width * width] } else { Vec::new() };
-    for (g, group) in order.chunks(SMALL_LANES).enumerate() {
+    // Groups of `SMALL_LANES` rows in length order, the shortest rows left over (when the
+    // rows do not fill whole groups) forming a group of their own first: its idle lanes then
+    // cost the least, where a lone longest row would cost as much as a whole group of the
+    // longest (under a symmetric table, a fifth of a 25 x 25 matrix's work).
+    let short = order.len() % SMALL_LANES;
+    let groups = std::iter::once(&order[..short])
+        .filter(|g| !g.is_empty())
+        .chain(order[short..].chunks(SMALL_LANES));
+    let mut first = 0;
+    for group in groups {
         let grp = Group::new(pop, group);
         // Under a symmetric table: columns from this group's first row on (a lane skips the
         // columns before its own row: their cells are the mirror of ones already written).
         // Columns go `COLUMNS` at a time, neighbours in length order, so little of the shorter
         // ones' padding is computed.
-        let first = g * SMALL_LANES;
         let mut targets: Vec<(usize, usize)> = if half {
             order.iter().copied().enumerate().skip(first).collect()
         } else {
@@ -133,6 +141,7 @@ pub fn fill_small<T: Element>(
                 }
             }
         }
+        first += group.len();
     }
     if half {
         let at = |i: usize, j: usize| (i - rows.start) * width + (j - cols.start);
