@@ -281,6 +281,36 @@ mod tests {
     }
 
     #[test]
+    fn remembered_self_scores_are_per_content_exactly() {
+        // Sequences that differ in one code, one parameter or only a zero's sign, more of them
+        // than the memo holds: every self score is the one computed afresh.
+        let t = Arc::new(table(-0.5));
+        let mut ps = PairScorer::default();
+        let mut seqs: Vec<(Vec<u32>, Vec<f64>)> = Vec::new();
+        for i in 0..(MEMO_SIZE + 500) {
+            let x = (i % 97) as f64;
+            seqs.push((
+                vec![0, (i % 2) as u32, 2],
+                vec![x, if i % 3 == 0 { -0.0 } else { 0.0 }, f64::NAN],
+            ));
+        }
+        seqs.push((vec![0, 1], vec![1.0, 2.0]));
+        seqs.push((vec![0], vec![1.0]));
+        for pass in 0..2 {
+            for (c, p) in &seqs {
+                let s = Seq { codes: c, params: p };
+                let want = PairScorer::default().score(&t, s, s);
+                assert_eq!(
+                    ps.self_score(&t, s).to_bits(),
+                    want.to_bits(),
+                    "pass {pass}, {c:?} {p:?}"
+                );
+            }
+        }
+        assert!(ps.memos[0].1.len() <= MEMO_SIZE);
+    }
+
+    #[test]
     fn bad_input_is_the_population_error() {
         let t = Arc::new(table(-0.5));
         let mut ps = PairScorer::default();

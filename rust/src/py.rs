@@ -642,8 +642,9 @@ struct PyEncoder {
     n_params: usize,
     /// Touched only with the GIL held (so never contended); a lock because the class is frozen.
     keys: std::sync::Mutex<Keys>,
-    /// The last table `covers` answered for, with the answer (held: its address stays its own).
-    covered: std::sync::Mutex<Option<(Arc<ScoreTable>, bool)>>,
+    /// The first table `covers` answered for, with the answer (held: its address stays its
+    /// own). An encoder serves one table; another is answered afresh each time.
+    covered: std::sync::OnceLock<(Arc<ScoreTable>, bool)>,
 }
 
 /// Slot of the `layer` key.
@@ -702,7 +703,7 @@ impl PyEncoder {
                 by_name,
                 countdown: 0,
             }),
-            covered: std::sync::Mutex::new(None),
+            covered: std::sync::OnceLock::new(),
         })
     }
 
@@ -744,20 +745,21 @@ impl PyEncoder {
     /// gene's type reads among the columns the encoder fills (with finite values) for it.
     /// Then the per-call path need not check its input again. Remembered per table.
     fn covers(&self, table: &Arc<ScoreTable>) -> bool {
-        let mut last = self.covered.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        if let Some((t, answer)) = &*last {
-            if Arc::ptr_eq(t, table) {
-                return *answer;
-            }
+        let (t, answer) = self.covered.get_or_init(|| (table.clone(), self.covers_afresh(table)));
+        if Arc::ptr_eq(t, table) {
+            *answer
+        } else {
+            self.covers_afresh(table)
         }
+    }
+
+    fn covers_afresh(&self, table: &ScoreTable) -> bool {
         let used = table.used_params_by_type();
-        let answer = self.n_params == table.n_params()
+        self.n_params == table.n_params()
             && self.layers.entries.iter().flat_map(|(_, choices)| choices).all(|ch| {
                 used.get(ch.code as usize)
                     .is_some_and(|cols| cols.iter().all(|c| ch.params.iter().any(|&(_, col)| col == *c)))
-            });
-        *last = Some((table.clone(), answer));
-        answer
+            })
     }
 
     /// Append one plain chromosome's genes to `codes` and `params`; false (leaving the
