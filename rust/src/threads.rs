@@ -30,10 +30,15 @@ pub const THREAD_CAP: usize = 256;
 /// How many pools (one per distinct thread count) are kept alive.
 pub const POOL_CACHE: usize = 4;
 
-/// The machine's available parallelism (1 if unknown).
+/// The machine's available parallelism (1 if unknown), asked once per process: on Linux the
+/// standard library reads the cgroup's CPU quota from files for each question, some ten
+/// microseconds, which every small matrix and archive addition asked (more than a 25 x 25
+/// matrix's alignments). A quota changed while the process runs is not seen (the pools, sized
+/// once, would not follow it either).
 #[must_use]
 pub fn available() -> usize {
-    std::thread::available_parallelism().map_or(1, NonZero::get)
+    static AVAILABLE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *AVAILABLE.get_or_init(|| std::thread::available_parallelism().map_or(1, NonZero::get))
 }
 
 /// Most threads one call may ask for: [`THREAD_CAP`], or the machine's parallelism if larger.
