@@ -777,7 +777,9 @@ impl PyEncoder {
         let py = arch.py();
         let before = codes.len();
         for layer in arch.iter() {
-            let Ok(layer) = layer.cast::<PyDict>() else {
+            // The exact type first: a pointer comparison, where the subclass check is a call
+            // into the interpreter under the stable ABI.
+            let Ok(layer) = layer.cast_exact::<PyDict>().or_else(|_| layer.cast::<PyDict>()) else {
                 return Ok(false);
             };
             keys.learn(layer);
@@ -785,7 +787,7 @@ impl PyEncoder {
             let Some(name) = value(layer, key(LAYER_SLOT))? else {
                 return Ok(false);
             };
-            let Ok(name) = name.cast::<PyString>() else {
+            let Ok(name) = name.cast_exact::<PyString>().or_else(|_| name.cast::<PyString>()) else {
                 return Ok(false);
             };
             let Ok(name) = name.to_str() else {
