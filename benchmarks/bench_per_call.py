@@ -65,15 +65,18 @@ def cycling(items: list[Any]) -> Callable[[], Any]:
 
 def per_call_interleaved(fns: dict[str, Callable[[], Any]], number: int, repeat: int = 40) -> dict[str, float]:
     """``per_call`` of several functions, their repeats interleaved so that a busy spell of the
-    machine weighs on all of them alike."""
+    machine weighs on all of them alike, in an order rotated each round (a function timed right
+    after another one finds the caches full of that one's code and data: rotating spreads this
+    over all of them)."""
     sizes = {}
     for name, fn in fns.items():
         t = timeit.timeit(fn, number=10) / 10
         sizes[name] = max(1, min(number, int(0.005 / max(t, 1e-9))))
     best = dict.fromkeys(fns, float("inf"))
-    for _ in range(repeat):
-        for name, fn in fns.items():
-            best[name] = min(best[name], timeit.timeit(fn, number=sizes[name]) / sizes[name])
+    names = list(fns)
+    for r in range(repeat):
+        for name in names[r % len(names) :] + names[: r % len(names)]:
+            best[name] = min(best[name], timeit.timeit(fns[name], number=sizes[name]) / sizes[name])
     return best
 
 

@@ -10,14 +10,19 @@ __all__ = [
     "SMALL_CELLS",
     "Archive",
     "Encoder",
+    "PairKit",
     "Population",
     "ScoreTable",
     "__version__",
     "default_threads",
+    "install_similarity",
     "matrix_here",
     "max_threads",
     "pair_align",
     "pair_similarity",
+    "remember_file",
+    "remember_schema",
+    "similarity",
 ]
 __version__: str
 SMALL_CELLS: int
@@ -101,6 +106,17 @@ def pair_similarity(table: ScoreTable, encoder: Encoder, a: object, b: object) -
 def pair_align(
     table: ScoreTable, encoder: Encoder, a: object, b: object
 ) -> tuple[list[int], list[float], float, float] | None: ...
+
+@final
+class PairKit:
+    def __new__(cls, table: ScoreTable, encoder: Encoder) -> PairKit: ...
+
+# pyevonas.similarity itself; the Python implementation behind it is installed once by
+# pyevonas.metric.api (slow(a, b, schema) for whatever the fast lane leaves).
+def install_similarity(named: dict[str, PairKit], slow: Callable[[Any, Any, Any], float]) -> None: ...
+def remember_schema(schema: object, kit: PairKit) -> None: ...
+def remember_file(key: tuple[int, int, int, int], kit: PairKit) -> None: ...
+def similarity(a: object, b: object, schema: object = "default") -> float: ...
 def matrix_here(
     table: ScoreTable,
     codes: NDArray[np.uint32],

@@ -112,6 +112,57 @@ def test_schemas_are_compiled_once(tmp_path: Path) -> None:
         compiled(str(tmp_path))
 
 
+# --- pyevonas.similarity is native ---------------------------------------------------------
+def _conv(filters: int, kernel: int) -> dict:
+    return {"layer": "C_2D", "filters": filters, "kernel_size": kernel, "strides": 1}
+
+
+_PLAIN = [
+    [_conv(32, 3), {"layer": "BN_2D"}, {"layer": "R_2D"}, {"layer": "GAP_2D"}, {"layer": "D", "units": 64}],
+    [_conv(64, 3), {"layer": "MP_2D", "pool_size": 2}, {"layer": "GAP_2D"}, {"layer": "D", "units": 10}],
+    [_conv(16, 5), _conv(32, 3), {"layer": "DO", "rate": 0.2}, {"layer": "FLAT"}, {"layer": "D", "units": 64}],
+]
+
+
+def test_similarity_is_native_and_equals_the_matrix_for_every_schema_form(tmp_path: Path) -> None:
+    import inspect
+
+    assert type(pyevonas.similarity).__name__ == "builtin_function_or_method"
+    assert str(inspect.signature(pyevonas.similarity)) == "(a, b, schema='default')"
+    assert "Similarity of two architectures" in (pyevonas.similarity.__doc__ or "")
+    path = tmp_path / "mine.json"
+    data = json.loads(pyevonas.Scoring.builtin("default").to_json())
+    data["gap"] = {"open": -0.75, "extend": -0.75}
+    path.write_text(json.dumps(data))
+    # More Scorings than the native side remembers, each met twice: once through Python, then
+    # (while remembered) natively.
+    scorings = [pyevonas.Scoring.builtin(n).model_copy() for n in ("default", "paper") * 6]
+    for schema in ["default", "paper", path, str(path), *scorings, *scorings[:2], data]:
+        want = pyevonas.similarity_matrix(_PLAIN, schema=schema)
+        for _ in range(2):
+            got = [[pyevonas.similarity(x, y, schema) for y in _PLAIN] for x in _PLAIN]
+            np.testing.assert_array_equal(got, want, err_msg=f"schema {schema!r:.60}")
+    assert pyevonas.similarity(_PLAIN[0], _PLAIN[1], schema="default") == pyevonas.similarity(_PLAIN[0], _PLAIN[1])
+
+
+def test_native_similarity_follows_an_edited_schema_file(tmp_path: Path) -> None:
+    a, b = _PLAIN[0], _PLAIN[2]
+    path = tmp_path / "mine.json"
+    data = json.loads(pyevonas.Scoring.builtin("default").to_json())
+    path.write_text(json.dumps(data))
+    for _ in range(3):  # remembered by its version after the first call
+        assert pyevonas.similarity(a, b, path) == pyevonas.similarity(a, b)
+    data["gap"] = {"open": -2.5, "extend": -2.5}
+    path.write_text(json.dumps(data))
+    os.utime(path, ns=(1, 10**18))
+    edited = pyevonas.Scoring.from_dict(data)
+    assert pyevonas.similarity(a, b, path) == pyevonas.similarity(a, b, edited) != pyevonas.similarity(a, b)
+    assert pyevonas.similarity(a, b, str(path)) == pyevonas.similarity(a, b, edited)
+    path.unlink()
+    with pytest.raises(SchemaError, match="no scoring schema"):
+        pyevonas.similarity(a, b, path)
+
+
 # --- small matrices on the calling thread ---------------------------------------------------
 @ARCH
 @given(st.lists(archs(max_size=12), min_size=1, max_size=30), st.integers(0, 30), st.sampled_from(SCHEMAS))

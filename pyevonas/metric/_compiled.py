@@ -97,6 +97,8 @@ class CompiledScoring:
         self.traced_fast: Callable[[Any, Any], tuple[list[int], list[float], float, float] | None] = partial(
             _core.pair_align, self.table, self._encoder
         )
+        #: What ``pyevonas.similarity`` (in Rust) needs to compute a pair without Python.
+        self.kit = _core.PairKit(self.table, self._encoder)
 
     def _build_table(self) -> _core.ScoreTable:
         s = self.scoring
@@ -324,6 +326,8 @@ def _same(a: Any, b: Any) -> bool:
 # identity and modification (device, inode, mtime in ns, size): a new or edited file is read
 # again, an unchanged one costs one stat() per call.
 _BY_NAME: dict[str, CompiledScoring] = {}
+#: The built-in names' pair kits, read by ``pyevonas.similarity`` (Rust) as it fills.
+KITS_BY_NAME: dict[str, _core.PairKit] = {}
 _BY_FILE: dict[tuple[int, int, int, int], CompiledScoring] = {}
 _MAX_FILES = 32
 
@@ -336,6 +340,7 @@ def compiled(schema: str | Path | Scoring | Any = "default") -> CompiledScoring:
             return hit
         if schema in BUILTIN_SCHEMAS:
             hit = _BY_NAME[schema] = _of_scoring(Scoring.builtin(schema))
+            KITS_BY_NAME[schema] = hit.kit
             return hit
         return _of_file(schema)
     # A path before a Scoring: the per-call functions come here for every path, and an
@@ -358,19 +363,25 @@ def _of_scoring(scoring: Scoring) -> CompiledScoring:
 
 
 def _of_file(path: str | Path) -> CompiledScoring:
+    return file_entry(path)[1]
+
+
+def file_entry(path: str | Path) -> tuple[tuple[int, int, int, int] | None, CompiledScoring]:
+    """The compiled schema file at ``path`` with the key it is cached under (device, inode,
+    modification time in ns, size, as ``os.stat`` gives them; None when it is not cached)."""
     try:
         st = os.stat(path)
     except OSError:
-        return _of_scoring(resolve_scoring(path))  # raises the precise SchemaError
+        return None, _of_scoring(resolve_scoring(path))  # raises the precise SchemaError
     key = (st.st_dev, st.st_ino, st.st_mtime_ns, st.st_size)
     hit = _BY_FILE.get(key)
     if hit is None:
         # Only a regular file is ever cached (a file's identity keeps its type), so this is
         # checked on a miss only: the per-call path pays one stat() and one lookup.
         if not stat.S_ISREG(st.st_mode):
-            return _of_scoring(resolve_scoring(path))  # raises the precise SchemaError
+            return None, _of_scoring(resolve_scoring(path))  # raises the precise SchemaError
         hit = CompiledScoring(Scoring.load(path))
         if len(_BY_FILE) >= _MAX_FILES:
             del _BY_FILE[next(iter(_BY_FILE))]
         _BY_FILE[key] = hit
-    return hit
+    return key, hit

@@ -17,14 +17,14 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args
 
 import numpy as np
 
 from pyevonas import _core
 from pyevonas.metric._compiled import _BY_NAME as _NAMED
-from pyevonas.metric._compiled import Arch, CompiledScoring, Gene, compiled
-from pyevonas.metric.schema import Scoring
+from pyevonas.metric._compiled import KITS_BY_NAME, Arch, CompiledScoring, Gene, compiled, file_entry
+from pyevonas.metric.schema import BUILTIN_SCHEMAS, Scoring
 
 SchemaArg = str | Path | Scoring | dict[str, Any]
 #: Which cells of a similarity matrix the diversity median runs over (see :func:`diversity`).
@@ -49,25 +49,33 @@ def _threads(n_threads: int | None) -> int | None:
     return n_threads
 
 
-def similarity(a: Arch, b: Arch, schema: SchemaArg = "default") -> float:
-    """Similarity of two architectures, in [0, 1] (1 for identical sequences).
-
-    Args:
-        a: the first architecture (sequence A): a chromosome (list of layer dicts) or text notation.
-        b: the second architecture (sequence B).
-        schema: ``"default"``, ``"paper"``, a path to a scoring-schema file, or a Scoring.
-
-    Example:
-        >>> similarity("C(32,3,1) B L g F(64)", "C(64,3,1) B g F(64)")  # doctest: +ELLIPSIS
-        0.8...
-    """
-    # The built-in name inline (this function is the per-call path: a Python call saved is
-    # a twentieth of a similarity).
-    c = _NAMED.get(schema) if schema.__class__ is str else _cached(schema)
+def _similarity(a: Arch, b: Arch, schema: SchemaArg = "default") -> float:
+    """``similarity`` for what its Rust fast lane leaves to Python: text notation and odd values
+    (the validating encoder), schema paths, dicts, a Scoring met for the first time, errors."""
+    c = _cached(schema)
     if c is None:
-        c = compiled(schema)
-    sim = c.pair_fast(a, b)
-    return sim if sim is not None else c.pair_validating(a, b)
+        if isinstance(schema, (str, Path)) and schema not in BUILTIN_SCHEMAS:
+            key, c = file_entry(schema)
+            if key is not None:
+                _core.remember_file(key, c.kit)  # the next call with this file version stays in Rust
+        else:
+            c = compiled(schema)
+    if schema.__class__ is Scoring:
+        _core.remember_schema(schema, c.kit)
+    return c.similarity(a, b)
+
+
+if TYPE_CHECKING:
+
+    def similarity(a: Arch, b: Arch, schema: SchemaArg = "default") -> float:
+        """Similarity of two architectures, in [0, 1] (1 for identical sequences)."""
+        ...
+
+else:
+    # The per-call entry point is native (see ``_core.similarity``, which carries the
+    # docstring): a built-in name or a Scoring met before costs no Python frame at all.
+    similarity = _core.similarity
+    _core.install_similarity(KITS_BY_NAME, _similarity)
 
 
 def similarity_matrix(

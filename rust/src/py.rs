@@ -1062,13 +1062,23 @@ fn pair_similarity(
     a: &Bound<'_, PyAny>,
     b: &Bound<'_, PyAny>,
 ) -> PyResult<Option<f64>> {
-    let t = &table.get().inner;
+    pair_similarity_of(py, table.get(), encoder.get(), a, b)
+}
+
+fn pair_similarity_of(
+    py: Python<'_>,
+    table: &PyScoreTable,
+    encoder: &PyEncoder,
+    a: &Bound<'_, PyAny>,
+    b: &Bound<'_, PyAny>,
+) -> PyResult<Option<f64>> {
+    let t = &table.inner;
     with_sides(|sides| {
-        let Some(checked) = pair_input(t, encoder.get(), a, b, sides)? else {
+        let Some(checked) = pair_input(t, encoder, a, b, sides)? else {
             return Ok(None);
         };
         if pair_cells(sides) > SMALL_CELLS {
-            let sim = pair_on_pool(py, table.get(), std::mem::take(sides), |pop, stop| {
+            let sim = pair_on_pool(py, table, std::mem::take(sides), |pop, stop| {
                 let s = pop.similarity(t, 0, 1, &mut Aligner::with_stop(stop.clone()));
                 stop.check().map(|()| s)
             })?;
@@ -1086,6 +1096,192 @@ fn pair_similarity(
         .map(Some)
         .map_err(to_py)
     })
+}
+
+// --- `pyevonas.similarity` itself ----------------------------------------------------------
+// The per-call entry point is this function, not a Python one: a Python function's frame and
+// its lookups cost a tenth of a whole similarity. It finds the schema's compiled pair path
+// (its "kit") without Python for a built-in name and for the last few other schema objects
+// it met (a Scoring, by identity: a Scoring is frozen), computes the pair when both are plain
+// chromosomes, and hands everything else to the Python implementation (text notation, odd
+// values, paths, dicts, errors), which pyevonas.metric.api installs at import.
+
+/// A compiled schema's table and fast encoder, as `similarity` finds them.
+#[pyclass(frozen, name = "PairKit", module = "pyevonas._core")]
+struct PyPairKit {
+    table: Py<PyScoreTable>,
+    encoder: Py<PyEncoder>,
+}
+
+#[pymethods]
+impl PyPairKit {
+    #[new]
+    fn new(table: Py<PyScoreTable>, encoder: Py<PyEncoder>) -> Self {
+        PyPairKit { table, encoder }
+    }
+}
+
+/// Schema objects `similarity` remembers by identity (each held, so its address stays its own).
+const RECENT_SCHEMAS: usize = 8;
+
+/// What `similarity` was given by `install_similarity`.
+struct Front {
+    /// Built-in name -> PairKit, filled by Python as each name is compiled.
+    named: Py<PyDict>,
+    /// The Python implementation: `slow(a, b, schema)`.
+    slow: Py<PyAny>,
+    /// The key `"default"`.
+    default: Py<PyString>,
+    /// Other schema objects met lately (most recent last), with their kits.
+    recent: std::sync::Mutex<Vec<(Py<PyAny>, Py<PyPairKit>)>>,
+    /// Schema files compiled lately, by identity and version (most recent last).
+    files: std::sync::Mutex<Vec<(FileKey, Py<PyPairKit>)>>,
+}
+
+/// A file's identity and version, as Python's `os.stat` gives them: (device, inode,
+/// modification time in ns, size). A new or edited file has another key.
+type FileKey = (u64, u64, i128, u64);
+
+/// Schema files `similarity` remembers.
+const RECENT_FILES: usize = 32;
+
+/// The key of the file at `path` now (None when it cannot be read).
+fn file_key(path: &std::path::Path) -> Option<FileKey> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let m = std::fs::metadata(path).ok()?;
+        let mtime_ns = i128::from(m.mtime()) * 1_000_000_000 + i128::from(m.mtime_nsec());
+        Some((m.dev(), m.ino(), mtime_ns, m.size()))
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
+}
+
+/// The kit of a schema file `similarity` met before, if the file is still that version: one
+/// `stat` (what Python pays for it too, without building a stat result object).
+fn file_kit<'py>(front: &Front, schema: &Bound<'py, PyAny>) -> Option<Bound<'py, PyPairKit>> {
+    let files = front.files.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if files.is_empty() {
+        return None;
+    }
+    let path: std::path::PathBuf = if let Ok(s) = schema.cast_exact::<PyString>() {
+        s.to_str().ok()?.into()
+    } else if schema.get_type().hasattr("__fspath__").unwrap_or(false) {
+        schema.extract().ok()?
+    } else {
+        return None;
+    };
+    let key = file_key(&path)?;
+    files
+        .iter()
+        .rev()
+        .find(|(k, _)| *k == key)
+        .map(|(_, kit)| kit.bind(schema.py()).clone())
+}
+
+/// Remember the kit compiled from the schema file whose `os.stat` gave `key` (device, inode,
+/// modification time in ns, size).
+#[pyfunction]
+fn remember_file(key: FileKey, kit: Py<PyPairKit>) {
+    let Some(front) = FRONT.get() else { return };
+    let mut files = front.files.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if files.iter().any(|(k, _)| *k == key) {
+        return;
+    }
+    if files.len() >= RECENT_FILES {
+        files.remove(0);
+    }
+    files.push((key, kit));
+}
+
+static FRONT: std::sync::OnceLock<Front> = std::sync::OnceLock::new();
+
+/// Install `similarity`'s Python side: the dict of built-in names' kits (kept and read as it
+/// fills) and the Python implementation for everything else. Once per process.
+#[pyfunction]
+fn install_similarity(py: Python<'_>, named: Py<PyDict>, slow: Py<PyAny>) -> PyResult<()> {
+    let front = Front {
+        named,
+        slow,
+        default: PyString::intern(py, "default").unbind(),
+        recent: std::sync::Mutex::new(Vec::new()),
+        files: std::sync::Mutex::new(Vec::new()),
+    };
+    FRONT
+        .set(front)
+        .map_err(|_| PyRuntimeError::new_err("similarity is already installed"))
+}
+
+/// Remember `schema` (a Scoring) with its kit, for `similarity` to find by identity.
+#[pyfunction]
+fn remember_schema(py: Python<'_>, schema: Py<PyAny>, kit: Py<PyPairKit>) {
+    let Some(front) = FRONT.get() else { return };
+    let mut recent = front.recent.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if recent.iter().any(|(s, _)| s.is(&schema)) {
+        return;
+    }
+    if recent.len() >= RECENT_SCHEMAS {
+        recent.remove(0);
+    }
+    recent.push((schema.clone_ref(py), kit));
+}
+
+/// Similarity of two architectures, in [0, 1] (1 for identical sequences).
+///
+/// Args:
+///     a: the first architecture (sequence A): a chromosome (list of layer dicts) or text notation.
+///     b: the second architecture (sequence B).
+///     schema: ``"default"``, ``"paper"``, a path to a scoring-schema file, or a Scoring.
+///
+/// Example:
+///     >>> similarity("C(32,3,1) B L g F(64)", "C(64,3,1) B g F(64)")  # doctest: +ELLIPSIS
+///     0.8...
+#[pyfunction]
+#[pyo3(signature = (a, b, schema = None), text_signature = "(a, b, schema='default')")]
+fn similarity(
+    py: Python<'_>,
+    a: &Bound<'_, PyAny>,
+    b: &Bound<'_, PyAny>,
+    schema: Option<&Bound<'_, PyAny>>,
+) -> PyResult<f64> {
+    let front = FRONT
+        .get()
+        .ok_or_else(|| PyRuntimeError::new_err("pyevonas.metric.api was not imported"))?;
+    let kit: Option<Bound<'_, PyPairKit>> = match schema {
+        None => front
+            .named
+            .bind(py)
+            .get_item(front.default.bind(py))?
+            .and_then(|k| k.cast_into().ok()),
+        Some(s) if s.is_exact_instance_of::<PyString>() => {
+            match front.named.bind(py).get_item(s)?.and_then(|k| k.cast_into().ok()) {
+                Some(kit) => Some(kit),
+                None => file_kit(front, s),
+            }
+        }
+        Some(s) => {
+            let known = front
+                .recent
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner)
+                .iter()
+                .find(|(x, _)| x.is(s))
+                .map(|(_, k)| k.bind(py).clone());
+            known.or_else(|| file_kit(front, s))
+        }
+    };
+    if let Some(kit) = kit {
+        let kit = kit.get();
+        if let Some(sim) = pair_similarity_of(py, kit.table.get(), kit.encoder.get(), a, b)? {
+            return Ok(sim);
+        }
+    }
+    let schema = schema.map_or_else(|| front.default.bind(py).clone().into_any(), Clone::clone);
+    front.slow.bind(py).call1((a, b, schema))?.extract()
 }
 
 /// Traced alignment of `a` (as A) against `b` (as B): (pairs flattened, `[i0, j0, i1, j1, ...]`
@@ -1445,6 +1641,11 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(max_threads, m)?)?;
     m.add_class::<PyArchive>()?;
     m.add_function(wrap_pyfunction!(pair_similarity, m)?)?;
+    m.add_class::<PyPairKit>()?;
+    m.add_function(wrap_pyfunction!(install_similarity, m)?)?;
+    m.add_function(wrap_pyfunction!(remember_schema, m)?)?;
+    m.add_function(wrap_pyfunction!(remember_file, m)?)?;
+    m.add_function(wrap_pyfunction!(similarity, m)?)?;
     m.add_function(wrap_pyfunction!(pair_align, m)?)?;
     m.add_function(wrap_pyfunction!(matrix_here, m)?)?;
     m.add("SMALL_CELLS", SMALL_CELLS)?;
