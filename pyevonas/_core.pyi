@@ -19,6 +19,7 @@ __all__ = [
     "matrix_here",
     "max_threads",
     "pair_align",
+    "plain_matrix",
     "pair_similarity",
     "remember_file",
     "remember_schema",
@@ -117,6 +118,15 @@ def install_similarity(named: dict[str, PairKit], slow: Callable[[Any, Any, Any]
 def remember_schema(schema: object, kit: PairKit) -> None: ...
 def remember_file(key: tuple[int, int, int, int], kit: PairKit) -> None: ...
 def similarity(a: object, b: object, schema: object = "default") -> float: ...
+def plain_matrix(
+    table: ScoreTable,
+    encoder: Encoder,
+    archs: list[Any],
+    split: int | None = None,
+    float32: bool = False,
+    condensed: bool = False,
+    n_threads: int | None = None,
+) -> NDArray[Any] | tuple[NDArray[np.uint32], NDArray[np.float64], NDArray[np.int64]] | None: ...
 def matrix_here(
     table: ScoreTable,
     codes: NDArray[np.uint32],

@@ -127,7 +127,7 @@ def test_rust_fast_encoder_equals_the_validating_path(pop: list[list[dict[str, A
 
     for schema in ("default", "paper"):
         c = compiled(schema)
-        fast = c._encoder.encode(pop)
+        fast = c.encoder.encode(pop)
         assert fast is not None
         codes, params, offsets = fast
         genes = [g for a in pop for g in c.genes(a)]
@@ -151,7 +151,7 @@ def test_rust_fast_encoder_gives_up_on_anything_unusual() -> None:
         [[]],
         [({"layer": "B"},)],
     ):
-        assert c._encoder.encode(pop) is None
+        assert c.encoder.encode(pop) is None
 
 
 @pytest.mark.parametrize("text", ["C(３２,3,1) g", "C(3_2,3,1) g", "C(0x20,3,1) g", "C(32,３,1) g"])

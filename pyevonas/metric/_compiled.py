@@ -70,9 +70,9 @@ class CompiledScoring:
         self.ignore = set(scoring.ignore_layers)
         self.table = self._build_table()
         self._text_cache: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-        # The fast path of `population` for lists of plain chromosomes, in Rust: per layer name,
-        # the gene types it can be (most specific first) with their conditions and columns.
-        self._encoder = _core.Encoder(
+        #: The fast path of `population` for lists of plain chromosomes, in Rust: per layer name,
+        #: the gene types it can be (most specific first) with their conditions and columns.
+        self.encoder = _core.Encoder(
             sorted(self.ignore),
             [
                 (
@@ -92,13 +92,13 @@ class CompiledScoring:
         )
         #: ``pair_fast(a, b)``: the similarity of two plain chromosomes, or None when either
         #: needs the validating path (one C-level call: the per-call path's fast lane).
-        self.pair_fast: Callable[[Any, Any], float | None] = partial(_core.pair_similarity, self.table, self._encoder)
+        self.pair_fast: Callable[[Any, Any], float | None] = partial(_core.pair_similarity, self.table, self.encoder)
         #: ``traced_fast(a, b)``: likewise, the traced alignment (see :meth:`traced`) or None.
         self.traced_fast: Callable[[Any, Any], tuple[list[int], list[float], float, float] | None] = partial(
-            _core.pair_align, self.table, self._encoder
+            _core.pair_align, self.table, self.encoder
         )
         #: What ``pyevonas.similarity`` (in Rust) needs to compute a pair without Python.
-        self.kit = _core.PairKit(self.table, self._encoder)
+        self.kit = _core.PairKit(self.table, self.encoder)
 
     def _build_table(self) -> _core.ScoreTable:
         s = self.scoring
@@ -190,7 +190,7 @@ class CompiledScoring:
         path, which raises the precise error or handles the other representations. With
         ``split``, entries from ``split`` on are the ``others`` of a call and are named so in errors.
         """
-        fast = self._encoder.encode(archs if isinstance(archs, list) else list(archs))
+        fast = self.encoder.encode(archs if isinstance(archs, list) else list(archs))
         if fast is not None:
             return fast
         genes: list[Gene] = []
@@ -238,7 +238,7 @@ class CompiledScoring:
 
     def pair_validating(self, a: Arch, b: Arch) -> float:
         """Similarity of one pair encoded by the validating path (text notation, odd values)."""
-        sim = _core.pair_similarity(self.table, self._encoder, self.encoded_one(a, 0), self.encoded_one(b, 1))
+        sim = _core.pair_similarity(self.table, self.encoder, self.encoded_one(a, 0), self.encoded_one(b, 1))
         return sim  # type: ignore[return-value]  # never None for encoded input
 
     def traced(self, a: Arch, b: Arch) -> tuple[list[int], list[float], float, float]:
@@ -246,7 +246,7 @@ class CompiledScoring:
         gap, column scores, raw score, similarity)."""
         out = self.traced_fast(a, b)
         if out is None:
-            out = _core.pair_align(self.table, self._encoder, self.encoded_one(a, 0), self.encoded_one(b, 1))
+            out = _core.pair_align(self.table, self.encoder, self.encoded_one(a, 0), self.encoded_one(b, 1))
         return out  # type: ignore[return-value]  # never None for encoded input
 
     # --- text notation -------------------------------------------------------------------

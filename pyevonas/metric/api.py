@@ -112,7 +112,22 @@ def similarity_matrix(
     if others is not None and condensed:
         raise ValueError("condensed=True needs others=None (a condensed matrix is one population's upper triangle)")
     split = None if others is None else len(archs)
-    codes, params, offsets = c.encode(archs if others is None else list(archs) + list(others), split)
+    everything = archs if others is None else list(archs) + list(others)
+    # Plain chromosomes: encoded, and small work computed, in one call.
+    fast = _core.plain_matrix(
+        c.table,
+        c.encoder,
+        everything if everything.__class__ is list else list(everything),
+        split,
+        float32=f32,
+        condensed=condensed,
+        n_threads=n_threads,
+    )
+    if fast.__class__ is np.ndarray:
+        if progress is not None:
+            progress(1, 1)
+        return fast
+    codes, params, offsets = fast if fast is not None else c.encode(everything, split)
     rows = int(offsets[split if split is not None else -1])
     cols = int(offsets[-1]) - (rows if split is not None else 0)
     if rows * cols <= _core.SMALL_CELLS:

@@ -23,7 +23,7 @@ use crate::matrix::{self, Element};
 use crate::mem;
 use crate::score::{LowerBound, ScoreTable, Term};
 use crate::seq::Population;
-use crate::text::eq_bytes;
+use crate::text::{eq_bytes, NameIndex};
 use crate::threads;
 
 /// `Population.align`'s answer: (pairs [(i or -1, j or -1)], column scores, raw score, similarity).
@@ -565,33 +565,20 @@ struct LayerChoice {
     params: Vec<(usize, usize)>,
 }
 
-/// Layer names and the gene types each can be, found by name with a short inline comparison:
-/// the lookup runs once per layer dict, and the call to `memcmp` a string key's `==` makes
-/// cost as much as the rest of it.
+/// Layer names and the gene types each can be (see [`NameIndex`]).
 struct LayerMap {
-    index: hashbrown::HashTable<usize>,
+    index: NameIndex,
     entries: Vec<(String, Vec<LayerChoice>)>,
 }
 
 impl LayerMap {
     fn new(entries: Vec<(String, Vec<LayerChoice>)>) -> Self {
-        let mut index = hashbrown::HashTable::with_capacity(entries.len());
-        for (i, (name, _)) in entries.iter().enumerate() {
-            index.insert_unique(Self::hash(name.as_bytes()), i, |&j| Self::hash(entries[j].0.as_bytes()));
-        }
+        let index = NameIndex::new(entries.iter().map(|(name, _)| name.as_bytes().into()));
         LayerMap { index, entries }
     }
 
-    fn hash(name: &[u8]) -> u64 {
-        use std::hash::BuildHasher;
-        rustc_hash::FxBuildHasher.hash_one(name)
-    }
-
     fn get(&self, name: &[u8]) -> Option<&[LayerChoice]> {
-        let i = *self
-            .index
-            .find(Self::hash(name), |&i| eq_bytes(self.entries[i].0.as_bytes(), name))?;
-        Some(&self.entries[i].1)
+        Some(&self.entries[self.index.get(name)?].1)
     }
 }
 
@@ -709,32 +696,55 @@ impl PyEncoder {
 
     /// (codes, params, offsets) for a list of chromosomes, or None if any needs the slow path.
     fn encode<'py>(&self, py: Python<'py>, archs: &Bound<'py, PyAny>) -> PyResult<Option<Encoded<'py>>> {
+        let Some(parts) = self.encode_parts(archs)? else {
+            return Ok(None);
+        };
+        parts.into_arrays(py, self.n_params).map(Some)
+    }
+}
+
+/// Plain chromosomes encoded: codes, parameter rows (`n_params` per gene) and offsets.
+struct Parts {
+    codes: Vec<u32>,
+    params: Vec<f64>,
+    offsets: Vec<usize>,
+}
+
+impl Parts {
+    /// As the (codes uint32, params float64 2-D, offsets int64) arrays Python gets.
+    fn into_arrays(self, py: Python<'_>, n_params: usize) -> PyResult<Encoded<'_>> {
+        let n = self.codes.len();
+        let params =
+            Array2::from_shape_vec((n, n_params), self.params).map_err(|e| PyValueError::new_err(e.to_string()))?;
+        let offsets: Vec<i64> = self.offsets.iter().map(|&o| o as i64).collect();
+        Ok((
+            Array1::from(self.codes).into_pyarray(py).into_any(),
+            params.into_pyarray(py).into_any(),
+            Array1::from(offsets).into_pyarray(py).into_any(),
+        ))
+    }
+}
+
+impl PyEncoder {
+    /// A list of plain chromosomes encoded, or None if any needs the slow path.
+    fn encode_parts(&self, archs: &Bound<'_, PyAny>) -> PyResult<Option<Parts>> {
         let Ok(archs) = archs.cast::<PyList>() else {
             return Ok(None);
         };
         let mut codes: Vec<u32> = Vec::new();
         let mut params: Vec<f64> = Vec::new();
-        let mut offsets: Vec<i64> = vec![0];
+        let mut offsets: Vec<usize> = Vec::with_capacity(archs.len() + 1);
+        offsets.push(0);
         let mut keys = self.keys();
         for arch in archs.iter() {
             if !self.encode_one(&mut keys, &arch, &mut codes, &mut params)? {
                 return Ok(None);
             }
-            offsets.push(codes.len() as i64);
+            offsets.push(codes.len());
         }
-        drop(keys);
-        let n = codes.len();
-        let params =
-            Array2::from_shape_vec((n, self.n_params), params).map_err(|e| PyValueError::new_err(e.to_string()))?;
-        Ok(Some((
-            Array1::from(codes).into_pyarray(py).into_any(),
-            params.into_pyarray(py).into_any(),
-            Array1::from(offsets).into_pyarray(py).into_any(),
-        )))
+        Ok(Some(Parts { codes, params, offsets }))
     }
-}
 
-impl PyEncoder {
     /// The key objects, for one call (the GIL is held, so the lock is never contended).
     fn keys(&self) -> std::sync::MutexGuard<'_, Keys> {
         self.keys.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
@@ -1456,12 +1466,29 @@ fn matrix_here<'py>(
     condensed: bool,
     n_threads: Option<usize>,
 ) -> PyResult<Bound<'py, PyAny>> {
-    check_n_threads(n_threads)?;
     let t = &*table.get().inner;
-    let genes = &*table.get().genes;
     let (c, p, o) = encoded_parts(t, &codes, &params, &offsets)?;
+    small_matrix(py, table.get(), &c, &p, &o, split, float32, condensed, n_threads)
+}
+
+/// `matrix_here` of encoded vectors.
+#[allow(clippy::too_many_arguments)]
+fn small_matrix<'py>(
+    py: Python<'py>,
+    table: &PyScoreTable,
+    c: &[u32],
+    p: &[f64],
+    o: &[usize],
+    split: Option<usize>,
+    float32: bool,
+    condensed: bool,
+    n_threads: Option<usize>,
+) -> PyResult<Bound<'py, PyAny>> {
+    check_n_threads(n_threads)?;
+    let t = &*table.inner;
+    let genes = &*table.genes;
     let pop = crate::local::run_here(|| {
-        let mut pop = Population::with_cache_unscored(t, genes, &c, &p, &o)?;
+        let mut pop = Population::with_cache_unscored(t, genes, c, p, o)?;
         // A symmetric square matrix on the lane path aligns every sequence with itself anyway.
         let diagonal_aligned =
             split.is_none() && t.is_symmetric() && t.gaps().is_linear() && pop.dense_table().is_some();
@@ -1477,6 +1504,49 @@ fn matrix_here<'py>(
     } else {
         matrix_here_typed::<f64>(py, &pop, t, split, condensed)
     }
+}
+
+/// `similarity_matrix` of a list of plain chromosomes (`split`: where the columns' `others`
+/// start) in one call: encoded here, and when the work is small (`SMALL_CELLS`) computed here
+/// too, as `matrix_here` does. Returns the matrix; or, for larger work, the encoded
+/// (codes, params, offsets) arrays for the pool path; or None when a chromosome needs the
+/// validating Python path.
+#[pyfunction]
+#[pyo3(signature = (table, encoder, archs, split=None, float32=false, condensed=false, n_threads=None))]
+#[allow(clippy::too_many_arguments)]
+fn plain_matrix<'py>(
+    py: Python<'py>,
+    table: &Bound<'py, PyScoreTable>,
+    encoder: &Bound<'py, PyEncoder>,
+    archs: &Bound<'py, PyAny>,
+    split: Option<usize>,
+    float32: bool,
+    condensed: bool,
+    n_threads: Option<usize>,
+) -> PyResult<Option<Bound<'py, PyAny>>> {
+    let Some(parts) = encoder.get().encode_parts(archs)? else {
+        return Ok(None);
+    };
+    let n_seqs = parts.offsets.len() - 1;
+    let total = parts.codes.len() as u64;
+    let (rows, cols) = match split {
+        None => (total, total),
+        Some(s) if s <= n_seqs => {
+            let r = parts.offsets[s] as u64;
+            (r, total - r)
+        }
+        Some(s) => {
+            return Err(PyIndexError::new_err(format!(
+                "split {s} is beyond the population ({n_seqs})"
+            )))
+        }
+    };
+    if rows * cols <= SMALL_CELLS {
+        let (c, p, o) = (&parts.codes, &parts.params, &parts.offsets);
+        return small_matrix(py, table.get(), c, p, o, split, float32, condensed, n_threads).map(Some);
+    }
+    let (c, p, o) = parts.into_arrays(py, encoder.get().n_params)?;
+    Ok(Some(pyo3::types::PyTuple::new(py, [c, p, o])?.into_any()))
 }
 
 /// An archive of encoded members that grows by appending (see archive.rs): queries are rows,
@@ -1648,6 +1718,7 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(similarity, m)?)?;
     m.add_function(wrap_pyfunction!(pair_align, m)?)?;
     m.add_function(wrap_pyfunction!(matrix_here, m)?)?;
+    m.add_function(wrap_pyfunction!(plain_matrix, m)?)?;
     m.add("SMALL_CELLS", SMALL_CELLS)?;
     threads::install_fork_guard();
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
