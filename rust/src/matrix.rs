@@ -165,6 +165,30 @@ impl<T: Copy> Out<T> {
     }
 }
 
+/// Fewest columns a task takes when a few row groups are split over columns.
+const MIN_BLOCK_COLS: usize = 256;
+
+/// How many blocks of columns each of `n_groups` row groups is cut into, so that a few rows
+/// against many columns (one query against an archive) still keep every thread busy: one
+/// block when the groups alone are enough tasks. (A lane group builds its profile once per
+/// block, so columns are only split where that buys threads.)
+fn column_blocks(n_groups: usize, n_cols: usize) -> usize {
+    let threads = rayon::current_num_threads();
+    if n_groups == 0 || n_groups >= 2 * threads {
+        return 1;
+    }
+    (4 * threads)
+        .div_ceil(n_groups)
+        .min(n_cols.div_ceil(MIN_BLOCK_COLS))
+        .max(1)
+}
+
+/// Block `b` of `blocks` nearly equal parts of `cols`.
+fn column_block(cols: &Range<usize>, b: usize, blocks: usize) -> Range<usize> {
+    let n = cols.len();
+    cols.start + b * n / blocks..cols.start + (b + 1) * n / blocks
+}
+
 fn check_groups(plan: &Plan, groups: &Range<usize>) -> Result<()> {
     if groups.start > groups.end || groups.end > plan.n_groups() {
         return Err(Error::Index {
@@ -209,12 +233,21 @@ pub fn fill_matrix<T: Element>(
     let half = rows == cols && table.is_symmetric();
     let out = Out::new(out);
     let at = |i: usize, j: usize| (i - rows.start) * width + (j - cols.start);
-    groups.into_par_iter().for_each(|g| {
+    // A half computation's columns differ per group; otherwise a few groups are split over
+    // blocks of columns (see `column_blocks`).
+    let blocks = if half {
+        1
+    } else {
+        column_blocks(groups.len(), cols.len())
+    };
+    let tasks: Vec<(usize, usize)> = groups.flat_map(|g| (0..blocks).map(move |b| (g, b))).collect();
+    tasks.into_par_iter().for_each(|(g, b)| {
         let mine = plan.group(g);
+        let block = column_block(&cols, b, blocks);
         let n_cols = if half {
             plan.rows_from_group(g).len()
         } else {
-            cols.len()
+            block.len()
         };
         let mut lanes = Lanes::new(pop, table, mine, n_cols, stop);
         if half {
@@ -233,15 +266,16 @@ pub fn fill_matrix<T: Element>(
                 }
             }
         } else {
-            // Rows are partitioned among groups: this task alone writes these rows.
-            for j in cols.clone() {
+            // Rows are partitioned among groups and columns among a group's blocks: this task
+            // alone writes these cells.
+            for j in block {
                 if stop.requested() {
                     return;
                 }
                 let sims = lanes.sims(pop, table, j);
                 for (l, &i) in mine.iter().enumerate() {
                     let v = if i == j { 1.0 } else { sims[l] };
-                    // SAFETY: row i belongs to this group only.
+                    // SAFETY: row i belongs to this group and column j to this block only.
                     unsafe { out.write(at(i, j), T::from_f64(v)) };
                 }
             }
@@ -416,30 +450,42 @@ pub fn fill_nearest(
         return Ok(());
     }
     let (oi, os) = (Out::new(out_idx), Out::new(out_sim));
-    groups.into_par_iter().for_each(|g| {
-        let mine = plan.group(g);
-        let mut lanes = Lanes::new(pop, table, mine, cols.len(), stop);
-        let mut best: Vec<Vec<(f64, usize)>> = vec![Vec::with_capacity(k.min(cols.len()) + 1); mine.len()];
-        for j in cols.clone() {
-            if stop.requested() {
-                return;
-            }
-            let sims = lanes.sims(pop, table, j);
-            for (l, &i) in mine.iter().enumerate() {
-                if exclude_self && i == j {
-                    continue;
+    // Each task keeps the k best of its block of columns per row; the blocks of a group are
+    // merged in the same order (highest similarity first, ties by lower index), so the result
+    // is the one a single pass over all columns gives.
+    let blocks = column_blocks(groups.len(), cols.len());
+    let tasks: Vec<(usize, usize)> = groups.clone().flat_map(|g| (0..blocks).map(move |b| (g, b))).collect();
+    let found: Vec<Option<Best>> = tasks
+        .into_par_iter()
+        .map(|(g, b)| {
+            let mine = plan.group(g);
+            let block = column_block(&cols, b, blocks);
+            let mut lanes = Lanes::new(pop, table, mine, block.len(), stop);
+            let mut best: Best = vec![Vec::with_capacity(k.min(block.len()) + 1); mine.len()];
+            for j in block {
+                if stop.requested() {
+                    return None;
                 }
-                let s = if i == j { 1.0 } else { sims[l] };
-                let b = &mut best[l];
-                if b.len() == k {
-                    let (ws, wj) = b[k - 1];
-                    if s < ws || (s == ws && j > wj) {
+                let sims = lanes.sims(pop, table, j);
+                for (l, &i) in mine.iter().enumerate() {
+                    if exclude_self && i == j {
                         continue;
                     }
-                    b.pop();
+                    keep_best(&mut best[l], k, if i == j { 1.0 } else { sims[l] }, j);
                 }
-                let pos = b.partition_point(|&(bs, bj)| bs > s || (bs == s && bj < j));
-                b.insert(pos, (s, j));
+            }
+            Some(best)
+        })
+        .collect();
+    stop.check()?;
+    for (n, g) in groups.enumerate() {
+        let mine = plan.group(g);
+        let mut best = vec![Vec::with_capacity(k + 1); mine.len()];
+        for part in found[n * blocks..(n + 1) * blocks].iter().flatten() {
+            for (l, cands) in part.iter().enumerate() {
+                for &(s, j) in cands {
+                    keep_best(&mut best[l], k, s, j);
+                }
             }
         }
         for (l, &i) in mine.iter().enumerate() {
@@ -447,15 +493,32 @@ pub fn fill_nearest(
                 let (idx, sim) = best[l]
                     .get(c)
                     .map_or((-1, f64::NAN), |&(s, j)| ((j - cols.start) as i64, s));
-                // SAFETY: row i belongs to this group only.
+                // SAFETY: the writes run on this thread only.
                 unsafe {
                     oi.write((i - rows.start) * k + c, idx);
                     os.write((i - rows.start) * k + c, sim);
                 }
             }
         }
-    });
-    stop.check()
+    }
+    Ok(())
+}
+
+/// Per row of a group, its best (similarity, column) so far, best first.
+type Best = Vec<Vec<(f64, usize)>>;
+
+/// Put candidate (similarity `s`, column `j`) into `best`, the k best so far in order
+/// (highest similarity first, ties by lower index), if it belongs there.
+fn keep_best(best: &mut Vec<(f64, usize)>, k: usize, s: f64, j: usize) {
+    if best.len() == k {
+        let (ws, wj) = best[k - 1];
+        if s < ws || (s == ws && j > wj) {
+            return;
+        }
+        best.pop();
+    }
+    let pos = best.partition_point(|&(bs, bj)| bs > s || (bs == s && bj < j));
+    best.insert(pos, (s, j));
 }
 
 #[cfg(test)]

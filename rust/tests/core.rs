@@ -488,3 +488,113 @@ fn huge_buffers_are_an_error_naming_the_size() {
     );
     assert_eq!(_core::mem::filled(3, 1.5f64, &what).unwrap(), vec![1.5; 3]);
 }
+
+#[test]
+fn few_rows_against_many_columns_split_over_threads_exactly() {
+    // One query group against ~1,500 columns: the columns are cut into blocks so that every
+    // thread works; each cell and each row's k nearest (ties by lower index: duplicated
+    // sequences tie) are those of the plain scalar pass, for 1 to 7 threads.
+    let t = 4u32;
+    let table = ScoreTable::new(
+        t as usize,
+        1,
+        vec![
+            2.0, -1.0, 0.5, -0.5, -1.0, 1.5, -0.5, 0.0, 0.5, -0.5, 1.0, -1.0, -0.5, 0.0, -1.0, 2.5,
+        ],
+        (0..16)
+            .map(|_| {
+                vec![Term {
+                    param: 0,
+                    weight: 0.5,
+                    norm: 10.0,
+                }]
+            })
+            .collect(),
+        Gaps {
+            open: -0.5,
+            extend: -0.5,
+        },
+        LowerBound::Paper,
+    )
+    .unwrap();
+    let mut x = 7u64;
+    let mut next = move || {
+        x = x
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
+        x >> 33
+    };
+    let mut seqs: Vec<Vec<(u32, f64)>> = (0..1500)
+        .map(|_| {
+            (0..1 + next() % 12)
+                .map(|_| ((next() % u64::from(t)) as u32, (next() % 4) as f64))
+                .collect()
+        })
+        .collect();
+    for d in 0..40 {
+        seqs[100 + d * 30] = seqs[d].clone(); // ties
+    }
+    let pop = population(&table, &seqs);
+    let n = pop.len();
+    let mut al = Aligner::default();
+    for q in [1usize, 3, 20] {
+        let want: Vec<f64> = (0..q)
+            .flat_map(|i| (q..n).map(move |j| (i, j)))
+            .map(|(i, j)| pop.similarity(&table, i, j, &mut al))
+            .collect();
+        let k = 7;
+        let mut want_nn: Vec<(i64, f64)> = Vec::new();
+        for i in 0..q {
+            let mut row: Vec<(f64, usize)> = (q..n).map(|j| (want[i * (n - q) + j - q], j)).collect();
+            row.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+            want_nn.extend(row[..k].iter().map(|&(s, j)| ((j - q) as i64, s)));
+        }
+        for threads in [1, 2, 3, 7] {
+            let plan = matrix::Plan::new(&pop, 0..q);
+            let pool = threads::pool(Some(threads)).unwrap();
+            let mut got = vec![0.0f64; q * (n - q)];
+            pool.install(|| {
+                matrix::fill_matrix(
+                    &pop,
+                    &table,
+                    &plan,
+                    0..plan.n_groups(),
+                    0..q,
+                    q..n,
+                    &mut got,
+                    &Stop::never(),
+                )
+            })
+            .unwrap();
+            assert!(
+                got.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()),
+                "matrix q={q} threads={threads}"
+            );
+            let (mut idx, mut sim) = (vec![0i64; q * k], vec![0.0f64; q * k]);
+            pool.install(|| {
+                matrix::fill_nearest(
+                    &pop,
+                    &table,
+                    &plan,
+                    0..plan.n_groups(),
+                    0..q,
+                    q..n,
+                    k,
+                    false,
+                    &mut idx,
+                    &mut sim,
+                    &Stop::never(),
+                )
+            })
+            .unwrap();
+            let got_nn: Vec<(i64, f64)> = idx.iter().copied().zip(sim.iter().copied()).collect();
+            assert!(
+                got_nn
+                    .iter()
+                    .zip(&want_nn)
+                    .all(|(a, b)| a.0 == b.0 && a.1.to_bits() == b.1.to_bits()),
+                "nearest q={q} threads={threads}"
+            );
+        }
+    }
+}
