@@ -1,8 +1,11 @@
 //! The lane kernel: one column sequence B against `LANES` row sequences A at once.
 //!
-//! Each lane runs exactly the scalar linear-gap recursion of `align.rs` on its own pair
-//! (`v = diag + s; v = max(v, left + g); v = max(v, up + g)` in f64), so every lane's
-//! result is bit for bit the scalar one; the lanes only share the loop. Row sequences of
+//! Each lane runs the scalar linear-gap recursion of `align.rs` on its own pair
+//! (`v = max(diag + s, left + g, up + g)` in f64, computed as `max(diag + s, max(left, up) + g)`:
+//! rounding is monotone, so the larger operand gives the larger sum and the maximum is the same
+//! double with one addition fewer), so every lane's result is bit for bit the scalar one (no
+//! candidate is NaN, and the DP holds no negative zero, so the order of the maximums cannot
+//! matter either); the lanes only share the loop. Row sequences of
 //! different lengths share a group: shorter lanes run on over padding, which cannot flow
 //! back into cells they already finished, and each lane's score is read off when its own
 //! last row is done.
@@ -135,17 +138,13 @@ fn kernel(grp: &RowGroup, b: &[u32], gaps: Gaps, h: &mut [[f64; LANES]], stop: &
             let s: &[f64; LANES] = slab[at..at + LANES].try_into().expect("profile row");
             let mut v = [0.0; LANES];
             for l in 0..LANES {
-                // Same operations, in the same order, as Aligner::score's linear path.
-                let mut x = diag[l] + s[l];
-                let gl = left[l] + g;
-                if gl > x {
-                    x = gl;
-                }
-                let gu = up[l] + g;
-                if gu > x {
-                    x = gu;
-                }
-                v[l] = x;
+                // Aligner::score's linear path takes the largest of diag + s, left + g and
+                // up + g. Rounding is monotone, so the larger of left and up, plus g, is the
+                // larger of left + g and up + g, the same double: one addition fewer per cell
+                // (the kernel is bound by vector additions and maximums).
+                let x = diag[l] + s[l];
+                let gap = (if up[l] > left[l] { up[l] } else { left[l] }) + g;
+                v[l] = if gap > x { gap } else { x };
             }
             diag = up;
             h[c] = v;

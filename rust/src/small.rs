@@ -387,9 +387,13 @@ impl<'a> Group<'a> {
 }
 
 /// The kernel with AVX-512 instructions written out: one vector of 8 lanes per column, the
-/// same adds and comparisons as [`kernel`] (`vmaxpd a, b` is `if a > b { a } else { b }`, the
-/// kernel's `if gu > x { x = gu }`), so the same doubles. Written by hand because the compiler,
-/// left to itself with four columns, vectorises across the columns and shuffles.
+/// same candidates as [`kernel`] (`vmaxpd a, b` is `if a > b { a } else { b }`, the kernel's
+/// `if gu > x { x = gu }`), with one addition fewer: `max(up, left) + g` rather than the larger
+/// of `up + g` and `left + g`, the same double (rounding is monotone: the larger operand gives
+/// the larger sum, equal operands the same sum). The step is bound by its vector additions and
+/// maximums, not by the chain through `left`, which this lengthens by one maximum. Written by
+/// hand because the compiler, left to itself with four columns, vectorises across the columns
+/// and shuffles.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn kernel_avx512(
@@ -426,9 +430,8 @@ unsafe fn kernel_avx512(
                     let at = *bs[j].get_unchecked((c - 1).min(lens[j] - 1)) as usize;
                     let s = _mm512_loadu_pd(slab.add(at * SMALL_LANES));
                     let up = _mm512_loadu_pd(hc.add(j * SMALL_LANES));
-                    let mut x = _mm512_add_pd(diag[j], s);
-                    x = _mm512_max_pd(_mm512_add_pd(up, g), x);
-                    x = _mm512_max_pd(_mm512_add_pd(left[j], g), x);
+                    let x = _mm512_add_pd(diag[j], s);
+                    let x = _mm512_max_pd(_mm512_add_pd(_mm512_max_pd(up, left[j]), g), x);
                     _mm512_storeu_pd(hc.add(j * SMALL_LANES), x);
                     diag[j] = up;
                     left[j] = x;
