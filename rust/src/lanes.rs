@@ -56,16 +56,18 @@ impl RowGroup {
         if max_len.saturating_mul(k).saturating_mul(LANES * 8) > MAX_PROFILE_BYTES {
             return None;
         }
-        let mut profile = vec![0.0; max_len * k * LANES];
-        // Slab by slab, so writes are sequential; each lane reads its gene's row of the table.
+        let mut profile = Vec::with_capacity(max_len * k * LANES);
+        // Written in order, one gene's 32 lanes after another (each lane reading its gene's
+        // row of the table, the 32 rows side by side); a lane past its end reads zeros.
+        let zeros = vec![0.0; k];
         for r in 0..max_len {
-            let slab = &mut profile[r * k * LANES..(r + 1) * k * LANES];
-            for l in 0..LANES {
-                let Some(&ga) = pop.seq(idx[l]).get(r) else { continue };
-                let src = &dense[ga as usize * k..(ga as usize + 1) * k];
-                for (cell, &s) in slab.iter_mut().skip(l).step_by(LANES).zip(src) {
-                    *cell = s;
-                }
+            let rows: [&[f64]; LANES] = std::array::from_fn(|l| match pop.seq(idx[l]).get(r) {
+                Some(&ga) => &dense[ga as usize * k..(ga as usize + 1) * k],
+                None => &zeros[..],
+            });
+            for b in 0..k {
+                let cell: [f64; LANES] = std::array::from_fn(|l| rows[l][b]);
+                profile.extend_from_slice(&cell);
             }
         }
         Some(RowGroup {

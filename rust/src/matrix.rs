@@ -20,7 +20,7 @@ use crate::score::ScoreTable;
 use crate::seq::Population;
 
 /// Output element types of the matrix routines.
-pub trait Element: Copy + Send + Sync + Default {
+pub trait Element: Copy + Send + Sync + Default + crate::mem::Zeroed {
     fn from_f64(x: f64) -> Self;
 }
 impl Element for f64 {

@@ -78,6 +78,46 @@ pub fn check<T>(count: u128, what: &dyn Fn() -> String) -> Result<usize> {
         })
 }
 
+/// Types whose all-zero bit pattern is a valid value (their zero).
+///
+/// # Safety
+/// Implement only for such types.
+pub unsafe trait Zeroed: Copy {}
+// SAFETY: all-zero bits are +0.0.
+unsafe impl Zeroed for f64 {}
+// SAFETY: as above.
+unsafe impl Zeroed for f32 {}
+// SAFETY: all-zero bits are 0.
+unsafe impl Zeroed for i64 {}
+
+/// A vector of `count` zeros, allocated fallibly and zeroed by the allocator: a large one gets
+/// fresh zero pages from the system, so nothing is written here and the threads that fill it
+/// later take its page faults between them (a 2,000 x 2,000 matrix was 3 ms of zeroing on the
+/// calling thread before the parallel work).
+///
+/// # Errors
+/// [`Error::Memory`] naming `what` and the size when it cannot be allocated.
+pub fn zeroed<T: Zeroed>(count: u128, what: &dyn Fn() -> String) -> Result<Vec<T>> {
+    let len = check::<T>(count, what)?;
+    if len == 0 || std::mem::size_of::<T>() == 0 {
+        return Ok(Vec::new());
+    }
+    let fail = |detail: &str| Error::Memory {
+        what: what(),
+        bytes: len as u128 * std::mem::size_of::<T>() as u128,
+        detail: detail.into(),
+    };
+    let layout = std::alloc::Layout::array::<T>(len).map_err(|_| fail("beyond the address space"))?;
+    // SAFETY: the layout has a non-zero size (len > 0 and T is not zero-sized).
+    let ptr = unsafe { std::alloc::alloc_zeroed(layout) }.cast::<T>();
+    if ptr.is_null() {
+        return Err(fail("the allocation failed"));
+    }
+    // SAFETY: allocated by the global allocator with the layout of exactly `len` T (capacity
+    // and length `len`), every one of them all-zero bits, a valid T (the trait's contract).
+    Ok(unsafe { Vec::from_raw_parts(ptr, len, len) })
+}
+
 /// A vector of `count` copies of `value`, allocated fallibly.
 ///
 /// # Errors

@@ -141,9 +141,9 @@ where
 }
 
 /// A `rows x cols` array, allocated fallibly (MemoryError naming the size).
-fn new_array<T: Clone + Default + numpy::Element>(rows: usize, cols: usize) -> PyResult<Array2<T>> {
+fn new_array<T: mem::Zeroed + numpy::Element>(rows: usize, cols: usize) -> PyResult<Array2<T>> {
     let what = || format!("a {rows} x {cols} {} array", std::any::type_name::<T>());
-    let v = mem::filled(rows as u128 * cols as u128, T::default(), &what).map_err(to_py)?;
+    let v = mem::zeroed(rows as u128 * cols as u128, &what).map_err(to_py)?;
     Array2::from_shape_vec((rows, cols), v).map_err(|e| PyValueError::new_err(e.to_string()))
 }
 
@@ -341,7 +341,7 @@ impl PyPopulation {
                 std::any::type_name::<T>()
             )
         };
-        let mut out = Array1::from(mem::filled(len, T::default(), &what).map_err(to_py)?);
+        let mut out = Array1::from(mem::zeroed::<T>(len, &what).map_err(to_py)?);
         let (pop, table) = (&*self.pop, &*self.table);
         let plan = matrix::Plan::new(pop, 0..n);
         let group_cells = dp_cells(pop, &(0..n), &(0..n)) / plan.n_groups().max(1) as u128;
