@@ -367,7 +367,7 @@ impl<'a> Group<'a> {
             prof.len() == self.max_len * d && bs.iter().all(|b| !b.is_empty() && b.iter().all(|&g| (g as usize) < d)),
             "local gene ids outside the profile"
         );
-        h.clear();
+        // Only the length matters: `first_row` writes every entry before the kernel reads it.
         h.resize(n + 1, [[0.0; SMALL_LANES]; COLUMNS]);
         let bs = &bs;
         #[cfg(target_arch = "x86_64")]
@@ -680,8 +680,7 @@ fn diagonal_setup(
     let n = grp.max_len;
     ids.clear();
     ids.extend((0..n).map(|c| std::array::from_fn(|l| grp.seqs[l][c.min(grp.lens[l] - 1)])));
-    h.clear();
-    h.resize(n + 1, [0.0; SMALL_LANES]);
+    h.resize(n + 1, [0.0; SMALL_LANES]); // every entry written by `first_row`
     first_row(h, gaps, |x| [x; SMALL_LANES]);
     n
 }
