@@ -88,9 +88,12 @@ class Archive:
                 added then).
         """
         archs = _as_list(archs)
-        encoded = self._compiled.encode(archs)
         with self._adding:
-            start = self._core.add(*encoded)
+            # Plain chromosomes are encoded and added in one call; anything else is encoded
+            # by the validating path first (which raises the precise error, nothing added).
+            start = self._core.add_plain(self._compiled.encoder, archs)
+            if start is None:
+                start = self._core.add(*self._compiled.encode(archs))
             self._members.extend(archs)
         return np.arange(start, start + len(archs), dtype=np.int64)
 

@@ -1364,17 +1364,27 @@ fn build_population(
     offsets: &PyReadonlyArray1<'_, i64>,
 ) -> PyResult<Population> {
     let (c, p, o) = encoded_parts(t, codes, params, offsets)?;
+    population_of(py, t, genes, &c, &p, &o)
+}
+
+/// `build_population` of encoded vectors.
+fn population_of(
+    py: Python<'_>,
+    t: &ScoreTable,
+    genes: &GeneCache,
+    c: &[u32],
+    p: &[f64],
+    o: &[usize],
+) -> PyResult<Population> {
     if c.len() <= SMALL_GENES {
         check_n_threads(None)?;
-        crate::local::run_here(|| Population::with_cache(t, genes, &c, &p, &o, &Stop::never()))
+        crate::local::run_here(|| Population::with_cache(t, genes, c, p, o, &Stop::never()))
             .map_err(to_py)?
             .map_err(to_py)
     } else {
         let pool = threads::pool(None).map_err(to_py)?;
         let cells = o.windows(2).map(|w| ((w[1] - w[0]) as u128).pow(2)).sum();
-        compute(py, &pool, cells, |stop| {
-            Population::with_cache(t, genes, &c, &p, &o, stop)
-        })
+        compute(py, &pool, cells, |stop| Population::with_cache(t, genes, c, p, o, stop))
     }
 }
 
@@ -1566,6 +1576,12 @@ impl PyArchive {
             .clone()
     }
 
+    /// Append a population built against the table; the index of its first member.
+    fn append(&self, new: &Population) -> usize {
+        let mut guard = self.inner.write().unwrap_or_else(std::sync::PoisonError::into_inner);
+        Arc::make_mut(&mut guard).add(&self.table, new).start
+    }
+
     /// The members with `queries` appended, and the DP cells of all queries against all members.
     fn joined(
         &self,
@@ -1643,8 +1659,29 @@ impl PyArchive {
     ) -> PyResult<usize> {
         let t = &*self.table;
         let new = build_population(py, t, &self.genes, &codes, &params, &offsets)?;
-        let mut guard = self.inner.write().unwrap_or_else(std::sync::PoisonError::into_inner);
-        Ok(Arc::make_mut(&mut guard).add(t, &new).start)
+        Ok(self.append(&new))
+    }
+
+    /// `add` of a list of plain chromosomes, encoded here (no arrays in between); None, with
+    /// nothing added, when one needs the validating Python path.
+    fn add_plain(
+        &self,
+        py: Python<'_>,
+        encoder: &Bound<'_, PyEncoder>,
+        archs: &Bound<'_, PyAny>,
+    ) -> PyResult<Option<usize>> {
+        let Some(parts) = encoder.get().encode_parts(archs)? else {
+            return Ok(None);
+        };
+        let new = population_of(
+            py,
+            &self.table,
+            &self.genes,
+            &parts.codes,
+            &parts.params,
+            &parts.offsets,
+        )?;
+        Ok(Some(self.append(&new)))
     }
 
     /// Similarities of encoded queries (rows, as A) against every member (columns, as B).
