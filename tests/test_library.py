@@ -145,6 +145,26 @@ def test_similarity_is_native_and_equals_the_matrix_for_every_schema_form(tmp_pa
     assert pyevonas.similarity(_PLAIN[0], _PLAIN[1], schema="default") == pyevonas.similarity(_PLAIN[0], _PLAIN[1])
 
 
+def test_native_similarity_survives_a_path_that_calls_back(tmp_path: Path) -> None:
+    """A path object's ``__fspath__`` is Python code: the native lookup holds no lock while it
+    runs, so a callback into ``similarity`` (from the same thread here) cannot deadlock."""
+    path = tmp_path / "mine.json"
+    path.write_text(pyevonas.Scoring.builtin("default").to_json())
+    a, b = _PLAIN[0], _PLAIN[1]
+    assert pyevonas.similarity(a, b, path) == pyevonas.similarity(a, b)  # now remembered
+
+    class CallsBack:
+        def __fspath__(self) -> str:
+            assert pyevonas.similarity(a, b, str(path)) == pyevonas.similarity(a, b)
+            return str(path)
+
+    result: list[float] = []
+    worker = threading.Thread(target=lambda: result.append(pyevonas.similarity(a, b, CallsBack())), daemon=True)
+    worker.start()
+    worker.join(timeout=30)
+    assert result == [pyevonas.similarity(a, b)], "similarity with a calling-back path did not return"
+
+
 def test_native_similarity_follows_an_edited_schema_file(tmp_path: Path) -> None:
     a, b = _PLAIN[0], _PLAIN[2]
     path = tmp_path / "mine.json"

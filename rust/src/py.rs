@@ -1174,10 +1174,12 @@ fn file_key(path: &std::path::Path) -> Option<FileKey> {
 /// The kit of a schema file `similarity` met before, if the file is still that version: one
 /// `stat` (what Python pays for it too, without building a stat result object).
 fn file_kit<'py>(front: &Front, schema: &Bound<'py, PyAny>) -> Option<Bound<'py, PyPairKit>> {
-    let files = front.files.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-    if files.is_empty() {
+    let lock = || front.files.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if lock().is_empty() {
         return None;
     }
+    // The path first, without the lock: `__fspath__` is Python code, during which another
+    // thread may take the GIL and come here.
     let path: std::path::PathBuf = if let Ok(s) = schema.cast_exact::<PyString>() {
         s.to_str().ok()?.into()
     } else if schema.get_type().hasattr("__fspath__").unwrap_or(false) {
@@ -1186,7 +1188,7 @@ fn file_kit<'py>(front: &Front, schema: &Bound<'py, PyAny>) -> Option<Bound<'py,
         return None;
     };
     let key = file_key(&path)?;
-    files
+    lock()
         .iter()
         .rev()
         .find(|(k, _)| *k == key)
@@ -1202,10 +1204,10 @@ fn remember_file(key: FileKey, kit: Py<PyPairKit>) {
     if files.iter().any(|(k, _)| *k == key) {
         return;
     }
-    if files.len() >= RECENT_FILES {
-        files.remove(0);
-    }
+    let oldest = (files.len() >= RECENT_FILES).then(|| files.remove(0));
     files.push((key, kit));
+    drop(files);
+    drop(oldest); // outside the lock: dropping a reference may run Python code
 }
 
 static FRONT: std::sync::OnceLock<Front> = std::sync::OnceLock::new();
@@ -1234,10 +1236,10 @@ fn remember_schema(py: Python<'_>, schema: Py<PyAny>, kit: Py<PyPairKit>) {
     if recent.iter().any(|(s, _)| s.is(&schema)) {
         return;
     }
-    if recent.len() >= RECENT_SCHEMAS {
-        recent.remove(0);
-    }
+    let oldest = (recent.len() >= RECENT_SCHEMAS).then(|| recent.remove(0));
     recent.push((schema.clone_ref(py), kit));
+    drop(recent);
+    drop(oldest); // outside the lock: dropping a reference may run Python code
 }
 
 /// Similarity of two architectures, in [0, 1] (1 for identical sequences).
