@@ -154,6 +154,39 @@ def test_rust_fast_encoder_gives_up_on_anything_unusual() -> None:
         assert c.encoder.encode(pop) is None
 
 
+def test_odd_when_values_go_to_the_validating_path_which_runs_their_eq() -> None:
+    """A `when` value of another type than the built-in scalars is compared by the validating
+    path (its `==` may be Python code, which the fast encoder never runs: it could call back
+    into pyevonas while the encoder holds its state); bools, ints and floats are compared fast."""
+    import numpy as np
+
+    from pyevonas.metric._compiled import compiled
+
+    c = compiled("default")
+    res = {"layer": "RES_2D", "filters": 32, "kernel_size": 3, "strides": 1}
+    other = [{"layer": "C_2D", "filters": 32, "kernel_size": 3, "strides": 1}, {"layer": "GAP_2D"}]
+    calls = []
+
+    class CallsBack:
+        def __init__(self, v: int) -> None:
+            self.v = v
+
+        def __eq__(self, o: object) -> bool:
+            calls.append(pyevonas.similarity(other, other))  # re-enters the native path
+            return bool(self.v == o)
+
+        __hash__ = None  # type: ignore[assignment]
+
+    plain = [[dict(res, skip_connection=1)], [dict(res, skip_connection=0)]]
+    for value in (1.0, True, np.int64(1), CallsBack(1)):
+        odd = [[dict(res, skip_connection=value)], [dict(res, skip_connection=0)]]
+        fast = c.encoder.encode(odd)
+        assert (fast is None) == isinstance(value, (np.integer, CallsBack)), value
+        np.testing.assert_array_equal(pyevonas.similarity_matrix(odd), pyevonas.similarity_matrix(plain))
+        assert pyevonas.similarity(odd[0], other) == pyevonas.similarity(plain[0], other)
+    assert calls and all(x == 1.0 for x in calls)
+
+
 @pytest.mark.parametrize("text", ["C(３２,3,1) g", "C(3_2,3,1) g", "C(0x20,3,1) g", "C(32,３,1) g"])
 def test_the_notation_takes_plain_ascii_numbers_only(text: str) -> None:
     with pytest.raises(EncodingError, match="is not a number"):

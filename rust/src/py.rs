@@ -814,9 +814,13 @@ impl PyEncoder {
             let mut chosen = None;
             'choice: for ch in choices {
                 for (slot, want) in &ch.when {
-                    match value(layer, key(*slot))? {
-                        Some(x) if same(x, want.bind(py))? => {}
-                        _ => continue 'choice,
+                    let Some(x) = value(layer, key(*slot))? else {
+                        continue 'choice;
+                    };
+                    match same(x, want.bind(py))? {
+                        Some(true) => {}
+                        Some(false) => continue 'choice,
+                        None => return Ok(false),
                     }
                 }
                 chosen = Some(ch);
@@ -860,9 +864,8 @@ impl PyEncoder {
 ///
 /// Taking and dropping a reference per value read costs two calls into the interpreter under
 /// the stable ABI, a tenth of the encoder's time. The dict holds the value for as long as no
-/// Python code runs that could change the dict; the encoder runs none between reading a value
-/// and using it (casts, `str` and number reads, `==` of two exact `str`, `int` or `float`),
-/// and `same` takes a reference of its own before any other `==`, which could.
+/// Python code runs that could change the dict; the encoder runs none (casts, `str` and number
+/// reads, `==` of built-in scalars; see `same`).
 fn value<'a, 'py>(
     layer: &'a Bound<'py, PyDict>,
     key: &Bound<'py, PyString>,
@@ -878,22 +881,28 @@ fn value<'a, 'py>(
     Ok(Some(unsafe { Borrowed::from_ptr(py, ptr) }))
 }
 
-/// A `when` condition's test, `bool(x == want)` as the validating path has it; two exact
-/// strings are compared here without a call into Python.
-fn same(x: Borrowed<'_, '_, PyAny>, want: &Bound<'_, PyAny>) -> PyResult<bool> {
+/// A `when` condition's test, `bool(x == want)` as the validating path has it, for values of the
+/// built-in scalar types (`str`, `int`, `float`, `bool`, `None`: two exact strings compared
+/// here, the others by the interpreter, which runs no Python code for them); None for any other
+/// value, which the validating path then compares. The fast encoder never runs Python code:
+/// it holds its key objects' lock, and a borrowed value, throughout.
+fn same(x: Borrowed<'_, '_, PyAny>, want: &Bound<'_, PyAny>) -> PyResult<Option<bool>> {
     if let (Ok(a), Ok(b)) = (x.cast_exact::<PyString>(), want.cast_exact::<PyString>()) {
         if let (Ok(a), Ok(b)) = (a.to_str(), b.to_str()) {
-            return Ok(eq_bytes(a.as_bytes(), b.as_bytes()));
+            return Ok(Some(eq_bytes(a.as_bytes(), b.as_bytes())));
         }
     }
-    let exact = |o: &Bound<'_, PyAny>| o.is_exact_instance_of::<PyInt>() || o.is_exact_instance_of::<PyFloat>();
-    if exact(&x) && exact(want) {
-        // No Python code runs in comparing two built-in numbers: the borrowed value is fine.
-        return x.eq(want);
+    let scalar = |o: &Bound<'_, PyAny>| {
+        o.is_none()
+            || o.is_exact_instance_of::<PyString>()
+            || o.is_exact_instance_of::<PyInt>()
+            || o.is_exact_instance_of::<PyFloat>()
+            || o.is_exact_instance_of::<pyo3::types::PyBool>()
+    };
+    if scalar(&x) && scalar(want) {
+        return x.eq(want).map(Some);
     }
-    // Any other `==` may run Python code that changes the dict: compare with a reference of
-    // our own.
-    x.to_owned().eq(want)
+    Ok(None)
 }
 
 /// Threads the default pool uses (`PYEVONAS_NUM_THREADS` or the machine's parallelism);
@@ -1001,8 +1010,8 @@ fn pair_input(
     Ok(Some(checked && encoder.covers(table)))
 }
 
-/// Run `f` on this thread's pair buffers (fresh ones when a call is already using them, which
-/// only a `==` of some odd `when` value calling back into pyevonas could cause).
+/// Run `f` on this thread's pair buffers (fresh ones, defensively, when a call on this thread
+/// is already using them; the encoder runs no Python code that could call back).
 fn with_sides<R>(f: impl FnOnce(&mut Sides) -> R) -> R {
     SIDES.with(|cell| match cell.try_borrow_mut() {
         Ok(mut sides) => f(&mut sides),
