@@ -165,6 +165,26 @@ def test_native_similarity_survives_a_path_that_calls_back(tmp_path: Path) -> No
     assert result == [pyevonas.similarity(a, b)], "similarity with a calling-back path did not return"
 
 
+def test_reloading_the_api_module_keeps_similarity_working() -> None:
+    """An autoreloading notebook imports pyevonas.metric.api again; the native similarity keeps
+    the first installation and gives the same results (in a child: reloading here would give
+    the other tests new classes)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import importlib, pyevonas, pyevonas.metric.api as api\n"
+        f"a, b = {_PLAIN[0]!r}, {_PLAIN[2]!r}\n"
+        "before = [pyevonas.similarity(a, b, s) for s in ('default', 'paper')]\n"
+        "importlib.reload(api)\n"
+        "after = [api.similarity(a, b, s) for s in ('default', 'paper', 'default')]\n"
+        "assert after == before + before[:1], (before, after)\n"
+        "print('ok')\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=False)
+    assert out.returncode == 0 and out.stdout.strip() == "ok", out.stderr
+
+
 def test_native_similarity_follows_an_edited_schema_file(tmp_path: Path) -> None:
     a, b = _PLAIN[0], _PLAIN[2]
     path = tmp_path / "mine.json"

@@ -1222,9 +1222,11 @@ fn remember_file(key: FileKey, kit: Py<PyPairKit>) {
 static FRONT: std::sync::OnceLock<Front> = std::sync::OnceLock::new();
 
 /// Install `similarity`'s Python side: the dict of built-in names' kits (kept and read as it
-/// fills) and the Python implementation for everything else. Once per process.
+/// fills) and the Python implementation for everything else. The first install stays (a
+/// module reloaded, as an autoreloading notebook does, installs again: the first module's
+/// dict and function still give the same results).
 #[pyfunction]
-fn install_similarity(py: Python<'_>, named: Py<PyDict>, slow: Py<PyAny>) -> PyResult<()> {
+fn install_similarity(py: Python<'_>, named: Py<PyDict>, slow: Py<PyAny>) {
     let front = Front {
         named,
         slow,
@@ -1232,9 +1234,8 @@ fn install_similarity(py: Python<'_>, named: Py<PyDict>, slow: Py<PyAny>) -> PyR
         recent: std::sync::Mutex::new(Vec::new()),
         files: std::sync::Mutex::new(Vec::new()),
     };
-    FRONT
-        .set(front)
-        .map_err(|_| PyRuntimeError::new_err("similarity is already installed"))
+    // Already installed: keep the first (dropping `front` here only drops references).
+    let _ = FRONT.set(front);
 }
 
 /// Remember `schema` (a Scoring) with its kit, for `similarity` to find by identity.
