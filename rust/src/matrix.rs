@@ -172,7 +172,8 @@ const MIN_BLOCK_COLS: usize = 256;
 /// against many columns (one query against an archive) still keep every thread busy: one
 /// block when the groups alone are enough tasks. (A lane group builds its profile once per
 /// block, so columns are only split where that buys threads.)
-fn column_blocks(n_groups: usize, n_cols: usize) -> usize {
+#[must_use]
+pub fn column_blocks(n_groups: usize, n_cols: usize) -> usize {
     let threads = rayon::current_num_threads();
     if n_groups == 0 || n_groups >= 2 * threads {
         return 1;
@@ -184,7 +185,8 @@ fn column_blocks(n_groups: usize, n_cols: usize) -> usize {
 }
 
 /// Block `b` of `blocks` nearly equal parts of `cols`.
-fn column_block(cols: &Range<usize>, b: usize, blocks: usize) -> Range<usize> {
+#[must_use]
+pub fn column_block(cols: &Range<usize>, b: usize, blocks: usize) -> Range<usize> {
     let n = cols.len();
     cols.start + b * n / blocks..cols.start + (b + 1) * n / blocks
 }
@@ -505,11 +507,11 @@ pub fn fill_nearest(
 }
 
 /// Per row of a group, its best (similarity, column) so far, best first.
-type Best = Vec<Vec<(f64, usize)>>;
+pub type Best = Vec<Vec<(f64, usize)>>;
 
 /// Put candidate (similarity `s`, column `j`) into `best`, the k best so far in order
 /// (highest similarity first, ties by lower index), if it belongs there.
-fn keep_best(best: &mut Vec<(f64, usize)>, k: usize, s: f64, j: usize) {
+pub fn keep_best(best: &mut Vec<(f64, usize)>, k: usize, s: f64, j: usize) {
     if best.len() == k {
         let (ws, wj) = best[k - 1];
         if s < ws || (s == ws && j > wj) {

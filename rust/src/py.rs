@@ -302,6 +302,7 @@ impl PyPopulation {
         {
             let slice = out.as_slice_mut().expect("a fresh array is contiguous");
             let pairs = rows.len() * cols.len();
+            let few = crate::small::takes_few_rows(pop, table, &rows, &cols);
             run_blocks(
                 py,
                 &pool,
@@ -310,7 +311,11 @@ impl PyPopulation {
                 group_cells,
                 progress,
                 |batch, stop| {
-                    matrix::fill_matrix(pop, table, &plan, batch, rows.clone(), cols.clone(), &mut *slice, stop)
+                    if few {
+                        crate::small::fill_few(pop, table, rows.clone(), cols.clone(), &mut *slice, stop)
+                    } else {
+                        matrix::fill_matrix(pop, table, &plan, batch, rows.clone(), cols.clone(), &mut *slice, stop)
+                    }
                 },
             )?;
             if split.is_none() && table.is_symmetric() {
@@ -497,6 +502,9 @@ impl PyPopulation {
             let is = idx.as_slice_mut().expect("contiguous");
             let ss = sim.as_slice_mut().expect("contiguous");
             let pairs = rows.len() * cols.len();
+            // (A few rows against other columns: never with exclude_self, rows and columns
+            // being the same there.)
+            let few = !exclude_self && crate::small::takes_few_rows(pop, table, &rows, &cols);
             run_blocks(
                 py,
                 &pool,
@@ -506,6 +514,9 @@ impl PyPopulation {
                 progress,
                 |batch, stop| {
                     let (rows, cols) = (rows.clone(), cols.clone());
+                    if few {
+                        return crate::small::nearest_few(pop, table, rows, cols, k, &mut *is, &mut *ss, stop);
+                    }
                     matrix::fill_nearest(
                         pop,
                         table,
@@ -1631,8 +1642,13 @@ impl PyArchive {
             }
             return Ok(out.into_pyarray(py).into_any());
         }
+        let few = crate::small::takes_few_rows(pop, table, &rows, &cols);
         run_sized(py, n_threads, plan.n_groups(), total, cells, progress, |batch, stop| {
-            matrix::fill_matrix(pop, table, &plan, batch, rows.clone(), cols.clone(), &mut *slice, stop)
+            if few {
+                crate::small::fill_few(pop, table, rows.clone(), cols.clone(), &mut *slice, stop)
+            } else {
+                matrix::fill_matrix(pop, table, &plan, batch, rows.clone(), cols.clone(), &mut *slice, stop)
+            }
         })?;
         Ok(out.into_pyarray(py).into_any())
     }
@@ -1742,9 +1758,14 @@ impl PyArchive {
             let is = idx.as_slice_mut().expect("contiguous");
             let ss = sim.as_slice_mut().expect("contiguous");
             let total = rows.len() * cols.len();
+            let few = crate::small::takes_few_rows(pop, table, &rows, &cols);
             run_sized(py, n_threads, plan.n_groups(), total, cells, progress, |batch, stop| {
                 let (rows, cols) = (rows.clone(), cols.clone());
-                matrix::fill_nearest(pop, table, &plan, batch, rows, cols, k, false, &mut *is, &mut *ss, stop)
+                if few {
+                    crate::small::nearest_few(pop, table, rows, cols, k, &mut *is, &mut *ss, stop)
+                } else {
+                    matrix::fill_nearest(pop, table, &plan, batch, rows, cols, k, false, &mut *is, &mut *ss, stop)
+                }
             })?;
         }
         Ok((idx.into_pyarray(py).into_any(), sim.into_pyarray(py).into_any()))

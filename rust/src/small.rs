@@ -163,6 +163,160 @@ pub fn fill_small<T: Element>(
     Ok(())
 }
 
+/// Rows up to which a rectangular matrix (queries against an archive) takes the small kernel.
+///
+/// Measured against an archive of 10,000 (about 1,000 distinct genes): 8 queries 2.5 ms here
+/// against 11.5 ms (the 32-lane kernel leaves fewer than 16 rows to the scalar aligner), 150
+/// queries 46 against 60 ms, 300 queries 98 against 132 ms; 1,000 queries 510 against 260 ms
+/// (there the lane kernel's profile of all the genes pays off over its many rows).
+pub const FEW_ROWS: usize = 256;
+
+/// DP cells of one block of [`fill_few`] at most (about 10 ms: Ctrl-C is looked at between).
+const FEW_BLOCK_CELLS: u128 = 1 << 24;
+
+/// Whether rows `rows` against columns `cols` of `pop` take [`fill_few`] / [`nearest_few`]:
+/// 2 to `FEW_ROWS` rows (one row is as fast on the scalar aligner) against other columns,
+/// linear gaps, a dense table, self scores. The small kernel's profile covers only the genes
+/// of a block's columns, where the lane kernel's covers every gene of the population for each
+/// 32 rows: the small one wins until the rows are many.
+#[must_use]
+pub fn takes_few_rows(pop: &Population, table: &ScoreTable, rows: &Range<usize>, cols: &Range<usize>) -> bool {
+    (2..=FEW_ROWS).contains(&rows.len())
+        && (rows.end <= cols.start || cols.end <= rows.start)
+        && table.gaps().is_linear()
+        && pop.dense_table().is_some()
+        && pop.is_scored()
+}
+
+/// The cells of `rows` against `cols` as [`fill_small`] computes them, the columns cut into
+/// blocks run in parallel on the current rayon pool (a few queries against an archive). The
+/// values are those of [`crate::matrix::fill_matrix`]; `stop` is looked at between blocks.
+///
+/// # Errors
+/// As [`fill_small`]; [`crate::Error::Interrupted`] once `stop` is requested.
+pub fn fill_few<T: Element>(
+    pop: &Population,
+    table: &ScoreTable,
+    rows: Range<usize>,
+    cols: Range<usize>,
+    out: &mut [T],
+    stop: &crate::align::Stop,
+) -> Result<()> {
+    use rayon::prelude::*;
+    let width = cols.len();
+    if out.len() != rows.len() * width {
+        return Err(Error::Index {
+            index: out.len(),
+            len: rows.len() * width,
+        });
+    }
+    let blocks = few_blocks(pop, &rows, &cols);
+    let parts: Vec<Option<Vec<T>>> = (0..blocks)
+        .into_par_iter()
+        .map(|b| {
+            if stop.requested() {
+                return Ok(None);
+            }
+            let block = crate::matrix::column_block(&cols, b, blocks);
+            let mut part = vec![T::default(); rows.len() * block.len()];
+            fill_small(pop, table, rows.clone(), block, &mut part)?;
+            Ok(Some(part))
+        })
+        .collect::<Result<_>>()?;
+    stop.check()?;
+    for (b, part) in parts.into_iter().enumerate() {
+        let block = crate::matrix::column_block(&cols, b, blocks);
+        let (from, w) = (block.start - cols.start, block.len());
+        let Some(part) = part.filter(|_| w > 0) else { continue };
+        for (r, row) in part.chunks(w).enumerate() {
+            out[r * width + from..r * width + from + w].copy_from_slice(row);
+        }
+    }
+    Ok(())
+}
+
+/// Column blocks of [`fill_few`]: enough for every thread, and none over `FEW_BLOCK_CELLS`.
+fn few_blocks(pop: &Population, rows: &Range<usize>, cols: &Range<usize>) -> usize {
+    let genes = |r: &Range<usize>| r.clone().map(|i| pop.seq(i).len() as u128).sum::<u128>();
+    let by_size = (genes(rows) * genes(cols)).div_ceil(FEW_BLOCK_CELLS);
+    let by_size = usize::try_from(by_size).unwrap_or(usize::MAX);
+    crate::matrix::column_blocks(1, cols.len())
+        .max(by_size.min(cols.len()))
+        .max(1)
+}
+
+/// [`crate::matrix::fill_nearest`] of a few rows against other columns, computed as
+/// [`fill_few`] does: each block keeps its k best per row, merged in the same order (highest
+/// similarity first, ties by lower index).
+///
+/// # Errors
+/// As [`fill_few`]; [`crate::Error::Shape`] for a wrong output length.
+#[allow(clippy::too_many_arguments)]
+pub fn nearest_few(
+    pop: &Population,
+    table: &ScoreTable,
+    rows: Range<usize>,
+    cols: Range<usize>,
+    k: usize,
+    out_idx: &mut [i64],
+    out_sim: &mut [f64],
+    stop: &crate::align::Stop,
+) -> Result<()> {
+    use rayon::prelude::*;
+    for (what, len) in [
+        ("the index output", out_idx.len()),
+        ("the similarity output", out_sim.len()),
+    ] {
+        if len != rows.len() * k {
+            return Err(Error::Shape {
+                what,
+                len,
+                expected: rows.len() * k,
+            });
+        }
+    }
+    if k == 0 {
+        return Ok(());
+    }
+    let blocks = few_blocks(pop, &rows, &cols);
+    let parts: Vec<Option<crate::matrix::Best>> = (0..blocks)
+        .into_par_iter()
+        .map(|b| {
+            if stop.requested() {
+                return Ok(None);
+            }
+            let block = crate::matrix::column_block(&cols, b, blocks);
+            let w = block.len();
+            let mut sims = vec![0.0f64; rows.len() * w];
+            fill_small(pop, table, rows.clone(), block.clone(), &mut sims)?;
+            let mut best: crate::matrix::Best = vec![Vec::with_capacity(k.min(w) + 1); rows.len()];
+            for (r, b) in best.iter_mut().enumerate() {
+                for (x, j) in block.clone().enumerate() {
+                    crate::matrix::keep_best(b, k, sims[r * w + x], j);
+                }
+            }
+            Ok(Some(best))
+        })
+        .collect::<Result<_>>()?;
+    stop.check()?;
+    let mut best = vec![Vec::with_capacity(k + 1); rows.len()];
+    for part in parts.iter().flatten() {
+        for (r, cands) in part.iter().enumerate() {
+            for &(s, j) in cands {
+                crate::matrix::keep_best(&mut best[r], k, s, j);
+            }
+        }
+    }
+    for (r, b) in best.iter().enumerate() {
+        for c in 0..k {
+            let (idx, sim) = b.get(c).map_or((-1, f64::NAN), |&(s, j)| ((j - cols.start) as i64, s));
+            out_idx[r * k + c] = idx;
+            out_sim[r * k + c] = sim;
+        }
+    }
+    Ok(())
+}
+
 /// Columns aligned together against a group's rows.
 const COLUMNS: usize = 4;
 

@@ -6,6 +6,7 @@ use _core::genes::GeneCache;
 use _core::matrix::{self, condensed_offset};
 use _core::score::{LowerBound, ScoreTable, Term};
 use _core::seq::Population;
+use _core::small;
 use _core::threads;
 use _core::Error;
 use proptest::prelude::*;
@@ -537,7 +538,7 @@ fn few_rows_against_many_columns_split_over_threads_exactly() {
     let pop = population(&table, &seqs);
     let n = pop.len();
     let mut al = Aligner::default();
-    for q in [1usize, 3, 20] {
+    for q in [1usize, 2, 3, 5, 8, 15, 20] {
         let want: Vec<f64> = (0..q)
             .flat_map(|i| (q..n).map(move |j| (i, j)))
             .map(|(i, j)| pop.similarity(&table, i, j, &mut al))
@@ -595,6 +596,32 @@ fn few_rows_against_many_columns_split_over_threads_exactly() {
                     .all(|(a, b)| a.0 == b.0 && a.1.to_bits() == b.1.to_bits()),
                 "nearest q={q} threads={threads}"
             );
+            // The small kernel's routines for a few rows give the same cells and neighbours.
+            if small::takes_few_rows(&pop, &table, &(0..q), &(q..n)) {
+                let mut few = vec![0.0f64; q * (n - q)];
+                pool.install(|| small::fill_few(&pop, &table, 0..q, q..n, &mut few, &Stop::never()))
+                    .unwrap();
+                assert!(
+                    few.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()),
+                    "fill_few q={q} threads={threads}"
+                );
+                let (mut idx, mut sim) = (vec![0i64; q * k], vec![0.0f64; q * k]);
+                pool.install(|| small::nearest_few(&pop, &table, 0..q, q..n, k, &mut idx, &mut sim, &Stop::never()))
+                    .unwrap();
+                let got_nn: Vec<(i64, f64)> = idx.iter().copied().zip(sim.iter().copied()).collect();
+                assert!(
+                    got_nn
+                        .iter()
+                        .zip(&want_nn)
+                        .all(|(a, b)| a.0 == b.0 && a.1.to_bits() == b.1.to_bits()),
+                    "nearest_few q={q} threads={threads}"
+                );
+            } else {
+                assert!(
+                    !(2..=small::FEW_ROWS).contains(&q),
+                    "q={q} should take the few-rows path"
+                );
+            }
         }
     }
 }
