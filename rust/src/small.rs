@@ -165,10 +165,12 @@ pub fn fill_small<T: Element>(
 
 /// Rows up to which a rectangular matrix (queries against an archive) takes the small kernel.
 ///
-/// Measured against an archive of 10,000 (about 1,000 distinct genes): 8 queries 2.5 ms here
-/// against 11.5 ms (the 32-lane kernel leaves fewer than 16 rows to the scalar aligner), 150
-/// queries 46 against 60 ms, 300 queries 98 against 132 ms; 1,000 queries 510 against 260 ms
-/// (there the lane kernel's profile of all the genes pays off over its many rows).
+/// Measured against an archive of 10,000 (346 distinct genes) on two cores: 8 queries 2.5 ms
+/// here against 11.5 ms (the 32-lane kernel leaves fewer than 16 rows to the scalar aligner),
+/// 150 queries 46 against 60 ms, 300 queries 98 against 132 ms; 1,000 queries 510 against
+/// 260 ms (there the lane kernel's profile pays off over its many rows). The lane kernel's
+/// profile of 32 rows of up to 28 genes against every gene is 2.5 MB, more than the L2; the
+/// small kernel's of 8 rows against a block's genes a quarter of that.
 pub const FEW_ROWS: usize = 256;
 
 /// DP cells of one block of [`fill_few`] at most (about 10 ms: Ctrl-C is looked at between).
@@ -176,9 +178,7 @@ const FEW_BLOCK_CELLS: u128 = 1 << 24;
 
 /// Whether rows `rows` against columns `cols` of `pop` take [`fill_few`] / [`nearest_few`]:
 /// 2 to `FEW_ROWS` rows (one row is as fast on the scalar aligner) against other columns,
-/// linear gaps, a dense table, self scores. The small kernel's profile covers only the genes
-/// of a block's columns, where the lane kernel's covers every gene of the population for each
-/// 32 rows: the small one wins until the rows are many.
+/// linear gaps, a dense table, self scores.
 #[must_use]
 pub fn takes_few_rows(pop: &Population, table: &ScoreTable, rows: &Range<usize>, cols: &Range<usize>) -> bool {
     (2..=FEW_ROWS).contains(&rows.len())
