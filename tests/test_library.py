@@ -143,6 +143,13 @@ def test_similarity_is_native_and_equals_the_matrix_for_every_schema_form(tmp_pa
             got = [[pyevonas.similarity(x, y, schema) for y in _PLAIN] for x in _PLAIN]
             np.testing.assert_array_equal(got, want, err_msg=f"schema {schema!r:.60}")
     assert pyevonas.similarity(_PLAIN[0], _PLAIN[1], schema="default") == pyevonas.similarity(_PLAIN[0], _PLAIN[1])
+    # Left out means the default schema; None is refused, as by every other function.
+    for call in (
+        lambda: pyevonas.similarity(_PLAIN[0], _PLAIN[1], None),
+        lambda: pyevonas.similarity_matrix(_PLAIN, schema=None),
+    ):  # type: ignore[arg-type]
+        with pytest.raises(SchemaError, match="got NoneType"):
+            call()
 
 
 def test_native_similarity_survives_a_path_that_calls_back(tmp_path: Path) -> None:

@@ -1263,6 +1263,21 @@ fn remember_schema(py: Python<'_>, schema: Py<PyAny>, kit: Py<PyPairKit>) {
     drop(oldest); // outside the lock: dropping a reference may run Python code
 }
 
+/// `similarity`'s schema argument: left out (the default schema), or given (anything, `None`
+/// included: the Python implementation refuses what is not a schema, as everywhere else).
+enum SchemaArg<'py> {
+    Default,
+    Given(Bound<'py, PyAny>),
+}
+
+impl<'a, 'py> FromPyObject<'a, 'py> for SchemaArg<'py> {
+    type Error = PyErr;
+
+    fn extract(obj: Borrowed<'a, 'py, PyAny>) -> PyResult<Self> {
+        Ok(SchemaArg::Given(obj.to_owned()))
+    }
+}
+
 /// Similarity of two architectures, in [0, 1] (1 for identical sequences).
 ///
 /// Args:
@@ -1274,16 +1289,21 @@ fn remember_schema(py: Python<'_>, schema: Py<PyAny>, kit: Py<PyPairKit>) {
 ///     >>> similarity("C(32,3,1) B L g F(64)", "C(64,3,1) B g F(64)")  # doctest: +ELLIPSIS
 ///     0.8...
 #[pyfunction]
-#[pyo3(signature = (a, b, schema = None), text_signature = "(a, b, schema='default')")]
-fn similarity(
-    py: Python<'_>,
-    a: &Bound<'_, PyAny>,
-    b: &Bound<'_, PyAny>,
-    schema: Option<&Bound<'_, PyAny>>,
+#[pyo3(signature = (a, b, schema = SchemaArg::Default), text_signature = "(a, b, schema='default')")]
+fn similarity<'py>(
+    py: Python<'py>,
+    a: &Bound<'py, PyAny>,
+    b: &Bound<'py, PyAny>,
+    schema: SchemaArg<'py>,
 ) -> PyResult<f64> {
     let front = FRONT
         .get()
         .ok_or_else(|| PyRuntimeError::new_err("pyevonas.metric.api was not imported"))?;
+    let schema = match schema {
+        SchemaArg::Default => None,
+        SchemaArg::Given(s) => Some(s),
+    };
+    let schema = schema.as_ref();
     let kit: Option<Bound<'_, PyPairKit>> = match schema {
         None => front
             .named
