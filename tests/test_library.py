@@ -147,7 +147,7 @@ def test_similarity_is_native_and_equals_the_matrix_for_every_schema_form(tmp_pa
     for call in (
         lambda: pyevonas.similarity(_PLAIN[0], _PLAIN[1], None),
         lambda: pyevonas.similarity_matrix(_PLAIN, schema=None),
-    ):  # type: ignore[arg-type]
+    ):
         with pytest.raises(SchemaError, match="got NoneType"):
             call()
 
