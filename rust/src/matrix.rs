@@ -436,18 +436,7 @@ pub fn fill_nearest(
     check_rows(&rows, pop.len())?;
     check_rows(&cols, pop.len())?;
     check_groups(plan, &groups)?;
-    for (what, len) in [
-        ("the index output", out_idx.len()),
-        ("the similarity output", out_sim.len()),
-    ] {
-        if len != rows.len() * k {
-            return Err(Error::Shape {
-                what,
-                len,
-                expected: rows.len() * k,
-            });
-        }
-    }
+    check_nearest_out(rows.len(), k, out_idx, out_sim)?;
     if k == 0 {
         return Ok(());
     }
@@ -501,6 +490,26 @@ pub fn fill_nearest(
                     os.write((i - rows.start) * k + c, sim);
                 }
             }
+        }
+    }
+    Ok(())
+}
+
+/// The outputs of a nearest-neighbour routine: `k` indices and similarities per row.
+///
+/// # Errors
+/// [`Error::Shape`] naming the output of the wrong length.
+pub fn check_nearest_out(rows: usize, k: usize, out_idx: &[i64], out_sim: &[f64]) -> Result<()> {
+    for (what, len) in [
+        ("the index output", out_idx.len()),
+        ("the similarity output", out_sim.len()),
+    ] {
+        if len != rows * k {
+            return Err(Error::Shape {
+                what,
+                len,
+                expected: rows * k,
+            });
         }
     }
     Ok(())

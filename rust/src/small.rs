@@ -263,18 +263,7 @@ pub fn nearest_few(
     stop: &crate::align::Stop,
 ) -> Result<()> {
     use rayon::prelude::*;
-    for (what, len) in [
-        ("the index output", out_idx.len()),
-        ("the similarity output", out_sim.len()),
-    ] {
-        if len != rows.len() * k {
-            return Err(Error::Shape {
-                what,
-                len,
-                expected: rows.len() * k,
-            });
-        }
-    }
+    crate::matrix::check_nearest_out(rows.len(), k, out_idx, out_sim)?;
     if k == 0 {
         return Ok(());
     }
