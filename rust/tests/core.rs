@@ -550,6 +550,15 @@ fn few_rows_against_many_columns_split_over_threads_exactly() {
             row.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
             want_nn.extend(row[..k].iter().map(|&(s, j)| ((j - q) as i64, s)));
         }
+        // The same indices and the same similarities, bit for bit, as the scalar pass.
+        let same_nn = |idx: &[i64], sim: &[f64]| {
+            idx.len() == want_nn.len()
+                && idx
+                    .iter()
+                    .zip(sim)
+                    .zip(&want_nn)
+                    .all(|((&i, s), &(wi, ws))| i == wi && s.to_bits() == ws.to_bits())
+        };
         for threads in [1, 2, 3, 7] {
             let plan = matrix::Plan::new(&pop, 0..q);
             let pool = threads::pool(Some(threads)).unwrap();
@@ -588,14 +597,7 @@ fn few_rows_against_many_columns_split_over_threads_exactly() {
                 )
             })
             .unwrap();
-            let got_nn: Vec<(i64, f64)> = idx.iter().copied().zip(sim.iter().copied()).collect();
-            assert!(
-                got_nn
-                    .iter()
-                    .zip(&want_nn)
-                    .all(|(a, b)| a.0 == b.0 && a.1.to_bits() == b.1.to_bits()),
-                "nearest q={q} threads={threads}"
-            );
+            assert!(same_nn(&idx, &sim), "nearest q={q} threads={threads}");
             // The small kernel's routines for a few rows give the same cells and neighbours.
             if small::takes_few_rows(&pop, &table, &(0..q), &(q..n)) {
                 let mut few = vec![0.0f64; q * (n - q)];
@@ -608,14 +610,7 @@ fn few_rows_against_many_columns_split_over_threads_exactly() {
                 let (mut idx, mut sim) = (vec![0i64; q * k], vec![0.0f64; q * k]);
                 pool.install(|| small::nearest_few(&pop, &table, 0..q, q..n, k, &mut idx, &mut sim, &Stop::never()))
                     .unwrap();
-                let got_nn: Vec<(i64, f64)> = idx.iter().copied().zip(sim.iter().copied()).collect();
-                assert!(
-                    got_nn
-                        .iter()
-                        .zip(&want_nn)
-                        .all(|(a, b)| a.0 == b.0 && a.1.to_bits() == b.1.to_bits()),
-                    "nearest_few q={q} threads={threads}"
-                );
+                assert!(same_nn(&idx, &sim), "nearest_few q={q} threads={threads}");
             } else {
                 assert!(
                     !(2..=small::FEW_ROWS).contains(&q),
