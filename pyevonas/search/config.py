@@ -43,12 +43,22 @@ from pyevonas.errors import ConfigError, DatasetError
 from pyevonas.metric.api import DiversityHow
 from pyevonas.runs.objectives import DEFAULT_OBJECTIVES, parse_objectives
 from pyevonas.search.expressions import check_margins, compile_expression
-from pyevonas.search.selection import DEFAULT_NEIGHBOURS, ArchiveScope, SelectionKind, TieBreak
 from pyevonas.training.config import usable_cores
 from pyevonas.training.datasets_custom import canonical_spec, spec_label
 from pyevonas.training.device import resolve_device
 
 ControlKind = Literal["naive", "rigid", "soft", "custom", "python"]
+# The selection settings' vocabulary lives here with the settings: pyevonas.search.selection reads
+# them (and RunConfig) and this module never imports it, so the two do not import each other.
+#: Parent selection method.
+SelectionKind = Literal["topk", "novelty", "dns"]
+#: Ties within a Pareto front: crowding distance or isolation (1 - similarity).
+TieBreak = Literal["crowding", "similarity"]
+#: Whom novelty and DNS compare with: the generation or every candidate trained so far.
+ArchiveScope = Literal["population", "run"]
+
+#: Default number of neighbours k of novelty and DNS (the DNS paper's k = 3).
+DEFAULT_NEIGHBOURS = 3
 
 #: The built-in offline dataset: small enough that a whole search runs in minutes on a laptop.
 DEMO_DATASET = "digits"
@@ -218,10 +228,23 @@ class RunConfig(BaseModel):
 
     @model_validator(mode="after")
     def _check_consistency(self) -> RunConfig:
+        self._check_sizes()
+        self._check_control()
+        self._check_reference_point()
+        self._check_train_table()
+        if self.image_size is not None and not self.dataset.startswith("folder:"):
+            raise ValueError(f"image_size resizes the images of a folder: dataset, not of {self.dataset}")
+        return self
+
+    def _check_sizes(self) -> None:
+        """Refuse a top_k or an elitism that the population cannot hold."""
         if self.top_k > self.population:
             raise ValueError(f"top_k ({self.top_k}) must not exceed population ({self.population})")
         if self.elitism >= self.population:
             raise ValueError(f"elitism ({self.elitism}) must be smaller than population ({self.population})")
+
+    def _check_control(self) -> None:
+        """Refuse margin expressions that do not go with the control, do not compile or cross."""
         if self.control == "custom":
             if self.control_upper is None or self.control_lower is None:
                 raise ValueError("control = 'custom' needs both control_upper and control_lower expressions")
@@ -241,21 +264,24 @@ class RunConfig(BaseModel):
                 check_margins(margins["control_lower"], margins["control_upper"], self.generations)
             except ConfigError as exc:
                 raise ValueError(f"control_lower/control_upper: {exc}") from None
+
+    def _check_reference_point(self) -> None:
+        """Refuse a reference point that names something other than an objective."""
         names = {name.split(":", 1)[-1] for name in self.objectives} | set(self.objectives)
         unknown = sorted(set(self.reference_point) - names)
         if unknown:
             raise ValueError(
                 f"reference_point names {', '.join(unknown)}, which is not an objective ({self.objectives})"
             )
+
+    def _check_train_table(self) -> None:
+        """Refuse [train] keys that are top-level settings or that the search sets itself."""
         for key in ("dataset", "epochs", "device", "seed", "data_dir", "image_size"):
             if key in self.train:
                 raise ValueError(f"train.{key} is a top-level setting; write `{key} = ...` instead")
         for key in ("stop_epoch", "checkpoint"):
             if key in self.train:
                 raise ValueError(f"train.{key} is set by the search (budget = 'halving'), not in [train]")
-        if self.image_size is not None and not self.dataset.startswith("folder:"):
-            raise ValueError(f"image_size resizes the images of a folder: dataset, not of {self.dataset}")
-        return self
 
     # ------------------------------------------------------------------ resolution
     @classmethod
