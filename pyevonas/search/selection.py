@@ -30,7 +30,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any
 
 import numpy as np
 
@@ -46,17 +46,8 @@ from pyevonas.runs.objectives import (
     parse_objectives,
 )
 from pyevonas.runs.records import Individual, is_trained
+from pyevonas.search.config import DEFAULT_NEIGHBOURS, ArchiveScope, RunConfig, SelectionKind, TieBreak
 from pyevonas.search.operators import select_top_k
-
-if TYPE_CHECKING:
-    from pyevonas.search.config import RunConfig
-
-SelectionKind = Literal["topk", "novelty", "dns"]
-TieBreak = Literal["crowding", "similarity"]
-ArchiveScope = Literal["population", "run"]
-
-#: Default number of neighbours k of novelty and DNS (the DNS paper's k = 3).
-DEFAULT_NEIGHBOURS = 3
 
 
 def front_isolation(distance: np.ndarray, ranks: np.ndarray) -> np.ndarray:
@@ -301,81 +292,120 @@ def choose_parents(
             [generation[i] for i in ranked], {"method": "topk", "parents": [generation[i].id for i in ranked]}
         )
     record: dict[str, Any] = settings.describe()
-    positions = [i for i, ind in enumerate(generation) if is_trained(ind)]
-    cands = [generation[i] for i in positions]
-    previous: list[Individual] | None = None
-
-    def earlier_trained() -> list[Individual]:
-        nonlocal previous
-        if previous is None:
-            previous = [ind for ind in earlier() if is_trained(ind)]
-        return previous
-
-    def sim(rows: Sequence[Individual], cols: Sequence[Individual]) -> np.ndarray:
-        if similarity is None:
-            raise ValueError(f"selection {settings.method!r} needs the similarity of the architectures")
-        if not rows or not cols:
-            return np.zeros((len(rows), len(cols)))
-        return np.asarray(similarity([r.chromosome for r in rows], [c.chromosome for c in cols]), dtype=np.float64)
-
-    def per_index(values: np.ndarray) -> list[float | None]:
-        out: list[float | None] = [None] * len(generation)
-        for p, v in zip(positions, values.tolist(), strict=True):
-            out[p] = v
-        return out
-
-    def budgets(individuals: Sequence[Individual]) -> np.ndarray:
-        return np.array([0 if budget is None else budget(ind) for ind in individuals], dtype=np.int64)
-
-    # The fitness ranking of the generation: budget, then Pareto rank and tie-breaker or the one objective.
-    F = objective_matrix(cands, settings.objectives)
-    B = budgets(cands)
-    if settings.multi:
-        ranks = non_dominated_sort(F)
-        if settings.tiebreak == "similarity":
-            tie = front_isolation(1.0 - sim(cands, cands), ranks)
-        else:
-            tie = front_crowding(F, ranks)
-        record["pareto_rank"] = per_index(ranks)
-        record[settings.tiebreak if settings.tiebreak == "crowding" else "isolation"] = per_index(tie)
-        base = sorted(range(len(cands)), key=lambda i: (-int(B[i]), int(ranks[i]), -float(tie[i]), i))
-    else:
-        base = sorted(range(len(cands)), key=lambda i: (-int(B[i]), float(F[i, 0]), i))
-    place = {i: n for n, i in enumerate(base)}
-
+    gen = _Generation(generation, settings, earlier, similarity, budget)
+    base = _fitness_order(gen, record)
     if settings.method == "topk":
-        order = [cands[i] for i in base]
+        order = [gen.cands[i] for i in base]
     elif settings.method == "novelty":
-        archive = cands + (earlier_trained() if settings.scope == "run" else [])
-        scores = novelty_scores(1.0 - sim(cands, archive), settings.neighbours, self_index=range(len(cands)))
-        record["novelty"] = per_index(scores)
-        order = [cands[i] for i in sorted(range(len(cands)), key=lambda i: (-float(scores[i]), place[i]))]
+        order = _novelty_order(gen, record, base)
     else:  # dns
-        pool = (earlier_trained() + cands) if settings.scope == "run" else list(cands)
-        pool = _distinct(pool)
-        P = objective_matrix(pool, settings.objectives)
-        PB = budgets(pool)
-        # fitter[i, j]: j trained longer than i, or as long and dominates i.
-        fitter = (PB[None, :] > PB[:, None]) | ((PB[None, :] == PB[:, None]) & dominance_matrix(P).T)
-        scores = dns_scores(1.0 - sim(pool, pool), fitter, settings.neighbours)
-        by_id = {ind.id: float(s) for ind, s in zip(pool, scores, strict=True)}
-        record["competition"] = [by_id.get(ind.id) if is_trained(ind) else None for ind in generation]
-        pool_ranks = non_dominated_sort(P) if settings.multi else None
-        pool_tie = front_crowding(P, pool_ranks) if pool_ranks is not None else None
-
-        def key(i: int) -> tuple[float, ...]:
-            if pool_ranks is not None and pool_tie is not None:
-                return (-float(scores[i]), -float(PB[i]), float(pool_ranks[i]), -float(pool_tie[i]), float(pool[i].id))
-            return (-float(scores[i]), -float(PB[i]), float(P[i, 0]), float(pool[i].id))
-
-        order = [pool[i] for i in sorted(range(len(pool)), key=key)]
+        order = _dns_order(gen, record)
     parents = order[:top_k]
     record["parents"] = [p.id for p in parents]
     front = None
     if settings.multi:
-        front = _front_summary(generation, settings, earlier_trained)
+        front = _front_summary(generation, settings, gen.earlier_trained)
         record["front"] = front.to_dict()
     return Selection(parents, record, front)
+
+
+class _Generation:
+    """A generation's trained candidates, with the run's similarity, budgets and earlier individuals."""
+
+    def __init__(
+        self,
+        generation: Sequence[Individual],
+        settings: SelectionSettings,
+        earlier: Callable[[], Sequence[Individual]],
+        similarity: Similarity | None,
+        budget: Callable[[Individual], int] | None,
+    ) -> None:
+        self.generation = generation
+        self.settings = settings
+        self.positions = [i for i, ind in enumerate(generation) if is_trained(ind)]
+        self.cands = [generation[i] for i in self.positions]
+        self._earlier = earlier
+        self._similarity = similarity
+        self._budget = budget
+        self._previous: list[Individual] | None = None
+
+    def earlier_trained(self) -> list[Individual]:
+        """The trained individuals of the earlier generations, read once, when first needed."""
+        if self._previous is None:
+            self._previous = [ind for ind in self._earlier() if is_trained(ind)]
+        return self._previous
+
+    def sim(self, rows: Sequence[Individual], cols: Sequence[Individual]) -> np.ndarray:
+        """The similarity matrix of two lists of individuals (refused without a similarity)."""
+        if self._similarity is None:
+            raise ValueError(f"selection {self.settings.method!r} needs the similarity of the architectures")
+        if not rows or not cols:
+            return np.zeros((len(rows), len(cols)))
+        return np.asarray(
+            self._similarity([r.chromosome for r in rows], [c.chromosome for c in cols]), dtype=np.float64
+        )
+
+    def per_index(self, values: np.ndarray) -> list[float | None]:
+        """Per individual of the generation, its candidate's value, or None if it is untrained."""
+        out: list[float | None] = [None] * len(self.generation)
+        for p, v in zip(self.positions, values.tolist(), strict=True):
+            out[p] = v
+        return out
+
+    def budgets(self, individuals: Sequence[Individual]) -> np.ndarray:
+        """The training epochs behind each individual's result (0 each without budgets)."""
+        budget = self._budget
+        return np.array([0 if budget is None else budget(ind) for ind in individuals], dtype=np.int64)
+
+
+def _fitness_order(gen: _Generation, record: dict[str, Any]) -> list[int]:
+    """The candidates' fitness ranking: budget, then Pareto rank and tie-breaker or the one objective."""
+    settings, cands = gen.settings, gen.cands
+    F = objective_matrix(cands, settings.objectives)
+    B = gen.budgets(cands)
+    if settings.multi:
+        ranks = non_dominated_sort(F)
+        if settings.tiebreak == "similarity":
+            tie = front_isolation(1.0 - gen.sim(cands, cands), ranks)
+        else:
+            tie = front_crowding(F, ranks)
+        record["pareto_rank"] = gen.per_index(ranks)
+        record[settings.tiebreak if settings.tiebreak == "crowding" else "isolation"] = gen.per_index(tie)
+        return sorted(range(len(cands)), key=lambda i: (-int(B[i]), int(ranks[i]), -float(tie[i]), i))
+    return sorted(range(len(cands)), key=lambda i: (-int(B[i]), float(F[i, 0]), i))
+
+
+def _novelty_order(gen: _Generation, record: dict[str, Any], base: list[int]) -> list[Individual]:
+    """The candidates by novelty against the archive, the fitness ranking ``base`` breaking ties."""
+    settings, cands = gen.settings, gen.cands
+    place = {i: n for n, i in enumerate(base)}
+    archive = cands + (gen.earlier_trained() if settings.scope == "run" else [])
+    scores = novelty_scores(1.0 - gen.sim(cands, archive), settings.neighbours, self_index=range(len(cands)))
+    record["novelty"] = gen.per_index(scores)
+    return [cands[i] for i in sorted(range(len(cands)), key=lambda i: (-float(scores[i]), place[i]))]
+
+
+def _dns_order(gen: _Generation, record: dict[str, Any]) -> list[Individual]:
+    """The distinct architectures of the pool by DNS competition score, then budget and fitness."""
+    settings = gen.settings
+    pool = (gen.earlier_trained() + gen.cands) if settings.scope == "run" else list(gen.cands)
+    pool = _distinct(pool)
+    P = objective_matrix(pool, settings.objectives)
+    PB = gen.budgets(pool)
+    # fitter[i, j]: j trained longer than i, or as long and dominates i.
+    fitter = (PB[None, :] > PB[:, None]) | ((PB[None, :] == PB[:, None]) & dominance_matrix(P).T)
+    scores = dns_scores(1.0 - gen.sim(pool, pool), fitter, settings.neighbours)
+    by_id = {ind.id: float(s) for ind, s in zip(pool, scores, strict=True)}
+    record["competition"] = [by_id.get(ind.id) if is_trained(ind) else None for ind in gen.generation]
+    pool_ranks = non_dominated_sort(P) if settings.multi else None
+    pool_tie = front_crowding(P, pool_ranks) if pool_ranks is not None else None
+
+    def key(i: int) -> tuple[float, ...]:
+        if pool_ranks is not None and pool_tie is not None:
+            return (-float(scores[i]), -float(PB[i]), float(pool_ranks[i]), -float(pool_tie[i]), float(pool[i].id))
+        return (-float(scores[i]), -float(PB[i]), float(P[i, 0]), float(pool[i].id))
+
+    return [pool[i] for i in sorted(range(len(pool)), key=key)]
 
 
 def _distinct(individuals: Sequence[Individual]) -> list[Individual]:
