@@ -9,7 +9,7 @@ from typing import Annotated, Any
 
 import typer
 
-from pyevonas.cli import app
+from pyevonas.cli._app import app
 from pyevonas.cli._common import console, console_err, examples
 from pyevonas.cli.live import LiveView
 from pyevonas.errors import ConfigError, EncodingError, RunStoreError, TrainingError

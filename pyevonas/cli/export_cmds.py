@@ -12,7 +12,7 @@ from typing import Annotated, Any
 
 import typer
 
-from pyevonas.cli import app
+from pyevonas.cli._app import app
 from pyevonas.cli._common import console_err, examples
 from pyevonas.errors import EncodingError, RunStoreError, SchemaError
 from pyevonas.metric import format_arch

@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 from rich.text import Text
 
-from pyevonas.cli import app
+from pyevonas.cli._app import app
 from pyevonas.cli._common import ARCH_FORMS, console, console_err, echo_json, examples, read_arch
 from pyevonas.errors import ConfigError
 from pyevonas.metric import DIVERSITY_KINDS, align, resolve_scoring

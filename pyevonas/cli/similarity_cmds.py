@@ -12,7 +12,7 @@ import typer
 from rich.progress import BarColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
 
 from pyevonas._userfiles import UserFileError, parse_json, read_text
-from pyevonas.cli import app
+from pyevonas.cli._app import app
 from pyevonas.cli._common import ARCH_FORMS, console, console_err, echo_json, examples, read_arch
 from pyevonas.cli.matrix_view import print_matrix_view
 from pyevonas.errors import EncodingError, PyevonasError

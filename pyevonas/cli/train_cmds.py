@@ -9,7 +9,7 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
-from pyevonas.cli import app
+from pyevonas.cli._app import app
 from pyevonas.cli._common import ARCH_FORMS, console, console_err, echo_json, examples, read_arch
 from pyevonas.errors import ConfigError
 from pyevonas.runs.records import Status, is_trained
