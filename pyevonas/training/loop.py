@@ -37,13 +37,14 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import hashlib
 import json
 import math
 import os
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
@@ -305,13 +306,8 @@ def _fit(
     total_steps = config.epochs * steps_per_epoch
     outcome = _Outcome([], [], None, 0.0, 0)
     if resume is not None:
-        optimizer.load_state_dict(resume["optimizer"])
-        gen.set_state(resume["generator"].cpu())
-        torch.set_rng_state(resume["torch_rng"].cpu())  # dropout draws from the global generator
-        if device.type == "cuda" and resume.get("cuda_rng") is not None:
-            torch.cuda.set_rng_state(resume["cuda_rng"].cpu(), device)
-        outcome = _Outcome(**{**resume["outcome"], "best_state": resume.get("best_state")})
-    best, stale, step = outcome.best, outcome.stale, outcome.step
+        outcome = _restore(resume, optimizer, gen, device)
+    step = outcome.step
     stop = config.stop_epoch or config.epochs
     model.train()
     start = time.perf_counter() - outcome.train_seconds
@@ -324,14 +320,8 @@ def _fit(
             idx = perm[b * batch_size : (b + 1) * batch_size]
             x = data.train_x[idx]
             y = data.train_y[idx]
-            if pad or hflip or vflip:
-                x = _augment(x, pad, hflip, vflip, gen)
-            if channels_last:
-                x = x.contiguous(memory_format=torch.channels_last)
-            if config.lr_schedule == "cosine":
-                lr = 0.5 * config.lr * (1.0 + math.cos(math.pi * step / total_steps))
-            else:
-                lr = config.lr
+            x = _prepare_batch(x, pad, hflip, vflip, gen, channels_last)
+            lr = _learning_rate(config, step, total_steps)
             for group in optimizer.param_groups:
                 group["lr"] = lr
             if not coupled and config.weight_decay > 0:
@@ -356,43 +346,80 @@ def _fit(
         val = _accuracy(model, data.val_x, data.val_y, eval_batch, device, channels_last, bf16)
         outcome.eval_seconds += time.perf_counter() - eval_start
         outcome.val_per_epoch.append(val)
-        if val > best:
-            if val > best + config.early_stopping_min_delta:
-                stale = 0
-            else:
-                stale += 1
-            best = val
-            outcome.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-        else:
-            stale += 1
-        outcome.best, outcome.stale = best, stale
+        _record_validation(outcome, model, val, config.early_stopping_min_delta)
         if progress is not None:
             try:
                 progress({"epoch": epoch, "epochs": stop, "val_accuracy": val, "loss": epoch_loss})
             except Exception as exc:
                 raise _CallbackFailed() from exc
-        if config.early_stopping_patience is not None and stale >= config.early_stopping_patience:
+        if config.early_stopping_patience is not None and outcome.stale >= config.early_stopping_patience:
             outcome.stopped = True
             break
     outcome.train_seconds = time.perf_counter() - start
     if config.checkpoint is not None:
-        saved = {f.name: getattr(outcome, f.name) for f in fields(outcome) if f.name != "best_state"}
-        _save_checkpoint(
-            config.checkpoint,
-            {
-                "format": _CHECKPOINT_FORMAT,
-                "fingerprint": fingerprint,
-                "batch_size": batch_size,
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
-                "generator": gen.get_state(),
-                "torch_rng": torch.get_rng_state(),
-                "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
-                "outcome": saved,
-                "best_state": outcome.best_state,
-            },
-        )
+        _save_training(config.checkpoint, fingerprint, batch_size, model, optimizer, gen, device, outcome)
     return outcome
+
+
+def _restore(resume: dict[str, Any], optimizer: Any, gen: Any, device: Any) -> _Outcome:
+    """Put a checkpoint's optimizer and random generators back and return where its training stood."""
+    optimizer.load_state_dict(resume["optimizer"])
+    gen.set_state(resume["generator"].cpu())
+    torch.set_rng_state(resume["torch_rng"].cpu())  # dropout draws from the global generator
+    if device.type == "cuda" and resume.get("cuda_rng") is not None:
+        torch.cuda.set_rng_state(resume["cuda_rng"].cpu(), device)
+    return _Outcome(**{**resume["outcome"], "best_state": resume.get("best_state")})
+
+
+def _prepare_batch(x: Any, pad: int, hflip: bool, vflip: bool, gen: Any, channels_last: bool) -> Any:
+    """A training batch augmented (when any augmentation is on) and in the model's memory format."""
+    if pad or hflip or vflip:
+        x = _augment(x, pad, hflip, vflip, gen)
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    return x
+
+
+def _learning_rate(config: TrainConfig, step: int, total_steps: int) -> float:
+    """The learning rate of a step: per-step cosine decay to 0 over the schedule, or constant."""
+    if config.lr_schedule == "cosine":
+        return 0.5 * config.lr * (1.0 + math.cos(math.pi * step / total_steps))
+    return config.lr
+
+
+def _record_validation(outcome: _Outcome, model: Any, val: float, min_delta: float) -> None:
+    """Keep the best validation accuracy and its weights; count the epochs without an improvement of min_delta."""
+    if val > outcome.best:
+        if val > outcome.best + min_delta:
+            outcome.stale = 0
+        else:
+            outcome.stale += 1
+        outcome.best = val
+        outcome.best_state = {k: v.detach().clone() for k, v in model.state_dict().items()}
+    else:
+        outcome.stale += 1
+
+
+def _save_training(
+    path: str, fingerprint: str, batch_size: int, model: Any, optimizer: Any, gen: Any, device: Any, outcome: _Outcome
+) -> None:
+    """Checkpoint the training state: weights, optimizer, random generators, best weights and history."""
+    saved = {f.name: getattr(outcome, f.name) for f in fields(outcome) if f.name != "best_state"}
+    _save_checkpoint(
+        path,
+        {
+            "format": _CHECKPOINT_FORMAT,
+            "fingerprint": fingerprint,
+            "batch_size": batch_size,
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "generator": gen.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "cuda_rng": torch.cuda.get_rng_state(device) if device.type == "cuda" else None,
+            "outcome": saved,
+            "best_state": outcome.best_state,
+        },
+    )
 
 
 def sgd_optimizer(
@@ -467,27 +494,10 @@ def evaluate(
         torch.backends.cudnn.benchmark = True
     base: dict[str, Any] = {"device": str(device)}
     resolved = config.resolved(data.input_shape)
-
-    def build() -> Any:
-        torch.manual_seed(config.seed)
-        model = build_model(chromosome, data.input_shape, data.num_classes).to(device)
-        for module in model.modules():
-            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
-                module.momentum = resolved["bn_momentum"]
-        if channels_last:
-            model = model.to(memory_format=torch.channels_last)
-        return model
-
-    try:
-        model = build()
-        if resume is not None:
-            model.load_state_dict(resume["model"])
-    except PyevonasError as exc:
-        return Metrics(status="failed", error=f"cannot build the model: {exc}", **base)
-    except Exception as exc:  # a user-registered builder may raise anything
-        if _is_oom(exc):
-            return Metrics(status="failed", error=f"out of memory while building the model: {exc}", **base)
-        return Metrics(status="failed", error=f"cannot build the model: {type(exc).__name__}: {exc}", **base)
+    build = functools.partial(_build, chromosome, data, device, config.seed, resolved["bn_momentum"], channels_last)
+    model, unbuilt = _first_model(build, resume, base)
+    if unbuilt is not None:
+        return unbuilt
     n_params = count_parameters(model)
     size = model_size_mb(model)
     sized: dict[str, Any] = {**base, "params": n_params, "size_mb": size}
@@ -502,28 +512,15 @@ def evaluate(
     failure: str | None = None
     partial: dict[str, Any] = {}
     for attempt in (1, 2):
-        out_of_memory = False
-        try:
-            outcome = _fit(
-                model, data, config, batch, eval_batch, device, channels_last, bf16, autotune, progress,
+        tried = _attempt_fit(
+            functools.partial(
+                _fit, model, data, config, batch, eval_batch, device, channels_last, bf16, autotune, progress,
                 resume, fingerprint,
-            )  # fmt: skip
-            failure = None
-        except _CallbackFailed as exc:
-            raise exc.__cause__ from None  # type: ignore[misc]
-        except _Diverged as exc:
-            failure = str(exc)
-            partial = {
-                "val_accuracy_per_epoch": exc.outcome.val_per_epoch,
-                # the non-finite loss stays in the error text: NaN is not valid JSON for the store
-                "train_loss_per_epoch": [v for v in exc.outcome.loss_per_epoch if math.isfinite(v)],
-                "train_seconds": exc.outcome.train_seconds,
-                "epochs_run": len(exc.outcome.loss_per_epoch),
-            }
-        except Exception as exc:
-            out_of_memory = _is_oom(exc)
-            failure = f"training failed: {type(exc).__name__}: {exc}"
-        if not out_of_memory:
+            )
+        )  # fmt: skip
+        # A failed attempt keeps what an earlier one left.
+        outcome, failure, partial = tried.outcome or outcome, tried.failure, tried.partial or partial
+        if not tried.out_of_memory:
             break
         # Outside the except block, so the traceback no longer pins the activations.
         failure = f"out of memory at batch size {batch}"
@@ -544,9 +541,84 @@ def evaluate(
         _free_memory(device)
         return Metrics(status="failed", error=failure or "training did not run", batch_size=batch, **partial, **sized)
 
+    metrics = _trained_metrics(outcome, batch, sized)
+    _measure(model, outcome, data, config, eval_batch, device, channels_last, bf16, metrics)
+    del model, outcome
+    if on_cuda:
+        _free_memory(device)
+    return Metrics(**metrics)
+
+
+def _build(
+    chromosome: Sequence[Mapping[str, Any]] | str,
+    data: _Splits,
+    device: Any,
+    seed: int,
+    bn_momentum: Any,
+    channels_last: bool,
+) -> Any:
+    """The candidate's model on the device: seeded, with the recipe's batch-norm momentum and memory format."""
+    torch.manual_seed(seed)
+    model = build_model(chromosome, data.input_shape, data.num_classes).to(device)
+    for module in model.modules():
+        if isinstance(module, torch.nn.modules.batchnorm._BatchNorm):
+            module.momentum = bn_momentum
+    if channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    return model
+
+
+def _first_model(
+    build: Callable[[], Any], resume: dict[str, Any] | None, base: dict[str, Any]
+) -> tuple[Any, Metrics | None]:
+    """The built model (with a checkpoint's weights), or None and the failed Metrics saying why it could not be built."""
+    try:
+        model = build()
+        if resume is not None:
+            model.load_state_dict(resume["model"])
+    except PyevonasError as exc:
+        return None, Metrics(status="failed", error=f"cannot build the model: {exc}", **base)
+    except Exception as exc:  # a user-registered builder may raise anything
+        if _is_oom(exc):
+            return None, Metrics(status="failed", error=f"out of memory while building the model: {exc}", **base)
+        return None, Metrics(status="failed", error=f"cannot build the model: {type(exc).__name__}: {exc}", **base)
+    return model, None
+
+
+@dataclass
+class _Attempt:
+    """One training attempt: its outcome, or why it failed (with what a diverged training measured)."""
+
+    outcome: _Outcome | None = None
+    failure: str | None = None
+    partial: dict[str, Any] | None = None
+    out_of_memory: bool = False
+
+
+def _attempt_fit(fit: Callable[[], _Outcome]) -> _Attempt:
+    """Run one training attempt; a divergence or an error becomes the reason, a callback's error is re-raised."""
+    try:
+        return _Attempt(outcome=fit())
+    except _CallbackFailed as exc:
+        raise exc.__cause__ from None  # type: ignore[misc]
+    except _Diverged as exc:
+        partial = {
+            "val_accuracy_per_epoch": exc.outcome.val_per_epoch,
+            # the non-finite loss stays in the error text: NaN is not valid JSON for the store
+            "train_loss_per_epoch": [v for v in exc.outcome.loss_per_epoch if math.isfinite(v)],
+            "train_seconds": exc.outcome.train_seconds,
+            "epochs_run": len(exc.outcome.loss_per_epoch),
+        }
+        return _Attempt(failure=str(exc), partial=partial)
+    except Exception as exc:
+        return _Attempt(failure=f"training failed: {type(exc).__name__}: {exc}", out_of_memory=_is_oom(exc))
+
+
+def _trained_metrics(outcome: _Outcome, batch: int, sized: dict[str, Any]) -> dict[str, Any]:
+    """The metrics of a trained candidate: best validation accuracy as fitness, history and training speed."""
     val_best = max(outcome.val_per_epoch)
     fit_seconds = outcome.train_seconds - outcome.eval_seconds
-    metrics: dict[str, Any] = {
+    return {
         "status": "ok",
         "fitness": val_best,
         "val_accuracy": val_best,
@@ -558,6 +630,20 @@ def evaluate(
         "images_per_second": outcome.images / fit_seconds if fit_seconds > 0 else None,
         **sized,
     }
+
+
+def _measure(
+    model: Any,
+    outcome: _Outcome,
+    data: _Splits,
+    config: TrainConfig,
+    eval_batch: int,
+    device: Any,
+    channels_last: bool,
+    bf16: bool,
+    metrics: dict[str, Any],
+) -> None:
+    """Add the best weights' test accuracy, latency and FLOPs to ``metrics``, or why measuring them failed."""
     try:
         if outcome.best_state is not None:
             model.load_state_dict(outcome.best_state)
@@ -578,7 +664,3 @@ def evaluate(
             metrics["flops"] = count_flops(model, data.input_shape)
     except Exception as exc:  # the candidate trained; a failed measurement must not cost its fitness
         metrics["error"] = f"measurement after training failed: {type(exc).__name__}: {exc}"
-    del model, outcome
-    if on_cuda:
-        _free_memory(device)
-    return Metrics(**metrics)
