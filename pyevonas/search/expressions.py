@@ -118,43 +118,82 @@ def check_margins(lower: Callable[[int, int], float], upper: Callable[[int, int]
 
 
 def _validate_node(node: ast.AST, text: str) -> None:
-    if isinstance(node, ast.Constant):
-        if not isinstance(node.value, (int, float)) or isinstance(node.value, bool):
-            raise ConfigError(f"only numbers are allowed as constants in {_shown(text)!r}")
-    elif isinstance(node, ast.Name):
-        if node.id not in _NAMES:
-            raise ConfigError(f"unknown name {node.id!r} in {_shown(text)!r} (use gen and n_gen)")
-    elif isinstance(node, ast.BinOp):
-        if type(node.op) not in _BINOPS:
-            raise ConfigError(f"operator {type(node.op).__name__} is not allowed in {_shown(text)!r}")
-        _validate_node(node.left, text)
-        _validate_node(node.right, text)
-    elif isinstance(node, ast.UnaryOp):
-        if not isinstance(node.op, (ast.USub, ast.UAdd)):
-            raise ConfigError(f"operator {type(node.op).__name__} is not allowed in {_shown(text)!r}")
-        _validate_node(node.operand, text)
-    elif isinstance(node, ast.Compare):
-        if any(type(op) not in _CMPOPS for op in node.ops):
-            raise ConfigError(f"comparison not allowed in {_shown(text)!r}")
-        for child in (node.left, *node.comparators):
-            _validate_node(child, text)
-    elif isinstance(node, ast.IfExp):
-        for child in (node.test, node.body, node.orelse):
-            _validate_node(child, text)
-    elif isinstance(node, ast.BoolOp):
-        for child in node.values:
-            _validate_node(child, text)
-    elif isinstance(node, ast.Call):
-        if not isinstance(node.func, ast.Name) or node.func.id not in _FUNCS or node.keywords:
-            raise ConfigError(f"only min(), max(), abs() and sqrt() may be called in {_shown(text)!r}")
-        fewest, most = _ARITY[node.func.id]
-        if not fewest <= len(node.args) <= most or any(isinstance(a, ast.Starred) for a in node.args):
-            wanted = f"{fewest}" if fewest == most else f"at least {fewest}"
-            raise ConfigError(f"{node.func.id}() takes {wanted} argument(s), got {len(node.args)} in {_shown(text)!r}")
-        for child in node.args:
-            _validate_node(child, text)
-    else:
-        raise ConfigError(f"{type(node).__name__} is not allowed in {_shown(text)!r}")
+    """Refuse any node but numbers, gen/n_gen, the allowed operators and calls, depth first."""
+    for kind, check in _NODE_CHECKS:
+        if isinstance(node, kind):
+            for child in check(node, text):
+                _validate_node(child, text)
+            return
+    raise ConfigError(f"{type(node).__name__} is not allowed in {_shown(text)!r}")
+
+
+def _check_constant(node: ast.Constant, text: str) -> tuple[ast.expr, ...]:
+    """A constant must be a number (not a bool); it has no children."""
+    if not isinstance(node.value, (int, float)) or isinstance(node.value, bool):
+        raise ConfigError(f"only numbers are allowed as constants in {_shown(text)!r}")
+    return ()
+
+
+def _check_name(node: ast.Name, text: str) -> tuple[ast.expr, ...]:
+    """A name must be gen or n_gen."""
+    if node.id not in _NAMES:
+        raise ConfigError(f"unknown name {node.id!r} in {_shown(text)!r} (use gen and n_gen)")
+    return ()
+
+
+def _check_binop(node: ast.BinOp, text: str) -> tuple[ast.expr, ...]:
+    """A binary operator must be arithmetic; its operands are checked next."""
+    if type(node.op) not in _BINOPS:
+        raise ConfigError(f"operator {type(node.op).__name__} is not allowed in {_shown(text)!r}")
+    return (node.left, node.right)
+
+
+def _check_unaryop(node: ast.UnaryOp, text: str) -> tuple[ast.expr, ...]:
+    """A unary operator must be a sign; its operand is checked next."""
+    if not isinstance(node.op, (ast.USub, ast.UAdd)):
+        raise ConfigError(f"operator {type(node.op).__name__} is not allowed in {_shown(text)!r}")
+    return (node.operand,)
+
+
+def _check_compare(node: ast.Compare, text: str) -> tuple[ast.expr, ...]:
+    """A comparison must use the allowed comparison operators; its operands are checked next."""
+    if any(type(op) not in _CMPOPS for op in node.ops):
+        raise ConfigError(f"comparison not allowed in {_shown(text)!r}")
+    return (node.left, *node.comparators)
+
+
+def _check_ifexp(node: ast.IfExp, text: str) -> tuple[ast.expr, ...]:
+    """``x if c else y`` is allowed; its three parts are checked next."""
+    return (node.test, node.body, node.orelse)
+
+
+def _check_boolop(node: ast.BoolOp, text: str) -> tuple[ast.expr, ...]:
+    """``and``/``or`` are allowed; their operands are checked next."""
+    return tuple(node.values)
+
+
+def _check_call(node: ast.Call, text: str) -> tuple[ast.expr, ...]:
+    """A call must be of min, max, abs or sqrt, positional, with their argument count; the arguments follow."""
+    if not isinstance(node.func, ast.Name) or node.func.id not in _FUNCS or node.keywords:
+        raise ConfigError(f"only min(), max(), abs() and sqrt() may be called in {_shown(text)!r}")
+    fewest, most = _ARITY[node.func.id]
+    if not fewest <= len(node.args) <= most or any(isinstance(a, ast.Starred) for a in node.args):
+        wanted = f"{fewest}" if fewest == most else f"at least {fewest}"
+        raise ConfigError(f"{node.func.id}() takes {wanted} argument(s), got {len(node.args)} in {_shown(text)!r}")
+    return tuple(node.args)
+
+
+# Per allowed node type (tried in this order), its own check, which returns the children to check next.
+_NODE_CHECKS: tuple[tuple[type[ast.AST], Callable[[Any, str], tuple[ast.expr, ...]]], ...] = (
+    (ast.Constant, _check_constant),
+    (ast.Name, _check_name),
+    (ast.BinOp, _check_binop),
+    (ast.UnaryOp, _check_unaryop),
+    (ast.Compare, _check_compare),
+    (ast.IfExp, _check_ifexp),
+    (ast.BoolOp, _check_boolop),
+    (ast.Call, _check_call),
+)
 
 
 def _eval_node(node: ast.AST, env: dict[str, float]) -> Any:
