@@ -156,6 +156,14 @@ class SpaceSpec(BaseModel):
 
     @model_validator(mode="after")
     def _consistent(self) -> SpaceSpec:
+        self._check_roles()
+        self._check_successors()
+        self._check_chains()
+        self._check_sampling_within_limits()
+        return self
+
+    def _check_roles(self) -> None:
+        """Exactly one start gene, the declared one, and at least one feature and one pooling gene."""
         genes = self.genes
         if self.start not in genes:
             raise ValueError(f"start gene {self.start!r} is not in genes")
@@ -167,6 +175,10 @@ class SpaceSpec(BaseModel):
         for role in ("feature", "pooling"):
             if not any(g.role == role for g in genes.values()):
                 raise ValueError(f"the space needs at least one {role} gene")
+
+    def _check_successors(self) -> None:
+        """Every successor is a known gene of a role that may follow its predecessor's role."""
+        genes = self.genes
         allowed_next: dict[str, tuple[str, ...]] = {
             "start": ("feature",),
             "feature": ("feature",),
@@ -183,7 +195,10 @@ class SpaceSpec(BaseModel):
                         f"but a {gene.role} gene may only be followed by "
                         f"{' or '.join(allowed_next[gene.role])} genes"
                     )
-        # Every chain the sampler walks must be able to continue as long as it is asked to.
+
+    def _check_chains(self) -> None:
+        """Every chain the sampler walks must be able to continue as long as it is asked to."""
+        genes = self.genes
         if not genes[self.start].successors:
             raise ValueError(f"genes.{self.start}.successors: the start gene needs successors")
         if self.sampling.max_feature_layers > 1:
@@ -205,7 +220,9 @@ class SpaceSpec(BaseModel):
                         f"{self.sampling.max_dense_layers} dense layers, so every dense gene "
                         "needs successors"
                     )
-        # A sampled chromosome must pass check().
+
+    def _check_sampling_within_limits(self) -> None:
+        """The sampling counts lie within the limits, so that a sampled chromosome passes check()."""
         s, lim = self.sampling, self.limits
         if s.min_feature_layers < lim.min_feature_layers or (
             lim.max_feature_layers is not None and s.max_feature_layers > lim.max_feature_layers
@@ -215,7 +232,6 @@ class SpaceSpec(BaseModel):
             lim.max_dense_layers is not None and s.max_dense_layers > lim.max_dense_layers
         ):
             raise ValueError("sampling dense-layer counts must lie within limits")
-        return self
 
 
 def _values_match(value: Any, allowed: Sequence[Scalar]) -> bool:
