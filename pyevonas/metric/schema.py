@@ -348,6 +348,22 @@ def _magnitude_problems(s: Scoring) -> list[str]:
 
 
 def _semantic_problems(s: Scoring) -> list[str]:
+    """What is wrong with a schema's meaning, by stage: genes, rules, self matches, similarity bounds."""
+    problems = _gene_problems(s)
+    if problems:
+        return problems
+    problems = _rule_problems(s)
+    if problems:
+        return problems
+    rules = expanded_rules(s)
+    self_match, problems = _self_matches(s, rules)
+    if problems:
+        return problems
+    return _bound_problems(s, rules, self_match)
+
+
+def _gene_problems(s: Scoring) -> list[str]:
+    """Out-of-bound scores, and genes with a bad or duplicate letter or selector, an empty range or an ignored layer."""
     problems: list[str] = _magnitude_problems(s)
     letters: dict[str, int] = {}
     selectors: dict[tuple[str, tuple[tuple[str, Any], ...]], int] = {}
@@ -372,9 +388,12 @@ def _semantic_problems(s: Scoring) -> list[str]:
                 problems.append(f"genes[{i}].params.{p}: min {r.min} is greater than max {r.max}")
         if g.layer in s.ignore_layers:
             problems.append(f"genes[{i}].layer: {g.layer!r} is also listed in ignore_layers")
-    if problems:
-        return problems
+    return problems
 
+
+def _rule_problems(s: Scoring) -> list[str]:
+    """Rules naming an unknown letter or parameter, with a term that cannot normalise, or for a pair ruled twice."""
+    problems: list[str] = []
     by_letter = {g.letter: g for g in s.genes}
     seen: dict[tuple[str, str], str] = {}
     for ri, rule in enumerate(s.rules):
@@ -407,10 +426,12 @@ def _semantic_problems(s: Scoring) -> list[str]:
                     problems.append(f"{where}: pair {pair[0]}{pair[1]} already has a rule ({seen[pair]})")
                 else:
                     seen[pair] = where
-    if problems:
-        return problems
+    return problems
 
-    rules = expanded_rules(s)
+
+def _self_matches(s: Scoring, rules: dict[tuple[str, str], tuple[int, Rule]]) -> tuple[dict[str, float], list[str]]:
+    """Each letter's self-match score, and the genes whose self match is not positive."""
+    problems: list[str] = []
     self_match: dict[str, float] = {}
     for i, g in enumerate(s.genes):
         own = rules.get((g.letter, g.letter))
@@ -419,8 +440,14 @@ def _semantic_problems(s: Scoring) -> list[str]:
         if score <= 0:
             why = f"its rule's base is {score}" if own else f"no rule scores it, so it is the mismatch score {score}"
             problems.append(f"genes[{i}]: the self match of {g.letter!r} is not positive ({why})")
-    if problems:
-        return problems
+    return self_match, problems
+
+
+def _bound_problems(
+    s: Scoring, rules: dict[tuple[str, str], tuple[int, Rule]], self_match: dict[str, float]
+) -> list[str]:
+    """Pair rules and mismatch scores above a self match, which would allow similarities above 1."""
+    problems: list[str] = []
     for (x, y), (ri, rule) in sorted(rules.items()):
         limit = min(self_match[x], self_match[y])
         if x != y and rule.base > limit:
