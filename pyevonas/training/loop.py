@@ -571,7 +571,7 @@ def _build(
 def _first_model(
     build: Callable[[], Any], resume: dict[str, Any] | None, base: dict[str, Any]
 ) -> tuple[Any, Metrics | None]:
-    """The built model (with a checkpoint's weights), or None and the failed Metrics saying why it could not be built."""
+    """The built model (with a checkpoint's weights), or None and the failed Metrics saying why it cannot be built."""
     try:
         model = build()
         if resume is not None:
