@@ -65,30 +65,53 @@ def _d(x: dict, y: dict, terms: list[tuple[str, float, float]]) -> float:
     return d
 
 
+CONV = [("filters", 0.6, 112), ("kernel_size", 0.8, 6), ("strides", 0.6, 1)]
+DW = [("kernel_size", 1.2, 6), ("strides", 0.8, 1)]
+BLOCK = [("filters", 0.6, 112), ("kernel_size", 0.8, 4), ("strides", 0.6, 1)]
+
+
 def match(gx: tuple[str, dict], gy: tuple[str, dict], symmetric_flatten: bool = False) -> float:
+    """The match score of two genes: the table's rows in order, else the mismatch score."""
     (a, x), (b, y) = gx, gy
-    conv = [("filters", 0.6, 112), ("kernel_size", 0.8, 6), ("strides", 0.6, 1)]
-    dw = [("kernel_size", 1.2, 6), ("strides", 0.8, 1)]
-    block = [("filters", 0.6, 112), ("kernel_size", 0.8, 4), ("strides", 0.6, 1)]
+    for rows in (_conv_pool_rows, _flatten_rows, _dense_block_rows):
+        score = rows(a, x, b, y, symmetric_flatten)
+        if score is not None:
+            return score
+    return -2.0 if a in "CDFRrTt" else -1.0
+
+
+def _conv_pool_rows(a: str, x: dict, b: str, y: dict, symmetric_flatten: bool) -> float | None:
+    """The table's convolution, depthwise and pooling rows (None: no row of these matches)."""
     pair = {a, b}
     if a == b == "C":
-        return 3 - _d(x, y, conv)
+        return 3 - _d(x, y, CONV)
     if pair == {"C", "D"}:
-        return 2 - _d(x, y, dw)
+        return 2 - _d(x, y, DW)
     if a == b == "D":
-        return 3 - _d(x, y, dw)
+        return 3 - _d(x, y, DW)
     if a == b and a in "MA":
         return 3 - _d(x, y, [("pool_size", 1, 2)])
     if pair == {"M", "A"}:
         return 2 - _d(x, y, [("pool_size", 1, 2)])
+    return None
+
+
+def _flatten_rows(a: str, x: dict, b: str, y: dict, symmetric_flatten: bool) -> float | None:
+    """The table's global pooling and flatten rows (None: no row of these matches)."""
     if a == b and a in "gGE":
         return 1.5
-    if pair == {"g", "G"}:
+    if {a, b} == {"g", "G"}:
         return 0.5
     if a == "E" and b in "gG":
         return 0.5
     if symmetric_flatten and b == "E" and a in "gG":
         return 0.5
+    return None
+
+
+def _dense_block_rows(a: str, x: dict, b: str, y: dict, symmetric_flatten: bool) -> float | None:
+    """The table's rescaling, normalisation, dropout, dense and block rows (None: no row of these matches)."""
+    pair = {a, b}
     if a == b == "L":
         return 1
     if a == b and a in "BI":
@@ -108,8 +131,8 @@ def match(gx: tuple[str, dict], gy: tuple[str, dict], symmetric_flatten: bool = 
             base = 4
         else:
             base = 3
-        return base - _d(x, y, block)
-    return -2.0 if a in "CDFRrTt" else -1.0
+        return base - _d(x, y, BLOCK)
+    return None
 
 
 def nw(sa: list, sb: list, f) -> float:
