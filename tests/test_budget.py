@@ -9,22 +9,14 @@ candidates. The real checkpoint continuation is tested on digits at the end.
 from __future__ import annotations
 
 import csv
-import hashlib
 import json
-import os
-import signal
-import subprocess
-import sys
 import textwrap
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_evolve import stub_fitness
+from helpers import PatchTraining, budget_stub, kill_child_at_marker, run_config, stored_chromosomes
 
 from pyevonas.cli import app
 from pyevonas.cli._common import run_guarded
@@ -38,47 +30,12 @@ from pyevonas.search.loop import evolve
 from pyevonas.search.operators import MAX_RESAMPLE_ATTEMPTS, breed
 from pyevonas.search.space import SearchSpace
 
-REPO = Path(__file__).resolve().parents[1]
 SPACE = SearchSpace.load("paper")
 
 
-def budget_stub(chromosome: list[dict[str, Any]], config: Any, progress: Any = None) -> dict[str, Any]:
-    """Pretend training that continues from its checkpoint; fitness depends on the epochs trained."""
-    stop = config.stop_epoch or config.epochs
-    start = 0
-    checkpoint = Path(config.checkpoint) if config.checkpoint else None
-    if checkpoint is not None and checkpoint.exists():
-        start = int(checkpoint.read_text())
-    for epoch in range(start + 1, stop + 1):
-        if progress is not None:
-            progress({"epoch": epoch, "epochs": stop, "val_accuracy": 0.5, "loss": 1.0})
-    if checkpoint is not None:
-        checkpoint.parent.mkdir(parents=True, exist_ok=True)
-        checkpoint.write_text(str(stop))
-    text = json.dumps([chromosome, stop], sort_keys=True)
-    noise = int(hashlib.sha256(text.encode()).hexdigest()[:8], 16) / 2**32
-    fitness = (stub_fitness(chromosome) + 0.5 * noise) / 1.5 * (0.5 + 0.5 * stop / config.epochs)
-    return {"status": "ok", "fitness": fitness, "epochs_run": stop, "trained_epochs": stop - start}
-
-
 def _config(run_dir: Path, **changes: Any) -> RunConfig:
-    settings: dict[str, Any] = {
-        "run_dir": str(run_dir),
-        "generations": 3,
-        "population": 8,
-        "top_k": 3,
-        "epochs": 4,
-        "control": "rigid",
-        "seed": 3,
-        "max_control_iterations": 8,
-    }
-    settings.update(changes)
-    return RunConfig.resolve(None, settings)
-
-
-def _chromosomes(run_dir: Path) -> dict[int, list[list[dict[str, Any]]]]:
-    with RunStore.open(run_dir, readonly=True) as store:
-        return {g: [ind.chromosome for ind in store.individuals(g)] for g in store.generations()}
+    """The shared stub run with eight candidates a generation, each trained for up to four epochs."""
+    return run_config(run_dir, **{"population": 8, "epochs": 4, **changes})
 
 
 def _results(run_dir: Path) -> list[tuple[Any, ...]]:
@@ -109,7 +66,7 @@ def test_warm_start_from_a_json_file_seeds_the_first_generation(tmp_path: Path) 
         assert store.meta["init"]["chromosomes"][1] == chromosome
     plain = evolve(_config(tmp_path / "plain", generations=1), evaluate_fn=budget_stub)
     # The rest is sampled as usual: from the same seed, the first samples of a run without init.
-    assert _chromosomes(result.run_dir)[1][2:] == _chromosomes(plain.run_dir)[1][:6]
+    assert stored_chromosomes(result.run_dir)[1][2:] == stored_chromosomes(plain.run_dir)[1][:6]
 
 
 def test_warm_start_from_a_run_folder_takes_its_best_distinct_individuals(tmp_path: Path) -> None:
@@ -121,7 +78,7 @@ def test_warm_start_from_a_run_folder_takes_its_best_distinct_individuals(tmp_pa
         if ind.chromosome not in [b.chromosome for b in best]:
             best.append(ind)
     result = evolve(_config(tmp_path / "warm", init=str(source.run_dir), generations=1), evaluate_fn=budget_stub)
-    assert _chromosomes(result.run_dir)[1] == [b.chromosome for b in best[:8]]
+    assert stored_chromosomes(result.run_dir)[1] == [b.chromosome for b in best[:8]]
     with RunStore.open(result.run_dir, readonly=True) as store:
         assert store.meta["init"]["origins"][0] == f"{best[0].name} (fitness {best[0].fitness:.4f})"
 
@@ -313,7 +270,8 @@ _CHILD = textwrap.dedent(
     """
     import json, sys, time
     sys.path.insert(0, {tests!r})
-    from test_budget import budget_stub, _config
+    from helpers import budget_stub
+    from test_budget import _config
     from pyevonas.search.loop import evolve
     from pathlib import Path
 
@@ -350,26 +308,9 @@ def test_kill_then_resume_equals_an_uninterrupted_run(
     seeds = tmp_path / "seeds.json"
     seeds.write_text(json.dumps(["C(32,3,1) B L M(2) g F(64)", "C(16,5,1) L M(2) g F(32)"]))
     changes = {k: (str(seeds) if v == "SEEDS" else v) for k, v in _MODES[mode].items()}
-    script = tmp_path / "child.py"
-    script.write_text(_CHILD.format(tests=str(REPO / "tests")))
     run_dir, marker, log = tmp_path / "run", tmp_path / "marker", tmp_path / "evaluated.log"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
-    proc = subprocess.Popen(
-        [sys.executable, str(script), mode, str(run_dir), str(marker), str(log), json.dumps(changes)], env=env
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while not marker.exists():
-            if proc.poll() is not None:
-                pytest.fail(f"the child exited with {proc.returncode} before reaching the kill point")
-            if time.monotonic() > deadline:
-                pytest.fail("the child never reached the kill point")
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    args = [mode, str(run_dir), str(marker), str(log), json.dumps(changes)]
+    kill_child_at_marker(_CHILD, marker, *args, folder=tmp_path)
     before = [json.loads(line) for line in log.read_text().splitlines()]
     if mode == "halving":
         assert {stop for _c, stop, _e in before} == {1}  # killed in the second rung
@@ -392,7 +333,7 @@ def test_kill_then_resume_equals_an_uninterrupted_run(
     if mode == "init":
         seeds.write_text(json.dumps(["C(32,3,1) B L M(2) g F(64)", "C(16,5,1) L M(2) g F(32)"]))
     reference = evolve(_config(tmp_path / "reference", **reference_changes), evaluate_fn=budget_stub)
-    assert _chromosomes(run_dir) == _chromosomes(reference.run_dir)
+    assert stored_chromosomes(run_dir) == stored_chromosomes(reference.run_dir)
     assert _results(run_dir) == _results(reference.run_dir)
     # Nothing finished was repeated, nothing was lost, no continued candidate restarted.
     done = [(json.dumps(c, sort_keys=True), stop) for c, stop, _e in before]
@@ -414,12 +355,8 @@ def test_kill_then_resume_equals_an_uninterrupted_run(
 
 
 @pytest.fixture
-def stub_training(monkeypatch: pytest.MonkeyPatch) -> None:
-    import pyevonas.search.config
-    import pyevonas.training.loop
-
-    monkeypatch.setattr(pyevonas.training.loop, "evaluate", budget_stub)
-    monkeypatch.setattr(pyevonas.search.config, "usable_cores", lambda: 1)
+def stub_training(patch_training: PatchTraining) -> None:
+    patch_training(budget_stub)
 
 
 def test_the_flags_reach_the_run(tmp_path: Path, capsys: pytest.CaptureFixture[str], stub_training: None) -> None:

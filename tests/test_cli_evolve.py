@@ -10,15 +10,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import stub_evaluate
 
 from pyevonas.cli import app
 from pyevonas.cli._common import read_arch, run_guarded
 from pyevonas.metric import format_arch
 from pyevonas.runs.store import RunStore
 from pyevonas.search.config import DEMO_BUDGET, DEMO_TRAIN, RunConfig
-
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_evolve import stub_evaluate
 
 REPO = Path(__file__).resolve().parents[1]
 

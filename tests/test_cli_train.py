@@ -141,10 +141,7 @@ def test_profile_times_every_gene(capsys: pytest.CaptureFixture[str], tmp_path: 
 @pytest.fixture
 def stub_run(tmp_path: Path) -> Path:
     """A finished 2-generation search with stub training (its recipe differs from train's defaults)."""
-    import sys
-
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from test_evolve import stub_evaluate
+    from helpers import stub_evaluate
 
     from pyevonas.search.config import RunConfig
     from pyevonas.search.loop import evolve

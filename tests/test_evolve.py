@@ -7,19 +7,15 @@ seed must agree on every chromosome of every generation.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
-import signal
 import sqlite3
-import subprocess
-import sys
 import textwrap
-import time
 from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import kill_child_at_marker, run_config, stored_chromosomes, stub_evaluate, stub_fitness
 
 from pyevonas.errors import ConfigError, RunStoreError, TrainingError
 from pyevonas.runs.store import RunStore
@@ -37,67 +33,20 @@ from pyevonas.search.events import (
 from pyevonas.search.loop import evolve, resume
 from pyevonas.search.space import SearchSpace
 
-REPO = Path(__file__).resolve().parents[1]
 PAPER_SPACE = SearchSpace.load("paper")
-
-
-def stub_fitness(chromosome: list[dict[str, Any]]) -> float:
-    """A fixed pseudo-fitness in [0, 1) of a chromosome."""
-    text = json.dumps(chromosome, sort_keys=True)
-    return int(hashlib.sha256(text.encode()).hexdigest()[:8], 16) / 2**32
-
-
-def stub_evaluate(chromosome: list[dict[str, Any]], config: Any, progress: Any = None) -> dict[str, Any]:
-    """Pretend training: two epochs, fitness from the chromosome."""
-    fitness = stub_fitness(chromosome)
-    for epoch in (1, 2):
-        if progress is not None:
-            progress(
-                {
-                    "epoch": epoch,
-                    "epochs": 2,
-                    "val_accuracy": fitness * epoch / 2,
-                    "loss": 1.0,
-                }
-            )
-    return {
-        "status": "ok",
-        "fitness": fitness,
-        "val_accuracy": fitness,
-        "val_accuracy_per_epoch": [fitness / 2, fitness],
-    }
-
-
-def _config(run_dir: Path, **changes: Any) -> RunConfig:
-    settings: dict[str, Any] = {
-        "run_dir": str(run_dir),
-        "generations": 3,
-        "population": 6,
-        "top_k": 3,
-        "control": "rigid",
-        "seed": 3,
-        "max_control_iterations": 8,
-    }
-    settings.update(changes)
-    return RunConfig.resolve(None, settings)
-
-
-def _chromosomes(run_dir: Path) -> dict[int, list[list[dict[str, Any]]]]:
-    with RunStore.open(run_dir, readonly=True) as store:
-        return {g: [ind.chromosome for ind in store.individuals(g)] for g in store.generations()}
 
 
 # ---------------------------------------------------------------------- determinism
 def test_same_seed_gives_the_same_chromosomes_in_every_generation(
     tmp_path: Path,
 ) -> None:
-    a = evolve(_config(tmp_path / "a"), evaluate_fn=stub_evaluate)
-    b = evolve(_config(tmp_path / "b"), evaluate_fn=stub_evaluate)
-    c = evolve(_config(tmp_path / "c", seed=4), evaluate_fn=stub_evaluate)
+    a = evolve(run_config(tmp_path / "a"), evaluate_fn=stub_evaluate)
+    b = evolve(run_config(tmp_path / "b"), evaluate_fn=stub_evaluate)
+    c = evolve(run_config(tmp_path / "c", seed=4), evaluate_fn=stub_evaluate)
     chroms_a, chroms_b, chroms_c = (
-        _chromosomes(a.run_dir),
-        _chromosomes(b.run_dir),
-        _chromosomes(c.run_dir),
+        stored_chromosomes(a.run_dir),
+        stored_chromosomes(b.run_dir),
+        stored_chromosomes(c.run_dir),
     )
     assert sorted(chroms_a) == [1, 2, 3]
     assert all(len(pop) == 6 for pop in chroms_a.values())
@@ -108,7 +57,7 @@ def test_same_seed_gives_the_same_chromosomes_in_every_generation(
 
 
 def test_the_store_holds_the_whole_run(tmp_path: Path) -> None:
-    result = evolve(_config(tmp_path / "run", control="soft"), evaluate_fn=stub_evaluate)
+    result = evolve(run_config(tmp_path / "run", control="soft"), evaluate_fn=stub_evaluate)
     with RunStore.open(result.run_dir, readonly=True) as store:
         assert RunConfig.from_dict(store.config).control == "soft"
         assert store.space["name"] == "paper"
@@ -145,7 +94,7 @@ _CHILD = textwrap.dedent(
     """
     import json, os, sys, time
     sys.path.insert(0, {tests!r})
-    from test_evolve import stub_evaluate, _config
+    from helpers import run_config, stub_evaluate
     from pyevonas.search.loop import evolve, resume
     from pyevonas.search.events import ControlStep
     from pathlib import Path
@@ -168,41 +117,14 @@ _CHILD = textwrap.dedent(
             marker.write_text("breeding")
             time.sleep(60)
 
-    evolve(_config(run_dir), evaluate_fn=evaluate, observers=[observer])
+    evolve(run_config(run_dir), evaluate_fn=evaluate, observers=[observer])
     """
 )
 
 
 def _kill_midway(tmp_path: Path, mode: str) -> tuple[Path, Path]:
-    script = tmp_path / "child.py"
-    script.write_text(_CHILD.format(tests=str(REPO / "tests")))
-    run_dir, marker, log = (
-        tmp_path / "run",
-        tmp_path / "marker",
-        tmp_path / "evaluated.log",
-    )
-    env = {
-        **os.environ,
-        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
-    }
-    proc = subprocess.Popen(
-        [sys.executable, str(script), mode, str(run_dir), str(marker), str(log)],
-        env=env,
-    )
-    try:
-        deadline = time.monotonic() + 120
-        while not marker.exists():
-            if proc.poll() is not None:
-                pytest.fail(f"the child exited with {proc.returncode} before reaching the kill point")
-            if time.monotonic() > deadline:
-                pytest.fail("the child never reached the kill point")
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == -signal.SIGKILL
+    run_dir, marker, log = tmp_path / "run", tmp_path / "marker", tmp_path / "evaluated.log"
+    kill_child_at_marker(_CHILD, marker, mode, str(run_dir), str(marker), str(log), folder=tmp_path)
     return run_dir, log
 
 
@@ -235,8 +157,8 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(
 
     monkeypatch.setattr(pyevonas.training.loop, "evaluate", counting)
     assert run_guarded(app, ["evolve", "--resume", str(run_dir), "--quiet"]) == 0
-    reference = evolve(_config(tmp_path / "reference"), evaluate_fn=stub_evaluate)
-    assert _chromosomes(run_dir) == _chromosomes(reference.run_dir)
+    reference = evolve(run_config(tmp_path / "reference"), evaluate_fn=stub_evaluate)
+    assert stored_chromosomes(run_dir) == stored_chromosomes(reference.run_dir)
 
     # No finished evaluation was repeated, none was lost.
     assert not set(resumed_calls) & set(before)
@@ -250,7 +172,7 @@ def test_sigkill_then_resume_equals_an_uninterrupted_run(
 
 
 def test_resume_of_a_finished_run_evaluates_nothing(tmp_path: Path) -> None:
-    first = evolve(_config(tmp_path / "run", generations=2), evaluate_fn=stub_evaluate)
+    first = evolve(run_config(tmp_path / "run", generations=2), evaluate_fn=stub_evaluate)
     calls: list[int] = []
 
     def never(chromosome: Any, config: Any, progress: Any = None) -> Any:
@@ -263,7 +185,7 @@ def test_resume_of_a_finished_run_evaluates_nothing(tmp_path: Path) -> None:
 
 
 def test_resume_refuses_changed_search_settings(tmp_path: Path) -> None:
-    result = evolve(_config(tmp_path / "run", generations=1), evaluate_fn=stub_evaluate)
+    result = evolve(run_config(tmp_path / "run", generations=1), evaluate_fn=stub_evaluate)
     with pytest.raises(ConfigError, match="population"):
         resume(result.run_dir, evaluate_fn=stub_evaluate, execution={"population": 9})
     # How the candidates are evaluated may change: the same run carries on.
@@ -306,11 +228,11 @@ def test_a_new_run_never_overwrites_a_folder(tmp_path: Path) -> None:
     folder.mkdir()
     (folder / "thesis.txt").write_text("precious")
     with pytest.raises(RunStoreError, match="not empty"):
-        evolve(_config(folder), evaluate_fn=stub_evaluate)
+        evolve(run_config(folder), evaluate_fn=stub_evaluate)
     assert [p.name for p in folder.iterdir()] == ["thesis.txt"]
-    first = evolve(_config(tmp_path / "run", generations=1), evaluate_fn=stub_evaluate)
+    first = evolve(run_config(tmp_path / "run", generations=1), evaluate_fn=stub_evaluate)
     with pytest.raises(RunStoreError, match="already holds a pyevonas run"):
-        evolve(_config(first.run_dir, generations=1), evaluate_fn=stub_evaluate)
+        evolve(run_config(first.run_dir, generations=1), evaluate_fn=stub_evaluate)
 
 
 def test_missing_run_folder(tmp_path: Path) -> None:
@@ -331,7 +253,7 @@ def test_failing_candidates_do_not_stop_the_search(tmp_path: Path) -> None:
             }  # a broken result is a failure too
         return stub_evaluate(chromosome, config, progress)
 
-    result = evolve(_config(tmp_path / "run", generations=3, population=8), evaluate_fn=flaky)
+    result = evolve(run_config(tmp_path / "run", generations=3, population=8), evaluate_fn=flaky)
     with RunStore.open(result.run_dir, readonly=True) as store:
         individuals = store.individuals()
         failed = [ind for ind in individuals if ind.status == "failed"]
@@ -352,7 +274,7 @@ def test_a_generation_where_everything_fails_stops_with_the_error_and_can_be_res
         raise FileNotFoundError("dataset missing")
 
     with pytest.raises(TrainingError, match="every candidate of generation 1 failed.*dataset missing"):
-        evolve(_config(tmp_path / "run", generations=2), evaluate_fn=broken)
+        evolve(run_config(tmp_path / "run", generations=2), evaluate_fn=broken)
     result = resume(tmp_path / "run", evaluate_fn=stub_evaluate)
     with RunStore.open(result.run_dir, readonly=True) as store:
         assert all(ind.status in ("ok", "cached") for ind in store.individuals())
@@ -365,7 +287,7 @@ def test_elites_are_carried_over_and_not_trained_again(tmp_path: Path) -> None:
         calls.append(json.dumps(chromosome, sort_keys=True))
         return stub_evaluate(chromosome, config, progress)
 
-    result = evolve(_config(tmp_path / "run", elitism=2, control="naive"), evaluate_fn=counting)
+    result = evolve(run_config(tmp_path / "run", elitism=2, control="naive"), evaluate_fn=counting)
     assert len(calls) == len(set(calls)), "an architecture was trained twice"
     with RunStore.open(result.run_dir, readonly=True) as store:
         for g in (2, 3):
@@ -388,7 +310,7 @@ def test_observers_see_the_run_and_a_broken_one_is_dropped(tmp_path: Path) -> No
         raise RuntimeError("display crashed")
 
     result = evolve(
-        _config(tmp_path / "run"),
+        run_config(tmp_path / "run"),
         evaluate_fn=stub_evaluate,
         observers=[broken, events.append],
     )
@@ -419,10 +341,10 @@ def test_a_backend_of_ones_own_subclasses_the_one_evaluator_contract(tmp_path: P
             self.closed = True
 
     mine = Mine()
-    evolve(_config(tmp_path / "mine"), evaluator=mine)
+    evolve(run_config(tmp_path / "mine"), evaluator=mine)
     assert not mine.closed
-    evolve(_config(tmp_path / "fn"), evaluate_fn=stub_evaluate)
-    assert _chromosomes(tmp_path / "mine") == _chromosomes(tmp_path / "fn")
+    evolve(run_config(tmp_path / "fn"), evaluate_fn=stub_evaluate)
+    assert stored_chromosomes(tmp_path / "mine") == stored_chromosomes(tmp_path / "fn")
 
 
 # ---------------------------------------------------------------------- control and diversity settings
@@ -430,7 +352,7 @@ def test_a_backend_of_ones_own_subclasses_the_one_evaluator_contract(tmp_path: P
 def test_custom_control_from_config_and_the_diversity_measure(tmp_path: Path, how: str) -> None:
     import pyevonas
 
-    config = _config(
+    config = run_config(
         tmp_path / "run",
         control="custom",
         control_upper="0.2 if gen < n_gen / 2 else 0.1",
@@ -459,7 +381,7 @@ def test_python_control_functions_are_used_and_needed_to_resume(tmp_path: Path) 
         return 1.0
 
     control = custom_control(upper, lambda gen: -1.0, name="anything goes")
-    result = evolve(_config(tmp_path / "run"), evaluate_fn=stub_evaluate, control=control)
+    result = evolve(run_config(tmp_path / "run"), evaluate_fn=stub_evaluate, control=control)
     assert seen == [(1, 3), (2, 3)]
     with RunStore.open(result.run_dir, readonly=True) as store:
         assert store.config["control"] == "python"
@@ -481,7 +403,7 @@ def dying_evaluate(chromosome: list[dict[str, Any]], config: Any, progress: Any 
 def test_a_dying_pool_worker_fails_its_candidate_and_the_search_goes_on(
     tmp_path: Path,
 ) -> None:
-    config = _config(
+    config = run_config(
         tmp_path / "run",
         generations=2,
         population=6,
@@ -506,11 +428,11 @@ def test_a_dying_pool_worker_fails_its_candidate_and_the_search_goes_on(
 def test_the_pool_gives_the_same_run_as_in_process(tmp_path: Path) -> None:
     """Results arrive in completion order from the pool; the chromosomes must not depend on it."""
     pooled = evolve(
-        _config(tmp_path / "pool", executor="pool", workers=3, device="cpu"),
+        run_config(tmp_path / "pool", executor="pool", workers=3, device="cpu"),
         evaluate_fn=stub_evaluate,
     )
-    serial = evolve(_config(tmp_path / "serial"), evaluate_fn=stub_evaluate)
-    assert _chromosomes(pooled.run_dir) == _chromosomes(serial.run_dir)
+    serial = evolve(run_config(tmp_path / "serial"), evaluate_fn=stub_evaluate)
+    assert stored_chromosomes(pooled.run_dir) == stored_chromosomes(serial.run_dir)
 
 
 @pytest.mark.parametrize(
@@ -530,7 +452,7 @@ def test_pool_workers_go_to_the_devices_asked_for(
     from pyevonas.search.loop import _evaluator
 
     monkeypatch.setattr(pyevonas.search.loop, "detect_devices", lambda: found)
-    config = _config(tmp_path / "run", executor="pool", workers=2, device=device)
+    config = run_config(tmp_path / "run", executor="pool", workers=2, device=device)
     backend, owned = _evaluator(config, None, None)
     try:
         assert owned
@@ -560,7 +482,7 @@ def test_best_json_is_written_as_soon_as_a_new_best_is_found(tmp_path: Path) -> 
             saved = json.loads((run_dir / "best.json").read_text())
             assert (saved["name"], saved["fitness"]) == (best[-1].name, best[-1].fitness)
 
-    evolve(_config(run_dir), evaluate_fn=stub_evaluate, observers=[watch])
+    evolve(run_config(run_dir), evaluate_fn=stub_evaluate, observers=[watch])
     assert len(best) > 1  # it changed during the run, and the file followed
     saved = json.loads((run_dir / "best.json").read_text())
     top = _store_best(run_dir)
@@ -580,7 +502,7 @@ def test_best_json_and_the_elapsed_time_are_right_after_resume(tmp_path: Path) -
 
     run_dir = tmp_path / "run"
     with pytest.raises(KeyboardInterrupt):
-        evolve(_config(run_dir), evaluate_fn=stops)
+        evolve(run_config(run_dir), evaluate_fn=stops)
     with RunStore.open(run_dir, readonly=True) as store:
         elapsed = store.get_state("elapsed_s")
     assert elapsed is not None and elapsed > 0  # saved when the run stopped

@@ -357,7 +357,7 @@ def test_after_resume_the_view_is_rebuilt_from_the_store(tmp_path: Path) -> None
     """Stop a run in its second generation, resume it with a fresh view: the elapsed time goes on
     from the stored time, the best keeps its name, finished candidates keep their accuracy, the
     decision that bred the generation shows, and the view says what is resumed."""
-    from test_evolve import stub_evaluate
+    from helpers import stub_evaluate
 
     calls: list[int] = []
 

@@ -1,26 +1,21 @@
 """Parent selection beyond the paper's top k: Pareto ranks, crowding, hypervolume, novelty and DNS.
 
 The numerical functions are checked against small examples worked by hand (in the comments);
-the searches use a stub evaluator (fitness and a parameter count from the chromosome), as in
-``test_evolve.py``, so what is tested is the selection and the loop, not training.
+the searches use a stub evaluator (fitness and a parameter count from the chromosome:
+``helpers.mo_evaluate``), so what is tested is the selection and the loop, not training.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
-import os
-import signal
-import subprocess
-import sys
 import textwrap
-import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from helpers import PatchTraining, kill_child_at_marker, mo_evaluate, run_config, stored_chromosomes
 
 from pyevonas.cli import app
 from pyevonas.cli._common import run_guarded
@@ -52,42 +47,8 @@ from pyevonas.search.selection import (
 )
 from pyevonas.search.space import SearchSpace
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from test_evolve import stub_evaluate
-
-REPO = Path(__file__).resolve().parents[1]
 PAPER_SPACE = SearchSpace.load("paper")
 INF = math.inf
-
-
-def stub_params(chromosome: list[dict[str, Any]]) -> int:
-    """A fixed pseudo parameter count: longer chromosomes cost more."""
-    digest = hashlib.sha256(json.dumps(chromosome, sort_keys=True).encode()).hexdigest()
-    return 1000 * len(chromosome) + int(digest[8:12], 16) % 1000
-
-
-def mo_evaluate(chromosome: list[dict[str, Any]], config: Any, progress: Any = None) -> dict[str, Any]:
-    """The stub of test_evolve with a parameter count."""
-    return {**stub_evaluate(chromosome, config, progress), "params": stub_params(chromosome)}
-
-
-def _config(run_dir: Path, **changes: Any) -> RunConfig:
-    settings: dict[str, Any] = {
-        "run_dir": str(run_dir),
-        "generations": 3,
-        "population": 6,
-        "top_k": 3,
-        "control": "rigid",
-        "seed": 3,
-        "max_control_iterations": 8,
-    }
-    settings.update(changes)
-    return RunConfig.resolve(None, settings)
-
-
-def _chromosomes(run_dir: Path) -> dict[int, list[list[dict[str, Any]]]]:
-    with RunStore.open(run_dir, readonly=True) as store:
-        return {g: [ind.chromosome for ind in store.individuals(g)] for g in store.generations()}
 
 
 # ---------------------------------------------------------------------- Pareto ranking by hand
@@ -292,7 +253,7 @@ def test_the_default_selection_is_the_papers_top_k() -> None:
 
 def test_a_default_run_stores_nothing_new(tmp_path: Path) -> None:
     events: list[Any] = []
-    result = evolve(_config(tmp_path / "run", generations=2), evaluate_fn=mo_evaluate, observers=[events.append])
+    result = evolve(run_config(tmp_path / "run", generations=2), evaluate_fn=mo_evaluate, observers=[events.append])
     with RunStore.open(result.run_dir, readonly=True) as store:
         assert "selection" not in store.meta
         assert all(store.generation_record(g).extras is None for g in store.generations())
@@ -363,7 +324,7 @@ OPTIONS: dict[str, dict[str, Any]] = {
 @pytest.mark.parametrize("option", list(OPTIONS))
 def test_a_short_search_with_each_option(tmp_path: Path, option: str) -> None:
     events: list[Any] = []
-    config = _config(tmp_path / "run", **OPTIONS[option])
+    config = run_config(tmp_path / "run", **OPTIONS[option])
     settings = SelectionSettings.from_config(config)
     result = evolve(config, evaluate_fn=mo_evaluate, observers=[events.append])
     bred = {e.generation: e.decision for e in events if isinstance(e, GenerationBred)}
@@ -407,7 +368,7 @@ def test_a_short_search_with_each_option(tmp_path: Path, option: str) -> None:
 def test_dns_prefers_a_distant_candidate_over_a_crowded_fitter_one(tmp_path: Path) -> None:
     """In a real generation, DNS picks parents that top k would not: at least one parent is not
     among the top k by fitness, and every parent it picks beats every non-parent on the score."""
-    config = _config(tmp_path / "run", selection="dns", generations=1, population=12, top_k=4)
+    config = run_config(tmp_path / "run", selection="dns", generations=1, population=12, top_k=4)
     result = evolve(config, evaluate_fn=mo_evaluate)
     with RunStore.open(result.run_dir, readonly=True) as store:
         individuals = store.individuals(1)
@@ -434,7 +395,7 @@ _CHILD = textwrap.dedent(
     """
     import json, sys, time
     sys.path.insert(0, {tests!r})
-    from test_selection import mo_evaluate, _config
+    from helpers import mo_evaluate, run_config
     from pyevonas.search.loop import evolve
     from pyevonas.search.events import ControlStep
     from pathlib import Path
@@ -454,7 +415,7 @@ _CHILD = textwrap.dedent(
             marker.write_text("breeding")
             time.sleep(60)
 
-    evolve(_config(run_dir, **changes), evaluate_fn=evaluate, observers=[observer])
+    evolve(run_config(run_dir, **changes), evaluate_fn=evaluate, observers=[observer])
     """
 )
 
@@ -466,33 +427,16 @@ _CHILD = textwrap.dedent(
 def test_kill_then_resume_gives_the_chromosomes_of_an_uninterrupted_run(
     tmp_path: Path, option: str, mode: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    script = tmp_path / "child.py"
-    script.write_text(_CHILD.format(tests=str(REPO / "tests")))
     run_dir, marker = tmp_path / "run", tmp_path / "marker"
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")])}
     changes = json.dumps(OPTIONS[option])
-    proc = subprocess.Popen([sys.executable, str(script), mode, str(run_dir), str(marker), changes], env=env)
-    try:
-        deadline = time.monotonic() + 120
-        while not marker.exists():
-            if proc.poll() is not None:
-                pytest.fail(f"the child exited with {proc.returncode} before reaching the kill point")
-            if time.monotonic() > deadline:
-                pytest.fail("the child never reached the kill point")
-            time.sleep(0.05)
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(timeout=30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == -signal.SIGKILL
+    kill_child_at_marker(_CHILD, marker, mode, str(run_dir), str(marker), changes, folder=tmp_path)
 
     import pyevonas.training.loop
 
     monkeypatch.setattr(pyevonas.training.loop, "evaluate", mo_evaluate)
     assert run_guarded(app, ["evolve", "--resume", str(run_dir), "--quiet"]) == 0
-    reference = evolve(_config(tmp_path / "reference", **OPTIONS[option]), evaluate_fn=mo_evaluate)
-    assert _chromosomes(run_dir) == _chromosomes(reference.run_dir)
+    reference = evolve(run_config(tmp_path / "reference", **OPTIONS[option]), evaluate_fn=mo_evaluate)
+    assert stored_chromosomes(run_dir) == stored_chromosomes(reference.run_dir)
     with RunStore.open(run_dir, readonly=True) as a, RunStore.open(reference.run_dir, readonly=True) as b:
         for g in b.generations():
             assert a.generation_record(g).extras == b.generation_record(g).extras
@@ -500,12 +444,8 @@ def test_kill_then_resume_gives_the_chromosomes_of_an_uninterrupted_run(
 
 # ---------------------------------------------------------------------- CLI, live view, report
 @pytest.fixture
-def stub_training(monkeypatch: pytest.MonkeyPatch) -> None:
-    import pyevonas.search.config
-    import pyevonas.training.loop
-
-    monkeypatch.setattr(pyevonas.search.config, "usable_cores", lambda: 1)
-    monkeypatch.setattr(pyevonas.training.loop, "evaluate", mo_evaluate)
+def stub_training(patch_training: PatchTraining) -> None:
+    patch_training(mo_evaluate)
 
 
 def test_the_options_from_the_command_line(
@@ -557,11 +497,11 @@ def test_the_report_shows_fronts_and_hypervolume(tmp_path: Path) -> None:
 
     events: list[Any] = []
     pareto = evolve(
-        _config(tmp_path / "pareto", name="pareto", **OPTIONS["pareto"]),
+        run_config(tmp_path / "pareto", name="pareto", **OPTIONS["pareto"]),
         evaluate_fn=mo_evaluate,
         observers=[events.append],
     )
-    plain = evolve(_config(tmp_path / "plain", name="plain"), evaluate_fn=mo_evaluate)
+    plain = evolve(run_config(tmp_path / "plain", name="plain"), evaluate_fn=mo_evaluate)
     doc = write_report([pareto.run_dir], tmp_path / "one", run_sections=False)
     # Alone, the report uses the run's own reference, so it says what the live view said.
     fronts = [e for e in events if isinstance(e, FrontMeasured)]
