@@ -14,7 +14,7 @@ from pyevonas.cli._app import app
 from pyevonas.cli._common import ARCH_FORMS, console, console_err, echo_json, examples, read_arch
 from pyevonas.errors import ConfigError
 from pyevonas.metric import DIVERSITY_KINDS, align, resolve_scoring
-from pyevonas.report.figures import _text_colour, gene_colour
+from pyevonas.report.figures import gene_colour, text_colour
 from pyevonas.report.html import write_report
 from pyevonas.runs.importer import import_run
 
@@ -151,7 +151,7 @@ def render_alignment(al: Any, gene_names: Mapping[str, str] | None = None) -> An
                 t.append(" - ", style="dim")
             else:
                 bg = gene_colour(ch)
-                t.append(f" {ch} ", style=f"bold {_text_colour(bg)} on {bg}")
+                t.append(f" {ch} ", style=f"bold {text_colour(bg)} on {bg}")
         return t
 
     marks = Text()

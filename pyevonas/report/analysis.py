@@ -286,7 +286,7 @@ def pearson(x: Sequence[float | None], y: Sequence[float | None]) -> float | Non
     return float(np.corrcoef(a, b)[0, 1])
 
 
-def _schema_of(run: RunData, schema: Any) -> Any:
+def schema_of(run: RunData, schema: Any) -> Any:
     """The schema to (re)compute similarities with: the given one, else the run's own scoring."""
     if schema is not None:
         return schema
@@ -320,7 +320,7 @@ def analyse_run(run: RunData, schema: Any = None, median: DiversityHow = "upper"
     matrices: dict[int, np.ndarray] = {}
     sequences: dict[int, list[str]] = {}
     sources: set[str] = set()
-    used_schema = _schema_of(run, schema)
+    used_schema = schema_of(run, schema)
     stats = []
     for gen in run.generations:
         inds = gen.individuals
@@ -330,8 +330,8 @@ def analyse_run(run: RunData, schema: Any = None, median: DiversityHow = "upper"
         if m is not None:
             sources.add("stored")
         elif inds:
-            m = _compute_matrix([i.chromosome for i in inds], used_schema)
-            sources.add(f"recomputed ({_schema_name(used_schema)} schema)")
+            m = compute_matrix([i.chromosome for i in inds], used_schema)
+            sources.add(f"recomputed ({schema_name(used_schema)} schema)")
         if m is not None:
             matrices[gen.generation] = m
         sequences[gen.generation] = [i.sequence for i in inds]
@@ -365,11 +365,12 @@ def analyse_run(run: RunData, schema: Any = None, median: DiversityHow = "upper"
         )
     r = pearson([s.max_fitness for s in stats], [s.median_similarity for s in stats])
     source = " + ".join(sorted(sources)) or "none"
-    run_schema = used_schema if schema is None else _schema_of(run, None)
+    run_schema = used_schema if schema is None else schema_of(run, None)
     return RunStats(run, matrices, source, stats, r, used_schema, sequences, run_schema)
 
 
-def _schema_name(schema: Any) -> str:
+def schema_name(schema: Any) -> str:
+    """A schema argument's name: a built-in name as is, else the Scoring's ``name`` (or its type)."""
     if isinstance(schema, str):
         return schema
     return str(getattr(schema, "name", None) or type(schema).__name__)
@@ -381,13 +382,13 @@ def _median(m: np.ndarray | None, how: DiversityHow) -> float | None:
     return float(diversity(m, how=how))
 
 
-def _compute_matrix(chromosomes: list[list[dict[str, Any]]], schema: Any) -> np.ndarray:
+def compute_matrix(chromosomes: list[list[dict[str, Any]]], schema: Any) -> np.ndarray:
     """Similarity matrix; under the `paper` schema rounded to 3 decimals, as the original stored it."""
 
     m = np.asarray(similarity_matrix(chromosomes, schema=schema), dtype=np.float64)
     # round3 is Python's round() on the exact double, as the original code (np.round differs on ~1
     # value in 2,000); without it one published Table 3 value (CIFAR-100 naive, seed 6) moves by 0.01.
-    return np.asarray(round3(m)) if _schema_name(schema) == "paper" else m
+    return np.asarray(round3(m)) if schema_name(schema) == "paper" else m
 
 
 # ------------------------------------------------------------------------------------------

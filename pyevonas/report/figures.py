@@ -16,16 +16,17 @@ with a fitness gap).
 
 from __future__ import annotations
 
-import functools
 import io
 import math
 import warnings
 from collections import Counter
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, TypeVar, cast
+from typing import TYPE_CHECKING, Any, Literal
 
 import numpy as np
+
+from pyevonas.report._style import DPI, literal_text, new_figure
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -71,7 +72,6 @@ _EXTRA_COLOURS = (
     "#e7ba52",
 )
 GAP_COLOUR = "#ffffff"
-DPI = 90
 
 
 def gene_colour(letter: str) -> str:
@@ -83,38 +83,13 @@ def gene_colour(letter: str) -> str:
     return _EXTRA_COLOURS[ord(letter[0]) % len(_EXTRA_COLOURS)]
 
 
-def _text_colour(hex_colour: str) -> str:
+def text_colour(hex_colour: str) -> str:
+    """Black or white: whichever reads better on the background ``hex_colour`` (``#rrggbb``)."""
     r, g, b = (int(hex_colour[k : k + 2], 16) / 255 for k in (1, 3, 5))
     return "black" if 0.299 * r + 0.587 * g + 0.114 * b > 0.55 else "white"
 
 
-def _new_figure(width: float, height: float, layout: Literal["constrained"] | None = "constrained") -> Figure:
-    from matplotlib.figure import Figure
-
-    return Figure(figsize=(width, height), dpi=DPI, layout=layout)
-
-
-_F = TypeVar("_F", bound=Callable[..., Any])
-
-
-def _literal_text(fn: _F) -> _F:
-    """Draw every string as typed: run names and labels are never parsed as TeX (``$...$``).
-
-    Text objects take the setting when they are created, tick labels when they are drawn, so
-    both the figure functions and :func:`png_bytes` run under it.
-    """
-
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        import matplotlib
-
-        with matplotlib.rc_context({"text.parse_math": False}):
-            return fn(*args, **kwargs)
-
-    return cast(_F, wrapper)
-
-
-@_literal_text
+@literal_text
 def png_bytes(fig: Figure, dpi: int = DPI) -> bytes:
     """Render a figure to PNG bytes with the Agg canvas."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -154,7 +129,7 @@ def log_if_spread(ax: Any, values: Any, axis: Literal["x", "y"] = "y") -> bool:
         ax.set_xlabel(f"{ax.get_xlabel()}, log scale")
         target = ax.xaxis
     # Plain numbers (1,000 / 1,000,000): the default log labels are mathtext, which figures here
-    # draw literally (see _literal_text).
+    # draw literally (see pyevonas.report._style.literal_text).
     target.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:,.0f}" if v >= 1 else f"{v:g}"))
     target.set_minor_formatter(NullFormatter())
     return True
@@ -195,7 +170,7 @@ def window_misses(
     return out
 
 
-@_literal_text
+@literal_text
 def fitness_similarity(
     generations: Sequence[int],
     max_fitness: Sequence[float | None],
@@ -226,7 +201,7 @@ def fitness_similarity(
         title: Figure title.
         similarity_label: Legend label of the median similarity line.
     """
-    fig = _new_figure(7.0, 5.2)
+    fig = new_figure(7.0, 5.2)
     ax_f, ax_s = fig.subplots(2, 1, sharex=True)
     x = np.asarray(generations)
     ax_f.plot(x, _nan(max_fitness), "o-", color="#1f77b4", ms=4)
@@ -323,7 +298,7 @@ def _draw_band(ax: Any, band: Band, colour: str) -> None:
 _GROUP_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#17becf")
 
 
-@_literal_text
+@literal_text
 def grouped_curves(panels: Sequence[tuple[str, Sequence[Band], Sequence[Band]]]) -> Figure:
     """Median and min-max band across seeds of max fitness and median similarity (paper Fig. 12).
 
@@ -339,7 +314,7 @@ def grouped_curves(panels: Sequence[tuple[str, Sequence[Band], Sequence[Band]]])
     )
 
 
-@_literal_text
+@literal_text
 def grouped_size_latency(panels: Sequence[tuple[str, Sequence[Band], Sequence[Band]]]) -> Figure:
     """Size and latency of each generation's best individual, bands across seeds (paper Fig. 17, 18).
 
@@ -368,7 +343,7 @@ def _band_grid(
     log axis (:func:`log_if_spread`).
     """
     n = max(len(panels), 1)
-    fig = _new_figure(max(4.6 * n, 6.4), 5.4)
+    fig = new_figure(max(4.6 * n, 6.4), 5.4)
     axes = np.asarray(fig.subplots(2, n, sharex="col", squeeze=False))
     for col, (title, top_bands, bottom_bands) in enumerate(panels):
         for row, bands in enumerate((top_bands, bottom_bands)):
@@ -397,7 +372,7 @@ def _integer_ticks(ax: Any, x: np.ndarray) -> None:
 # Fig. 5
 
 
-@_literal_text
+@literal_text
 def similarity_heatmaps(matrices: Sequence[tuple[str, np.ndarray]], title: str = "", max_columns: int = 5) -> Figure:
     """A grid of similarity heatmaps, one per generation, colour scale 0..1 (paper Fig. 5).
 
@@ -413,7 +388,7 @@ def similarity_heatmaps(matrices: Sequence[tuple[str, np.ndarray]], title: str =
     # A regular grid of tick-less panels: fixed margins, no layout engine (it would measure every
     # panel's title on each draw, the slowest part of a report).
     width, height = 2.2 * cols + 1.0, 2.35 * rows + 0.5
-    fig = _new_figure(width, height, layout=None)
+    fig = new_figure(width, height, layout=None)
     fig.subplots_adjust(
         left=0.1 / width, right=1 - 0.95 / width, bottom=0.1 / height, top=1 - 0.55 / height, wspace=0.08, hspace=0.22
     )
@@ -437,7 +412,7 @@ def similarity_heatmaps(matrices: Sequence[tuple[str, np.ndarray]], title: str =
 # Fig. 8 / 19
 
 
-@_literal_text
+@literal_text
 def clustergram(labels: Sequence[str], matrix: np.ndarray, title: str = "") -> Figure:
     """Hierarchical clustering of individuals by similarity, as a reordered heatmap with dendrograms.
 
@@ -456,7 +431,7 @@ def clustergram(labels: Sequence[str], matrix: np.ndarray, title: str = "") -> F
     m = np.asarray(matrix, dtype=np.float64)
     n = m.shape[0]
     size = min(max(4.0, 0.33 * n + 2.5), 14.0)
-    fig = _new_figure(size + 1.2, size)
+    fig = new_figure(size + 1.2, size)
     grid = fig.add_gridspec(2, 3, width_ratios=[1.2, 5, 0.25], height_ratios=[1.2, 5])
     ax_heat = fig.add_subplot(grid[1, 1])
     order = list(range(n))
@@ -522,7 +497,7 @@ def _letter_grid(ax: Any, rows: Sequence[str | None], width: int) -> None:
                 continue
             colour = gene_colour(letter)
             img[r, x] = [int(colour[k : k + 2], 16) / 255 for k in (1, 3, 5)]
-            texts.append((x, r, letter, _text_colour(colour)))
+            texts.append((x, r, letter, text_colour(colour)))
     ax.imshow(img, extent=(0, max(width, 1), n - 0.5, -0.5), interpolation="nearest", aspect="auto")
     ax.vlines(np.arange(width + 1), -0.5, n - 0.5, colors="white", lw=0.8)
     ax.hlines(np.arange(n + 1) - 0.5, 0, width, colors="white", lw=2.0)
@@ -556,7 +531,7 @@ def _legend_height(letters: set[str], fig_width: float) -> float:
     return 0.2 * math.ceil(len(letters - {"-"}) / _legend_columns(fig_width)) + 0.15
 
 
-@_literal_text
+@literal_text
 def alignment_chart(
     labels: Sequence[str],
     sequences: Sequence[str],
@@ -577,7 +552,7 @@ def alignment_chart(
     width = max((len(s) for s in sequences), default=1)
     letters = set("".join(sequences))
     fig_width = max(min(2.0 + 0.24 * width, 18.0), 7.0)
-    fig = _new_figure(fig_width, 0.9 + 0.3 * max(n, 1) + _legend_height(letters, fig_width))
+    fig = new_figure(fig_width, 0.9 + 0.3 * max(n, 1) + _legend_height(letters, fig_width))
     ax = fig.add_subplot(1, 1, 1)
     _letter_grid(ax, list(sequences), width)
     ax.set_xlim(0, width)
@@ -602,7 +577,7 @@ class AlignedPair:
     caption: str
 
 
-@_literal_text
+@literal_text
 def pair_alignments(
     pairs: Sequence[AlignedPair], title: str = "", gene_names: Mapping[str, str] | None = None
 ) -> Figure:
@@ -617,7 +592,7 @@ def pair_alignments(
     width = max((len(p.aligned_a) for p in pairs), default=1)
     all_letters = set("".join(p.aligned_a + p.aligned_b for p in pairs))
     fig_width = max(min(3.6 + 0.24 * width, 18.0), 7.0)
-    fig = _new_figure(fig_width, 0.7 + 1.05 * n + _legend_height(all_letters, fig_width))
+    fig = new_figure(fig_width, 0.7 + 1.05 * n + _legend_height(all_letters, fig_width))
     ax = fig.add_subplot(1, 1, 1)
     ticks, names = [], []
     letters: set[str] = set()
@@ -664,7 +639,7 @@ def block_counts(sequences: Sequence[str], k: int) -> Counter[str]:
     return counts
 
 
-@_literal_text
+@literal_text
 def gene_frequency(sequences: Sequence[str], title: str = "", top: int = 15) -> Figure:
     """Frequency of single genes and of blocks of 2 and 3 genes in a set of sequences (paper Fig. 9).
 
@@ -673,7 +648,7 @@ def gene_frequency(sequences: Sequence[str], title: str = "", top: int = 15) -> 
         title: Figure title.
         top: How many of the most frequent entries each panel shows.
     """
-    fig = _new_figure(11.0, 0.9 + 0.22 * top)
+    fig = new_figure(11.0, 0.9 + 0.22 * top)
     axes = fig.subplots(1, 3)
     for ax, k in zip(axes, (1, 2, 3), strict=True):
         common = block_counts(sequences, k).most_common(top)
@@ -693,7 +668,7 @@ def gene_frequency(sequences: Sequence[str], title: str = "", top: int = 15) -> 
 # Fig. 17 / 18 for one run
 
 
-@_literal_text
+@literal_text
 def size_latency(
     points: Sequence[tuple[int, float, float | None, float | None]],
     best: Sequence[tuple[int, float | None, float | None]],
@@ -706,7 +681,7 @@ def size_latency(
         best: ``(generation, size_mb, latency_ms)`` of each generation's best individual.
         title: Figure title.
     """
-    fig = _new_figure(10.0, 6.6)
+    fig = new_figure(10.0, 6.6)
     axes = np.asarray(fig.subplots(2, 2))
     gens = np.array([p[0] for p in points], dtype=np.float64)
     fit = np.array([p[1] for p in points], dtype=np.float64)

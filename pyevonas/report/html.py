@@ -27,20 +27,20 @@ from pyevonas.report.analysis import (
     Pair,
     RunData,
     RunStats,
-    _compute_matrix,
-    _schema_name,
-    _schema_of,
     analyse_run,
     architecture,
     at_chance,
     chance_limit,
+    compute_matrix,
     gene_texts,
     groups,
     load_run,
+    schema_name,
+    schema_of,
     similar_pairs,
     summary,
 )
-from pyevonas.report.figures import _text_colour, gene_colour, png_bytes
+from pyevonas.report.figures import gene_colour, png_bytes, text_colour
 from pyevonas.report.pareto import pareto_analysis, pareto_html
 from pyevonas.runs.records import finite_json, is_trained
 from pyevonas.runs.staging import staging_dir
@@ -95,7 +95,7 @@ def _seq_html(seq: str, titles: Sequence[str] | None = None) -> str:
     for k, ch in enumerate(seq):
         bg = gene_colour(ch)
         tip = f' title="{html.escape(titles[k])}"' if titles is not None and k < len(titles) else ""
-        cells.append(f'<span class="g"{tip} style="background:{bg};color:{_text_colour(bg)}">{html.escape(ch)}</span>')
+        cells.append(f'<span class="g"{tip} style="background:{bg};color:{text_colour(bg)}">{html.escape(ch)}</span>')
     return '<span class="seq">' + "".join(cells) + "</span>"
 
 
@@ -156,7 +156,7 @@ class _Figures:
 
 def _gene_names(run: RunData) -> dict[str, str]:
     """Legend names of the letters of a run's stored sequences: those of the run's own schema."""
-    return resolve_scoring(_schema_of(run, None)).gene_names()
+    return resolve_scoring(schema_of(run, None)).gene_names()
 
 
 def _best_rows(st: RunStats) -> tuple[list[str], list[str], list[list[dict[str, Any]]]]:
@@ -357,7 +357,7 @@ def _run_section(st: RunStats, figs: _Figures, pairs: list[Pair], skip_chance: b
             )
         )
     if len(chroms) >= 2:
-        m_best = _compute_matrix(chroms, st.schema)
+        m_best = compute_matrix(chroms, st.schema)
         parts.append("<h3>Clustering of the best individuals (Fig. 8)</h3>")
         parts.append(
             figs.add(
@@ -580,7 +580,7 @@ def _dataset_bests_html(dataset: str, members: list[RunStats], figs: _Figures, s
         )
     )
     if len(bests) >= 2:
-        m = _compute_matrix([b.chromosome for _, b in bests], schema if schema is not None else members[0].schema)
+        m = compute_matrix([b.chromosome for _, b in bests], schema if schema is not None else members[0].schema)
         parts.append(f"<h3>Clustering of the best individuals of the {d} runs (Fig. 8, 19)</h3>")
         parts.append(
             figs.add(
@@ -696,7 +696,7 @@ def write_report(
     }
     doc = summary(all_stats, pairs)
     doc["settings"] = {
-        "schema": None if schema is None else _schema_name(schema),
+        "schema": None if schema is None else schema_name(schema),
         "median": median,
         "min_similarity": min_similarity,
         "min_gap": min_gap,
@@ -785,7 +785,7 @@ def _header_html(all_stats: list[RunStats], doc: dict[str, Any], median: Diversi
         "full": "median of the full matrix, diagonal included",
     }[median]
     src = (
-        "recomputed with the '" + _schema_name(schema) + "' schema"
+        "recomputed with the '" + schema_name(schema) + "' schema"
         if schema is not None
         else "as stored by each run (missing ones computed with the run's scoring)"
     )

@@ -27,8 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from pyevonas.report._style import literal_text, new_figure
 from pyevonas.report.analysis import RunStats
-from pyevonas.report.figures import _literal_text, _new_figure
 from pyevonas.runs.objectives import (
     REFERENCE_MARGIN,
     Objective,
@@ -178,7 +178,7 @@ def _finite(value: float) -> float | None:
 # figures
 
 
-@_literal_text
+@literal_text
 def front_figure(
     points: Sequence[tuple[int, float, float]],
     fronts: Sequence[tuple[int, Sequence[tuple[float, float]]]],
@@ -199,7 +199,7 @@ def front_figure(
     import matplotlib
     from matplotlib.ticker import MaxNLocator
 
-    fig = _new_figure(10.0, 3.8)
+    fig = new_figure(10.0, 3.8)
     ax, bx = fig.subplots(1, 2, width_ratios=[1.4, 1])
     cmap = matplotlib.colormaps["viridis"]
     n_gen = max([g for g, _, _ in points] + [g for g, _ in fronts] + [1])
@@ -234,10 +234,10 @@ def front_figure(
     return fig
 
 
-@_literal_text
+@literal_text
 def hypervolume_curves(curves: Sequence[tuple[str, Sequence[int], Sequence[float | None]]], title: str = "") -> Figure:
     """The hypervolume so far per generation, one line per run."""
-    fig = _new_figure(7.0, 3.8)
+    fig = new_figure(7.0, 3.8)
     ax = fig.subplots()
     for label, gens, values in curves:
         ax.plot(list(gens), [math.nan if v is None else v for v in values], "o-", ms=3, label=label)
