@@ -325,7 +325,7 @@ def _same(a: Any, b: Any) -> bool:
 # keeps its own, and a file is compiled once per version of its content, keyed by the file's
 # identity and modification (device, inode, mtime in ns, size): a new or edited file is read
 # again, an unchanged one costs one stat() per call.
-_BY_NAME: dict[str, CompiledScoring] = {}
+COMPILED_BY_NAME: dict[str, CompiledScoring] = {}
 #: The built-in names' pair kits, read by ``pyevonas.similarity`` (Rust) as it fills.
 KITS_BY_NAME: dict[str, _core.PairKit] = {}
 _BY_FILE: dict[tuple[int, int, int, int], CompiledScoring] = {}
@@ -335,11 +335,11 @@ _MAX_FILES = 32
 def compiled(schema: str | Path | Scoring | Any = "default") -> CompiledScoring:
     """The compiled form of a ``schema`` argument, built once and cached (see above)."""
     if schema.__class__ is str:
-        hit = _BY_NAME.get(schema)
+        hit = COMPILED_BY_NAME.get(schema)
         if hit is not None:
             return hit
         if schema in BUILTIN_SCHEMAS:
-            hit = _BY_NAME[schema] = _of_scoring(Scoring.builtin(schema))
+            hit = COMPILED_BY_NAME[schema] = _of_scoring(Scoring.builtin(schema))
             KITS_BY_NAME[schema] = hit.kit
             return hit
         return _of_file(schema)

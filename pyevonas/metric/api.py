@@ -22,8 +22,8 @@ from typing import TYPE_CHECKING, Any, Literal, get_args
 import numpy as np
 
 from pyevonas import _core
-from pyevonas.metric._compiled import _BY_NAME as _NAMED
-from pyevonas.metric._compiled import KITS_BY_NAME, Arch, CompiledScoring, Gene, compiled, file_entry
+from pyevonas.metric._args import check_threads, wants_float32
+from pyevonas.metric._compiled import COMPILED_BY_NAME, KITS_BY_NAME, Arch, CompiledScoring, Gene, compiled, file_entry
 from pyevonas.metric.schema import BUILTIN_SCHEMAS, Scoring
 
 SchemaArg = str | Path | Scoring | dict[str, Any]
@@ -36,17 +36,11 @@ def _cached(schema: SchemaArg) -> CompiledScoring | None:
     """The compiled form of a built-in name or a Scoring that has one, else None (then
     ``compiled`` does the rest): the per-call functions' fast lane, a dict lookup either way."""
     if schema.__class__ is str:
-        return _NAMED.get(schema)
+        return COMPILED_BY_NAME.get(schema)
     if schema.__class__ is Scoring:
         private = schema.__pydantic_private__
         return private.get("_compiled") if private else None
     return None
-
-
-def _threads(n_threads: int | None) -> int | None:
-    if n_threads is not None and n_threads < 1:
-        raise ValueError(f"n_threads must be >= 1, got {n_threads}")
-    return n_threads
 
 
 def _similarity(a: Arch, b: Arch, schema: SchemaArg = "default") -> float:
@@ -106,9 +100,9 @@ def similarity_matrix(
     Returns:
         float64 (or float32) array; the diagonal of an N x N matrix is exactly 1.
     """
-    f32 = _float32(dtype)
+    f32 = wants_float32(dtype)
     c = compiled(schema)
-    n_threads = _threads(n_threads)
+    n_threads = check_threads(n_threads)
     if others is not None and condensed:
         raise ValueError("condensed=True needs others=None (a condensed matrix is one population's upper triangle)")
     split = None if others is None else len(archs)
@@ -154,8 +148,10 @@ def score_matrix(
     """Raw global alignment scores (before normalisation), N x N or N x M, float64."""
     c = compiled(schema)
     if others is None:
-        return c.population(archs).scores(n_threads=_threads(n_threads))
-    return c.population(list(archs) + list(others), len(archs)).scores(split=len(archs), n_threads=_threads(n_threads))
+        return c.population(archs).scores(n_threads=check_threads(n_threads))
+    return c.population(list(archs) + list(others), len(archs)).scores(
+        split=len(archs), n_threads=check_threads(n_threads)
+    )
 
 
 def nearest(
@@ -186,9 +182,9 @@ def nearest(
         raise ValueError(f"k must be >= 0, got {k}")
     c = compiled(schema)
     if others is None:
-        return c.population(archs).nearest(k, n_threads=_threads(n_threads), progress=progress)
+        return c.population(archs).nearest(k, n_threads=check_threads(n_threads), progress=progress)
     pop = c.population(list(archs) + list(others), len(archs))
-    return pop.nearest(k, split=len(archs), n_threads=_threads(n_threads), progress=progress)
+    return pop.nearest(k, split=len(archs), n_threads=check_threads(n_threads), progress=progress)
 
 
 @dataclass(frozen=True)
@@ -271,7 +267,7 @@ def align(a: Arch, b: Arch, schema: SchemaArg = "default") -> Alignment:
         >>> print(align("C(32,3,1) B L g F(64)", "C(32,3,1) L g F(64)").aligned_b)
         C-LgF
     """
-    c = _NAMED.get(schema) if schema.__class__ is str else _cached(schema)
+    c = COMPILED_BY_NAME.get(schema) if schema.__class__ is str else _cached(schema)
     if c is None:
         c = compiled(schema)
     traced = c.traced_fast(a, b)
@@ -332,12 +328,3 @@ def round3(values: Any) -> Any:
     a = np.asarray(values, dtype=np.float64)
     flat = np.fromiter((round(v, 3) for v in a.ravel().tolist()), dtype=np.float64, count=a.size)
     return flat.reshape(a.shape)
-
-
-def _float32(dtype: Any) -> bool:
-    dt = np.dtype(dtype)
-    if dt == np.float64:
-        return False
-    if dt == np.float32:
-        return True
-    raise ValueError(f"dtype must be float64 or float32, got {dt}")

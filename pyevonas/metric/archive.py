@@ -33,8 +33,9 @@ import numpy as np
 
 from pyevonas import _core
 from pyevonas.errors import PyevonasError
+from pyevonas.metric._args import check_threads, wants_float32
 from pyevonas.metric._compiled import Arch, compiled
-from pyevonas.metric.api import SchemaArg, _float32, _threads
+from pyevonas.metric.api import SchemaArg
 from pyevonas.metric.schema import Scoring
 
 #: The ``format`` of an archive file written by :meth:`Archive.save`.
@@ -110,9 +111,9 @@ class Archive:
         Equal to ``similarity_matrix(archs, others=list(archive))`` exactly; ``dtype`` is float64
         or float32, ``n_threads`` and ``progress`` as there.
         """
-        f32 = _float32(dtype)
+        f32 = wants_float32(dtype)
         codes, params, offsets = self._compiled.encode(_as_list(archs))
-        return self._core.matrix(codes, params, offsets, f32, _threads(n_threads), progress)
+        return self._core.matrix(codes, params, offsets, f32, check_threads(n_threads), progress)
 
     def nearest(
         self,
@@ -132,7 +133,7 @@ class Archive:
         if k < 0:
             raise ValueError(f"k must be >= 0, got {k}")
         codes, params, offsets = self._compiled.encode(_as_list(archs))
-        return self._core.nearest(codes, params, offsets, k, _threads(n_threads), progress)
+        return self._core.nearest(codes, params, offsets, k, check_threads(n_threads), progress)
 
     def novelty(
         self,
