@@ -1,4 +1,4 @@
-"""The contract of the evaluation backends: jobs, the ``Evaluator`` base class and their shared helpers.
+"""The contract of the evaluation backends: jobs and the ``Evaluator`` base class (their shared helpers: ``_shared``).
 
 The evolution loop hands a batch of :class:`EvalJob` to an :class:`Evaluator` and reads back
 ``(job id, Metrics)`` pairs as candidates finish, in any order. The loop never imports torch: only
@@ -27,14 +27,11 @@ Contract shared by every backend:
 
 from __future__ import annotations
 
-import dataclasses
-import importlib
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from pyevonas.errors import ConfigError
 from pyevonas.runs.records import Status
 from pyevonas.training.config import FAILED_FITNESS, Metrics  # a dataclass: no torch at import
 
@@ -124,57 +121,3 @@ def detect_devices() -> list[str]:
     if torch.cuda.is_available():
         return [f"cuda:{k}" for k in range(torch.cuda.device_count())]
     return ["cpu"]
-
-
-# ---------------------------------------------------------------- helpers shared by backends
-
-
-def _function_ref(fn: EvaluateFn | None) -> str:
-    """Name a module-level function so a spawned worker can import it."""
-    if fn is None:
-        return DEFAULT_EVALUATE
-    module = getattr(fn, "__module__", None)
-    qualname = getattr(fn, "__qualname__", None)
-    if not module or not qualname or "<" in qualname:
-        raise ConfigError(
-            f"evaluate_fn: {fn!r} is not a module-level function; the process pool imports it by name in each worker"
-        )
-    return f"{module}:{qualname}"
-
-
-def _resolve(ref: str) -> EvaluateFn:
-    module_name, _, qualname = ref.partition(":")
-    obj: Any = importlib.import_module(module_name)
-    for part in qualname.split("."):
-        obj = getattr(obj, part)
-    return obj  # type: ignore[no-any-return]
-
-
-def _pin(config: Any, device: str | None) -> Any:
-    """Return ``config`` with its device replaced (pydantic model, dataclass or dict)."""
-    if device is None:
-        return config
-    if hasattr(config, "model_copy"):
-        return config.model_copy(update={"device": device})
-    if dataclasses.is_dataclass(config) and not isinstance(config, type):
-        return dataclasses.replace(config, device=device)
-    if isinstance(config, dict):
-        return {**config, "device": device}
-    raise TypeError(f"cannot set the device of a {type(config).__name__} config")
-
-
-def _describe(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {exc}"
-    return text if len(text) <= 2000 else text[:2000] + "..."
-
-
-def _check_ids(jobs: Sequence[EvalJob]) -> None:
-    ids = [job.id for job in jobs]
-    if len(set(ids)) != len(ids):
-        raise ValueError("evaluate: job ids must be unique within a batch")
-
-
-def _device_of(config: Any) -> str | None:
-    if isinstance(config, dict):
-        return config.get("device")
-    return getattr(config, "device", None)

@@ -7,6 +7,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from pyevonas.errors import PyevonasError
+from pyevonas.search.executors._shared import check_ids, describe_error, device_of, pin_device, resolve_function
 from pyevonas.search.executors.base import (
     DEFAULT_EVALUATE,
     EvalJob,
@@ -14,11 +15,6 @@ from pyevonas.search.executors.base import (
     Evaluator,
     MetricsLike,
     ProgressCallback,
-    _check_ids,
-    _describe,
-    _device_of,
-    _pin,
-    _resolve,
     failed,
 )
 
@@ -37,12 +33,12 @@ class InProcessEvaluator(Evaluator):
         self, jobs: Sequence[EvalJob], on_progress: ProgressCallback | None = None
     ) -> Iterator[tuple[int, MetricsLike]]:
         """See :meth:`Evaluator.evaluate`."""
-        _check_ids(jobs)
-        fn = self._fn if self._fn is not None else _resolve(DEFAULT_EVALUATE)
+        check_ids(jobs)
+        fn = self._fn if self._fn is not None else resolve_function(DEFAULT_EVALUATE)
         for job in jobs:
-            config = _pin(job.config, self._device)
+            config = pin_device(job.config, self._device)
             if on_progress is not None:
-                on_progress(job.id, {"event": "started", "device": _device_of(config),
+                on_progress(job.id, {"event": "started", "device": device_of(config),
                                      "worker": 0, "pid": os.getpid()})  # fmt: skip
             # An exception raised by on_progress is the caller's, not the candidate's: keep it
             # aside (evaluate_fn may swallow it into a failed Metrics) and re-raise it here.
@@ -66,7 +62,7 @@ class InProcessEvaluator(Evaluator):
                     raise callback_errors[0] from exc
                 if isinstance(exc, PyevonasError):
                     raise
-                metrics = failed(_describe(exc))
+                metrics = failed(describe_error(exc))
             if callback_errors:
                 raise callback_errors[0]
             yield job.id, metrics

@@ -19,18 +19,20 @@ from multiprocessing.connection import Connection, wait
 from typing import Any
 
 from pyevonas.errors import PyevonasError, TrainingError
+from pyevonas.search.executors._shared import (
+    check_ids,
+    describe_error,
+    device_of,
+    function_ref,
+    pin_device,
+    resolve_function,
+)
 from pyevonas.search.executors.base import (
     EvalJob,
     EvaluateFn,
     Evaluator,
     MetricsLike,
     ProgressCallback,
-    _check_ids,
-    _describe,
-    _device_of,
-    _function_ref,
-    _pin,
-    _resolve,
     failed,
 )
 
@@ -49,7 +51,7 @@ def _worker_main(conn: Connection, fn_ref: str, device: str | None, slot: int, t
         os.environ.setdefault("MKL_NUM_THREADS", str(threads))
     try:
         try:
-            fn = _resolve(fn_ref)
+            fn = resolve_function(fn_ref)
         except BaseException:
             conn.send(("fatal", f"cannot load {fn_ref}:\n{traceback.format_exc(limit=5)}"))
             return
@@ -66,9 +68,9 @@ def _worker_main(conn: Connection, fn_ref: str, device: str | None, slot: int, t
 def _worker_run(
     conn: Connection, fn: EvaluateFn, job: EvalJob, device: str | None, local_device: str | None, slot: int
 ) -> None:
-    config = _pin(job.config, local_device)
+    config = pin_device(job.config, local_device)
     # The event names the device as the user knows it (cuda:3), not as this process sees it.
-    conn.send(("progress", job.id, {"event": "started", "device": device or _device_of(config),
+    conn.send(("progress", job.id, {"event": "started", "device": device or device_of(config),
                                     "worker": slot, "pid": os.getpid()}))  # fmt: skip
 
     def progress(event: dict[str, Any], job_id: int = job.id) -> None:
@@ -80,11 +82,11 @@ def _worker_run(
         try:
             payload = pickle.dumps(("raise", job.id, exc))
         except Exception:
-            payload = pickle.dumps(("raise", job.id, TrainingError(_describe(exc))))
+            payload = pickle.dumps(("raise", job.id, TrainingError(describe_error(exc))))
         conn.send_bytes(payload)
         return
     except Exception as exc:
-        metrics = failed(_describe(exc))
+        metrics = failed(describe_error(exc))
     try:
         payload = pickle.dumps(("done", job.id, metrics))
     except Exception as exc:
@@ -193,7 +195,7 @@ class PoolEvaluator(Evaluator):
         timeout_s: float | None = None,
     ) -> None:
         """See :func:`make_evaluator`."""
-        self._fn_ref = _function_ref(evaluate_fn)
+        self._fn_ref = function_ref(evaluate_fn)
         slots = [None] if devices is None else list(devices)
         count = workers * len(slots)
         self._workers = [_Worker(slot=k, device=slots[k % len(slots)]) for k in range(count)]
@@ -231,7 +233,7 @@ class PoolEvaluator(Evaluator):
         """See :meth:`Evaluator.evaluate`."""
         if self._closed:
             raise RuntimeError("evaluate: this evaluator is closed")
-        _check_ids(jobs)
+        check_ids(jobs)
         queue = deque(jobs)
         busy: dict[int, _Worker] = {}
         try:

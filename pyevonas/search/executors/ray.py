@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from pyevonas.errors import ConfigError, PyevonasError
+from pyevonas.search.executors._shared import check_ids, describe_error, device_of, pin_device, resolve_function
 from pyevonas.search.executors.base import (
     DEFAULT_EVALUATE,
     EvalJob,
@@ -17,11 +18,6 @@ from pyevonas.search.executors.base import (
     Evaluator,
     MetricsLike,
     ProgressCallback,
-    _check_ids,
-    _describe,
-    _device_of,
-    _pin,
-    _resolve,
     failed,
 )
 
@@ -38,10 +34,10 @@ def _import_ray() -> Any:
 
 def _ray_task(fn: EvaluateFn | None, job: EvalJob, device: str | None, queue: Any) -> MetricsLike:
     """Body of one Ray task (runs on a cluster node)."""
-    evaluate = fn if fn is not None else _resolve(DEFAULT_EVALUATE)
-    config = _pin(job.config, device)
+    evaluate = fn if fn is not None else resolve_function(DEFAULT_EVALUATE)
+    config = pin_device(job.config, device)
     queue.put(
-        (job.id, {"event": "started", "device": _device_of(config), "worker": socket.gethostname(),
+        (job.id, {"event": "started", "device": device_of(config), "worker": socket.gethostname(),
                   "pid": os.getpid()})
     )  # fmt: skip
 
@@ -53,7 +49,7 @@ def _ray_task(fn: EvaluateFn | None, job: EvalJob, device: str | None, queue: An
     except PyevonasError as exc:
         return _RunError(exc)  # type: ignore[return-value]
     except Exception as exc:
-        return failed(_describe(exc))
+        return failed(describe_error(exc))
 
 
 @dataclass(frozen=True)
@@ -130,7 +126,7 @@ class RayEvaluator(Evaluator):
         """See :meth:`Evaluator.evaluate`."""
         if self._closed:
             raise RuntimeError("evaluate: this evaluator is closed")
-        _check_ids(jobs)
+        check_ids(jobs)
         ray = self._ray
         refs = {self._remote.remote(self._fn, job, self._device, self._queue): job.id for job in jobs}
         pending = list(refs)
@@ -142,7 +138,7 @@ class RayEvaluator(Evaluator):
                     try:
                         metrics = ray.get(ref)
                     except ray.exceptions.RayError as exc:
-                        metrics = failed(f"Ray task failed: {_describe(exc)}")
+                        metrics = failed(f"Ray task failed: {describe_error(exc)}")
                     if isinstance(metrics, _RunError):
                         raise metrics.error
                     yield refs[ref], metrics
