@@ -45,8 +45,8 @@ from pyevonas.training.layers import (
     ResidualBlock,
     SamePool2d,
     Shape,
-    _linear,
     batch_norm,
+    linear,
     same_conv2d,
 )
 
@@ -324,7 +324,7 @@ def _build_dense(gene: Mapping[str, Any], in_shape: Shape) -> tuple[nn.Module, S
     activation = gene.get("activation", "relu")
     if activation not in ("relu", None, "linear"):
         raise ValueError(f"activation {activation!r} is not supported (relu or linear)")
-    lin = _linear(features, units)
+    lin = linear(features, units)
     module: nn.Module = nn.Sequential(lin, nn.ReLU()) if activation == "relu" else lin
     return module, (units,)
 
@@ -406,5 +406,5 @@ def build_model(
             "the architecture has no global pooling gene (GAP_2D, GMP_2D or FLAT): "
             "the classifier head would get a feature map"
         )
-    head = _linear(shape[0], num_classes)
+    head = linear(shape[0], num_classes)
     return ChainModel(layers, head, genes, shapes, tuple(int(v) for v in input_shape))

@@ -10,7 +10,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from pyevonas.errors import ConfigError, DatasetError
-from pyevonas.training.data import _canonical, is_custom
+from pyevonas.training.data import canonical_dataset, is_custom
 from pyevonas.training.device import device_setting
 
 #: Fitness of a candidate that could not be trained: below any real accuracy (which is >= 0).
@@ -144,7 +144,7 @@ class TrainConfig(BaseModel):
     def _known_dataset(cls, value: str) -> str:
 
         try:
-            return _canonical(value)
+            return canonical_dataset(value)
         except DatasetError as exc:
             raise ValueError(str(exc)) from None
 

@@ -105,7 +105,7 @@ def dataset_info(name: str, image_size: int | None = None) -> tuple[tuple[int, i
         "cifar100": ((3, 32, 32), 100),
         "imagenet16-120": ((3, 16, 16), 120),
     }
-    key = _canonical(name)
+    key = canonical_dataset(name)
     return table[key]
 
 
@@ -114,7 +114,8 @@ def is_custom(name: str) -> bool:
     return canonical_spec(name) is not None
 
 
-def _canonical(name: str) -> str:
+def canonical_dataset(name: str) -> str:
+    """The dataset's canonical name (``CIFAR-10`` -> ``cifar10``, a custom spec normalised); unknown names are refused."""
     custom = canonical_spec(name)
     if custom is not None:
         return custom
@@ -147,7 +148,7 @@ def load_dataset(
         DatasetError: unknown name, missing folder or files, or corrupt files; the message says
             where it looked (or, for one's own, what is wrong).
     """
-    key = _canonical(name)
+    key = canonical_dataset(name)
     if is_custom(key):
         return load_custom(key, image_size)
     if image_size is not None:

@@ -270,7 +270,8 @@ class GlobalPool(nn.Module):
         return self.kind
 
 
-def _linear(in_features: int, out_features: int) -> nn.Linear:
+def linear(in_features: int, out_features: int) -> nn.Linear:
+    """A dense layer initialised as Keras does (Glorot-uniform weights, zero bias)."""
     lin = nn.Linear(in_features, out_features)
     _glorot_uniform_(lin.weight)
     nn.init.zeros_(lin.bias)
