@@ -471,3 +471,6 @@ def _notation(run_dir: Path, best: Any) -> str:
         return arch_notation(best.chromosome)
     except EncodingError:
         return f"sequence {best.sequence}"
+
+
+__all__ = ["evolve"]

@@ -184,3 +184,6 @@ def _run(*, run_dir: Path, output: Path | None, matrices: bool, force: bool, as_
             Path(tmp).unlink(missing_ok=True)
         raise RunStoreError(f"cannot write {output}: {exc.strerror or exc}") from exc
     console_err.print(f"exported {n_ind} individuals in {n_gen} generations to {output}", highlight=False)
+
+
+__all__ = ["CSV_COLUMNS", "csv_rows", "export"]

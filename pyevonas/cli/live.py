@@ -803,3 +803,6 @@ def _allocate(budget: int, wants: Sequence[int], n_hist: int, n_history: int) ->
                 progressed |= take_row(k)
         progressed |= take_hist()
     return alloc, spark, hist
+
+
+__all__ = ["LiveView", "decision_text", "format_duration", "front_text", "sparkline"]

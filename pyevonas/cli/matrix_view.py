@@ -211,3 +211,6 @@ def print_matrix_view(
     )
     console.print(view, highlight=False, crop=True)
     return complete
+
+
+__all__ = ["MAX_HEATMAP_ROWS", "PAIRS_ALONE", "PAIRS_WITH_HEATMAP", "matrix_view", "print_matrix_view", "top_pairs"]

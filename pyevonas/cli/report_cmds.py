@@ -203,3 +203,6 @@ def align_cmd(
         )
         return
     console.print(render_alignment(al, resolve_scoring(schema).gene_names()), highlight=False)
+
+
+__all__ = ["align_cmd", "default_output", "import_cmd", "render_alignment", "report_cmd"]

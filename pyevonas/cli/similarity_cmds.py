@@ -261,3 +261,6 @@ def schema_export(
     else:
         output.write_text(text + "\n", encoding="utf-8")
         console.print(f"wrote {output}")
+
+
+__all__ = ["SchemaOpt", "matrix", "read_population", "schema_app", "schema_export", "schema_validate", "similarity"]

@@ -389,3 +389,6 @@ def profile(
         ),
         highlight=False,
     )
+
+
+__all__ = ["profile", "train"]

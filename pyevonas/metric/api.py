@@ -328,3 +328,18 @@ def round3(values: Any) -> Any:
     a = np.asarray(values, dtype=np.float64)
     flat = np.fromiter((round(v, 3) for v in a.ravel().tolist()), dtype=np.float64, count=a.size)
     return flat.reshape(a.shape)
+
+
+__all__ = [
+    "DIVERSITY_KINDS",
+    "Alignment",
+    "DiversityHow",
+    "SchemaArg",
+    "align",
+    "diversity",
+    "nearest",
+    "round3",
+    "score_matrix",
+    "similarity",
+    "similarity_matrix",
+]

@@ -206,3 +206,6 @@ def _json_value(x: Any) -> Any:
     if isinstance(x, np.generic):
         return x.item()
     raise TypeError(f"an archive member holds {type(x).__name__}, which JSON cannot store")
+
+
+__all__ = ["ARCHIVE_FORMAT", "Archive"]

@@ -50,3 +50,6 @@ def parse_arch(text: str, schema: str | Scoring | Any = "default") -> Chromosome
 def format_arch(arch: Arch, schema: str | Scoring | Any = "default") -> str:
     """The text notation of an architecture, e.g. ``"C(32,3,1) B L M(2) g F(64)"``."""
     return " ".join(str(g) for g in compiled(schema).genes(arch))
+
+
+__all__ = ["format_arch", "genes", "parse_arch", "sequence"]

@@ -488,3 +488,22 @@ def json_schema() -> dict[str, Any]:
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["$id"] = "https://pyevonas.dev/schemas/scoring.schema.json"
     return schema
+
+
+__all__ = [
+    "BUILTIN_SCHEMAS",
+    "MAX_SCORE",
+    "Gaps",
+    "GeneType",
+    "PairRule",
+    "ParamRange",
+    "Rule",
+    "Scoring",
+    "Term",
+    "cross_type_norm",
+    "expanded_rules",
+    "json_schema",
+    "resolve_scoring",
+    "same_type_norm",
+    "term_norm",
+]

@@ -596,3 +596,31 @@ def summary(all_stats: Sequence[RunStats], pairs: dict[str, list[Pair]] | None =
         "table3": table3,
         "warnings": warnings,
     }
+
+
+__all__ = [
+    "DATASET_CLASSES",
+    "IMPORTED_SOURCES",
+    "SUMMARY_FORMAT_VERSION",
+    "GenerationData",
+    "GenerationStats",
+    "Group",
+    "Pair",
+    "RunData",
+    "RunStats",
+    "analyse_run",
+    "architecture",
+    "at_chance",
+    "chance_level",
+    "chance_limit",
+    "compute_matrix",
+    "gene_texts",
+    "groups",
+    "individual_summary",
+    "load_run",
+    "pearson",
+    "schema_name",
+    "schema_of",
+    "similar_pairs",
+    "summary",
+]

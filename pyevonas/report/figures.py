@@ -714,3 +714,29 @@ def size_latency(
             _integer_ticks(ax, bg)
     fig.suptitle(title or "Size and latency against fitness", fontsize=10)
     return fig
+
+
+__all__ = [
+    "CONTROL_COLOURS",
+    "DPI",
+    "GAP_COLOUR",
+    "GENE_COLOURS",
+    "LOG_SPREAD",
+    "AlignedPair",
+    "Band",
+    "alignment_chart",
+    "block_counts",
+    "clustergram",
+    "fitness_similarity",
+    "gene_colour",
+    "gene_frequency",
+    "grouped_curves",
+    "grouped_size_latency",
+    "log_if_spread",
+    "pair_alignments",
+    "png_bytes",
+    "similarity_heatmaps",
+    "size_latency",
+    "text_colour",
+    "window_misses",
+]

@@ -366,3 +366,17 @@ def _run_figure(st: RunStats, run: Mapping[str, Any], objectives: Sequence[Objec
         fronts.append((g.generation, sorted(front)))
     hvs = [(g["generation"], g["hypervolume"], g["hypervolume_so_far"]) for g in run["generations"]]
     return lambda: front_figure(points, fronts, hvs, x_obj.name, y_obj.name, title=f"{run['name']}: Pareto front")
+
+
+__all__ = [
+    "REPORT_OBJECTIVES",
+    "SIZE_OBJECTIVES",
+    "AddFigure",
+    "front_figure",
+    "hypervolume_curves",
+    "pareto_analysis",
+    "pareto_html",
+    "report_objectives",
+    "report_reference",
+    "run_selection",
+]

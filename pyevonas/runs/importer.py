@@ -708,3 +708,18 @@ def import_run(path: str | os.PathLike[str], run_dir: str | os.PathLike[str]) ->
     run = read_run(path)
     write_run(run, run_dir)
     return run
+
+
+__all__ = [
+    "DEFAULT_MAX_MEMORY_FOOTPRINT",
+    "ORIGINAL_CONTROL_GENERATIONS",
+    "ORIGINAL_FAILED_FITNESS",
+    "ImportedGeneration",
+    "ImportedIndividual",
+    "ImportedRun",
+    "RunImportError",
+    "control_window",
+    "import_run",
+    "read_run",
+    "write_run",
+]

@@ -260,3 +260,22 @@ def normalised_hypervolume(
     trained = [ind for ind in individuals if is_trained(ind)]
     F = objective_matrix(trained, objectives)
     return hypervolume(F / scale, sign * ref / scale)
+
+
+__all__ = [
+    "ALIASES",
+    "DEFAULT_OBJECTIVES",
+    "REFERENCE_MARGIN",
+    "Objective",
+    "crowding_distance",
+    "default_reference",
+    "dominance_matrix",
+    "front_crowding",
+    "hypervolume",
+    "non_dominated_sort",
+    "normalised_hypervolume",
+    "objective_matrix",
+    "objective_value",
+    "parse_objective",
+    "parse_objectives",
+]

@@ -205,3 +205,22 @@ def finite_json(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [finite_json(v) for v in value]
     return value
+
+
+__all__ = [
+    "CHANCE_MARGIN",
+    "COPIES",
+    "EVALUATED_STATUSES",
+    "OUTCOMES",
+    "STATUSES",
+    "UNFINISHED",
+    "GenerationRecord",
+    "Individual",
+    "Status",
+    "at_chance",
+    "canonical_key",
+    "chance_threshold",
+    "finite_json",
+    "is_trained",
+    "outcome",
+]

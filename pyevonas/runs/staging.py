@@ -44,3 +44,6 @@ def staging_dir(parent: Path, prefix: str) -> Path:
     """A new staging folder in ``parent`` (stale ones of the same prefix are removed first)."""
     clean_stale(parent, prefix)
     return Path(tempfile.mkdtemp(prefix=f".{prefix}-{os.getpid()}-", dir=parent))
+
+
+__all__ = ["clean_stale", "staging_dir"]

@@ -977,3 +977,6 @@ def _decode_individual(row: tuple[Any, ...]) -> Individual:
         started_at=started_at,
         finished_at=finished_at,
     )
+
+
+__all__ = ["APPLICATION_ID", "DB_NAME", "SCHEMA_VERSION", "RunStore"]

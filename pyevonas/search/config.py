@@ -428,3 +428,17 @@ def _describe(exc: ValidationError, source: str) -> str:
         else:
             lines.append(f"invalid setting {loc!r} (from {source}): {msg}, got {err.get('input')!r}")
     return "; ".join(lines)
+
+
+__all__ = [
+    "DEFAULT_NEIGHBOURS",
+    "DEMO_BUDGET",
+    "DEMO_DATASET",
+    "DEMO_TRAIN",
+    "ArchiveScope",
+    "ControlKind",
+    "RunConfig",
+    "SelectionKind",
+    "TieBreak",
+    "load_toml",
+]

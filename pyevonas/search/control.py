@@ -31,7 +31,7 @@ if TYPE_CHECKING:
     from pyevonas.search.config import RunConfig
 
 
-T = TypeVar("T")
+_T = TypeVar("_T")
 Margin = Callable[[int, int], float]
 
 
@@ -207,8 +207,8 @@ class BreedingResult:
 
 
 def breed_under_control(
-    make_population: Callable[[float, np.random.Generator], Sequence[T]],
-    measure: Callable[[Sequence[T]], float],
+    make_population: Callable[[float, np.random.Generator], Sequence[_T]],
+    measure: Callable[[Sequence[_T]], float],
     *,
     control: ControlFunction | None,
     s_gen: float | None,
@@ -267,7 +267,7 @@ def breed_under_control(
         raise ValueError("diversity control needs the diversity of the evaluated generation")
     window = control.window(s_gen, gen, n_gen)
     iterations: list[ControlIteration] = []
-    best: tuple[float, int, list[T], float] | None = None  # (distance, iteration, population, diversity)
+    best: tuple[float, int, list[_T], float] | None = None  # (distance, iteration, population, diversity)
     for number in range(1, max_iterations + 1):
         population = list(make_population(rate, rng))
         value = float(measure(population))
@@ -310,3 +310,26 @@ def _decision(
         "previous_diversity": s_gen,
         "window": [window[0], window[1]],
     }
+
+
+__all__ = [
+    "ORIGINAL_RIGID",
+    "ORIGINAL_SOFT",
+    "RIGID",
+    "SOFT",
+    "BreedingResult",
+    "ControlFunction",
+    "ControlIteration",
+    "Margin",
+    "breed_under_control",
+    "control_from_config",
+    "custom_control",
+    "original_rigid_upper",
+    "original_soft_lower",
+    "original_soft_upper",
+    "rigid_lower",
+    "rigid_upper",
+    "soft_lower",
+    "soft_upper",
+    "window_distance",
+]

@@ -159,3 +159,19 @@ Event = (
     | RunFinished
 )
 Observer = Callable[[Event], None]
+
+
+__all__ = [
+    "CandidateInfo",
+    "CandidateProgress",
+    "CandidateUpdate",
+    "ControlStep",
+    "Event",
+    "FrontMeasured",
+    "GenerationBred",
+    "GenerationEvaluated",
+    "GenerationStarted",
+    "Observer",
+    "RunFinished",
+    "RunStarted",
+]

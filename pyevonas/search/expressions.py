@@ -223,3 +223,6 @@ def _eval_node(node: ast.AST, env: dict[str, float]) -> Any:
         assert isinstance(node.func, ast.Name)
         return _FUNCS[node.func.id](*(_eval_node(a, env) for a in node.args))
     raise AssertionError(f"unvalidated node {type(node).__name__}")  # _validate_node rejects these
+
+
+__all__ = ["MAX_LENGTH", "MAX_NODES", "check_margins", "compile_expression"]

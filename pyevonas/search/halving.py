@@ -121,3 +121,19 @@ def drop_checkpoints(run_dir: Path, ids: Sequence[int]) -> None:
     folder = Path(run_dir) / CHECKPOINTS
     if folder.is_dir() and not any(folder.iterdir()):
         folder.rmdir()
+
+
+__all__ = [
+    "BUDGET_KEY",
+    "CHECKPOINTS",
+    "budget_of",
+    "checkpoint_path",
+    "drop_checkpoints",
+    "entrants",
+    "promote",
+    "rank_key",
+    "reached",
+    "rungs",
+    "selection_budgets",
+    "state_key",
+]

@@ -74,7 +74,7 @@ from pyevonas.search.space import SearchSpace
 from pyevonas.training.config import TrainConfig
 from pyevonas.training.data import dataset_info
 
-log = logging.getLogger("pyevonas.search.loop")
+_log = logging.getLogger("pyevonas.search.loop")
 
 #: The file in a run folder that holds the best candidate so far (see :func:`best_record`).
 BEST_NAME = "best.json"
@@ -490,7 +490,7 @@ class _Loop:
         try:
             write_json_atomic(self.store.run_dir / BEST_NAME, best_record(self._best, self.config, self.scoring))
         except OSError as exc:  # the store holds the result; a missing best.json must not end the run
-            log.warning("cannot write %s: %s", self.store.run_dir / BEST_NAME, exc)
+            _log.warning("cannot write %s: %s", self.store.run_dir / BEST_NAME, exc)
 
     # ---------------------------------------------------------------- plumbing
     def emit(self, event: Event) -> None:
@@ -499,7 +499,7 @@ class _Loop:
                 observer(event)
             except Exception:
                 # A broken display must not end a search that may have run for hours.
-                log.exception("observer %r failed; it will get no more events", observer)
+                _log.exception("observer %r failed; it will get no more events", observer)
                 self._observers.remove(observer)
 
     def measure(self, chromosomes: Sequence[Chromosome]) -> tuple[np.ndarray, float]:
@@ -923,3 +923,19 @@ class _Loop:
                 self.store.add_individual(g + 1, index, candidate_name(g + 1, index), chrom, seq, parents=parent_ids)
             self.save_elapsed()
         self.emit(GenerationBred(g + 1, decision, diversity, result.window))
+
+
+__all__ = [
+    "BEST_NAME",
+    "GenerationFailed",
+    "RunResult",
+    "arch_notation",
+    "best_record",
+    "candidate_name",
+    "candidate_train_config",
+    "evolve",
+    "metrics_dict",
+    "resume",
+    "train_seed",
+    "write_json_atomic",
+]

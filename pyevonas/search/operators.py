@@ -354,3 +354,18 @@ def _breed_one(parents: Sequence[Chromosome], space: SearchSpace, rng: np.random
         crossover=crossed[1] if crossed is not None else None,
         mutations=tuple(log),
     )
+
+
+__all__ = [
+    "MAX_CHANGE_ATTEMPTS",
+    "MAX_PAIR_ATTEMPTS",
+    "MAX_RESAMPLE_ATTEMPTS",
+    "Child",
+    "breed",
+    "crossover_one_point",
+    "feature_span",
+    "mutate",
+    "rank_weights",
+    "select_parents",
+    "select_top_k",
+]

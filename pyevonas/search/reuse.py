@@ -78,3 +78,6 @@ class NearDuplicates:
         if canonical_key(chromosome) in self._keys:
             return False
         return self.matches([chromosome])[0] is None
+
+
+__all__ = ["SIMILARITY_KEY", "NearDuplicates", "evaluated_archive"]

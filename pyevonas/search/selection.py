@@ -450,3 +450,16 @@ def _front_size(individuals: Sequence[Any], objectives: Sequence[Objective]) -> 
     if not individuals:
         return 0
     return int(np.sum(non_dominated_sort(objective_matrix(individuals, objectives)) == 0))
+
+
+__all__ = [
+    "FrontSummary",
+    "Selection",
+    "SelectionSettings",
+    "Similarity",
+    "choose_parents",
+    "dns_scores",
+    "front_isolation",
+    "novelty_scores",
+    "resolve_reference",
+]

@@ -541,3 +541,6 @@ class SearchSpace:
             f"features={self.min_feature_layers}..{self.max_feature_layers}, "
             f"dense={self.min_dense_layers}..{self.max_dense_layers})"
         )
+
+
+__all__ = ["GeneSpec", "LengthRange", "ParamSpec", "Role", "SamplingCounts", "Scalar", "SearchSpace", "SpaceSpec"]

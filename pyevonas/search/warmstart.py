@@ -178,3 +178,6 @@ def _from_run(path: Path, label: str, space: SearchSpace, population: int) -> In
     chromosomes = [_checked(ind.chromosome, f"{ind.name} (id {ind.id})", label, space, None) for ind in chosen]
     origins = [f"{ind.name} (fitness {ind.fitness:.4f})" for ind in chosen]
     return InitialArchitectures(chromosomes, origins, label, len(best))
+
+
+__all__ = ["META_KEY", "InitialArchitectures", "from_architectures", "load_initial"]

@@ -408,3 +408,15 @@ def build_model(
         )
     head = linear(shape[0], num_classes)
     return ChainModel(layers, head, genes, shapes, tuple(int(v) for v in input_shape))
+
+
+__all__ = [
+    "PLUGIN_ENV",
+    "PLUGIN_GROUP",
+    "LayerBuilder",
+    "build_model",
+    "load_plugins",
+    "register_layer",
+    "registered_layers",
+    "unregister_layer",
+]

@@ -235,3 +235,6 @@ class Metrics:
     def to_dict(self) -> dict[str, Any]:
         """A JSON-able dict of every field."""
         return asdict(self)
+
+
+__all__ = ["FAILED_FITNESS", "Metrics", "ProgressFn", "TrainConfig", "usable_cores"]

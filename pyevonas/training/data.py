@@ -411,3 +411,20 @@ def load_imagenet16(data_dir: str | Path, n_classes: int = 120) -> ImageDataset:
         n_classes,
         str(folder),
     )
+
+
+__all__ = [
+    "DATASETS",
+    "HELD_OUT_TEST_FRACTION",
+    "HELD_OUT_TEST_SEED",
+    "ImageDataset",
+    "canonical_dataset",
+    "dataset_info",
+    "is_custom",
+    "load_cifar",
+    "load_custom",
+    "load_dataset",
+    "load_digits",
+    "load_imagenet16",
+    "stratified_split",
+]

@@ -368,3 +368,16 @@ def _stack(images: list[np.ndarray], grey: bool) -> np.ndarray:
             a = np.moveaxis(a, 2, 0)
         planes.append(a)
     return np.ascontiguousarray(np.stack(planes))
+
+
+__all__ = [
+    "CUSTOM_KINDS",
+    "IMAGE_SUFFIXES",
+    "RawSplits",
+    "canonical_spec",
+    "read_custom",
+    "read_folder",
+    "read_npz",
+    "spec_label",
+    "split_spec",
+]

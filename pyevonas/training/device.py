@@ -52,3 +52,6 @@ def resolve_device(name: str) -> torch.device:
     if value == "mps" and not torch.backends.mps.is_available():
         raise ConfigError("device 'mps' was asked for, but MPS is not available")
     return torch.device(value)
+
+
+__all__ = ["device_setting", "resolve_device"]

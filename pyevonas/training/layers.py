@@ -310,3 +310,23 @@ class ChainModel(nn.Module):
             x = layer(x)
         logits: torch.Tensor = self.head(x)
         return logits
+
+
+__all__ = [
+    "BN_EPS",
+    "BN_MOMENTUM",
+    "IN_EPS",
+    "KERAS_BN_EPS",
+    "ChainModel",
+    "DepthwiseConv2d",
+    "GlobalPool",
+    "InstanceNorm",
+    "Rescaling",
+    "ResidualBlock",
+    "SamePool2d",
+    "Shape",
+    "batch_norm",
+    "linear",
+    "same_conv2d",
+    "same_padding",
+]

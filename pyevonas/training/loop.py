@@ -664,3 +664,6 @@ def _measure(
             metrics["flops"] = count_flops(model, data.input_shape)
     except Exception as exc:  # the candidate trained; a failed measurement must not cost its fitness
         metrics["error"] = f"measurement after training failed: {type(exc).__name__}: {exc}"
+
+
+__all__ = ["evaluate", "sgd_optimizer"]

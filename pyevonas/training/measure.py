@@ -123,3 +123,6 @@ def count_flops(model: nn.Module, input_shape: Sequence[int]) -> int | None:
     finally:
         model.train(was_training)
     return int(macs) if macs is not None else None
+
+
+__all__ = ["count_flops", "count_parameters", "measure_latency_ms", "median_ms", "model_size", "model_size_mb"]

@@ -222,3 +222,6 @@ def profile_step(
     if on_cuda:
         torch.cuda.synchronize(device)
     return StepTime(step_ms=step_ms, host_ms=1000.0 * statistics.median(host))
+
+
+__all__ = ["LayerTime", "StepTime", "profile_layers", "profile_step"]

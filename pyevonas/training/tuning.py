@@ -93,3 +93,6 @@ def tune_depthwise(
         module.impl = impl
         chosen[targets[module]] = impl
     return chosen
+
+
+__all__ = ["tune_depthwise"]

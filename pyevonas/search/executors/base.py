@@ -121,3 +121,16 @@ def detect_devices() -> list[str]:
     if torch.cuda.is_available():
         return [f"cuda:{k}" for k in range(torch.cuda.device_count())]
     return ["cpu"]
+
+
+__all__ = [
+    "DEFAULT_EVALUATE",
+    "KINDS",
+    "EvalJob",
+    "EvaluateFn",
+    "Evaluator",
+    "MetricsLike",
+    "ProgressCallback",
+    "detect_devices",
+    "failed",
+]

@@ -66,3 +66,6 @@ class InProcessEvaluator(Evaluator):
             if callback_errors:
                 raise callback_errors[0]
             yield job.id, metrics
+
+
+__all__ = ["InProcessEvaluator"]

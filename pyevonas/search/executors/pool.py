@@ -356,3 +356,6 @@ class PoolEvaluator(Evaluator):
                     f"evaluation worker {worker.slot} ({worker.device or 'default device'}) "
                     f"died with {reason} while evaluating this candidate; the worker was replaced"))
             )  # fmt: skip
+
+
+__all__ = ["PoolEvaluator"]

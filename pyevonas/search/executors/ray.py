@@ -165,3 +165,6 @@ class RayEvaluator(Evaluator):
             self._queue.shutdown()
         if self._owns_ray:
             self._ray.shutdown()
+
+
+__all__ = ["RayEvaluator"]
