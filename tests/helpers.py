@@ -107,6 +107,51 @@ def stored_chromosomes(run_dir: Path) -> dict[int, list[list[dict[str, Any]]]]:
         return {g: [ind.chromosome for ind in store.individuals(g)] for g in store.generations()}
 
 
+# A search for kill_child_at_marker, run with MODE RUN_DIR MARKER LOG STUB CHANGES: the stub run of
+# run_config with the CHANGES (JSON) and the helpers' STUB as training, each evaluated chromosome
+# logged to LOG. It writes MARKER and sleeps in its 9th evaluation (MODE kill-training) or while
+# breeding generation 3, at its first control step (kill-breeding).
+SEARCH_CHILD = """
+import json, sys, time
+sys.path.insert(0, {tests!r})
+import helpers
+from helpers import run_config
+from pyevonas.search.loop import evolve
+from pyevonas.search.events import ControlStep
+from pathlib import Path
+
+mode, run_dir, marker, log = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4])
+stub, changes = getattr(helpers, sys.argv[5]), json.loads(sys.argv[6])
+count = {{"n": 0}}
+
+def evaluate(chromosome, config, progress=None):
+    count["n"] += 1
+    if mode == "kill-training" and count["n"] == 9:
+        marker.write_text("training")
+        time.sleep(60)
+    metrics = stub(chromosome, config, progress)
+    with log.open("a") as fh:
+        fh.write(json.dumps(chromosome, sort_keys=True) + "\\n")
+    return metrics
+
+def observer(event):
+    if mode == "kill-breeding" and isinstance(event, ControlStep) and event.generation == 3 and event.iteration.iteration == 1:
+        marker.write_text("breeding")
+        time.sleep(60)
+
+evolve(run_config(run_dir, **changes), evaluate_fn=evaluate, observers=[observer])
+"""
+
+
+def kill_search_midway(folder: Path, mode: str, stub: str = "stub_evaluate", **changes: Any) -> tuple[Path, Path]:
+    """Run :data:`SEARCH_CHILD` in ``folder`` and SIGKILL it where ``mode`` says; return the run's
+    folder and the log of the chromosomes it evaluated, one JSON line each."""
+    run_dir, marker, log = folder / "run", folder / "marker", folder / "evaluated.log"
+    args = [mode, str(run_dir), str(marker), str(log), stub, json.dumps(changes)]
+    kill_child_at_marker(SEARCH_CHILD, marker, *args, folder=folder)
+    return run_dir, log
+
+
 def kill_child_at_marker(script: str, marker: Path, *args: str, folder: Path, timeout_s: float = 120) -> None:
     """Run ``script`` in a child Python, wait until it writes ``marker``, then SIGKILL it.
 

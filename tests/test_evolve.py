@@ -10,12 +10,11 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
-import textwrap
 from pathlib import Path
 from typing import Any
 
 import pytest
-from helpers import kill_child_at_marker, run_config, stored_chromosomes, stub_evaluate, stub_fitness
+from helpers import kill_search_midway, run_config, stored_chromosomes, stub_evaluate, stub_fitness
 
 from pyevonas.errors import ConfigError, RunStoreError, TrainingError
 from pyevonas.runs.store import RunStore
@@ -90,50 +89,12 @@ def test_the_store_holds_the_whole_run(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------------- crash and resume
-_CHILD = textwrap.dedent(
-    """
-    import json, os, sys, time
-    sys.path.insert(0, {tests!r})
-    from helpers import run_config, stub_evaluate
-    from pyevonas.search.loop import evolve, resume
-    from pyevonas.search.events import ControlStep
-    from pathlib import Path
-
-    mode, run_dir, marker, log = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), Path(sys.argv[4])
-    count = {{"n": 0}}
-
-    def evaluate(chromosome, config, progress=None):
-        count["n"] += 1
-        if mode == "kill-training" and count["n"] == 9:
-            marker.write_text("training")
-            time.sleep(60)
-        metrics = stub_evaluate(chromosome, config, progress)
-        with log.open("a") as fh:
-            fh.write(json.dumps(chromosome, sort_keys=True) + "\\n")
-        return metrics
-
-    def observer(event):
-        if mode == "kill-breeding" and isinstance(event, ControlStep) and event.generation == 3 and event.iteration.iteration == 1:
-            marker.write_text("breeding")
-            time.sleep(60)
-
-    evolve(run_config(run_dir), evaluate_fn=evaluate, observers=[observer])
-    """
-)
-
-
-def _kill_midway(tmp_path: Path, mode: str) -> tuple[Path, Path]:
-    run_dir, marker, log = tmp_path / "run", tmp_path / "marker", tmp_path / "evaluated.log"
-    kill_child_at_marker(_CHILD, marker, mode, str(run_dir), str(marker), str(log), folder=tmp_path)
-    return run_dir, log
-
-
 @pytest.mark.slow
 @pytest.mark.parametrize("mode", ["kill-training", "kill-breeding"])
 def test_sigkill_then_resume_equals_an_uninterrupted_run(
     tmp_path: Path, mode: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    run_dir, log = _kill_midway(tmp_path, mode)
+    run_dir, log = kill_search_midway(tmp_path, mode)
     before = log.read_text().splitlines()
     with RunStore.open(run_dir, readonly=True) as store:
         finished_before = {ind.id for ind in store.individuals() if ind.status in ("ok", "cached")}

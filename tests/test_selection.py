@@ -9,13 +9,12 @@ from __future__ import annotations
 
 import json
 import math
-import textwrap
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
-from helpers import PatchTraining, kill_child_at_marker, mo_evaluate, run_config, stored_chromosomes
+from helpers import PatchTraining, kill_search_midway, mo_evaluate, run_config, stored_chromosomes
 
 from pyevonas.cli import app
 from pyevonas.cli._common import run_guarded
@@ -391,35 +390,6 @@ def test_normalised_hypervolume_is_the_share_of_the_unit_box() -> None:
 
 
 # ---------------------------------------------------------------------- kill and resume
-_CHILD = textwrap.dedent(
-    """
-    import json, sys, time
-    sys.path.insert(0, {tests!r})
-    from helpers import mo_evaluate, run_config
-    from pyevonas.search.loop import evolve
-    from pyevonas.search.events import ControlStep
-    from pathlib import Path
-
-    mode, run_dir, marker, changes = sys.argv[1], Path(sys.argv[2]), Path(sys.argv[3]), json.loads(sys.argv[4])
-    count = {{"n": 0}}
-
-    def evaluate(chromosome, config, progress=None):
-        count["n"] += 1
-        if mode == "kill-training" and count["n"] == 9:
-            marker.write_text("training")
-            time.sleep(60)
-        return mo_evaluate(chromosome, config, progress)
-
-    def observer(event):
-        if mode == "kill-breeding" and isinstance(event, ControlStep) and event.generation == 3:
-            marker.write_text("breeding")
-            time.sleep(60)
-
-    evolve(run_config(run_dir, **changes), evaluate_fn=evaluate, observers=[observer])
-    """
-)
-
-
 @pytest.mark.parametrize(
     ("option", "mode"),
     [("pareto", "kill-breeding"), ("novelty", "kill-breeding"), ("dns-run-pareto", "kill-training")],
@@ -427,9 +397,7 @@ _CHILD = textwrap.dedent(
 def test_kill_then_resume_gives_the_chromosomes_of_an_uninterrupted_run(
     tmp_path: Path, option: str, mode: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    run_dir, marker = tmp_path / "run", tmp_path / "marker"
-    changes = json.dumps(OPTIONS[option])
-    kill_child_at_marker(_CHILD, marker, mode, str(run_dir), str(marker), changes, folder=tmp_path)
+    run_dir, _log = kill_search_midway(tmp_path, mode, "mo_evaluate", **OPTIONS[option])
 
     import pyevonas.training.loop
 
