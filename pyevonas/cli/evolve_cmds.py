@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,13 +16,17 @@ from pyevonas.cli.live import LiveView
 from pyevonas.errors import ConfigError, EncodingError, RunStoreError, TrainingError
 from pyevonas.metric.schema import resolve_scoring
 from pyevonas.search.config import DEMO_BUDGET, RunConfig
-from pyevonas.search.loop import BEST_NAME, GenerationFailed, arch_notation, resume
+from pyevonas.search.events import Observer
+from pyevonas.search.loop import BEST_NAME, GenerationFailed, RunResult, arch_notation, resume
 from pyevonas.search.loop import evolve as run_evolve
 from pyevonas.search.space import SearchSpace
 from pyevonas.search.warmstart import load_initial
 from pyevonas.training.config import TrainConfig
 from pyevonas.training.data import load_dataset
 from pyevonas.training.device import resolve_device
+
+#: A search to run (new or resumed), given the observers of its events.
+_Action = Callable[[list[Observer]], RunResult]
 
 
 def _default(field: str) -> str:
@@ -324,7 +329,7 @@ def _advice(exc: GenerationFailed, target: Path, config_file: Path | None) -> st
     )
 
 
-def _resolve(config_file: Path | None, overrides: dict[str, Any]) -> Any:
+def _resolve(config_file: Path | None, overrides: dict[str, Any]) -> RunConfig:
 
     config = RunConfig.resolve(config_file, overrides, demo_workers=True)
     if config.run_dir is None:
@@ -390,7 +395,7 @@ def _check_device(device: str) -> None:
         raise ConfigError(f"invalid setting 'device': {exc}") from None
 
 
-def _start_action(config: Any, evaluate_fn: Any) -> Any:
+def _start_action(config: RunConfig, evaluate_fn: Any) -> _Action:
 
     return lambda observers: run_evolve(config, observers=observers, evaluate_fn=evaluate_fn)
 
@@ -414,12 +419,12 @@ def _execution(config: RunConfig) -> str:
     return f"{config.workers} {config.executor} worker{'s' if config.workers > 1 else ''} on {where}"
 
 
-def _resume_action(run_dir: Path, execution: dict[str, Any], evaluate_fn: Any) -> Any:
+def _resume_action(run_dir: Path, execution: dict[str, Any], evaluate_fn: Any) -> _Action:
 
     return lambda observers: resume(run_dir, observers=observers, execution=execution, evaluate_fn=evaluate_fn)
 
 
-def _observe(action: Any, quiet: bool) -> Any:
+def _observe(action: _Action, quiet: bool) -> RunResult:
     if quiet:
         return action([])
 

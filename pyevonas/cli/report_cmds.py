@@ -140,7 +140,7 @@ def default_output(runs: list[Path]) -> Path:
     return Path("reports") / name
 
 
-def render_alignment(al: Any, gene_names: Mapping[str, str] | None = None) -> Any:
+def render_alignment(al: Any, gene_names: Mapping[str, str] | None = None) -> Text:
     """A rich renderable of an alignment: coloured genes, a match line, the scores, and a legend
     naming each letter with ``gene_names`` (``Scoring.gene_names()`` of the alignment's schema)."""
 

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal, get_args
+from typing import TYPE_CHECKING, Any, Literal, get_args, overload
 
 import numpy as np
 
@@ -317,7 +317,11 @@ def diversity(
     return float(np.median(m[~np.eye(n, dtype=bool)]))
 
 
-def round3(values: Any) -> Any:
+@overload
+def round3(values: float) -> float: ...
+@overload
+def round3(values: np.ndarray | Sequence[Any]) -> float | np.ndarray: ...
+def round3(values: Any) -> float | np.ndarray:
     """Round to 3 decimals exactly as the authors' code did (Python's ``round``, half-to-even on
     the exact double). ``numpy.round`` disagrees on about 1 value in 2,000 of real matrices.
 

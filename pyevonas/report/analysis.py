@@ -41,6 +41,7 @@ import numpy as np
 
 from pyevonas.errors import SchemaError
 from pyevonas.metric import DIVERSITY_KINDS, DiversityHow, compiled, diversity, round3, similarity_matrix
+from pyevonas.metric.api import SchemaArg
 from pyevonas.metric.schema import Scoring
 from pyevonas.runs.records import Status, chance_threshold, is_trained, outcome
 from pyevonas.runs.store import RunStore
@@ -286,13 +287,14 @@ def pearson(x: Sequence[float | None], y: Sequence[float | None]) -> float | Non
     return float(np.corrcoef(a, b)[0, 1])
 
 
-def schema_of(run: RunData, schema: Any) -> Any:
+def schema_of(run: RunData, schema: SchemaArg | None) -> SchemaArg:
     """The schema to (re)compute similarities with: the given one, else the run's own scoring."""
     if schema is not None:
         return schema
     scoring = run.scoring or {}
-    if isinstance(scoring.get("builtin"), str):
-        return scoring["builtin"]
+    builtin = scoring.get("builtin")
+    if isinstance(builtin, str):
+        return builtin
     if scoring:
         try:
             # One Scoring object per run: it compiles its score table once.

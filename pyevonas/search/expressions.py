@@ -196,7 +196,7 @@ _NODE_CHECKS: tuple[tuple[type[ast.AST], Callable[[Any, str], tuple[ast.expr, ..
 )
 
 
-def _eval_node(node: ast.AST, env: dict[str, float]) -> Any:
+def _eval_node(node: ast.AST, env: dict[str, float]) -> float:
     if isinstance(node, ast.Constant):
         return float(node.value)  # type: ignore[arg-type]  # a number (_validate_node); floats only: no unbounded integers
     if isinstance(node, ast.Name):

@@ -286,7 +286,7 @@ def resume(
 
 
 # ---------------------------------------------------------------------- helpers
-def _load_scoring(schema: str) -> Any:
+def _load_scoring(schema: str) -> Scoring:
 
     return resolve_scoring(schema)
 
@@ -295,7 +295,7 @@ def _scoring_dict(scoring: Any) -> dict[str, Any]:
     return dict(scoring.to_dict())
 
 
-def _scoring_from_dict(data: Mapping[str, Any], source: str) -> Any:
+def _scoring_from_dict(data: Mapping[str, Any], source: str) -> Scoring:
 
     return Scoring.from_dict(dict(data), source=source)
 
@@ -514,7 +514,7 @@ class _Loop:
 
         return str(sequence(chrom, schema=self.scoring))
 
-    def train_config(self, key: str, stop_epoch: int | None = None, checkpoint: Path | None = None) -> Any:
+    def train_config(self, key: str, stop_epoch: int | None = None, checkpoint: Path | None = None) -> TrainConfig:
         extra: dict[str, Any] = {}
         if stop_epoch is not None:  # a rung of successive halving
             extra = {"stop_epoch": stop_epoch, "checkpoint": str(checkpoint) if checkpoint is not None else None}

@@ -30,7 +30,7 @@ import math
 import os
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, overload
+from typing import Any, TypeVar, overload
 
 from torch import nn
 
@@ -169,7 +169,14 @@ def registered_layers() -> list[str]:
 # ---------------------------------------------------------------------------- gene builders
 
 
-def _param(gene: Mapping[str, Any], name: str, kind: type = int) -> Any:
+_V = TypeVar("_V")
+
+
+@overload
+def _param(gene: Mapping[str, Any], name: str) -> int: ...
+@overload
+def _param(gene: Mapping[str, Any], name: str, kind: type[_V]) -> _V: ...
+def _param(gene: Mapping[str, Any], name: str, kind: type = int) -> object:
     if name not in gene:
         raise KeyError(f"missing parameter {name!r}")
     value = gene[name]

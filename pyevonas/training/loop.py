@@ -56,8 +56,9 @@ import torch.nn.functional as F
 from pyevonas.errors import DatasetError, PyevonasError
 from pyevonas.training.builders import build_model
 from pyevonas.training.config import Metrics, ProgressFn, TrainConfig
-from pyevonas.training.data import load_dataset, stratified_split
+from pyevonas.training.data import ImageDataset, load_dataset, stratified_split
 from pyevonas.training.device import resolve_device
+from pyevonas.training.layers import ChainModel
 from pyevonas.training.measure import count_flops, count_parameters, measure_latency_ms, model_size_mb
 from pyevonas.training.tuning import tune_depthwise
 
@@ -76,11 +77,11 @@ class _Splits:
     num_classes: int
 
 
-_HOST_CACHE: dict[tuple[Any, ...], Any] = {}
+_HOST_CACHE: dict[tuple[Any, ...], ImageDataset] = {}
 _DEVICE_CACHE: dict[tuple[Any, ...], _Splits] = {}
 
 
-def _host_dataset(config: TrainConfig) -> Any:
+def _host_dataset(config: TrainConfig) -> ImageDataset:
 
     key = (config.dataset, config.data_dir, config.image_size)
     if key not in _HOST_CACHE:
@@ -119,7 +120,7 @@ def _device_splits(config: TrainConfig, device: Any) -> _Splits:
     if len(train_idx) < 2 or len(val_idx) < 1:
         raise DatasetError(f"{ds.name} in {ds.source} is too small to split into train and validation")
 
-    def put(array: np.ndarray) -> Any:
+    def put(array: np.ndarray) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(array)).to(device)
 
     splits = _Splits(
@@ -137,7 +138,7 @@ def _device_splits(config: TrainConfig, device: Any) -> _Splits:
     return splits
 
 
-def _augment(x: Any, pad: int, hflip: bool, vflip: bool, gen: Any) -> Any:
+def _augment(x: torch.Tensor, pad: int, hflip: bool, vflip: bool, gen: Any) -> torch.Tensor:
     """Random crop after zero padding, and flips, on a uint8 batch (N, C, H, W) on its device."""
 
     n, c, h, w = x.shape
@@ -233,7 +234,7 @@ def _save_checkpoint(path: str, state: dict[str, Any]) -> None:
     os.replace(tmp, p)
 
 
-def _autocast(device: Any, bf16: bool) -> Any:
+def _autocast(device: Any, bf16: bool) -> contextlib.AbstractContextManager[Any]:
 
     if bf16:
         return torch.autocast(device_type=device.type, dtype=torch.bfloat16)
@@ -371,7 +372,7 @@ def _restore(resume: dict[str, Any], optimizer: Any, gen: Any, device: Any) -> _
     return _Outcome(**{**resume["outcome"], "best_state": resume.get("best_state")})
 
 
-def _prepare_batch(x: Any, pad: int, hflip: bool, vflip: bool, gen: Any, channels_last: bool) -> Any:
+def _prepare_batch(x: torch.Tensor, pad: int, hflip: bool, vflip: bool, gen: Any, channels_last: bool) -> torch.Tensor:
     """A training batch augmented (when any augmentation is on) and in the model's memory format."""
     if pad or hflip or vflip:
         x = _augment(x, pad, hflip, vflip, gen)
@@ -430,7 +431,7 @@ def sgd_optimizer(
     momentum: float = 0.9,
     nesterov: bool = True,
     weight_decay: float = 0.0,
-) -> Any:
+) -> torch.optim.SGD:
     """SGD as a candidate trains with it: one fused kernel for the whole update on CUDA, one
     multi-tensor call elsewhere (torch's CPU default loops over the parameters in Python)."""
 
@@ -556,7 +557,7 @@ def _build(
     seed: int,
     bn_momentum: Any,
     channels_last: bool,
-) -> Any:
+) -> ChainModel:
     """The candidate's model on the device: seeded, with the recipe's batch-norm momentum and memory format."""
     torch.manual_seed(seed)
     model = build_model(chromosome, data.input_shape, data.num_classes).to(device)

@@ -7,6 +7,7 @@ import os
 import socket
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from types import ModuleType
 from typing import Any
 
 from pyevonas.errors import ConfigError, PyevonasError
@@ -24,7 +25,7 @@ from pyevonas.search.executors.base import (
 # ---------------------------------------------------------------- Ray
 
 
-def _import_ray() -> Any:
+def _import_ray() -> ModuleType:
     try:
         import ray
     except ImportError as exc:
