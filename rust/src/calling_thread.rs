@@ -1,4 +1,4 @@
-//! Small work on the calling thread.
+//! Small work on the calling thread ("here", as opposed to on a pool).
 //!
 //! Handing work to a pool wakes its sleeping threads and waits for them: tens of
 //! microseconds, more than a 25 x 25 matrix or a handful of archive queries cost. Such work

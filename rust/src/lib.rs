@@ -5,13 +5,18 @@
 //! genes; [`align`] runs affine-gap Needleman-Wunsch (Gotoh) over two sequences; a
 //! [`seq::Population`] holds encoded sequences over a [`genes::GeneSpace`] of distinct genes
 //! (a [`genes::GeneCache`] keeps one growing per table); [`lanes`] aligns 32 rows at once;
-//! [`matrix`] turns a population into similarity matrices in parallel with rayon.
+//! [`matrix`] turns a population into similarity matrices in parallel with rayon; [`small`]
+//! is the kernel for small matrices and a few rows; [`engine`] decides, for each request, which
+//! of them runs, where, and in which batches.
 //!
-//! Module dependencies run one way: `align` <- `score` <- `genes` <- `seq` <- `lanes` <- `matrix`.
+//! Module dependencies run one way: `align` <- `score` <- `genes` <- `seq` <- `lanes` <-
+//! `matrix` / `small` <- `engine`.
 //!
-//! Everything here is pure Rust; the PyO3 bindings live in `py.rs` behind the `python` feature.
+//! Everything here is pure Rust; the PyO3 bindings live in `py/` behind the `python` feature
+//! and call [`engine`] for every matrix-shaped request.
 
 pub mod align;
+pub mod engine;
 pub mod error;
 pub mod genes;
 pub mod lanes;
@@ -27,9 +32,9 @@ mod py;
 pub use error::{Error, Result};
 
 // The library-use layer: one pair without a population, small work on the calling thread,
-// and an archive that grows.
+// the layer-name index of the fast encoder, and an archive that grows.
 pub mod archive;
-pub mod local;
+pub mod calling_thread;
+pub mod names;
 pub mod pair;
 pub mod small;
-pub mod text;

@@ -86,11 +86,11 @@ struct Lanes<'a> {
 }
 
 impl<'a> Lanes<'a> {
-    /// `n_cols`: how many column sequences the group will meet. The profile costs about as
-    /// much as aligning the group against `k / 8` columns, so few columns go scalar.
+    /// `n_cols`: how many column sequences the group will meet (see
+    /// [`crate::engine::lane_kernel_pays`]).
     fn new(pop: &Population, table: &ScoreTable, rows: &'a [usize], n_cols: usize, stop: &'a Stop) -> Self {
-        let worth_it = n_cols * 8 >= pop.n_distinct_genes() && rows.len() * 2 >= LANES;
-        let fast = if table.gaps().is_linear() && worth_it {
+        let pays = crate::engine::lane_kernel_pays(n_cols, pop.n_distinct_genes(), rows.len());
+        let fast = if table.gaps().is_linear() && pays {
             RowGroup::new(pop, rows)
         } else {
             None
@@ -521,6 +521,9 @@ pub type Best = Vec<Vec<(f64, usize)>>;
 /// Put candidate (similarity `s`, column `j`) into `best`, the k best so far in order
 /// (highest similarity first, ties by lower index), if it belongs there.
 pub fn keep_best(best: &mut Vec<(f64, usize)>, k: usize, s: f64, j: usize) {
+    if k == 0 {
+        return;
+    }
     if best.len() == k {
         let (ws, wj) = best[k - 1];
         if s < ws || (s == ws && j > wj) {
@@ -543,5 +546,46 @@ mod tests {
         assert_eq!(condensed_offset(4, 2), 5);
         assert_eq!(condensed_offset(4, 3), 6);
         assert_eq!(condensed_offset(4, 4), 6);
+    }
+}
+
+#[cfg(test)]
+mod best_and_blocks {
+    use super::*;
+
+    #[test]
+    fn keep_best_keeps_the_k_highest_ties_by_lower_index() {
+        let mut best = Vec::new();
+        for (s, j) in [(0.5, 4), (0.9, 7), (0.5, 2), (0.1, 0), (0.9, 3), (0.7, 9)] {
+            keep_best(&mut best, 3, s, j);
+        }
+        assert_eq!(best, vec![(0.9, 3), (0.9, 7), (0.7, 9)]);
+        let mut none = Vec::new();
+        keep_best(&mut none, 0, 1.0, 0);
+        assert!(none.is_empty(), "k = 0 keeps nothing");
+    }
+
+    #[test]
+    fn column_blocks_partition_the_columns() {
+        for n in [0usize, 1, 5, 255, 256, 1000, 4097] {
+            for blocks in 1..6 {
+                let cols = 10..10 + n;
+                let parts: Vec<Range<usize>> = (0..blocks).map(|b| column_block(&cols, b, blocks)).collect();
+                assert_eq!(parts[0].start, cols.start);
+                assert_eq!(parts[blocks - 1].end, cols.end);
+                assert!(parts.windows(2).all(|w| w[0].end == w[1].start));
+            }
+        }
+    }
+
+    #[test]
+    fn column_blocks_split_only_where_row_groups_are_too_few() {
+        let pool = crate::threads::pool(Some(2)).unwrap();
+        pool.install(|| {
+            assert_eq!(column_blocks(4, 100_000), 1, "enough groups for every thread");
+            assert_eq!(column_blocks(1, 100_000), 8, "four tasks a thread");
+            assert_eq!(column_blocks(1, 300), 2, "no block under MIN_BLOCK_COLS columns, about");
+            assert_eq!(column_blocks(0, 100), 1);
+        });
     }
 }

@@ -1,4 +1,6 @@
-//! Equality of short byte strings (layer names, `when` values), inline.
+//! Layer names looked up by the fast encoder: byte equality of short strings, inline, and a
+//! small index of a schema's layer names. (Byte equality only: the text notation of
+//! architectures is parsed in Python.)
 //!
 //! The encoder compares a layer name once per layer dict it reads; for strings of a few bytes
 //! the call to `memcmp` that slice `==` makes costs more than the comparison.
@@ -163,6 +165,28 @@ mod tests {
             let mut longer = a.clone();
             longer.push(b'x');
             assert!(!eq_bytes(&a, &longer) && !eq_bytes(&longer, &a), "n={n} against n+1");
+        }
+    }
+}
+
+#[cfg(test)]
+mod against_slices {
+    use super::*;
+
+    #[test]
+    fn eq_bytes_is_slice_equality_at_every_length() {
+        let base: Vec<u8> = (0..40u8).map(|i| b'a' + i % 26).collect();
+        for n in 0..40 {
+            let a = &base[..n];
+            assert!(eq_bytes(a, a));
+            for flip in 0..n {
+                let mut b = a.to_vec();
+                b[flip] ^= 1;
+                assert!(!eq_bytes(a, &b), "n {n}, byte {flip}");
+            }
+            if n > 0 {
+                assert!(!eq_bytes(a, &base[..n - 1]));
+            }
         }
     }
 }

@@ -163,42 +163,23 @@ pub fn fill_small<T: Element>(
     Ok(())
 }
 
-/// Rows up to which a rectangular matrix (queries against an archive) takes the small kernel.
-///
-/// Measured against an archive of 10,000 (346 distinct genes) on two cores: 8 queries 2.5 ms
-/// here against 11.5 ms (the 32-lane kernel leaves fewer than 16 rows to the scalar aligner),
-/// 150 queries 46 against 60 ms, 300 queries 98 against 132 ms; 1,000 queries 510 against
-/// 260 ms (there the lane kernel's profile pays off over its many rows). The lane kernel's
-/// profile of 32 rows of up to 28 genes against every gene is 2.5 MB, more than the L2; the
-/// small kernel's of 8 rows against a block's genes a quarter of that.
-pub const FEW_ROWS: usize = 256;
-
 /// DP cells of one block of [`fill_few`] at most (about 10 ms: Ctrl-C is looked at between).
 const FEW_BLOCK_CELLS: u128 = 1 << 24;
 
-/// Whether rows `rows` against columns `cols` of `pop` take [`fill_few`] / [`nearest_few`]:
-/// 2 to `FEW_ROWS` rows (one row is as fast on the scalar aligner) against other columns,
-/// linear gaps, a dense table, self scores.
-#[must_use]
-pub fn takes_few_rows(pop: &Population, table: &ScoreTable, rows: &Range<usize>, cols: &Range<usize>) -> bool {
-    (2..=FEW_ROWS).contains(&rows.len())
-        && (rows.end <= cols.start || cols.end <= rows.start)
-        && table.gaps().is_linear()
-        && pop.dense_table().is_some()
-        && pop.is_scored()
-}
-
-/// The cells of `rows` against `cols` as [`fill_small`] computes them, the columns cut into
-/// blocks run in parallel on the current rayon pool (a few queries against an archive). The
-/// values are those of [`crate::matrix::fill_matrix`]; `stop` is looked at between blocks.
+/// The columns `part` (a sub-range of `cols`) of the `rows x cols` matrix `out` (row-major),
+/// as [`fill_small`] computes them, cut into blocks run in parallel on the current rayon pool
+/// (a few queries against an archive; see [`crate::engine::Tier::FewRows`]). The values are
+/// those of [`crate::matrix::fill_matrix`]; `stop` is looked at between blocks.
 ///
 /// # Errors
-/// As [`fill_small`]; [`crate::Error::Interrupted`] once `stop` is requested.
+/// As [`fill_small`]; [`Error::Index`] for a `part` outside `cols`;
+/// [`crate::Error::Interrupted`] once `stop` is requested.
 pub fn fill_few<T: Element>(
     pop: &Population,
     table: &ScoreTable,
     rows: Range<usize>,
     cols: Range<usize>,
+    part: Range<usize>,
     out: &mut [T],
     stop: &crate::align::Stop,
 ) -> Result<()> {
@@ -210,25 +191,31 @@ pub fn fill_few<T: Element>(
             len: rows.len() * width,
         });
     }
-    let blocks = few_blocks(pop, &rows, &cols);
+    if part.start < cols.start || part.end > cols.end || part.start > part.end {
+        return Err(Error::Index {
+            index: part.end,
+            len: cols.end,
+        });
+    }
+    let blocks = few_blocks(pop, &rows, &part);
     let parts: Vec<Option<Vec<T>>> = (0..blocks)
         .into_par_iter()
         .map(|b| {
             if stop.requested() {
                 return Ok(None);
             }
-            let block = crate::matrix::column_block(&cols, b, blocks);
-            let mut part = vec![T::default(); rows.len() * block.len()];
-            fill_small(pop, table, rows.clone(), block, &mut part)?;
-            Ok(Some(part))
+            let block = crate::matrix::column_block(&part, b, blocks);
+            let mut cells = vec![T::default(); rows.len() * block.len()];
+            fill_small(pop, table, rows.clone(), block, &mut cells)?;
+            Ok(Some(cells))
         })
         .collect::<Result<_>>()?;
     stop.check()?;
-    for (b, part) in parts.into_iter().enumerate() {
-        let block = crate::matrix::column_block(&cols, b, blocks);
+    for (b, cells) in parts.into_iter().enumerate() {
+        let block = crate::matrix::column_block(&part, b, blocks);
         let (from, w) = (block.start - cols.start, block.len());
-        let Some(part) = part.filter(|_| w > 0) else { continue };
-        for (r, row) in part.chunks(w).enumerate() {
+        let Some(cells) = cells.filter(|_| w > 0) else { continue };
+        for (r, row) in cells.chunks(w).enumerate() {
             out[r * width + from..r * width + from + w].copy_from_slice(row);
         }
     }
@@ -237,35 +224,31 @@ pub fn fill_few<T: Element>(
 
 /// Column blocks of [`fill_few`]: enough for every thread, and none over `FEW_BLOCK_CELLS`.
 fn few_blocks(pop: &Population, rows: &Range<usize>, cols: &Range<usize>) -> usize {
-    let genes = |r: &Range<usize>| r.clone().map(|i| pop.seq(i).len() as u128).sum::<u128>();
-    let by_size = (genes(rows) * genes(cols)).div_ceil(FEW_BLOCK_CELLS);
+    let by_size = crate::engine::dp_cells(pop, rows, cols).div_ceil(FEW_BLOCK_CELLS);
     let by_size = usize::try_from(by_size).unwrap_or(usize::MAX);
     crate::matrix::column_blocks(1, cols.len())
         .max(by_size.min(cols.len()))
         .max(1)
 }
 
-/// [`crate::matrix::fill_nearest`] of a few rows against other columns, computed as
-/// [`fill_few`] does: each block keeps its k best per row, merged in the same order (highest
-/// similarity first, ties by lower index).
+/// Each row's `k` most similar columns among `cols` (absolute indices; highest similarity
+/// first, ties by lower index), computed as [`fill_few`] does: each block keeps its k best
+/// per row, merged in the same order, so the result is that of one pass over all columns.
 ///
 /// # Errors
-/// As [`fill_few`]; [`crate::Error::Shape`] for a wrong output length.
-#[allow(clippy::too_many_arguments)]
+/// As [`fill_few`].
 pub fn nearest_few(
     pop: &Population,
     table: &ScoreTable,
     rows: Range<usize>,
     cols: Range<usize>,
     k: usize,
-    out_idx: &mut [i64],
-    out_sim: &mut [f64],
     stop: &crate::align::Stop,
-) -> Result<()> {
+) -> Result<crate::matrix::Best> {
     use rayon::prelude::*;
-    crate::matrix::check_nearest_out(rows.len(), k, out_idx, out_sim)?;
+    let mut best = vec![Vec::with_capacity(k + 1); rows.len()];
     if k == 0 {
-        return Ok(());
+        return Ok(best);
     }
     let blocks = few_blocks(pop, &rows, &cols);
     let parts: Vec<Option<crate::matrix::Best>> = (0..blocks)
@@ -288,7 +271,6 @@ pub fn nearest_few(
         })
         .collect::<Result<_>>()?;
     stop.check()?;
-    let mut best = vec![Vec::with_capacity(k + 1); rows.len()];
     for part in parts.iter().flatten() {
         for (r, cands) in part.iter().enumerate() {
             for &(s, j) in cands {
@@ -296,14 +278,7 @@ pub fn nearest_few(
             }
         }
     }
-    for (r, b) in best.iter().enumerate() {
-        for c in 0..k {
-            let (idx, sim) = b.get(c).map_or((-1, f64::NAN), |&(s, j)| ((j - cols.start) as i64, s));
-            out_idx[r * k + c] = idx;
-            out_sim[r * k + c] = sim;
-        }
-    }
-    Ok(())
+    Ok(best)
 }
 
 /// Columns aligned together against a group's rows.
@@ -916,6 +891,60 @@ mod tests {
             offsets.push(codes.len());
         }
         Population::new(table, &codes, &params, &offsets).unwrap()
+    }
+
+    #[test]
+    fn fill_few_computes_only_its_part_of_the_columns() {
+        let t = table(false, -0.5);
+        let p = pop(&t, 60);
+        let (rows, cols) = (0..5, 5..60);
+        let mut whole = vec![0.0f64; 5 * 55];
+        fill_few(
+            &p,
+            &t,
+            rows.clone(),
+            cols.clone(),
+            cols.clone(),
+            &mut whole,
+            &Stop::never(),
+        )
+        .unwrap();
+        let mut parts = vec![f64::NAN; 5 * 55];
+        fill_few(&p, &t, rows.clone(), cols.clone(), 5..20, &mut parts, &Stop::never()).unwrap();
+        // Only columns 5..20 are written so far.
+        for r in 0..5 {
+            for c in 0..55 {
+                assert_eq!(parts[r * 55 + c].is_nan(), c >= 15, "row {r}, column {c}");
+            }
+        }
+        fill_few(&p, &t, rows.clone(), cols.clone(), 20..60, &mut parts, &Stop::never()).unwrap();
+        assert!(whole.iter().zip(&parts).all(|(a, b)| a.to_bits() == b.to_bits()));
+        let err = fill_few(&p, &t, rows, cols, 0..10, &mut parts, &Stop::never()).unwrap_err();
+        assert!(matches!(err, Error::Index { .. }), "{err}");
+    }
+
+    #[test]
+    fn nearest_few_is_the_best_of_fill_few() {
+        let t = table(true, -0.5);
+        let p = pop(&t, 80);
+        let (rows, cols, k) = (0..4, 4..80, 6);
+        let mut sims = vec![0.0f64; 4 * 76];
+        fill_few(
+            &p,
+            &t,
+            rows.clone(),
+            cols.clone(),
+            cols.clone(),
+            &mut sims,
+            &Stop::never(),
+        )
+        .unwrap();
+        let best = nearest_few(&p, &t, rows, cols, k, &Stop::never()).unwrap();
+        for (r, b) in best.iter().enumerate() {
+            let mut want: Vec<(f64, usize)> = (0..76).map(|c| (sims[r * 76 + c], c + 4)).collect();
+            want.sort_by(|a, b| b.0.total_cmp(&a.0).then(a.1.cmp(&b.1)));
+            assert_eq!(b, &want[..k].to_vec());
+        }
     }
 
     #[test]

@@ -2,11 +2,11 @@
 
 use _core::align::{rescore, Aligner};
 use _core::align::{Gaps, Stop};
+use _core::engine::{self, Job, Kind, Limits, Target, Tier};
 use _core::genes::GeneCache;
 use _core::matrix::{self, condensed_offset};
 use _core::score::{LowerBound, ScoreTable, Term};
 use _core::seq::Population;
-use _core::small;
 use _core::threads;
 use _core::Error;
 use proptest::prelude::*;
@@ -598,24 +598,30 @@ fn few_rows_against_many_columns_split_over_threads_exactly() {
             })
             .unwrap();
             assert!(same_nn(&idx, &sim), "nearest q={q} threads={threads}");
-            // The small kernel's routines for a few rows give the same cells and neighbours.
-            if small::takes_few_rows(&pop, &table, &(0..q), &(q..n)) {
+            // The dispatcher's few-rows tier gives the same cells and neighbours.
+            let pool_tier = Limits {
+                here_cells: 0,
+                ..Limits::default()
+            };
+            let job = Job::with_limits(&pop, &table, 0..q, q..n, Kind::Matrix, pool_tier).unwrap();
+            if (2..=engine::FEW_ROWS).contains(&q) {
+                assert_eq!(job.tier(), Tier::FewRows, "q={q}");
                 let mut few = vec![0.0f64; q * (n - q)];
-                pool.install(|| small::fill_few(&pop, &table, 0..q, q..n, &mut few, &Stop::never()))
+                pool.install(|| job.run_all(&mut Target::Matrix(&mut few[..]), &Stop::never()))
                     .unwrap();
                 assert!(
                     few.iter().zip(&want).all(|(a, b)| a.to_bits() == b.to_bits()),
                     "fill_few q={q} threads={threads}"
                 );
+                let kind = Kind::Nearest { k, exclude_self: false };
+                let job = Job::with_limits(&pop, &table, 0..q, q..n, kind, pool_tier).unwrap();
+                assert_eq!(job.tier(), Tier::FewRows);
                 let (mut idx, mut sim) = (vec![0i64; q * k], vec![0.0f64; q * k]);
-                pool.install(|| small::nearest_few(&pop, &table, 0..q, q..n, k, &mut idx, &mut sim, &Stop::never()))
+                pool.install(|| job.run_all::<f64>(&mut Target::Nearest(&mut idx, &mut sim), &Stop::never()))
                     .unwrap();
                 assert!(same_nn(&idx, &sim), "nearest_few q={q} threads={threads}");
             } else {
-                assert!(
-                    !(2..=small::FEW_ROWS).contains(&q),
-                    "q={q} should take the few-rows path"
-                );
+                assert_eq!(job.tier(), Tier::Lanes, "q={q} takes the lane kernel");
             }
         }
     }
