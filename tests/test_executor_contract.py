@@ -134,17 +134,20 @@ def test_a_progress_callback_error_reaches_the_caller(evaluator: Evaluator) -> N
 
 
 def test_stopping_early_cancels_the_rest_and_leaves_nothing_behind(evaluator: Evaluator, tmp_path: Path) -> None:
-    # Job 1 returns at once; job 2 (if it starts at all) would take 3 s, then sign off.
-    quick, slow = make_job(1, meet=str(tmp_path), peers=1), make_job(2, seconds=3, meet=str(tmp_path), peers=1)
+    # Job 1 returns at once; job 2 (if it starts at all) would take 2 s, then sign off.
+    quick, slow = make_job(1, meet=str(tmp_path), peers=1), make_job(2, seconds=2, meet=str(tmp_path), peers=1)
     iterator = evaluator.evaluate([quick, slow])
     job_id, metrics = next(iterator)
     assert (job_id, metrics.status) == (1, "ok")
+    deadline = time.monotonic() + 0.5  # a backend with a free worker starts job 2 meanwhile
+    while not (tmp_path / "2").exists() and time.monotonic() < deadline:
+        time.sleep(0.02)
     running = (tmp_path / "2").exists()
     started = time.monotonic()
     iterator.close()
-    assert time.monotonic() - started < 3  # it did not wait for job 2
+    assert time.monotonic() - started < 2  # it did not wait for job 2
     if running:
-        time.sleep(4)  # job 2 would have finished by now
+        time.sleep(3)  # job 2 would have finished by now
     assert not (tmp_path / "2.done").exists()
     results, _ = collect(evaluator, [make_job(3), make_job(4)])
     assert sorted(results) == [3, 4]  # and no stale result of job 2 comes with the next batch
