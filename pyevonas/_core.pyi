@@ -1,4 +1,4 @@
-# Stubs of the private Rust extension (rust/src/py.rs). Types only: the user-facing
+# Stubs of the private Rust extension (rust/src/py/). Types only: the user-facing
 # documentation lives in pyevonas/metric/api.py and pyevonas/metric/_compiled.py, which wrap these.
 from collections.abc import Callable, Sequence
 from typing import Any, final

@@ -1,4 +1,4 @@
-//! The one error type of the core. No pyo3 here; `py.rs` maps each variant to a Python class.
+//! The one error type of the core. No pyo3 here; `py/mod.rs` maps each variant to a Python class (one `From<Error> for PyErr`).
 
 /// Everything that can go wrong with user input. The core never panics on input.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
