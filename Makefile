@@ -63,10 +63,11 @@ run: install ## the main job on its built-in offline default
 	$(VENV)/bin/pyevonas evolve
 
 .PHONY: bench
-bench: ## benchmarks: criterion (Rust kernel), the similarity-matrix benchmark and the per-call benchmark through Python
+bench: ## benchmarks: criterion (Rust kernel), the similarity-matrix, per-call and archive-query benchmarks through Python
 	cargo bench --bench align
 	$(PY) benchmarks/bench_similarity.py
 	$(PY) benchmarks/bench_per_call.py
+	$(PY) benchmarks/bench_archive_nearest.py
 
 .PHONY: schemas
 schemas: ## regenerate schemas/scoring.schema.json from the pydantic models
