@@ -92,8 +92,8 @@ unsafe impl Zeroed for i64 {}
 
 /// A vector of `count` zeros, allocated fallibly and zeroed by the allocator: a large one gets
 /// fresh zero pages from the system, so nothing is written here and the threads that fill it
-/// later take its page faults between them (a 2,000 x 2,000 matrix was 3 ms of zeroing on the
-/// calling thread before the parallel work).
+/// later take its page faults between them (zeroing first would be a serial pass over the whole
+/// output on the calling thread before the parallel work; BENCHMARKS.md has the figure).
 ///
 /// # Errors
 /// [`Error::Memory`] naming `what` and the size when it cannot be allocated.
