@@ -42,6 +42,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pyevonas.errors import ConfigError, DatasetError
 from pyevonas.metric.api import DiversityHow
 from pyevonas.runs.objectives import DEFAULT_OBJECTIVES, parse_objectives
+from pyevonas.runs.simulation import SURROGATE_PREFIX, Simulation, is_model_file
 from pyevonas.search.expressions import check_margins, compile_expression
 from pyevonas.training.config import usable_cores
 from pyevonas.training.datasets_custom import canonical_spec, spec_label
@@ -76,6 +77,24 @@ DEMO_BUDGET: dict[str, int] = {
 #: on 8x8 images every step is a chain of tiny kernels, and a second thread only adds
 #: synchronisation (measured 1.2 s per epoch at 1 thread vs 30 s at 2 threads on a busy 2-core box).
 DEMO_TRAIN: dict[str, Any] = {"batch_size": 64, "lr": 0.05, "num_workers": 1}
+
+#: The ``evaluator`` setting of a run whose candidates are trained (the default).
+TRAIN_EVALUATOR = "train"
+#: Metrics only training measures: a simulated run (``evaluator = "surrogate:..."``) has none of
+#: them, so it cannot rank by them (see ``pyevonas.search.executors.surrogate``).
+NOT_SIMULATED = ("test_accuracy", "latency_ms", "flops", "images_per_second")
+
+
+def surrogate_model(evaluator: str) -> str | None:
+    """The surrogate an ``evaluator`` setting names (``surrogate:cifar10`` -> ``cifar10``), else ``None``.
+
+    Example:
+        >>> surrogate_model("surrogate:cifar100"), surrogate_model("train")
+        ('cifar100', None)
+    """
+    if not evaluator.startswith(SURROGATE_PREFIX):
+        return None
+    return evaluator[len(SURROGATE_PREFIX) :] or None
 
 
 def _trains_on_cpu(device: Any) -> bool:
@@ -127,6 +146,12 @@ class RunConfig(BaseModel):
         epochs: training epochs per candidate.
         device: ``auto``, ``cpu``, ``cuda``, ``cuda:1``...
         train: further TrainConfig settings (batch_size, lr, ...).
+        evaluator: how candidates are evaluated: ``train`` (default: trained and measured) or
+            ``surrogate:NAME`` / ``surrogate:PATH``: scored in milliseconds by a surrogate model of
+            the paper's published evaluations (``cifar10``, ``cifar100``, or a saved model file;
+            kept with an absolute path), not trained. The dataset then defaults to the built-in
+            surrogate's, epochs must be the surrogate's 12, and candidates are scored in this
+            process (``pyevonas.search.executors.surrogate``).
         executor: evaluation backend: ``inprocess`` (default), ``pool`` (local worker processes;
             the default when ``workers`` > 1), ``ray`` (a Ray cluster, ``pip install 'pyevonas[ray]'``).
         workers: parallel evaluations (pool: per device).
@@ -171,6 +196,7 @@ class RunConfig(BaseModel):
     epochs: int = Field(12, ge=1)
     device: str = "auto"
     train: dict[str, Any] = Field(default_factory=dict)
+    evaluator: str = TRAIN_EVALUATOR
     executor: Literal["inprocess", "pool", "ray"] = "inprocess"
     workers: int = Field(1, ge=1)
     address: str | None = None
@@ -226,9 +252,23 @@ class RunConfig(BaseModel):
         except DatasetError as exc:
             raise ValueError(str(exc)) from None
 
+    @field_validator("evaluator")
+    @classmethod
+    def _check_evaluator(cls, value: str) -> str:
+        # A model file is kept with an absolute path, so a resume finds it from anywhere.
+        if value == TRAIN_EVALUATOR:
+            return value
+        model = surrogate_model(value.strip())
+        if model is None:
+            raise ValueError(f"expected {TRAIN_EVALUATOR}, surrogate:NAME (cifar10, cifar100) or surrogate:PATH")
+        if is_model_file(model):
+            model = str(Path(model).expanduser().absolute())
+        return SURROGATE_PREFIX + model
+
     @model_validator(mode="after")
     def _check_consistency(self) -> RunConfig:
         self._check_sizes()
+        self._check_simulation()
         self._check_control()
         self._check_reference_point()
         self._check_train_table()
@@ -242,6 +282,22 @@ class RunConfig(BaseModel):
             raise ValueError(f"top_k ({self.top_k}) must not exceed population ({self.population})")
         if self.elitism >= self.population:
             raise ValueError(f"elitism ({self.elitism}) must be smaller than population ({self.population})")
+
+    def _check_simulation(self) -> None:
+        """Refuse settings a surrogate cannot honour: worker processes, and objectives it does not predict."""
+        if self.evaluator == TRAIN_EVALUATOR:
+            return
+        if self.executor != "inprocess":
+            raise ValueError(
+                f"a simulated run (evaluator = {self.evaluator!r}) scores its candidates in this process; "
+                f"executor = {self.executor!r} and workers do not apply"
+            )
+        measured = [o.name for o in parse_objectives(self.objectives) if o.metric in NOT_SIMULATED]
+        if measured:
+            raise ValueError(
+                f"objectives {', '.join(measured)}: only training measures them, and a simulated run "
+                f"(evaluator = {self.evaluator!r}) trains nothing; rank by val_accuracy, params or size_mb"
+            )
 
     def _check_control(self) -> None:
         """Refuse margin expressions that do not go with the control, do not compile or cross."""
@@ -317,6 +373,9 @@ class RunConfig(BaseModel):
         if "schema_name" in merged:
             merged["schema"] = merged.pop("schema_name")
         top_k_given = "top_k" in merged
+        simulated = _simulated_dataset(merged)
+        if simulated:
+            merged.setdefault("dataset", simulated)
         if merged.get("dataset", DEMO_DATASET) == DEMO_DATASET:
             for key, value in DEMO_BUDGET.items():
                 merged.setdefault(key, value)
@@ -325,6 +384,7 @@ class RunConfig(BaseModel):
                 merged["train"] = {**DEMO_TRAIN, **(train or {})}
             if (
                 demo_workers
+                and simulated is None
                 and not {"workers", "executor"} & set(merged)
                 and _is_int(merged.get("population"))
                 and _trains_on_cpu(merged.get("device", "auto"))
@@ -387,9 +447,26 @@ class RunConfig(BaseModel):
         return self.name or f"{spec_label(self.dataset) or self.dataset}_{self.control}{selection}_s{self.seed}"
 
     @property
+    def simulated(self) -> str | None:
+        """``simulated with the surrogate of cifar10, not trained`` for a simulated run, else ``None``."""
+        model = surrogate_model(self.evaluator)
+        return None if model is None else Simulation(model).notice
+
+    @property
     def run_path(self) -> Path:
         """Where the run is stored."""
         return Path(self.run_dir).expanduser() if self.run_dir else Path("runs") / self.run_name
+
+
+def _simulated_dataset(merged: Mapping[str, Any]) -> str | None:
+    """The dataset a simulated run's built-in surrogate models (``surrogate:cifar10`` -> ``cifar10``);
+    ``""`` for a surrogate in a file (its dataset is checked when it is loaded); ``None`` when the
+    run trains its candidates."""
+    evaluator = merged.get("evaluator")
+    model = surrogate_model(evaluator.strip()) if isinstance(evaluator, str) else None
+    if model is None:
+        return None
+    return "" if is_model_file(model) else model
 
 
 def _is_int(value: Any) -> TypeGuard[int]:
@@ -435,10 +512,13 @@ __all__ = [
     "DEMO_BUDGET",
     "DEMO_DATASET",
     "DEMO_TRAIN",
+    "NOT_SIMULATED",
+    "TRAIN_EVALUATOR",
     "ArchiveScope",
     "ControlKind",
     "RunConfig",
     "SelectionKind",
     "TieBreak",
     "load_toml",
+    "surrogate_model",
 ]

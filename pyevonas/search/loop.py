@@ -51,7 +51,7 @@ from pyevonas.runs.records import (
 )
 from pyevonas.runs.store import RunStore
 from pyevonas.search import halving, reuse, warmstart
-from pyevonas.search.config import RunConfig
+from pyevonas.search.config import TRAIN_EVALUATOR, RunConfig
 from pyevonas.search.control import ControlFunction, breed_under_control, control_from_config
 from pyevonas.search.events import (
     CandidateInfo,
@@ -67,7 +67,14 @@ from pyevonas.search.events import (
     RunFinished,
     RunStarted,
 )
-from pyevonas.search.executors import EvalJob, EvaluateFn, Evaluator, detect_devices, make_evaluator
+from pyevonas.search.executors import (
+    EvalJob,
+    EvaluateFn,
+    Evaluator,
+    SurrogateEvaluator,
+    detect_devices,
+    make_evaluator,
+)
 from pyevonas.search.operators import Child, breed
 from pyevonas.search.selection import Selection, SelectionSettings, choose_parents
 from pyevonas.search.space import SearchSpace
@@ -210,6 +217,7 @@ def evolve(
                 "name": config.run_name,
                 **({warmstart.META_KEY: init.to_meta()} if init is not None else {}),
                 **_selection_meta(config, control),
+                **_evaluator_meta(backend),
             },
         )
         try:
@@ -277,6 +285,7 @@ def resume(
         scoring = _scoring_from_dict(store.scoring, f"the scoring schema saved in {run_dir}")
         backend, owned = _evaluator(config, evaluate_fn, evaluator)
         try:
+            _check_same_evaluator(store.meta, backend, run_dir)
             return _Loop(store, config, space, scoring, control, backend, observers).run(resumed=True)
         finally:
             if owned:
@@ -311,6 +320,23 @@ def _selection_meta(config: RunConfig, control: ControlFunction | None) -> dict[
     return {"control": f"{base} + {settings.label}", "selection": settings.describe()}
 
 
+def _evaluator_meta(backend: Evaluator) -> dict[str, Any]:
+    """What the run's metadata records of a backend that does not train (the surrogate's model)."""
+    described = backend.describe()
+    return {} if described is None else {"evaluator": described}
+
+
+def _check_same_evaluator(meta: Mapping[str, Any], backend: Evaluator, run_dir: str | Path) -> None:
+    """Refuse to resume a simulated run with a surrogate model file that changed since it started."""
+    before, now = meta.get("evaluator"), backend.describe()
+    if not isinstance(before, Mapping) or now is None or before.get("sha256") == now.get("sha256"):
+        return
+    raise ConfigError(
+        f"{run_dir} was simulated with the surrogate model {before.get('model')} (SHA-256 {before.get('sha256')}); "
+        f"that file now has SHA-256 {now.get('sha256')}, and a resumed run must score with the same model"
+    )
+
+
 def _evaluator(
     config: RunConfig, evaluate_fn: EvaluateFn | None, evaluator: Evaluator | None
 ) -> tuple[Evaluator, bool]:
@@ -319,6 +345,12 @@ def _evaluator(
         raise ValueError("give evaluate_fn or evaluator, not both")
     if evaluator is not None:
         return evaluator, False
+    if config.evaluator != TRAIN_EVALUATOR:
+        if evaluate_fn is not None:
+            raise ConfigError(
+                f"evaluate_fn trains candidates, but this run's evaluator is {config.evaluator!r} (a surrogate)"
+            )
+        return SurrogateEvaluator.from_config(config), True
 
     devices = None
     if config.executor == "pool":

@@ -7,6 +7,8 @@ The search loop hands a batch of :class:`EvalJob` to an :class:`Evaluator` and r
 - :class:`InProcessEvaluator` (``"inprocess"``): one candidate after another in this process.
 - :class:`PoolEvaluator` (``"pool"``): local worker processes, pinned to devices.
 - :class:`RayEvaluator` (``"ray"``): Ray tasks on a local instance or a cluster.
+- :class:`SurrogateEvaluator` (``"surrogate"``): no training: a surrogate model of the paper's
+  published evaluations predicts each candidate's accuracy, in milliseconds.
 """
 
 from __future__ import annotations
@@ -25,6 +27,7 @@ from pyevonas.search.executors.base import (
 from pyevonas.search.executors.inprocess import InProcessEvaluator
 from pyevonas.search.executors.pool import PoolEvaluator
 from pyevonas.search.executors.ray import RayEvaluator
+from pyevonas.search.executors.surrogate import SurrogateEvaluator
 
 
 def make_evaluator(
@@ -34,12 +37,14 @@ def make_evaluator(
     devices: list[str] | None = None,
     evaluate_fn: EvaluateFn | None = None,
     timeout_s: float | None = None,
+    model: str | None = None,
 ) -> Evaluator:
     """Build an evaluation backend.
 
     Args:
-        kind: ``"inprocess"`` (train here, one at a time), ``"pool"`` (local worker processes)
-            or ``"ray"`` (a Ray cluster; needs ``pip install 'pyevonas[ray]'``).
+        kind: ``"inprocess"`` (train here, one at a time), ``"pool"`` (local worker processes),
+            ``"ray"`` (a Ray cluster; needs ``pip install 'pyevonas[ray]'``) or ``"surrogate"``
+            (no training: the surrogate ``model`` predicts the accuracies).
         workers: For ``"pool"``, workers per device (the paper trained 5 at once on one GPU);
             for ``"ray"``, candidates sharing one GPU. Ignored by ``"inprocess"``.
         address: Ray cluster address (``"auto"``, ``"ray://host:10001"``); ``None`` starts or
@@ -50,12 +55,15 @@ def make_evaluator(
             :func:`pyevonas.training.loop.evaluate`.
         timeout_s: For ``"pool"``, wall-clock limit per candidate; a candidate over it is killed
             with its worker and marked failed.
+        model: For ``"surrogate"``, the surrogate: ``"cifar10"``, ``"cifar100"`` or the path of a
+            saved model file.
 
     Returns:
         The evaluator; close it (or use ``with``) to stop its workers.
 
     Raises:
-        ConfigError: For an unknown kind, a bad worker count or device list, or Ray missing.
+        ConfigError: For an unknown kind, a bad worker count or device list, Ray missing, or a
+            surrogate that cannot be loaded.
     """
     if kind not in KINDS:
         raise ConfigError(f"executor: unknown kind {kind!r}; expected one of {', '.join(KINDS)}")
@@ -65,6 +73,10 @@ def make_evaluator(
         raise ConfigError(f"devices: expected a non-empty list of device names, got {devices!r}")
     if timeout_s is not None and timeout_s <= 0:
         raise ConfigError(f"timeout_s: must be positive, got {timeout_s}")
+    if kind == "surrogate":
+        if model is None:
+            raise ConfigError("model: the surrogate backend needs a model (cifar10, cifar100 or a model file)")
+        return SurrogateEvaluator.from_model(model)
     if kind == "inprocess":
         return InProcessEvaluator(evaluate_fn, device=devices[0] if devices else None)
     if kind == "pool":
@@ -82,6 +94,7 @@ __all__ = [
     "MetricsLike",
     "PoolEvaluator",
     "RayEvaluator",
+    "SurrogateEvaluator",
     "detect_devices",
     "failed",
     "make_evaluator",

@@ -36,7 +36,7 @@ from pyevonas.runs.records import Status
 from pyevonas.training.config import FAILED_FITNESS, Metrics  # a dataclass: no torch at import
 
 DEFAULT_EVALUATE = "pyevonas.training.loop:evaluate"
-KINDS = ("inprocess", "pool", "ray")
+KINDS = ("inprocess", "pool", "ray", "surrogate")
 
 ProgressCallback = Callable[[int, dict[str, Any]], None]
 
@@ -104,6 +104,11 @@ class Evaluator(ABC):
 
     def close(self) -> None:  # noqa: B027 - a backend without resources needs no close
         """Release workers and connections (idempotent)."""
+
+    def describe(self) -> dict[str, Any] | None:
+        """What a run's metadata records of this backend (JSON), or ``None`` when its candidates are
+        trained: the surrogate backend describes its model, so the run says it was simulated."""
+        return None
 
     def __enter__(self) -> Evaluator:
         return self
