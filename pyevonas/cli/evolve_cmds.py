@@ -15,8 +15,11 @@ from pyevonas.cli._common import console, console_err, examples
 from pyevonas.cli.live import LiveView
 from pyevonas.errors import ConfigError, EncodingError, RunStoreError, TrainingError
 from pyevonas.metric.schema import resolve_scoring
-from pyevonas.search.config import DEMO_BUDGET, RunConfig
+from pyevonas.runs.simulation import Simulation
+from pyevonas.runs.store import RunStore
+from pyevonas.search.config import DEMO_BUDGET, TRAIN_EVALUATOR, RunConfig
 from pyevonas.search.events import Observer
+from pyevonas.search.executors import SurrogateEvaluator
 from pyevonas.search.loop import BEST_NAME, GenerationFailed, RunResult, arch_notation, resume
 from pyevonas.search.loop import evolve as run_evolve
 from pyevonas.search.space import SearchSpace
@@ -56,6 +59,7 @@ _SEARCH_FLAGS = (
     "selection",
     "neighbours",
     "archive",
+    "evaluator",
 )
 # Flags that only say how to execute; they may change when a run is resumed (e.g. on another machine).
 _EXECUTION_FLAGS = ("device", "workers", "executor", "address")
@@ -66,6 +70,7 @@ _EXECUTION_FLAGS = ("device", "workers", "executor", "address")
         "pyevonas evolve                (the demo: digits, 8 generations x 8 individuals x 4 epochs)",
         "pyevonas evolve --dataset cifar10 --data-dir ~/data --device cuda --workers 5",
         "pyevonas evolve --objectives val_accuracy,params --selection dns",
+        "pyevonas evolve --evaluator surrogate:cifar10   (simulated in seconds: nothing trained)",
         "pyevonas evolve --resume runs/digits_rigid_s0",
     )
 )
@@ -147,6 +152,16 @@ def evolve(
         ),
     ] = None,
     address: Annotated[str | None, typer.Option(help="Ray cluster address for --executor ray.")] = None,
+    evaluator: Annotated[
+        str | None,
+        typer.Option(
+            metavar="train|surrogate:M",
+            help="train (train every candidate), or simulate the search: M = cifar10, cifar100 or "
+            "a saved model FILE: the surrogate predicts each candidate's accuracy in milliseconds from the "
+            "paper's published evaluations, without training or torch. The run and its report say it was simulated.",
+            show_default=_default("evaluator"),
+        ),
+    ] = None,
     init: Annotated[
         str | None,
         typer.Option(
@@ -244,6 +259,7 @@ def evolve(
         "workers": workers,
         "executor": executor,
         "address": address,
+        "evaluator": evaluator,
         "image_size": image_size,
         "init": init,
         "reuse_similarity": reuse_similarity,
@@ -358,6 +374,11 @@ def _preflight(config: Any) -> None:
         )
     if config.data_dir is not None and not Path(config.data_dir).expanduser().exists():
         raise ConfigError(f"invalid setting 'data_dir': {config.data_dir} does not exist")
+    if config.evaluator != TRAIN_EVALUATOR:
+        # Simulated: nothing trains, so no torch, dataset or device; the surrogate must load and
+        # model the run's dataset and epochs.
+        SurrogateEvaluator.from_config(config)
+        return
     if importlib.util.find_spec("torch") is None:
         raise ConfigError("training needs the train extra (pip install 'pyevonas[train]'): torch is not installed")
     TrainConfig.build(
@@ -413,6 +434,8 @@ def _budget(config: RunConfig) -> str:
 
 
 def _execution(config: RunConfig) -> str:
+    if config.simulated is not None:
+        return config.simulated
     where = config.device if config.device != "auto" else "auto device"
     if config.executor == "inprocess":
         return f"in-process on {where}"
@@ -435,6 +458,7 @@ def _observe(action: _Action, quiet: bool) -> RunResult:
 def _summary(result: Any) -> None:
     run_dir = Path(result.run_dir)
     best = result.best
+    simulation = _simulation(run_dir)
 
     def say(text: str, **style: Any) -> None:
         console.print(text, highlight=False, soft_wrap=True, markup=False, **style)
@@ -450,7 +474,11 @@ def _summary(result: Any) -> None:
         say(f"  {_num(best.params, ',')} params · {_num(best.size_mb, '.2f')} MB")
         if (run_dir / BEST_NAME).is_file():
             say(f"  saved in {run_dir / BEST_NAME} (chromosome and metrics)")
-        say(f"retrain it:      pyevonas train --from-run {run_dir}")
+        if simulation is not None:
+            say(f"  {simulation.notice}: the accuracies are predictions", style="yellow")
+            say(f"train it for real: pyevonas train --from-run {run_dir} --data-dir DIR")
+        else:
+            say(f"retrain it:      pyevonas train --from-run {run_dir}")
     else:
         say("no candidate was evaluated successfully", style="yellow")
     say(f"run stored in {run_dir}")
@@ -458,6 +486,15 @@ def _summary(result: Any) -> None:
     say(f"see its report:  pyevonas report {run_dir} -o {report_dir}")
     say(f"export it:       pyevonas export {run_dir} -o {run_dir.name}.json")
     say(f"  or as a table: pyevonas export {run_dir} --csv -o {run_dir.name}.csv")
+
+
+def _simulation(run_dir: Path) -> Simulation | None:
+    """The surrogate that simulated a run, as its metadata records it (None for a trained run)."""
+    try:
+        with RunStore.open(run_dir, readonly=True) as store:
+            return Simulation.from_meta(store.meta)
+    except RunStoreError:
+        return None
 
 
 def _num(value: Any, spec: str) -> str:

@@ -373,6 +373,9 @@ class LiveView:
             if c.executor == "inprocess"
             else f"{c.workers} {c.executor} worker{'s' if c.workers > 1 else ''} on {where}"
         )
+        simulated = getattr(c, "simulated", None)
+        if simulated is not None:
+            execution = simulated
         return (
             f"{c.dataset} · control {c.control} · {c.generations} generations × {c.population}"
             f" · {_plural(c.epochs, 'epoch')} · seed {c.seed} · {execution}"
@@ -573,6 +576,9 @@ class LiveView:
         else:
             top.add_row(Text(gen, style="bold"), Text(""), Text(timing))
         lines.append(top)
+        simulated = getattr(st.config, "simulated", None)
+        if simulated is not None:
+            lines.append(Text(simulated, style="bold yellow", no_wrap=True, overflow="ellipsis"))
 
         counts = dict.fromkeys(_COUNTED, 0)
         for cand in st.candidates.values():
