@@ -44,6 +44,7 @@ from pyevonas.metric import DIVERSITY_KINDS, DiversityHow, compiled, diversity, 
 from pyevonas.metric.api import SchemaArg
 from pyevonas.metric.schema import Scoring
 from pyevonas.runs.records import Status, chance_threshold, is_trained, outcome
+from pyevonas.runs.simulation import Simulation, coverage_stats
 from pyevonas.runs.store import RunStore
 
 #: ``meta["source"]`` of runs imported from the original code (their latencies are its timings).
@@ -94,6 +95,11 @@ class RunData:
     def control(self) -> str:
         """The run's diversity-control mode ("none" when not recorded)."""
         return str(self.meta.get("control") or "none")
+
+    @property
+    def simulation(self) -> Simulation | None:
+        """The surrogate that scored the run's candidates instead of training them (None: trained)."""
+        return Simulation.from_meta(self.meta)
 
     @property
     def imported(self) -> bool:
@@ -523,7 +529,10 @@ class Group:
 
 
 def groups(all_stats: Sequence[RunStats]) -> list[Group]:
-    """The runs grouped by (dataset, control), sorted by those; runs keep the order given."""
+    """The runs grouped by (dataset, control), sorted by those; runs keep the order given.
+
+    Simulated runs (:attr:`RunData.simulation`) form groups of their own, their control labelled
+    ``rigid · simulated``: predicted accuracies never pool with trained ones."""
     by_key: dict[tuple[str, str], list[RunStats]] = {}
     for st in all_stats:
         by_key.setdefault(_group_key(st.run), []).append(st)
@@ -531,7 +540,20 @@ def groups(all_stats: Sequence[RunStats]) -> list[Group]:
 
 
 def _group_key(run: RunData) -> tuple[str, str]:
-    return run.dataset, run.control
+    return run.dataset, run.control + (" · simulated" if run.simulation is not None else "")
+
+
+def coverage_summary(run: RunData) -> list[dict[str, Any]] | None:
+    """Per generation of a simulated run, how many candidates lie where the surrogate extrapolates
+    (coverage below its threshold; :func:`pyevonas.runs.simulation.coverage_stats`); None for a
+    trained run."""
+    sim = run.simulation
+    if sim is None:
+        return None
+    return [
+        {"generation": g.generation, **coverage_stats(g.individuals, sim.coverage_threshold).to_dict()}
+        for g in run.generations
+    ]
 
 
 def summary(all_stats: Sequence[RunStats], pairs: dict[str, list[Pair]] | None = None) -> dict[str, Any]:
@@ -554,6 +576,8 @@ def summary(all_stats: Sequence[RunStats], pairs: dict[str, list[Pair]] | None =
                 "control": st.run.control,
                 "seed": st.run.meta.get("seed"),
                 "imported": st.run.imported,
+                "simulated": None if st.run.simulation is None else st.run.simulation.notice,
+                "coverage": coverage_summary(st.run),
                 "chance_level": chance,
                 "matrix_source": st.matrix_source,
                 "n_generations": len(st.generations),
@@ -616,6 +640,7 @@ __all__ = [
     "chance_level",
     "chance_limit",
     "compute_matrix",
+    "coverage_summary",
     "gene_texts",
     "groups",
     "individual_summary",

@@ -100,6 +100,33 @@ def png_bytes(fig: Figure, dpi: int = DPI) -> bytes:
     return buf.getvalue()
 
 
+#: Colour of the notice on the figures of a simulated run.
+SIMULATED_COLOUR = "#b15928"
+#: Height (inches) added above a figure without a layout engine to hold the notice.
+_NOTICE_BAND = 0.25
+
+
+@literal_text
+def mark_simulated(fig: Figure, notice: str) -> Figure:
+    """Write ``notice`` (``simulated with the surrogate of cifar10, not trained``) as the first line
+    of the figure's title, so that the figure says so wherever it is copied; returns ``fig``.
+
+    A figure without a layout engine grows at the top by the notice's line, its axes keeping their
+    size; one with a layout engine makes room for the longer title itself.
+    """
+    title = fig.get_suptitle()
+    text = notice[:1].upper() + notice[1:]
+    if fig.get_layout_engine() is None:
+        width, height = fig.get_size_inches()
+        grown = height + _NOTICE_BAND
+        positions = [(ax, ax.get_position()) for ax in fig.axes]
+        fig.set_size_inches(width, grown)
+        for ax, pos in positions:
+            ax.set_position((pos.x0, pos.y0 * height / grown, pos.width, pos.height * height / grown))
+    fig.suptitle(f"{text}\n{title}" if title else text, fontsize=10, color=SIMULATED_COLOUR)
+    return fig
+
+
 def _nan(values: Sequence[float | None]) -> np.ndarray:
     return np.array([math.nan if v is None else float(v) for v in values], dtype=np.float64)
 
@@ -722,6 +749,7 @@ __all__ = [
     "GAP_COLOUR",
     "GENE_COLOURS",
     "LOG_SPREAD",
+    "SIMULATED_COLOUR",
     "AlignedPair",
     "Band",
     "alignment_chart",
@@ -733,6 +761,7 @@ __all__ = [
     "grouped_curves",
     "grouped_size_latency",
     "log_if_spread",
+    "mark_simulated",
     "pair_alignments",
     "png_bytes",
     "similarity_heatmaps",

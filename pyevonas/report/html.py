@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as _dt
 import html
 import json
@@ -11,7 +12,7 @@ import os
 import re
 import shutil
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,7 @@ from pyevonas.report.analysis import (
     at_chance,
     chance_limit,
     compute_matrix,
+    coverage_summary,
     gene_texts,
     groups,
     load_run,
@@ -129,29 +131,84 @@ img{max-width:100%;border:1px solid #eee;margin:.5em 0}
 .chance{color:#b15928;font-size:.85em}
 .note{color:#555;font-size:.9em}nav a{margin-right:1em}
 .warn{background:#fff4e5;border-left:4px solid #f0a030;padding:.4em .8em}
+.sim{color:#b15928;font-weight:bold}
 """
 
 
 class _Figures:
-    """Renders figures to DIR/figures/*.png and returns their <img> tags (embedded as base64)."""
+    """Renders figures to DIR/figures/*.png and returns their <img> tags (embedded as base64).
 
-    def __init__(self, out_dir: Path) -> None:
+    ``notice`` (a simulated run's ``simulated with the surrogate of ..., not trained``) goes into
+    every figure's title and caption; :meth:`scoped` sets another one for a run's own figures.
+    """
+
+    def __init__(self, out_dir: Path, notice: str | None = None) -> None:
         self.dir = out_dir / "figures"
         self.dir.mkdir(parents=True, exist_ok=True)
         self.files: list[str] = []
+        self.notice = notice
+
+    @contextlib.contextmanager
+    def scoped(self, notice: str | None) -> Iterator[None]:
+        """The figures added inside carry ``notice`` (None: none) instead of the report's."""
+        before, self.notice = self.notice, notice
+        try:
+            yield
+        finally:
+            self.notice = before
 
     def add(self, name: str, make: Callable[[], Any], alt: str) -> str:
         fig = make()
+        if self.notice is not None:
+            F.mark_simulated(fig, self.notice)
         data = png_bytes(fig)
         fname = f"{_slug(name)}.png"
         (self.dir / fname).write_bytes(data)
         self.files.append(f"figures/{fname}")
         b64 = base64.b64encode(data).decode("ascii")
         caption = html.escape(alt)
+        mark = ""
+        if self.notice is not None:
+            caption = f"{html.escape(self.notice)}: {caption}"
+            mark = f'<span class="sim">{html.escape(_capital(self.notice))}.</span> '
         return (
             f'<figure><img alt="{caption}" src="data:image/png;base64,{b64}">'
-            f'<figcaption class="note">{caption}</figcaption></figure>'
+            f'<figcaption class="note">{mark}{html.escape(alt)}</figcaption></figure>'
         )
+
+
+def _capital(text: str) -> str:
+    return text[:1].upper() + text[1:]
+
+
+def _report_notice(all_stats: Sequence[RunStats]) -> str | None:
+    """What the report says of its simulated runs: the one notice when every run was simulated by
+    one surrogate, else each notice with the runs it concerns; None when every run trained."""
+    by_notice: dict[str, list[str]] = {}
+    for st in all_stats:
+        sim = st.run.simulation
+        if sim is not None:
+            by_notice.setdefault(sim.notice, []).append(st.run.name)
+    if not by_notice:
+        return None
+    if len(by_notice) == 1 and sum(map(len, by_notice.values())) == len(all_stats):
+        return next(iter(by_notice))
+    return "; ".join(f"{', '.join(names)} {notice}" for notice, names in by_notice.items())
+
+
+def _simulated_banner(all_stats: Sequence[RunStats]) -> str:
+    """The warning at the top of a report with simulated runs (empty for trained runs only)."""
+    notice = _report_notice(all_stats)
+    if notice is None:
+        return ""
+    return (
+        f'<p class="warn"><span class="sim">⚠ {html.escape(_capital(notice))}.</span> Fitness and validation '
+        "accuracies of simulated runs are a surrogate's predictions from the paper's published evaluations "
+        "(<code>pyevonas evolve --evaluator surrogate:...</code>), not measurements; they have no test "
+        "accuracy or latency, and their sizes are counted from the architectures. Each run section gives, per "
+        "generation, the share of candidates far from every published evaluation (coverage below the "
+        "threshold), where the surrogate extrapolates.</p>"
+    )
 
 
 def _gene_names(run: RunData) -> dict[str, str]:
@@ -241,6 +298,7 @@ def _run_section(st: RunStats, figs: _Figures, pairs: list[Pair], skip_chance: b
         f"{html.escape(st.matrix_source)} · Pearson r (best fitness, median similarity) = "
         f"<b>{_fmt(st.pearson, 2)}</b></p>"
     )
+    parts.append(_simulation_html(run))
     best = st.best
     if best is not None:
         facts = [f"fitness <b>{_fmt(best.fitness)}</b>"]
@@ -284,43 +342,7 @@ def _run_section(st: RunStats, figs: _Figures, pairs: list[Pair], skip_chance: b
             ),
         )
     )
-    rows = []
-    for g in st.generations:
-        rows.append(
-            [
-                str(g.generation),
-                str(g.n),
-                str(g.n_trained),
-                str(g.n_failed),
-                str(g.n_oversized),
-                _fmt(g.max_fitness),
-                _fmt(g.median_fitness),
-                _fmt(g.median_similarity),
-                _fmt(g.control_statistic),
-                "–" if g.window is None else f"({g.window[0]:.3f}, {g.window[1]:.3f}]",
-                "–" if g.accepted is None else ("yes" if g.accepted else "<b>no</b>"),
-                str(g.control_iterations) if g.control_iterations else "–",
-            ]
-        )
-    parts.append(
-        _table(
-            [
-                "gen",
-                "n",
-                "trained",
-                "failed",
-                "oversized",
-                "max fitness",
-                "median fitness",
-                "median similarity",
-                "control statistic",
-                "window",
-                "in window",
-                "control tries",
-            ],
-            rows,
-        )
-    )
+    parts.append(_generation_table(st))
     parts.append("<h3>Best individual of each generation</h3>")
     parts.append(
         '<p class="note">Hover a gene for its parameters. The text notation is what '
@@ -405,6 +427,66 @@ def _run_section(st: RunStats, figs: _Figures, pairs: list[Pair], skip_chance: b
             )
         )
     return "\n".join(parts)
+
+
+def _simulation_html(run: RunData) -> str:
+    """A simulated run's notice under its heading: which surrogate, and where it extrapolates."""
+    sim = run.simulation
+    if sim is None:
+        return ""
+    coverage = coverage_summary(run) or []
+    n = sum(c["n"] for c in coverage)
+    far = sum(c["extrapolated"] for c in coverage)
+    share = f"{far} of {n} candidates ({far / n:.0%})" if n else "no candidate"
+    return (
+        f'<p class="warn"><span class="sim">⚠ {html.escape(_capital(sim.notice))}.</span> Model '
+        f"<code>{html.escape(sim.model)}</code>"
+        + (f" (SHA-256 <code>{html.escape(sim.sha256[:16])}…</code>)" if sim.sha256 else "")
+        + f"; fitness is its predicted {sim.epochs}-epoch validation accuracy. {share} had a coverage (similarity "
+        f"to the nearest published evaluation) below {sim.coverage_threshold:g}: there the surrogate "
+        "extrapolates (column “extrapolated” below).</p>"
+    )
+
+
+def _generation_table(st: RunStats) -> str:
+    """One row per generation: counts, fitness, similarity, the control's window and decision, and
+    for a simulated run the share of candidates where the surrogate extrapolates."""
+    coverage = {c["generation"]: c for c in coverage_summary(st.run) or []}
+    rows = []
+    for g in st.generations:
+        row = [
+            str(g.generation),
+            str(g.n),
+            str(g.n_trained),
+            str(g.n_failed),
+            str(g.n_oversized),
+            _fmt(g.max_fitness),
+            _fmt(g.median_fitness),
+            _fmt(g.median_similarity),
+            _fmt(g.control_statistic),
+            "–" if g.window is None else f"({g.window[0]:.3f}, {g.window[1]:.3f}]",
+            "–" if g.accepted is None else ("yes" if g.accepted else "<b>no</b>"),
+            str(g.control_iterations) if g.control_iterations else "–",
+        ]
+        if coverage:
+            share = coverage.get(g.generation, {}).get("share")
+            row.append("–" if share is None else f"{share:.0%}")
+        rows.append(row)
+    headers = [
+        "gen",
+        "n",
+        "trained" if not coverage else "scored",
+        "failed",
+        "oversized",
+        "max fitness",
+        "median fitness",
+        "median similarity",
+        "control statistic",
+        "window",
+        "in window",
+        "control tries",
+    ]
+    return _table(headers + (["extrapolated"] if coverage else []), rows)
 
 
 def _pairs_html(pairs: list[Pair], st: RunStats, figs: _Figures, key: str) -> str:
@@ -713,15 +795,17 @@ def write_report(
     # Build into a temporary folder, then swap in, so a failed report leaves no half-written one.
     tmp = staging_dir(out, "report")
     try:
-        figs = _Figures(tmp)
-        body = [_header_html(all_stats, doc, median, schema)]
+        figs = _Figures(tmp, _report_notice(all_stats))
+        body = [_simulated_banner(all_stats), _header_html(all_stats, doc, median, schema)]
         body.append(_table3_html(doc))
         body.append(pareto_html(doc["pareto"], all_stats, figs.add, per_run=run_sections))
         if len(all_stats) > 1:
             body.append(_comparison_section(all_stats, figs, schema, doc))
         if run_sections:
             for st in all_stats:
-                body.append(_run_section(st, figs, pairs[st.run.name], skip_chance))
+                sim = st.run.simulation
+                with figs.scoped(None if sim is None else sim.notice):
+                    body.append(_run_section(st, figs, pairs[st.run.name], skip_chance))
         doc["figures"] = list(figs.files)
         doc["seconds"] = round(time.perf_counter() - started, 3)
         page = _page(title, body, all_stats, run_sections)
@@ -795,7 +879,7 @@ def _header_html(all_stats: list[RunStats], doc: dict[str, Any], median: Diversi
         rows.append(
             [
                 f'<a href="#{_slug(st.run.name)}">{html.escape(st.run.name)}</a>',
-                html.escape(st.run.dataset),
+                html.escape(st.run.dataset) + (' <span class="sim">simulated</span>' if st.run.simulation else ""),
                 html.escape(st.run.control),
                 _fmt(st.run.meta.get("seed")),
                 str(r["n_generations"]),
@@ -838,6 +922,8 @@ def _page(title: str, body: list[str], all_stats: list[RunStats], run_sections: 
     if run_sections:
         links += [f'<a href="#{_slug(st.run.name)}">{html.escape(st.run.name)}</a>' for st in all_stats]
     stamp = _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    if _report_notice(all_stats) is not None:
+        title = f"{title} (simulated)"
     return (
         '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
         f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>"
