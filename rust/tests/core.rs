@@ -9,7 +9,10 @@ use _core::score::{LowerBound, ScoreTable, Term};
 use _core::seq::Population;
 use _core::threads;
 use _core::Error;
+use common::population;
 use proptest::prelude::*;
+
+mod common;
 
 /// A random directed table over `t` types with one parameter column.
 fn table_strategy(t: usize) -> impl Strategy<Value = ScoreTable> {
@@ -61,20 +64,6 @@ fn seqs_strategy(t: u32, n: usize) -> impl Strategy<Value = Vec<Vec<(u32, f64)>>
         prop::collection::vec((0..t, 0u32..5).prop_map(|(c, p)| (c, f64::from(p))), 1..14),
         2..n,
     )
-}
-
-fn population(table: &ScoreTable, seqs: &[Vec<(u32, f64)>]) -> Population {
-    let mut codes = Vec::new();
-    let mut params = Vec::new();
-    let mut offsets = vec![0];
-    for s in seqs {
-        for &(c, p) in s {
-            codes.push(c);
-            params.push(p);
-        }
-        offsets.push(codes.len());
-    }
-    Population::new(table, &codes, &params, &offsets).unwrap()
 }
 
 /// Textbook linear-gap Needleman-Wunsch over a full matrix.

@@ -13,7 +13,10 @@ use _core::matrix::condensed_offset;
 use _core::score::{LowerBound, ScoreTable, Term};
 use _core::seq::Population;
 use _core::{threads, Error};
+use common::{encoded, population};
 use proptest::prelude::*;
+
+mod common;
 
 /// A table over `t` types with one parameter column: symmetric (a symmetric base and the same
 /// rule both ways) or directed; linear or affine gaps.
@@ -52,25 +55,6 @@ fn table(t: usize, symmetric: bool, affine: bool) -> ScoreTable {
         }
     };
     ScoreTable::new(t, 1, base, terms, gaps, LowerBound::AllGaps).unwrap()
-}
-
-fn population(table: &ScoreTable, seqs: &[Vec<(u32, f64)>]) -> Population {
-    let (codes, params, offsets) = encoded(seqs);
-    Population::new(table, &codes, &params, &offsets).unwrap()
-}
-
-fn encoded(seqs: &[Vec<(u32, f64)>]) -> (Vec<u32>, Vec<f64>, Vec<usize>) {
-    let mut codes = Vec::new();
-    let mut params = Vec::new();
-    let mut offsets = vec![0];
-    for s in seqs {
-        for &(c, p) in s {
-            codes.push(c);
-            params.push(p);
-        }
-        offsets.push(codes.len());
-    }
-    (codes, params, offsets)
 }
 
 /// `n` random sequences of 1 to `max_len` genes over 4 types (a fixed seed).

@@ -8,11 +8,10 @@ use pyo3::prelude::*;
 use std::sync::Arc;
 
 use super::encoder::{Keys, PyEncoder};
-use super::run::compute;
+use super::run::{check_param_shape, compute};
 use super::table::PyScoreTable;
 use crate::align::{Aligner, Op, Stop};
 use crate::engine::{pair_place, Place};
-use crate::error::Error;
 use crate::score::ScoreTable;
 use crate::seq::Population;
 use crate::threads;
@@ -45,16 +44,7 @@ fn pair_side(
 ) -> PyResult<Option<Side>> {
     if let Ok(t) = x.cast::<pyo3::types::PyTuple>() {
         let (c, p): (PyReadonlyArray1<'_, u32>, PyReadonlyArray2<'_, f64>) = t.extract()?;
-        let shape = p.shape();
-        if shape[0] != c.len() || shape[1] != table.n_params() {
-            return Err(Error::ParamShape {
-                rows: shape[0],
-                cols: shape[1],
-                expected_rows: c.len(),
-                expected_cols: table.n_params(),
-            }
-            .into());
-        }
+        check_param_shape(table, c.len(), &p)?;
         codes.extend(c.as_array().iter());
         params.extend(p.as_array().iter());
         return Ok(Some(Side::Arrays));

@@ -124,6 +124,25 @@ pub(crate) fn new_array<T: mem::Zeroed + numpy::Element>(rows: usize, cols: usiz
     Array2::from_shape_vec((rows, cols), v).map_err(|e| PyValueError::new_err(e.to_string()))
 }
 
+/// Parameter rows for `n_genes` genes of `table`: one row each, one column per parameter.
+pub(crate) fn check_param_shape(
+    table: &ScoreTable,
+    n_genes: usize,
+    params: &PyReadonlyArray2<'_, f64>,
+) -> PyResult<()> {
+    let shape = params.shape();
+    if shape[0] != n_genes || shape[1] != table.n_params() {
+        return Err(Error::ParamShape {
+            rows: shape[0],
+            cols: shape[1],
+            expected_rows: n_genes,
+            expected_cols: table.n_params(),
+        }
+        .into());
+    }
+    Ok(())
+}
+
 /// Encoded arrays (codes, params, offsets) as owned vectors, their shapes checked.
 pub(crate) fn encoded_parts(
     table: &ScoreTable,
@@ -132,16 +151,7 @@ pub(crate) fn encoded_parts(
     offsets: &PyReadonlyArray1<'_, i64>,
 ) -> PyResult<(Vec<u32>, Vec<f64>, Vec<usize>)> {
     let codes: Vec<u32> = codes.as_array().iter().copied().collect();
-    let pshape = params.shape();
-    if pshape[1] != table.n_params() || pshape[0] != codes.len() {
-        return Err(Error::ParamShape {
-            rows: pshape[0],
-            cols: pshape[1],
-            expected_rows: codes.len(),
-            expected_cols: table.n_params(),
-        }
-        .into());
-    }
+    check_param_shape(table, codes.len(), params)?;
     let params: Vec<f64> = params.as_array().iter().copied().collect();
     let offsets = offsets
         .as_array()
