@@ -114,7 +114,8 @@ def evolve(
     control: Annotated[
         str | None,
         typer.Option(
-            help="Diversity control: naive, rigid (Eq. 2), soft (Eq. 3) or custom (expressions in --config).",
+            help="Diversity control: naive, rigid (Eq. 2), soft (Eq. 3), target (absolute measure and its change) "
+            "or custom (expressions in --config).",
             show_default=_default("control"),
         ),
     ] = None,

@@ -12,7 +12,7 @@ Example run.toml::
     data_dir = "~/data/cifar10"
     generations = 20
     population = 25
-    control = "rigid"          # naive | rigid | soft | custom
+    control = "rigid"          # naive | rigid | soft | target | custom
     seed = 1
     objectives = ["val_accuracy", "params"]   # Pareto ranking (docs/selection.md)
     selection = "dns"          # topk | novelty | dns
@@ -48,7 +48,7 @@ from pyevonas.training.config import usable_cores
 from pyevonas.training.datasets_custom import canonical_spec, spec_label
 from pyevonas.training.device import resolve_device
 
-ControlKind = Literal["naive", "rigid", "soft", "custom", "python"]
+ControlKind = Literal["naive", "rigid", "soft", "target", "custom", "python"]
 # The selection settings' vocabulary lives here with the settings: pyevonas.search.selection reads
 # them (and RunConfig) and this module never imports it, so the two do not import each other.
 #: Parent selection method.
@@ -120,8 +120,9 @@ class RunConfig(BaseModel):
         decay_every: control iterations between two mutation-rate decays.
         max_control_iterations: the control loop gives up after this many candidate populations
             and takes the one closest to the window.
-        control: ``naive`` (no control), ``rigid`` (Eq. 2), ``soft`` (Eq. 3), ``custom`` (the
-            expressions below), ``python`` (callables given to :func:`pyevonas.search.loop.evolve`).
+        control: ``naive`` (no control), ``rigid`` (Eq. 2), ``soft`` (Eq. 3), ``target`` (the
+            absolute measure and its change: :data:`pyevonas.search.control.TARGET`), ``custom``
+            (the expressions below), ``python`` (callables given to :func:`pyevonas.search.loop.evolve`).
         control_upper: expression f(gen, n_gen) of the upper margin, for ``control = "custom"``.
         control_lower: expression g(gen, n_gen) of the lower margin, for ``control = "custom"``.
         diversity: how a similarity matrix becomes one number: ``offdiag`` (paper: median of the

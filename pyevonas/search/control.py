@@ -90,6 +90,90 @@ RIGID = ControlFunction("rigid", rigid_upper, rigid_lower)
 SOFT = ControlFunction("soft", soft_upper, soft_lower)
 
 
+@dataclass(frozen=True)
+class TargetControl(ControlFunction):
+    """A control on the absolute diversity as well as its change: a target path with a speed limit.
+
+    Eq. 2 and 3 bound only the *change* of the diversity measure, so where a run ends depends on
+    where it started and on how often the windows were met. This control also says where the
+    measure should *be*: generation ``k`` (1..N) aims at the band ``(t(k) - tolerance, t(k) +
+    tolerance]`` around the straight path ``t(k) = start + (end - start) (k - 1) / (N - 1)``,
+    while one generation may change the measure by at most ``rate`` either way (the margins
+    ``upper = rate``, ``lower = -rate``). The window of the next generation is the part of the
+    band that the speed limit reaches; when the band is out of reach, the measure must move
+    towards it: ``(s_gen, s_gen + rate]`` below the band, ``(s_gen - rate, s_gen]`` above it.
+
+    Attributes:
+        start, end: the target measure of the first and the last generation.
+        tolerance: half the width of the band around the target.
+        rate: the largest change of the measure from one generation to the next.
+
+    Example:
+        >>> c = target_control(start=0.35, end=0.75, tolerance=0.05, rate=0.05)
+        >>> [round(v, 4) for v in c.window(0.40, 1, 21)]  # target 0.37 for gen 2: band reached
+        [0.35, 0.42]
+        >>> [round(v, 4) for v in c.window(0.20, 1, 21)]  # far below the band: must rise
+        [0.2, 0.25]
+        >>> [round(v, 4) for v in c.window(0.60, 1, 21)]  # far above it: must fall
+        [0.55, 0.6]
+    """
+
+    start: float = 0.35
+    end: float = 0.75
+    tolerance: float = 0.05
+    rate: float = 0.05
+
+    def __post_init__(self) -> None:
+        values = (self.start, self.end, self.tolerance, self.rate)
+        if not all(math.isfinite(v) for v in values):
+            raise ConfigError(f"control {self.name!r}: start, end, tolerance and rate must be finite numbers")
+        if self.tolerance <= 0 or self.rate <= 0:
+            raise ConfigError(f"control {self.name!r}: tolerance and rate must be positive")
+
+    def target(self, generation: int, n_gen: int) -> float:
+        """The target measure of ``generation`` (1..n_gen)."""
+        if n_gen <= 1:
+            return self.start
+        return self.start + (self.end - self.start) * (generation - 1) / (n_gen - 1)
+
+    def window(self, s_gen: float, gen: int, n_gen: int) -> tuple[float, float]:
+        """The accepted interval ``(lo, hi]`` of generation ``gen + 1``'s measure (see the class).
+
+        Raises:
+            ConfigError: ``s_gen`` is not a finite number.
+        """
+        if not math.isfinite(s_gen):
+            raise ConfigError(f"control {self.name!r}: the diversity of generation {gen} is not finite ({s_gen})")
+        lo, hi = super().window(s_gen, gen, n_gen)  # the speed limit
+        t = self.target(gen + 1, n_gen)
+        band_lo, band_hi = t - self.tolerance, t + self.tolerance
+        if max(lo, band_lo) < min(hi, band_hi):
+            return max(lo, band_lo), min(hi, band_hi)
+        if hi <= band_lo:  # the band is above what one generation can reach: rise
+            return s_gen, hi
+        return lo, s_gen  # it is below: fall
+
+
+def target_control(
+    start: float = 0.35, end: float = 0.75, tolerance: float = 0.05, rate: float = 0.05, name: str = "target"
+) -> TargetControl:
+    """A :class:`TargetControl`: the measure follows ``start`` -> ``end`` within ``tolerance``,
+    changing by at most ``rate`` per generation.
+
+    Raises:
+        ConfigError: a value is not finite, or tolerance or rate is not positive.
+    """
+    return TargetControl(
+        name, lambda gen, n_gen: rate, lambda gen, n_gen: -rate, start=start, end=end, tolerance=tolerance, rate=rate
+    )
+
+
+#: ``control = "target"``: from 0.35 (a random population's median similarity under the paper's
+#: schema is about 0.31-0.35) to 0.75, between the published naive and rigid runs' last
+#: generations, within 0.05, by at most 0.05 a generation.
+TARGET = target_control()
+
+
 # The authors' code writes the same margins its own way, with N hard-coded as 20
 # (docs/original.md#diversity-control): ``max(0.1 - g*g/2000, 0.05)``, ``max(0.1 - 0.1*g/20, 0)``
 # and ``max(0.05*g/20, 0.025)``. Up to N they equal Eq. 2 and 3, but not always to the last bit
@@ -145,6 +229,8 @@ def control_from_config(config: RunConfig) -> ControlFunction | None:
         return RIGID
     if config.control == "soft":
         return SOFT
+    if config.control == "target":
+        return TARGET
 
     assert config.control_upper is not None and config.control_lower is not None  # RunConfig checks
     return ControlFunction(
@@ -317,10 +403,12 @@ __all__ = [
     "ORIGINAL_SOFT",
     "RIGID",
     "SOFT",
+    "TARGET",
     "BreedingResult",
     "ControlFunction",
     "ControlIteration",
     "Margin",
+    "TargetControl",
     "breed_under_control",
     "control_from_config",
     "custom_control",
@@ -331,5 +419,6 @@ __all__ = [
     "rigid_upper",
     "soft_lower",
     "soft_upper",
+    "target_control",
     "window_distance",
 ]
