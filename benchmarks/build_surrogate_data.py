@@ -24,7 +24,7 @@ Accuracies are stored as integers because every published value is a float32 quo
 (the CIFAR validation split has 10,000 images): the value is ``float(numpy.float32(k / 10000))``,
 bit for bit. The script checks this for every value and refuses to write the file otherwise.
 
-Usage: ``python benchmarks/build_surrogate_data.py --source /work/shared/data/paper_runs
+Usage: ``python benchmarks/build_surrogate_data.py --source FOLDER_OF_PUBLISHED_RUNS
 --out pyevonas/surrogate/data/paper_evaluations.json.gz``.
 """
 

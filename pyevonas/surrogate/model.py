@@ -5,7 +5,7 @@ and the alternatives tried are in docs/surrogate.md) has three parts, fitted on 
 every dataset in its sources at once, the dataset a feature:
 
 * a **classifier** of "dead" trainings, those that ended at chance accuracy (fitness at most
-  ``chance + 5 %`` of the way to 1): about 5-9 % of the published trainings, for reasons
+  ``chance + 5 %`` of the way to 1): about 10 % of the published CIFAR-10 trainings and 8 % of the CIFAR-100 ones, for reasons
   that are partly the architecture's (instance normalisation of a 1 x 1 map) and partly chance;
 * a **regressor** of the rank of an architecture's accuracy among the living ones of its
   dataset (its quantile, in [0, 1]), mapped back to an accuracy through that dataset's
@@ -410,13 +410,19 @@ class Surrogate:
     # ------------------------------------------------------------------ predictions
     def _parts(self, archs: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
         """P(dead) and the accuracy if alive, of each architecture."""
+        from threadpoolctl import threadpool_limits
+
         x = _design(archs, self.dataset)[:, self._columns]
-        dead = (
-            self._classifier.predict_proba(x)[:, 1]
-            if self._classifier is not None
-            else np.full(len(archs), self._dead_share)
-        )
-        return dead, np.clip(self._regressor.predict(x), 0.0, 1.0)
+        # One OpenMP thread: a generation's few rows gain nothing from more, and on a busy machine
+        # the threads' contention made a 25-candidate prediction 12-66x slower (BENCHMARKS.md).
+        with threadpool_limits(limits=1, user_api="openmp"):
+            dead = (
+                self._classifier.predict_proba(x)[:, 1]
+                if self._classifier is not None
+                else np.full(len(archs), self._dead_share)
+            )
+            rank = np.clip(self._regressor.predict(x), 0.0, 1.0)
+        return dead, rank
 
     def predict(self, archs: Sequence[Any], *, noise: bool = False, seed: int | None = None) -> np.ndarray:
         """Predicted 12-epoch validation accuracy of each architecture (float64, in [0, 1]).
