@@ -19,6 +19,7 @@ pub mod align;
 pub mod engine;
 pub mod error;
 pub mod genes;
+pub mod graph;
 pub mod lanes;
 pub mod matrix;
 pub mod mem;

@@ -10,10 +10,12 @@
 //! - `pair.rs`: `pair_similarity`, `pair_align`;
 //! - `similarity.rs`: `similarity` itself and the state it dispatches on;
 //! - `matrix.rs`: the one-call matrix functions of `similarity_matrix`;
+//! - `graph.rs`: `GraphCostTable`, `GraphBatch`, `graph_distance`, `graph_matrix` (cells and DAGs);
 //! - `run.rs`: running core work on a pool or the calling thread.
 
 mod archive;
 mod encoder;
+mod graph;
 mod matrix;
 mod pair;
 mod population;
@@ -80,6 +82,10 @@ fn _core(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(pair::pair_align, m)?)?;
     m.add_function(wrap_pyfunction!(matrix::matrix_here, m)?)?;
     m.add_function(wrap_pyfunction!(matrix::plain_matrix, m)?)?;
+    m.add_class::<graph::PyGraphCostTable>()?;
+    m.add_class::<graph::PyGraphBatch>()?;
+    m.add_function(wrap_pyfunction!(graph::graph_distance, m)?)?;
+    m.add_function(wrap_pyfunction!(graph::graph_matrix, m)?)?;
     // The engine's calling-thread threshold, for the Python side's own one-call decision.
     m.add("SMALL_CELLS", engine::HERE_CELLS)?;
     threads::install_fork_guard();
