@@ -20,6 +20,11 @@ class EncodingError(PyevonasError, ValueError):
     """An architecture cannot be turned into a gene sequence (unknown layer, missing parameter...)."""
 
 
+class GraphError(EncodingError):
+    """A graph architecture (a cell: dag, NAS-Bench-201, NAS-Bench-101, DARTS) cannot be read; the
+    message names the problem and its place."""
+
+
 class SearchSpaceError(PyevonasError, ValueError):
     """A search-space file is invalid, or a chromosome breaks the search space's rules."""
 
@@ -44,6 +49,7 @@ __all__ = [
     "ConfigError",
     "DatasetError",
     "EncodingError",
+    "GraphError",
     "PyevonasError",
     "RunStoreError",
     "SchemaError",
