@@ -28,8 +28,9 @@ def _no_duplicates(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
 
 
 def _bounded_int(text: str) -> int:
-    value = int(text)
-    if abs(value) > 1e308:
+    # More than 309 digits is above 1e308 whatever the digits; checked first because int() of more
+    # than 4,300 digits raises a ValueError of its own (Python's limit on integer string conversion).
+    if len(text.lstrip("-")) > 309 or abs(value := int(text)) > 1e308:
         raise UserFileError(f"the number {text[:20]}{'...' if len(text) > 20 else ''} is too large")
     return value
 
