@@ -70,8 +70,9 @@ bench: ## benchmarks: criterion (Rust kernel), the similarity-matrix, per-call a
 	$(PY) benchmarks/bench_archive_nearest.py
 
 .PHONY: schemas
-schemas: ## regenerate schemas/scoring.schema.json from the pydantic models
+schemas: ## regenerate schemas/scoring.schema.json and schemas/graph_costs.schema.json from the pydantic models
 	$(VENV)/bin/pyevonas schema export -o schemas/scoring.schema.json
+	$(VENV)/bin/pyevonas schema export --graph-costs -o schemas/graph_costs.schema.json
 
 .PHONY: clean
 clean: ## remove build outputs

@@ -18,6 +18,7 @@ from pyevonas.cli.matrix_view import print_matrix_view
 from pyevonas.errors import EncodingError, PyevonasError
 from pyevonas.metric import align, diversity, sequence
 from pyevonas.metric.api import similarity_matrix
+from pyevonas.metric.graph_costs import GraphCosts, graph_costs_json_schema
 from pyevonas.metric.schema import Scoring, json_schema, resolve_scoring
 
 schema_app = typer.Typer(
@@ -243,19 +244,34 @@ def schema_validate(file: Annotated[Path, typer.Argument(help="Scoring schema JS
 @schema_app.command(
     "export",
     epilog=examples(
-        "pyevonas schema export -o schemas/scoring.schema.json", "pyevonas schema export --builtin default"
+        "pyevonas schema export -o schemas/scoring.schema.json",
+        "pyevonas schema export --builtin default",
+        "pyevonas schema export --graph-costs -o schemas/graph_costs.schema.json",
     ),
 )
 def schema_export(
     output: Annotated[Path | None, typer.Option("--output", "-o", help="Write here instead of stdout.")] = None,
     builtin: Annotated[
         str | None,
-        typer.Option("--builtin", help="Export a shipped schema (default, paper) instead of the JSON Schema."),
+        typer.Option(
+            "--builtin",
+            help="Export a shipped schema (default, paper) instead of the JSON Schema; with --graph-costs, "
+            "a shipped graph cost set (unit, nb201, nb101, darts).",
+        ),
     ] = None,
+    graph_costs: Annotated[
+        bool,
+        typer.Option(
+            "--graph-costs", help="The graph cost format (edit costs of cells) instead of the scoring schema."
+        ),
+    ] = False,
 ) -> None:
-    """Print the JSON Schema of the scoring-schema format (or a shipped schema)."""
+    """Print the JSON Schema of the scoring-schema format (or of graph cost files, or a shipped file)."""
 
-    text = Scoring.builtin(builtin).to_json() if builtin else json.dumps(json_schema(), indent=2)
+    if graph_costs:
+        text = GraphCosts.builtin(builtin).to_json() if builtin else json.dumps(graph_costs_json_schema(), indent=2)
+    else:
+        text = Scoring.builtin(builtin).to_json() if builtin else json.dumps(json_schema(), indent=2)
     if output is None:
         echo_json(json.loads(text))
     else:

@@ -3,7 +3,9 @@
 A schema names the gene types (one letter each, the layer they come from, the parameters that
 count with their ranges), the rules that score a pair of gene types (``base`` minus weighted,
 normalised parameter differences), each gene's mismatch score, the gap scores and the lower
-bound used to normalise a score into a similarity. See ``docs/scoring_schema.md``.
+bound used to normalise a score into a similarity. See ``docs/scoring_schema.md``. An optional
+``graph`` section holds the edit costs of graph architectures
+(:class:`~pyevonas.metric.graph_costs.GraphCosts`).
 
 ``Scoring.load(path)`` validates a file and raises :class:`~pyevonas.errors.SchemaError` with one
 line per problem, each naming its JSON path. The JSON Schema of the format is published as
@@ -29,6 +31,7 @@ from pydantic import (
 
 from pyevonas._userfiles import UserFileError, parse_json, read_text
 from pyevonas.errors import SchemaError
+from pyevonas.metric._graph_cost_model import GraphCosts
 
 BUILTIN_SCHEMAS = ("default", "paper")
 
@@ -148,6 +151,11 @@ class Scoring(BaseModel):
     )
     genes: list[GeneType] = Field(min_length=1)
     rules: list[Rule] = Field(default_factory=list)
+    graph: GraphCosts | None = Field(
+        default=None,
+        description="Optional: the edit costs with which graph architectures (cells) are compared; "
+        "chain architectures never read it. See docs/graphs.md.",
+    )
 
     _compiled: Any = PrivateAttr(default=None)
 
