@@ -66,11 +66,15 @@ def _readme_run(folder: Path) -> None:
 
 
 def _scoring_schema_file(folder: Path) -> None:
-    """``mine.json``: ``schemas/default.json`` plus the gene type and rules of the page's JSON blocks."""
-    gene, rules = (code for _, code, _ in blocks(REPO / "docs" / "scoring_schema.md", "json")[-2:])
+    """``mine.json``: ``schemas/default.json`` plus the gene type, rules and graph section of the page's JSON blocks."""
+    found = [code.lstrip() for _, code, _ in blocks(REPO / "docs" / "scoring_schema.md", "json")]
+    (gene,) = (code for code in found if code.startswith('{\n  "letter"'))
+    (rules,) = (code for code in found if code.startswith('{"pairs"'))
+    (graph,) = (code for code in found if code.startswith('"graph"'))
     data = json.loads((REPO / "schemas" / "default.json").read_text(encoding="utf-8"))
     data["genes"].append(json.loads(gene))
     data["rules"].extend(json.loads(f"[{rules}]"))
+    data.update(json.loads(f"{{{graph}}}"))
     (folder / "mine.json").write_text(json.dumps(data), encoding="utf-8")
 
 
