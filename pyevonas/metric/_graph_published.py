@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import ast
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
 from pyevonas.metric._graph_cells import (
@@ -97,6 +97,8 @@ def _nb101_matrix(raw: Any, at: str) -> list[list[int]]:
     n = len(raw)
     if n == 0:
         fail(at, "matrix: empty (the graph has no nodes)")
+    if n > NB101_MAX_NODES:  # before reading the rows, which may be as many
+        fail(at, f"matrix is {n}x{n}; NAS-Bench-101 cells have at most {NB101_MAX_NODES} nodes")
     rows: list[list[int]] = []
     for i, row in enumerate(raw):
         if not isinstance(row, Sequence) or isinstance(row, str):
@@ -104,8 +106,6 @@ def _nb101_matrix(raw: Any, at: str) -> list[list[int]]:
         if len(row) != n:
             fail(at, f"matrix[{i}]: {len(row)} entries in a matrix of {n} rows (it must be square)")
         rows.append(list(row))
-    if n > NB101_MAX_NODES:
-        fail(at, f"matrix is {n}x{n}; NAS-Bench-101 cells have at most {NB101_MAX_NODES} nodes")
     for i, row in enumerate(rows):
         for j, value in enumerate(row):
             if value not in (0, 1) or not isinstance(value, int):
@@ -137,7 +137,7 @@ def _nb101_kept(matrix: list[list[int]]) -> list[int]:
     return sorted(from_input & to_output)
 
 
-def _reach(start: int, step: Any) -> set[int]:
+def _reach(start: int, step: Callable[[int], Iterable[int]]) -> set[int]:
     seen = {start}
     frontier = [start]
     while frontier:
@@ -234,6 +234,7 @@ def _darts_cell(ops: Any, concat: Any, at: str, name: str) -> Cell:
             fail(at, f"{where}: input {show_value(source)} is not a node before node {target} (0 to {target - 1})")
         if op == "none":
             continue
+        source = int(source)  # numpy's integers too
         if (source, target) in first:
             fail(
                 at,
