@@ -10,11 +10,15 @@ __all__ = [
     "SMALL_CELLS",
     "Archive",
     "Encoder",
+    "GraphBatch",
+    "GraphCostTable",
     "PairKit",
     "Population",
     "ScoreTable",
     "__version__",
     "default_threads",
+    "graph_distance",
+    "graph_matrix",
     "install_similarity",
     "matrix_here",
     "max_threads",
@@ -164,3 +168,53 @@ class Archive:
         n_threads: int | None = None,
         progress: Callable[[int, int], Any] | None = None,
     ) -> tuple[NDArray[np.int64], NDArray[np.float64]]: ...
+
+@final
+class GraphCostTable:
+    def __new__(
+        cls,
+        node_sub: NDArray[np.float64],
+        node_del: NDArray[np.float64],
+        node_ins: NDArray[np.float64],
+        edge_sub: NDArray[np.float64],
+        edge_del: NDArray[np.float64],
+        edge_ins: NDArray[np.float64],
+    ) -> GraphCostTable: ...
+    @property
+    def symmetric(self) -> bool: ...
+
+@final
+class GraphBatch:
+    def __new__(
+        cls,
+        arch_cells: NDArray[np.int64],
+        cell_nodes: NDArray[np.int64],
+        labels: NDArray[np.uint32],
+        cell_edges: NDArray[np.int64],
+        edges: NDArray[np.uint32],
+        pins: NDArray[np.int64],
+    ) -> GraphBatch: ...
+    def __len__(self) -> int: ...
+
+def graph_distance(
+    costs: GraphCostTable,
+    a: GraphBatch,
+    i: int,
+    b: GraphBatch,
+    j: int,
+    method: str = "auto",
+    exact_limit: int = 12,
+) -> tuple[float, float, bool]: ...
+def graph_matrix(
+    costs: GraphCostTable,
+    rows: GraphBatch,
+    cols: GraphBatch | None = None,
+    *,
+    values: str = "similarity",
+    method: str = "auto",
+    exact_limit: int = 12,
+    float32: bool = False,
+    condensed: bool = False,
+    n_threads: int | None = None,
+    progress: Callable[[int, int], Any] | None = None,
+) -> tuple[NDArray[Any], int]: ...

@@ -6,6 +6,9 @@
   encoder, text-notation parser).
 - :mod:`~pyevonas.metric.encode`: architectures as genes, letters and the text notation.
 - :mod:`~pyevonas.metric.api`: similarity, matrices, nearest neighbours, alignments, diversity.
+- :mod:`~pyevonas.metric.graphs`, :mod:`~pyevonas.metric.graph_costs`,
+  :mod:`~pyevonas.metric.graph_api`: cell and graph architectures (NAS-Bench-201/101, DARTS, any
+  DAG), their edit costs, and the graph edit distance and similarity.
 - :mod:`~pyevonas.metric.archive`: ``Archive``, architectures encoded once for novelty search,
   deduplication and k-NN queries.
 
@@ -29,10 +32,31 @@ from pyevonas.metric.api import (
 )
 from pyevonas.metric.archive import Archive
 from pyevonas.metric.encode import format_arch, genes, parse_arch, sequence
+from pyevonas.metric.graph_api import (
+    ApproximationWarning,
+    EditDistance,
+    graph_edit_distance,
+    graph_nearest,
+    graph_similarity,
+    graph_similarity_matrix,
+)
+from pyevonas.metric.graph_costs import BUILTIN_GRAPH_COSTS, GraphCosts
+from pyevonas.metric.graphs import GRAPH_FORMATS, GraphArch, parse_graph
 from pyevonas.metric.schema import BUILTIN_SCHEMAS, Scoring, json_schema, resolve_scoring
 
 __all__ = [
+    "BUILTIN_GRAPH_COSTS",
     "BUILTIN_SCHEMAS",
+    "GRAPH_FORMATS",
+    "ApproximationWarning",
+    "EditDistance",
+    "GraphArch",
+    "GraphCosts",
+    "graph_edit_distance",
+    "graph_nearest",
+    "graph_similarity",
+    "graph_similarity_matrix",
+    "parse_graph",
     "DIVERSITY_KINDS",
     "Alignment",
     "Arch",

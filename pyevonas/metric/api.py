@@ -24,6 +24,8 @@ import numpy as np
 from pyevonas import _core
 from pyevonas.metric._args import check_threads, wants_float32
 from pyevonas.metric._compiled import COMPILED_BY_NAME, KITS_BY_NAME, Arch, CompiledScoring, Gene, compiled, file_entry
+from pyevonas.metric.graph_api import graph_nearest, graph_similarity, graph_similarity_matrix, is_graph_input
+from pyevonas.metric.graphs import looks_like_graph
 from pyevonas.metric.schema import BUILTIN_SCHEMAS, Scoring
 
 SchemaArg = str | Path | Scoring | dict[str, Any]
@@ -45,7 +47,10 @@ def _cached(schema: SchemaArg) -> CompiledScoring | None:
 
 def _similarity(a: Arch, b: Arch, schema: SchemaArg = "default") -> float:
     """``similarity`` for what its Rust fast lane leaves to Python: text notation and odd values
-    (the validating encoder), schema paths, dicts, a Scoring met for the first time, errors."""
+    (the validating encoder), schema paths, dicts, a Scoring met for the first time, graph
+    architectures (the graph edit distance; ``schema`` then names their edit costs), errors."""
+    if looks_like_graph(a) or looks_like_graph(b):
+        return graph_similarity(a, b, schema)  # type: ignore[arg-type]
     c = _cached(schema)
     if c is None:
         if isinstance(schema, (str, Path)) and schema not in BUILTIN_SCHEMAS:
@@ -99,7 +104,21 @@ def similarity_matrix(
 
     Returns:
         float64 (or float32) array; the diagonal of an N x N matrix is exactly 1.
+
+    Graph architectures (DAGs, NAS-Bench-201/101 cells, DARTS genotypes) are compared by graph
+    edit distance (:func:`~pyevonas.metric.graph_api.graph_similarity_matrix`); ``schema`` then
+    gives their edit costs (a chain schema's name: the built-in costs of their format).
     """
+    if is_graph_input(archs) or (others is not None and is_graph_input(others)):
+        return graph_similarity_matrix(
+            archs,  # type: ignore[arg-type]
+            others,  # type: ignore[arg-type]
+            schema,
+            condensed=condensed,
+            dtype=dtype,
+            n_threads=n_threads,
+            progress=progress,
+        )
     f32 = wants_float32(dtype)
     c = compiled(schema)
     n_threads = check_threads(n_threads)
@@ -180,6 +199,15 @@ def nearest(
     """
     if k < 0:
         raise ValueError(f"k must be >= 0, got {k}")
+    if is_graph_input(archs) or (others is not None and is_graph_input(others)):
+        return graph_nearest(
+            archs,  # type: ignore[arg-type]
+            k,
+            others,  # type: ignore[arg-type]
+            schema,
+            n_threads=n_threads,
+            progress=progress,
+        )
     c = compiled(schema)
     if others is None:
         return c.population(archs).nearest(k, n_threads=check_threads(n_threads), progress=progress)

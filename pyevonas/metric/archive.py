@@ -32,11 +32,24 @@ from typing import Any
 import numpy as np
 
 from pyevonas import _core
-from pyevonas.errors import PyevonasError
+from pyevonas.errors import GraphError, PyevonasError
 from pyevonas.metric._args import check_threads, wants_float32
 from pyevonas.metric._compiled import Arch, compiled
 from pyevonas.metric.api import SchemaArg
+from pyevonas.metric.graph_api import (
+    BUILTIN_GRAPH_COSTS,
+    CostsArg,
+    GraphLike,
+    GraphMembers,
+    as_graphs,
+    costs_for,
+    is_graph_input,
+)
+from pyevonas.metric.graph_costs import GraphCosts
 from pyevonas.metric.schema import Scoring
+
+#: What an archive holds: chains (chromosomes, text notation) or graph architectures.
+Member = Arch | GraphLike
 
 #: The ``format`` of an archive file written by :meth:`Archive.save`.
 ARCHIVE_FORMAT = "pyevonas-archive"
@@ -56,32 +69,52 @@ class Archive:
     itself with similarity 1.
     """
 
-    def __init__(self, schema: SchemaArg = "default", archs: Sequence[Arch] = ()) -> None:
-        self._compiled = compiled(schema)
+    def __init__(self, schema: SchemaArg | CostsArg = "default", archs: Sequence[Member] = ()) -> None:
+        self._schema_arg = schema
+        self._graphs: GraphMembers | None = None
+        if isinstance(schema, GraphCosts) or (isinstance(schema, str) and schema in BUILTIN_GRAPH_COSTS):
+            self._graphs = GraphMembers(costs_for(schema, ()))
+        self._compiled = compiled(schema if self._graphs is None else "default")
         self._core = _core.Archive(self._compiled.table)
-        self._members: list[Arch] = []
+        self._members: list[Any] = []
         self._adding = threading.Lock()  # keeps the members' order that of the core's ids
         if len(archs):
             self.add(archs)
 
+    def _graph_side(self, archs: Sequence[Any]) -> GraphMembers | None:
+        """The graph members, created when the first architectures ever added are graphs."""
+        if self._graphs is None and not self._members and is_graph_input(archs):
+            self._graphs = GraphMembers(costs_for(self._schema_arg, as_graphs(archs)))
+        elif self._graphs is None and is_graph_input(archs):
+            raise GraphError("this archive holds chains; graph architectures cannot be compared with them")
+        return self._graphs
+
     @property
     def schema(self) -> Scoring:
-        """The scoring schema the archive compares with."""
+        """The scoring schema the archive compares chains with."""
         return self._compiled.scoring
+
+    @property
+    def graph_costs(self) -> GraphCosts | None:
+        """The edit costs the archive compares graph architectures with (None for chains)."""
+        return None if self._graphs is None else self._graphs.costs
 
     def __len__(self) -> int:
         return len(self._members)
 
-    def __getitem__(self, i: int) -> Arch:
-        return self._members[i]
+    def __getitem__(self, i: int) -> Member:
+        member: Member = self._members[i]
+        return member
 
-    def __iter__(self) -> Iterator[Arch]:
+    def __iter__(self) -> Iterator[Member]:
         return iter(self._members)
 
     def __repr__(self) -> str:
+        if self._graphs is not None:
+            return f"Archive(graph costs {self._graphs.costs.name!r}, {len(self)} members)"
         return f"Archive({self.schema.name!r}, {len(self)} members)"
 
-    def add(self, archs: Sequence[Arch]) -> np.ndarray:
+    def add(self, archs: Sequence[Member]) -> np.ndarray:
         """Add architectures as members; returns their indices (int64), in order.
 
         Raises:
@@ -90,17 +123,22 @@ class Archive:
         """
         archs = _as_list(archs)
         with self._adding:
+            graphs = self._graph_side(archs)
+            if graphs is not None:
+                start = len(graphs.members)
+                graphs.add(as_graphs(archs))
+                self._members.extend(archs)
+                return np.arange(start, start + len(archs), dtype=np.int64)
             # Plain chromosomes are encoded and added in one call; anything else is encoded
             # by the validating path first (which raises the precise error, nothing added).
-            start = self._core.add_plain(self._compiled.encoder, archs)
-            if start is None:
-                start = self._core.add(*self._compiled.encode(archs))
+            added = self._core.add_plain(self._compiled.encoder, archs)
+            start = added if added is not None else self._core.add(*self._compiled.encode(archs))
             self._members.extend(archs)
         return np.arange(start, start + len(archs), dtype=np.int64)
 
     def similarity_matrix(
         self,
-        archs: Sequence[Arch],
+        archs: Sequence[Member],
         *,
         dtype: Any = np.float64,
         n_threads: int | None = None,
@@ -112,12 +150,14 @@ class Archive:
         or float32, ``n_threads`` and ``progress`` as there.
         """
         f32 = wants_float32(dtype)
+        if self._graphs is not None:
+            return self._graphs.matrix(as_graphs(_as_list(archs)), f32, check_threads(n_threads), progress)
         codes, params, offsets = self._compiled.encode(_as_list(archs))
         return self._core.matrix(codes, params, offsets, f32, check_threads(n_threads), progress)
 
     def nearest(
         self,
-        archs: Sequence[Arch],
+        archs: Sequence[Member],
         k: int,
         *,
         n_threads: int | None = None,
@@ -132,12 +172,17 @@ class Archive:
         """
         if k < 0:
             raise ValueError(f"k must be >= 0, got {k}")
+        if self._graphs is not None:
+            m = self.similarity_matrix(archs, n_threads=n_threads, progress=progress)
+            k = min(k, m.shape[1])
+            order = np.lexsort((np.broadcast_to(np.arange(m.shape[1]), m.shape), -m), axis=1)[:, :k]
+            return order.astype(np.int64), np.take_along_axis(m, order, axis=1)
         codes, params, offsets = self._compiled.encode(_as_list(archs))
         return self._core.nearest(codes, params, offsets, k, check_threads(n_threads), progress)
 
     def novelty(
         self,
-        archs: Sequence[Arch],
+        archs: Sequence[Member],
         k: int = 15,
         *,
         n_threads: int | None = None,
@@ -151,7 +196,10 @@ class Archive:
             raise ValueError(f"k must be >= 1, got {k}")
         archs = _as_list(archs)
         if not self._members:
-            self._compiled.encode(archs)  # the same errors as against a full archive
+            if self._graphs is not None or is_graph_input(archs):
+                as_graphs(archs)  # the same errors as against a full archive
+            else:
+                self._compiled.encode(archs)  # the same errors as against a full archive
             return np.ones(len(archs), dtype=np.float64)
         _, sims = self.nearest(archs, k, n_threads=n_threads)
         return np.asarray(np.mean(1.0 - sims, axis=1), dtype=np.float64)
@@ -163,12 +211,12 @@ class Archive:
         Members must be JSON data: text notation, or chromosomes of str/int/float/bool values
         (numpy scalars are written as their Python values).
         """
-        doc = {
-            "format": ARCHIVE_FORMAT,
-            "version": _ARCHIVE_VERSION,
-            "schema": self.schema.to_dict(),
-            "members": self._members,
-        }
+        doc: dict[str, Any] = {"format": ARCHIVE_FORMAT, "version": _ARCHIVE_VERSION}
+        if self._graphs is None:
+            doc.update(schema=self.schema.to_dict(), members=self._members)
+        else:  # graph members as their readable text (NB201, DARTS) or DAG JSON
+            members = [str(g) if g.format in ("nb201", "darts") else g.to_json() for g in self._graphs.members]
+            doc.update(graph_costs=self._graphs.costs.to_dict(), members=members)
         text = json.dumps(doc, default=_json_value, separators=(",", ":"))
         p = Path(path)
         if p.suffix == ".gz":
@@ -193,10 +241,12 @@ class Archive:
             raise PyevonasError(f"{str(p)!r} is not a pyevonas archive (no format {ARCHIVE_FORMAT!r})")
         if doc.get("version") != _ARCHIVE_VERSION:
             raise PyevonasError(f"{str(p)!r}: archive version {doc.get('version')!r} is not supported")
+        if "graph_costs" in doc:
+            return cls(GraphCosts.from_dict(doc["graph_costs"], source=str(p)), doc["members"])
         return cls(Scoring.from_dict(doc["schema"], source=str(p)), doc["members"])
 
 
-def _as_list(archs: Sequence[Arch]) -> list[Arch]:
+def _as_list(archs: Sequence[Member]) -> list[Any]:
     if isinstance(archs, str):
         raise TypeError("expected a sequence of architectures, got one string (wrap it in a list)")
     return archs if isinstance(archs, list) else list(archs)

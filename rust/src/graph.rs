@@ -15,11 +15,14 @@
 //! substitutions (an edge of G whose end points map onto an edge of H), deletions and
 //! insertions. GED is the least cost over all edit paths.
 //!
-//! **Normalisation.** `dmax(G, H)` is the cost of the *trivial* path: pinned nodes mapped to
-//! their partners, every other node of G deleted and of H inserted. It is an edit path, so
-//! `GED <= dmax`, and `sim = 1 - GED / dmax` lies in [0, 1] (1 when `dmax` is 0). With
-//! positive costs for every real edit, `sim = 1` exactly when G and H are isomorphic as
-//! labelled graphs with their pins; `sim` is symmetric when the costs are.
+//! **Normalisation.** `dmax(G, H)` is the larger of the cost of deleting all of G and inserting
+//! all of H (nodes and edges), and the cost of the *trivial* path (pinned nodes mapped to their
+//! partners, every other node of G deleted and of H inserted). The trivial path is an edit path,
+//! so `GED <= dmax`, and `sim = 1 - GED / dmax` lies in [0, 1] (1 when `dmax` is 0). Under
+//! costs where a substitution never costs more than a deletion and an insertion, `dmax` is
+//! simply everything deleted and inserted. With positive costs for every real edit, `sim = 1`
+//! exactly when G and H are isomorphic as labelled graphs with their pins; `sim` is symmetric
+//! when the costs are.
 //!
 //! **Exact search.** Nodes of G are taken in a fixed order (pinned first, then by connection
 //! to the nodes already taken); each is mapped to a free node of H or deleted, cheapest first.
@@ -32,7 +35,8 @@
 //! **Bounded method.** The bipartite approximation (Riesen and Bunke): a square assignment of
 //! free nodes (substitute, delete, insert) whose costs add the node cost to an estimate of
 //! its incident edges, solved by the Hungarian method (`pathfinding::kuhn_munkres_min`);
-//! the node map it gives is then costed exactly. The result is the cost of a real edit path,
+//! the node map it gives is improved by local moves (exchanges of images, moves to unused
+//! nodes or to deletion) and costed exactly. The result is the cost of a real edit path,
 //! so an upper bound on GED (and a lower bound on the similarity).
 
 use pathfinding::kuhn_munkres::kuhn_munkres_min;
@@ -51,9 +55,11 @@ pub const EXACT_MAX_NODES: usize = 32;
 pub const DEFAULT_EXACT_LIMIT: usize = 12;
 /// From this many free nodes on, the exact search starts from the assignment bound.
 const ASSIGNMENT_FIRST: usize = 6;
+/// Passes of local moves that improve the assignment's node map.
+const IMPROVE_PASSES: usize = 4;
 /// Search nodes between two looks at the stop flag.
 const STOP_EVERY_NODES: u64 = 1 << 16;
-/// Scale of costs for the integer Hungarian method.
+/// Most the costs are scaled by for the integer Hungarian method.
 const COST_SCALE: f64 = 1.0e6;
 
 /// Edit costs over label ids: nodes (`nl` labels) and edges (`el` labels).
@@ -343,7 +349,7 @@ pub enum Method {
 pub struct Distance {
     /// The edit distance (exact), or the cost of the edit path found (an upper bound).
     pub distance: f64,
-    /// The cost of the trivial edit path (the normaliser).
+    /// The normaliser: the larger of everything deleted and inserted, and the trivial path.
     pub dmax: f64,
     /// False when `distance` is only an upper bound.
     pub exact: bool,
@@ -414,6 +420,15 @@ fn path_cost(c: &GraphCosts, g: &Cell, h: &Cell, map: &[u32]) -> f64 {
     cost
 }
 
+/// The cost of deleting every node and edge of G and inserting every node and edge of H.
+fn everything(c: &GraphCosts, g: &Cell, h: &Cell) -> f64 {
+    let nodes: f64 =
+        g.labels.iter().map(|&l| c.node_del(l)).sum::<f64>() + h.labels.iter().map(|&l| c.node_ins(l)).sum::<f64>();
+    let edges: f64 = g.edges.iter().map(|e| c.edge_del[e.2 as usize]).sum::<f64>()
+        + h.edges.iter().map(|e| c.edge_ins[e.2 as usize]).sum::<f64>();
+    nodes + edges
+}
+
 /// The trivial path: pinned pairs mapped, everything else deleted and inserted.
 fn trivial_map(g: &Cell, pins: &Pins) -> Vec<u32> {
     let mut map = vec![DELETED; g.len()];
@@ -431,7 +446,7 @@ fn trivial_map(g: &Cell, pins: &Pins) -> Vec<u32> {
 pub fn cell_distance(c: &GraphCosts, g: &Cell, h: &Cell, method: Method, stop: &Stop) -> Result<Distance> {
     let pins = Pins::new(g, h);
     let trivial = trivial_map(g, &pins);
-    let dmax = path_cost(c, g, h, &trivial);
+    let dmax = path_cost(c, g, h, &trivial).max(everything(c, g, h));
     if g == h {
         return Ok(Distance {
             distance: 0.0,
@@ -454,8 +469,8 @@ pub fn cell_distance(c: &GraphCosts, g: &Cell, h: &Cell, method: Method, stop: &
     let free = pins.free_g.len().max(pins.free_h.len());
     let mut best = dmax;
     if !exact || free >= ASSIGNMENT_FIRST {
-        let map = assignment_map(c, g, h, &pins);
-        best = best.min(path_cost(c, g, h, &map));
+        let mut map = assignment_map(c, g, h, &pins);
+        best = best.min(improve(c, g, h, &pins, &mut map));
     }
     if exact {
         best = Search::new(c, g, h, &pins, best, stop).run()?;
@@ -530,9 +545,76 @@ fn incident(cell: &Cell) -> (Vec<Vec<u32>>, Vec<Vec<u32>>) {
     (out, inn)
 }
 
-#[allow(clippy::cast_possible_truncation)]
-fn scaled(x: f64) -> i64 {
-    (x * COST_SCALE).round().min(1.0e15) as i64
+/// Improve a node map by local moves (two free nodes of G exchange images; a free node of G
+/// moves to an unused free node of H or to deletion) while one lowers the path's cost, for at
+/// most [`IMPROVE_PASSES`] passes over the moves. Returns the final cost.
+fn improve(c: &GraphCosts, g: &Cell, h: &Cell, pins: &Pins, map: &mut [u32]) -> f64 {
+    let mut cost = path_cost(c, g, h, map);
+    let try_map = |map: &mut [u32], cost: &mut f64| {
+        let x = path_cost(c, g, h, map);
+        if x < *cost {
+            *cost = x;
+            true
+        } else {
+            false
+        }
+    };
+    for _ in 0..IMPROVE_PASSES {
+        let mut better = false;
+        for (k, &u) in pins.free_g.iter().enumerate() {
+            for &w in &pins.free_g[k + 1..] {
+                if map[u as usize] == map[w as usize] {
+                    continue;
+                }
+                map.swap(u as usize, w as usize);
+                if try_map(map, &mut cost) {
+                    better = true;
+                } else {
+                    map.swap(u as usize, w as usize);
+                }
+            }
+            for v in pins.free_h.iter().copied().chain(std::iter::once(DELETED)) {
+                if v != DELETED && map.contains(&v) {
+                    continue;
+                }
+                let old = map[u as usize];
+                map[u as usize] = v;
+                if try_map(map, &mut cost) {
+                    better = true;
+                } else {
+                    map[u as usize] = old;
+                }
+            }
+        }
+        if !better {
+            break;
+        }
+    }
+    cost
+}
+
+/// Costs as integers for the Hungarian method: scaled so that the largest is at most 2^40
+/// (and by at most 10^6), with every NaN (forbidden) above the sum of all the others, so that
+/// no complete assignment of allowed pairs costs as much and no sum overflows.
+#[allow(clippy::cast_possible_truncation, clippy::cast_precision_loss)]
+fn integer_weights(w: &[f64]) -> Vec<i64> {
+    let largest = w.iter().filter(|x| !x.is_nan()).fold(0.0f64, |a, &x| a.max(x));
+    let scale = if largest > 0.0 {
+        (2f64.powi(40) / largest).min(COST_SCALE)
+    } else {
+        COST_SCALE
+    };
+    let mut out: Vec<i64> = w
+        .iter()
+        .map(|&x| if x.is_nan() { -1 } else { (x * scale).round() as i64 })
+        .collect();
+    let allowed = out.iter().filter(|&&x| x > 0).fold(0i64, |a, &x| a.saturating_add(x));
+    for x in &mut out {
+        if *x < 0 {
+            *x = allowed.saturating_add(1).min(i64::MAX / 4);
+        }
+    }
+    out
 }
 
 /// The node map of the bipartite approximation (pinned pairs kept).
@@ -545,30 +627,31 @@ fn assignment_map(c: &GraphCosts, g: &Cell, h: &Cell, pins: &Pins) -> Vec<u32> {
     }
     let (g_out, g_in) = incident(g);
     let (h_out, h_in) = incident(h);
-    let forbidden = i64::MAX / (4 * (n + m) as i64);
     let size = n + m;
-    let mut w = vec![0i64; size * size];
+    // f64 estimates first (NaN: not an edit operation), then integers for the Hungarian method.
+    let forbidden = f64::NAN;
+    let mut w = vec![0.0f64; size * size];
     for (i, &u) in fg.iter().enumerate() {
         let (uo, ui) = (&g_out[u as usize], &g_in[u as usize]);
         for (j, &v) in fh.iter().enumerate() {
             let (vo, vi) = (&h_out[v as usize], &h_in[v as usize]);
             let est = c.node_sub(g.labels[u as usize], h.labels[v as usize])
                 + 0.5 * (edge_estimate(c, uo, vo) + edge_estimate(c, ui, vi));
-            w[i * size + j] = scaled(est);
+            w[i * size + j] = est;
         }
         let del = c.node_del(g.labels[u as usize]) + 0.5 * (edge_estimate(c, uo, &[]) + edge_estimate(c, ui, &[]));
         for k in 0..n {
-            w[i * size + m + k] = if k == i { scaled(del) } else { forbidden };
+            w[i * size + m + k] = if k == i { del } else { forbidden };
         }
     }
     for (j, &v) in fh.iter().enumerate() {
         let (vo, vi) = (&h_out[v as usize], &h_in[v as usize]);
         let ins = c.node_ins(h.labels[v as usize]) + 0.5 * (edge_estimate(c, &[], vo) + edge_estimate(c, &[], vi));
         for k in 0..m {
-            w[(n + k) * size + j] = if k == j { scaled(ins) } else { forbidden };
+            w[(n + k) * size + j] = if k == j { ins } else { forbidden };
         }
     }
-    let weights = Matrix::from_vec(size, size, w).expect("a square weight matrix");
+    let weights = Matrix::from_vec(size, size, integer_weights(&w)).expect("a square weight matrix");
     let (_, assigned) = kuhn_munkres_min(&weights);
     for (i, &u) in fg.iter().enumerate() {
         let j = assigned[i];
@@ -594,9 +677,15 @@ struct Search<'a> {
     /// Nodes of H taken by an image.
     used: [bool; EXACT_MAX_NODES],
     free_h: &'a [u32],
-    /// Per depth: G's edges with an end at this depth or later (count, least-cost sum,
+    /// Per depth: G's edges with both ends at this depth or later (count, least-cost sum,
     /// least surplus cost over them, least deletion cost over them).
-    g_edges: Vec<(usize, f64, f64, f64)>,
+    g_inner: Vec<(usize, f64, f64, f64)>,
+    /// Per depth `d`, node `u` of G and node `v` of H (or `m` for deletion): the cost of
+    /// mapping `u` to `v` given the nodes mapped before depth `d` ([`Search::cross`]), kept
+    /// level by level so that each level adds only the slots of the node mapped last.
+    cross: Vec<f64>,
+    /// Per depth and node `v` of H: the cost of inserting `v` given the nodes mapped before.
+    insert: Vec<f64>,
     best: f64,
     visited: u64,
     stop: &'a Stop,
@@ -633,17 +722,30 @@ impl<'a> Search<'a> {
         for (d, &u) in order.iter().enumerate() {
             position[u as usize] = d;
         }
-        let mut g_edges = vec![(0usize, 0.0, f64::INFINITY, f64::INFINITY); n + 1];
+        let mut g_inner = vec![(0usize, 0.0, f64::INFINITY, f64::INFINITY); n + 1];
         for &(s, t, l) in &g.edges {
-            let last = position[s as usize].max(position[t as usize]);
+            let first = position[s as usize].min(position[t as usize]);
             let least = c.edge_least_g[l as usize];
             let del = c.edge_del[l as usize];
-            for entry in &mut g_edges[..=last] {
+            for entry in &mut g_inner[..=first] {
                 entry.0 += 1;
                 entry.1 += least;
                 entry.2 = entry.2.min(del - least);
                 entry.3 = entry.3.min(del);
             }
+        }
+        let m = h.len();
+        let mut cross = vec![0.0; (n + 1) * n * (m + 1)];
+        let mut insert = vec![0.0; (n + 1) * m];
+        for u in 0..n {
+            let lu = g.labels[u];
+            for v in 0..m {
+                cross[u * (m + 1) + v] = c.node_sub(lu, h.labels[v]);
+            }
+            cross[u * (m + 1) + m] = c.node_del(lu);
+        }
+        for v in 0..m {
+            insert[v] = c.node_ins(h.labels[v]);
         }
         Search {
             c,
@@ -651,10 +753,12 @@ impl<'a> Search<'a> {
             h,
             order,
             forced,
+            cross,
+            insert,
             image: [DELETED; EXACT_MAX_NODES],
             used: [false; EXACT_MAX_NODES],
             free_h: &pins.free_h,
-            g_edges,
+            g_inner,
             best,
             visited: 0,
             stop,
@@ -666,22 +770,44 @@ impl<'a> Search<'a> {
         Ok(self.best)
     }
 
-    /// The cost of mapping `order[d]` to `v` (a node of H or [`DELETED`]): its node operation
-    /// and the edge slots between it and the nodes mapped before it.
+    /// The cost of mapping node `u` of G to `v` (a node of H or [`DELETED`]) given the nodes
+    /// mapped before depth `d`: its node operation and the edge slots between it and them.
     #[inline]
-    fn step_cost(&self, d: usize, v: u32) -> f64 {
+    fn cross(&self, d: usize, u: u32, v: u32) -> f64 {
+        let (n, m) = (self.g.len(), self.h.len());
+        let column = if v == DELETED { m } else { v as usize };
+        self.cross[(d * n + u as usize) * (m + 1) + column]
+    }
+
+    /// The cost of inserting node `v` of H given the nodes mapped before depth `d`: the node
+    /// and its edges to their images.
+    #[inline]
+    fn insert_cross(&self, d: usize, v: u32) -> f64 {
+        self.insert[d * self.h.len() + v as usize]
+    }
+
+    /// Level `d + 1` of the cross and insertion costs from level `d`, `order[d]` being mapped
+    /// to `image[d]`: the nodes not mapped yet add their slots with it.
+    fn advance(&mut self, d: usize) {
         let (c, g, h) = (self.c, self.g, self.h);
-        let u = self.order[d];
-        let mut cost = if v == DELETED {
-            c.node_del(g.labels[u as usize])
-        } else {
-            c.node_sub(g.labels[u as usize], h.labels[v as usize])
-        };
-        for e in 0..d {
-            let (w, x) = (self.order[e], self.image[e]);
-            cost += c.edge(g.edge(u, w), h.edge(v, x)) + c.edge(g.edge(w, u), h.edge(x, v));
+        let (n, m) = (g.len(), h.len());
+        let (w, x) = (self.order[d], self.image[d]);
+        let (done, rest) = self.cross.split_at_mut((d + 1) * n * (m + 1));
+        let here = &done[d * n * (m + 1)..];
+        for &u in &self.order[d + 1..] {
+            let (gu_w, gw_u) = (g.edge(u, w), g.edge(w, u));
+            let row = u as usize * (m + 1);
+            for v in 0..m as u32 {
+                let slot = c.edge(gu_w, h.edge(v, x)) + c.edge(gw_u, h.edge(x, v));
+                rest[row + v as usize] = here[row + v as usize] + slot;
+            }
+            rest[row + m] = here[row + m] + c.edge(gu_w, NO_EDGE) + c.edge(gw_u, NO_EDGE);
         }
-        cost
+        let (done, rest) = self.insert.split_at_mut((d + 1) * m);
+        let here = &done[d * m..];
+        for v in 0..m as u32 {
+            rest[v as usize] = here[v as usize] + c.edge(NO_EDGE, h.edge(v, x)) + c.edge(NO_EDGE, h.edge(x, v));
+        }
     }
 
     /// What a complete map still costs: the free nodes of H not used, and H's edges at them.
@@ -701,46 +827,65 @@ impl<'a> Search<'a> {
         cost
     }
 
-    /// A lower bound on what the nodes from depth `d` on (all free) and the rest of H cost.
-    fn lower_bound(&self, d: usize) -> f64 {
-        let (c, g, h) = (self.c, self.g, self.h);
-        // Nodes.
-        let rg = self.order.len() - d;
-        let mut rh = 0usize;
-        let (mut sum_h, mut surplus_h, mut least_ins) = (0.0, f64::INFINITY, f64::INFINITY);
+    /// A lower bound on what the nodes from depth `d` on (all free) and the rest of H cost,
+    /// and the costs of mapping `order[d]` to each free node of H or deleting it (`options`,
+    /// returning how many).
+    ///
+    /// What remains splits into disjoint parts: each remaining node of G with its edge slots
+    /// to the nodes already mapped (its *cross* cost, known once its image is chosen); each
+    /// node of H left to insert with its edges to the images; and the *inner* edges, between
+    /// two remaining nodes of G or two unused nodes of H, which can only meet each other.
+    fn bound_and_options(&self, d: usize, options: &mut [(f64, u32); EXACT_MAX_NODES + 1]) -> (f64, usize) {
+        let (c, h) = (self.c, self.h);
+        let mut unused = [0u32; EXACT_MAX_NODES];
+        let mut rh = 0;
         for &v in self.free_h {
-            if self.used[v as usize] {
-                continue;
+            if !self.used[v as usize] {
+                unused[rh] = v;
+                rh += 1;
             }
-            rh += 1;
-            let lv = h.labels[v as usize];
-            let mut least = c.node_ins(lv);
-            for &u in &self.order[d..] {
-                least = least.min(c.node_sub(g.labels[u as usize], lv));
-            }
-            sum_h += least;
-            surplus_h = surplus_h.min(c.node_ins(lv) - least);
-            least_ins = least_ins.min(c.node_ins(lv));
         }
+        let unused = &unused[..rh];
+        let mut ins = [0.0f64; EXACT_MAX_NODES];
+        let mut least_h = [0.0f64; EXACT_MAX_NODES];
+        for (k, &v) in unused.iter().enumerate() {
+            ins[k] = self.insert_cross(d, v);
+            least_h[k] = ins[k];
+        }
+        let rg = self.order.len() - d;
         let (mut sum_g, mut surplus_g, mut least_del) = (0.0, f64::INFINITY, f64::INFINITY);
-        for &u in &self.order[d..] {
-            let lu = g.labels[u as usize];
-            let mut least = c.node_del(lu);
-            for &v in self.free_h {
-                if !self.used[v as usize] {
-                    least = least.min(c.node_sub(lu, h.labels[v as usize]));
+        let mut n_options = 0;
+        for (i, &u) in self.order[d..].iter().enumerate() {
+            let del = self.cross(d, u, DELETED);
+            let mut least = del;
+            for (k, &v) in unused.iter().enumerate() {
+                let x = self.cross(d, u, v);
+                least = least.min(x);
+                least_h[k] = least_h[k].min(x);
+                if i == 0 {
+                    options[k] = (x, v);
                 }
             }
+            if i == 0 {
+                options[rh] = (del, DELETED);
+                n_options = rh + 1;
+            }
             sum_g += least;
-            surplus_g = surplus_g.min(c.node_del(lu) - least);
-            least_del = least_del.min(c.node_del(lu));
+            surplus_g = surplus_g.min(del - least);
+            least_del = least_del.min(del);
+        }
+        let (mut sum_h, mut surplus_h, mut least_ins) = (0.0, f64::INFINITY, f64::INFINITY);
+        for k in 0..rh {
+            sum_h += least_h[k];
+            surplus_h = surplus_h.min(ins[k] - least_h[k]);
+            least_ins = least_ins.min(ins[k]);
         }
         let nodes = one_sided(rg, rh, sum_g, surplus_g, least_ins).max(one_sided(rh, rg, sum_h, surplus_h, least_del));
-        // Edges.
-        let (eg, sum_eg, surplus_eg, least_edel) = self.g_edges[d];
+        // Inner edges.
+        let (eg, sum_eg, surplus_eg, least_edel) = self.g_inner[d];
         let (mut eh, mut sum_eh, mut surplus_eh, mut least_eins) = (0usize, 0.0, f64::INFINITY, f64::INFINITY);
         for &(x, y, l) in &h.edges {
-            if !self.used[x as usize] || !self.used[y as usize] {
+            if !self.used[x as usize] && !self.used[y as usize] {
                 eh += 1;
                 let least = c.edge_least_h[l as usize];
                 sum_eh += least;
@@ -750,7 +895,7 @@ impl<'a> Search<'a> {
         }
         let edges =
             one_sided(eg, eh, sum_eg, surplus_eg, least_eins).max(one_sided(eh, eg, sum_eh, surplus_eh, least_edel));
-        nodes + edges
+        (nodes + edges, n_options)
     }
 
     fn dfs(&mut self, d: usize, cost: f64) -> Result<()> {
@@ -767,26 +912,19 @@ impl<'a> Search<'a> {
         }
         let pinned = self.forced[d];
         if pinned != DELETED {
-            let step = self.step_cost(d, pinned);
+            let step = self.cross(d, self.order[d], pinned);
             self.image[d] = pinned;
             self.used[pinned as usize] = true;
+            self.advance(d);
             self.dfs(d + 1, cost + step)?;
             self.used[pinned as usize] = false;
             return Ok(());
         }
-        if cost + self.lower_bound(d) >= self.best {
+        let mut options = [(0.0f64, DELETED); EXACT_MAX_NODES + 1];
+        let (bound, k) = self.bound_and_options(d, &mut options);
+        if cost + bound >= self.best {
             return Ok(());
         }
-        let mut options = [(0.0f64, DELETED); EXACT_MAX_NODES + 1];
-        let mut k = 0;
-        for &v in self.free_h {
-            if !self.used[v as usize] {
-                options[k] = (self.step_cost(d, v), v);
-                k += 1;
-            }
-        }
-        options[k] = (self.step_cost(d, DELETED), DELETED);
-        k += 1;
         let options = &mut options[..k];
         options.sort_unstable_by(|a, b| a.0.total_cmp(&b.0));
         for &(step, v) in options.iter() {
@@ -797,6 +935,7 @@ impl<'a> Search<'a> {
             if v != DELETED {
                 self.used[v as usize] = true;
             }
+            self.advance(d);
             self.dfs(d + 1, cost + step)?;
             if v != DELETED {
                 self.used[v as usize] = false;

@@ -406,8 +406,9 @@ fn missing_cells_count_as_empty() {
         cells: vec![one.cells[0].clone(), one.cells[0].clone()],
     };
     let d = distance(&c, &one, &two, Method::Exact, &Stop::never()).unwrap();
-    // The second cell inserted: two nodes and an edge.
+    // The second cell inserted: two nodes and an edge; the normaliser: both cells of `two`
+    // and the cell of `one` deleted or inserted whole.
     assert_eq!(d.distance, 3.0);
-    assert_eq!(d.dmax, 3.0);
-    assert_eq!(d.similarity(), 0.0);
+    assert_eq!(d.dmax, 9.0);
+    assert_eq!(d.similarity(), 1.0 - 3.0 / 9.0);
 }

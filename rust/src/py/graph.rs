@@ -15,6 +15,9 @@ use crate::graph::{self, Cell, GraphArch, GraphCosts, MatrixJob, Method, Values,
 use crate::matrix::Element;
 use crate::threads;
 
+// The Python signatures below spell the default exact limit out (PyO3 renders no constants).
+const _: () = assert!(graph::DEFAULT_EXACT_LIMIT == 12);
+
 /// Pairs per block of a matrix (Ctrl-C and progress between blocks).
 const BLOCK_PAIRS: usize = 1 << 18;
 /// Up to this many pairs a matrix is computed on the calling thread, without a pool.
@@ -173,7 +176,7 @@ fn get(batch: &PyGraphBatch, i: usize) -> PyResult<&GraphArch> {
 
 /// The edit distance of `a[i]` and `b[j]`: (distance, dmax, exact).
 #[pyfunction]
-#[pyo3(signature = (costs, a, i, b, j, method="auto", exact_limit=graph::DEFAULT_EXACT_LIMIT))]
+#[pyo3(signature = (costs, a, i, b, j, method="auto", exact_limit=12))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn graph_distance(
     py: Python<'_>,
@@ -251,7 +254,7 @@ fn run_matrix<'py, T: Element + numpy::Element>(
 /// distances, full or condensed, float64 or float32. Returns (array, number of pairs whose
 /// value comes from the bounded method).
 #[pyfunction]
-#[pyo3(signature = (costs, rows, cols=None, *, values="similarity", method="auto", exact_limit=graph::DEFAULT_EXACT_LIMIT, float32=false, condensed=false, n_threads=None, progress=None))]
+#[pyo3(signature = (costs, rows, cols=None, *, values="similarity", method="auto", exact_limit=12, float32=false, condensed=false, n_threads=None, progress=None))]
 #[allow(clippy::too_many_arguments)]
 pub(crate) fn graph_matrix<'py>(
     py: Python<'py>,
