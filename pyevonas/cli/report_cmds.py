@@ -13,7 +13,8 @@ from rich.text import Text
 from pyevonas.cli._app import app
 from pyevonas.cli._common import ARCH_FORMS, console, console_err, echo_json, examples, read_arch
 from pyevonas.errors import ConfigError
-from pyevonas.metric import DIVERSITY_KINDS, align, resolve_scoring
+from pyevonas.metric import DIVERSITY_KINDS, align, compiled, resolve_scoring
+from pyevonas.metric.hybrid import cell_columns
 from pyevonas.report.figures import gene_colour, text_colour
 from pyevonas.report.html import write_report
 from pyevonas.runs.importer import import_run
@@ -189,7 +190,9 @@ def align_cmd(
 ) -> None:
     """Align two architectures and print the alignment, one colour per gene type."""
 
-    al = align(read_arch(a, schema), read_arch(b, schema), schema=schema)
+    arch_a, arch_b = read_arch(a, schema), read_arch(b, schema)
+    al = align(arch_a, arch_b, schema=schema)
+    cells = cell_columns(compiled(schema), al.flat_pairs, al.column_scores, arch_a, arch_b)
     if as_json:
         echo_json(
             {
@@ -199,10 +202,17 @@ def align_cmd(
                 "score": al.score,
                 "similarity": al.similarity,
                 "schema": schema,
+                **({"cell_columns": cells} if cells else {}),
             }
         )
         return
     console.print(render_alignment(al, resolve_scoring(schema).gene_names()), highlight=False)
+    for col in cells:
+        console.print(
+            f"column {col['column'] + 1}: cell genes {col['letters'][0]}{col['a'] + 1} ~ {col['letters'][1]}"
+            f"{col['b'] + 1}: score {col['score']:.4g}, cell similarity {col['cell_similarity']:.3f}",
+            highlight=False,
+        )
 
 
 __all__ = ["align_cmd", "default_output", "import_cmd", "render_alignment", "report_cmd"]

@@ -24,8 +24,9 @@ import numpy as np
 from pyevonas import _core
 from pyevonas.metric._args import check_threads, wants_float32
 from pyevonas.metric._compiled import COMPILED_BY_NAME, KITS_BY_NAME, Arch, CompiledScoring, Gene, compiled, file_entry
-from pyevonas.metric.graph_api import graph_nearest, graph_similarity, graph_similarity_matrix, is_graph_input
+from pyevonas.metric.graph_api import graph_nearest, graph_similarity, graph_similarity_matrix, is_graph_input, top_k
 from pyevonas.metric.graphs import looks_like_graph
+from pyevonas.metric.hybrid import any_hybrid, cell_layers, hybrid_matrix, hybrid_similarity, hybrid_traced, is_hybrid
 from pyevonas.metric.schema import BUILTIN_SCHEMAS, Scoring
 
 SchemaArg = str | Path | Scoring | dict[str, Any]
@@ -55,11 +56,16 @@ def _similarity(a: Arch, b: Arch, schema: SchemaArg = "default") -> float:
     if c is None:
         if isinstance(schema, (str, Path)) and schema not in BUILTIN_SCHEMAS:
             key, c = file_entry(schema)
-            if key is not None:
+            if key is not None and not cell_layers(c):
                 _core.remember_file(key, c.kit)  # the next call with this file version stays in Rust
         else:
             c = compiled(schema)
-    if schema.__class__ is Scoring:
+    if cell_layers(c):
+        # A schema with cell genes never gets the Rust fast lane (which would score cell genes
+        # without their cells): every call comes here.
+        if is_hybrid(c, a) or is_hybrid(c, b):
+            return hybrid_similarity(c, a, b)
+    elif schema.__class__ is Scoring:
         _core.remember_schema(schema, c.kit)
     return c.similarity(a, b)
 
@@ -124,6 +130,10 @@ def similarity_matrix(
     n_threads = check_threads(n_threads)
     if others is not None and condensed:
         raise ValueError("condensed=True needs others=None (a condensed matrix is one population's upper triangle)")
+    if any_hybrid(c, archs) or (others is not None and any_hybrid(c, others)):
+        if condensed:
+            raise ValueError("condensed=True is not available for chains with cell genes; use the full matrix")
+        return hybrid_matrix(c, archs, others, float32=f32, progress=progress)
     split = None if others is None else len(archs)
     everything = archs if others is None else list(archs) + list(others)
     # Plain chromosomes: encoded, and small work computed, in one call.
@@ -209,6 +219,8 @@ def nearest(
             progress=progress,
         )
     c = compiled(schema)
+    if any_hybrid(c, archs) or (others is not None and any_hybrid(c, others)):
+        return top_k(hybrid_matrix(c, archs, others, progress=progress), k, exclude_self=others is None)
     if others is None:
         return c.population(archs).nearest(k, n_threads=check_threads(n_threads), progress=progress)
     pop = c.population(list(archs) + list(others), len(archs))
@@ -298,6 +310,8 @@ def align(a: Arch, b: Arch, schema: SchemaArg = "default") -> Alignment:
     c = COMPILED_BY_NAME.get(schema) if schema.__class__ is str else _cached(schema)
     if c is None:
         c = compiled(schema)
+    if is_hybrid(c, a) or is_hybrid(c, b):
+        return Alignment._of(hybrid_traced(c, a, b), lambda: (c.genes(a), c.genes(b)))
     traced = c.traced_fast(a, b)
     if traced is None:
         traced = c.traced(a, b)

@@ -44,8 +44,10 @@ from pyevonas.metric.graph_api import (
     as_graphs,
     costs_for,
     is_graph_input,
+    top_k,
 )
 from pyevonas.metric.graph_costs import GraphCosts
+from pyevonas.metric.hybrid import cell_layers, encode, hybrid_matrix
 from pyevonas.metric.schema import Scoring
 
 #: What an archive holds: chains (chromosomes, text notation) or graph architectures.
@@ -75,6 +77,8 @@ class Archive:
         if isinstance(schema, GraphCosts) or (isinstance(schema, str) and schema in BUILTIN_GRAPH_COSTS):
             self._graphs = GraphMembers(costs_for(schema, ()))
         self._compiled = compiled(schema if self._graphs is None else "default")
+        #: A schema with cell genes: members kept as given, queries through the hybrid path.
+        self._hybrid = bool(cell_layers(self._compiled))
         self._core = _core.Archive(self._compiled.table)
         self._members: list[Any] = []
         self._adding = threading.Lock()  # keeps the members' order that of the core's ids
@@ -129,6 +133,12 @@ class Archive:
                 graphs.add(as_graphs(archs))
                 self._members.extend(archs)
                 return np.arange(start, start + len(archs), dtype=np.int64)
+            if self._hybrid:
+                for i, arch in enumerate(archs):  # the same errors as a query's, nothing added
+                    encode(self._compiled, arch, f"architecture {i}")
+                start = len(self._members)
+                self._members.extend(archs)
+                return np.arange(start, start + len(archs), dtype=np.int64)
             # Plain chromosomes are encoded and added in one call; anything else is encoded
             # by the validating path first (which raises the precise error, nothing added).
             added = self._core.add_plain(self._compiled.encoder, archs)
@@ -152,6 +162,11 @@ class Archive:
         f32 = wants_float32(dtype)
         if self._graphs is not None:
             return self._graphs.matrix(as_graphs(_as_list(archs)), f32, check_threads(n_threads), progress)
+        if self._hybrid:
+            queries = _as_list(archs)
+            if not self._members:
+                return np.zeros((len(queries), 0), dtype=np.float32 if f32 else np.float64)
+            return hybrid_matrix(self._compiled, queries, self._members, float32=f32, progress=progress)
         codes, params, offsets = self._compiled.encode(_as_list(archs))
         return self._core.matrix(codes, params, offsets, f32, check_threads(n_threads), progress)
 
@@ -172,11 +187,8 @@ class Archive:
         """
         if k < 0:
             raise ValueError(f"k must be >= 0, got {k}")
-        if self._graphs is not None:
-            m = self.similarity_matrix(archs, n_threads=n_threads, progress=progress)
-            k = min(k, m.shape[1])
-            order = np.lexsort((np.broadcast_to(np.arange(m.shape[1]), m.shape), -m), axis=1)[:, :k]
-            return order.astype(np.int64), np.take_along_axis(m, order, axis=1)
+        if self._graphs is not None or self._hybrid:
+            return top_k(self.similarity_matrix(archs, n_threads=n_threads, progress=progress), k, exclude_self=False)
         codes, params, offsets = self._compiled.encode(_as_list(archs))
         return self._core.nearest(codes, params, offsets, k, check_threads(n_threads), progress)
 
@@ -198,6 +210,9 @@ class Archive:
         if not self._members:
             if self._graphs is not None or is_graph_input(archs):
                 as_graphs(archs)  # the same errors as against a full archive
+            elif self._hybrid:
+                for i, arch in enumerate(archs):
+                    encode(self._compiled, arch, f"architecture {i}")
             else:
                 self._compiled.encode(archs)  # the same errors as against a full archive
             return np.ones(len(archs), dtype=np.float64)

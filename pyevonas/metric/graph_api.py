@@ -378,12 +378,17 @@ def graph_nearest(
     m = graph_similarity_matrix(
         archs, others, costs, method=method, exact_limit=exact_limit, n_threads=n_threads, progress=progress
     )
-    n_rows, n_cols = m.shape
-    if others is None:
+    return top_k(m, k, exclude_self=others is None)
+
+
+def top_k(m: np.ndarray, k: int, *, exclude_self: bool) -> tuple[np.ndarray, np.ndarray]:
+    """The k largest similarities of each row of ``m``, most similar first, ties by lower column
+    (as :func:`pyevonas.nearest` orders them); ``exclude_self`` leaves out the diagonal."""
+    if exclude_self:
         m = m.copy()
         np.fill_diagonal(m, -np.inf)
-    k = min(k, n_cols - (1 if others is None else 0))
-    order = np.lexsort((np.broadcast_to(np.arange(n_cols), m.shape), -m), axis=1)[:, :k]
+    k = min(k, m.shape[1] - (1 if exclude_self else 0))
+    order = np.lexsort((np.broadcast_to(np.arange(m.shape[1]), m.shape), -m), axis=1)[:, :k]
     return order.astype(np.int64), np.take_along_axis(m, order, axis=1)
 
 
@@ -404,4 +409,5 @@ __all__ = [
     "graph_similarity",
     "graph_similarity_matrix",
     "is_graph_input",
+    "top_k",
 ]

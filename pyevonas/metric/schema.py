@@ -76,6 +76,12 @@ class GeneType(BaseModel):
         description="Parameters that count, with their ranges, in text-notation order.",
     )
     mismatch: float = Field(description="Score of this gene (as the first) against a gene type it has no rule with.")
+    cell: bool | None = Field(
+        default=None,
+        description="true: a cell gene: its layer dict holds a cell or graph architecture under 'cell' (a DAG, "
+        "NAS-Bench-201/101 cell or DARTS genotype), and two cell genes score "
+        "mismatch + (rule base - mismatch) * graph similarity of their cells (the hybrid chain of cells).",
+    )
 
 
 class Term(BaseModel):
@@ -396,6 +402,10 @@ def _gene_problems(s: Scoring) -> list[str]:
                 problems.append(f"genes[{i}].params.{p}: min {r.min} is greater than max {r.max}")
         if g.layer in s.ignore_layers:
             problems.append(f"genes[{i}].layer: {g.layer!r} is also listed in ignore_layers")
+        if g.cell and g.params:
+            problems.append(
+                f"genes[{i}].params: a cell gene has no parameters (its cell is compared by graph similarity)"
+            )
     return problems
 
 

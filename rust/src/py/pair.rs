@@ -128,7 +128,7 @@ fn pair_on_pool<R: Send>(
 }
 
 /// Flat (i, j) per column, -1 on the side of a gap: small ints, no tuple per column.
-fn flat_pairs(ops: &[Op]) -> Vec<i64> {
+pub(crate) fn flat_pairs(ops: &[Op]) -> Vec<i64> {
     ops.iter()
         .flat_map(|op| match *op {
             Op::Match { i, j } => [i as i64, j as i64],
