@@ -21,13 +21,16 @@ Every figure comes from one run, and the baselines are measured in that run on t
   given costs that let a pinned node substitute only for its partner (anything else, deleting or
   inserting it, costs 1e6), so both compute the same distance, and the values are compared.
   pyevonas is timed per call (``graph_edit_distance``, the graphs parsed beforehand: Python's
-  part included) and as a matrix of the same graphs on one thread.
+  part included) and as a matrix on one thread (the pairs' first graphs against their second:
+  N x N pairs, the diagonal being the N pairs, whose values are checked too).
 * **Exact against bounded**: random cells of 10, 12, 14 and 16 nodes (``input``, ops drawn from
   NAS-Bench-101's three, ``output``; connected, about 1.3 edges per node, as NAS-Bench-101's 9
   edges on 7 nodes), ``nb101`` costs. The core's time per pair (``_core.graph_distance`` on arrays
   built beforehand: without it, the bounded method's fraction of a millisecond would be mostly
-  Python) for ``method="exact"`` and ``"bounded"``, the distances, and bounded / exact. Exact
-  searches above 12 nodes are cut at ``--pair-limit`` seconds a pair (counted, not hidden).
+  Python) for ``method="exact"`` and ``"bounded"``, bounded / exact, and how much lower the
+  bounded similarity is. Exact searches above 12 nodes are cut at ``--pair-limit`` seconds a pair
+  (counted, not hidden). The same on 200 pairs each of NB201 cells, NB101 cells and DARTS
+  genotypes under their own built-in costs.
 
 The JSON holds the machine, the date, the load average at start and end, the thread settings
 and, under ``targets``, each target next to its measurement.
@@ -86,6 +89,7 @@ FULL: dict[str, Any] = {
     "nx_nb101": 50,
     "sizes": (10, 12, 14, 16),
     "pairs": {10: 200, 12: 200, 14: 50, 16: 20},
+    "format_pairs": 200,
 }
 QUICK: dict[str, Any] = {
     "nb201_sample": 200,
@@ -97,6 +101,7 @@ QUICK: dict[str, Any] = {
     "nx_nb101": 2,
     "sizes": (8, 10),
     "pairs": {8: 4, 10: 4},
+    "format_pairs": 4,
 }
 
 
@@ -367,60 +372,96 @@ def time_limit(seconds: float | None) -> Iterator[None]:
         signal.signal(signal.SIGALRM, previous)
 
 
-def timed_distance(c: _Compiled, i: int, j: int, method: str, limit: float | None) -> tuple[float | None, float]:
-    """(distance or None when cut, seconds) of cells i and j in the core."""
+def timed_distance(c: _Compiled, i: int, j: int, method: str, limit: float | None) -> tuple[float | None, float, float]:
+    """(distance or None when cut, dmax, seconds) of graphs i and j in the core."""
     batch = c.batches[0]
     started = time.perf_counter()
     try:
         with time_limit(limit):
-            d, _, _ = _core.graph_distance(c.table, batch, i, batch, j, method, 12)
+            d, dmax, _ = _core.graph_distance(c.table, batch, i, batch, j, method, 12)
     except PairTimeout:
-        return None, time.perf_counter() - started
-    return d, time.perf_counter() - started
+        return None, 0.0, time.perf_counter() - started
+    return d, dmax, time.perf_counter() - started
 
 
-def exact_vs_bounded(nodes: int, n_pairs: int, rng: np.random.Generator, pair_limit: float) -> dict[str, Any]:
-    """Per-pair core times and distances of the exact and bounded methods on random cells."""
-    graphs = [parse_graph(random_cell(nodes, rng)) for _ in range(2 * n_pairs)]
-    costs = GraphCosts.builtin("nb101")
+def compare_methods(graphs: Sequence[GraphArch], costs: GraphCosts, pair_limit: float | None) -> dict[str, Any]:
+    """The exact and bounded methods on pairs (graphs 0 and 1, 2 and 3, ...): core time per pair,
+    distances, bounded / exact, and how much lower the bounded similarity is."""
     c = _Compiled(costs, [graphs])
     check = graph_edit_distance(graphs[0], graphs[1], costs, method="bounded")
     assert float(check) == timed_distance(c, 0, 1, "bounded", None)[0], "the core call is the public one"
-    exact_s, bounded_s, ratios, cut = [], [], [], 0
-    for k in range(n_pairs):
-        i, j = 2 * k, 2 * k + 1
-        bounded, tb = timed_distance(c, i, j, "bounded", None)
-        exact, te = timed_distance(c, i, j, "exact", pair_limit if nodes > 12 else None)
+    exact_s, bounded_s, found, cut = [], [], [], 0
+    for k in range(len(graphs) // 2):
+        bounded, dmax, tb = timed_distance(c, 2 * k, 2 * k + 1, "bounded", None)
+        exact, _, te = timed_distance(c, 2 * k, 2 * k + 1, "exact", pair_limit)
         bounded_s.append(tb)
         if exact is None:
             cut += 1
             continue
-        exact_s.append(te)
         assert bounded is not None and bounded >= exact - 1e-9, (bounded, exact)
-        if exact > 0:
-            ratios.append(bounded / exact)
+        exact_s.append(te)
+        found.append((exact, bounded, dmax))
+    values = np.array(found).reshape(-1, 3)
+    ratios = values[values[:, 0] > 0, 1] / values[values[:, 0] > 0, 0]
+    similarity_gap = (values[:, 1] - values[:, 0]) / np.maximum(values[:, 2], 1e-300)
+
+    def stat(fn: Callable[[Any], Any], xs: Any, scale: float = 1.0) -> float | None:
+        return scale * float(fn(xs)) if len(xs) else None
+
+    return {
+        "pairs": len(graphs) // 2,
+        "exact_done": len(exact_s),
+        "exact_cut_at_limit": cut,
+        "pair_limit_s": pair_limit,
+        "exact_ms_mean": stat(np.mean, exact_s, 1e3),
+        "exact_ms_median": stat(np.median, exact_s, 1e3),
+        "exact_ms_max": stat(np.max, exact_s, 1e3),
+        "bounded_ms_mean": stat(np.mean, bounded_s, 1e3),
+        "bounded_ms_max": stat(np.max, bounded_s, 1e3),
+        "bounded_over_exact_mean": stat(np.mean, ratios),
+        "bounded_over_exact_max": stat(np.max, ratios),
+        "bounded_equal_exact_share": stat(np.mean, np.isclose(values[:, 1], values[:, 0])),
+        "similarity_lower_by_mean": stat(np.mean, similarity_gap),
+        "similarity_lower_by_max": stat(np.max, similarity_gap),
+    }
+
+
+def _show_methods(label: str, row: dict[str, Any]) -> None:
+    nan = float("nan")
+    print(
+        f"  {label:>9}: exact {row['exact_ms_mean'] or nan:9.3f} ms/pair (max {row['exact_ms_max'] or nan:.1f}, "
+        f"{row['exact_cut_at_limit']} cut), bounded {row['bounded_ms_mean']:.3f} ms/pair, bounded/exact "
+        f"{row['bounded_over_exact_mean'] or nan:.3f}, equal {row['bounded_equal_exact_share'] or nan:.0%}"
+    )
+
+
+def exact_vs_bounded(nodes: int, n_pairs: int, rng: np.random.Generator, pair_limit: float) -> dict[str, Any]:
+    """``compare_methods`` on random cells of ``nodes`` nodes under ``nb101`` costs; exact searches
+    above 12 nodes cut at ``pair_limit`` seconds."""
+    graphs = [parse_graph(random_cell(nodes, rng)) for _ in range(2 * n_pairs)]
     row = {
         "nodes": nodes,
         "edges_mean": float(np.mean([len(g.cells[0].edges) for g in graphs])),
-        "pairs": n_pairs,
-        "exact_done": len(exact_s),
-        "exact_cut_at_limit": cut,
-        "pair_limit_s": pair_limit if nodes > 12 else None,
-        "exact_ms_mean": 1e3 * float(np.mean(exact_s)) if exact_s else None,
-        "exact_ms_median": 1e3 * float(np.median(exact_s)) if exact_s else None,
-        "exact_ms_max": 1e3 * max(exact_s) if exact_s else None,
-        "bounded_ms_mean": 1e3 * float(np.mean(bounded_s)),
-        "bounded_ms_max": 1e3 * max(bounded_s),
-        "bounded_over_exact_mean": float(np.mean(ratios)) if ratios else None,
-        "bounded_over_exact_max": float(np.max(ratios)) if ratios else None,
-        "bounded_equal_exact_share": float(np.mean(np.isclose(ratios, 1.0))) if ratios else None,
+        **compare_methods(graphs, GraphCosts.builtin("nb101"), pair_limit if nodes > 12 else None),
     }
-    print(
-        f"  {nodes:>2} nodes: exact {row['exact_ms_mean'] or float('nan'):9.2f} ms/pair "
-        f"(max {row['exact_ms_max'] or float('nan'):.1f}, {cut} cut), bounded {row['bounded_ms_mean']:.3f} ms/pair, "
-        f"bounded/exact {row['bounded_over_exact_mean'] or float('nan'):.3f}"
-    )
+    _show_methods(f"{nodes} nodes", row)
     return row
+
+
+def methods_on_formats(
+    nb201: Sequence[GraphArch], nb101: Sequence[GraphArch], n_pairs: int, rng: np.random.Generator
+) -> dict[str, Any]:
+    """``compare_methods`` on the benchmark formats, each under its built-in costs."""
+    picks = rng.choice(len(nb201), size=2 * n_pairs, replace=False)
+    darts = [parse_graph(g) for g in random_darts(2 * n_pairs, rng)]
+    rows = {
+        "nb201": compare_methods([nb201[i] for i in picks], GraphCosts.builtin("nb201"), None),
+        "nb101": compare_methods(nb101[: 2 * n_pairs], GraphCosts.builtin("nb101"), None),
+        "darts": compare_methods(darts, GraphCosts.builtin("darts"), None),
+    }
+    for name, row in rows.items():
+        _show_methods(name, row)
+    return rows
 
 
 # ---------------------------------------------------------------------- the run
@@ -509,8 +550,9 @@ def run(settings: dict[str, Any], threads: Sequence[int], pair_limit: float) -> 
     print("networkx's exact graph_edit_distance against pyevonas, same pairs, unit costs, pins kept:")
     doc["networkx"] = _networkx_section(parsed, nb101, settings, rng)
 
-    print("exact against bounded (nb101 costs, core time per pair, 1 thread):")
+    print("exact against bounded (core time per pair, 1 thread; random cells under nb101 costs, then the formats):")
     doc["exact_vs_bounded"] = [exact_vs_bounded(n, settings["pairs"][n], rng, pair_limit) for n in settings["sizes"]]
+    doc["exact_vs_bounded_formats"] = methods_on_formats(parsed, nb101, settings["format_pairs"], rng)
     doc["targets"] = targets(doc)
     doc["finished"] = now_utc()
     doc["load_average_end"] = list(os.getloadavg())
