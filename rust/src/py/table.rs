@@ -13,6 +13,9 @@ use crate::align::{Aligner, Gaps};
 use crate::genes::GeneCache;
 use crate::score::{LowerBound, ScoreTable, Term};
 
+/// `align_dense`'s answer: (pairs flattened, column scores) when traced, and the raw score.
+type DenseAlignment = (Option<Vec<i64>>, Option<Vec<f64>>, f64);
+
 /// The compiled schema (immutable) with the growing dictionary of the genes it has met.
 #[pyclass(frozen, name = "ScoreTable", module = "pyevonas._core")]
 pub(crate) struct PyScoreTable {
@@ -158,11 +161,7 @@ impl PyScoreTable {
     /// Global alignment (the schema's gaps) of two sequences given their substitution matrix
     /// `sub` (`m x n`): with `traced`, (pairs flattened with -1 for gaps, column scores, score),
     /// else (None, None, score). Runs on the calling thread.
-    fn align_dense(
-        &self,
-        sub: PyReadonlyArray2<'_, f64>,
-        traced: bool,
-    ) -> PyResult<(Option<Vec<i64>>, Option<Vec<f64>>, f64)> {
+    fn align_dense(&self, sub: PyReadonlyArray2<'_, f64>, traced: bool) -> PyResult<DenseAlignment> {
         let s = sub.as_array();
         let (m, n) = (s.shape()[0], s.shape()[1]);
         if m == 0 || n == 0 {
