@@ -26,6 +26,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from pyevonas.errors import GraphError
+from pyevonas.metric._graph_canonical import canonical_cell, canonical_text
 from pyevonas.metric._graph_cells import (
     DARTS_OPS,
     GRAPH_FORMATS,
@@ -102,6 +103,40 @@ def parse_graph(obj: Any, format: str = "auto", *, where: str = "graph") -> Grap
     return read_dag(obj, f"{at}dag")
 
 
+def canonical_key(obj: Any, format: str = "auto", *, where: str = "graph") -> str:
+    """One text for a graph architecture and every isomorphic copy of it.
+
+    Two cells are isomorphic when renumbering their inner nodes (all but the pinned inputs and
+    outputs, which keep their places) maps one onto the other with every node label (op and
+    params) and edge label (op) kept. The key is the compact dag JSON of the smallest such
+    renumbering (:meth:`GraphArch.to_json` of it reads back with :func:`parse_graph`); the format
+    the graph was read from is left out, so a NAS-Bench-201 string and the same cell as a dag give
+    the same key. A NAS-Bench-201 string's ``none`` edges are no edges, so they never count.
+
+    Args:
+        obj: anything :func:`parse_graph` reads.
+        format: as for :func:`parse_graph`.
+        where: names the graph in error messages.
+
+    Raises:
+        GraphError: ``obj`` is not a graph (as :func:`parse_graph`), or a cell is so symmetric that
+            more than 200,000 node orders would have to be compared (never for cells of up to ~10
+            nodes with distinct structure).
+
+    Example:
+        Nodes 1 and 2 swapped (no edge between them): the same cell.
+
+        >>> a = "|nor_conv_3x3~0|+|skip_connect~0|none~1|+|none~0|none~1|avg_pool_3x3~2|"
+        >>> b = "|skip_connect~0|+|nor_conv_3x3~0|none~1|+|none~0|avg_pool_3x3~1|none~2|"
+        >>> canonical_key(a) == canonical_key(b)
+        True
+        >>> canonical_key(a)
+        '{"nodes":["input","node","node","output"],"edges":[[0,1,"nor_conv_3x3"],[0,2,"skip_connect"],[2,3,"avg_pool_3x3"]],"inputs":[0],"outputs":[3]}'
+    """
+    g = parse_graph(obj, format, where=where)
+    return canonical_text(g, where)
+
+
 # ---------------------------------------------------------------------- detection and messages
 def _mapping_format(obj: Mapping[Any, Any]) -> str | None:
     if "matrix" in obj and "ops" in obj:
@@ -149,6 +184,8 @@ __all__ = [
     "GraphArch",
     "Node",
     "ParamValue",
+    "canonical_cell",
+    "canonical_key",
     "looks_like_graph",
     "parse_graph",
 ]
