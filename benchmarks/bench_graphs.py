@@ -251,6 +251,8 @@ def full_nb201_child(n_threads: int, n: int) -> dict[str, Any]:
         "rss_before_call_mb": rss_before,
         "peak_rss_mb": peak,
         "checked_pairs_max_error": worst,
+        "similarity_min": float(m.min()),
+        "similarity_median": float(np.median(m)),
     }
 
 
