@@ -34,8 +34,10 @@ from typing import Any, TypeVar, overload
 
 from torch import nn
 
-from pyevonas.errors import TrainingError
+from pyevonas.errors import GraphError, TrainingError
 from pyevonas.metric import parse_arch
+from pyevonas.metric.graphs import parse_graph
+from pyevonas.training.cells import CellModule, ReductionBlock, reduction_shape
 from pyevonas.training.layers import (
     KERAS_BN_EPS,
     ChainModel,
@@ -334,6 +336,31 @@ def _build_dense(gene: Mapping[str, Any], in_shape: Shape) -> tuple[nn.Module, S
     lin = linear(features, units)
     module: nn.Module = nn.Sequential(lin, nn.ReLU()) if activation == "relu" else lin
     return module, (units,)
+
+
+@register_layer("cell")
+def _build_cell(gene: Mapping[str, Any], in_shape: Shape) -> tuple[nn.Module, Shape]:
+    """A cell gene: its cell (anything ``parse_graph`` reads) on the input's channels, shape kept."""
+    channels, _, _ = _need_map(in_shape)
+    if "cell" not in gene:
+        raise ValueError("a cell gene holds its cell under 'cell'")
+    try:
+        graph = parse_graph(gene["cell"], where="")
+    except GraphError as exc:
+        raise ValueError(f"cell: {exc}") from None
+    if len(graph.cells) != 1:
+        raise ValueError(
+            f"a cell gene builds one cell, this graph has {len(graph.cells)} ({', '.join(graph.cell_names)})"
+        )
+    return CellModule(graph.cells[0], channels), in_shape
+
+
+@register_layer("RED_2D")
+def _build_reduction(gene: Mapping[str, Any], in_shape: Shape) -> tuple[nn.Module, Shape]:
+    """NAS-Bench-201's residual reduction block to ``filters`` channels, every side halved."""
+    channels, _, _ = _need_map(in_shape)
+    filters = _param(gene, "filters")
+    return ReductionBlock(channels, filters), reduction_shape(in_shape, filters)
 
 
 def _as_chromosome(arch: Any) -> list[dict[str, Any]]:
