@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 
 from pyevonas import _core
-from pyevonas.errors import EncodingError
+from pyevonas.errors import EncodingError, GraphError
+from pyevonas.metric.graphs import looks_like_graph
 from pyevonas.metric.schema import BUILTIN_SCHEMAS, Scoring, resolve_scoring
 
 Chromosome = list[dict[str, Any]]
@@ -200,6 +201,11 @@ class CompiledScoring:
                 genes.extend(self.genes(arch))
             except EncodingError as exc:
                 where = f"architecture {n}" if split is None or n < split else f"others[{n - split}]"
+                if looks_like_graph(arch):  # a graph among chains (graphs first go to the graph API)
+                    raise GraphError(
+                        f"{where}: expected a chain (a list of layer dicts or text notation), got a graph architecture; "
+                        "chains and graphs cannot be compared with each other"
+                    ) from None
                 raise EncodingError(f"{where}: {exc}") from None
             offsets.append(len(genes))
         codes, params = self.encode_genes(genes)
