@@ -19,6 +19,7 @@ from rich.text import Text
 from pyevonas._userfiles import UserFileError, parse_json, read_json
 from pyevonas.errors import EncodingError, PyevonasError
 from pyevonas.metric.encode import parse_arch
+from pyevonas.metric.graphs import GraphArch, looks_like_graph, parse_graph
 
 console = Console()
 console_err = Console(stderr=True)
@@ -118,22 +119,62 @@ def read_arch(spec: str, schema: Any = "default") -> list[dict[str, Any]]:
         EncodingError: the JSON or the file cannot be read, or holds no chromosome; or the text
             notation is invalid under ``schema``.
     """
+    found = _json_argument(spec)
+    if found is None:
+        return [dict(g) for g in parse_arch(spec, schema=schema)]
+    return _chromosome(found[0], found[1])
+
+
+#: How a graph architecture may be written where a command compares graphs (see :func:`read_arch_or_graph`).
+GRAPH_FORMS = (
+    'a NAS-Bench-201 string ("|nor_conv_3x3~0|+|...|"), a DARTS Genotype(...) text, or JSON (inline or a .json '
+    "file) of a DAG, a NAS-Bench-101 cell or a DARTS genotype"
+)
+
+
+def read_arch_or_graph(spec: str, name: str, schema: Any = "default") -> list[dict[str, Any]] | GraphArch:
+    """A chain, as :func:`read_arch` reads it, or a graph architecture (:data:`GRAPH_FORMS`).
+
+    ``name`` names an inline argument in errors (a file is named by its path).
+
+    Raises:
+        EncodingError: as :func:`read_arch`; GraphError (an EncodingError) for a graph that cannot
+            be read, one line naming the problem and its place.
+    """
+    text = spec.strip()
+    if text.startswith(("|", "Genotype(")):  # never text notation: neither is a layer letter
+        return parse_graph(text, where=name)
+    found = _json_argument(spec)
+    if found is None:
+        return [dict(g) for g in parse_arch(spec, schema=schema)]
+    data, where, in_file = found
+    if looks_like_graph(data):
+        return parse_graph(data, where=where if in_file else name)
+    if isinstance(data, dict) and "chromosome" not in data:
+        raise EncodingError(
+            f"{where}: expected a chromosome (a JSON list of gene objects with a 'layer' key) or a graph "
+            "architecture (a JSON object with nodes and edges, matrix and ops, or normal and reduce)"
+        )
+    return _chromosome(data, where)
+
+
+def _json_argument(spec: str) -> tuple[Any, str, bool] | None:
+    """The JSON an argument holds inline (it starts with ``[`` or ``{``) or in its file, the name
+    errors give it, and whether it came from a file; None for anything else (the text notation)."""
     if spec.lstrip().startswith(("[", "{")):  # never text notation: [ and { are reserved there
         try:
-            data = parse_json(spec)
+            return parse_json(spec), repr(spec[:60]), False
         except UserFileError as exc:
             raise EncodingError(f"{spec[:60]!r}: {exc}") from None
-        return _chromosome(data, repr(spec[:60]))
     path = Path(spec)
     if path.suffix.lower() == ".json" or (len(spec) < 4096 and path.is_file()):
         if not path.is_file():
             raise EncodingError(f"no architecture file at {spec!r}")
         try:
-            data = read_json(path)
+            return read_json(path), spec, True
         except UserFileError as exc:
             raise EncodingError(f"cannot read architecture file {spec!r}: {exc}") from None
-        return _chromosome(data, spec)
-    return [dict(g) for g in parse_arch(spec, schema=schema)]
+    return None
 
 
 def _chromosome(data: Any, where: str) -> list[dict[str, Any]]:

@@ -4,21 +4,42 @@ from __future__ import annotations
 
 import csv
 import json
+import re
+import warnings
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
 import numpy as np
 import typer
+from rich.markup import escape
 from rich.progress import BarColumn, Progress, TimeElapsedColumn, TimeRemainingColumn
 
 from pyevonas._userfiles import UserFileError, parse_json, read_text
 from pyevonas.cli._app import app
-from pyevonas.cli._common import ARCH_FORMS, console, console_err, echo_json, examples, read_arch
+from pyevonas.cli._common import (
+    ARCH_FORMS,
+    GRAPH_FORMS,
+    console,
+    console_err,
+    echo_json,
+    examples,
+    read_arch_or_graph,
+)
 from pyevonas.cli.matrix_view import print_matrix_view
-from pyevonas.errors import EncodingError, PyevonasError
+from pyevonas.errors import EncodingError, GraphError, PyevonasError
 from pyevonas.metric import align, diversity, sequence
 from pyevonas.metric.api import similarity_matrix
+from pyevonas.metric.graph_api import (
+    DEFAULT_EXACT_LIMIT,
+    ApproximationWarning,
+    as_graphs,
+    costs_for,
+    graph_edit_distance,
+    is_graph_input,
+)
 from pyevonas.metric.graph_costs import GraphCosts, graph_costs_json_schema
+from pyevonas.metric.graphs import GraphArch
 from pyevonas.metric.schema import Scoring, json_schema, resolve_scoring
 
 schema_app = typer.Typer(
@@ -29,6 +50,14 @@ schema_app = typer.Typer(
 app.add_typer(schema_app, name="schema")
 
 SchemaOpt = Annotated[str, typer.Option("--schema", "-s", help="Scoring schema: default, paper, or a JSON file.")]
+CostsOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--costs",
+        help="Edit costs of graph architectures: unit, nb201, nb101, darts, or a JSON file "
+        "(default: the built-in set of the graphs' format; unit for DAGs or mixed formats).",
+    ),
+]
 
 
 def read_population(path: Path, generation: int | None = None) -> tuple[list[str], list[Any]]:
@@ -95,20 +124,28 @@ def _read_population(path: Path, generation: int | None) -> tuple[list[str], lis
     epilog=examples(
         'pyevonas similarity "C(32,3,1) B L M(2) g F(64)" "C(64,3,1) L g F(64)"',
         "pyevonas similarity a.json b.json --schema paper --json",
+        'pyevonas similarity "|nor_conv_3x3~0|+|none~0|skip_connect~1|+|skip_connect~0|none~1|none~2|" '
+        '"|nor_conv_1x1~0|+|none~0|skip_connect~1|+|skip_connect~0|none~1|none~2|"',
+        "pyevonas similarity darts_v1.json darts_v2.json --costs unit",
     )
 )
 def similarity(
     a: Annotated[
         str,
-        typer.Argument(help=f"First architecture: {ARCH_FORMS}."),
+        typer.Argument(help=f"First architecture: {ARCH_FORMS}; or a graph: {GRAPH_FORMS}."),
     ],
-    b: Annotated[str, typer.Argument(help="Second architecture, same forms.")],
+    b: Annotated[str, typer.Argument(help="Second architecture, same forms (a graph if the first is one).")],
     schema: SchemaOpt = "default",
+    costs: CostsOpt = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Similarity of two architectures (1 = identical)."""
+    """Similarity of two architectures (1 = identical); of two graphs, by graph edit distance."""
 
-    arch_a, arch_b = read_arch(a, schema), read_arch(b, schema)
+    arch_a, arch_b = read_arch_or_graph(a, "A", schema), read_arch_or_graph(b, "B", schema)
+    if isinstance(arch_a, GraphArch) or isinstance(arch_b, GraphArch):
+        _graph_similarity(arch_a, arch_b, costs if costs is not None else schema, as_json)
+        return
+    _refuse_costs_for_chains(costs)
     al = align(arch_a, arch_b, schema=schema)
     if as_json:
         echo_json(
@@ -126,24 +163,74 @@ def similarity(
     console.print(f"similarity [bold]{al.similarity:.6f}[/] (raw score {al.score:g})")
 
 
+def _refuse_costs_for_chains(costs: str | None) -> None:
+    if costs is not None:
+        raise typer.BadParameter(
+            "edit costs are for graph architectures; chains are scored with --schema", param_hint="--costs"
+        )
+
+
+def _graph_similarity(a: Any, b: Any, costs: str, as_json: bool) -> None:
+    """The similarity command for two graphs: edit distance, dmax, similarity, and whether it is exact."""
+    for name, arch in (("A", a), ("B", b)):
+        if not isinstance(arch, GraphArch):
+            raise GraphError(
+                f"{name} is a chain and {'B' if name == 'A' else 'A'} a graph architecture; chains and graphs "
+                "cannot be compared with each other"
+            )
+    cost_set = costs_for(costs, (a, b))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ApproximationWarning)  # said below, in words
+        d = graph_edit_distance(a, b, cost_set)
+    if as_json:
+        echo_json(
+            {
+                "similarity": d.similarity,
+                "distance": float(d),
+                "dmax": d.dmax,
+                "exact": d.exact,
+                "costs": cost_set.name,
+                "format_a": a.format,
+                "format_b": b.format,
+            }
+        )
+        return
+    kind = (
+        "exact"
+        if d.exact
+        else f"a lower bound: a cell has more than {DEFAULT_EXACT_LIMIT} nodes, so the edit distance is the "
+        "bounded method's upper bound"
+    )
+    console.print(
+        f"graph edit distance {float(d):g} of at most {d.dmax:g} (costs {escape(cost_set.name)!r})",
+        highlight=False,
+        soft_wrap=True,
+    )
+    console.print(f"similarity [bold]{d.similarity:.6f}[/] ({kind})", highlight=False, soft_wrap=True)
+
+
 @app.command(
     epilog=examples(
         "pyevonas matrix population.json                (a view that fits the terminal)",
         "pyevonas matrix run.json --generation 5 -o matrix.csv",
         "pyevonas matrix population.txt --others elites.txt -o matrix.npy --float32",
+        "pyevonas matrix nb201_cells.txt --costs unit    (one NAS-Bench-201 string per line)",
     )
 )
 def matrix(
     file: Annotated[
         Path,
         typer.Argument(
-            help="Population: JSON list of chromosomes or text notations, a paper-run JSON, or a .txt file with one architecture per line."
+            help="Population: JSON list of chromosomes or text notations, a paper-run JSON, or a .txt file with one "
+            "architecture per line. Graphs: a JSON list of DAG, NAS-Bench-101 or DARTS objects or NAS-Bench-201 "
+            "strings, or a .txt file with one NAS-Bench-201 string or Genotype(...) per line."
         ),
     ],
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write the matrix to a .csv or .npy file.")
     ] = None,
     schema: SchemaOpt = "default",
+    costs: CostsOpt = None,
     others: Annotated[
         Path | None, typer.Option("--others", help="Compare against this population instead (N x M).")
     ] = None,
@@ -158,42 +245,37 @@ def matrix(
         int | None, typer.Option("--threads", min=1, help="Threads (default: PYEVONAS_NUM_THREADS or all cores).")
     ] = None,
 ) -> None:
-    """Similarity matrix of a population, with its median similarity (diversity).
+    """Similarity matrix of a population, with its median similarity (diversity); of graphs, by graph edit distance.
 
     Without [bold]-o[/]: the numbers when they fit the terminal, else a heatmap with the most similar pairs, or only the pairs. [bold]-o FILE.csv[/] or [bold].npy[/] writes every number.
     """
 
     names, archs = read_population(file, generation)
     other_archs = read_population(others, generation)[1] if others else None
+    if is_graph_input(archs) or (other_archs is not None and is_graph_input(other_archs)):
+        archs = as_graphs(archs, str(file))
+        other_archs = None if other_archs is None else as_graphs(other_archs, str(others))
+        metric: Any = costs_for(costs if costs is not None else schema, [*archs, *(other_archs or ())])
+        symmetric, directed, verb = metric.symmetric, f"the edit costs {metric.name!r} are directed", "comparing"
+    else:
+        _refuse_costs_for_chains(costs)
+        metric, symmetric, directed, verb = (
+            schema,
+            resolve_scoring(schema).symmetric,
+            f"{schema!r} is directed",
+            "aligning",
+        )
     if condensed and (output is None or output.suffix.lower() != ".npy"):
         raise typer.BadParameter("--condensed writes a 1-D array: give -o FILE.npy", param_hint="--condensed")
-    if condensed and others is None and not resolve_scoring(schema).symmetric:
+    if condensed and others is None and not symmetric:
         raise typer.BadParameter(
-            f"--condensed keeps only the upper triangle, which needs a symmetric schema; {schema!r} is directed",
+            f"--condensed keeps only the upper triangle, which needs a symmetric schema; {directed}",
             param_hint="--condensed",
         )
     if output is not None and output.suffix.lower() not in (".csv", ".npy"):
         raise typer.BadParameter(f"{output}: the output must end in .csv or .npy", param_hint="--output")
 
-    with Progress(
-        "[progress.description]{task.description}",
-        BarColumn(),
-        "{task.percentage:>3.0f}%",
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-        console=console_err,
-        transient=True,
-    ) as bar:
-        task = bar.add_task(f"aligning {len(archs)} architectures", total=None)
-        m = similarity_matrix(
-            archs,
-            other_archs,
-            schema,
-            condensed=condensed,
-            dtype=np.float32 if float32 else np.float64,
-            n_threads=threads,
-            progress=lambda done, total: bar.update(task, completed=done, total=total),
-        )
+    m = _compute_matrix(archs, other_archs, metric, verb, condensed, float32, threads)
     if output is not None:
         _write_matrix(output, m, names, None if others is None else [str(j) for j in range(m.shape[1])])
         console.print(f"wrote {output} ({' x '.join(map(str, m.shape))})")
@@ -204,8 +286,8 @@ def matrix(
             m,
             names,
             other_names,
-            lambda i: sequence(archs[i], schema),
-            None if other_archs is None else (lambda j: sequence(other_archs[j], schema)),
+            _shown(archs, schema),
+            None if other_archs is None else _shown(other_archs, schema),
         )
         if not complete:
             console.print("every number: add -o matrix.csv (or -o matrix.npy)", highlight=False)
@@ -214,6 +296,58 @@ def matrix(
             f"median similarity: off-diagonal {diversity(m, condensed=condensed):.4f}, upper triangle "
             f"{diversity(m, 'upper', condensed=condensed):.4f}, full {diversity(m, 'full', condensed=condensed):.4f}"
         )
+
+
+def _compute_matrix(
+    archs: Sequence[Any],
+    other_archs: Sequence[Any] | None,
+    metric: Any,
+    verb: str,
+    condensed: bool,
+    float32: bool,
+    threads: int | None,
+) -> np.ndarray:
+    """The matrix, with a progress bar; bounded graph distances said in one warning line."""
+    with (
+        Progress(
+            "[progress.description]{task.description}",
+            BarColumn(),
+            "{task.percentage:>3.0f}%",
+            TimeElapsedColumn(),
+            TimeRemainingColumn(),
+            console=console_err,
+            transient=True,
+        ) as bar,
+        warnings.catch_warnings(record=True) as caught,
+    ):
+        warnings.simplefilter("always", ApproximationWarning)
+        task = bar.add_task(f"{verb} {len(archs)} architectures", total=None)
+        m = similarity_matrix(
+            archs,
+            other_archs,
+            metric,
+            condensed=condensed,
+            dtype=np.float32 if float32 else np.float64,
+            n_threads=threads,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+    for w in caught:
+        count = re.match(r"(\d+) graph edit distance", str(w.message))
+        text = (
+            f"{count[1]} similarities are lower bounds: their pairs have a cell of more than {DEFAULT_EXACT_LIMIT} "
+            "nodes, so the edit distance is the bounded method's upper bound"
+            if count
+            else str(w.message)
+        )
+        console_err.print(f"warning: {escape(text)}", style="yellow", highlight=False, soft_wrap=True)
+    return m
+
+
+def _shown(archs: Sequence[Any], schema: str) -> Any:
+    """How the matrix view shows architecture i: its letter sequence, or a graph's text."""
+    if archs and isinstance(archs[0], GraphArch):
+        return lambda i: escape(str(archs[i]))
+    return lambda i: sequence(archs[i], schema)
 
 
 def _write_matrix(output: Path, m: np.ndarray, names: list[str], columns: list[str] | None) -> None:
