@@ -34,6 +34,10 @@ from pyevonas.errors import SchemaError
 from pyevonas.metric._graph_cost_model import GraphCosts
 
 BUILTIN_SCHEMAS = ("default", "paper")
+#: Built-in schemas with cell genes (the genes of cell search spaces). They resolve by name like the
+#: others but are kept out of BUILTIN_SCHEMAS, whose names take the native fast lane of
+#: ``pyevonas.similarity``: that lane scores genes without their cells.
+CELL_SCHEMAS = ("cells",)
 
 #: How one gene type scores against another: ``(base, ((param, weight, norm), ...))``.
 PairRule = tuple[float, tuple[tuple[str, float, float], ...]]
@@ -216,9 +220,11 @@ class Scoring(BaseModel):
 
     @classmethod
     def builtin(cls, name: str) -> Scoring:
-        """One of the shipped schemas: ``"default"`` or ``"paper"``."""
-        if name not in BUILTIN_SCHEMAS:
-            raise SchemaError(f"no built-in scoring schema {name!r} (choose from {', '.join(BUILTIN_SCHEMAS)})")
+        """One of the shipped schemas: ``"default"``, ``"paper"`` or ``"cells"`` (with cell genes)."""
+        if name not in BUILTIN_SCHEMAS + CELL_SCHEMAS:
+            raise SchemaError(
+                f"no built-in scoring schema {name!r} (choose from {', '.join(BUILTIN_SCHEMAS + CELL_SCHEMAS)})"
+            )
         return _load_builtin(name)
 
     def to_json(self) -> str:
@@ -290,20 +296,21 @@ def _load_builtin(name: str) -> Scoring:
 def resolve_scoring(schema: str | Path | Scoring | dict[str, Any]) -> Scoring:
     """Turn the ``schema`` argument of the public API into a Scoring.
 
-    Accepts ``"default"``, ``"paper"``, a path to a JSON file, a parsed dict, or a Scoring.
+    Accepts ``"default"``, ``"paper"``, ``"cells"``, a path to a JSON file, a parsed dict, or a Scoring.
     """
     if isinstance(schema, Scoring):
         return schema
     if isinstance(schema, dict):
         return Scoring.from_dict(schema)
-    if isinstance(schema, str) and schema in BUILTIN_SCHEMAS:
+    if isinstance(schema, str) and schema in BUILTIN_SCHEMAS + CELL_SCHEMAS:
         return Scoring.builtin(schema)
     if isinstance(schema, (str, Path)):
         p = Path(schema)
         if p.is_file():
             return Scoring.load(p)
         raise SchemaError(
-            f"no scoring schema {str(schema)!r}: not a built-in name ({', '.join(BUILTIN_SCHEMAS)}) and no file there"
+            f"no scoring schema {str(schema)!r}: not a built-in name ({', '.join(BUILTIN_SCHEMAS + CELL_SCHEMAS)}) "
+            "and no file there"
         )
     raise SchemaError(f"schema must be a name, a path or a Scoring, got {type(schema).__name__}")
 
@@ -510,6 +517,7 @@ def json_schema() -> dict[str, Any]:
 
 __all__ = [
     "BUILTIN_SCHEMAS",
+    "CELL_SCHEMAS",
     "MAX_SCORE",
     "Gaps",
     "GeneType",

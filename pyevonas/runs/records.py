@@ -12,6 +12,9 @@ from typing import Any
 
 import numpy as np
 
+from pyevonas.errors import GraphError
+from pyevonas.metric.graphs import canonical_key as graph_canonical_key
+
 
 class Status(StrEnum):
     """Where a candidate stands. The values are the strings stored in run stores and JSON.
@@ -175,7 +178,10 @@ def canonical_key(chromosome: Sequence[Mapping[str, Any]]) -> str:
     The key is the SHA-256 of the chromosome's JSON with sorted keys, without ``f_name`` (it only
     repeats ``layer``), with integral floats written as ints (``32.0`` and ``32`` build the same
     layer). Every other parameter is kept, padding and activation included, because they change
-    the trained network even where the similarity metric ignores them.
+    the trained network even where the similarity metric ignores them. A cell gene's cell (the
+    value under ``"cell"``) counts by its isomorphism class
+    (:func:`pyevonas.metric.graphs.canonical_key`): two cells that differ only in the numbering of
+    their inner nodes compute the same function, so they are one architecture, trained once.
 
     Args:
         chromosome: The layer dicts.
@@ -183,9 +189,20 @@ def canonical_key(chromosome: Sequence[Mapping[str, Any]]) -> str:
     Returns:
         A 64-character hex string.
     """
-    genes = [{k: _canonical_value(v) for k, v in gene.items() if k != "f_name"} for gene in chromosome]
+    genes = [
+        {k: _canonical_cell(v) if k == "cell" else _canonical_value(v) for k, v in gene.items() if k != "f_name"}
+        for gene in chromosome
+    ]
     text = json.dumps(genes, sort_keys=True, separators=(",", ":"), allow_nan=True)
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _canonical_cell(cell: Any) -> Any:
+    """A cell's canonical form; a value that is no graph stays as it is (the model builder names it)."""
+    try:
+        return {"canonical_cell": graph_canonical_key(cell)}
+    except GraphError:
+        return _canonical_value(cell)
 
 
 def _canonical_value(value: Any) -> Any:
@@ -194,6 +211,20 @@ def _canonical_value(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_canonical_value(v) for v in value]
     return value
+
+
+def cell_notation(chromosome: Sequence[Mapping[str, Any]]) -> str | None:
+    """The cell of a cell-space architecture as one line, or None for a chain without cells.
+
+    A cell-space architecture is a skeleton whose cell genes (layer ``cell``) all hold the same
+    cell under ``"cell"`` (``pyevonas.search.cells``); the cell is what tells two of them apart,
+    so records and reports show it: its NAS-Bench-201 string as it is, a dag as compact JSON.
+    """
+    for gene in chromosome:
+        if isinstance(gene, Mapping) and gene.get("layer") == "cell" and "cell" in gene:
+            cell = gene["cell"]
+            return cell if isinstance(cell, str) else json.dumps(cell, separators=(",", ":"))
+    return None
 
 
 def finite_json(value: Any) -> Any:
@@ -219,6 +250,7 @@ __all__ = [
     "Status",
     "at_chance",
     "canonical_key",
+    "cell_notation",
     "chance_threshold",
     "finite_json",
     "is_trained",

@@ -43,6 +43,7 @@ from pyevonas.errors import ConfigError, DatasetError
 from pyevonas.metric.api import DiversityHow
 from pyevonas.runs.objectives import DEFAULT_OBJECTIVES, parse_objectives
 from pyevonas.runs.simulation import SURROGATE_PREFIX, Simulation, is_model_file
+from pyevonas.search.cells import CELL_SCHEMA, is_cell_space
 from pyevonas.search.expressions import check_margins, compile_expression
 from pyevonas.training.config import usable_cores
 from pyevonas.training.datasets_custom import canonical_spec, spec_label
@@ -129,8 +130,10 @@ class RunConfig(BaseModel):
             off-diagonal entries), ``upper`` (upper triangle), ``full`` (the original code).
         elitism: the best this many individuals are carried over unchanged (0 = paper).
         seed: the one seed every random choice derives from.
-        space: search space, ``"paper"`` or a path to a space JSON.
-        schema_name: scoring schema of the similarity (``schema`` in files and flags).
+        space: search space: ``"paper"`` (chains), ``"nb201"`` (NAS-Bench-201's cell) or a path
+            to a space JSON, of chains or of cells (docs/search_space.md).
+        schema_name: scoring schema of the similarity (``schema`` in files and flags); for a cell
+            space ``"cells"`` unless given (``default`` with the cell and reduction genes).
         dataset: ``digits`` (built-in, offline), ``cifar10``, ``cifar100``, ``imagenet16-120``, or
             one's own: ``npz:PATH`` or ``folder:DIR`` (kept with an absolute path).
         data_dir: where the dataset files are (not needed for ``digits`` and one's own).
@@ -223,6 +226,14 @@ class RunConfig(BaseModel):
     @classmethod
     def _check_objectives(cls, value: list[str]) -> list[str]:
         return [o.name for o in parse_objectives(value)]
+
+    @model_validator(mode="before")
+    @classmethod
+    def _cell_space_schema(cls, data: Any) -> Any:
+        # A cell space's architectures hold cell genes, which only a schema with cell genes reads.
+        if isinstance(data, Mapping) and not {"schema", "schema_name"} & set(data) and is_cell_space(data.get("space")):
+            return {**data, "schema": CELL_SCHEMA}
+        return data
 
     @model_validator(mode="before")
     @classmethod
@@ -443,9 +454,11 @@ class RunConfig(BaseModel):
     @property
     def run_name(self) -> str:
         """The run's label: ``name`` or ``<dataset>_<control>_s<seed>`` (one's own dataset: its file or folder
-        name; ``<dataset>_<control>_<selection>_s<seed>`` for novelty and DNS)."""
+        name; ``<dataset>_<control>_<selection>_s<seed>`` for novelty and DNS; ``<dataset>_<space>_...`` in
+        a space other than the paper's, e.g. ``digits_nb201_rigid_s0``)."""
         selection = "" if self.selection == "topk" else f"_{self.selection}"
-        return self.name or f"{spec_label(self.dataset) or self.dataset}_{self.control}{selection}_s{self.seed}"
+        space = "" if self.space in ("paper", "default") else f"_{Path(self.space).stem.removeprefix('space.')}"
+        return self.name or f"{spec_label(self.dataset) or self.dataset}{space}_{self.control}{selection}_s{self.seed}"
 
     @property
     def simulated(self) -> str | None:

@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from pyevonas.metric._compiled import Chromosome
+from pyevonas.search.cell_operators import crossover_nodes, crossover_uniform, mutate_cell
+from pyevonas.search.cells import AnySpace, CellSpace
 
 if TYPE_CHECKING:
     from pyevonas.search.space import SearchSpace
@@ -52,7 +54,8 @@ class Child:
         parents: indices into the ranked parent list (one index for a mutated copy).
         crossover: ``{"cut1", "cut2", "tail"}``: parent 1 kept up to gene ``cut1``, parent 2 gave
             its features from gene ``cut2`` on, the pooling and dense block came from ``tail``
-            (1 or 2); None when no crossover happened.
+            (1 or 2); in a cell space ``{"mask"}``: the edges (NB201) or nodes (dag) taken from
+            parent 2, as bits; None when no crossover happened.
         mutations: one line per applied mutation, e.g. ``"remove 4 BN_2D"``.
         resampled: children refused (by ``breed``'s ``accept``) and bred again before this one.
     """
@@ -296,7 +299,7 @@ def _try_change(genes: Chromosome, i: int, space: SearchSpace, rng: np.random.Ge
 def breed(
     parents: Sequence[Chromosome],
     n_children: int,
-    space: SearchSpace,
+    space: AnySpace,
     rng: np.random.Generator,
     p_mutation: float,
     accept: Callable[[Chromosome], bool] | None = None,
@@ -305,7 +308,9 @@ def breed(
 
     Each child gets a fresh rank-weighted pair (:func:`select_parents`). When a pair cannot be
     crossed, a new pair is drawn, up to ``MAX_PAIR_ATTEMPTS`` times; after that, and whenever there
-    is only one parent, the child is a mutated copy of the first parent drawn.
+    is only one parent, the child is a mutated copy of the first parent drawn. In a cell space
+    (:class:`~pyevonas.search.cells.CellSpace`) the parents' cells are crossed and mutated
+    (:mod:`pyevonas.search.cell_operators`) and the child is the skeleton around the new cell.
 
     Args:
         parents: the selected parents, best first (at least one).
@@ -333,7 +338,9 @@ def breed(
     return children
 
 
-def _breed_one(parents: Sequence[Chromosome], space: SearchSpace, rng: np.random.Generator, p_mutation: float) -> Child:
+def _breed_one(parents: Sequence[Chromosome], space: AnySpace, rng: np.random.Generator, p_mutation: float) -> Child:
+    if isinstance(space, CellSpace):
+        return _breed_cell(parents, space, rng, p_mutation)
     crossed: tuple[Chromosome, dict[str, int]] | None = None
     pair: tuple[int, ...] = (0,)
     if len(parents) >= 2:
@@ -350,6 +357,34 @@ def _breed_one(parents: Sequence[Chromosome], space: SearchSpace, rng: np.random
     space.check(mutant)
     return Child(
         chromosome=mutant,
+        parents=pair,
+        crossover=crossed[1] if crossed is not None else None,
+        mutations=tuple(log),
+    )
+
+
+def _breed_cell(parents: Sequence[Chromosome], space: CellSpace, rng: np.random.Generator, p_mutation: float) -> Child:
+    """One child of a cell space: the parents' cells crossed (NB201: uniform over edges; dag: node
+    exchange), mutated, and put into the skeleton."""
+    cells = [space.cell_of(p) for p in parents]
+    crossed: tuple[Any, dict[str, int]] | None = None
+    pair: tuple[int, ...] = (0,)
+    if len(parents) >= 2:
+        for _attempt in range(MAX_PAIR_ATTEMPTS):
+            i, j = select_parents(len(parents), rng)
+            if space.format == "nb201":
+                crossed = crossover_uniform(cells[i], cells[j], space, rng)
+            else:
+                crossed = crossover_nodes(cells[i], cells[j], space, rng)
+            pair = (i, j) if crossed is not None else (i,)
+            if crossed is not None:
+                break
+    base = crossed[0] if crossed is not None else cells[pair[0]]
+    mutant, log = mutate_cell(base, space, rng, p_mutation)
+    chromosome = space.chromosome(mutant)
+    space.check(chromosome)
+    return Child(
+        chromosome=chromosome,
         parents=pair,
         crossover=crossed[1] if crossed is not None else None,
         mutations=tuple(log),

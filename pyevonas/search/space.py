@@ -83,7 +83,7 @@ class ParamSpec(BaseModel):
         return self
 
 
-def _expand(spec: ParamSpec) -> list[Scalar]:
+def expand_values(spec: ParamSpec) -> list[Scalar]:
     """The value set of a parameter: all ints give ints, any float gives rounded floats."""
     if spec.choices is not None:
         return list(spec.choices)
@@ -234,14 +234,16 @@ class SpaceSpec(BaseModel):
             raise ValueError("sampling dense-layer counts must lie within limits")
 
 
-def _values_match(value: Any, allowed: Sequence[Scalar]) -> bool:
+def values_match(value: Any, allowed: Sequence[Scalar]) -> bool:
+    """Whether ``value`` is one of ``allowed`` (numbers within a relative 1e-9, other values by type and equality)."""
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         return any(type(value) is type(a) and value == a for a in allowed)
     # Numbers compare with a tolerance: the original stores 0.30000000000000004 for 0.3.
     return any(not isinstance(a, (bool, str)) and math.isclose(value, a, rel_tol=1e-9, abs_tol=1e-12) for a in allowed)
 
 
-def _builtin_path(name: str) -> Path | None:
+def builtin_space_path(name: str) -> Path | None:
+    """The file of the built-in space ``name`` (``schemas/space.NAME.json``), or None."""
     path = _SCHEMA_DIR / f"space.{name}.json"
     return path if path.is_file() else None
 
@@ -264,7 +266,7 @@ class SearchSpace:
         """Wrap a validated :class:`SpaceSpec` (use :meth:`load` or :meth:`from_dict` instead)."""
         self.spec = spec
         self._values: dict[str, dict[str, list[Scalar]]] = {
-            layer: {p: _expand(ps) for p, ps in gene.params.items()} for layer, gene in spec.genes.items()
+            layer: {p: expand_values(ps) for p, ps in gene.params.items()} for layer, gene in spec.genes.items()
         }
         self.name = spec.name
         self.start_layer = spec.start
@@ -293,9 +295,9 @@ class SearchSpace:
         if isinstance(source, Mapping):
             return cls.from_dict(source)
         text_source = str(source)
-        builtin = None if isinstance(source, Path) else _builtin_path(text_source)
+        builtin = None if isinstance(source, Path) else builtin_space_path(text_source)
         if text_source == "default":
-            builtin = _builtin_path("paper")
+            builtin = builtin_space_path("paper")
         path = builtin or Path(text_source)
         if not path.is_file():
             names = sorted(p.name[len("space.") : -len(".json")] for p in _SCHEMA_DIR.glob("space.*.json"))
@@ -318,6 +320,10 @@ class SearchSpace:
         Raises:
             SearchSpaceError: naming the offending field.
         """
+        if data.get("kind") == "cell":
+            raise SearchSpaceError(
+                f"{origin}: a cell search space; load it with pyevonas.search.cells.load_space or CellSpace"
+            )
         try:
             spec = SpaceSpec.model_validate(data)
         except ValidationError as exc:
@@ -484,7 +490,7 @@ class SearchSpace:
                 if len(allowed) == 1:
                     continue  # a constant such as padding "same" is implied (the text notation omits it)
                 raise SearchSpaceError(f"gene {i} ({name}): missing parameter {pname!r}")
-            if not _values_match(gene[pname], allowed):
+            if not values_match(gene[pname], allowed):
                 shown = ", ".join(map(str, allowed[:12])) + (", ..." if len(allowed) > 12 else "")
                 raise SearchSpaceError(f"gene {i} ({name}): {pname}={gene[pname]!r} is not one of {shown}")
         return name
@@ -543,4 +549,16 @@ class SearchSpace:
         )
 
 
-__all__ = ["GeneSpec", "LengthRange", "ParamSpec", "Role", "SamplingCounts", "Scalar", "SearchSpace", "SpaceSpec"]
+__all__ = [
+    "GeneSpec",
+    "LengthRange",
+    "ParamSpec",
+    "Role",
+    "SamplingCounts",
+    "Scalar",
+    "SearchSpace",
+    "SpaceSpec",
+    "builtin_space_path",
+    "expand_values",
+    "values_match",
+]
