@@ -17,12 +17,12 @@ from pyevonas.errors import ConfigError, EncodingError, RunStoreError, TrainingE
 from pyevonas.metric.schema import resolve_scoring
 from pyevonas.runs.simulation import Simulation
 from pyevonas.runs.store import RunStore
+from pyevonas.search.cells import check_schema, load_space
 from pyevonas.search.config import DEMO_BUDGET, TRAIN_EVALUATOR, RunConfig
 from pyevonas.search.events import Observer
 from pyevonas.search.executors import SurrogateEvaluator
 from pyevonas.search.loop import BEST_NAME, GenerationFailed, RunResult, arch_notation, resume
 from pyevonas.search.loop import evolve as run_evolve
-from pyevonas.search.space import SearchSpace
 from pyevonas.search.warmstart import load_initial
 from pyevonas.training.config import TrainConfig
 from pyevonas.training.data import load_dataset
@@ -49,6 +49,7 @@ _SEARCH_FLAGS = (
     "control",
     "seed",
     "run_dir",
+    "space",
     "schema_name",
     "image_size",
     "init",
@@ -71,6 +72,7 @@ _EXECUTION_FLAGS = ("device", "workers", "executor", "address")
         "pyevonas evolve --dataset cifar10 --data-dir ~/data --device cuda --workers 5",
         "pyevonas evolve --objectives val_accuracy,params --selection dns",
         "pyevonas evolve --evaluator surrogate:cifar10   (simulated in seconds: nothing trained)",
+        "pyevonas evolve --space nb201 --generations 2 --population 6 --epochs 1   (NAS-Bench-201 cells)",
         "pyevonas evolve --resume runs/digits_rigid_s0",
     )
 )
@@ -129,10 +131,20 @@ def evolve(
             help="Where to store the run (default: a new folder under runs/).",
         ),
     ] = None,
+    space: Annotated[
+        str | None,
+        typer.Option(
+            metavar="SPACE",
+            help="Search space: paper (the paper's chains), nb201 (NAS-Bench-201's cell in its macro skeleton), "
+            "or a JSON file of chains or of cells (docs/search_space.md).",
+            show_default=_default("space"),
+        ),
+    ] = None,
     schema: Annotated[
         str | None,
         typer.Option(
-            help="Similarity scoring schema: default, paper, or a JSON file.", show_default=_default("schema_name")
+            help="Similarity scoring schema: default, paper, cells, or a JSON file.",
+            show_default="default; cells in a cell space",
         ),
     ] = None,
     device: Annotated[
@@ -255,6 +267,7 @@ def evolve(
         "control": control,
         "seed": seed,
         "run_dir": run_dir,
+        "space": space,
         "schema_name": schema,
         "device": device,
         "workers": workers,
@@ -301,7 +314,8 @@ def _run(
         _preflight(config)
         if quiet:
             console.print(
-                f"pyevonas evolve: {config.dataset}, control {config.control}, "
+                f"pyevonas evolve: {config.dataset}, "
+                f"{'' if config.space in ('paper', 'default') else f'space {config.space}, '}control {config.control}, "
                 f"{'' if config.selection == 'topk' else f'selection {config.selection}, '}"
                 f"{config.generations} generations × {config.population} individuals × {config.epochs} epochs, "
                 f"seed {config.seed}{_budget(config)}, {_execution(config)} → {target}",
@@ -363,8 +377,9 @@ def _resolve(config_file: Path | None, overrides: dict[str, Any]) -> RunConfig:
 def _preflight(config: Any) -> None:
     """Refuse what would fail later, before anything is written or trained."""
 
-    space = SearchSpace.load(config.space)
+    space = load_space(config.space)
     scoring = resolve_scoring(config.schema_name)
+    check_schema(space, scoring)
     if config.init is not None:  # a bad warm start stops here, naming the architecture
         load_initial(config.init, space, scoring, config.population)
     run_path = config.run_path

@@ -17,7 +17,7 @@ from pyevonas.cli._common import console_err, examples
 from pyevonas.errors import EncodingError, RunStoreError, SchemaError
 from pyevonas.metric import format_arch
 from pyevonas.metric.schema import Scoring
-from pyevonas.runs.records import Individual, is_trained
+from pyevonas.runs.records import Individual, cell_notation, is_trained
 from pyevonas.runs.store import DB_NAME, RunStore
 
 #: The columns of ``pyevonas export --csv``, one row per individual.
@@ -124,6 +124,9 @@ def csv_rows(store: RunStore) -> list[dict[str, Any]]:
 
 
 def _notation(ind: Individual, scoring: Any) -> str:
+    cell = cell_notation(ind.chromosome)  # a cell-space architecture: its NAS-Bench-201 string or dag
+    if cell is not None:
+        return cell
     for schema in ("default", scoring):
         if schema is None:
             continue

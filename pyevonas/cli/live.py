@@ -31,6 +31,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Self
 
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
@@ -92,6 +93,12 @@ def front_text(front: FrontMeasured) -> str:
         f"Pareto front ({', '.join(front.objectives)}) of generation {front.generation}: {front.size},"
         f" hypervolume {_fmt(front.hypervolume)}; run so far: {front.size_so_far}, {_fmt(front.hypervolume_so_far)}"
     )
+
+
+def _space_part(config: Any) -> list[str]:
+    """The search space, as the title and the log name it: nothing for the paper's chains."""
+    space = str(getattr(config, "space", "paper"))
+    return [] if space in ("paper", "default") else [Path(space).stem.removeprefix("space.")]
 
 
 def _plural(n: int, word: str) -> str:
@@ -376,8 +383,9 @@ class LiveView:
         simulated = getattr(c, "simulated", None)
         if simulated is not None:
             execution = simulated
+        space = "".join(f" · space {part}" for part in _space_part(c))
         return (
-            f"{c.dataset} · control {c.control} · {c.generations} generations × {c.population}"
+            f"{c.dataset}{space} · control {c.control} · {c.generations} generations × {c.population}"
             f" · {_plural(c.epochs, 'epoch')} · seed {c.seed} · {execution}"
         )
 
@@ -535,6 +543,7 @@ class LiveView:
                 *(
                     [
                         f"{st.config.dataset}",
+                        *_space_part(st.config),
                         f"{st.config.control}" + ("" if st.config.selection == "topk" else f" + {st.config.selection}"),
                         f"{st.n_generations} gen × {st.population}",
                         _plural(st.config.epochs, "epoch"),

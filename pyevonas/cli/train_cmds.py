@@ -9,15 +9,17 @@ from typing import Annotated, Any
 import typer
 from rich.table import Table
 
+from pyevonas._userfiles import UserFileError, parse_json
 from pyevonas.cli._app import app
 from pyevonas.cli._common import ARCH_FORMS, console, console_err, echo_json, examples, read_arch
-from pyevonas.errors import ConfigError
+from pyevonas.errors import ConfigError, EncodingError
+from pyevonas.metric.graphs import looks_like_graph
 from pyevonas.runs.records import Status, is_trained
 from pyevonas.runs.store import RunStore
+from pyevonas.search.cells import CellSpace, load_space
 from pyevonas.search.config import RunConfig
 from pyevonas.search.halving import budget_of, rank_key
 from pyevonas.search.loop import candidate_train_config
-from pyevonas.search.space import SearchSpace
 from pyevonas.training.config import TrainConfig
 from pyevonas.training.data import dataset_info
 from pyevonas.training.device import resolve_device
@@ -77,7 +79,11 @@ def train(
     device: Annotated[str, typer.Option(help="auto, cpu, cuda, cuda:1 ...")] = "auto",
     seed: Annotated[int, typer.Option(help="Seed of initialisation, shuffling and augmentation.")] = 0,
     space: Annotated[
-        str | None, typer.Option(help="Also check the architecture against a search space (paper, or a JSON file).")
+        str | None,
+        typer.Option(
+            help="Also check the architecture against a search space (paper, nb201, or a JSON file); in a cell "
+            "space ARCH may be the cell alone (a NAS-Bench-201 string), put into the space's skeleton.",
+        ),
     ] = None,
     schema: Annotated[
         str,
@@ -141,9 +147,7 @@ def train(
     else:
         if arch is None:
             raise ConfigError("give the architecture to train (or --from-run RUN to retrain a candidate of a search)")
-        chromosome = read_arch(arch, schema)
-        if space is not None:
-            SearchSpace.load(space).check(chromosome)
+        chromosome = _read_checked(arch, schema, space)
         options: dict[str, Any] = {
             "dataset": dataset,
             "data_dir": data_dir,
@@ -190,6 +194,30 @@ def train(
 
 
 #: The flags that make a recipe; --from-run takes them from the run.
+def _read_checked(arch: str, schema: Any, space: str | None) -> list[dict[str, Any]]:
+    """The architecture to train, checked against ``space`` when one is given; in a cell space it
+    may be the cell alone (a NAS-Bench-201 string, inline dag JSON), put into the space's skeleton."""
+    if space is None:
+        return read_arch(arch, schema)
+    found = load_space(space)
+    chromosome: list[dict[str, Any]]
+    if isinstance(found, CellSpace) and arch.lstrip().startswith("|"):
+        chromosome = found.normalize(arch.strip())
+    elif isinstance(found, CellSpace) and arch.lstrip().startswith("{") and looks_like_graph(_inline_json(arch)):
+        chromosome = found.normalize(_inline_json(arch))
+    else:
+        chromosome = read_arch(arch, schema)
+    found.check(chromosome)
+    return chromosome
+
+
+def _inline_json(text: str) -> Any:
+    try:
+        return parse_json(text)
+    except UserFileError as exc:
+        raise EncodingError(f"{text[:60]!r}: {exc}") from None
+
+
 _RECIPE_FLAGS = ("dataset", "image_size", "epochs", "batch_size", "lr", "seed", "settings", "space", "schema")
 
 

@@ -43,7 +43,7 @@ from pyevonas.errors import SchemaError
 from pyevonas.metric import DIVERSITY_KINDS, DiversityHow, compiled, diversity, round3, similarity_matrix
 from pyevonas.metric.api import SchemaArg
 from pyevonas.metric.schema import Scoring
-from pyevonas.runs.records import Status, chance_threshold, is_trained, outcome
+from pyevonas.runs.records import Status, cell_notation, chance_threshold, is_trained, outcome
 from pyevonas.runs.simulation import Simulation, coverage_stats
 from pyevonas.runs.store import RunStore
 
@@ -252,7 +252,11 @@ def gene_texts(ind: Any, schema: Any = "default") -> list[str] | None:
 
 
 def architecture(ind: Any, schema: Any = "default") -> str | None:
-    """The text notation with parameters of an individual (``pyevonas.format_arch``), or None."""
+    """The text notation with parameters of an individual (``pyevonas.format_arch``), or None; a
+    cell-space architecture's cell (:func:`~pyevonas.runs.records.cell_notation`)."""
+    cell = cell_notation(ind.chromosome) if isinstance(getattr(ind, "chromosome", None), list) else None
+    if cell is not None:
+        return cell
     texts = gene_texts(ind, schema)
     return None if texts is None else " ".join(texts)
 

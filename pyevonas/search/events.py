@@ -54,6 +54,8 @@ class GenerationStarted:
 class CandidateInfo:
     """A candidate's state as the live view shows it.
 
+    ``sequence`` is the architecture as the view shows it: a chain's gene letters, or a cell-space
+    architecture's cell (its NAS-Bench-201 string, or compact dag JSON).
     ``trained`` is :func:`~pyevonas.runs.records.is_trained` of the candidate: whether its fitness
     is a trained network's (a cached copy of an oversized result has a fitness but never trained).
     ``at_chance`` marks a trained candidate whose validation accuracy is no better than guessing

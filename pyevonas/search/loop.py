@@ -45,12 +45,14 @@ from pyevonas.runs.records import (
     Individual,
     Status,
     at_chance,
+    cell_notation,
     finite_json,
     is_trained,
     outcome,
 )
 from pyevonas.runs.store import RunStore
 from pyevonas.search import halving, reuse, warmstart
+from pyevonas.search.cells import AnySpace, CellSpace, check_schema, load_space, space_from_dict
 from pyevonas.search.config import TRAIN_EVALUATOR, RunConfig
 from pyevonas.search.control import ControlFunction, breed_under_control, control_from_config
 from pyevonas.search.events import (
@@ -77,7 +79,6 @@ from pyevonas.search.executors import (
 )
 from pyevonas.search.operators import Child, breed
 from pyevonas.search.selection import Selection, SelectionSettings, choose_parents
-from pyevonas.search.space import SearchSpace
 from pyevonas.training.config import TrainConfig
 from pyevonas.training.data import dataset_info
 
@@ -158,7 +159,7 @@ def evolve(
     evaluator: Evaluator | None = None,
     control: ControlFunction | None = None,
     observers: Iterable[Observer] = (),
-    space: SearchSpace | None = None,
+    space: AnySpace | None = None,
     initial: Sequence[Arch] | None = None,
 ) -> RunResult:
     """Run a new search and store it in ``config.run_path``.
@@ -172,7 +173,7 @@ def evolve(
         control: a Python control function (see ``pyevonas.search.control.custom_control``); replaces the
             config's control, which is then recorded as ``"python"``.
         observers: callables receiving the loop's events.
-        space: the search space; default ``SearchSpace.load(config.space)``.
+        space: the search space (chains or cells); default ``load_space(config.space)``.
         initial: architectures (chromosomes or text notation) that open the first generation, in
             place of ``config.init`` (see :mod:`pyevonas.search.warmstart`).
 
@@ -189,8 +190,9 @@ def evolve(
         config = config.with_updates(control="python", control_upper=None, control_lower=None)
     elif config.control == "python":
         raise ConfigError("control = 'python' needs the control functions: pass control=custom_control(f, g)")
-    space = space if space is not None else SearchSpace.load(config.space)
+    space = space if space is not None else load_space(config.space)
     scoring = _load_scoring(config.schema_name)
+    check_schema(space, scoring)
     run_dir = config.run_path
     if initial is not None and config.init is not None:
         raise ConfigError("give the first architectures as initial= or as config.init, not both")
@@ -281,7 +283,7 @@ def resume(
             raise ConfigError(f"this run uses control {config.control!r} from its config; control= cannot replace it")
         else:
             control = control_from_config(config)
-        space = SearchSpace.from_dict(store.space, origin=f"the search space saved in {run_dir}")
+        space = space_from_dict(store.space, origin=f"the search space saved in {run_dir}")
         scoring = _scoring_from_dict(store.scoring, f"the scoring schema saved in {run_dir}")
         backend, owned = _evaluator(config, evaluate_fn, evaluator)
         try:
@@ -402,8 +404,13 @@ def arch_notation(chromosome: Chromosome, scoring: Any = None) -> str:
     """The text notation of a chromosome with its parameters, as ``pyevonas train`` reads it.
 
     Written with the default schema's letters (``pyevonas train``'s default); a gene that schema
-    does not know is written with ``scoring``'s (then ``train`` needs ``--schema``).
+    does not know is written with ``scoring``'s (then ``train`` needs ``--schema``). A cell-space
+    architecture is written as its cell (:func:`~pyevonas.runs.records.cell_notation`: a
+    NAS-Bench-201 string or compact dag JSON), which ``pyevonas train CELL --space SPACE`` reads.
     """
+    cell = cell_notation(chromosome)
+    if cell is not None:
+        return cell
     try:
         return format_arch(chromosome)
     except EncodingError:
@@ -458,7 +465,7 @@ def candidate_name(generation: int, index: int) -> str:
 class _Loop:
     store: RunStore
     config: RunConfig
-    space: SearchSpace
+    space: AnySpace
     scoring: Any
     control: ControlFunction | None
     evaluator: Evaluator
@@ -483,7 +490,7 @@ class _Loop:
             ind.id,
             ind.index,
             ind.name,
-            ind.sequence,
+            self.space.describe(ind.chromosome) if isinstance(self.space, CellSpace) else ind.sequence,
             status,
             ind.fitness,
             ind.error,

@@ -10,7 +10,9 @@ The source is a JSON file or another run's folder:
   fitness is a neighbour's, are left out.
 
 Each architecture is completed as the text notation needs (the start gene, constant parameters;
-:meth:`SearchSpace.normalize`) and checked against the run's search space; the first that breaks a
+:meth:`SearchSpace.normalize`) and checked against the run's search space; in a cell space an
+entry may also be a cell alone (a NAS-Bench-201 string, a dag object), put into the space's
+skeleton (:meth:`~pyevonas.search.cells.CellSpace.normalize`); the first that breaks a
 rule stops the run before anything is written, with an error naming it. With fewer architectures
 than the population the rest is sampled as usual; with more, the first ones are taken. The
 architectures are saved in the run's metadata, so a resumed run never reads the source again.
@@ -26,10 +28,11 @@ from typing import Any
 from pyevonas._userfiles import UserFileError, read_json
 from pyevonas.errors import ConfigError, EncodingError, SearchSpaceError
 from pyevonas.metric import Chromosome, parse_arch
+from pyevonas.metric.graphs import looks_like_graph
 from pyevonas.runs.records import Status, canonical_key, is_trained
 from pyevonas.runs.store import RunStore
+from pyevonas.search.cells import AnySpace, CellSpace
 from pyevonas.search.halving import rank_key
-from pyevonas.search.space import SearchSpace
 
 #: Key of the run metadata that keeps the warm start.
 META_KEY = "init"
@@ -72,7 +75,7 @@ class InitialArchitectures:
         )
 
 
-def load_initial(source: str | Path, space: SearchSpace, schema: Any, population: int) -> InitialArchitectures:
+def load_initial(source: str | Path, space: AnySpace, schema: Any, population: int) -> InitialArchitectures:
     """Read and check the architectures of ``--init FILE|RUN_DIR``.
 
     Args:
@@ -102,7 +105,7 @@ def load_initial(source: str | Path, space: SearchSpace, schema: Any, population
 
 
 def from_architectures(
-    archs: Sequence[Any], space: SearchSpace, schema: Any, population: int, source: str = "python"
+    archs: Sequence[Any], space: AnySpace, schema: Any, population: int, source: str = "python"
 ) -> InitialArchitectures:
     """Check given architectures (chromosomes or text notation) and keep the first ``population``.
 
@@ -132,7 +135,7 @@ def _entries(data: Any, label: str) -> list[Any]:
     for k, entry in enumerate(data):
         if isinstance(entry, Mapping) and "chromosome" in entry:
             entry = entry["chromosome"]
-        if not isinstance(entry, (str, list)):
+        if not isinstance(entry, (str, list)) and not looks_like_graph(entry):
             raise ConfigError(
                 f"--init {label}: entry {k} is a {type(entry).__name__}; expected a chromosome "
                 "(a list of gene objects) or a text-notation string"
@@ -141,7 +144,14 @@ def _entries(data: Any, label: str) -> list[Any]:
     return out
 
 
-def _checked(arch: Any, name: str, source: str, space: SearchSpace, schema: Any) -> Chromosome:
+def _checked(arch: Any, name: str, source: str, space: AnySpace, schema: Any) -> Chromosome:
+    if isinstance(space, CellSpace):
+        try:
+            chrom = space.normalize(arch if isinstance(arch, str | Mapping) else [dict(g) for g in arch])
+            space.check(chrom)
+        except (SearchSpaceError, TypeError, ValueError) as exc:
+            raise SearchSpaceError(f"--init {source}: {name} breaks a rule of the search space: {exc}") from None
+        return chrom
     try:
         if isinstance(arch, str):
             genes: Sequence[Any] = parse_arch(arch, schema=schema)
@@ -160,7 +170,7 @@ def _checked(arch: Any, name: str, source: str, space: SearchSpace, schema: Any)
     return chrom
 
 
-def _from_run(path: Path, label: str, space: SearchSpace, population: int) -> InitialArchitectures:
+def _from_run(path: Path, label: str, space: AnySpace, population: int) -> InitialArchitectures:
     with RunStore.open(path, readonly=True) as store:
         default_budget = int(store.config.get("epochs") or 0)
         candidates = [ind for ind in store.individuals() if is_trained(ind) and ind.status is not Status.REUSED]
