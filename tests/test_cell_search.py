@@ -141,6 +141,34 @@ def test_resume_continues_a_stopped_cell_search(tmp_path: Path) -> None:
     assert stored_chromosomes(tmp_path / "run") == stored_chromosomes(reference.run_dir)
 
 
+def test_the_live_view_shows_each_candidates_cell(tmp_path: Path) -> None:
+    import io
+
+    from rich.console import Console
+
+    from pyevonas.cli.live import LiveView
+    from pyevonas.search.events import CandidateUpdate
+
+    view = LiveView(Console(file=io.StringIO(), force_terminal=True, width=160), refresh_per_second=20)
+    shown: list[str] = []
+
+    def observer(event: Any) -> None:
+        view(event)
+        if isinstance(event, CandidateUpdate):
+            shown.append(event.candidate.sequence)
+
+    result = evolve(run_config(tmp_path / "run", space="nb201", generations=1), evaluate_fn=stub_evaluate,
+                    observers=[observer])  # fmt: skip
+    with RunStore.open(result.run_dir, readonly=True) as store:
+        cells = {NB201.describe(ind.chromosome) for ind in store.individuals()}
+    assert shown and set(shown) <= cells
+    console = Console(record=True, width=160, height=30, file=io.StringIO())
+    console.print(view.render())
+    frame = console.export_text()
+    assert "pyevonas evolve · digits · nb201 · rigid" in frame
+    assert sum(cell[:40] in frame for cell in cells) >= 3  # the best and latest rows show their cells
+
+
 # ---------------------------------------------------------------------- the command line, stubbed
 @pytest.fixture
 def stubbed(patch_training: Any) -> None:

@@ -309,3 +309,8 @@ def test_a_cell_space_needs_a_schema_with_cell_genes() -> None:
         check_schema(NB201, Scoring.builtin("paper"))
     check_schema(NB201, Scoring.builtin("cells"))
     check_schema(SearchSpace.load("paper"), Scoring.builtin("paper"))
+
+
+def test_a_cell_space_is_never_simulated_by_the_chain_surrogate() -> None:
+    with pytest.raises(ConfigError, match="the surrogates model the paper's chain space; a cell space"):
+        RunConfig.resolve(None, {"space": "nb201", "evaluator": "surrogate:cifar10"})

@@ -299,6 +299,11 @@ class RunConfig(BaseModel):
         """Refuse settings a surrogate cannot honour: worker processes, and objectives it does not predict."""
         if self.evaluator == TRAIN_EVALUATOR:
             return
+        if is_cell_space(self.space):
+            raise ValueError(
+                f"the surrogates model the paper's chain space; a cell space ({self.space}) must be trained "
+                f"(evaluator = {TRAIN_EVALUATOR!r})"
+            )
         if self.executor != "inprocess":
             raise ValueError(
                 f"a simulated run (evaluator = {self.evaluator!r}) scores its candidates in this process; "
