@@ -236,6 +236,11 @@ def test_the_issue_command_runs_on_digits_and_exports_nb201_strings(tmp_path: Pa
     csv_path = tmp_path / "run.csv"
     subprocess.run([sys.executable, "-m", "pyevonas", "export", str(run), "--csv", "-o", str(csv_path)], check=True)
     assert csv_path.read_text().count("|+|") >= 12
+    # The best retrains to what the search measured, from its record alone.
+    best = json.loads((run / "best.json").read_text())
+    retrain = [sys.executable, "-m", "pyevonas", "train", "--from-run", str(run), "--json", "--quiet"]
+    again = json.loads(subprocess.run(retrain, capture_output=True, text=True, check=True).stdout)
+    assert (again["fitness"], again["test_accuracy"]) == (best["fitness"], best["test_accuracy"])
 
 
 # A real search for kill_child_at_marker, run with RUN_DIR MARKER SPACE: digits, 2 generations of 6,
