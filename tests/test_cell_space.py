@@ -314,3 +314,13 @@ def test_a_cell_space_needs_a_schema_with_cell_genes() -> None:
 def test_a_cell_space_is_never_simulated_by_the_chain_surrogate() -> None:
     with pytest.raises(ConfigError, match="the surrogates model the paper's chain space; a cell space"):
         RunConfig.resolve(None, {"space": "nb201", "evaluator": "surrogate:cifar10"})
+
+
+def test_normalize_puts_a_cell_into_the_skeleton_and_writes_strings_as_the_space_does() -> None:
+    loose = "|nor_conv_3x3~0|+|skip_connect~0|+|avg_pool_3x3~2|"  # the none edges left out
+    assert NB201.describe(NB201.normalize(loose)) == CELL
+    with pytest.raises(SearchSpaceError, match="unknown operation"):
+        NB201.normalize("|conv_9x9~0|")
+    chrom = NB201.normalize(NB201.chromosome(" " + CELL + " "))
+    NB201.check(chrom)
+    assert NB201.describe(chrom) == CELL == NB201.describe(NB201.normalize(CELL))

@@ -33,6 +33,7 @@ one line naming its JSON path (:class:`~pyevonas.errors.SearchSpaceError`).
 
 from __future__ import annotations
 
+import contextlib
 import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -327,6 +328,7 @@ class CellSpace:
         return op, {p: v[int(rng.integers(len(v)))] for p, v in self.op_values[op].items()}
 
     def random_nodes(self, n: int, rng: np.random.Generator) -> list[tuple[str, dict[str, Scalar]]]:
+        """The labels of a cell of ``n`` nodes: input, ``n - 2`` random inner nodes, output."""
         return [("input", {}), *(self.random_node(rng) for _ in range(n - 2)), ("output", {})]
 
     def random_edge_op(self, rng: np.random.Generator) -> str | None:
@@ -458,7 +460,12 @@ class CellSpace:
                 raise SearchSpaceError(str(exc)) from None
         if isinstance(arch, Mapping):
             return self.chromosome(arch)
-        return [dict(gene) for gene in arch]
+        genes = [dict(gene) for gene in arch]
+        for gene in genes:
+            if self.format == "nb201" and gene.get("layer") == CELL_LAYER and isinstance(gene.get("cell"), str):
+                with contextlib.suppress(GraphError):  # check() names what is wrong with it
+                    gene["cell"] = str(parse_graph(gene["cell"], "nb201", where="cell"))
+        return genes
 
     def __repr__(self) -> str:
         sk = self.skeleton
