@@ -204,6 +204,7 @@ class GraphBatch:
         cell_edges: NDArray[np.int64],
         edges: NDArray[np.uint32],
         pins: NDArray[np.int64],
+        keys: NDArray[np.uint64] | None = None,
     ) -> GraphBatch: ...
     def __len__(self) -> int: ...
 

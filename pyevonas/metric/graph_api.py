@@ -18,6 +18,8 @@ architectures to this module; nothing here imports torch.
 
 from __future__ import annotations
 
+import hashlib
+import json
 import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
@@ -138,7 +140,9 @@ class _Compiled:
         labels: list[int] = []
         edges: list[tuple[int, int, int]] = []
         pins: list[tuple[int, int]] = []
+        keys: list[int] = []
         for g in graphs:
+            keys.append(_content_key(g))
             for cell in g.cells:
                 order = _pinned_order(cell)
                 position = {u: k for k, u in enumerate(order)}
@@ -158,7 +162,16 @@ class _Compiled:
             np.asarray(cell_edges, dtype=np.int64),
             np.asarray(edges, dtype=np.uint32).reshape(-1, 3),
             np.asarray(pins, dtype=np.int64).reshape(-1, 2),
+            np.asarray(keys, dtype=np.uint64),
         )
+
+
+def _content_key(g: GraphArch) -> int:
+    """A 64-bit key of a graph's labelled content, the same in every call: under symmetric
+    costs the core computes a pair in the order of its keys, so that d(a, b) and d(b, a) are
+    the same double whichever call asks (the search may add the same costs in another order)."""
+    text = json.dumps(g.to_json(), sort_keys=True, separators=(",", ":"), default=str)
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little")
 
 
 class GraphMembers:
@@ -214,14 +227,15 @@ def _concatenate(parts: Sequence[tuple[np.ndarray, ...]]) -> tuple[np.ndarray, .
             np.zeros(1, np.int64),
             np.zeros((0, 3), np.uint32),
             np.zeros((0, 2), np.int64),
+            np.zeros(0, np.uint64),
         )
-    shifted: list[list[np.ndarray]] = [[parts[0][k]] for k in range(6)]
+    shifted: list[list[np.ndarray]] = [[parts[0][k]] for k in range(7)]
     ends = [int(parts[0][0][-1]), int(parts[0][1][-1]), int(parts[0][3][-1])]
     for p in parts[1:]:
         shifted[0].append(p[0][1:] + ends[0])
         shifted[1].append(p[1][1:] + ends[1])
         shifted[3].append(p[3][1:] + ends[2])
-        for k in (2, 4, 5):
+        for k in (2, 4, 5, 6):
             shifted[k].append(p[k])
         ends = [ends[0] + int(p[0][-1]), ends[1] + int(p[1][-1]), ends[2] + int(p[3][-1])]
     return tuple(np.concatenate(a) for a in shifted)

@@ -315,9 +315,26 @@ impl Cell {
 pub struct GraphArch {
     /// The cells, in order.
     pub cells: Vec<Cell>,
+    /// A key of the architecture's content that does not depend on label ids (the caller's
+    /// hash of its labelled graph). Under symmetric costs a pair is always computed with the
+    /// smaller key first, so that d(G, H) and d(H, G) are the same double in every call,
+    /// whatever order the search would add the same costs in otherwise.
+    pub key: u64,
 }
 
 impl GraphArch {
+    /// An architecture keyed by its content over the label ids it has (consistent within one
+    /// cost table's ids; the binding takes the caller's keys, which hold across calls).
+    #[must_use]
+    pub fn new(cells: Vec<Cell>) -> Self {
+        use std::hash::{Hash, Hasher};
+        let mut h = rustc_hash::FxHasher::default();
+        for cell in &cells {
+            (&cell.labels, &cell.edges, cell.n_in, cell.n_out).hash(&mut h);
+        }
+        GraphArch { key: h.finish(), cells }
+    }
+
     /// Check every label against `c`.
     ///
     /// # Errors
@@ -371,6 +388,10 @@ impl Distance {
 struct Pins {
     /// (node of G, node of H), pinned to each other.
     pairs: Vec<(u32, u32)>,
+    /// Pinned nodes of G without a partner in H (more inputs or outputs): always deleted.
+    unpaired_g: Vec<u32>,
+    /// Pinned nodes of H without a partner in G: always inserted.
+    unpaired_h: Vec<u32>,
     free_g: Vec<u32>,
     free_h: Vec<u32>,
 }
@@ -385,9 +406,22 @@ impl Pins {
         for k in 0..g.n_out.min(h.n_out) {
             pairs.push(((n - g.n_out + k) as u32, (m - h.n_out + k) as u32));
         }
-        let free_g = (0..n as u32).filter(|u| !pairs.iter().any(|p| p.0 == *u)).collect();
-        let free_h = (0..m as u32).filter(|v| !pairs.iter().any(|p| p.1 == *v)).collect();
-        Pins { pairs, free_g, free_h }
+        let pinned = |cell: &Cell, u: usize| u < cell.n_in || u >= cell.len() - cell.n_out;
+        let unpaired_g = (0..n as u32)
+            .filter(|&u| pinned(g, u as usize) && !pairs.iter().any(|p| p.0 == u))
+            .collect();
+        let unpaired_h = (0..m as u32)
+            .filter(|&v| pinned(h, v as usize) && !pairs.iter().any(|p| p.1 == v))
+            .collect();
+        let free_g = (0..n as u32).filter(|&u| !pinned(g, u as usize)).collect();
+        let free_h = (0..m as u32).filter(|&v| !pinned(h, v as usize)).collect();
+        Pins {
+            pairs,
+            unpaired_g,
+            unpaired_h,
+            free_g,
+            free_h,
+        }
     }
 }
 
@@ -471,6 +505,13 @@ pub fn cell_distance(c: &GraphCosts, g: &Cell, h: &Cell, method: Method, stop: &
     if !exact || free >= ASSIGNMENT_FIRST {
         let mut map = assignment_map(c, g, h, &pins);
         best = best.min(improve(c, g, h, &pins, &mut map));
+        if !exact && c.symmetric() {
+            // The bound depends on which cell is first; under symmetric costs a path reversed
+            // costs the same, so the better of both orders is a bound too.
+            let back = Pins::new(h, g);
+            let mut map = assignment_map(c, h, g, &back);
+            best = best.min(improve(c, h, g, &back, &mut map));
+        }
     }
     if exact {
         best = Search::new(c, g, h, &pins, best, stop).run()?;
@@ -478,7 +519,8 @@ pub fn cell_distance(c: &GraphCosts, g: &Cell, h: &Cell, method: Method, stop: &
     Ok(Distance {
         distance: best,
         dmax,
-        exact,
+        // A bound of 0 is the distance (none is lower).
+        exact: exact || best == 0.0,
     })
 }
 
@@ -487,6 +529,7 @@ pub fn cell_distance(c: &GraphCosts, g: &Cell, h: &Cell, method: Method, stop: &
 /// # Errors
 /// As [`cell_distance`].
 pub fn distance(c: &GraphCosts, a: &GraphArch, b: &GraphArch, method: Method, stop: &Stop) -> Result<Distance> {
+    let (a, b) = if c.symmetric() && b.key < a.key { (b, a) } else { (a, b) };
     let empty = Cell::empty();
     let mut total = Distance {
         distance: 0.0,
@@ -670,8 +713,11 @@ struct Search<'a> {
     h: &'a Cell,
     /// Nodes of G in the order they are mapped (pinned first).
     order: Vec<u32>,
-    /// For each depth: the pinned partner, or [`DELETED`] for a free node.
-    forced: Vec<u32>,
+    /// For each depth: the pinned node's image (its partner, or [`DELETED`] for a pin without
+    /// one), or None for a free node.
+    forced: Vec<Option<u32>>,
+    /// Pinned nodes of H without a partner: inserted whatever the map.
+    unpaired_h: &'a [u32],
     /// The image of `order[d]` (while the search is at a depth beyond `d`).
     image: [u32; EXACT_MAX_NODES],
     /// Nodes of H taken by an image.
@@ -694,8 +740,19 @@ struct Search<'a> {
 impl<'a> Search<'a> {
     fn new(c: &'a GraphCosts, g: &'a Cell, h: &'a Cell, pins: &'a Pins, best: f64, stop: &'a Stop) -> Self {
         let n = g.len();
-        let mut order: Vec<u32> = pins.pairs.iter().map(|p| p.0).collect();
-        let mut forced: Vec<u32> = pins.pairs.iter().map(|p| p.1).collect();
+        // Pinned nodes first: mapped to their partner, or deleted when they have none.
+        let mut order: Vec<u32> = pins
+            .pairs
+            .iter()
+            .map(|p| p.0)
+            .chain(pins.unpaired_g.iter().copied())
+            .collect();
+        let mut forced: Vec<Option<u32>> = pins
+            .pairs
+            .iter()
+            .map(|p| Some(p.1))
+            .chain(pins.unpaired_g.iter().map(|_| Some(DELETED)))
+            .collect();
         // Free nodes: the one with most edges to the nodes already ordered next (ties: degree).
         let mut rest = pins.free_g.clone();
         let degree = |u: u32| {
@@ -716,7 +773,7 @@ impl<'a> Search<'a> {
                 })
                 .expect("rest is not empty");
             order.push(rest.swap_remove(k));
-            forced.push(DELETED);
+            forced.push(None);
         }
         let mut position = vec![0usize; n];
         for (d, &u) in order.iter().enumerate() {
@@ -758,6 +815,7 @@ impl<'a> Search<'a> {
             image: [DELETED; EXACT_MAX_NODES],
             used: [false; EXACT_MAX_NODES],
             free_h: &pins.free_h,
+            unpaired_h: &pins.unpaired_h,
             g_inner,
             best,
             visited: 0,
@@ -814,9 +872,9 @@ impl<'a> Search<'a> {
     fn completion(&self) -> f64 {
         let (c, h) = (self.c, self.h);
         let mut cost = 0.0;
-        for &v in self.free_h {
-            if !self.used[v as usize] {
-                cost += c.node_ins(h.labels[v as usize]);
+        for (v, &l) in h.labels.iter().enumerate() {
+            if !self.used[v] {
+                cost += c.node_ins(l);
             }
         }
         for &(x, y, l) in &h.edges {
@@ -880,7 +938,11 @@ impl<'a> Search<'a> {
             surplus_h = surplus_h.min(ins[k] - least_h[k]);
             least_ins = least_ins.min(ins[k]);
         }
-        let nodes = one_sided(rg, rh, sum_g, surplus_g, least_ins).max(one_sided(rh, rg, sum_h, surplus_h, least_del));
+        // Pins of H without a partner are inserted with their edges to the images, whatever
+        // the rest of the map.
+        let unpaired: f64 = self.unpaired_h.iter().map(|&v| self.insert_cross(d, v)).sum();
+        let nodes = unpaired
+            + one_sided(rg, rh, sum_g, surplus_g, least_ins).max(one_sided(rh, rg, sum_h, surplus_h, least_del));
         // Inner edges.
         let (eg, sum_eg, surplus_eg, least_edel) = self.g_inner[d];
         let (mut eh, mut sum_eh, mut surplus_eh, mut least_eins) = (0usize, 0.0, f64::INFINITY, f64::INFINITY);
@@ -910,14 +972,17 @@ impl<'a> Search<'a> {
             }
             return Ok(());
         }
-        let pinned = self.forced[d];
-        if pinned != DELETED {
+        if let Some(pinned) = self.forced[d] {
             let step = self.cross(d, self.order[d], pinned);
             self.image[d] = pinned;
-            self.used[pinned as usize] = true;
+            if pinned != DELETED {
+                self.used[pinned as usize] = true;
+            }
             self.advance(d);
             self.dfs(d + 1, cost + step)?;
-            self.used[pinned as usize] = false;
+            if pinned != DELETED {
+                self.used[pinned as usize] = false;
+            }
             return Ok(());
         }
         let mut options = [(0.0f64, DELETED); EXACT_MAX_NODES + 1];

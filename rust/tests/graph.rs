@@ -82,7 +82,14 @@ fn brute_force(c: &[Vec<f64>; 6], nl: usize, el: usize, g: &Plain, h: &Plain) ->
     for k in 0..g.n_out.min(h.n_out) {
         pinned[n - g.n_out + k] = Some(m - h.n_out + k);
     }
-    let h_pinned: Vec<bool> = (0..m).map(|v| pinned.contains(&Some(v))).collect();
+    // Every pinned node of H is taken by its partner or inserted; a pinned node of G without
+    // a partner is deleted (`Some(usize::MAX)`).
+    let h_pinned: Vec<bool> = (0..m).map(|v| v < h.n_in || v >= m - h.n_out).collect();
+    for u in 0..n {
+        if (u < g.n_in || u >= n - g.n_out) && pinned[u].is_none() {
+            pinned[u] = Some(usize::MAX);
+        }
+    }
     let edge = |gl: u32, hl: u32| match (gl == NO_EDGE, hl == NO_EDGE) {
         (true, true) => 0.0,
         (false, true) => c[4][gl as usize],
@@ -106,9 +113,13 @@ fn brute_force(c: &[Vec<f64>; 6], nl: usize, el: usize, g: &Plain, h: &Plain) ->
         }
         if let Some(v) = pinned[u] {
             map[u] = v;
-            used[v] = true;
+            if v != usize::MAX {
+                used[v] = true;
+            }
             go(u + 1, map, used, pinned, h_pinned, eval, best);
-            used[v] = false;
+            if v != usize::MAX {
+                used[v] = false;
+            }
             return;
         }
         map[u] = usize::MAX;
@@ -167,12 +178,14 @@ fn brute_force(c: &[Vec<f64>; 6], nl: usize, el: usize, g: &Plain, h: &Plain) ->
 }
 
 /// Random edit costs over `nl` node and `el` edge labels (zero diagonals, symmetric or
-/// directed), and their arrays for the brute force.
+/// directed), and their arrays for the brute force. The values are on the core's cost grid
+/// (multiples of 2^-36), which it rounds every cost to.
 fn raw_costs(nl: usize, el: usize, raw: &[f64], symmetric: bool) -> (GraphCosts, [Vec<f64>; 6]) {
     let mut k = 0;
+    let grid = (1u64 << 36) as f64;
     let mut next = || {
         k += 1;
-        raw[k % raw.len()]
+        (raw[k % raw.len()] * grid).round() / grid
     };
     let mut square = |n: usize| {
         let mut m = vec![0.0; n * n];
@@ -221,7 +234,7 @@ fn raw_costs(nl: usize, el: usize, raw: &[f64], symmetric: bool) -> (GraphCosts,
 }
 
 fn arch(c: Cell) -> GraphArch {
-    GraphArch { cells: vec![c] }
+    GraphArch::new(vec![c])
 }
 
 proptest! {
@@ -252,8 +265,17 @@ proptest! {
         let s = exact.similarity();
         prop_assert!((0.0..=1.0).contains(&s));
         if symmetric {
+            // Equal both ways: mathematically for the cells, bit for bit for architectures
+            // (computed in the order of their keys), exact and bounded alike.
             let back = cell_distance(&c, &h, &g, Method::Exact, &stop).unwrap();
             prop_assert!((back.distance - exact.distance).abs() <= 1e-9 * (1.0 + want));
+            let (ag, ah) = (arch(g.clone()), arch(h.clone()));
+            for method in [Method::Exact, Method::Bounded] {
+                let there = distance(&c, &ag, &ah, method, &stop).unwrap();
+                let back = distance(&c, &ah, &ag, method, &stop).unwrap();
+                prop_assert_eq!(there.distance.to_bits(), back.distance.to_bits());
+                prop_assert_eq!(there.dmax.to_bits(), back.dmax.to_bits());
+            }
         }
     }
 
@@ -399,16 +421,43 @@ fn bad_cells_and_costs_are_refused() {
 #[test]
 fn missing_cells_count_as_empty() {
     let c = unit(2, 1);
-    let one = GraphArch {
-        cells: vec![Cell::new(vec![0, 1], &[(0, 1, 0)], 1, 1).unwrap()],
-    };
-    let two = GraphArch {
-        cells: vec![one.cells[0].clone(), one.cells[0].clone()],
-    };
+    let one = GraphArch::new(vec![Cell::new(vec![0, 1], &[(0, 1, 0)], 1, 1).unwrap()]);
+    let two = GraphArch::new(vec![one.cells[0].clone(), one.cells[0].clone()]);
     let d = distance(&c, &one, &two, Method::Exact, &Stop::never()).unwrap();
     // The second cell inserted: two nodes and an edge; the normaliser: both cells of `two`
     // and the cell of `one` deleted or inserted whole.
     assert_eq!(d.distance, 3.0);
     assert_eq!(d.dmax, 9.0);
     assert_eq!(d.similarity(), 1.0 - 3.0 / 9.0);
+}
+
+#[test]
+fn a_pin_without_a_partner_is_deleted_or_inserted_never_matched() {
+    // g: input "a" and a free "b"; h: no pins; k: input "b" and a free "a" (unit costs).
+    let c = unit(2, 1);
+    let g = arch(Cell::new(vec![0, 1], &[], 1, 0).unwrap());
+    let h = arch(Cell::new(vec![0, 1], &[], 0, 0).unwrap());
+    let k = arch(Cell::new(vec![1, 0], &[], 1, 0).unwrap());
+    let stop = Stop::never();
+    let d = |x: &GraphArch, y: &GraphArch| distance(&c, x, y, Method::Exact, &stop).unwrap().distance;
+    assert_eq!(d(&g, &k), 2.0); // the pinned inputs substitute a -> b, the free b -> a
+    assert_eq!(d(&g, &h), 2.0); // g's input has no partner: deleted, and h's "a" inserted
+    assert!(d(&g, &k) <= d(&g, &h) + d(&h, &k));
+    // An input never matches an output: one edge from a pinned input, one from a pinned output.
+    let up = arch(Cell::new(vec![0, 1], &[(0, 1, 0)], 1, 0).unwrap());
+    let down = arch(Cell::new(vec![1, 0], &[(1, 0, 0)], 0, 1).unwrap());
+    assert!(distance(&c, &up, &down, Method::Exact, &stop).unwrap().similarity() < 1.0);
+    assert_eq!(d(&up, &down), d(&down, &up));
+}
+
+#[test]
+fn bounded_is_symmetric_under_symmetric_costs() {
+    let c = unit(2, 1);
+    let a = arch(Cell::new(vec![0, 1, 0], &[(1, 2, 0), (2, 0, 0)], 0, 0).unwrap());
+    let b = arch(Cell::new(vec![1, 0], &[(0, 1, 0)], 0, 0).unwrap());
+    let stop = Stop::never();
+    let ab = distance(&c, &a, &b, Method::Bounded, &stop).unwrap().distance;
+    let ba = distance(&c, &b, &a, Method::Bounded, &stop).unwrap().distance;
+    assert_eq!(ab, ba);
+    assert_eq!(ab, distance(&c, &a, &b, Method::Exact, &stop).unwrap().distance);
 }

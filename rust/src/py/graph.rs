@@ -101,8 +101,12 @@ fn offsets(a: &PyReadonlyArray1<'_, i64>, what: &str, end: usize) -> PyResult<Ve
 impl PyGraphBatch {
     /// `arch_cells[a]..arch_cells[a + 1]`: the cells of architecture `a`;
     /// `cell_nodes[c]..` its node labels in `labels`, `cell_edges[c]..` its rows of `edges`
-    /// (source, target, label; node numbers local to the cell); `pins[c]`: (inputs, outputs).
+    /// (source, target, label; node numbers local to the cell); `pins[c]`: (inputs, outputs);
+    /// `keys[a]`: a key of architecture `a`'s labelled content that holds across calls (see
+    /// `GraphArch::key`; without keys, one is made from the label ids of this batch).
     #[new]
+    #[pyo3(signature = (arch_cells, cell_nodes, labels, cell_edges, edges, pins, keys=None))]
+    #[allow(clippy::too_many_arguments)]
     fn new(
         arch_cells: PyReadonlyArray1<'_, i64>,
         cell_nodes: PyReadonlyArray1<'_, i64>,
@@ -110,6 +114,7 @@ impl PyGraphBatch {
         cell_edges: PyReadonlyArray1<'_, i64>,
         edges: PyReadonlyArray2<'_, u32>,
         pins: PyReadonlyArray2<'_, i64>,
+        keys: Option<PyReadonlyArray1<'_, u64>>,
     ) -> PyResult<Self> {
         let n_cells = cell_nodes.len().saturating_sub(1);
         let ac = offsets(&arch_cells, "arch_cells", n_cells)?;
@@ -134,12 +139,23 @@ impl PyGraphBatch {
             cells.push(Cell::new(l, &e, pi, po).map_err(|e| PyValueError::new_err(format!("cell {c}: {e}")))?);
         }
         let mut it = cells.into_iter();
-        let archs = ac
+        let mut archs: Vec<GraphArch> = ac
             .windows(2)
-            .map(|w| GraphArch {
-                cells: it.by_ref().take(w[1] - w[0]).collect(),
-            })
+            .map(|w| GraphArch::new(it.by_ref().take(w[1] - w[0]).collect()))
             .collect();
+        if let Some(keys) = keys {
+            let keys = keys.as_array();
+            if keys.len() != archs.len() {
+                return Err(PyValueError::new_err(format!(
+                    "{} keys for {} architectures",
+                    keys.len(),
+                    archs.len()
+                )));
+            }
+            for (a, &k) in archs.iter_mut().zip(keys.iter()) {
+                a.key = k;
+            }
+        }
         Ok(PyGraphBatch { archs })
     }
 
