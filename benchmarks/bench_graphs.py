@@ -429,11 +429,13 @@ def compare_methods(graphs: Sequence[GraphArch], costs: GraphCosts, pair_limit: 
 
 
 def _show_methods(label: str, row: dict[str, Any]) -> None:
-    nan = float("nan")
+    def value(key: str) -> float:
+        return float("nan") if row[key] is None else float(row[key])
+
     print(
-        f"  {label:>9}: exact {row['exact_ms_mean'] or nan:9.3f} ms/pair (max {row['exact_ms_max'] or nan:.1f}, "
-        f"{row['exact_cut_at_limit']} cut), bounded {row['bounded_ms_mean']:.3f} ms/pair, bounded/exact "
-        f"{row['bounded_over_exact_mean'] or nan:.3f}, equal {row['bounded_equal_exact_share'] or nan:.0%}"
+        f"  {label:>9}: exact {value('exact_ms_mean'):9.3f} ms/pair (max {value('exact_ms_max'):.1f}, "
+        f"{row['exact_cut_at_limit']} cut), bounded {value('bounded_ms_mean'):.3f} ms/pair, bounded/exact "
+        f"{value('bounded_over_exact_mean'):.3f}, equal {value('bounded_equal_exact_share'):.0%}"
     )
 
 

@@ -85,7 +85,8 @@ def test_a_quick_run_writes_every_field(tmp_path: Path) -> None:
     assert set(doc["exact_vs_bounded_formats"]) == {"nb201", "nb101", "darts"}
     for row in [*doc["exact_vs_bounded"], *doc["exact_vs_bounded_formats"].values()]:
         assert row["exact_done"] + row["exact_cut_at_limit"] == row["pairs"]
-        assert row["bounded_over_exact_mean"] is None or row["bounded_over_exact_mean"] >= 1
-        assert row["similarity_lower_by_mean"] >= 0 and row["exact_ms_max"] >= row["exact_ms_median"]
+        # a bound is never below the distance (up to the last bit: the two sum their costs in another order)
+        assert row["bounded_over_exact_mean"] is None or row["bounded_over_exact_mean"] >= 1 - 1e-12
+        assert row["similarity_lower_by_mean"] >= -1e-12 and row["exact_ms_max"] >= row["exact_ms_median"]
     assert [t["what"][:5] for t in doc["targets"]] == ["NB201", "NB101", "NB201", "its p"]
     assert all(isinstance(t["met"], bool) and t["measured"] is not None for t in doc["targets"])
