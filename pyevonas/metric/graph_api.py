@@ -8,9 +8,9 @@ or the ``graph`` section of a scoring schema).
 The distance is exact for cells up to ``exact_limit`` nodes (12 by default, at most 32) and an
 upper bound above it (the bipartite assignment method); a bounded value is never silent: its
 :class:`EditDistance` says ``exact=False``, and matrices computed with ``method="auto"`` warn with
-:class:`ApproximationWarning`. The similarity is ``1 - GED / dmax``, ``dmax`` being the cost of
-the trivial edit path (pinned inputs and outputs kept, everything else deleted and inserted); see
-``docs/graphs.md``.
+:class:`ApproximationWarning`. The similarity is ``1 - GED / dmax``, ``dmax`` being the larger of
+the cost of deleting one graph and inserting the other whole, and the cost of the trivial edit path
+(pinned inputs and outputs kept, everything else deleted and inserted); see ``docs/graphs.md``.
 
 ``pyevonas.similarity``, ``similarity_matrix``, ``nearest`` and ``Archive`` hand graph
 architectures to this module; nothing here imports torch.
