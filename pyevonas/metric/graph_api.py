@@ -117,6 +117,11 @@ def costs_for(costs: CostsArg | None, graphs: Iterable[GraphArch]) -> GraphCosts
     return resolve_graph_costs(costs)
 
 
+#: Cost tables of recent calls: (id of the costs, node labels, edge labels) -> (costs, table).
+_TABLES: dict[tuple[int, tuple[Node, ...], tuple[str | None, ...]], tuple[GraphCosts, Any]] = {}
+_TABLES_KEPT = 64
+
+
 class _Compiled:
     """Graphs as the core's arrays over one label dictionary, with the cost table of its labels."""
 
@@ -128,10 +133,19 @@ class _Compiled:
         self.batches = [_core.GraphBatch(*a) for a in arrays]
 
     def table_for(self, costs: GraphCosts) -> Any:
-        """The core's cost table over the labels met so far."""
-        node_labels = list(self.nodes) or [Node("input")]
-        edge_labels = list(self.edges) or [None]
-        return _core.GraphCostTable(*costs.matrices(node_labels, edge_labels))
+        """The core's cost table over the labels met so far (the last few kept: a loop of pair
+        calls over the same labels builds its table once)."""
+        node_labels = tuple(self.nodes) or (Node("input"),)
+        edge_labels = tuple(self.edges) or (None,)
+        key = (id(costs), node_labels, edge_labels)
+        hit = _TABLES.get(key)
+        if hit is not None and hit[0] is costs:  # the same object, not a new one at a reused id
+            return hit[1]
+        table = _core.GraphCostTable(*costs.matrices(node_labels, edge_labels))
+        _TABLES[key] = (costs, table)
+        if len(_TABLES) > _TABLES_KEPT:
+            del _TABLES[next(iter(_TABLES))]
+        return table
 
     def _arrays(self, graphs: Sequence[GraphArch]) -> tuple[np.ndarray, ...]:
         arch_cells = [0]
