@@ -25,7 +25,10 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 PACKAGE = REPO / "pyevonas"
 #: Optional stacks: a module that needs one that is not installed is not checked here.
-OPTIONAL = {"torch", "torchvision", "matplotlib", "scipy", "ray", "sklearn", "ptflops"}
+OPTIONAL = {
+    "torch", "torchvision", "matplotlib", "scipy", "ray", "sklearn", "ptflops",
+    "pymoo", "deap", "optuna", "tensorboard", "mlflow", "onnx", "onnxruntime",
+}  # fmt: skip
 
 
 def _graph() -> Any:
