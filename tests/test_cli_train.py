@@ -197,8 +197,9 @@ def test_from_run_retrains_with_the_runs_recipe_and_seed(
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        (["--epochs", "3"], "--from-run trains with the run's own recipe; --epochs cannot be given with it"),
-        (["--set", "lr=0.1"], "--set cannot be given with it"),
+        (["--seed", "3"], "--from-run trains with the run's dataset, seed and architecture; --seed cannot be given"),
+        (["--dataset", "cifar10"], "--dataset cannot be given with it"),
+        (["--set", "seed=1"], "--set seed=... is not a setting --set may change here"),
         (["g9-9"], "has no candidate named 'g9-9'"),
     ],
 )

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -106,44 +107,41 @@ def train(
         typer.Option(
             "--from-run",
             metavar="RUN",
-            help="Retrain a candidate of this run folder with exactly the recipe and training seed the search"
-            " gave it; ARCH then names the candidate (default: the run's best). Only --device, --data-dir,"
-            " --download, --json and --quiet may be given with it.",
+            help="Retrain a candidate of this run folder with the recipe and training seed the search"
+            " gave it; ARCH then names the candidate (default: the run's best). --epochs, --batch-size, --lr"
+            " and --set change the recipe (a longer final training, say); the dataset, seed, space and"
+            " schema stay the run's.",
         ),
+    ] = None,
+    save: Annotated[
+        Path | None,
+        typer.Option(
+            "--save",
+            metavar="FILE",
+            help="Write the trained model (best-validation weights, architecture, recipe, metrics) to FILE;"
+            " pyevonas.training.export.load_model(FILE) loads it back.",
+        ),
+    ] = None,
+    onnx: Annotated[
+        Path | None,
+        typer.Option("--onnx", metavar="FILE", help="Export the trained model to ONNX (needs the integrations extra)."),
     ] = None,
 ) -> None:
     """Train one architecture and print its fitness, accuracies, size, latency and FLOPs.
 
     Fitness is the best validation accuracy on a split held out from the training set; test accuracy is measured once, with the best-validation weights. Without [bold]--dataset[/], training runs on the built-in offline digits dataset. Exits with 1 if the candidate failed (the metrics say why).
 
-    [bold]--from-run RUN[/] [NAME] retrains a candidate of a search (its best by default) with the run's dataset, epochs and training settings and the candidate's own seed, so that on the same device it scores what the search measured.
+    [bold]--from-run RUN[/] [NAME] retrains a candidate of a search (its best by default) with the run's dataset, epochs and training settings and the candidate's own seed, so that on the same device it scores what the search measured; --epochs, --batch-size, --lr and --set change that recipe, and the settings changed are shown and saved with the model.
+
+    [bold]--save FILE[/] writes the trained model with its architecture and recipe; [bold]--onnx FILE[/] exports it to ONNX.
     """
     out = console_err if as_json else console
     recorded: dict[str, Any] | None = None
     if from_run is not None:
-        given = [name for name in _RECIPE_FLAGS if _given(ctx, name)]
-        if given:
-            flag = "--set" if given[0] == "settings" else "--" + given[0].replace("_", "-")
-            raise ConfigError(
-                f"--from-run trains with the run's own recipe; {flag} cannot be given with it"
-                f" (to train the candidate another way, give its chromosome: pyevonas train {from_run}/best.json ...)"
-            )
-        chromosome, config, recorded = _from_run(
-            from_run,
-            arch,
-            device=device if _given(ctx, "device") else None,
-            data_dir=data_dir,
-            download=download,
-        )
-        if not quiet:
-            out.print(
-                f"retraining {recorded['name']} (generation {recorded['generation']}) of {from_run} with the run's"
-                f" recipe: {config.dataset}, {config.epochs} epochs, seed {config.seed}; the run measured fitness"
-                f" {_fmt(recorded['fitness'], '.4f')}",
-                highlight=False,
-                soft_wrap=True,
-                markup=False,
-            )
+        chromosome, config, recorded = _from_run_recipe(
+            ctx, from_run, arch, device=device, data_dir=data_dir, download=download, epochs=epochs,
+            batch_size=batch_size, lr=lr, settings=settings, out=None if quiet else out,
+        )  # fmt: skip
     else:
         if arch is None:
             raise ConfigError("give the architecture to train (or --from-run RUN to retrain a candidate of a search)")
@@ -173,8 +171,11 @@ def train(
                 highlight=False,
             )
 
-    metrics = evaluate(chromosome, config, progress=progress)
-    result = {**metrics.to_dict(), "dataset": config.dataset, "epochs": config.epochs}
+    written: dict[str, str] = {}
+    write_out = _model_writer(save, onnx, chromosome, config, recorded, written)
+    hooks = {"on_trained": write_out} if write_out is not None else {}
+    metrics = evaluate(chromosome, config, progress=progress, **hooks)
+    result = {**metrics.to_dict(), "dataset": config.dataset, "epochs": config.epochs, **written}
     if recorded is not None:
         result["from_run"] = recorded
     if as_json:
@@ -188,6 +189,8 @@ def train(
                 highlight=False,
                 soft_wrap=True,
             )
+        for label, path in written.items():
+            console.print(f"{_WRITTEN[label]} {path}", highlight=False, soft_wrap=True, markup=False)
     if metrics.status != Status.OK:
         # SystemExit, not typer.Exit: run_guarded (standalone_mode=False) drops typer.Exit codes.
         raise SystemExit(1)
@@ -218,7 +221,122 @@ def _inline_json(text: str) -> Any:
         raise EncodingError(f"{text[:60]!r}: {exc}") from None
 
 
-_RECIPE_FLAGS = ("dataset", "image_size", "epochs", "batch_size", "lr", "seed", "settings", "space", "schema")
+def _from_run_recipe(
+    ctx: typer.Context,
+    run_dir: Path,
+    name: str | None,
+    *,
+    device: str,
+    data_dir: str | None,
+    download: bool,
+    epochs: int,
+    batch_size: int | None,
+    lr: float,
+    settings: list[str] | None,
+    out: Any,
+) -> tuple[list[dict[str, Any]], TrainConfig, dict[str, Any]]:
+    """``train --from-run``: the candidate, the search's recipe with the overrides given here, and
+    what the run measured (with ``changed``: the settings that differ from the search's); says so on
+    ``out`` unless it is None."""
+    given = [flag for flag in _FIXED_BY_RUN if _given(ctx, flag)]
+    if given:
+        flag = "--" + given[0].replace("_", "-")
+        raise ConfigError(
+            f"--from-run trains with the run's dataset, seed and architecture; {flag} cannot be given with it"
+            f" (to train the candidate another way, give its chromosome: pyevonas train {run_dir}/best.json ...)"
+        )
+    chromosome, config, recorded = _from_run(
+        run_dir, name, device=device if _given(ctx, "device") else None, data_dir=data_dir, download=download
+    )
+    config, changed = _override_recipe(ctx, config, epochs=epochs, batch_size=batch_size, lr=lr, settings=settings)
+    if changed:
+        recorded["changed"] = changed
+    if out is not None:
+        out.print(
+            f"retraining {recorded['name']} (generation {recorded['generation']}) of {run_dir} with the run's"
+            f" recipe: {config.dataset}, {config.epochs} epochs, seed {config.seed}; the run measured fitness"
+            f" {_fmt(recorded['fitness'], '.4f')}",
+            highlight=False,
+            soft_wrap=True,
+            markup=False,
+        )
+        if changed:
+            out.print(
+                "changed from the search's recipe: "
+                + ", ".join(f"{k} {_fmt(v['search'])} -> {_fmt(v['now'])}" for k, v in changed.items()),
+                highlight=False,
+                soft_wrap=True,
+                markup=False,
+            )
+    return chromosome, config, recorded
+
+
+_WRITTEN = {"saved": "model saved to", "onnx": "ONNX model written to"}
+
+
+def _model_writer(
+    save: Path | None,
+    onnx: Path | None,
+    chromosome: list[dict[str, Any]],
+    config: TrainConfig,
+    recorded: dict[str, Any] | None,
+    written: dict[str, str],
+) -> Callable[[Any, Any], None] | None:
+    """The ``on_trained`` hook of ``--save`` and ``--onnx`` (None without them); it notes what it wrote in ``written``."""
+    if save is None and onnx is None:
+        return None
+
+    def write_out(model: Any, trained: Any) -> None:
+        if save is not None:
+            from pyevonas.training.export import save_model
+
+            info = {"from_run": recorded} if recorded is not None else {}
+            recipe = config.model_dump(mode="json")
+            save_model(save, model, chromosome, model.input_shape, model.head.out_features, recipe=recipe,
+                       metrics=trained.to_dict(), info=info)  # fmt: skip
+            written["saved"] = str(save)
+        if onnx is not None:
+            from pyevonas.training.export import export_onnx
+
+            export_onnx(model, onnx, model.input_shape)
+            written["onnx"] = str(onnx)
+
+    return write_out
+
+
+#: What --from-run takes from the run and no flag may change.
+_FIXED_BY_RUN = ("dataset", "image_size", "seed", "space", "schema")
+
+
+def _override_recipe(
+    ctx: typer.Context,
+    config: TrainConfig,
+    *,
+    epochs: int,
+    batch_size: int | None,
+    lr: float,
+    settings: list[str] | None,
+) -> tuple[TrainConfig, dict[str, dict[str, Any]]]:
+    """The run's recipe with the --epochs, --batch-size, --lr and --set given here, and what they
+    changed (``{setting: {"search": old, "now": new}}``)."""
+    overrides: dict[str, Any] = {}
+    for name, value in (("epochs", epochs), ("batch_size", batch_size), ("lr", lr)):
+        if _given(ctx, name):
+            overrides[name] = value
+    extra = _parse_settings(settings or [])
+    clash = sorted(set(extra) & {*overrides, *_FIXED_BY_RUN, "epochs", "batch_size", "lr"})
+    if clash:
+        raise ConfigError(f"--set {clash[0]}=... is not a setting --set may change here; use its flag")
+    overrides.update(extra)
+    if not overrides:
+        return config, {}
+    if "epochs" in overrides and "stop_epoch" not in overrides:
+        overrides["stop_epoch"] = None  # a budget cut by successive halving does not carry over to a new schedule
+    before = config.model_dump()
+    config = TrainConfig.build(**{**before, **overrides})
+    after = config.model_dump()
+    changed = {k: {"search": before[k], "now": after[k]} for k in overrides if before.get(k) != after.get(k)}
+    return config, changed
 
 
 def _given(ctx: typer.Context, name: str) -> bool:

@@ -463,6 +463,8 @@ def evaluate(
     chromosome: Sequence[Mapping[str, Any]] | str,
     config: TrainConfig | None = None,
     progress: ProgressFn | None = None,
+    *,
+    on_trained: Callable[[Any, Metrics], None] | None = None,
 ) -> Metrics:
     """Build, train and measure one candidate.
 
@@ -470,6 +472,8 @@ def evaluate(
         chromosome: a chromosome (list of gene dicts) or a text-notation architecture.
         config: how to train (default: ``TrainConfig()``, the paper's recipe on ``digits``).
         progress: called after every epoch with ``{"epoch", "epochs", "val_accuracy", "loss"}``.
+        on_trained: called once with the trained model (the best validation epoch's weights, in
+            eval mode) and its metrics, when training succeeded; ``train --save`` writes it out.
 
     Returns:
         :class:`Metrics`; ``status`` is ``failed`` (with ``error``) for a candidate that cannot
@@ -544,6 +548,8 @@ def evaluate(
 
     metrics = _trained_metrics(outcome, batch, sized)
     _measure(model, outcome, data, config, eval_batch, device, channels_last, bf16, metrics)
+    if on_trained is not None:
+        on_trained(model.eval(), Metrics(**metrics))
     del model, outcome
     if on_cuda:
         _free_memory(device)
