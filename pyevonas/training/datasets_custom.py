@@ -18,12 +18,20 @@ and holds out a test split when the files have none. Nothing here imports torch.
 Every problem is a :class:`~pyevonas.errors.DatasetError` of one line that names it: a missing key,
 labels that are not ``0..C-1``, fewer than two classes, images of mixed sizes, an empty class
 folder, an image that cannot be read (with its path).
+
+What a file declares is checked before memory is taken for it: every ``.npz`` member's inflated
+size (from the zip directory: a zip bomb is refused before it inflates) and its ``.npy`` header's
+shape against :data:`MAX_ARRAY_BYTES` and against the bytes the member holds; labels against
+:data:`MAX_CLASSES`; ``image_size`` against :data:`MAX_IMAGE_SIDE`. Wide grey images (16-bit
+PNGs: Pillow modes ``I;16``, ``I``) are scaled to 0..255 (``v / 257``), never clipped.
 """
 
 from __future__ import annotations
 
+import math
 import re
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -38,6 +46,19 @@ CUSTOM_KINDS = ("npz", "folder")
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp")
 #: Pillow modes read as one grey channel.
 _GREY_MODES = frozenset({"1", "L", "LA", "I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
+#: Grey modes wider than 8 bits: their values are scaled to 0..255, not clipped.
+_WIDE_GREY_MODES = frozenset({"I", "I;16", "I;16B", "I;16L", "I;16N", "F"})
+#: The most bytes one array of an ``.npz`` may take once read (its declared shape times its item
+#: size, and its member's inflated size); a larger one is refused before anything is allocated.
+MAX_ARRAY_BYTES = 16 * 2**30
+#: The most classes a dataset may have (its largest label plus one): ImageNet-21k has 21,841.
+MAX_CLASSES = 100_000
+#: The largest ``image_size`` a folder dataset is resized to.
+MAX_IMAGE_SIDE = 4096
+#: The members of an ``.npz`` dataset that are read.
+_NPZ_KEYS = ("x_train", "y_train", "x_test", "y_test")
+#: What reading a damaged zip member may raise (zlib's and zipfile's own types among them).
+_ZIP_ERRORS = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, NotImplementedError, RuntimeError)
 
 
 @dataclass(frozen=True)
@@ -107,6 +128,8 @@ def read_custom(name: str, image_size: int | None = None) -> RawSplits:
     if parts is None:
         raise DatasetError(f"{name!r} is not a dataset of one's own (npz:PATH or folder:DIR)")
     kind, path = parts
+    if image_size is not None and not 1 <= image_size <= MAX_IMAGE_SIDE:
+        raise DatasetError(f"--image-size must be 1..{MAX_IMAGE_SIDE}, got {image_size}")
     if kind == "npz":
         if image_size is not None:
             raise DatasetError("--image-size resizes the images of a folder: dataset; an .npz is used at its own size")
@@ -139,7 +162,8 @@ def read_npz(path: str | Path) -> RawSplits:
         if ("x_test" in keys) != ("y_test" in keys):
             have, lack = ("x_test", "y_test") if "x_test" in keys else ("y_test", "x_test")
             raise DatasetError(f"{p}: {have} without {lack}; give both or neither (then a test split is held out)")
-        arrays = {k: _array(archive, k, p) for k in ("x_train", "y_train", "x_test", "y_test") if k in keys}
+        _check_members(p, keys)
+        arrays = {k: _array(archive, k, p) for k in _NPZ_KEYS if k in keys}
     train_x = _images(arrays["x_train"], "x_train", p)
     train_y = _labels(arrays["y_train"], "y_train", p, len(train_x))
     num_classes = _classes_of(train_y, "y_train", p)
@@ -161,13 +185,69 @@ def read_npz(path: str | Path) -> RawSplits:
     )
 
 
+def _check_members(path: Path, keys: set[str]) -> None:
+    """Refuse a member that cannot be read or that declares more than :data:`MAX_ARRAY_BYTES`,
+    from the zip directory and the ``.npy`` header alone (nothing is inflated beyond the header)."""
+    try:
+        with zipfile.ZipFile(path) as zf:
+            for info in zf.infolist():
+                key = info.filename.removesuffix(".npy")
+                if key in keys and key in _NPZ_KEYS:
+                    _check_member(zf, info, key, path)
+    except DatasetError:
+        raise
+    except _ZIP_ERRORS as exc:
+        raise DatasetError(f"{path}: the .npz (a zip file) is damaged: {type(exc).__name__}: {exc}") from None
+
+
+def _check_member(zf: zipfile.ZipFile, info: zipfile.ZipInfo, key: str, path: Path) -> None:
+    if info.flag_bits & 0x1:
+        raise DatasetError(f"{path}: {key} is encrypted; store the arrays without a password (np.savez)")
+    if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        raise DatasetError(
+            f"{path}: {key} uses zip compression method {info.compress_type}; np.savez and np.savez_compressed "
+            "write stored or deflated members"
+        )
+    if info.file_size > MAX_ARRAY_BYTES + 2**16:  # + room for the .npy header
+        raise DatasetError(
+            f"{path}: {key} inflates to {info.file_size:,} bytes, above the limit of {MAX_ARRAY_BYTES:,} bytes "
+            "per array (refused before reading it)"
+        )
+    try:
+        with zf.open(info) as f:
+            version = np.lib.format.read_magic(f)
+            if version == (1, 0):
+                shape, _, dtype = np.lib.format.read_array_header_1_0(f)
+            elif version == (2, 0):
+                shape, _, dtype = np.lib.format.read_array_header_2_0(f)
+            else:
+                raise ValueError(f".npy format version {version[0]}.{version[1]} (np.save writes 1.0 or 2.0)")
+            header = f.tell()
+    except _ZIP_ERRORS as exc:
+        raise DatasetError(f"{path}: {key} is not a valid .npy array: {exc}") from None
+    if dtype.hasobject:
+        raise DatasetError(
+            f"{path}: {key} holds Python objects (pickled), which are not read; store plain numeric arrays"
+        )
+    declared = math.prod(shape) * dtype.itemsize
+    dims = "x".join(map(str, shape))
+    if declared > MAX_ARRAY_BYTES:
+        raise DatasetError(
+            f"{path}: {key} declares shape {dims} of {dtype} ({declared:,} bytes), above the limit of "
+            f"{MAX_ARRAY_BYTES:,} bytes per array"
+        )
+    if declared > info.file_size - header:
+        raise DatasetError(
+            f"{path}: {key} declares shape {dims} of {dtype} ({declared:,} bytes) but holds "
+            f"{max(info.file_size - header, 0):,} bytes; the file is truncated or damaged"
+        )
+
+
 def _array(archive: Any, key: str, path: Path) -> np.ndarray:
     try:
         return np.asarray(archive[key])
-    except ValueError as exc:  # an object array: np.load refuses pickles
-        raise DatasetError(f"{path}: {key} cannot be read without pickle ({exc}); store plain numeric arrays") from None
-    except (OSError, EOFError, zipfile.BadZipFile) as exc:
-        raise DatasetError(f"{path}: {key} cannot be read: {exc}") from None
+    except _ZIP_ERRORS as exc:
+        raise DatasetError(f"{path}: {key} cannot be read: {type(exc).__name__}: {exc}") from None
 
 
 def _shape(images: np.ndarray) -> str:
@@ -196,6 +276,8 @@ def _images(x: np.ndarray, key: str, path: Path) -> np.ndarray:
         )
     if len(x) == 0:
         raise DatasetError(f"{path}: {key} holds no image")
+    if x.shape[2] == 0 or x.shape[3] == 0:
+        raise DatasetError(f"{path}: {key} holds images of {x.shape[3]}x{x.shape[2]} pixels; images need pixels")
     if x.dtype == np.uint8:
         return np.ascontiguousarray(x)
     if x.dtype.kind in "iu":
@@ -219,35 +301,46 @@ def _images(x: np.ndarray, key: str, path: Path) -> np.ndarray:
 
 
 def _labels(y: np.ndarray, key: str, path: Path, n_images: int) -> np.ndarray:
-    """``y`` as int64 ``(N,)``."""
+    """``y`` as int64 ``(N,)``, every value checked before it is converted (no wrap-around)."""
     if y.ndim == 2 and y.shape[1] == 1:
         y = y[:, 0]
     if y.ndim != 1:
         hint = " (one-hot? store y.argmax(axis=1))" if y.ndim == 2 else ""
         raise DatasetError(f"{path}: {key} has shape {y.shape}; labels must be one integer per image{hint}")
-    if y.dtype.kind == "f":
-        if not np.isfinite(y).all() or not np.all(y == np.round(y)):
-            raise DatasetError(f"{path}: labels must be integers 0..C-1; {key} holds non-integer values")
-        y = y.astype(np.int64)
-    elif y.dtype.kind not in "iu":
+    if y.dtype.kind not in "iuf":
         raise DatasetError(f"{path}: labels must be integers 0..C-1; {key} has dtype {y.dtype}")
     if len(y) != n_images:
         images = "x" + key[1:]
         raise DatasetError(f"{path}: {images} has {n_images} images but {key} has {len(y)} labels")
+    if y.dtype.kind == "f" and (not np.isfinite(y).all() or not np.all(y == np.round(y))):
+        raise DatasetError(f"{path}: labels must be integers 0..C-1; {key} holds non-integer values")
+    if len(y):
+        low, high = y.min(), y.max()
+        if low < 0:
+            raise DatasetError(f"{path}: labels must be 0..C-1; {key} has label {_label_text(low)}")
+        if high >= MAX_CLASSES:
+            raise DatasetError(
+                f"{path}: {key} has label {_label_text(high)}, above the limit of {MAX_CLASSES:,} classes "
+                f"(labels 0..{MAX_CLASSES - 1})"
+            )
     return np.ascontiguousarray(y.astype(np.int64))
 
 
+def _label_text(value: Any) -> str:
+    """A label as the file holds it: ``1e+30`` for a float, every digit of a uint64."""
+    return f"{float(value):g}" if isinstance(value, np.floating) else str(int(value))
+
+
 def _classes_of(y: np.ndarray, key: str, path: Path | str) -> int:
-    """The number of classes of training labels, checking they are 0..C-1 with C >= 2."""
+    """The number of classes of training labels (checked by :func:`_labels`: 0..MAX_CLASSES-1),
+    checking they are 0..C-1 with C >= 2."""
     low, high = int(y.min()), int(y.max())
-    if low < 0:
-        raise DatasetError(f"{path}: labels must be 0..C-1; {key} has label {low}")
     present = np.unique(y)
     if len(present) < 2:
         raise DatasetError(f"{path}: fewer than two classes; every label in {key} is {low}")
     if len(present) != high + 1:
-        absent = sorted(set(range(high + 1)) - {int(c) for c in present})
-        shown = ", ".join(map(str, absent[:8])) + (", ..." if len(absent) > 8 else "")
+        absent = np.setdiff1d(np.arange(high + 1), present, assume_unique=True)
+        shown = ", ".join(map(str, absent[:8].tolist())) + (", ..." if len(absent) > 8 else "")
         raise DatasetError(
             f"{path}: labels must be 0..C-1 with every class present; {key} goes up to {high} but has no {shown}"
         )
@@ -339,10 +432,15 @@ class _Decoder:
             with Image.open(path) as im:
                 im.load()
                 grey = im.mode in _GREY_MODES
-                # Wide grey modes (I;16, F) scale to 0..255 through L; palettes and alpha go to RGB.
-                out = im.convert("L") if grey else im.convert("RGB")
+                # Wide grey modes (16-bit, float) are scaled to 0..255; palettes and alpha go to RGB.
+                if im.mode in _WIDE_GREY_MODES:
+                    out = Image.fromarray(_wide_to_uint8(np.asarray(im), im.mode), "L")
+                else:
+                    out = im.convert("L") if grey else im.convert("RGB")
                 if self.size is not None and out.size != (self.size, self.size):
                     out = out.resize((self.size, self.size), Image.Resampling.BILINEAR)
+        except DatasetError as exc:
+            raise DatasetError(f"cannot read image {path}: {exc}") from None
         except Exception as exc:  # Pillow raises many types for a broken file (OSError, SyntaxError, ...)
             raise DatasetError(f"cannot read image {path}: {type(exc).__name__}: {exc}") from None
         self.all_grey &= grey
@@ -356,6 +454,23 @@ class _Decoder:
                     "pass --image-size N to resize every image to N x N"
                 )
         return np.asarray(out, dtype=np.uint8)
+
+
+def _wide_to_uint8(values: np.ndarray, mode: str) -> np.ndarray:
+    """A 16-bit or float grey image as 0..255: 16-bit values (0..65535) divided by 257, floats in
+    [0, 1] times 255 (in [0, 255] as they are); anything outside is refused, never clipped."""
+    if values.size == 0:
+        return values.astype(np.uint8)
+    low, high = float(values.min()), float(values.max())
+    if mode == "F":
+        if not np.isfinite(values).all() or low < 0.0 or high > 255.0:
+            raise DatasetError(f"float pixel values {low:g}..{high:g}; float images must lie in [0, 1] or [0, 255]")
+        scale = 255.0 if high <= 1.0 else 1.0
+    else:
+        if low < 0 or high > 65535:
+            raise DatasetError(f"pixel values {low:g}..{high:g}; grey images must lie in 0..65535 (16 bits)")
+        scale = 1.0 / 257.0
+    return np.rint(values.astype(np.float64) * scale).astype(np.uint8)
 
 
 def _stack(images: list[np.ndarray], grey: bool) -> np.ndarray:
@@ -373,6 +488,9 @@ def _stack(images: list[np.ndarray], grey: bool) -> np.ndarray:
 __all__ = [
     "CUSTOM_KINDS",
     "IMAGE_SUFFIXES",
+    "MAX_ARRAY_BYTES",
+    "MAX_CLASSES",
+    "MAX_IMAGE_SIDE",
     "RawSplits",
     "canonical_spec",
     "read_custom",

@@ -1,0 +1,190 @@
+"""What a dataset file declares is checked before memory is taken, and every way it can be bad is one line.
+
+Issue 26: one npz label of 10**12 grew the process to ~23 GB; a zip bomb, a declared shape larger
+than the data, a damaged ``.npy`` header, an encrypted or oddly compressed member and 0x0 images
+gave tracebacks or misleading messages; 16-bit grey PNGs of a ``folder:`` dataset were clipped to
+255. The memory-hungry cases run in a child process whose address space is capped, so a
+regression fails the test instead of the machine.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from pyevonas.errors import DatasetError
+from pyevonas.training import datasets_custom
+from pyevonas.training.datasets_custom import MAX_ARRAY_BYTES, MAX_CLASSES, read_folder, read_npz
+
+X = np.zeros((3, 8, 8), dtype=np.uint8)
+
+# Reads an npz in a child process limited to 2 GiB of address space; prints the outcome as JSON.
+_CAPPED = """
+import json, resource, sys
+resource.setrlimit(resource.RLIMIT_AS, (2 << 30, 2 << 30))
+from pyevonas.errors import DatasetError
+from pyevonas.training.datasets_custom import read_npz
+try:
+    read_npz(sys.argv[1])
+    print(json.dumps({"outcome": "read"}))
+except DatasetError as exc:
+    print(json.dumps({"outcome": "DatasetError", "message": str(exc)}))
+except BaseException as exc:
+    print(json.dumps({"outcome": type(exc).__name__, "message": str(exc)}))
+"""
+
+
+def read_capped(path: Path) -> dict[str, Any]:
+    done = subprocess.run([sys.executable, "-c", _CAPPED, str(path)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return out
+
+
+def message_of(path: Path) -> str:
+    with pytest.raises(DatasetError) as info:
+        read_npz(path)
+    message = str(info.value)
+    assert "\n" not in message and str(path) in message
+    return message
+
+
+def zip_members(path: Path, members: dict[str, bytes], compression: int = zipfile.ZIP_STORED) -> Path:
+    with zipfile.ZipFile(path, "w", compression=compression) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return path
+
+
+def npy_bytes(array: np.ndarray) -> bytes:
+    buf = io.BytesIO()
+    np.save(buf, array)
+    return buf.getvalue()
+
+
+def labels_npz(path: Path, y: Any) -> Path:
+    np.savez(path, x_train=X, y_train=y)
+    return path
+
+
+# ---------------------------------------------------------------------- labels
+
+
+def test_a_label_of_ten_to_the_twelve_is_refused_before_memory_is_taken(tmp_path: Path) -> None:
+    path = labels_npz(tmp_path / "hl.npz", np.array([0, 1, 10**12]))
+    result = read_capped(path)
+    assert result["outcome"] == "DatasetError", result
+    assert "1000000000000" in result["message"] and f"{MAX_CLASSES:,}" in result["message"]
+
+
+def test_a_label_just_under_the_limit_with_gaps_names_the_gaps_cheaply(tmp_path: Path) -> None:
+    path = labels_npz(tmp_path / "gaps.npz", np.array([0, 1, MAX_CLASSES - 1]))
+    message = message_of(path)
+    assert f"goes up to {MAX_CLASSES - 1} but has no 2, 3, 4" in message
+
+
+def test_a_float_label_of_1e30_is_named_as_written(tmp_path: Path) -> None:
+    message = message_of(labels_npz(tmp_path / "f.npz", np.array([0.0, 1.0, 1e30])))
+    assert "1e+30" in message and "-9223372036854775808" not in message
+
+
+def test_the_largest_uint64_label_is_not_reported_as_minus_one(tmp_path: Path) -> None:
+    message = message_of(labels_npz(tmp_path / "u.npz", np.array([0, 1, 2**64 - 1], dtype=np.uint64)))
+    assert "18446744073709551615" in message and "label -1" not in message
+
+
+# ---------------------------------------------------------------------- declared sizes
+
+
+def test_a_declared_shape_larger_than_the_data_is_refused_before_allocating(tmp_path: Path) -> None:
+    # A header that declares 10**12 bytes, with 16 bytes of data behind it.
+    buf = io.BytesIO()
+    np.lib.format.write_array_header_1_0(buf, {"descr": "|u1", "fortran_order": False, "shape": (10**6, 10**3, 10**3)})
+    lying = buf.getvalue() + b"\0" * 16
+    path = zip_members(tmp_path / "lie.npz", {"x_train.npy": lying, "y_train.npy": npy_bytes(np.array([0, 1, 1]))})
+    result = read_capped(path)
+    assert result["outcome"] == "DatasetError", result
+    assert "x_train declares" in result["message"] and "1000000x1000x1000" in result["message"]
+
+
+def test_a_zip_bomb_is_refused_before_it_inflates(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    assert MAX_ARRAY_BYTES >= 2**30  # the stated limit: a gigabyte or more per array
+    monkeypatch.setattr(datasets_custom, "MAX_ARRAY_BYTES", 1 << 20)
+    x = np.zeros((40, 128, 128), dtype=np.uint8)  # 1.25 MiB inflated (both halves), a few KiB compressed
+    path = tmp_path / "bomb.npz"
+    np.savez_compressed(path, x_train=np.concatenate([x, x]), y_train=np.arange(80) % 2)
+    assert path.stat().st_size < 20_000
+    opened: list[str] = []
+    real_open = zipfile.ZipFile.open
+
+    def recording_open(self: zipfile.ZipFile, name: Any, *args: Any, **kwargs: Any) -> Any:
+        opened.append(getattr(name, "filename", name))
+        return real_open(self, name, *args, **kwargs)
+
+    monkeypatch.setattr(zipfile.ZipFile, "open", recording_open)
+    message = message_of(path)
+    assert "x_train inflates to 1,310,848 bytes" in message and "limit of 1,048,576 bytes" in message
+    assert "x_train.npy" not in opened  # refused from the zip's directory, before the member was opened
+
+
+# ---------------------------------------------------------------------- malformed members
+
+
+def _patched(path: Path, local: tuple[int, bytes], central: tuple[int, bytes]) -> Path:
+    data = bytearray(path.read_bytes())
+    for signature, (offset, value) in ((b"PK\x03\x04", local), (b"PK\x01\x02", central)):
+        at = data.find(signature)
+        while at >= 0:
+            data[at + offset : at + offset + len(value)] = value
+            at = data.find(signature, at + 4)
+    path.write_bytes(bytes(data))
+    return path
+
+
+def test_malformed_members_are_one_line_naming_the_problem(tmp_path: Path) -> None:
+    good = {"x_train.npy": npy_bytes(X), "y_train.npy": npy_bytes(np.array([0, 1, 1]))}
+    bad_header = zip_members(
+        tmp_path / "header.npz", {**good, "x_train.npy": b"\x93NUMPY\x01\x00\x10\x00{'descr': oops}\n"}
+    )
+    message = message_of(bad_header)
+    assert "x_train is not a valid .npy array" in message and "pickle" not in message
+
+    odd = _patched(zip_members(tmp_path / "odd.npz", good), (8, b"\x63\x00"), (10, b"\x63\x00"))
+    assert "compression method 99" in message_of(odd)
+
+    locked = _patched(zip_members(tmp_path / "locked.npz", good), (6, b"\x01\x00"), (8, b"\x01\x00"))
+    assert "encrypted" in message_of(locked)
+
+    objects = tmp_path / "objects.npz"
+    np.savez(objects, x_train=np.array([{"a": 1}, None], dtype=object), y_train=np.array([0, 1]))
+    assert "Python objects" in message_of(objects)
+
+
+@pytest.mark.parametrize("dtype", [np.uint8, np.float32])
+def test_images_of_no_pixels_are_refused(tmp_path: Path, dtype: Any) -> None:
+    path = tmp_path / "empty.npz"
+    np.savez(path, x_train=np.zeros((3, 0, 0), dtype=dtype), y_train=np.array([0, 1, 1]))
+    assert "0x0 pixels" in message_of(path)
+
+
+# ---------------------------------------------------------------------- 16-bit images
+
+
+def test_sixteen_bit_grey_pngs_are_scaled_not_clipped(tmp_path: Path) -> None:
+    image = pytest.importorskip("PIL.Image")
+    for name, value in (("dark", 1000), ("bright", 30000), ("white", 65535)):
+        folder = tmp_path / "train" / name
+        folder.mkdir(parents=True)
+        image.fromarray(np.full((4, 4), value, dtype=np.uint16)).save(folder / "a.png")
+    raw = read_folder(tmp_path)
+    assert raw.train_x.dtype == np.uint8 and raw.train_x.shape == (3, 1, 4, 4)
+    seen = {raw.classes[int(label)]: int(x.max()) for x, label in zip(raw.train_x, raw.train_y, strict=True)}
+    assert seen == {"dark": round(1000 / 257), "bright": round(30000 / 257), "white": 255}
