@@ -63,7 +63,7 @@ _SEARCH_FLAGS = (
     "evaluator",
 )
 # Flags that only say how to execute; they may change when a run is resumed (e.g. on another machine).
-_EXECUTION_FLAGS = ("device", "workers", "executor", "address")
+_EXECUTION_FLAGS = ("device", "workers", "executor", "address", "log")
 
 
 @app.command(
@@ -239,6 +239,16 @@ def evolve(
             show_default="run for novelty, population for dns",
         ),
     ] = None,
+    log: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--log",
+            metavar="WHERE",
+            help="Log the search as it runs (repeatable): tensorboard:DIR, mlflow (a local store, ./mlflow.db) or"
+            " mlflow:URI. Needs the integrations extra. A resumed run continues its logs.",
+            show_default=False,
+        ),
+    ] = None,
     resume: Annotated[
         Path | None,
         typer.Option("--resume", help="Continue the run in this folder where it stopped."),
@@ -283,6 +293,7 @@ def evolve(
         "selection": selection,
         "neighbours": neighbours,
         "archive": archive,
+        "log": log or None,
     }
     _run(config_file=config, overrides=overrides, resume_dir=resume, quiet=quiet)
 

@@ -174,6 +174,9 @@ class RunConfig(BaseModel):
             trained so far); default: ``run`` for novelty, ``population`` for dns.
         reference_point: hypervolume reference per objective name; default 0 for accuracies and
             1.1 x the largest value of generation 1 for costs.
+        log: where the search is logged as it runs (:mod:`pyevonas.search.loggers`):
+            ``tensorboard:DIR``, ``mlflow`` (a local store, ``./mlflow.db``) or ``mlflow:URI``;
+            a string ``"a,b"`` is split. A resumed run continues the same logs.
     """
 
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
@@ -215,6 +218,19 @@ class RunConfig(BaseModel):
     neighbours: int = Field(DEFAULT_NEIGHBOURS, ge=1)
     archive: ArchiveScope | None = None
     reference_point: dict[str, float] = Field(default_factory=dict)
+    log: list[str] = Field(default_factory=list)
+
+    @field_validator("log", mode="before")
+    @classmethod
+    def _split_logs(cls, value: Any) -> Any:
+        return [part.strip() for part in value.split(",") if part.strip()] if isinstance(value, str) else value
+
+    @field_validator("log")
+    @classmethod
+    def _check_logs(cls, value: list[str]) -> list[str]:
+        for spec in value:
+            parse_log(spec)
+        return value
 
     @field_validator("objectives", mode="before")
     @classmethod
@@ -488,6 +504,25 @@ def _simulated_dataset(merged: Mapping[str, Any]) -> str | None:
     return "" if is_model_file(model) else model
 
 
+#: The loggers of ``log`` (``pyevonas.search.loggers``).
+LOG_KINDS = ("tensorboard", "mlflow")
+
+
+def parse_log(spec: str) -> tuple[str, str | None]:
+    """``"tensorboard:DIR"`` -> ``("tensorboard", "DIR")``; ``"mlflow"`` -> ``("mlflow", None)``.
+
+    Raises:
+        ConfigError: an unknown kind, or TensorBoard without a folder.
+    """
+    kind, _, target = spec.partition(":")
+    kind = kind.strip().lower()
+    if kind not in LOG_KINDS:
+        raise ConfigError(f"unknown log {spec!r}: use tensorboard:DIR, mlflow or mlflow:URI")
+    if kind == "tensorboard" and not target.strip():
+        raise ConfigError("tensorboard needs a folder: tensorboard:DIR")
+    return kind, target.strip() or None
+
+
 def _is_int(value: Any) -> TypeGuard[int]:
     return isinstance(value, int) and not isinstance(value, bool)
 
@@ -531,6 +566,7 @@ __all__ = [
     "DEMO_BUDGET",
     "DEMO_DATASET",
     "DEMO_TRAIN",
+    "LOG_KINDS",
     "NOT_SIMULATED",
     "TRAIN_EVALUATOR",
     "ArchiveScope",
@@ -539,5 +575,6 @@ __all__ = [
     "SelectionKind",
     "TieBreak",
     "load_toml",
+    "parse_log",
     "surrogate_model",
 ]

@@ -40,6 +40,8 @@ class GenerationStarted:
     config), ``window`` the control window it was bred for, and ``decision`` the control loop's
     decision that bred it (as stored; ``{"control": "initial", ...}`` for generation 1), so an
     observer that joins a resumed run sees every decision, not only those of new generations.
+    ``matrix`` is the generation's similarity matrix as stored (a float64 numpy array, rows and
+    columns in population order), or None.
     """
 
     generation: int
@@ -48,6 +50,7 @@ class GenerationStarted:
     diversity: float | None
     window: tuple[float, float] | None
     decision: dict[str, Any] | None = None
+    matrix: Any = None
 
 
 @dataclass(frozen=True)

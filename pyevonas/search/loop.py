@@ -77,6 +77,7 @@ from pyevonas.search.executors import (
     detect_devices,
     make_evaluator,
 )
+from pyevonas.search.loggers import make_loggers
 from pyevonas.search.operators import Child, breed
 from pyevonas.search.selection import Selection, SelectionSettings, choose_parents
 from pyevonas.training.config import TrainConfig
@@ -203,6 +204,7 @@ def evolve(
         init = warmstart.load_initial(config.init, space, scoring, config.population)
     if control is None:
         control = control_from_config(config)
+    observers = [*observers, *make_loggers(config.log)]  # a logger without its library: no run folder either
     # The backend first: one that cannot start (Ray unreachable or missing) leaves no run folder.
     backend, owned = _evaluator(config, evaluate_fn, evaluator)
     try:
@@ -249,7 +251,8 @@ def resume(
         run_dir: the run folder.
         evaluate_fn / evaluator / observers: as for :func:`evolve`.
         control: the Python control function, needed when the run was started with one.
-        execution: new execution settings (``workers``, ``executor``, ``address``, ``device``).
+        execution: new execution settings (``workers``, ``executor``, ``address``, ``device``), and
+            ``log`` (where to log the rest of the run).
 
     Raises:
         RunStoreError: the folder is missing, corrupt or not a pyevonas run (it is not modified).
@@ -263,7 +266,7 @@ def resume(
             )
         config = RunConfig.from_dict(store.config, source=f"the config saved in {run_dir}")
         if execution:
-            allowed = {"workers", "executor", "address", "device"}
+            allowed = {"workers", "executor", "address", "device", "log"}
             unknown = set(execution) - allowed
             if unknown:
                 raise ConfigError(
@@ -285,6 +288,7 @@ def resume(
             control = control_from_config(config)
         space = space_from_dict(store.space, origin=f"the search space saved in {run_dir}")
         scoring = _scoring_from_dict(store.scoring, f"the scoring schema saved in {run_dir}")
+        observers = [*observers, *make_loggers(config.log)]
         backend, owned = _evaluator(config, evaluate_fn, evaluator)
         try:
             _check_same_evaluator(store.meta, backend, run_dir)
@@ -692,6 +696,7 @@ class _Loop:
                 record.diversity,
                 record.window,
                 record.decision,
+                record.matrix,
             )
         )
         pending = [ind for ind in individuals if ind.status in UNFINISHED]
