@@ -3,7 +3,7 @@
 Every ```python block of README.md and docs/*.md runs: a file's blocks in order, in one namespace,
 in a scratch folder. A block right after a ``<!-- skip-test: REASON -->`` line is not run, and the
 reason says why (a dataset that is not in the repository, minutes of training, a signature listing).
-docs/extending.md is run by tests/test_extending.py, docs/library.md by its own test.
+docs/extending.md is run by tests/test_extending.py, docs/library.md and docs/integrations.md by their own tests.
 
 Some files need a few things a reader would have: the README's run folder (made here with a stub
 training) and the scoring schema's ``mine.json`` (built from the page's own JSON blocks).
@@ -24,7 +24,7 @@ from pyevonas.errors import SchemaError
 
 REPO = Path(__file__).resolve().parents[1]
 #: Pages whose examples another test runs.
-RUN_ELSEWHERE = {"extending.md", "library.md"}
+RUN_ELSEWHERE = {"extending.md", "integrations.md", "library.md"}
 SKIP = re.compile(r"<!--\s*skip-test(?::\s*(?P<reason>.*?))?\s*-->")
 BLOCK = re.compile(r"^```(?P<lang>[\w-]*)\n(?P<code>.*?)^```", re.DOTALL | re.MULTILINE)
 
