@@ -17,7 +17,7 @@ from pyevonas.cli._common import console_err, examples
 from pyevonas.errors import EncodingError, RunStoreError, SchemaError
 from pyevonas.metric import format_arch
 from pyevonas.metric.schema import Scoring
-from pyevonas.runs.records import Individual, cell_notation, is_trained
+from pyevonas.runs.records import SELECTION_SCORES, Individual, cell_notation, is_trained, selection_scores
 from pyevonas.runs.store import DB_NAME, RunStore
 
 #: The columns of ``pyevonas export --csv``, one row per individual.
@@ -41,6 +41,7 @@ CSV_COLUMNS = (
     "parents",
     "copied_from",
     "error",
+    *SELECTION_SCORES,
 )
 
 
@@ -86,9 +87,12 @@ def csv_rows(store: RunStore) -> list[dict[str, Any]]:
 
     ``fitness`` is empty for a candidate that did not train (the store keeps the placeholder the
     evaluation reported); ``notation`` is the text notation with parameters (default schema's
-    letters, else the run's); ``parents`` the parents' names separated by spaces.
+    letters, else the run's); ``parents`` the parents' names separated by spaces; the last
+    columns (:data:`~pyevonas.runs.records.SELECTION_SCORES`) the Pareto rank, tie-breaker,
+    novelty or competition score its generation's selection gave it (empty where none).
     """
     individuals = store.individuals()
+    selections = {g: (store.generation_record(g).extras or {}).get("selection") for g in store.generations()}
     names = {ind.id: ind.name for ind in individuals}
     try:
         scoring: Any = Scoring.from_dict(dict(store.scoring), source=f"the scoring schema of {store.run_dir}")
@@ -118,6 +122,8 @@ def csv_rows(store: RunStore) -> list[dict[str, Any]]:
                 "parents": " ".join(str(names.get(p, p)) for p in ind.parents or []),
                 "copied_from": names.get(ind.cached_from) if ind.cached_from is not None else None,
                 "error": ind.error,
+                **dict.fromkeys(SELECTION_SCORES),
+                **selection_scores(selections.get(ind.generation), ind.index),
             }
         )
     return rows

@@ -44,4 +44,16 @@ def literal_text(fn: _F) -> _F:
     return cast(_F, wrapper)
 
 
-__all__ = ["DPI", "literal_text", "new_figure"]
+def plain_log_ticks(axis: Any) -> None:
+    """Label a log ``axis`` with plain numbers (1,000 / 1,000,000 / 0.01) and no minor labels.
+
+    The default log labels are mathtext (``$\\mathdefault{10^{5}}$``), which figures drawn under
+    :func:`literal_text` would show as typed.
+    """
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+
+    axis.set_major_formatter(FuncFormatter(lambda v, _pos: f"{v:,.0f}" if v >= 1 else f"{v:g}"))
+    axis.set_minor_formatter(NullFormatter())
+
+
+__all__ = ["DPI", "literal_text", "new_figure", "plain_log_ticks"]

@@ -149,6 +149,9 @@ def load_run(path: str | os.PathLike[str]) -> RunData:
             meta["config_dataset"] = store.config["dataset"]
         if "seed" not in meta and store.config.get("seed") is not None:
             meta["seed"] = store.config.get("seed")
+        # The hypervolume reference a run was configured with lives in its config, not its meta.
+        if "reference_point" not in meta and store.config.get("reference_point"):
+            meta["reference_point"] = store.config["reference_point"]
         gens = []
         for g in store.generations():
             rec = store.generation_record(g)

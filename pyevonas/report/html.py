@@ -46,6 +46,7 @@ from pyevonas.report.figures import gene_colour, png_bytes, text_colour
 from pyevonas.report.pareto import pareto_analysis, pareto_html
 from pyevonas.runs.records import finite_json, is_trained
 from pyevonas.runs.staging import staging_dir
+from pyevonas.runs.store import DB_NAME
 
 # ------------------------------------------------------------------------------------------
 # HTML
@@ -791,9 +792,12 @@ def write_report(
         raise ConfigError(f"invalid objectives: {exc}") from None
 
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    # Build into a temporary folder, then swap in, so a failed report leaves no half-written one.
-    tmp = staging_dir(out, "report")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        # Build into a temporary folder, then swap in, so a failed report leaves no half-written one.
+        tmp = staging_dir(out, "report")
+    except OSError as exc:
+        raise RunStoreError(f"cannot write the report to {out}: {exc.strerror or exc}") from None
     try:
         figs = _Figures(tmp, _report_notice(all_stats))
         body = [_simulated_banner(all_stats), _header_html(all_stats, doc, median, schema)]
@@ -813,19 +817,52 @@ def write_report(
         (tmp / "summary.json").write_text(
             json.dumps(finite_json(doc), indent=2, default=_json_default), encoding="utf-8"
         )
-        if (out / "figures").exists():
-            shutil.rmtree(out / "figures")
-        os.replace(tmp / "figures", out / "figures")
-        os.replace(tmp / "index.html", out / "index.html")
-        os.replace(tmp / "summary.json", out / "summary.json")
+        _publish(tmp, out)
+    except RunStoreError:
+        raise
+    except OSError as exc:  # a full disk, a folder made read-only meanwhile
+        raise RunStoreError(f"cannot write the report to {out}: {exc.strerror or exc}") from None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return doc
 
 
+def _publish(built: Path, out: Path) -> None:
+    """Swap a built report into ``out``. Two reports writing into one folder take turns (a lock
+    on the folder itself), so neither finds the other's figures/ half replaced."""
+    with _folder_lock(out):
+        if (out / "figures").exists():
+            shutil.rmtree(out / "figures")
+        os.replace(built / "figures", out / "figures")
+        os.replace(built / "index.html", out / "index.html")
+        os.replace(built / "summary.json", out / "summary.json")
+
+
+@contextlib.contextmanager
+def _folder_lock(folder: Path) -> Iterator[None]:
+    """An exclusive ``flock`` on ``folder`` (none where flock does not exist), waiting for a holder."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - Windows
+        yield
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)
+
+
 def _check_output(out: Path) -> None:
     """Refuse to replace an index.html or figures/ that is not an earlier pyevonas report's."""
 
+    run = next((p for p in (out, *out.resolve().parents) if (p / DB_NAME).exists()), None)
+    if run is not None:
+        raise ConfigError(
+            f"refusing to write a report into {out}: it is {'' if run == out else 'inside '}the run folder "
+            f"{run} (next to its {DB_NAME}); choose an -o folder outside every run"
+        )
     if not out.exists():
         return
     if not out.is_dir():

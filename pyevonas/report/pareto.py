@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from pyevonas.report._style import literal_text, new_figure
+from pyevonas.errors import ConfigError
+from pyevonas.report._style import literal_text, new_figure, plain_log_ticks
 from pyevonas.report.analysis import RunStats
 from pyevonas.runs.objectives import (
     REFERENCE_MARGIN,
@@ -83,21 +84,64 @@ def report_objectives(all_stats: Sequence[RunStats], objectives: str | Sequence[
 def report_reference(
     all_stats: Sequence[RunStats], objectives: Sequence[Objective], given: Mapping[str, float] | None = None
 ) -> list[float | None]:
-    """The one reference point of the report (see the module docstring)."""
-    configured: dict[str, set[float]] = {}
-    for st in all_stats:
-        for key, value in (run_selection(st).get("reference_point") or {}).items():
-            configured.setdefault(str(key), set()).add(float(value))
+    """The one reference point of the report (see the module docstring).
+
+    Raises:
+        ConfigError: a given or configured value that is not a finite number.
+    """
+    configured = _configured_references(all_stats)
     first = [ind for st in all_stats for g in st.run.generations[:1] for ind in g.individuals]
     default = default_reference(first, objectives)
     out: list[float | None] = []
     for obj, dflt in zip(objectives, default, strict=True):
         if given and (obj.name in given or obj.label in given):
-            out.append(float(given[obj.name] if obj.name in given else given[obj.label]))
+            out.append(_finite_reference(obj.name, given[obj.name] if obj.name in given else given[obj.label]))
             continue
         agreed = configured.get(obj.name) or configured.get(obj.label)
         out.append(next(iter(agreed)) if agreed and len(agreed) == 1 else dflt)
     return out
+
+
+def _configured_references(all_stats: Sequence[RunStats]) -> dict[str, set[float]]:
+    """The reference values the runs were configured with, per objective name (the run's config,
+    which :func:`~pyevonas.report.analysis.load_run` copies into the meta, or its selection record)."""
+    configured: dict[str, set[float]] = {}
+    for st in all_stats:
+        for source in (run_selection(st).get("reference_point"), st.run.meta.get("reference_point")):
+            for key, value in (source if isinstance(source, Mapping) else {}).items():
+                configured.setdefault(str(key), set()).add(_finite_reference(str(key), value))
+    return configured
+
+
+def _finite_reference(name: str, value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = math.nan
+    if not math.isfinite(number):
+        raise ConfigError(f"reference point {name}: must be a finite number, got {value!r}")
+    return number
+
+
+def _check_dominated(
+    all_stats: Sequence[RunStats], objectives: Sequence[Objective], reference: Sequence[float | None]
+) -> None:
+    """Refuse a reference point that no trained candidate is better than in every objective: its
+    hypervolume would be 0 in every generation, which says nothing."""
+    if any(r is None for r in reference):
+        return
+    trained = [ind for st in all_stats for g in st.run.generations for ind in g.individuals if is_trained(ind)]
+    if not trained:
+        return
+    ref = np.array(
+        [-float(r) if o.maximise else float(r) for o, r in zip(objectives, reference, strict=True) if r is not None]
+    )
+    if not np.any(np.all(objective_matrix(trained, objectives) < ref, axis=1)):
+        point = ", ".join(f"{o.name} {float(r):g}" for o, r in zip(objectives, reference, strict=True) if r is not None)
+        raise ConfigError(
+            f"no trained candidate of the runs is better than the reference point ({point}) in every "
+            "objective, so every hypervolume would be 0; give a reference every front can beat"
+        )
 
 
 def _front(individuals: Sequence[Any], objectives: Sequence[Objective]) -> list[Any]:
@@ -123,6 +167,8 @@ def pareto_analysis(
     """The fronts and hypervolumes of every run (the ``pareto`` entry of ``summary.json``)."""
     objs = report_objectives(all_stats, objectives)
     reference = report_reference(all_stats, objs, reference_point)
+    if reference_point or _configured_references(all_stats):
+        _check_dominated(all_stats, objs, reference)
     names = [o.name for o in objs]
     runs = []
     for st in all_stats:
@@ -210,6 +256,7 @@ def front_figure(
         xs = p[:, 1][p[:, 1] > 0]
         if xs.size and xs.max() / xs.min() > 30:
             ax.set_xscale("log")
+            plain_log_ticks(ax.xaxis)
     for g, front in fronts:
         if not front:
             continue

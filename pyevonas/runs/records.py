@@ -238,11 +238,31 @@ def finite_json(value: Any) -> Any:
     return value
 
 
+#: What a generation's selection record (``extras["selection"]``) holds per individual, in
+#: population order: the Pareto rank and tie-breaker (several objectives), the novelty score and
+#: the DNS competition score.
+SELECTION_SCORES = ("pareto_rank", "crowding", "isolation", "novelty", "competition")
+
+
+def selection_scores(record: Any, index: int) -> dict[str, Any]:
+    """An individual's values in its generation's selection record: each of
+    :data:`SELECTION_SCORES` the record holds, at ``index`` (None where the record has none)."""
+    if not isinstance(record, Mapping):
+        return {}
+    out: dict[str, Any] = {}
+    for key in SELECTION_SCORES:
+        values = record.get(key)
+        if isinstance(values, list):
+            out[key] = values[index] if 0 <= index < len(values) else None
+    return out
+
+
 __all__ = [
     "CHANCE_MARGIN",
     "COPIES",
     "EVALUATED_STATUSES",
     "OUTCOMES",
+    "SELECTION_SCORES",
     "STATUSES",
     "UNFINISHED",
     "GenerationRecord",
@@ -255,4 +275,5 @@ __all__ = [
     "finite_json",
     "is_trained",
     "outcome",
+    "selection_scores",
 ]

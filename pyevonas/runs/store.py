@@ -47,6 +47,7 @@ from pyevonas.runs.records import (
     canonical_key,
     finite_json,
     is_trained,
+    selection_scores,
 )
 
 DB_NAME = "run.sqlite"
@@ -276,6 +277,8 @@ class RunStore:
             yield
         except (ValueError, TypeError, KeyError) as exc:  # json.JSONDecodeError is a ValueError
             raise RunStoreError(f"{self.path} is damaged: {what}{exc}") from None
+        except RecursionError:  # JSON nested deeper than Python parses
+            raise RunStoreError(f"{self.path} is damaged: {what}JSON nested too deeply") from None
 
     # ------------------------------------------------------------------ opening
 
@@ -886,12 +889,16 @@ class RunStore:
             ``{"format", "format_version", "meta", "config", "scoring", "space", "generations",
             "individuals"}``; each generation has its diversity, window, decision and control
             iterations; each individual its generation, index, chromosome, parents, status,
-            metrics and ``trained`` (:func:`~pyevonas.runs.records.is_trained`: whether it
-            counts as trained, as the loop and the report count it).
+            metrics, ``trained`` (:func:`~pyevonas.runs.records.is_trained`: whether it
+            counts as trained, as the loop and the report count it) and ``selection``: its
+            Pareto rank, tie-breaker, novelty or competition score where its generation's
+            selection computed one (:func:`~pyevonas.runs.records.selection_scores`).
         """
         generations = []
+        selections: dict[int, Any] = {}
         for g in self.generations():
             record = self.generation_record(g)
+            selections[g] = (record.extras or {}).get("selection")
             entry: dict[str, Any] = {
                 "generation": g,
                 "diversity": record.diversity,
@@ -908,6 +915,7 @@ class RunStore:
             entry.pop("metrics")
             entry["trained"] = is_trained(ind)
             entry["extra_metrics"] = {k: v for k, v in (ind.metrics or {}).items() if k not in entry}
+            entry["selection"] = selection_scores(selections.get(ind.generation), ind.index)
             individuals.append(entry)
         data: dict[str, Any] = finite_json(
             {
@@ -943,6 +951,8 @@ def _individual(row: tuple[Any, ...]) -> Individual:
         return _decode_individual(row)
     except (ValueError, TypeError) as exc:
         raise ValueError(f"{row[3]} (id {row[0]}) cannot be read: {exc}") from None
+    except RecursionError:
+        raise ValueError(f"{row[3]} (id {row[0]}) cannot be read: JSON nested too deeply") from None
 
 
 def _decode_individual(row: tuple[Any, ...]) -> Individual:

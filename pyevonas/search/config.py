@@ -32,8 +32,10 @@ A dataset of one's own, a warm start and a smaller budget (docs/budget.md)::
 
 from __future__ import annotations
 
+import difflib
+import math
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal, TypeGuard
 
@@ -46,7 +48,7 @@ from pyevonas.runs.simulation import SURROGATE_PREFIX, Simulation, is_model_file
 from pyevonas.search.cells import CELL_SCHEMA, is_cell_space
 from pyevonas.search.expressions import check_margins, compile_expression
 from pyevonas.training.config import usable_cores
-from pyevonas.training.datasets_custom import canonical_spec, spec_label
+from pyevonas.training.datasets_custom import MAX_IMAGE_SIDE, canonical_spec, spec_label
 from pyevonas.training.device import resolve_device
 
 ControlKind = Literal["naive", "rigid", "soft", "target", "custom", "python"]
@@ -84,6 +86,48 @@ TRAIN_EVALUATOR = "train"
 #: Metrics only training measures: a simulated run (``evaluator = "surrogate:..."``) has none of
 #: them, so it cannot rank by them (see ``pyevonas.search.executors.surrogate``).
 NOT_SIMULATED = ("test_accuracy", "latency_ms", "flops", "images_per_second")
+#: The upper bound of a run's counts (generations, population, epochs, neighbours...): far above
+#: any search that can finish, low enough that a typo (10**9 generations) is refused at once.
+MAX_COUNT = 100_000
+#: The most parallel evaluations (``workers``).
+MAX_WORKERS = 1024
+#: The metrics the built-in evaluation records (``pyevonas.training.config.Metrics``), which an
+#: objective of a run trained or simulated by pyevonas may name (``val_accuracy`` reads ``fitness``,
+#: ``macs`` reads ``flops``). An ``evaluate_fn`` of one's own may record others.
+RECORDED_METRICS = (
+    "fitness",
+    "val_accuracy",
+    "test_accuracy",
+    "params",
+    "size_mb",
+    "latency_ms",
+    "flops",
+    "train_seconds",
+    "epochs_run",
+    "images_per_second",
+)
+#: Recorded metrics that lie in [0, 1] (a reference of 1 or more cannot be beaten).
+BOUNDED_METRICS = ("fitness", "val_accuracy", "test_accuracy")
+#: Recorded costs that are never negative (a reference of 0 or less cannot be beaten).
+COST_METRICS = ("params", "size_mb", "latency_ms", "flops", "train_seconds")
+
+
+def check_recorded_objectives(objectives: Sequence[str]) -> None:
+    """Refuse an objective that names no metric the built-in evaluation records (a typo such as
+    ``param`` would rank every candidate by a missing value for a whole search).
+
+    Raises:
+        ConfigError: naming the objective and the closest recorded metric.
+    """
+    for obj in parse_objectives(objectives):
+        if obj.metric not in RECORDED_METRICS:
+            names = sorted({*RECORDED_METRICS, "macs"} - {"fitness"})
+            close = difflib.get_close_matches(obj.label, names, n=1)
+            hint = f"; did you mean {close[0]}?" if close else ""
+            raise ConfigError(
+                f"objective {obj.name!r} is not a metric the evaluation records{hint} "
+                f"(objectives: {', '.join(names)}; an evaluate_fn of your own may record others)"
+            )
 
 
 def surrogate_model(evaluator: str) -> str | None:
@@ -182,13 +226,13 @@ class RunConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True)
 
     name: str | None = None
-    generations: int = Field(20, ge=1)
-    population: int = Field(25, ge=2)
+    generations: int = Field(20, ge=1, le=MAX_COUNT)
+    population: int = Field(25, ge=2, le=MAX_COUNT)
     top_k: int = Field(5, ge=1)
     p_mutation: float = Field(0.2, ge=0.0, le=1.0)
     mutation_decay: float = Field(0.02, ge=0.0, le=1.0)
-    decay_every: int = Field(5, ge=1)
-    max_control_iterations: int = Field(30, ge=1)
+    decay_every: int = Field(5, ge=1, le=MAX_COUNT)
+    max_control_iterations: int = Field(30, ge=1, le=MAX_COUNT)
     control: ControlKind = "rigid"
     control_upper: str | None = None
     control_lower: str | None = None
@@ -199,13 +243,13 @@ class RunConfig(BaseModel):
     schema_name: str = Field("default", alias="schema")
     dataset: str = DEMO_DATASET
     data_dir: str | None = None
-    image_size: int | None = Field(None, ge=1)
-    epochs: int = Field(12, ge=1)
+    image_size: int | None = Field(None, ge=1, le=MAX_IMAGE_SIDE)
+    epochs: int = Field(12, ge=1, le=MAX_COUNT)
     device: str = "auto"
     train: dict[str, Any] = Field(default_factory=dict)
     evaluator: str = TRAIN_EVALUATOR
     executor: Literal["inprocess", "pool", "ray"] = "inprocess"
-    workers: int = Field(1, ge=1)
+    workers: int = Field(1, ge=1, le=MAX_WORKERS)
     address: str | None = None
     run_dir: str | None = None
     init: str | None = None
@@ -215,7 +259,7 @@ class RunConfig(BaseModel):
     objectives: list[str] = Field(default_factory=lambda: list(DEFAULT_OBJECTIVES))
     selection: SelectionKind = "topk"
     tiebreak: TieBreak = "crowding"
-    neighbours: int = Field(DEFAULT_NEIGHBOURS, ge=1)
+    neighbours: int = Field(DEFAULT_NEIGHBOURS, ge=1, le=MAX_COUNT)
     archive: ArchiveScope | None = None
     reference_point: dict[str, float] = Field(default_factory=dict)
     log: list[str] = Field(default_factory=list)
@@ -355,13 +399,29 @@ class RunConfig(BaseModel):
                 raise ValueError(f"control_lower/control_upper: {exc}") from None
 
     def _check_reference_point(self) -> None:
-        """Refuse a reference point that names something other than an objective."""
+        """Refuse a reference point that names something other than an objective, is not a finite
+        number, or that no candidate can be better than (an accuracy of 1 or more, a cost of 0 or
+        less): its hypervolume would be 0 in every generation."""
         names = {name.split(":", 1)[-1] for name in self.objectives} | set(self.objectives)
         unknown = sorted(set(self.reference_point) - names)
         if unknown:
             raise ValueError(
                 f"reference_point names {', '.join(unknown)}, which is not an objective ({self.objectives})"
             )
+        objectives = parse_objectives(self.objectives)
+        by_name = {o.name: o for o in objectives} | {o.label: o for o in objectives}
+        for name, value in self.reference_point.items():
+            if not math.isfinite(value):
+                raise ValueError(f"reference_point {name} must be a finite number, got {value}")
+            obj = by_name[name]
+            if (obj.maximise and obj.metric in BOUNDED_METRICS and value >= 1.0) or (
+                not obj.maximise and obj.metric in COST_METRICS and value <= 0.0
+            ):
+                bound = "1 at most" if obj.maximise else "0 at least"
+                raise ValueError(
+                    f"reference_point {name} {value:g}: no candidate can be better than that ({obj.label} is "
+                    f"{bound}), so every hypervolume would be 0"
+                )
 
     def _check_train_table(self) -> None:
         """Refuse [train] keys that are top-level settings or that the search sets itself."""
@@ -541,6 +601,11 @@ def load_toml(path: str | Path) -> dict[str, Any]:
         raise ConfigError(f"config file not found: {p}") from None
     except OSError as exc:
         raise ConfigError(f"cannot read config file {p}: {exc.strerror}") from None
+    except UnicodeDecodeError as exc:
+        raise ConfigError(
+            f"config file {p} is not UTF-8 text ({exc.reason} at byte {exc.start}); TOML files are UTF-8 "
+            "(save it as UTF-8, not UTF-16)"
+        ) from None
     except tomllib.TOMLDecodeError as exc:
         raise ConfigError(f"config file {p} is not valid TOML: {exc}") from None
     return data
@@ -566,6 +631,11 @@ __all__ = [
     "DEMO_BUDGET",
     "DEMO_DATASET",
     "DEMO_TRAIN",
+    "BOUNDED_METRICS",
+    "COST_METRICS",
+    "MAX_COUNT",
+    "MAX_WORKERS",
+    "RECORDED_METRICS",
     "LOG_KINDS",
     "NOT_SIMULATED",
     "TRAIN_EVALUATOR",
@@ -574,6 +644,7 @@ __all__ = [
     "RunConfig",
     "SelectionKind",
     "TieBreak",
+    "check_recorded_objectives",
     "load_toml",
     "parse_log",
     "surrogate_model",

@@ -37,6 +37,7 @@ import numpy as np
 
 from pyevonas.errors import ConfigError, EncodingError, RunStoreError, TrainingError
 from pyevonas.metric import Arch, Chromosome, diversity, format_arch, sequence, similarity_matrix
+from pyevonas.metric._args import check_thread_setting
 from pyevonas.metric.schema import Scoring, resolve_scoring
 from pyevonas.runs.records import (
     EVALUATED_STATUSES,
@@ -53,7 +54,7 @@ from pyevonas.runs.records import (
 from pyevonas.runs.store import RunStore
 from pyevonas.search import halving, reuse, warmstart
 from pyevonas.search.cells import AnySpace, CellSpace, check_schema, load_space, space_from_dict
-from pyevonas.search.config import TRAIN_EVALUATOR, RunConfig
+from pyevonas.search.config import TRAIN_EVALUATOR, RunConfig, check_recorded_objectives
 from pyevonas.search.control import ControlFunction, breed_under_control, control_from_config
 from pyevonas.search.events import (
     CandidateInfo,
@@ -191,6 +192,9 @@ def evolve(
         config = config.with_updates(control="python", control_upper=None, control_lower=None)
     elif config.control == "python":
         raise ConfigError("control = 'python' needs the control functions: pass control=custom_control(f, g)")
+    if evaluate_fn is None and evaluator is None:
+        check_recorded_objectives(config.objectives)
+    check_thread_setting()  # a bad PYEVONAS_NUM_THREADS stops the run before its folder exists
     space = space if space is not None else load_space(config.space)
     scoring = _load_scoring(config.schema_name)
     check_schema(space, scoring)
@@ -902,7 +906,12 @@ class _Loop:
                 f"{self.store.run_dir}: generation {g} has no saved generator state; the run cannot be continued"
             )
         rng = np.random.default_rng()
-        rng.bit_generator.state = record.rng_state
+        try:
+            rng.bit_generator.state = record.rng_state
+        except (ValueError, TypeError, KeyError) as exc:  # a hand-edited or foreign generator state
+            raise RunStoreError(
+                f"{self.store.path} is damaged: generation {g}'s generator state cannot be used ({exc})"
+            ) from None
         parents = self.selection(g, individuals).parents
         elites = parents[: config.elitism]
         n_children = config.population - len(elites)

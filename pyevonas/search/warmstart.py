@@ -26,11 +26,11 @@ from pathlib import Path
 from typing import Any
 
 from pyevonas._userfiles import UserFileError, read_json
-from pyevonas.errors import ConfigError, EncodingError, SearchSpaceError
+from pyevonas.errors import ConfigError, EncodingError, RunStoreError, SearchSpaceError
 from pyevonas.metric import Chromosome, parse_arch
 from pyevonas.metric.graphs import looks_like_graph
 from pyevonas.runs.records import Status, canonical_key, is_trained
-from pyevonas.runs.store import RunStore
+from pyevonas.runs.store import DB_NAME, RunStore
 from pyevonas.search.cells import AnySpace, CellSpace
 from pyevonas.search.halving import rank_key
 
@@ -92,11 +92,18 @@ def load_initial(source: str | Path, space: AnySpace, schema: Any, population: i
     path = Path(source).expanduser()
     label = str(source)
     if path.is_dir():
+        if (path / DB_NAME).exists() and not RunStore.is_run(path):
+            try:  # the store's own words for what is wrong with the file
+                RunStore.open(path, readonly=True).close()
+            except RunStoreError as exc:
+                raise ConfigError(f"--init {label}: {exc}") from None
         if not RunStore.is_run(path):
-            raise ConfigError(f"--init {label}: a folder, but not a pyevonas run (it has no run.sqlite)")
+            raise ConfigError(f"--init {label}: a folder, but not a pyevonas run (it has no {DB_NAME})")
         return _from_run(path, label, space, population)
     if not path.exists():
         raise ConfigError(f"--init {label}: no such file or run folder")
+    if not path.is_file():  # a FIFO would wait for a writer, a device such as /dev/zero never ends
+        raise ConfigError(f"--init {label}: not a regular file (give a JSON file or a run folder)")
     try:
         data = read_json(path)
     except UserFileError as exc:
