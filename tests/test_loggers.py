@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 import pytest
-from helpers import run_config, stub_evaluate
+from helpers import mo_evaluate, run_config, stub_evaluate
 
 from pyevonas.errors import ConfigError
 from pyevonas.runs.store import RunStore
@@ -138,3 +138,26 @@ def test_mlflow_run_read_back_with_its_client_and_continued_on_resume(tmp_path: 
     summary = json.loads(Path(client.download_artifacts(run.info.run_id, "summary.json", str(tmp_path))).read_text())
     assert summary["best"]["fitness"] == max(i.fitness for i in _trained(run_dir))
     assert (tmp_path / "mlartifacts").is_dir()  # beside the database, not in the current folder
+
+
+def test_a_multi_objective_run_logs_its_front(tmp_path: Path) -> None:
+    pytest.importorskip("tensorboard")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from pyevonas.search.events import FrontMeasured
+
+    run_dir, tb = tmp_path / "run", tmp_path / "tb"
+    fronts: list[FrontMeasured] = []
+    config = run_config(run_dir, objectives=["val_accuracy", "params"], log=[f"tensorboard:{tb}"])
+    evolve(
+        config,
+        evaluate_fn=mo_evaluate,
+        observers=[lambda e: fronts.append(e) if isinstance(e, FrontMeasured) else None],
+    )
+    acc = EventAccumulator(str(tb))
+    acc.Reload()
+    assert [e.value for e in acc.Scalars("front/size")] == [f.size for f in fronts]
+    assert [e.step for e in acc.Scalars("front/size_so_far")] == [f.generation for f in fronts] == [1, 2, 3]
+    expected = [f.hypervolume for f in fronts if f.hypervolume is not None]
+    assert expected
+    assert [e.value for e in acc.Scalars("front/hypervolume")] == pytest.approx(expected)
