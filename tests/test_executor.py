@@ -160,7 +160,7 @@ def test_pool_stopped_early_kills_the_running_jobs_worker(pool: PoolEvaluator, t
 def test_pool_time_limit_fails_the_slow_candidate() -> None:
     with make_evaluator("pool", workers=1, evaluate_fn=fake_evaluate, timeout_s=1.5) as slow:
         results, _ = collect(slow, [make_job(1, seconds=60), make_job(2)])
-    assert results[1].status == "failed" and "time limit of 1.5 s" in results[1].error
+    assert results[1].status == "failed" and "timed out after 1.5 s" in results[1].error
     assert results[2].status == "ok"
 
 

@@ -63,7 +63,7 @@ _SEARCH_FLAGS = (
     "evaluator",
 )
 # Flags that only say how to execute; they may change when a run is resumed (e.g. on another machine).
-_EXECUTION_FLAGS = ("device", "workers", "executor", "address", "log")
+_EXECUTION_FLAGS = ("device", "workers", "executor", "address", "candidate_timeout", "log")
 
 
 @app.command(
@@ -165,6 +165,16 @@ def evolve(
         ),
     ] = None,
     address: Annotated[str | None, typer.Option(help="Ray cluster address for --executor ray.")] = None,
+    candidate_timeout: Annotated[
+        float | None,
+        typer.Option(
+            "--candidate-timeout",
+            metavar="SECONDS",
+            help="Fail a candidate still training after SECONDS ('timed out after N s'): pool: its worker is "
+            "killed; ray: its task cancelled; inprocess: checked after each epoch. May change on --resume.",
+            show_default="no limit",
+        ),
+    ] = None,
     evaluator: Annotated[
         str | None,
         typer.Option(
@@ -283,6 +293,7 @@ def evolve(
         "workers": workers,
         "executor": executor,
         "address": address,
+        "candidate_timeout": candidate_timeout,
         "evaluator": evaluator,
         "image_size": image_size,
         "init": init,

@@ -204,6 +204,10 @@ class RunConfig(BaseModel):
             the default when ``workers`` > 1), ``ray`` (a Ray cluster, ``pip install 'pyevonas[ray]'``).
         workers: parallel evaluations (pool: per device).
         address: Ray cluster address for ``executor = "ray"``.
+        candidate_timeout: wall-clock limit of one candidate's evaluation in seconds (None: none);
+            one over it fails with the reason "timed out after N s" (pool: its worker is killed;
+            ray: its task is cancelled; inprocess: checked after each epoch and at its end). An
+            execution setting: ``--resume`` may change it.
         run_dir: where the run is stored (default ``runs/<name>``).
         objectives: what parents are ranked by (docs/selection.md): ``["val_accuracy"]`` (the
             fitness, the paper's) or two or more, e.g. ``["val_accuracy", "params"]``, ranked by
@@ -251,6 +255,7 @@ class RunConfig(BaseModel):
     executor: Literal["inprocess", "pool", "ray"] = "inprocess"
     workers: int = Field(1, ge=1, le=MAX_WORKERS)
     address: str | None = None
+    candidate_timeout: float | None = Field(None, gt=0, allow_inf_nan=False)
     run_dir: str | None = None
     init: str | None = None
     reuse_similarity: float = Field(1.0, gt=0.0, le=1.0)

@@ -270,7 +270,7 @@ def resume(
             )
         config = RunConfig.from_dict(store.config, source=f"the config saved in {run_dir}")
         if execution:
-            allowed = {"workers", "executor", "address", "device", "log"}
+            allowed = {"workers", "executor", "address", "device", "candidate_timeout", "log"}
             unknown = set(execution) - allowed
             if unknown:
                 raise ConfigError(
@@ -376,6 +376,7 @@ def _evaluator(
         address=config.address,
         devices=devices,
         evaluate_fn=evaluate_fn,
+        timeout_s=config.candidate_timeout,
     )
     return made, True
 

@@ -53,8 +53,9 @@ def make_evaluator(
             keeps each job's ``config.device``. See :func:`detect_devices`.
         evaluate_fn: ``evaluate(chromosome, config, progress=None) -> Metrics``; default
             :func:`pyevonas.training.loop.evaluate`.
-        timeout_s: For ``"pool"``, wall-clock limit per candidate; a candidate over it is killed
-            with its worker and marked failed.
+        timeout_s: Wall-clock limit per candidate, from its start; a candidate over it fails with
+            the reason "timed out after N s". The pool kills its worker, Ray cancels its task, in
+            this process it is checked at each progress event (each epoch) and when it returns.
         model: For ``"surrogate"``, the surrogate: ``"cifar10"``, ``"cifar100"`` or the path of a
             saved model file.
 
@@ -78,10 +79,10 @@ def make_evaluator(
             raise ConfigError("model: the surrogate backend needs a model (cifar10, cifar100 or a model file)")
         return SurrogateEvaluator.from_model(model)
     if kind == "inprocess":
-        return InProcessEvaluator(evaluate_fn, device=devices[0] if devices else None)
+        return InProcessEvaluator(evaluate_fn, device=devices[0] if devices else None, timeout_s=timeout_s)
     if kind == "pool":
         return PoolEvaluator(workers, devices, evaluate_fn, timeout_s=timeout_s)
-    return RayEvaluator(address, workers, evaluate_fn)
+    return RayEvaluator(address, workers, evaluate_fn, timeout_s=timeout_s)
 
 
 __all__ = [

@@ -14,6 +14,11 @@ from pyevonas.search.executors.base import DEFAULT_EVALUATE, EvalJob, EvaluateFn
 _Config = TypeVar("_Config")
 
 
+def timeout_reason(timeout_s: float) -> str:
+    """The failure reason of a candidate stopped at its time limit (every backend says the same)."""
+    return f"timed out after {timeout_s:g} s"
+
+
 def function_ref(fn: EvaluateFn | None) -> str:
     """Name a module-level function so a spawned worker can import it."""
     if fn is None:
@@ -69,4 +74,12 @@ def device_of(config: Any) -> str | None:
     return getattr(config, "device", None)
 
 
-__all__ = ["check_ids", "describe_error", "device_of", "function_ref", "pin_device", "resolve_function"]
+__all__ = [
+    "check_ids",
+    "describe_error",
+    "device_of",
+    "function_ref",
+    "pin_device",
+    "resolve_function",
+    "timeout_reason",
+]

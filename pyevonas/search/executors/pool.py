@@ -26,6 +26,7 @@ from pyevonas.search.executors._shared import (
     function_ref,
     pin_device,
     resolve_function,
+    timeout_reason,
 )
 from pyevonas.search.executors.base import (
     EvalJob,
@@ -294,11 +295,8 @@ class PoolEvaluator(Evaluator):
                 assert job is not None
                 busy.pop(job.id, None)
                 _stop(worker, graceful=False)
-                finished.append(
-                    (job.id, failed(
-                        f"evaluation exceeded the time limit of {self._timeout_s:g} s; "
-                        "its worker was stopped"))
-                )  # fmt: skip
+                reason = timeout_reason(self._timeout_s or 0.0)
+                finished.append((job.id, failed(f"{reason} (its worker was stopped)")))
 
     def _drain(
         self,

@@ -5,13 +5,21 @@ from __future__ import annotations
 import contextlib
 import os
 import socket
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from types import ModuleType
 from typing import Any
 
 from pyevonas.errors import ConfigError, PyevonasError
-from pyevonas.search.executors._shared import check_ids, describe_error, device_of, pin_device, resolve_function
+from pyevonas.search.executors._shared import (
+    check_ids,
+    describe_error,
+    device_of,
+    pin_device,
+    resolve_function,
+    timeout_reason,
+)
 from pyevonas.search.executors.base import (
     DEFAULT_EVALUATE,
     EvalJob,
@@ -82,11 +90,19 @@ class RayEvaluator(Evaluator):
 
     On a cluster with GPUs each task asks for ``1 / workers`` of a GPU (Ray then gives it that GPU
     as ``cuda``); without GPUs each task takes one CPU. A task whose worker dies, or that raises,
-    yields a failed result; Ray does not retry it.
+    yields a failed result; Ray does not retry it. A task running longer than ``timeout_s`` (from
+    its start on a worker) is cancelled and fails with the reason "timed out after N s".
     """
 
-    def __init__(self, address: str | None = None, workers: int = 1, evaluate_fn: EvaluateFn | None = None) -> None:
+    def __init__(
+        self,
+        address: str | None = None,
+        workers: int = 1,
+        evaluate_fn: EvaluateFn | None = None,
+        timeout_s: float | None = None,
+    ) -> None:
         """See :func:`make_evaluator`."""
+        self._timeout_s = timeout_s
         ray = _import_ray()
         self._ray = ray
         self._owns_ray = False
@@ -131,29 +147,49 @@ class RayEvaluator(Evaluator):
         ray = self._ray
         refs = {self._remote.remote(self._fn, job, self._device, self._queue): job.id for job in jobs}
         pending = list(refs)
+        started: dict[int, float] = {}
         try:
             while pending:
                 done, pending = ray.wait(pending, num_returns=1, timeout=0.5)
-                self._forward_progress(on_progress)
+                self._forward_progress(on_progress, started)
                 for ref in done:
-                    try:
-                        metrics = ray.get(ref)
-                    except ray.exceptions.RayError as exc:
-                        metrics = failed(f"Ray task failed: {describe_error(exc)}")
-                    if isinstance(metrics, _RunError):
-                        raise metrics.error
-                    yield refs[ref], metrics
-            self._forward_progress(on_progress)
+                    yield refs[ref], self._result(ref)
+                for ref in self._overdue(pending, refs, started):
+                    pending.remove(ref)
+                    with contextlib.suppress(Exception):
+                        ray.cancel(ref, force=True)
+                    yield refs[ref], failed(timeout_reason(self._timeout_s or 0.0))
+            self._forward_progress(on_progress, started)
         finally:
             for ref in pending:
                 with contextlib.suppress(Exception):
                     ray.cancel(ref, force=True)
 
-    def _forward_progress(self, on_progress: ProgressCallback | None) -> None:
+    def _result(self, ref: Any) -> MetricsLike:
+        """A finished task's metrics; a run-level error it carried back is raised here."""
+        try:
+            metrics = self._ray.get(ref)
+        except self._ray.exceptions.RayError as exc:
+            metrics = failed(f"Ray task failed: {describe_error(exc)}")
+        if isinstance(metrics, _RunError):
+            raise metrics.error
+        result: MetricsLike = metrics
+        return result
+
+    def _overdue(self, pending: list[Any], refs: dict[Any, int], started: dict[int, float]) -> list[Any]:
+        """The pending tasks that started more than ``timeout_s`` ago."""
+        if self._timeout_s is None:
+            return []
+        now = time.monotonic()
+        return [ref for ref in pending if refs[ref] in started and now - started[refs[ref]] > self._timeout_s]
+
+    def _forward_progress(self, on_progress: ProgressCallback | None, started: dict[int, float]) -> None:
         size = self._queue.size()
         if size == 0:
             return
         for job_id, event in self._queue.get_nowait_batch(size):
+            if event.get("event") == "started":
+                started.setdefault(job_id, time.monotonic())
             if on_progress is not None:
                 on_progress(job_id, event)
 
