@@ -68,8 +68,10 @@ def test_log_settings_are_checked_and_split() -> None:
 def test_a_missing_library_is_a_config_error(monkeypatch: pytest.MonkeyPatch) -> None:
     import sys
 
-    monkeypatch.setitem(sys.modules, "tensorboard", None)
-    monkeypatch.setitem(sys.modules, "mlflow", None)
+    for root in ("tensorboard", "mlflow"):  # as if not installed, even after other tests imported them
+        for name in [m for m in sys.modules if m == root or m.startswith(root + ".")]:
+            monkeypatch.delitem(sys.modules, name)
+        monkeypatch.setitem(sys.modules, root, None)
     with pytest.raises(ConfigError, match="pip install 'pyevonas\\[integrations\\]'"):
         make_loggers(["tensorboard:tb"])
     with pytest.raises(ConfigError, match="mlflow-skinny"):
