@@ -124,6 +124,15 @@ def evolve(
     seed: Annotated[
         int | None, typer.Option(help="The seed every random choice derives from.", show_default=_default("seed"))
     ] = None,
+    seeds: Annotated[
+        str | None,
+        typer.Option(
+            "--seeds",
+            metavar="LIST",
+            help="A seed sweep: one search per seed with the same settings, one after another, e.g. 0-4 or "
+            "0,2,7-9; each run in its own folder (RUN_DIR/s<seed> with --run-dir), resumable one by one.",
+        ),
+    ] = None,
     run_dir: Annotated[
         str | None,
         typer.Option(
@@ -306,7 +315,64 @@ def evolve(
         "archive": archive,
         "log": log or None,
     }
+    if seeds is not None:
+        _sweep(_parse_seeds(seeds, seed, resume), config_file=config, overrides=overrides, quiet=quiet)
+        return
     _run(config_file=config, overrides=overrides, resume_dir=resume, quiet=quiet)
+
+
+#: The most searches one seed sweep may start.
+MAX_SWEEP = 1000
+
+
+def _parse_seeds(text: str, seed: int | None, resume: Path | None) -> list[int]:
+    """The seeds of ``--seeds`` ("0-4", "0,2,7-9"), in order, each once; ConfigError in one line."""
+    if seed is not None:
+        raise ConfigError("--seeds runs one search per seed; --seed cannot be given with it")
+    if resume is not None:
+        raise ConfigError("--resume continues one run: resume each seed's folder on its own, without --seeds")
+    seeds: list[int] = []
+    for part in text.split(","):
+        lo, dash, hi = part.strip().partition("-")
+        if not lo.isdigit() or (dash and not hi.isdigit()) or len(lo) > 9 or len(hi) > 9:
+            raise ConfigError(f"--seeds {text!r}: expected seeds and ranges such as 0-4 or 0,2,7-9")
+        first, last = int(lo), int(hi) if dash else int(lo)
+        if last < first:
+            raise ConfigError(f"--seeds {text!r}: the range {part.strip()} runs backwards")
+        if last - first + len(seeds) >= MAX_SWEEP:
+            raise ConfigError(f"--seeds {text!r}: a sweep runs at most {MAX_SWEEP} searches")
+        seeds.extend(s for s in range(first, last + 1) if s not in seeds)
+    return seeds
+
+
+def _sweep(seeds: list[int], *, config_file: Path | None, overrides: dict[str, Any], quiet: bool) -> None:
+    """One search per seed, one after another; a stop says which seeds remain and how to go on."""
+    run_dir = overrides.get("run_dir")
+    console.print(f"pyevonas evolve: a sweep of {len(seeds)} runs, seeds {_seed_list(seeds)}", highlight=False)
+    for k, s in enumerate(seeds):
+        one = {**overrides, "seed": s}
+        if run_dir is not None:
+            one["run_dir"] = str(Path(run_dir) / f"s{s}")
+        console.print(f"[bold]seed {s}[/] ({k + 1} of {len(seeds)})", highlight=False)
+        try:
+            _run(config_file=config_file, overrides=one, resume_dir=None, quiet=quiet)
+        except (ConfigError, RunStoreError, TrainingError, EncodingError) as exc:
+            rest = _seed_list(seeds[k:])
+            raise type(exc)(
+                f"seed {s}: {exc}\n(seeds {_seed_list(seeds[:k]) or 'none'} finished; after fixing it, go on with "
+                f"--seeds {rest}, or resume seed {s}'s folder first if it holds a started run)"
+            ) from None
+
+
+def _seed_list(seeds: list[int]) -> str:
+    """Seeds as ranges: [0, 1, 2, 5] -> '0-2,5'."""
+    parts: list[str] = []
+    for s in seeds:
+        if parts and s == int(parts[-1].rpartition("-")[2]) + 1:
+            parts[-1] = f"{parts[-1].partition('-')[0]}-{s}"
+        else:
+            parts.append(str(s))
+    return ",".join(parts)
 
 
 def _run(
