@@ -18,7 +18,7 @@ from pyevonas.metric.schema import resolve_scoring
 from pyevonas.runs.simulation import Simulation
 from pyevonas.runs.store import RunStore
 from pyevonas.search.cells import check_schema, load_space
-from pyevonas.search.config import DEMO_BUDGET, TRAIN_EVALUATOR, RunConfig
+from pyevonas.search.config import DEMO_BUDGET, RAY_SETTINGS, TRAIN_EVALUATOR, RunConfig
 from pyevonas.search.events import Observer
 from pyevonas.search.executors import SurrogateEvaluator
 from pyevonas.search.loop import BEST_NAME, GenerationFailed, RunResult, arch_notation, resume
@@ -63,7 +63,7 @@ _SEARCH_FLAGS = (
     "evaluator",
 )
 # Flags that only say how to execute; they may change when a run is resumed (e.g. on another machine).
-_EXECUTION_FLAGS = ("device", "workers", "executor", "address", "candidate_timeout", "log")
+_EXECUTION_FLAGS = ("device", "workers", "executor", "address", "candidate_timeout", *RAY_SETTINGS, "log")
 
 
 @app.command(
@@ -182,6 +182,30 @@ def evolve(
             help="Fail a candidate still training after SECONDS ('timed out after N s'): pool: its worker is "
             "killed; ray: its task cancelled; inprocess: checked after each epoch. May change on --resume.",
             show_default="no limit",
+        ),
+    ] = None,
+    gpus_per_candidate: Annotated[
+        float | None,
+        typer.Option(
+            "--gpus-per-candidate",
+            metavar="X",
+            help="Ray: GPUs each candidate's task asks for (0.5: two share a GPU).",
+            show_default="1/workers of a GPU when the cluster has GPUs and the device is CUDA or auto; none on cpu",
+        ),
+    ] = None,
+    cpus_per_candidate: Annotated[
+        float | None,
+        typer.Option(
+            "--cpus-per-candidate", metavar="N", help="Ray: CPUs each candidate's task asks for.", show_default="1"
+        ),
+    ] = None,
+    max_retries: Annotated[
+        int | None,
+        typer.Option(
+            "--max-retries",
+            metavar="N",
+            help="Ray: run a candidate whose worker or node was lost again, at most N times.",
+            show_default="3",
         ),
     ] = None,
     evaluator: Annotated[
@@ -303,6 +327,9 @@ def evolve(
         "executor": executor,
         "address": address,
         "candidate_timeout": candidate_timeout,
+        "gpus_per_candidate": gpus_per_candidate,
+        "cpus_per_candidate": cpus_per_candidate,
+        "max_retries": max_retries,
         "evaluator": evaluator,
         "image_size": image_size,
         "init": init,

@@ -91,6 +91,8 @@ NOT_SIMULATED = ("test_accuracy", "latency_ms", "flops", "images_per_second")
 MAX_COUNT = 100_000
 #: The most parallel evaluations (``workers``).
 MAX_WORKERS = 1024
+#: The settings of what a candidate's Ray task asks and how often it is retried (execution settings).
+RAY_SETTINGS = ("max_retries", "cpus_per_candidate", "gpus_per_candidate")
 #: The metrics the built-in evaluation records (``pyevonas.training.config.Metrics``), which an
 #: objective of a run trained or simulated by pyevonas may name (``val_accuracy`` reads ``fitness``,
 #: ``macs`` reads ``flops``). An ``evaluate_fn`` of one's own may record others.
@@ -208,6 +210,10 @@ class RunConfig(BaseModel):
             one over it fails with the reason "timed out after N s" (pool: its worker is killed;
             ray: its task is cancelled; inprocess: checked after each epoch and at its end). An
             execution setting: ``--resume`` may change it.
+        max_retries, cpus_per_candidate, gpus_per_candidate: for ``executor = "ray"``: how often a
+            candidate whose worker or node was lost is run again (3), and what each candidate's
+            task asks of the cluster: CPUs (1) and GPUs (default ``1 / workers`` of a GPU when the
+            cluster has GPUs and ``device`` is CUDA or auto; none on ``cpu``). Execution settings.
         run_dir: where the run is stored (default ``runs/<name>``).
         objectives: what parents are ranked by (docs/selection.md): ``["val_accuracy"]`` (the
             fitness, the paper's) or two or more, e.g. ``["val_accuracy", "params"]``, ranked by
@@ -256,6 +262,9 @@ class RunConfig(BaseModel):
     workers: int = Field(1, ge=1, le=MAX_WORKERS)
     address: str | None = None
     candidate_timeout: float | None = Field(None, gt=0, allow_inf_nan=False)
+    max_retries: int = Field(3, ge=0, le=100)
+    cpus_per_candidate: float = Field(1.0, gt=0, le=1024, allow_inf_nan=False)
+    gpus_per_candidate: float | None = Field(None, ge=0, le=64, allow_inf_nan=False)
     run_dir: str | None = None
     init: str | None = None
     reuse_similarity: float = Field(1.0, gt=0.0, le=1.0)
@@ -643,6 +652,7 @@ __all__ = [
     "RECORDED_METRICS",
     "LOG_KINDS",
     "NOT_SIMULATED",
+    "RAY_SETTINGS",
     "TRAIN_EVALUATOR",
     "ArchiveScope",
     "ControlKind",

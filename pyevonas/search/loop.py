@@ -54,7 +54,7 @@ from pyevonas.runs.records import (
 from pyevonas.runs.store import RunStore
 from pyevonas.search import halving, reuse, warmstart
 from pyevonas.search.cells import AnySpace, CellSpace, check_schema, load_space, space_from_dict
-from pyevonas.search.config import TRAIN_EVALUATOR, RunConfig, check_recorded_objectives
+from pyevonas.search.config import RAY_SETTINGS, TRAIN_EVALUATOR, RunConfig, check_recorded_objectives
 from pyevonas.search.control import ControlFunction, breed_under_control, control_from_config
 from pyevonas.search.events import (
     CandidateInfo,
@@ -270,7 +270,7 @@ def resume(
             )
         config = RunConfig.from_dict(store.config, source=f"the config saved in {run_dir}")
         if execution:
-            allowed = {"workers", "executor", "address", "device", "candidate_timeout", "log"}
+            allowed = {"workers", "executor", "address", "device", "candidate_timeout", "log", *RAY_SETTINGS}
             unknown = set(execution) - allowed
             if unknown:
                 raise ConfigError(
@@ -377,6 +377,7 @@ def _evaluator(
         devices=devices,
         evaluate_fn=evaluate_fn,
         timeout_s=config.candidate_timeout,
+        ray_resources={"device": config.device, **{k: getattr(config, k) for k in RAY_SETTINGS}},
     )
     return made, True
 

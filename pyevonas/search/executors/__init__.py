@@ -13,6 +13,9 @@ The search loop hands a batch of :class:`EvalJob` to an :class:`Evaluator` and r
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
+
 from pyevonas.errors import ConfigError
 from pyevonas.search.executors.base import (
     DEFAULT_EVALUATE,
@@ -38,6 +41,8 @@ def make_evaluator(
     evaluate_fn: EvaluateFn | None = None,
     timeout_s: float | None = None,
     model: str | None = None,
+    *,
+    ray_resources: Mapping[str, Any] | None = None,
 ) -> Evaluator:
     """Build an evaluation backend.
 
@@ -58,6 +63,9 @@ def make_evaluator(
             this process it is checked at each progress event (each epoch) and when it returns.
         model: For ``"surrogate"``, the surrogate: ``"cifar10"``, ``"cifar100"`` or the path of a
             saved model file.
+        ray_resources: For ``"ray"``: ``device`` (the candidates' device; ``cpu`` asks no GPU),
+            ``cpus_per_candidate``, ``gpus_per_candidate`` and ``max_retries`` (on a lost worker or
+            node), as :class:`RayEvaluator` takes them.
 
     Returns:
         The evaluator; close it (or use ``with``) to stop its workers.
@@ -82,7 +90,7 @@ def make_evaluator(
         return InProcessEvaluator(evaluate_fn, device=devices[0] if devices else None, timeout_s=timeout_s)
     if kind == "pool":
         return PoolEvaluator(workers, devices, evaluate_fn, timeout_s=timeout_s)
-    return RayEvaluator(address, workers, evaluate_fn, timeout_s=timeout_s)
+    return RayEvaluator(address, workers, evaluate_fn, timeout_s=timeout_s, **dict(ray_resources or {}))
 
 
 __all__ = [

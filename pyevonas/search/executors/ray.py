@@ -85,12 +85,46 @@ def _check_reachable(address: str | None, timeout_s: float = 5.0) -> None:
         ) from None
 
 
+#: Retries of a candidate whose Ray worker or node was lost (a task that raised is not retried:
+#: the candidate's own failure is a result).
+DEFAULT_RETRIES = 3
+
+
+def task_options(
+    cluster_gpus: float,
+    workers: int,
+    device: str | None = None,
+    cpus_per_candidate: float = 1.0,
+    gpus_per_candidate: float | None = None,
+    max_retries: int = DEFAULT_RETRIES,
+) -> tuple[dict[str, Any], str | None]:
+    """The Ray options of a candidate's task, and the device its training is pinned to.
+
+    Without ``gpus_per_candidate`` a task asks for ``1 / workers`` of a GPU when the cluster has
+    GPUs and the candidates train on CUDA (``device`` ``auto``, ``cuda...`` or None); a run on
+    ``cpu`` asks for none, so its candidates never wait for a GPU beside idle CPU-only nodes.
+
+    Raises:
+        ConfigError: GPUs asked for on a cluster that has none (every task would wait forever).
+    """
+    wants_cuda = device is None or device == "auto" or device.startswith("cuda")
+    gpus = gpus_per_candidate
+    if gpus is None:
+        gpus = 1.0 / workers if cluster_gpus > 0 and wants_cuda else 0.0
+    elif gpus > 0 and cluster_gpus <= 0:
+        raise ConfigError(f"gpus_per_candidate: {gpus:g} GPUs asked for, but the Ray cluster has no GPU")
+    options: dict[str, Any] = {"max_retries": max_retries, "num_cpus": cpus_per_candidate, "num_gpus": gpus}
+    return options, ("cuda" if gpus > 0 else None)
+
+
 class RayEvaluator(Evaluator):
     """Evaluate candidates as Ray tasks, on a cluster or on a local Ray instance.
 
-    On a cluster with GPUs each task asks for ``1 / workers`` of a GPU (Ray then gives it that GPU
-    as ``cuda``); without GPUs each task takes one CPU. A task whose worker dies, or that raises,
-    yields a failed result; Ray does not retry it. A task running longer than ``timeout_s`` (from
+    Each task asks for ``cpus_per_candidate`` CPUs and the GPUs of :func:`task_options` (by default
+    ``1 / workers`` of a GPU when the cluster has GPUs and the run trains on CUDA; Ray then gives it
+    that GPU as ``cuda``). A task whose worker or node is lost is run again, up to ``max_retries``
+    times (training is seeded per candidate, so a retry gives the same result), then fails with
+    the reason; a task that raised is a failed result at once. A task running longer than ``timeout_s`` (from
     its start on a worker) is cancelled and fails with the reason "timed out after N s".
     """
 
@@ -100,9 +134,15 @@ class RayEvaluator(Evaluator):
         workers: int = 1,
         evaluate_fn: EvaluateFn | None = None,
         timeout_s: float | None = None,
+        *,
+        device: str | None = None,
+        cpus_per_candidate: float = 1.0,
+        gpus_per_candidate: float | None = None,
+        max_retries: int = DEFAULT_RETRIES,
     ) -> None:
         """See :func:`make_evaluator`."""
         self._timeout_s = timeout_s
+        self._retries = max_retries
         ray = _import_ray()
         self._ray = ray
         self._owns_ray = False
@@ -123,14 +163,14 @@ class RayEvaluator(Evaluator):
             self._owns_ray = True
         from ray.util.queue import Queue
 
-        gpus = float(ray.cluster_resources().get("GPU", 0.0))
-        options: dict[str, Any] = {"max_retries": 0}
-        if gpus > 0:
-            options.update(num_gpus=1.0 / workers, num_cpus=1)
-            self._device: str | None = "cuda"
-        else:
-            options.update(num_cpus=1)
-            self._device = None
+        options, self._device = task_options(
+            float(ray.cluster_resources().get("GPU", 0.0)),
+            workers,
+            device,
+            cpus_per_candidate,
+            gpus_per_candidate,
+            max_retries,
+        )
         self._remote = ray.remote(_ray_task).options(**options)
         # The queue actor needs no CPU, so a one-CPU cluster can still run a task beside it.
         self._queue = Queue(actor_options={"num_cpus": 0})
@@ -169,8 +209,9 @@ class RayEvaluator(Evaluator):
         """A finished task's metrics; a run-level error it carried back is raised here."""
         try:
             metrics = self._ray.get(ref)
-        except self._ray.exceptions.RayError as exc:
-            metrics = failed(f"Ray task failed: {describe_error(exc)}")
+        except self._ray.exceptions.RayError as exc:  # its worker or node lost, every retry included
+            retried = f" (retried {self._retries} times)" if self._retries else ""
+            metrics = failed(f"Ray task failed{retried}: {describe_error(exc)}")
         if isinstance(metrics, _RunError):
             raise metrics.error
         result: MetricsLike = metrics
@@ -204,4 +245,4 @@ class RayEvaluator(Evaluator):
             self._ray.shutdown()
 
 
-__all__ = ["RayEvaluator"]
+__all__ = ["DEFAULT_RETRIES", "RayEvaluator", "task_options"]
