@@ -9,14 +9,13 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from functools import cache
 from importlib import resources
-from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import numpy as np
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, model_validator
 
-from pyevonas._userfiles import UserFileError, parse_json, read_text
 from pyevonas.errors import SchemaError
+from pyevonas.metric._json_model import JsonFileModel
 from pyevonas.metric.graphs import Node, ParamValue
 
 BUILTIN_GRAPH_COSTS = ("unit", "nb201", "nb101", "darts")
@@ -197,7 +196,7 @@ def _term_cost(t: CostTerm, pa: Mapping[str, ParamValue], pb: Mapping[str, Param
     return 0.0 if va == vb else t.weight
 
 
-class GraphCosts(BaseModel):
+class GraphCosts(JsonFileModel):
     """The costs of the graph edit distance: how nodes and edges are substituted, inserted, deleted.
 
     See ``docs/graphs.md``. Load a file with :meth:`load`, a shipped set with :meth:`builtin`, or
@@ -205,6 +204,8 @@ class GraphCosts(BaseModel):
     """
 
     model_config = _MODEL_CONFIG
+    file_kind: ClassVar[str] = "graph costs"
+    file_kind_one: ClassVar[str] = "graph costs"
 
     json_schema: str | None = Field(default=None, alias="$schema", description="Optional JSON Schema reference.")
     schema_version: Literal[1] = Field(default=1, description="Version of this file format.")
@@ -222,40 +223,7 @@ class GraphCosts(BaseModel):
             raise ValueError("\n".join(problems))
         return self
 
-    # --- loading -------------------------------------------------------------------------
-    @classmethod
-    def load(cls, path: str | Path) -> GraphCosts:
-        """Load and validate a graph cost file.
-
-        Raises:
-            SchemaError: the file is missing, not JSON, or not valid graph costs (one line per problem).
-        """
-        p = Path(path)
-        try:
-            text = read_text(p)
-        except UserFileError as exc:
-            raise SchemaError(f"cannot read graph costs {str(p)!r}: {exc}") from None
-        return cls.from_json(text, source=str(p))
-
-    @classmethod
-    def from_json(cls, text: str, source: str = "<string>") -> GraphCosts:
-        """Validate graph costs given as JSON text."""
-        try:
-            data = parse_json(text)
-        except UserFileError as exc:
-            raise SchemaError(f"{source}: {exc}") from None
-        return cls.from_dict(data, source=source)
-
-    @classmethod
-    def from_dict(cls, data: Any, source: str = "<dict>") -> GraphCosts:
-        """Validate graph costs given as a parsed JSON object."""
-        if not isinstance(data, dict):
-            raise SchemaError(f"{source}: graph costs must be a JSON object, got {type(data).__name__}")
-        try:
-            return cls.model_validate(data)
-        except ValidationError as exc:
-            raise SchemaError(format_validation_error(exc, f"invalid graph costs {source}")) from None
-
+    # --- loading: load, from_json, from_dict (JsonFileModel) ------------------------------
     @classmethod
     def builtin(cls, name: str) -> GraphCosts:
         """One of the shipped cost sets: ``"unit"``, ``"nb201"``, ``"nb101"`` or ``"darts"``."""
@@ -344,21 +312,6 @@ def _key(key: str) -> str:
     return key if key.isprintable() and "." not in key else repr(key)
 
 
-def format_validation_error(exc: ValidationError, header: str) -> str:
-    """A pydantic error as ``header:`` and one line per problem, each naming its JSON path."""
-    lines = [f"{header}:"]
-    for err in exc.errors(include_url=False):
-        loc = "".join(
-            f"[{p}]" if isinstance(p, int) else f".{p}" if str(p).isprintable() else f"[{str(p)!r}]" for p in err["loc"]
-        ).lstrip(".")
-        msg = err["msg"].removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key"
-        for part in msg.split("\n"):
-            lines.append(f"  {loc + ': ' if loc else ''}{part}")
-    return "\n".join(lines)
-
-
 __all__ = [
     "BUILTIN_GRAPH_COSTS",
     "MAX_COST",
@@ -367,5 +320,4 @@ __all__ = [
     "GraphCosts",
     "OpCosts",
     "PairCost",
-    "format_validation_error",
 ]

@@ -18,20 +18,19 @@ import math
 from functools import cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
     PrivateAttr,
-    ValidationError,
     model_validator,
 )
 
-from pyevonas._userfiles import UserFileError, parse_json, read_text
 from pyevonas.errors import SchemaError
 from pyevonas.metric._graph_cost_model import GraphCosts
+from pyevonas.metric._json_model import JsonFileModel
 
 BUILTIN_SCHEMAS = ("default", "paper")
 #: Built-in schemas with cell genes (the genes of cell search spaces). They resolve by name like the
@@ -133,10 +132,12 @@ class Gaps(BaseModel):
         return self
 
 
-class Scoring(BaseModel):
+class Scoring(JsonFileModel):
     """A complete scoring schema (see the module docstring and ``docs/scoring_schema.md``)."""
 
     model_config = _MODEL_CONFIG
+    file_kind: ClassVar[str] = "scoring schema"
+    file_kind_one: ClassVar[str] = "a scoring schema"
 
     json_schema: str | None = Field(default=None, alias="$schema", description="Optional JSON Schema reference.")
     schema_version: Literal[1] = Field(description="Version of this file format.")
@@ -184,40 +185,7 @@ class Scoring(BaseModel):
             raise ValueError("\n".join(problems))
         return self
 
-    # --- loading -------------------------------------------------------------------------
-    @classmethod
-    def load(cls, path: str | Path) -> Scoring:
-        """Load and validate a scoring schema file.
-
-        Raises:
-            SchemaError: the file is missing, not JSON, or not a valid schema (one line per problem).
-        """
-        p = Path(path)
-        try:
-            text = read_text(p)
-        except UserFileError as exc:
-            raise SchemaError(f"cannot read scoring schema {str(p)!r}: {exc}") from None
-        return cls.from_json(text, source=str(p))
-
-    @classmethod
-    def from_json(cls, text: str, source: str = "<string>") -> Scoring:
-        """Validate a scoring schema given as JSON text."""
-        try:
-            data = parse_json(text)
-        except UserFileError as exc:
-            raise SchemaError(f"{source}: {exc}") from None
-        return cls.from_dict(data, source=source)
-
-    @classmethod
-    def from_dict(cls, data: Any, source: str = "<dict>") -> Scoring:
-        """Validate a scoring schema given as a parsed JSON object."""
-        if not isinstance(data, dict):
-            raise SchemaError(f"{source}: a scoring schema must be a JSON object, got {type(data).__name__}")
-        try:
-            return cls.model_validate(data)
-        except ValidationError as exc:
-            raise SchemaError(_format_validation_error(exc, source)) from exc
-
+    # --- loading: load, from_json, from_dict (JsonFileModel) ------------------------------
     @classmethod
     def builtin(cls, name: str) -> Scoring:
         """One of the shipped schemas: ``"default"``, ``"paper"`` or ``"cells"`` (with cell genes)."""
@@ -489,22 +457,6 @@ def _bound_problems(
                 "that would allow similarities above 1"
             )
     return problems
-
-
-def _format_validation_error(exc: ValidationError, source: str) -> str:
-    lines = [f"invalid scoring schema {source}:"]
-    for err in exc.errors(include_url=False):
-        # A key from the file is shown as typed unless it is not plain text (a newline, say).
-        loc = "".join(
-            f"[{p}]" if isinstance(p, int) else f".{p}" if str(p).isprintable() else f"[{str(p)!r}]" for p in err["loc"]
-        ).lstrip(".")
-        msg = err["msg"]
-        msg = msg.removeprefix("Value error, ")
-        if err["type"] == "extra_forbidden":
-            msg = "unknown key"
-        for part in msg.split("\n"):
-            lines.append(f"  {loc + ': ' if loc else ''}{part}")
-    return "\n".join(lines)
 
 
 def json_schema() -> dict[str, Any]:
