@@ -61,6 +61,7 @@ _SEARCH_FLAGS = (
     "neighbours",
     "archive",
     "evaluator",
+    "train",
 )
 # Flags that only say how to execute; they may change when a run is resumed (e.g. on another machine).
 _EXECUTION_FLAGS = ("device", "workers", "executor", "address", "candidate_timeout", *RAY_SETTINGS, "log")
@@ -112,6 +113,18 @@ def evolve(
     ] = None,
     epochs: Annotated[
         int | None, typer.Option(help="Training epochs per candidate (paper: 12).", show_default=_default("epochs"))
+    ] = None,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(
+            "--batch-size",
+            help="Training batch size of every candidate (the [train] batch_size of run.toml).",
+            show_default="256, the paper's; digits 32; one's own 64",
+        ),
+    ] = None,
+    lr: Annotated[
+        float | None,
+        typer.Option("--lr", help="Learning rate of every candidate (the [train] lr of run.toml).", show_default="0.1"),
     ] = None,
     control: Annotated[
         str | None,
@@ -341,6 +354,7 @@ def evolve(
         "neighbours": neighbours,
         "archive": archive,
         "log": log or None,
+        "train": {k: v for k, v in (("batch_size", batch_size), ("lr", lr)) if v is not None} or None,
     }
     if seeds is not None:
         _sweep(_parse_seeds(seeds, seed, resume), config_file=config, overrides=overrides, quiet=quiet)
@@ -416,7 +430,8 @@ def _run(
         if config_file is not None:
             given.insert(0, "config")
         if given:
-            flags = ", ".join("--" + ("schema" if k == "schema_name" else k).replace("_", "-") for k in given)
+            names = {"schema_name": "schema", "train": "batch-size/--lr"}
+            flags = ", ".join("--" + names.get(k, k).replace("_", "-") for k in given)
             raise ConfigError(f"--resume continues with the run's saved settings; {flags} cannot be given with it")
         execution = {k: overrides[k] for k in _EXECUTION_FLAGS if overrides.get(k) is not None}
         target = resume_dir
@@ -512,7 +527,7 @@ def _preflight(config: Any) -> None:
         return
     if importlib.util.find_spec("torch") is None:
         raise ConfigError("training needs the train extra (pip install 'pyevonas[train]'): torch is not installed")
-    TrainConfig.build(
+    recipe = TrainConfig.build(
         dataset=config.dataset,
         data_dir=config.data_dir,
         image_size=config.image_size,
@@ -529,12 +544,35 @@ def _preflight(config: Any) -> None:
     load_plugins()
     # Load the dataset once now: a missing or corrupt dataset stops the run here, with the path it
     # looked at, instead of failing every candidate of the first generation.
-    load_dataset(
+    data = load_dataset(
         config.dataset,
         config.data_dir,
         download=bool(config.train.get("download", False)),
         image_size=config.image_size,
     )
+    _, c, h, w = data.train_images.shape
+    _warn_few_steps(recipe, len(data.train_labels), (int(c), int(h), int(w)))
+
+
+#: Fewer optimizer steps per epoch than this and a candidate can hardly learn in a few epochs
+#: (nor can batch norm's running statistics settle): ``evolve`` warns.
+FEW_STEPS = 8
+
+
+def _warn_few_steps(recipe: TrainConfig, n_train: int, input_shape: tuple[int, int, int]) -> None:
+    """Warn when the batch leaves fewer than :data:`FEW_STEPS` steps per epoch on this dataset."""
+    settings = recipe.resolved(input_shape)
+    fit = max(1, round(n_train * (1 - settings["val_fraction"])))
+    steps = -(-fit // settings["batch_size"])
+    if steps < FEW_STEPS:
+        console_err.print(
+            f"warning: {fit} training images at batch {settings['batch_size']} make {steps} optimizer "
+            f"step{'s' if steps != 1 else ''} per epoch, too few for most candidates to learn; pass a smaller "
+            "--batch-size (and perhaps --lr)",
+            style="yellow",
+            highlight=False,
+            soft_wrap=True,
+        )
 
 
 def _check_device(device: str) -> None:

@@ -476,7 +476,11 @@ class RunConfig(BaseModel):
         if file is not None:
             merged.update(load_toml(file))
             source = f"{file} or the command line"
-        merged.update({k: v for k, v in (overrides or {}).items() if v is not None})
+        given = {k: v for k, v in (overrides or {}).items() if v is not None}
+        if isinstance(given.get("train"), Mapping) and isinstance(merged.get("train"), Mapping):
+            # A flag sets one training setting; the file's others stay.
+            given["train"] = {**merged["train"], **given["train"]}
+        merged.update(given)
         if "schema_name" in merged:
             merged["schema"] = merged.pop("schema_name")
         top_k_given = "top_k" in merged
