@@ -179,3 +179,14 @@ def kill_child_at_marker(script: str, marker: Path, *args: str, folder: Path, ti
         if proc.poll() is None:
             proc.kill()
     assert proc.returncode == -signal.SIGKILL
+
+
+def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str, str]:
+    """``pyevonas ARGS`` as the console script runs it: (exit code, stdout, stderr with rich's line
+    wrapping undone)."""
+    from pyevonas.cli import app
+    from pyevonas.cli._common import run_guarded
+
+    code = run_guarded(app, args)
+    out = capsys.readouterr()
+    return code, out.out, " ".join(out.err.split())
