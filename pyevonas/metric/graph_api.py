@@ -298,16 +298,22 @@ def graph_edit_distance(
         ...                     "|nor_conv_1x1~0|+|none~0|skip_connect~1|+|skip_connect~0|none~1|none~2|")
         EditDistance(1.0, exact, dmax=14.0)
     """
-    _check_method(method, exact_limit)
     ga, gb = as_graphs([a, b], "graph_edit_distance")
-    c = _Compiled(resolve_graph_costs(costs), [[ga, gb]])
+    return _pair(ga, gb, resolve_graph_costs(costs), method, exact_limit)
+
+
+def _pair(ga: GraphArch, gb: GraphArch, costs: GraphCosts, method: Method, exact_limit: int) -> EditDistance:
+    """The distance of one pair on the calling thread; warns (at the public caller) when
+    ``method="auto"`` had to fall back to the bound."""
+    _check_method(method, exact_limit)
+    c = _Compiled(costs, [[ga, gb]])
     d, dmax, exact = _core.graph_distance(c.table, c.batches[0], 0, c.batches[0], 1, method, exact_limit)
     if not exact and method == "auto":
         warnings.warn(
             f"graph edit distance: a cell has more than {exact_limit} nodes, so the value {d:g} is an upper bound "
             "(method='bounded'); pass method='exact' or a larger exact_limit for the exact distance",
             ApproximationWarning,
-            stacklevel=2,
+            stacklevel=3,
         )
     return EditDistance(d, exact=exact, dmax=dmax)
 
@@ -325,13 +331,8 @@ def graph_similarity(
 
     ``costs`` None: the built-in costs of the graphs' format (``unit`` for generic DAGs).
     """
-    _check_method(method, exact_limit)
     ga, gb = as_graphs([a, b], "similarity")
-    c = _Compiled(costs_for(costs, (ga, gb)), [[ga, gb]])
-    d, dmax, exact = _core.graph_distance(c.table, c.batches[0], 0, c.batches[0], 1, method, exact_limit)
-    if not exact and method == "auto":
-        _warn(1, exact_limit, stacklevel=3)
-    return EditDistance(d, exact=exact, dmax=dmax).similarity
+    return _pair(ga, gb, costs_for(costs, (ga, gb)), method, exact_limit).similarity
 
 
 def _warn(approx: int, exact_limit: int, stacklevel: int) -> None:

@@ -209,7 +209,7 @@ pub(crate) fn graph_distance(
     let c = &costs.inner;
     x.check_labels(c)?;
     y.check_labels(c)?;
-    let d = if x.max_nodes().max(y.max_nodes()) <= 12 || method == Method::Bounded {
+    let d = if x.max_nodes().max(y.max_nodes()) <= graph::DEFAULT_EXACT_LIMIT || method == Method::Bounded {
         graph::distance(c, x, y, method, &Stop::never())?
     } else {
         // A large exact search can be long: watched for Ctrl-C.
