@@ -190,3 +190,9 @@ def run_cli(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, s
     code = run_guarded(app, args)
     out = capsys.readouterr()
     return code, out.out, " ".join(out.err.split())
+
+
+def default_sigint() -> None:
+    """``preexec_fn`` of a child that must take Ctrl-C: a shell without job control starts its
+    background jobs with SIGINT ignored, and a child would inherit that (then never interrupt)."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

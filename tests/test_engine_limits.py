@@ -12,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import default_sigint
 
 import pyevonas
 from pyevonas import _core
@@ -181,7 +182,11 @@ def test_ctrl_c_interrupts_one_long_alignment(call: str) -> None:
     package_root = str(Path(pyevonas.__file__).resolve().parent.parent)
     env = {**os.environ, "PYTHONPATH": package_root}
     proc = subprocess.Popen(
-        [sys.executable, "-c", _LONG_PAIR, "300000", call], stdout=subprocess.PIPE, text=True, env=env
+        [sys.executable, "-c", _LONG_PAIR, "300000", call],
+        stdout=subprocess.PIPE,
+        text=True,
+        env=env,
+        preexec_fn=default_sigint,
     )
     try:
         assert proc.stdout is not None

@@ -224,7 +224,9 @@ def test_ctrl_c_interrupts_a_long_matrix() -> None:
         "except KeyboardInterrupt:\n"
         "    print('interrupted', flush=True)\n"
     )
-    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True)
+    from helpers import default_sigint
+
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, text=True, preexec_fn=default_sigint)
     assert proc.stdout is not None
     first = proc.stdout.readline()  # "done total" after the first block
     proc.send_signal(signal.SIGINT)
