@@ -258,3 +258,87 @@ def test_a_foreign_generator_state_is_damaged_on_resume(tmp_path: Path, capsys: 
 
     with pytest.raises(RunStoreError, match="damaged: generation 1's generator state"):
         resume(run_dir, evaluate_fn=stub_evaluate)
+
+
+# Hand-damaged fields of a valid run.sqlite: the wrong type in a column or JSON of the wrong shape.
+# Each command that reads the record must stop with one line that says "damaged" and names it,
+# and leave the run as it was. Individual id 1 is g1-0; generation 2 is deleted so that a resume
+# has a generation to breed from generation 1 (and reads it).
+_DAMAGES = {
+    "chromosome a number": ("UPDATE individuals SET chromosome = 5 WHERE id = 1", "(id 1)"),
+    "chromosome a string": ("""UPDATE individuals SET chromosome = '"C(8,3,1) g F(10)"' WHERE id = 1""", "(id 1)"),
+    "chromosome of numbers": ("UPDATE individuals SET chromosome = '[1, 2]' WHERE id = 1", "(id 1)"),
+    "metrics a list": ("UPDATE individuals SET metrics = '[1, 2]' WHERE id = 1", "(id 1)"),
+    "fitness text": ("UPDATE individuals SET fitness = 'high' WHERE id = 1", "(id 1)"),
+    "generation text": ("UPDATE individuals SET generation = 'one' WHERE id = 1", "(id 1)"),
+    "params text": ("UPDATE individuals SET params = 'many' WHERE id = 1", "(id 1)"),
+    "per-epoch an object": ("""UPDATE individuals SET val_accuracy_per_epoch = '{"a": 1}' WHERE id = 1""", "(id 1)"),
+    "parents a number": ("UPDATE individuals SET parents = '7' WHERE id = 1", "(id 1)"),
+    "extras a list": ("UPDATE generations SET extras = '[1]' WHERE generation = 1", "generation 1"),
+    "decision a number": ("UPDATE generations SET decision = '5' WHERE generation = 1", "generation 1"),
+    "diversity text": ("UPDATE generations SET diversity = 'wide' WHERE generation = 1", "generation 1"),
+    "config a list": ("UPDATE meta SET value = '[]' WHERE key = 'config'", "run description"),
+}
+
+
+@pytest.fixture(scope="module")
+def damageable_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    run_dir = tmp_path_factory.mktemp("damage") / "run"
+    evolve(run_config(run_dir, generations=2, population=4, top_k=2), evaluate_fn=stub_evaluate)
+    _damage(
+        run_dir,
+        "DELETE FROM individuals WHERE generation = 2",
+        "DELETE FROM generations WHERE generation = 2",
+        "DELETE FROM control_iterations WHERE generation = 2",
+    )
+    return run_dir
+
+
+def _contents(run_dir: Path) -> tuple[list[str], list[str]]:
+    """The run folder's files (SQLite's own -wal/-shm aside) and every row of its database but the
+    search's elapsed time (a resume stopped by an error saves the time it ran, as any stop does)."""
+    import sqlite3
+
+    files = sorted(p.name for p in run_dir.iterdir() if not p.name.endswith(("-wal", "-shm")))
+    conn = sqlite3.connect(f"{(run_dir / DB_NAME).resolve().as_uri()}?mode=ro", uri=True)
+    try:
+        return files, [row for row in conn.iterdump() if "'elapsed_s'" not in row]
+    finally:
+        conn.close()
+
+
+_COMMANDS = {
+    "export": lambda run, tmp: ["export", str(run), "-o", str(tmp / "out.json")],
+    "report": lambda run, tmp: ["report", str(run), "-o", str(tmp / "report")],
+    "resume": lambda run, tmp: ["evolve", "--resume", str(run), "--quiet"],
+    "from-run": lambda run, tmp: ["train", "--from-run", str(run), "--quiet"],
+    "init": lambda run, tmp: ["evolve", *SMALL, "--init", str(run), "--run-dir", str(tmp / "new")],
+}
+
+
+@pytest.mark.parametrize("command", list(_COMMANDS))
+@pytest.mark.parametrize("damage", list(_DAMAGES))
+def test_a_damaged_field_is_one_line_naming_the_record(
+    damage: str,
+    command: str,
+    damageable_run: Path,
+    tmp_path: Path,
+    patch_training: PatchTraining,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    import shutil
+
+    statement, record = _DAMAGES[damage]
+    if command == "report":
+        pytest.importorskip("matplotlib")
+    if record == "generation 1" and command in ("from-run", "init"):
+        pytest.skip("train --from-run and --init read no generation record")
+    patch_training(stub_evaluate)
+    run_dir = tmp_path / "run"
+    shutil.copytree(damageable_run, run_dir)
+    _damage(run_dir, statement)
+    before = _contents(run_dir)
+    code, err = cli(_COMMANDS[command](run_dir, tmp_path), capsys)
+    assert code == 2 and "damaged" in err and record in err, err
+    assert _contents(run_dir) == before
+    assert not (tmp_path / "new").exists() and not (tmp_path / "out.json").exists()

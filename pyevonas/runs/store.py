@@ -258,17 +258,18 @@ class RunStore:
         self._depth = 0
         try:
             meta = {row[0]: row[1] for row in self._conn.execute("SELECT key, value FROM meta")}
-            self.config: dict[str, Any] = json.loads(meta["config"])
-            self.scoring: dict[str, Any] = json.loads(meta["scoring"])
-            self.space: dict[str, Any] = json.loads(meta["space"])
-            self.meta: dict[str, Any] = json.loads(meta["meta"])
-            self.created_at = float(json.loads(meta["created_at"]))
-        except (sqlite3.DatabaseError, KeyError, ValueError, TypeError) as exc:
+            self.config: dict[str, Any] = _meta_object(meta, "config")
+            self.scoring: dict[str, Any] = _meta_object(meta, "scoring")
+            self.space: dict[str, Any] = _meta_object(meta, "space")
+            self.meta: dict[str, Any] = _meta_object(meta, "meta")
+            self.created_at = _number(_meta_value(meta, "created_at"), "created_at")
+        except (sqlite3.DatabaseError, KeyError, ValueError, TypeError, RecursionError) as exc:
             self.close()
             full = _disk_full(run_dir)
             if full is not None:
                 raise RunStoreError(f"cannot open {self.path}: {full}") from exc
-            raise RunStoreError(f"{self.path} is damaged: its run description cannot be read ({exc})") from exc
+            why = "JSON nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+            raise RunStoreError(f"{self.path} is damaged: its run description cannot be read ({why})") from None
 
     @contextlib.contextmanager
     def _damaged(self, what: str) -> Iterator[None]:
@@ -687,7 +688,19 @@ class RunStore:
         rows = self._read(
             "SELECT generation FROM individuals UNION SELECT generation FROM generations ORDER BY generation"
         )
-        return [int(row[0]) for row in rows]
+        if any(type(row[0]) is not int for row in rows):
+            self._bad_generation_number()
+        return [row[0] for row in rows]
+
+    def _bad_generation_number(self) -> None:
+        """Raise the RunStoreError that names a record whose generation number is not a whole number."""
+        found = self._read(
+            "SELECT 'individual ' || name || ' (id ' || id || ')', generation FROM individuals"
+            " WHERE typeof(generation) != 'integer' UNION ALL SELECT 'a generation record', generation"
+            " FROM generations WHERE typeof(generation) != 'integer' LIMIT 1"
+        )
+        what, value = found[0] if found else ("a record", None)
+        raise RunStoreError(f"{self.path} is damaged: {what} has the generation {value!r}, not a whole number")
 
     def save_generation(
         self,
@@ -766,15 +779,17 @@ class RunStore:
         with self._damaged(f"generation {generation}'s record cannot be read: "):
             matrix = None
             if blob is not None:
+                if not isinstance(blob, bytes):
+                    raise TypeError(f"its matrix is {_kind(blob)}, not bytes")
                 matrix = np.frombuffer(blob, dtype="<f8").reshape(json.loads(shape)).astype(np.float64)
             return GenerationRecord(
                 generation=int(generation),
                 matrix=matrix,
-                diversity=diversity,
-                window=None if lo is None or hi is None else (float(lo), float(hi)),
-                decision=_loads(decision),
-                rng_state=_loads(rng_state),
-                extras=_loads(extras),
+                diversity=_number_or_none(diversity, "diversity"),
+                window=None if lo is None or hi is None else (_number(lo, "window_lo"), _number(hi, "window_hi")),
+                decision=_object_or_none(decision, "decision"),
+                rng_state=_object_or_none(rng_state, "rng_state"),
+                extras=_object_or_none(extras, "extras"),
             )
 
     def delete_generation(self, generation: int) -> None:
@@ -838,13 +853,13 @@ class RunStore:
     def _iterations(rows: list[tuple[Any, ...]]) -> list[dict[str, Any]]:
         return [
             {
-                "iteration": int(it),
-                "median": median,
-                "lo": lo,
-                "hi": hi,
-                "accepted": bool(accepted),
-                "mutation_rate": rate,
-                "extras": _loads(extras) or {},
+                "iteration": _whole(it, "iteration"),
+                "median": _number_or_none(median, "median"),
+                "lo": _number_or_none(lo, "lo"),
+                "hi": _number_or_none(hi, "hi"),
+                "accepted": bool(_whole(accepted, "accepted")),
+                "mutation_rate": _number_or_none(rate, "mutation_rate"),
+                "extras": _object_or_none(extras, "extras") or {},
             }
             for it, median, lo, hi, accepted, rate, extras in rows
         ]
@@ -961,32 +976,131 @@ def _decode_individual(row: tuple[Any, ...]) -> Individual:
         test_acc, per_epoch, params, size_mb, latency_ms, flops, train_seconds, error, key,
         metrics, cached_from, created_at, started_at, finished_at,
     ) = row  # fmt: skip
+    # Each column is checked for the type the store writes: a hand-edited or damaged row is named
+    # here, not met later as a TypeError deep in the loop, the report or the export.
+    genes = _json(chromosome, "chromosome")
+    if not isinstance(genes, list):
+        raise TypeError(f"its chromosome is {_kind(genes)}, not a list of gene objects")
+    for k, gene in enumerate(genes):
+        if not isinstance(gene, dict):
+            raise TypeError(f"gene {k} of its chromosome is {_kind(gene)}, not a gene object")
+    epochs = _list_or_none(per_epoch, "val_accuracy_per_epoch") or []
+    if not all(_is_number(x) for x in epochs):
+        raise TypeError("its val_accuracy_per_epoch holds something other than numbers")
     return Individual(
-        id=int(id_),
-        generation=int(generation),
-        index=int(idx),
-        name=name,
-        chromosome=json.loads(chromosome),
-        sequence=sequence,
-        parents=_loads(parents),
-        status=Status(status),
-        fitness=fitness,
-        val_accuracy=val_acc,
-        test_accuracy=test_acc,
-        val_accuracy_per_epoch=_loads(per_epoch) or [],
-        params=params,
-        size_mb=size_mb,
-        latency_ms=latency_ms,
-        flops=flops,
-        train_seconds=train_seconds,
-        error=error,
-        canonical_key=key,
-        metrics=_loads(metrics),
-        cached_from=cached_from,
-        created_at=created_at,
-        started_at=started_at,
-        finished_at=finished_at,
+        id=_whole(id_, "id"),
+        generation=_whole(generation, "generation"),
+        index=_whole(idx, "idx"),
+        name=_text(name, "name"),
+        chromosome=genes,
+        sequence=_text(sequence, "sequence"),
+        parents=_list_or_none(parents, "parents"),
+        status=_status(status),
+        fitness=_number_or_none(fitness, "fitness"),
+        val_accuracy=_number_or_none(val_acc, "val_accuracy"),
+        test_accuracy=_number_or_none(test_acc, "test_accuracy"),
+        val_accuracy_per_epoch=epochs,
+        params=_whole_or_none(params, "params"),
+        size_mb=_number_or_none(size_mb, "size_mb"),
+        latency_ms=_number_or_none(latency_ms, "latency_ms"),
+        flops=_whole_or_none(flops, "flops"),
+        train_seconds=_number_or_none(train_seconds, "train_seconds"),
+        error=None if error is None else _text(error, "error"),
+        canonical_key=_text(key, "canonical_key"),
+        metrics=_object_or_none(metrics, "metrics"),
+        cached_from=_whole_or_none(cached_from, "cached_from"),
+        created_at=_number(created_at, "created_at"),
+        started_at=_number_or_none(started_at, "started_at"),
+        finished_at=_number_or_none(finished_at, "finished_at"),
     )
+
+
+# ---------------------------------------------------------------------- typed reading of columns
+# Each raises TypeError (or ValueError for bad JSON) naming the column and what it holds instead.
+
+
+def _kind(value: Any) -> str:
+    """What a value is, for a message: ``the text 'high'``, ``a number (5)``, ``a list``."""
+    if value is None:
+        return "empty (null)"
+    if isinstance(value, bool):
+        return f"a boolean ({value})"
+    if isinstance(value, (int, float)):
+        return f"a number ({value!r})"
+    if isinstance(value, str):
+        return f"the text {value[:40]!r}"
+    if isinstance(value, bytes):
+        return f"{len(value)} bytes"
+    return (
+        f"a {'list' if isinstance(value, list) else 'JSON object' if isinstance(value, dict) else type(value).__name__}"
+    )
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _number(value: Any, column: str) -> float:
+    if not _is_number(value):
+        raise TypeError(f"its {column} is {_kind(value)}, not a number")
+    return float(value)
+
+
+def _number_or_none(value: Any, column: str) -> float | None:
+    return None if value is None else _number(value, column)
+
+
+def _whole(value: Any, column: str) -> int:
+    if type(value) is not int:
+        raise TypeError(f"its {column} is {_kind(value)}, not a whole number")
+    return value
+
+
+def _whole_or_none(value: Any, column: str) -> int | None:
+    return None if value is None else _whole(value, column)
+
+
+def _text(value: Any, column: str) -> str:
+    if not isinstance(value, str):
+        raise TypeError(f"its {column} is {_kind(value)}, not text")
+    return value
+
+
+def _json(text: Any, column: str) -> Any:
+    """The JSON a text column holds; a number SQLite stored as one is read as that number."""
+    if isinstance(text, bytes):
+        raise TypeError(f"its {column} is {_kind(text)}, not JSON text")
+    try:
+        return json.loads(text) if isinstance(text, str) else text
+    except ValueError as exc:
+        raise ValueError(f"its {column} is not JSON ({exc})") from None
+
+
+def _object_or_none(text: Any, column: str) -> dict[str, Any] | None:
+    value = None if text is None else _json(text, column)
+    if value is not None and not isinstance(value, dict):
+        raise TypeError(f"its {column} is {_kind(value)}, not a JSON object")
+    return value
+
+
+def _list_or_none(text: Any, column: str) -> list[Any] | None:
+    value = None if text is None else _json(text, column)
+    if value is not None and not isinstance(value, list):
+        raise TypeError(f"its {column} is {_kind(value)}, not a list")
+    return value
+
+
+def _meta_value(meta: Mapping[str, Any], key: str) -> Any:
+    if key not in meta:
+        raise ValueError(f"it has no {key}")
+    return _json(meta[key], key)
+
+
+def _meta_object(meta: Mapping[str, Any], key: str) -> dict[str, Any]:
+    value = _meta_value(meta, key)
+    if not isinstance(value, dict):
+        raise TypeError(f"its {key} is {_kind(value)}, not a JSON object")
+    return value
 
 
 __all__ = ["APPLICATION_ID", "DB_NAME", "SCHEMA_VERSION", "RunStore"]

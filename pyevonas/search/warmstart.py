@@ -178,9 +178,14 @@ def _checked(arch: Any, name: str, source: str, space: AnySpace, schema: Any) ->
 
 
 def _from_run(path: Path, label: str, space: AnySpace, population: int) -> InitialArchitectures:
-    with RunStore.open(path, readonly=True) as store:
-        default_budget = int(store.config.get("epochs") or 0)
-        candidates = [ind for ind in store.individuals() if is_trained(ind) and ind.status is not Status.REUSED]
+    try:
+        with RunStore.open(path, readonly=True) as store:
+            default_budget = int(store.config.get("epochs") or 0)
+            candidates = [ind for ind in store.individuals() if is_trained(ind) and ind.status is not Status.REUSED]
+    except RunStoreError as exc:  # e.g. a damaged record: say which argument holds it
+        raise RunStoreError(f"--init {label}: {exc}") from None
+    except (TypeError, ValueError) as exc:  # a config whose epochs is not a number
+        raise RunStoreError(f"--init {label}: its run.sqlite is damaged: the saved config's epochs ({exc})") from None
     candidates.sort(key=lambda ind: (*(-v for v in rank_key(ind, default_budget)), ind.id))
     best = []
     seen: set[str] = set()
