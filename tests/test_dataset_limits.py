@@ -168,6 +168,45 @@ def test_malformed_members_are_one_line_naming_the_problem(tmp_path: Path) -> No
     assert "Python objects" in message_of(objects)
 
 
+def _good_npz() -> bytes:
+    buf = io.BytesIO()
+    np.savez(buf, x_train=X, y_train=np.array([0, 1, 1]))
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(
+    ("content", "cause"),
+    [
+        (b"hello, this is not NumPy at all\n" * 4, "not a zip archive"),
+        (b"x_train,y_train\n1,2\n", "not a zip archive"),
+        (b"PK", "not a zip archive"),
+        (b"", "is empty"),
+        (_good_npz()[:200], "truncated or damaged"),
+        (_good_npz()[:-30], "truncated or damaged"),
+        (npy_bytes(X), "a single array (.npy)"),
+        (npy_bytes(X)[:100], "a single array (.npy)"),
+    ],
+    ids=["garbage", "csv", "two-bytes", "empty", "zip-head", "zip-without-end", "npy", "npy-truncated"],
+)
+def test_a_file_that_is_no_npz_names_its_real_cause_not_pickle(tmp_path: Path, content: bytes, cause: str) -> None:
+    # NumPy calls every file that is neither a zip nor a .npy "pickled (object) data".
+    path = tmp_path / "data.npz"
+    path.write_bytes(content)
+    message = message_of(path)
+    assert cause in message and "pickle" not in message, message
+
+
+def test_only_pickled_content_is_said_to_need_pickle(tmp_path: Path) -> None:
+    import pickle
+
+    path = tmp_path / "data.npz"
+    path.write_bytes(pickle.dumps({"x_train": [1, 2]}))
+    assert "it is a Python pickle" in message_of(path)
+    objects = tmp_path / "objects.npz"
+    np.savez(objects, x_train=np.array([{"a": 1}, None], dtype=object), y_train=np.array([0, 1]))
+    assert "pickle" in message_of(objects)
+
+
 @pytest.mark.parametrize("dtype", [np.uint8, np.float32])
 def test_images_of_no_pixels_are_refused(tmp_path: Path, dtype: Any) -> None:
     path = tmp_path / "empty.npz"

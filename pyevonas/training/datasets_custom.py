@@ -145,9 +145,14 @@ def read_npz(path: str | Path) -> RawSplits:
     p = Path(path).expanduser()
     if not p.is_file():
         raise DatasetError(f"npz dataset not found: {p}" + (" is a folder (use folder:DIR)" if p.is_dir() else ""))
+    _check_kind(p)
     try:
         archive = np.load(p, allow_pickle=False)
-    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
+    except zipfile.BadZipFile as exc:  # it starts as a zip does, so its end is missing or damaged
+        raise DatasetError(
+            f"cannot read {p} as a NumPy .npz file: the zip archive is truncated or damaged ({exc})"
+        ) from None
+    except (OSError, ValueError, EOFError) as exc:
         raise DatasetError(f"cannot read {p} as a NumPy .npz file: {exc}") from None
     if not isinstance(archive, np.lib.npyio.NpzFile):
         raise DatasetError(f"{p} holds a single array (.npy), not an .npz with x_train and y_train")
@@ -183,6 +188,32 @@ def read_npz(path: str | Path) -> RawSplits:
     return RawSplits(
         train_x, train_y, test_x, test_y, num_classes, tuple(str(c) for c in range(num_classes)), f"npz file {p}"
     )
+
+
+def _check_kind(path: Path) -> None:
+    """Refuse a file that is no zip archive by what it starts with, before NumPy reads it.
+
+    NumPy describes every file that is neither a zip nor a ``.npy`` as "pickled (object) data";
+    only a file that starts as a pickle does is called one here.
+    """
+    try:
+        with path.open("rb") as f:
+            head = f.read(8)
+    except OSError as exc:
+        raise DatasetError(f"cannot read {path}: {exc.strerror or exc}") from None
+    if head.startswith((b"PK\x03\x04", b"PK\x05\x06")):  # a zip archive (or an empty one)
+        return
+    what = f"cannot read {path} as a NumPy .npz file"
+    if not head:
+        raise DatasetError(f"{what}: it is empty (np.savez writes a zip archive)")
+    if head.startswith(b"\x93NUMPY"):
+        raise DatasetError(f"{path} holds a single array (.npy), not an .npz with x_train and y_train")
+    if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:  # the PROTO opcode that starts pickles 2..5
+        raise DatasetError(
+            f"{what}: it is a Python pickle, and pickles are not read (loading one can run code); "
+            "save the arrays with np.savez"
+        )
+    raise DatasetError(f"{what}: it is not a zip archive as np.savez writes (it begins with {head!r})")
 
 
 def _check_members(path: Path, keys: set[str]) -> None:
