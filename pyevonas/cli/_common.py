@@ -4,6 +4,9 @@ from __future__ import annotations
 
 import inspect
 import json
+import os
+import shlex
+import shutil
 import sys
 import types
 import typing
@@ -46,6 +49,40 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     """Print one red error line and return the Exit to raise."""
     print_error(message)
     return typer.Exit(code)
+
+
+def command_name() -> str:
+    """How to run pyevonas again from the same shell, for the next-step commands a command prints.
+
+    ``pyevonas`` when that name finds the running program on PATH (an active virtualenv, a
+    ``pip install --user``), or when pyevonas runs inside another program (pytest, a notebook).
+    Otherwise the path it was started by, relative to the working folder when under it (run as
+    ``.venv/bin/pyevonas`` without activating the venv: ``.venv/bin/pyevonas``); started with
+    ``python -m pyevonas``: that, with the interpreter's path when ``python`` is another one.
+    """
+    argv0 = sys.argv[0] if sys.argv else ""
+    path = Path(argv0)
+    if path.name == "__main__.py" and path.parent.name == "pyevonas":
+        return f"{_as_typed(sys.executable, 'python')} -m pyevonas"
+    if path.name not in ("pyevonas", "pyevonas.exe"):
+        return "pyevonas"
+    return _as_typed(argv0, "pyevonas")
+
+
+def _as_typed(program: str, name: str) -> str:
+    """``name`` when the shell finds ``program`` by it, else ``program``'s path as a shell word."""
+    here = os.path.normpath(os.path.abspath(program))
+    found = shutil.which(name)
+    if found is not None and os.path.normpath(os.path.abspath(found)) == here:
+        return name
+    try:
+        relative = os.path.relpath(here)
+    except ValueError:  # another drive (Windows)
+        relative = here
+    shown = here if relative.startswith(os.pardir) else relative
+    if os.sep not in shown:
+        shown = os.curdir + os.sep + shown  # a bare name would be looked up on PATH
+    return shlex.quote(shown)
 
 
 #: Optional dependencies and the extra that installs each.

@@ -11,10 +11,11 @@ from typing import Annotated, Any
 import typer
 
 from pyevonas.cli._app import app
-from pyevonas.cli._common import console, console_err, examples
+from pyevonas.cli._common import command_name, console, console_err, examples
 from pyevonas.cli.live import LiveView
 from pyevonas.errors import ConfigError, EncodingError, RunStoreError, TrainingError
 from pyevonas.metric.schema import resolve_scoring
+from pyevonas.runs.objectives import named_values, parse_objectives
 from pyevonas.runs.simulation import Simulation
 from pyevonas.runs.store import RunStore
 from pyevonas.search.cells import check_schema, load_space
@@ -221,6 +222,26 @@ def evolve(
             show_default="3",
         ),
     ] = None,
+    ray_code: Annotated[
+        str | None,
+        typer.Option(
+            "--ray-code",
+            metavar="package|installed|WHEEL",
+            help="Ray: the code the job brings to the nodes: package (the pyevonas running here, compiled core "
+            "included), installed (nothing: every node has pyevonas), or a pyevonas .whl file (nodes of another "
+            "platform).",
+            show_default="package",
+        ),
+    ] = None,
+    ray_runtime_env: Annotated[
+        str | None,
+        typer.Option(
+            "--ray-runtime-env",
+            metavar="JSON",
+            help='Ray: further fields of the job\'s runtime_env, e.g. \'{"pip": ["torch"], "env_vars": {"A": "1"}}\'.',
+            show_default=False,
+        ),
+    ] = None,
     evaluator: Annotated[
         str | None,
         typer.Option(
@@ -343,6 +364,8 @@ def evolve(
         "gpus_per_candidate": gpus_per_candidate,
         "cpus_per_candidate": cpus_per_candidate,
         "max_retries": max_retries,
+        "ray_code": ray_code,
+        "ray_runtime_env": _json_table("--ray-runtime-env", ray_runtime_env),
         "evaluator": evaluator,
         "image_size": image_size,
         "init": init,
@@ -360,6 +383,19 @@ def evolve(
         _sweep(_parse_seeds(seeds, seed, resume), config_file=config, overrides=overrides, quiet=quiet)
         return
     _run(config_file=config, overrides=overrides, resume_dir=resume, quiet=quiet)
+
+
+def _json_table(flag: str, text: str | None) -> dict[str, Any] | None:
+    """A flag's JSON object (``--ray-runtime-env``), or None when not given; ConfigError in one line."""
+    if text is None:
+        return None
+    try:
+        value = json.loads(text)
+    except ValueError as exc:
+        raise ConfigError(f"{flag}: not JSON ({exc})") from None
+    if not isinstance(value, dict):
+        raise ConfigError(f'{flag}: expected a JSON object such as \'{{"pip": ["torch"]}}\', got {text!r}')
+    return value
 
 
 #: The most searches one seed sweep may start.
@@ -457,7 +493,7 @@ def _run(
         result = _observe(action, quiet)
     except KeyboardInterrupt:
         console_err.print(
-            f"interrupted; continue with: pyevonas evolve --resume {target}",
+            f"interrupted; continue with: {command_name()} evolve --resume {target}",
             style="yellow",
             highlight=False,
             soft_wrap=True,
@@ -467,7 +503,7 @@ def _run(
         raise TrainingError(f"{exc}\n{_advice(exc, target, config_file)}") from None
     except TrainingError as exc:
         raise TrainingError(
-            f"{exc}\n(after fixing the cause, continue with: pyevonas evolve --resume {target})"
+            f"{exc}\n(after fixing the cause, continue with: {command_name()} evolve --resume {target})"
         ) from None
     _summary(result)
 
@@ -484,7 +520,7 @@ def _advice(exc: GenerationFailed, target: Path, config_file: Path | None) -> st
         )
     return (
         f"If the cause lies outside the run's settings (a missing dataset, a full disk, memory taken by"
-        f" another program), fix it and continue with: pyevonas evolve --resume {target}\n"
+        f" another program), fix it and continue with: {command_name()} evolve --resume {target}\n"
         f"If a setting of the run causes it (e.g. a learning rate that makes every loss NaN), start a new run"
         f" with that setting changed ({where}): a resumed run keeps its saved settings."
     )
@@ -624,16 +660,25 @@ def _observe(action: _Action, quiet: bool) -> RunResult:
         return action([view])
 
 
+#: The most front members the summary lists (best.json and the export hold all).
+MAX_FRONT_SHOWN = 10
+
+
 def _summary(result: Any) -> None:
     run_dir = Path(result.run_dir)
     best = result.best
     simulation = _simulation(run_dir)
+    pyevonas = command_name()
 
     def say(text: str, **style: Any) -> None:
         console.print(text, highlight=False, soft_wrap=True, markup=False, **style)
 
+    front = tuple(getattr(result, "front", ()) or ())
+    if front:
+        _say_front(front, run_dir, say)
     if best is not None:
-        say(f"best architecture: {best.name} (generation {best.generation})", style="bold")
+        heading = f"best in {_front_objectives(run_dir)[0]}, first on the front" if front else "best architecture"
+        say(f"{heading}: {best.name} (generation {best.generation})", style="bold")
         say(f"  {_notation(run_dir, best)}")
         # Short lines: the footer stays on the screen, and a terminal would break long ones mid-word.
         say(
@@ -645,16 +690,57 @@ def _summary(result: Any) -> None:
             say(f"  saved in {run_dir / BEST_NAME} (chromosome and metrics)")
         if simulation is not None:
             say(f"  {simulation.notice}: the accuracies are predictions", style="yellow")
-            say(f"train it for real: pyevonas train --from-run {run_dir} --data-dir DIR")
+            say(f"train it for real: {pyevonas} train --from-run {run_dir} --data-dir DIR")
         else:
-            say(f"retrain it:      pyevonas train --from-run {run_dir}")
+            say(f"retrain it:      {pyevonas} train --from-run {run_dir}")
     else:
         say("no candidate was evaluated successfully", style="yellow")
     say(f"run stored in {run_dir}")
     report_dir = Path("reports") / run_dir.name
-    say(f"see its report:  pyevonas report {run_dir} -o {report_dir}")
-    say(f"export it:       pyevonas export {run_dir} -o {run_dir.name}.json")
-    say(f"  or as a table: pyevonas export {run_dir} --csv -o {run_dir.name}.csv")
+    say(f"see its report:  {pyevonas} report {run_dir} -o {report_dir}")
+    say(f"export it:       {pyevonas} export {run_dir} -o {run_dir.name}.json")
+    say(f"  or as a table: {pyevonas} export {run_dir} --csv -o {run_dir.name}.csv")
+
+
+def _front_objectives(run_dir: Path) -> list[str]:
+    """The objectives of a multi-objective run, as its best.json names them (else its config)."""
+    try:
+        saved = json.loads((run_dir / BEST_NAME).read_text(encoding="utf-8"))
+        if isinstance(saved.get("objectives"), list) and saved["objectives"]:
+            return [str(o) for o in saved["objectives"]]
+    except (OSError, ValueError, AttributeError):
+        pass
+    try:
+        with RunStore.open(run_dir, readonly=True) as store:
+            return [str(o) for o in RunConfig.from_dict(store.config).objectives]
+    except (RunStoreError, ConfigError, ValueError):
+        return ["val_accuracy"]
+
+
+def _say_front(front: tuple[Any, ...], run_dir: Path, say: Callable[..., None]) -> None:
+    """The final Pareto front: each member's name, objective values and text notation."""
+    names = _front_objectives(run_dir)
+    objectives = parse_objectives(names)
+    n = len(front)
+    say(f"Pareto front ({', '.join(names)}): {n} architecture{'s' if n != 1 else ''}", style="bold")
+    for ind in front[:MAX_FRONT_SHOWN]:
+        values = named_values(ind, objectives)
+        shown = " · ".join(f"{name} {_value(values.get(name))}" for name in names)
+        say(f"  {ind.name} (generation {ind.generation}): {shown}")
+        say(f"    {_notation(run_dir, ind, from_best=False)}")
+    if n > MAX_FRONT_SHOWN:
+        say(f"  ... and {n - MAX_FRONT_SHOWN} more")
+    if (run_dir / BEST_NAME).is_file():
+        say(f"  every member in {run_dir / BEST_NAME} (pareto_front)")
+
+
+def _value(value: Any) -> str:
+    """An objective's value: an integer with thousands separators, else 4 decimals."""
+    if value is None:
+        return "-"
+    if isinstance(value, int) or float(value).is_integer() and abs(value) >= 1000:
+        return format(int(value), ",")
+    return format(value, ".4f")
 
 
 def _simulation(run_dir: Path) -> Simulation | None:
@@ -670,13 +756,13 @@ def _num(value: Any, spec: str) -> str:
     return "-" if value is None else format(value, spec)
 
 
-def _notation(run_dir: Path, best: Any) -> str:
+def _notation(run_dir: Path, best: Any, *, from_best: bool = True) -> str:
     """The best's text notation with parameters: as the loop wrote it in best.json, else made here."""
     try:
-        saved = json.loads((run_dir / BEST_NAME).read_text(encoding="utf-8"))
+        saved = json.loads((run_dir / BEST_NAME).read_text(encoding="utf-8")) if from_best else {}
         if saved.get("id") == best.id and isinstance(saved.get("notation"), str):
             return str(saved["notation"])
-    except (OSError, ValueError):
+    except (OSError, ValueError, AttributeError):
         pass
     try:
         return arch_notation(best.chromosome)

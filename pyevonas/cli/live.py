@@ -41,7 +41,9 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
+from pyevonas.runs.objectives import named_values, parse_objectives
 from pyevonas.runs.records import OUTCOMES, UNFINISHED, Status
+from pyevonas.search import halving
 from pyevonas.search.events import (
     CandidateInfo,
     CandidateProgress,
@@ -85,6 +87,22 @@ def format_duration(seconds: float | None) -> str:
 
 def _fmt(value: float | None, digits: int = 3) -> str:
     return "-" if value is None else f"{value:.{digits}f}"
+
+
+def _cost(value: float | None) -> str:
+    """An objective's value as the view shows it: a count with thousands separators (params,
+    flops), else four significant digits."""
+    if value is None:
+        return "-"
+    if float(value).is_integer() and abs(value) >= 1000:
+        return format(int(value), ",")
+    return format(value, ".4g")
+
+
+#: The fitness columns the candidate table always has; other objectives get a column of their own.
+_SHOWN_METRICS = ("fitness", "val_accuracy")
+#: Most front members the run's last log line names.
+_MAX_FRONT_NAMED = 10
 
 
 def front_text(front: FrontMeasured) -> str:
@@ -346,9 +364,50 @@ class LiveView:
                 if best
                 else "no candidate succeeded"
             )
+            front = tuple(getattr(event, "front", ()) or ())
+            if front:
+                who = self._front_members(front)
             total = f" ({format_duration(self.elapsed())} in all)" if st.resumed else ""
             return f"finished in {format_duration(event.elapsed_s)}{total}: {who}"
         return None
+
+    def _front_members(self, front: Sequence[Any]) -> str:
+        """The run's final Pareto front in one line: each member's name and objective values."""
+        names = self._objective_names()
+        objectives = parse_objectives(names)
+        members = []
+        for ind in front[:_MAX_FRONT_NAMED]:
+            values = named_values(ind, objectives)
+            members.append(f"{ind.name} ({', '.join(f'{n} {_cost(values.get(n))}' for n in names)})")
+        more = f" and {len(front) - _MAX_FRONT_NAMED} more" if len(front) > _MAX_FRONT_NAMED else ""
+        return f"Pareto front ({', '.join(names)}) of {len(front)}: {', '.join(members)}{more}"
+
+    def _objective_names(self) -> list[str]:
+        objectives = getattr(self._state.config, "objectives", None) or ["val_accuracy"]
+        return [str(o) for o in ([objectives] if isinstance(objectives, str) else objectives)]
+
+    def _cost_names(self) -> list[str]:
+        """The run's objectives the candidate table shows in columns of their own (several
+        objectives: all but the fitness, e.g. ``params``); none with one objective."""
+        try:
+            objectives = parse_objectives(self._objective_names())
+        except ValueError:
+            return []
+        if len(objectives) < 2:
+            return []
+        return [o.name for o in objectives if o.metric not in _SHOWN_METRICS]
+
+    def _rungs(self) -> list[int]:
+        """The epochs of a halving run's rungs (empty for another budget)."""
+        c = self._state.config
+        if c is None or getattr(c, "budget", "full") != "halving":
+            return []
+        return halving.rungs(int(c.epochs))
+
+    def _rung(self, budget: int | None) -> str:
+        """``2/3`` for the second of three rungs (``-`` when unknown)."""
+        rungs = self._rungs()
+        return f"{rungs.index(budget) + 1}/{len(rungs)}" if budget in rungs else "-"
 
     def _run_started(self, event: RunStarted, now: float) -> str:
         st = self._state
@@ -440,12 +499,16 @@ class LiveView:
                 if cand.started is not None:
                     (st.warm_durations if cand.warm else st.cold_durations).append(now - cand.started)
         self._note_candidate(event.generation, info)
+        rung = ""
+        if info.budget is not None and self._rungs():
+            rung = f", rung {self._rung(info.budget)} ({_plural(info.budget, 'epoch')})"
         if info.trained:
             extra = f", val {_fmt(info.val_accuracy)}" if info.val_accuracy is not None else ""
             extra += f", test {_fmt(info.test_accuracy)}" if info.test_accuracy is not None else ""
+            extra += "".join(f", {name} {_cost(value)}" for name, value in info.costs)
             chance = "; at chance level (a collapsed training)" if info.at_chance else ""
-            return f"  {info.name} {info.status} fitness {_fmt(info.fitness)}{extra}{chance}"
-        return f"  {info.name} {info.status}: {info.error or ''}".rstrip(": ")
+            return f"  {info.name} {info.status} fitness {_fmt(info.fitness)}{extra}{rung}{chance}"
+        return f"  {info.name} {info.status}: {info.error or ''}".rstrip(": ") + rung
 
     def _note_candidate(self, generation: int, info: CandidateInfo) -> None:
         st = self._state
@@ -657,7 +720,11 @@ class LiveView:
         return [("running", running), ("best", best), ("latest", latest)]
 
     def _candidate_table(self, groups: list[tuple[str, list[_Candidate]]], inner: int) -> Table:
-        rows: list[tuple[str, str, str, Text, Text, str, Text]] = []
+        # With several objectives the costs (params ...) stand beside the accuracy; under halving
+        # the rung each result is from, or a running candidate trains for, ends the row.
+        costs = self._cost_names()
+        halving_run = bool(self._rungs())
+        rows: list[tuple[str | Text, ...]] = []
         for group, cands in groups:
             for k, cand in enumerate(cands):
                 info = cand.info
@@ -684,9 +751,12 @@ class LiveView:
                         note,
                         _fmt(val) if info.trained or info.status == Status.RUNNING else "-",
                         Text(_fmt(info.fitness) if info.trained else "-", style="yellow" if info.at_chance else ""),
+                        *(_cost(dict(info.costs).get(name)) if info.trained else "-" for name in costs),
+                        *([self._rung(info.budget)] if halving_run else []),
                     )
                 )
-        headers = ("", "name", "sequence", "status", "training / note", "val", "fitness")
+        headers = ("", "name", "sequence", "status", "training / note", "val", "fitness", *costs)
+        headers += ("rung",) if halving_run else ()
         natural = [max([len(h), *(_cell_len(r[i]) for r in rows)]) for i, h in enumerate(headers)]
         full_note = natural[4]
         natural[4] = min(natural[4], 24)  # an error message is cut first, the sequence keeps room
@@ -710,7 +780,7 @@ class LiveView:
                 no_wrap=True,
                 overflow="ellipsis",
                 width=widths[i],
-                justify="right" if i in (5, 6) else "left",
+                justify="right" if i >= 5 else "left",
                 style="dim" if i == 0 else None,
             )
         for row in rows:

@@ -12,7 +12,7 @@ from rich.table import Table
 
 from pyevonas._userfiles import UserFileError, parse_json
 from pyevonas.cli._app import app
-from pyevonas.cli._common import ARCH_FORMS, console, console_err, echo_json, examples, read_arch
+from pyevonas.cli._common import ARCH_FORMS, command_name, console, console_err, echo_json, examples, read_arch
 from pyevonas.errors import ConfigError, EncodingError
 from pyevonas.metric.graphs import looks_like_graph
 from pyevonas.runs.records import Status, is_trained
@@ -243,7 +243,7 @@ def _from_run_recipe(
         flag = "--" + given[0].replace("_", "-")
         raise ConfigError(
             f"--from-run trains with the run's dataset, seed and architecture; {flag} cannot be given with it"
-            f" (to train the candidate another way, give its chromosome: pyevonas train {run_dir}/best.json ...)"
+            f" (to train the candidate another way, give its chromosome: {command_name()} train {run_dir}/best.json ...)"
         )
     chromosome, config, recorded = _from_run(
         run_dir, name, device=device if _given(ctx, "device") else None, data_dir=data_dir, download=download
@@ -361,7 +361,7 @@ def _from_run(
         if store.meta.get("source") != "pyevonas":
             raise ConfigError(
                 f"{run_dir} holds an imported run ({store.meta.get('source')}); its recipe is the original code's."
-                f" Train one of its chromosomes instead (pyevonas export {run_dir} gives them)"
+                f" Train one of its chromosomes instead ({command_name()} export {run_dir} gives them)"
             )
         run_config = RunConfig.from_dict(store.config, source=f"the config saved in {run_dir}")
         individuals = store.individuals()

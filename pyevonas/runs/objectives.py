@@ -17,13 +17,13 @@ from __future__ import annotations
 
 import math
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 
-from pyevonas.runs.records import is_trained
+from pyevonas.runs.records import Status, is_trained
 
 #: The default objective: the fitness (best validation accuracy), maximised. The paper's search.
 DEFAULT_OBJECTIVES: tuple[str, ...] = ("val_accuracy",)
@@ -103,6 +103,20 @@ def objective_value(ind: Any, objective: Objective) -> float:
     return float(value)
 
 
+def named_values(ind: Any, objectives: Sequence[Objective]) -> dict[str, int | float | None]:
+    """An individual's value of each objective, by the objective's name, as recorded (an integer
+    stays one; None where it has none): what a front member's ``objectives`` hold in ``best.json``
+    and the export."""
+    out: dict[str, int | float | None] = {}
+    for obj in objectives:
+        value = getattr(ind, obj.metric, None)
+        if value is None:
+            value = (getattr(ind, "metrics", None) or {}).get(obj.metric)
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+        out[obj.name] = value if ok else None
+    return out
+
+
 def objective_matrix(individuals: Sequence[Any], objectives: Sequence[Objective]) -> np.ndarray:
     """The (n, m) objective values in minimisation form: maximised ones negated, missing ones +inf
     (worse than anything, so a candidate without a value is never preferred for it)."""
@@ -180,6 +194,38 @@ def front_crowding(F: np.ndarray, ranks: np.ndarray) -> np.ndarray:
         members = np.flatnonzero(ranks == r)
         out[members] = crowding_distance(np.asarray(F)[members])
     return out
+
+
+def pareto_front(
+    individuals: Iterable[Any], objectives: Sequence[Objective], budget: Callable[[Any], int] | None = None
+) -> list[Any]:
+    """The Pareto front of a run: its trained individuals that no other one dominates.
+
+    One individual per architecture (the earliest by id; a cached copy repeats its result), and
+    none that is ``reused`` (a near duplicate carrying its neighbour's result, so its costs are not
+    its own). With ``budget`` (the epochs behind a result, under successive halving) only the
+    results of the largest budget compete, as the loop ranks a longer training first. Sorted best
+    first in the objectives' order (the first objective decides, then the next), then by id: with
+    ``val_accuracy, params`` the most accurate first, the smallest last.
+    """
+    seen: set[str] = set()
+    cands: list[Any] = []
+    for ind in sorted(individuals, key=lambda i: i.id):
+        key = getattr(ind, "canonical_key", None) or str(ind.id)
+        if not is_trained(ind) or ind.status is Status.REUSED or key in seen:
+            continue
+        seen.add(key)
+        cands.append(ind)
+    if budget is not None and cands:
+        most = max(budget(ind) for ind in cands)
+        cands = [ind for ind in cands if budget(ind) == most]
+    if not cands:
+        return []
+    F = objective_matrix(cands, objectives)
+    ranks = non_dominated_sort(F)
+    members = [k for k in range(len(cands)) if ranks[k] == 0]
+    members.sort(key=lambda k: (*F[k].tolist(), cands[k].id))
+    return [cands[k] for k in members]
 
 
 # ---------------------------------------------------------------------- hypervolume
@@ -275,7 +321,9 @@ __all__ = [
     "non_dominated_sort",
     "normalised_hypervolume",
     "objective_matrix",
+    "named_values",
     "objective_value",
+    "pareto_front",
     "parse_objective",
     "parse_objectives",
 ]

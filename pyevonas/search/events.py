@@ -63,6 +63,11 @@ class CandidateInfo:
     is a trained network's (a cached copy of an oversized result has a fitness but never trained).
     ``at_chance`` marks a trained candidate whose validation accuracy is no better than guessing
     (:func:`~pyevonas.runs.records.at_chance`: a collapsed training).
+    ``costs``: in a run with several objectives, the candidate's value of each objective the view
+    does not show already (all but ``val_accuracy``/``fitness``), as (name, value) pairs in the
+    run's order; a value is None when the candidate has none. Empty in a run with one objective.
+    ``budget``: under ``budget = "halving"``, the epochs of the rung its result is from, or of the
+    rung it is training for while running; None otherwise.
     """
 
     id: int
@@ -76,6 +81,8 @@ class CandidateInfo:
     val_accuracy: float | None = None
     test_accuracy: float | None = None
     at_chance: bool = False
+    costs: tuple[tuple[str, float | None], ...] = ()
+    budget: int | None = None
 
 
 @dataclass(frozen=True)
@@ -145,11 +152,14 @@ class FrontMeasured(FrontSummary):
 
 @dataclass(frozen=True)
 class RunFinished:
-    """The run is complete."""
+    """The run is complete. ``front``: with several objectives, the run's final Pareto front, best
+    first in the objectives' order (:func:`pyevonas.runs.objectives.pareto_front`; ``best`` is its
+    first member); empty with one objective."""
 
     run_dir: Path
     best: Individual | None
     elapsed_s: float
+    front: tuple[Individual, ...] = ()
 
 
 Event = (

@@ -39,6 +39,7 @@ from pyevonas.errors import ConfigError, EncodingError, RunStoreError, TrainingE
 from pyevonas.metric import Arch, Chromosome, diversity, format_arch, sequence, similarity_matrix
 from pyevonas.metric._args import check_thread_setting
 from pyevonas.metric.schema import Scoring, resolve_scoring
+from pyevonas.runs.objectives import Objective, named_values, pareto_front
 from pyevonas.runs.records import (
     EVALUATED_STATUSES,
     OUTCOMES,
@@ -96,15 +97,19 @@ class RunResult:
 
     Attributes:
         run_dir: the run folder.
-        best: the fittest evaluated individual of the whole run (None if none succeeded).
+        best: the fittest evaluated individual of the whole run (None if none succeeded); with
+            several objectives the first member of ``front``.
         n_generations: generations completed.
         elapsed_s: wall time of this call.
+        front: with several objectives, the run's final Pareto front, best first in the
+            objectives' order (:func:`~pyevonas.runs.objectives.pareto_front`); empty with one.
     """
 
     run_dir: Path
     best: Individual | None
     n_generations: int
     elapsed_s: float
+    front: tuple[Individual, ...] = ()
 
 
 class GenerationFailed(TrainingError):
@@ -452,6 +457,32 @@ def best_record(ind: Individual, config: RunConfig, scoring: Any = None) -> dict
     return dict(finite_json(record))
 
 
+def best_file(
+    best: Individual, config: RunConfig, scoring: Any = None, front: Sequence[Individual] = ()
+) -> dict[str, Any]:
+    """What ``best.json`` holds: :func:`best_record` of the best and, in a run with several
+    objectives, ``objectives`` (their names) and ``pareto_front``: every member of the run's front
+    (``best`` is the first), each a :func:`best_record` without ``format``, with its
+    ``objectives`` values by name. The top level stays one architecture, the one ``pyevonas train
+    best.json`` trains."""
+    record = best_record(best, config, scoring)
+    objectives = _objectives(config)
+    if len(objectives) < 2:
+        return record
+    members = []
+    for ind in front:
+        member = best_record(ind, config, scoring)
+        del member["format"]
+        members.append({**member, "objectives": named_values(ind, objectives)})
+    record["objectives"] = [o.name for o in objectives]
+    record["pareto_front"] = finite_json(members)
+    return record
+
+
+def _objectives(config: RunConfig) -> tuple[Objective, ...]:
+    return SelectionSettings.from_config(config).objectives
+
+
 def write_json_atomic(path: Path, data: Any) -> None:
     """Write JSON beside ``path`` and rename it over ``path``: a reader never sees half a file."""
     fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
@@ -485,17 +516,31 @@ class _Loop:
     _elapsed_before: float = field(init=False, default=0.0)
     _session_start: float = field(init=False, default_factory=time.monotonic)
     _best: Individual | None = field(init=False, default=None)
+    _front: list[Individual] = field(init=False, default_factory=list)
+    _objectives: tuple[Objective, ...] = field(init=False, default=())
 
     def __post_init__(self) -> None:
         self._observers = list(self.observers)
+        self._objectives = _objectives(self.config)
         with contextlib.suppress(Exception):  # a dataset without a known class count: no marks
             self._num_classes = dataset_info(self.config.dataset, image_size=self.config.image_size)[1]
 
-    def info(self, ind: Individual, *, starting: bool = False) -> CandidateInfo:
+    def info(self, ind: Individual, *, starting: bool = False, budget: int | None = None) -> CandidateInfo:
         """A candidate as observers see it. ``starting``: at the start of a generation nothing
-        runs yet, so a candidate left ``running`` by a stopped session is shown as pending."""
+        runs yet, so a candidate left ``running`` by a stopped session is shown as pending.
+        ``budget``: the epochs of the halving rung it starts training for (else its result's)."""
         status = Status.PENDING if starting and ind.status is Status.RUNNING else ind.status
         trained = is_trained(ind)
+        costs: tuple[tuple[str, float | None], ...] = ()
+        if len(self._objectives) >= 2:
+            shown = ("fitness", "val_accuracy")
+            costs = tuple(
+                (name, value)
+                for (name, value), o in zip(named_values(ind, self._objectives).items(), self._objectives, strict=True)
+                if o.metric not in shown
+            )
+        if budget is None and self.config.budget == "halving" and halving.reached(ind):
+            budget = halving.budget_of(ind, self.config.epochs)
         return CandidateInfo(
             ind.id,
             ind.index,
@@ -508,6 +553,8 @@ class _Loop:
             ind.val_accuracy,
             ind.test_accuracy,
             trained and at_chance(ind.val_accuracy if ind.val_accuracy is not None else ind.fitness, self._num_classes),
+            costs,
+            budget if self.config.budget == "halving" else None,
         )
 
     # ---------------------------------------------------------------- elapsed time and the best
@@ -521,6 +568,13 @@ class _Loop:
     def note_result(self, ind: Individual) -> None:
         """Keep ``best.json`` up to date: rewrite it as soon as a candidate beats the best so far."""
         if not is_trained(ind) or ind.fitness is None:
+            return
+        if len(self._objectives) >= 2:  # the front's first member; best.json holds the front
+            before = [m.id for m in self._front]
+            self._front = self.front([m for m in self._front if m.id != ind.id] + [ind])
+            if [m.id for m in self._front] != before or ind.id in before:
+                self._best = self._front[0] if self._front else self._best
+                self.write_best()
             return
         best = self._best
         epochs = self.config.epochs
@@ -537,7 +591,9 @@ class _Loop:
         if self._best is None:
             return
         try:
-            write_json_atomic(self.store.run_dir / BEST_NAME, best_record(self._best, self.config, self.scoring))
+            write_json_atomic(
+                self.store.run_dir / BEST_NAME, best_file(self._best, self.config, self.scoring, self._front)
+            )
         except OSError as exc:  # the store holds the result; a missing best.json must not end the run
             _log.warning("cannot write %s: %s", self.store.run_dir / BEST_NAME, exc)
 
@@ -591,6 +647,7 @@ class _Loop:
             )
         )
         # best.json follows the store: after a resume it is rewritten from what the store holds.
+        self._front = self.front()
         self._best = self.best()
         self.write_best()
         try:
@@ -610,10 +667,11 @@ class _Loop:
             with contextlib.suppress(RunStoreError, sqlite3.Error):
                 self.save_elapsed()
         self.store.set_state("finished", {"generations": n_gen, "at": time.time()})
-        best = self.best()
+        front = tuple(self.front())
+        best = front[0] if front else self.best()
         elapsed = time.monotonic() - start
-        self.emit(RunFinished(self.store.run_dir, best, elapsed))
-        return RunResult(self.store.run_dir, best, n_gen, elapsed)
+        self.emit(RunFinished(self.store.run_dir, best, elapsed, front))
+        return RunResult(self.store.run_dir, best, n_gen, elapsed, front)
 
     def retry_if_all_failed(self) -> None:
         """On resume, give a generation that stopped the run (every candidate failed) a second try.
@@ -632,7 +690,21 @@ class _Loop:
                 for budget in halving.rungs(self.config.epochs):  # successive halving starts again
                     self.store.delete_state(halving.state_key(last, budget))
 
+    def front(self, individuals: Sequence[Individual] | None = None) -> list[Individual]:
+        """The Pareto front of ``individuals`` (default: the whole run's), with several objectives;
+        empty with one."""
+        if len(self._objectives) < 2:
+            return []
+        return pareto_front(
+            self.store.individuals() if individuals is None else individuals,
+            self._objectives,
+            budget=lambda ind: halving.budget_of(ind, self.config.epochs),
+        )
+
     def best(self) -> Individual | None:
+        front = self.front()
+        if front:
+            return front[0]
         candidates = [ind for ind in self.store.individuals() if is_trained(ind)]
         if not candidates:
             return None
@@ -802,7 +874,7 @@ class _Loop:
                 if info.get("event") == "started":
                     # A job is "running" from when a worker takes it, so the view shows what trains.
                     self.store.set_status(job_id, Status.RUNNING)
-                    self.emit(CandidateUpdate(g, self.info(self.store.individual(job_id))))
+                    self.emit(CandidateUpdate(g, self.info(self.store.individual(job_id), budget=budget)))
                     return
                 if "epoch" not in info:
                     return
@@ -985,6 +1057,7 @@ __all__ = [
     "GenerationFailed",
     "RunResult",
     "arch_notation",
+    "best_file",
     "best_record",
     "candidate_name",
     "candidate_train_config",
