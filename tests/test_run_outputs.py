@@ -238,3 +238,18 @@ def test_the_footer_prints_commands_that_work_as_shown(
     commands = [s for s in steps if s and s[0].endswith("pyevonas")]
     assert {s[1] for s in commands} >= {"train", "report", "export"}, out
     assert all(s[0] == ".venv/bin/pyevonas" for s in commands), out
+
+
+def test_a_quiet_halving_run_says_the_rung_of_its_best(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], patch_training: PatchTraining
+) -> None:
+    patch_training(budget_stub)
+    run_dir = tmp_path / "run"
+    args = ["--generations", "1", "--population", "4", "--epochs", "4", "--budget", "halving", "-q"]
+    code, out, err = run_cli(["evolve", *args, "--run-dir", str(run_dir)], capsys)
+    assert code == 0, err
+    assert "trained 4 of 4 epochs (rung 3/3 of successive halving)" in " ".join(out.split())
+    code, out, err = run_cli(
+        ["evolve", "--generations", "1", "--population", "3", "--run-dir", str(tmp_path / "full"), "-q"], capsys
+    )
+    assert code == 0 and "rung" not in out

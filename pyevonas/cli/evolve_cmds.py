@@ -18,6 +18,7 @@ from pyevonas.metric.schema import resolve_scoring
 from pyevonas.runs.objectives import named_values, parse_objectives
 from pyevonas.runs.simulation import Simulation
 from pyevonas.runs.store import RunStore
+from pyevonas.search import halving
 from pyevonas.search.cells import check_schema, load_space
 from pyevonas.search.config import DEMO_BUDGET, RAY_SETTINGS, TRAIN_EVALUATOR, RunConfig
 from pyevonas.search.events import Observer
@@ -686,6 +687,9 @@ def _summary(result: Any) -> None:
             f" · test accuracy {_num(best.test_accuracy, '.4f')}"
         )
         say(f"  {_num(best.params, ',')} params · {_num(best.size_mb, '.2f')} MB")
+        rung = _rung_text(run_dir, best)
+        if rung:
+            say(f"  {rung}")
         if (run_dir / BEST_NAME).is_file():
             say(f"  saved in {run_dir / BEST_NAME} (chromosome and metrics)")
         if simulation is not None:
@@ -741,6 +745,21 @@ def _value(value: Any) -> str:
     if isinstance(value, int) or float(value).is_integer() and abs(value) >= 1000:
         return format(int(value), ",")
     return format(value, ".4f")
+
+
+def _rung_text(run_dir: Path, best: Any) -> str:
+    """Under ``--budget halving``, the epochs the best was trained for and its rung, else ''."""
+    try:
+        with RunStore.open(run_dir, readonly=True) as store:
+            config = dict(store.config or {})
+    except RunStoreError:
+        return ""
+    epochs = config.get("epochs")
+    if config.get("budget") != "halving" or not isinstance(epochs, int) or epochs < 1:
+        return ""
+    budget, rungs = halving.budget_of(best, epochs), halving.rungs(epochs)
+    where = f" (rung {rungs.index(budget) + 1}/{len(rungs)} of successive halving)" if budget in rungs else ""
+    return f"trained {budget} of {epochs} epochs{where}"
 
 
 def _simulation(run_dir: Path) -> Simulation | None:
