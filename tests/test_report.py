@@ -161,6 +161,8 @@ def test_small_run_report_has_every_figure_and_the_right_numbers(small_run: Path
         {
             "dataset": "digits",
             "control": "rigid",
+            "label": "rigid",
+            "settings": {},
             "runs": [{"name": "small", "seed": 7, "n_generations": 3, "pearson": run["pearson_fitness_similarity"]}],
             "n_generations": [3],
             "mean_pearson": run["pearson_fitness_similarity"],

@@ -30,6 +30,7 @@ Definitions (those of the authors' dashboard, ``docs/original.md#the-dashboard``
 from __future__ import annotations
 
 import difflib
+import json
 import math
 import os
 from collections.abc import Sequence
@@ -44,6 +45,7 @@ from pyevonas.metric import DIVERSITY_KINDS, DiversityHow, compiled, diversity, 
 from pyevonas.metric.api import SchemaArg
 from pyevonas.metric.schema import Scoring
 from pyevonas.runs.records import Status, cell_notation, chance_threshold, is_trained, outcome
+from pyevonas.runs.settings import SEARCH_SETTINGS, TRAIN_EXECUTION_SETTINGS
 from pyevonas.runs.simulation import Simulation, coverage_stats
 from pyevonas.runs.store import RunStore
 
@@ -85,6 +87,9 @@ class RunData:
     meta: dict[str, Any]
     scoring: dict[str, Any]
     generations: list[GenerationData]
+    #: The settings saved with the run (``RunConfig.to_dict()``; an imported run's own); may lack
+    #: settings newer than the run, which it was made with the defaults of.
+    config: dict[str, Any] = field(default_factory=dict)
 
     @property
     def dataset(self) -> str:
@@ -169,7 +174,15 @@ def load_run(path: str | os.PathLike[str]) -> RunData:
         # The folder's name: the stored name is the one the run was started with, which copies,
         # resumed forks and several imports of one file share.
         name = Path(path).resolve().name or str(meta.get("name") or "run")
-        return RunData(name=name, path=str(path), meta=meta, scoring=dict(store.scoring), generations=gens)
+        config = store.config
+        return RunData(
+            name=name,
+            path=str(path),
+            meta=meta,
+            scoring=dict(store.scoring),
+            generations=gens,
+            config=dict(config) if isinstance(config, dict) else {},
+        )
     finally:
         store.close()
 
@@ -503,17 +516,30 @@ def similar_pairs(
 # summary.json
 
 #: Version of ``summary.json``'s layout. 2: Table 3 lists runs (not seeds, which several runs can
-#: share), individuals carry their architecture and accuracies, ``warnings`` is new.
-SUMMARY_FORMAT_VERSION = 2
+#: share), individuals carry their architecture and accuracies, ``warnings`` is new. 3: a group is
+#: one setting (dataset, control and every other search setting), its entry names it (``label``,
+#: ``settings``).
+SUMMARY_FORMAT_VERSION = 3
 
 
 @dataclass(frozen=True)
 class Group:
-    """The runs of one dataset and control mode: one column of the paper's Table 3."""
+    """The runs of one setting: one dataset, one control mode and every other search setting alike
+    (:func:`run_settings`); one column of the paper's Table 3.
+
+    ``settings`` holds the settings that tell the group apart from the other groups of its dataset
+    (``{"budget": "halving"}``; empty when the dataset's groups differ in their control only), and
+    :attr:`label` names them."""
 
     dataset: str
     control: str
     members: list[RunStats]
+    settings: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def label(self) -> str:
+        """The control mode and the settings that tell the group apart: ``rigid · budget halving``."""
+        return " · ".join([self.control, *(describe_setting(k, v) for k, v in self.settings.items())])
 
     @property
     def lengths(self) -> list[int]:
@@ -530,20 +556,132 @@ class Group:
             shown = ", ".join(names[:4]) + (f" and {len(names) - 4} more" if len(names) > 4 else "")
             spans.append(f"{n} generations: {shown}")
         return (
-            f"{self.dataset} · {self.control}: the runs differ in length ({'; '.join(spans)}). "
+            f"{self.dataset} · {self.label}: the runs differ in length ({'; '.join(spans)}). "
             "Their Pearson r cover different spans, and Fig. 12 draws one band per length instead of pooling them."
         )
 
 
+#: The value :func:`run_settings` gives ``code``: runs imported from the authors' code, and pyevonas's.
+ORIGINAL_CODE, PYEVONAS_CODE = "original", "pyevonas"
+#: A ``[train]`` setting a run left unset (the training's default).
+TRAIN_DEFAULT = "default"
+
+
+def run_settings(run: RunData) -> dict[str, Any]:
+    """The settings a report groups a run by besides its dataset and control: every search setting
+    (:data:`pyevonas.runs.settings.SEARCH_SETTINGS`; one a store lacks counts as its default), and
+    the ``[train]`` table's settings as ``train.NAME``, with ``code`` (``pyevonas``).
+
+    Not the seed, the run's name and folders, nor execution settings (workers, executor, device,
+    time limits, Ray's resources and retries: ``--resume`` may change those). The evaluator of a
+    simulated run (``surrogate:MODEL``; its control is labelled ``· simulated`` apart from trained
+    runs). An imported run is ``{"code": "original"}``: the original code's settings are its own,
+    and its runs group by dataset and control only."""
+    if run.imported:
+        return {"code": ORIGINAL_CODE}
+    config = run.config
+    out: dict[str, Any] = {"code": PYEVONAS_CODE}
+    for key, default in SEARCH_SETTINGS.items():
+        if key in ("train", "evaluator"):
+            continue
+        if key == "schema" and key not in config:
+            out[key] = config.get("schema_name", default)
+        else:
+            out[key] = config.get(key, default)
+    sim = run.simulation
+    if sim is not None:
+        out["evaluator"] = f"surrogate:{sim.model}"
+    train = config.get("train")
+    if isinstance(train, dict):
+        for key in sorted(train, key=str):
+            if key not in TRAIN_EXECUTION_SETTINGS:
+                out[f"train.{key}"] = train[key]
+    return out
+
+
+def describe_setting(key: str, value: Any) -> str:
+    """A setting as a group's label names it: ``budget halving``, ``init seeds.json`` (a path by
+    its last part), ``batch size 32`` (``train.batch_size``), ``original code``."""
+    if key == "code":
+        return "original code" if value == ORIGINAL_CODE else str(value)
+    name = key.removeprefix("train.").replace("_", " ")
+    return f"{name} {_setting_text(value)}"
+
+
+def _setting_text(value: Any) -> str:
+    if value is None:
+        return "none"
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return f"{value:g}"
+    if isinstance(value, (list, tuple)):
+        return ",".join(_setting_text(v) for v in value)
+    if isinstance(value, dict):
+        return ",".join(f"{k}={_setting_text(v)}" for k, v in value.items())
+    text = str(value)
+    if "/" in text or os.sep in text:
+        # A path by its last part; a prefix such as surrogate: or npz: kept.
+        prefix, colon, rest = text.partition(":")
+        if colon and rest and not any(c in prefix for c in "/\\"):
+            return f"{prefix}:{Path(rest).name or rest}"
+        return Path(text).name or text
+    return text
+
+
+def _setting_key(value: Any) -> str:
+    """A hashable, order-independent form of a setting's value (values come from JSON)."""
+    return json.dumps(value, sort_keys=True, default=repr)
+
+
+#: What :func:`_setting_of` returns for a setting a group does not have (an imported run's).
+_ABSENT = object()
+
+
+def _setting_of(settings: dict[str, Any], key: str) -> Any:
+    if key in settings:
+        return settings[key]
+    if key.startswith("train.") and settings.get("code") == PYEVONAS_CODE:
+        return TRAIN_DEFAULT
+    return _ABSENT
+
+
 def groups(all_stats: Sequence[RunStats]) -> list[Group]:
-    """The runs grouped by (dataset, control), sorted by those; runs keep the order given.
+    """The runs grouped by dataset, control and :func:`run_settings` (never by seed or execution
+    settings), sorted by dataset and control, then in the order of their first runs; runs keep the
+    order given.
+
+    Each group's ``settings`` are those that differ among the groups of its dataset (a setting
+    only some groups have, such as an imported run's lack of a budget, differs when the groups
+    that have it differ in it; an unset ``[train]`` setting is ``"default"``).
 
     Simulated runs (:attr:`RunData.simulation`) form groups of their own, their control labelled
     ``rigid · simulated``: predicted accuracies never pool with trained ones."""
-    by_key: dict[tuple[str, str], list[RunStats]] = {}
+    by_key: dict[tuple[str, str, str], list[RunStats]] = {}
+    settings: dict[tuple[str, str, str], dict[str, Any]] = {}
     for st in all_stats:
-        by_key.setdefault(_group_key(st.run), []).append(st)
-    return [Group(d, c, members) for (d, c), members in sorted(by_key.items())]
+        run_set = run_settings(st.run)
+        key = (*_group_key(st.run), _setting_key(run_set))
+        by_key.setdefault(key, []).append(st)
+        settings[key] = run_set
+    by_dataset: dict[str, list[tuple[str, str, str]]] = {}
+    for key in by_key:
+        by_dataset.setdefault(key[0], []).append(key)
+    out = []
+    for keys in by_dataset.values():
+        names: list[str] = []
+        for key in keys:
+            names += [k for k in settings[key] if k not in names]
+        differ = []
+        for name in names:
+            values = {_setting_key(v) for key in keys if (v := _setting_of(settings[key], name)) is not _ABSENT}
+            if len(values) > 1:
+                differ.append(name)
+        for key in keys:
+            shown = {n: v for n in differ if (v := _setting_of(settings[key], n)) is not _ABSENT}
+            out.append(Group(key[0], key[1], by_key[key], shown))
+    first = {id(st): k for k, st in enumerate(all_stats)}
+    return sorted(out, key=lambda g: (g.dataset, g.control, first[id(g.members[0])]))
 
 
 def _group_key(run: RunData) -> tuple[str, str]:
@@ -564,9 +702,11 @@ def coverage_summary(run: RunData) -> list[dict[str, Any]] | None:
 
 
 def summary(all_stats: Sequence[RunStats], pairs: dict[str, list[Pair]] | None = None) -> dict[str, Any]:
-    """The report's machine-readable summary: per run, per generation and per group (dataset, control).
+    """The report's machine-readable summary: per run, per generation and per group (:func:`groups`:
+    dataset, control and every other search setting).
 
-    ``table3`` holds the paper's Table 3, one entry per group: each run's Pearson r (one entry per
+    ``table3`` holds the paper's Table 3, one entry per group: its ``label`` and the ``settings``
+    that tell it apart from the other groups of its dataset, each run's Pearson r (one entry per
     run, even where runs share a seed) and their mean. ``warnings`` says what does not compare
     (runs of one group that differ in length).
     """
@@ -608,6 +748,8 @@ def summary(all_stats: Sequence[RunStats], pairs: dict[str, list[Pair]] | None =
             {
                 "dataset": group.dataset,
                 "control": group.control,
+                "label": group.label,
+                "settings": group.settings,
                 "runs": [
                     {
                         "name": m.run.name,
@@ -648,11 +790,13 @@ __all__ = [
     "chance_limit",
     "compute_matrix",
     "coverage_summary",
+    "describe_setting",
     "gene_texts",
     "groups",
     "individual_summary",
     "load_run",
     "pearson",
+    "run_settings",
     "schema_name",
     "schema_of",
     "similar_pairs",

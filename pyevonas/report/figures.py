@@ -276,10 +276,12 @@ def fitness_similarity(
 
 @dataclass(frozen=True)
 class Band:
-    """One group of runs (e.g. a dataset and control mode) summarised across seeds per generation.
+    """One group of runs (one setting: a dataset, control mode and other settings) summarised across
+    seeds per generation.
 
     ``key`` picks the colour (the same key gets the same colour in every panel: one per control
-    mode); ``dashed`` draws the line dashed (runs of a group shorter than its longest).
+    mode, or per group label where groups of one control differ in other settings); ``dashed`` draws
+    the line dashed (runs of a group shorter than its longest).
     """
 
     label: str
@@ -331,7 +333,7 @@ def grouped_curves(panels: Sequence[tuple[str, Sequence[Band], Sequence[Band]]])
 
     Args:
         panels: One column per dataset: ``(title, fitness bands, similarity bands)``; each band is
-            one control mode.
+            one group of runs (one setting, :class:`Band`).
     """
     return _band_grid(
         panels,

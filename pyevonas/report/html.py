@@ -579,14 +579,18 @@ def _bands(members: list[RunStats], value: Callable[[GenerationStats], float | N
 
 
 def _group_bands(group: Group, value: Callable[[GenerationStats], float | None]) -> list[F.Band]:
-    """One band per run length of a group: runs of different lengths are never pooled."""
+    """One band per run length of a group: runs of different lengths are never pooled.
+
+    Named by the group's label (its control and the settings that tell it apart); its colour is
+    its control mode's, or, where groups of one control differ in other settings, one per label."""
     lengths = group.lengths
+    key = group.label if group.settings else group.control
     out = []
     for n in reversed(lengths):  # the longest first, drawn solid; shorter ones dashed
         members = [m for m in group.members if len(m.generations) == n]
         gens, arr = _bands(members, value)
-        label = group.control if len(lengths) == 1 else f"{group.control} · {n} gen."
-        out.append(F.Band(label, gens, arr, key=group.control, dashed=n != lengths[-1]))
+        label = group.label if len(lengths) == 1 else f"{group.label} · {n} gen."
+        out.append(F.Band(label, gens, arr, key=key, dashed=n != lengths[-1]))
     return out
 
 
@@ -620,7 +624,8 @@ def _comparison_section(all_stats: list[RunStats], figs: _Figures, schema: Any, 
         figs.add(
             "all_fig12_grouped_curves",
             lambda: F.grouped_curves(curves),
-            "per dataset and control mode: median across runs (line) and min-max range (band); "
+            "per dataset and setting (control mode, and any other setting in which the runs differ, named): "
+            "median across runs (line) and min-max range (band); "
             "runs of one group that differ in length get one band per length (n = runs in the band)",
         )
     )
@@ -689,7 +694,7 @@ def _table3_html(summary_doc: dict[str, Any]) -> str:
     rows: list[list[Any]] = []
     classes: list[str] = []
     for g in summary_doc["table3"]:
-        group = f"{html.escape(g['dataset'])} · {html.escape(g['control'])}"
+        group = f"{html.escape(g['dataset'])} · {html.escape(g['label'])}"
         mixed = len(g["n_generations"]) > 1
         for r in g["runs"]:
             length = str(r["n_generations"]) + (" ⚠" if mixed else "")
@@ -714,11 +719,14 @@ def _table3_html(summary_doc: dict[str, Any]) -> str:
             ]
         )
         classes.append("mean")
-    parts.append(_table(["dataset · control", "run", "seed", "generations", "Pearson r"], rows, "table3", classes))
+    parts.append(_table(["dataset · setting", "run", "seed", "generations", "Pearson r"], rows, "table3", classes))
     parts.append(
         '<p class="note">Pearson r between each generation\'s best fitness and its median similarity '
         "(see the note at the top on which median); one row per run, labelled by its folder, grouped by "
-        "dataset and control mode. The mean is over the unrounded values (the paper averaged the rounded "
+        "setting: dataset, control mode and every other search setting (budget, warm start, epochs, "
+        "population, objectives, training recipe...), the group named by those in which it differs from the "
+        "other groups of its dataset. Seeds and execution settings (workers, device, time limits) do not split "
+        "a group. The mean is over the unrounded values (the paper averaged the rounded "
         "ones, which can differ by 0.001).</p>"
     )
     return "\n".join(parts)

@@ -44,6 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from pyevonas.errors import ConfigError, DatasetError
 from pyevonas.metric.api import DiversityHow
 from pyevonas.runs.objectives import DEFAULT_OBJECTIVES, parse_objectives
+from pyevonas.runs.settings import EXECUTION_SETTINGS, RAY_SETTINGS
 from pyevonas.runs.simulation import SURROGATE_PREFIX, Simulation, is_model_file
 from pyevonas.search.cells import CELL_SCHEMA, is_cell_space
 from pyevonas.search.expressions import check_margins, compile_expression
@@ -91,8 +92,6 @@ NOT_SIMULATED = ("test_accuracy", "latency_ms", "flops", "images_per_second")
 MAX_COUNT = 100_000
 #: The most parallel evaluations (``workers``).
 MAX_WORKERS = 1024
-#: The settings of what a candidate's Ray task asks and how often it is retried (execution settings).
-RAY_SETTINGS = ("max_retries", "cpus_per_candidate", "gpus_per_candidate")
 #: The metrics the built-in evaluation records (``pyevonas.training.config.Metrics``), which an
 #: objective of a run trained or simulated by pyevonas may name (``val_accuracy`` reads ``fitness``,
 #: ``macs`` reads ``flops``). An ``evaluate_fn`` of one's own may record others.
@@ -650,6 +649,7 @@ __all__ = [
     "DEMO_DATASET",
     "DEMO_TRAIN",
     "BOUNDED_METRICS",
+    "EXECUTION_SETTINGS",
     "COST_METRICS",
     "MAX_COUNT",
     "MAX_WORKERS",
