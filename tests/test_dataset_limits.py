@@ -227,3 +227,94 @@ def test_sixteen_bit_grey_pngs_are_scaled_not_clipped(tmp_path: Path) -> None:
     assert raw.train_x.dtype == np.uint8 and raw.train_x.shape == (3, 1, 4, 4)
     seen = {raw.classes[int(label)]: int(x.max()) for x, label in zip(raw.train_x, raw.train_y, strict=True)}
     assert seen == {"dark": round(1000 / 257), "bright": round(30000 / 257), "white": 255}
+
+
+# ---------------------------------------------------------------------- warnings and the one-line error
+
+# The command line with Pillow's decompression-bomb limit lowered to 1,000 pixels (a 40x40 image
+# then warns, as a 90-megapixel one would), so that the test need not build a huge image.
+_CLI_LOW_BOMB_LIMIT = (
+    "import sys; from PIL import Image; Image.MAX_IMAGE_PIXELS = 1000; "
+    "from pyevonas.cli import main; sys.argv = ['pyevonas', *sys.argv[1:]]; main()"
+)
+
+
+def _palette_png(path: Path, size: int = 8) -> None:
+    """A palette PNG whose transparency is given in bytes: Pillow warns when it is converted to RGB."""
+    image = pytest.importorskip("PIL.Image")
+    im = image.new("P", (size, size), 1)
+    im.putpalette([0, 0, 0, 255, 255, 255] * 128)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    im.save(path, transparency=bytes([0, 128] + [255] * 254))
+
+
+def _grey_png(path: Path, size: int) -> None:
+    image = pytest.importorskip("PIL.Image")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    noise = np.random.default_rng(0).integers(0, 256, (size, size), dtype=np.uint8)  # no tiny file to cut
+    image.fromarray(noise).save(path)
+
+
+def _folder_warning_then_error(root: Path) -> str:
+    """A class of palette images (Pillow warns) and a class whose image has another size (the error)."""
+    _palette_png(root / "train" / "a" / "0.png")
+    _palette_png(root / "train" / "a" / "1.png")
+    _grey_png(root / "train" / "b" / "0.png", 9)
+    return "images of different sizes"
+
+
+def _folder_truncated(root: Path) -> str:
+    _palette_png(root / "train" / "a" / "0.png")
+    _grey_png(root / "train" / "b" / "0.png", 30)
+    data = (root / "train" / "b" / "0.png").read_bytes()
+    (root / "train" / "b" / "0.png").write_bytes(data[: len(data) // 2])
+    return "cannot read image"
+
+
+def _folder_bomb(root: Path) -> str:
+    _grey_png(root / "train" / "a" / "0.png", 8)
+    _grey_png(root / "train" / "b" / "0.png", 40)  # 1,600 pixels: above the lowered limit, below twice it
+    return "decompression bomb"
+
+
+def _npz_float16_labels(root: Path) -> str:
+    # A float16 label compared with the class limit (100,000, above float16's largest) made NumPy
+    # warn "overflow encountered in cast".
+    root.mkdir(parents=True)
+    np.savez(root / "d.npz", x_train=X, y_train=np.array([0, 1, 60000], dtype=np.float16))
+    return "has no 2, 3"
+
+
+_WARNING_CASES = {
+    "palette": ("folder", _folder_warning_then_error),
+    "truncated": ("folder", _folder_truncated),
+    "bomb": ("folder", _folder_bomb),
+    "float16-labels": ("npz", _npz_float16_labels),
+}
+
+
+@pytest.mark.parametrize("warnings_as_errors", [False, True], ids=["default", "W-error"])
+@pytest.mark.parametrize("case", list(_WARNING_CASES))
+def test_warnings_of_pillow_and_numpy_leave_just_the_one_line_error(
+    tmp_path: Path, case: str, warnings_as_errors: bool
+) -> None:
+    pytest.importorskip("torch")
+    kind, build = _WARNING_CASES[case]
+    root = tmp_path / "data"
+    expected = build(root)
+    spec = f"folder:{root}" if kind == "folder" else f"npz:{root / 'd.npz'}"
+    flags = ["-W", "error"] if warnings_as_errors else []
+    # -W default: every warning is shown (once per place), whatever this interpreter's filters are.
+    flags = flags or ["-W", "default"]
+    args = ["train", "C(8,3,1) g F(8)", "--dataset", spec, "--epochs", "1", "--quiet"]
+    done = subprocess.run(
+        [sys.executable, *flags, "-c", _CLI_LOW_BOMB_LIMIT, *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        cwd=tmp_path,
+    )
+    err = done.stderr.strip()
+    assert done.returncode == 2, err[-3000:]
+    assert len(err.splitlines()) == 1 and err.startswith("error:"), err[-3000:]
+    assert expected in err and "Warning" not in err, err

@@ -342,3 +342,61 @@ def test_a_damaged_field_is_one_line_naming_the_record(
     assert code == 2 and "damaged" in err and record in err, err
     assert _contents(run_dir) == before
     assert not (tmp_path / "new").exists() and not (tmp_path / "out.json").exists()
+
+
+def _foreign_sqlite(path: Path) -> None:
+    import sqlite3
+
+    conn = sqlite3.connect(path)
+    conn.execute("CREATE TABLE t (x)")
+    conn.commit()
+    conn.close()
+
+
+_GARBAGE = {
+    "garbage": (lambda p: p.write_bytes(b"garbage, not SQLite" * 10), "not a SQLite database"),
+    "empty": (lambda p: p.write_bytes(b""), "not a SQLite database"),
+    "foreign": (_foreign_sqlite, "not a pyevonas run"),
+}
+
+
+@pytest.mark.parametrize("command", list(_COMMANDS))
+@pytest.mark.parametrize("garbage", list(_GARBAGE))
+def test_a_garbage_run_database_is_not_called_missing(
+    garbage: str, command: str, tmp_path: Path, patch_training: PatchTraining, capsys: pytest.CaptureFixture[str]
+) -> None:
+    patch_training(stub_evaluate)
+    run_dir = tmp_path / "run"
+    run_dir.mkdir()
+    write, cause = _GARBAGE[garbage]
+    write(run_dir / DB_NAME)
+    before = (run_dir / DB_NAME).read_bytes()
+    code, err = cli(_COMMANDS[command](run_dir, tmp_path), capsys)
+    assert code == 2 and cause in err and f"has no {DB_NAME}" not in err, err
+    assert (run_dir / DB_NAME).read_bytes() == before and sorted(p.name for p in run_dir.iterdir()) == [DB_NAME]
+    assert not (tmp_path / "new").exists() and not (tmp_path / "out.json").exists()
+
+
+# ---------------------------------------------------------------------- warnings raised as errors
+
+
+def test_a_warning_raised_as_an_error_is_one_line_naming_where(capsys: pytest.CaptureFixture[str]) -> None:
+    # Under python -W error (or PYTHONWARNINGS=error) a warning of any library is raised: one line
+    # naming it and where it came from, exit status 2, never a traceback.
+    import warnings
+
+    import typer
+
+    tiny = typer.Typer()
+
+    @tiny.command()
+    def go() -> None:
+        warnings.warn("overflow encountered in cast", RuntimeWarning, stacklevel=1)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        code = run_guarded(tiny, [])
+    err = capsys.readouterr().err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert code == 2 and "RuntimeWarning: overflow encountered in cast" in err
+    assert "test_one_line_errors.py" in err and "-W error" in err

@@ -8,6 +8,7 @@ import os
 import shlex
 import shutil
 import sys
+import traceback
 import types
 import typing
 import unicodedata
@@ -105,6 +106,10 @@ def run_guarded(app: typer.Typer, args: list[str] | None = None) -> int:
     except (PyevonasError, ValidationError) as exc:
         print_error(str(exc))
         return 2
+    except Warning as exc:
+        # Raised only where the user asked warnings to be errors (python -W error, PYTHONWARNINGS).
+        print_error(f"{type(exc).__name__}: {exc} ({_raised_at(exc)}a warning raised as an error, as -W error asks)")
+        return 2
     except KeyboardInterrupt:
         console_err.print("interrupted", style="yellow")
         return 130
@@ -133,6 +138,12 @@ def run_guarded(app: typer.Typer, args: list[str] | None = None) -> int:
         raise
     # With standalone_mode=False click returns the code of a `typer.Exit(code)` instead of raising.
     return rv if isinstance(rv, int) else 0
+
+
+def _raised_at(exc: BaseException) -> str:
+    """``at FILE:LINE; `` of the line that raised ``exc``, or nothing when it is not known."""
+    frames = traceback.extract_tb(exc.__traceback__)
+    return f"at {frames[-1].filename}:{frames[-1].lineno}; " if frames else ""
 
 
 def echo_json(obj: Any) -> None:

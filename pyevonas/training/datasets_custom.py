@@ -28,10 +28,13 @@ PNGs: Pillow modes ``I;16``, ``I``) are scaled to 0..255 (``v / 257``), never cl
 
 from __future__ import annotations
 
+import contextlib
 import math
 import re
+import warnings
 import zipfile
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -140,19 +143,46 @@ def read_custom(name: str, image_size: int | None = None) -> RawSplits:
 # ---------------------------------------------------------------------------- npz
 
 
+@contextlib.contextmanager
+def _recorded_warnings() -> Iterator[list[warnings.WarningMessage]]:
+    """Record the warnings given while a dataset is read, instead of showing or raising them.
+
+    Pillow and NumPy warn about files they still read (a palette whose transparency is given in
+    bytes, damaged EXIF data, an image above Pillow's pixel limit, a cast that overflows). Shown,
+    each is lines of Python source before the one-line error of a bad dataset; under ``python -W
+    error`` it is raised from the middle of reading a good image. Recorded, the reader decides:
+    a decompression-bomb warning refuses its image (:meth:`_Decoder.read`), the others are
+    dropped, since what they warn of is handled here (every image is converted to grey or RGB,
+    every value checked before it is cast).
+    """
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        yield caught
+
+
 def read_npz(path: str | Path) -> RawSplits:
     """The arrays of an ``.npz`` dataset (see the module docstring)."""
+    with _recorded_warnings():
+        return _read_npz(path)
+
+
+def _read_npz(path: str | Path) -> RawSplits:
     p = Path(path).expanduser()
     if not p.is_file():
         raise DatasetError(f"npz dataset not found: {p}" + (" is a folder (use folder:DIR)" if p.is_dir() else ""))
     _check_kind(p)
-    try:
-        archive = np.load(p, allow_pickle=False)
+    try:  # the zip's directory first: np.load leaves the file open when it cannot read a zip
+        with zipfile.ZipFile(p):
+            pass
     except zipfile.BadZipFile as exc:  # it starts as a zip does, so its end is missing or damaged
         raise DatasetError(
             f"cannot read {p} as a NumPy .npz file: the zip archive is truncated or damaged ({exc})"
         ) from None
-    except (OSError, ValueError, EOFError) as exc:
+    except _ZIP_ERRORS as exc:
+        raise DatasetError(f"cannot read {p} as a NumPy .npz file: {type(exc).__name__}: {exc}") from None
+    try:
+        archive = np.load(p, allow_pickle=False)
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile) as exc:
         raise DatasetError(f"cannot read {p} as a NumPy .npz file: {exc}") from None
     if not isinstance(archive, np.lib.npyio.NpzFile):
         raise DatasetError(f"{p} holds a single array (.npy), not an .npz with x_train and y_train")
@@ -347,6 +377,8 @@ def _labels(y: np.ndarray, key: str, path: Path, n_images: int) -> np.ndarray:
         raise DatasetError(f"{path}: labels must be integers 0..C-1; {key} holds non-integer values")
     if len(y):
         low, high = y.min(), y.max()
+        if y.dtype.kind == "f":  # compared as float64: the class limit is above float16's largest value
+            low, high = np.float64(low), np.float64(high)
         if low < 0:
             raise DatasetError(f"{path}: labels must be 0..C-1; {key} has label {_label_text(low)}")
         if high >= MAX_CLASSES:
@@ -383,6 +415,11 @@ def _classes_of(y: np.ndarray, key: str, path: Path | str) -> int:
 
 def read_folder(path: str | Path, image_size: int | None = None) -> RawSplits:
     """The images of a folder dataset (see the module docstring)."""
+    with _recorded_warnings() as caught:
+        return _read_folder(path, image_size, caught)
+
+
+def _read_folder(path: str | Path, image_size: int | None, caught: list[warnings.WarningMessage]) -> RawSplits:
     root = Path(path).expanduser()
     if not root.is_dir():
         raise DatasetError(f"folder dataset not found: {root}" + (" is a file" if root.exists() else ""))
@@ -404,7 +441,7 @@ def read_folder(path: str | Path, image_size: int | None = None) -> RawSplits:
         if unknown:
             raise DatasetError(f"{test_dir / unknown[0]} is not a class of {train_dir} (classes: {', '.join(classes)})")
         test_files = _files_by_class(test_dir, test_classes, index={c: k for k, c in enumerate(classes)})
-    decoder = _Decoder(image_size)
+    decoder = _Decoder(image_size, caught)
     train = [decoder.read(f) for f, _ in train_files]
     test = [decoder.read(f) for f, _ in test_files] if test_files is not None else None
     grey = decoder.all_grey
@@ -447,7 +484,8 @@ def _files_by_class(folder: Path, classes: list[str], index: dict[str, int] | No
 class _Decoder:
     """Decodes images one by one, checking that they share a size (or resizing them)."""
 
-    def __init__(self, image_size: int | None) -> None:
+    def __init__(self, image_size: int | None, caught: list[warnings.WarningMessage] | None = None) -> None:
+        """``caught``: the list :func:`_recorded_warnings` records into (Pillow's warnings about an image)."""
         try:
             from PIL import Image
         except ImportError as exc:  # pragma: no cover - Pillow comes with torchvision (train extra)
@@ -456,11 +494,14 @@ class _Decoder:
         self.size = image_size
         self.first: tuple[Path, tuple[int, int]] | None = None
         self.all_grey = True
+        self.caught = caught if caught is not None else []
 
     def read(self, path: Path) -> np.ndarray:
         Image = self._image
+        seen = len(self.caught)
         try:
             with Image.open(path) as im:
+                self._refuse_bomb(seen)
                 im.load()
                 grey = im.mode in _GREY_MODES
                 # Wide grey modes (16-bit, float) are scaled to 0..255; palettes and alpha go to RGB.
@@ -474,6 +515,7 @@ class _Decoder:
             raise DatasetError(f"cannot read image {path}: {exc}") from None
         except Exception as exc:  # Pillow raises many types for a broken file (OSError, SyntaxError, ...)
             raise DatasetError(f"cannot read image {path}: {type(exc).__name__}: {exc}") from None
+        del self.caught[seen:]  # the image was read: its warnings were about nothing that matters here
         self.all_grey &= grey
         if self.size is None:
             if self.first is None:
@@ -485,6 +527,14 @@ class _Decoder:
                     "pass --image-size N to resize every image to N x N"
                 )
         return np.asarray(out, dtype=np.uint8)
+
+    def _refuse_bomb(self, seen: int) -> None:
+        """Refuse an image above Pillow's pixel limit (it warns up to twice the limit, then raises)."""
+        for warning in self.caught[seen:]:
+            if issubclass(warning.category, self._image.DecompressionBombWarning):
+                raise DatasetError(
+                    f"{str(warning.message).rstrip('.')}; refused before decoding it (PIL.Image.MAX_IMAGE_PIXELS)"
+                )
 
 
 def _wide_to_uint8(values: np.ndarray, mode: str) -> np.ndarray:
