@@ -866,11 +866,25 @@ class RunStore:
 
     # ------------------------------------------------------------------ loop state
 
-    def get_state(self, key: str, default: Any = None) -> Any:
-        """Return a value the loop saved with :meth:`set_state`, or ``default``."""
+    def get_state(self, key: str, default: Any = None, *, kind: type | tuple[type, ...] | None = None) -> Any:
+        """Return a value the loop saved with :meth:`set_state`, or ``default``.
+
+        Args:
+            key: The state key.
+            default: What a missing key gives.
+            kind: The type(s) the saved value must have (``(int, float)`` for a number) unless it
+                is null; another one is a damaged record (RunStoreError naming the key).
+        """
         rows = self._read("SELECT value FROM state WHERE key = ?", (key,))
         with self._damaged(f"the loop state {key!r} cannot be read: "):
-            return json.loads(rows[0][0]) if rows else default
+            if not rows:
+                return default
+            value = _json(rows[0][0], "value")
+            if kind is not None and value is not None and (not isinstance(value, kind) or isinstance(value, bool)):
+                kinds = kind if isinstance(kind, tuple) else (kind,)
+                expected = " or ".join(_KIND_NAMES.get(k, k.__name__) for k in kinds)
+                raise TypeError(f"its value is {_kind(value)}, not {expected}")
+            return value
 
     def set_state(self, key: str, value: Any) -> None:
         """Save a JSON-able value under a key (resume bookkeeping of the loop)."""
@@ -1034,6 +1048,9 @@ def _kind(value: Any) -> str:
     return (
         f"a {'list' if isinstance(value, list) else 'JSON object' if isinstance(value, dict) else type(value).__name__}"
     )
+
+
+_KIND_NAMES = {int: "a whole number", float: "a number", str: "text", list: "a list", dict: "a JSON object"}
 
 
 def _is_number(value: Any) -> bool:

@@ -632,7 +632,7 @@ class _Loop:
         stored = self.store.generations()
         if stored and resumed:
             self.retry_if_all_failed()
-        self._elapsed_before = float(self.store.get_state("elapsed_s", 0.0) or 0.0)
+        self._elapsed_before = float(self.store.get_state("elapsed_s", 0.0, kind=(int, float)) or 0.0)
         individuals = self.store.individuals()
         unfinished = sum(1 for ind in individuals if ind.status in UNFINISHED)
         self.emit(
@@ -828,7 +828,7 @@ class _Loop:
         for k, budget in enumerate(halving.rungs(self.config.epochs)):
             if k > 0:
                 key = halving.state_key(g, budget)
-                promoted = self.store.get_state(key)
+                promoted = self.store.get_state(key, kind=list)
                 if promoted is None:
                     promoted = halving.promote(field)
                     self.store.set_state(key, promoted)
