@@ -1,15 +1,17 @@
-"""Ray as a cluster user needs it (issue 26): bounded retries when a worker or node is lost, and
+"""Ray as a cluster user needs it (issue 26): bounded retries when a worker or node is lost,
 resources that fit the cluster (``--cpus-per-candidate``, ``--gpus-per-candidate``; a run on the
-CPU never asks for a GPU).
+CPU never asks for a GPU), the code shipped to the nodes (``ray_code``, ``ray_runtime_env``) and
+halving checkpoints carried through Ray's object store instead of a shared folder.
 
-The option tests need no Ray; the retry tests run on a local Ray instance (slow tier) and kill the
-worker running a candidate with SIGKILL.
+The option tests need no Ray; the retry and checkpoint tests run on a local Ray instance (slow
+tier). tests/test_ray_cluster.py runs whole searches on a cluster whose nodes lack pyevonas.
 """
 
 from __future__ import annotations
 
 import os
 import signal
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -17,9 +19,9 @@ import pytest
 from executor_fakes import FakeMetrics, collect
 
 from pyevonas.errors import ConfigError
-from pyevonas.search.config import RunConfig
+from pyevonas.search.config import RunConfig, check_ray_code
 from pyevonas.search.executors import EvalJob, make_evaluator
-from pyevonas.search.executors.ray import DEFAULT_RETRIES, task_options
+from pyevonas.search.executors.ray import DEFAULT_RETRIES, runtime_env, task_options
 
 
 @pytest.mark.parametrize(
@@ -80,3 +82,85 @@ def test_a_lost_worker_is_retried_a_bounded_number_of_times(
         assert results[1].pid != int((tmp_path / "died").read_text())  # on another worker
     else:
         assert results[1].status == "failed" and "Ray task failed" in results[1].error
+
+
+def test_the_package_travels_with_the_job_unless_the_nodes_have_it(tmp_path: Path) -> None:
+    import pyevonas
+
+    here = str(Path(pyevonas.__file__).parent)
+    env = runtime_env("package")
+    assert env is not None and env["py_modules"] == [here] and "__pycache__" in env["excludes"]
+    assert runtime_env("installed") is None
+    own = {"pip": ["torch"], "py_modules": ["s3://bucket/mine.zip"], "env_vars": {"A": "1"}}
+    merged = runtime_env("package", own)
+    assert merged is not None
+    assert merged["py_modules"] == ["s3://bucket/mine.zip", here] and merged["pip"] == ["torch"]
+    assert runtime_env("installed", own) == own
+    wheel = tmp_path / "pyevonas-0.1.0-cp311-abi3-manylinux_2_34_x86_64.whl"
+    wheel.write_bytes(b"PK")
+    env = runtime_env(str(wheel))
+    assert env is not None and env["py_modules"] == [str(wheel)]
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [("everything", "expected package, installed or the path"), ("/nowhere/pyevonas.whl", "does not exist")],
+)
+def test_a_bad_ray_code_is_refused(value: str, message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        check_ray_code(value)
+
+
+def test_ray_code_and_runtime_env_are_execution_settings(tmp_path: Path) -> None:
+    wheel = tmp_path / "w.whl"
+    wheel.write_bytes(b"PK")
+    config = RunConfig.resolve(None, {"ray_code": str(wheel), "ray_runtime_env": {"pip": ["torch"]}})
+    assert config.ray_code == str(wheel.absolute()) and config.ray_runtime_env == {"pip": ["torch"]}
+    assert RunConfig.resolve(None).ray_code == "package"
+    with pytest.raises(ValueError, match="ray_code"):
+        RunConfig.resolve(None, {"ray_code": "sometimes"})
+    with pytest.raises(ValueError, match="ray_runtime_env"):
+        RunConfig.resolve(None, {"ray_runtime_env": {"no_such_field": 1}})
+
+
+def continue_training(chromosome: list[dict[str, Any]], config: dict[str, Any], progress: Any = None) -> Any:
+    """A rung of halving as the task sees it: a checkpoint path of its own (never the driver's
+    folder), holding what the driver's file held; the training appends its rung to it."""
+    path = Path(config["checkpoint"])
+    driver = Path(chromosome[0]["driver"])
+    if path.parent == driver.parent:
+        raise AssertionError(f"the task was given the driver's own checkpoint {path}")
+    before = path.read_text() if path.exists() else ""
+    path.write_text(before + chromosome[0]["rung"])
+    return FakeMetrics("ok", None, float(len(before)), config.get("device"), os.getpid(), before)
+
+
+@pytest.mark.slow
+def test_halving_checkpoints_travel_through_the_object_store(tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    request.getfixturevalue("local_ray")
+    first, second = tmp_path / "checkpoints" / "1.pt", tmp_path / "checkpoints" / "2.pt"
+    second.parent.mkdir()
+    second.write_text("rung1;")  # a candidate continued from the rung before
+
+    def job(id: int, path: Path, rung: str) -> EvalJob:
+        gene = {"layer": "D", "driver": str(path), "rung": rung}
+        return EvalJob(id=id, chromosome=[gene], config={"device": "cpu", "checkpoint": str(path)})
+
+    with make_evaluator("ray", evaluate_fn=continue_training) as evaluator:
+        results, _ = collect(evaluator, [job(1, first, "rung1;"), job(2, second, "rung2;")])
+        assert results[1].status == "ok" and results[1].payload == ""  # nothing to continue from
+        assert results[2].status == "ok" and results[2].payload == "rung1;"  # the driver's file reached the task
+        assert first.read_text() == "rung1;" and second.read_text() == "rung1;rung2;"  # written back here
+        results, _ = collect(evaluator, [job(1, first, "rung2;")])
+        assert results[1].payload == "rung1;" and first.read_text() == "rung1;rung2;"
+    assert sorted(p.name for p in first.parent.iterdir()) == ["1.pt", "2.pt"]  # no temporary files left
+
+
+@pytest.mark.slow
+def test_a_runtime_env_on_a_ray_started_elsewhere_is_named(request: pytest.FixtureRequest) -> None:
+    request.getfixturevalue("local_ray")
+    with pytest.warns(UserWarning, match="do not apply"):
+        make_evaluator("ray", evaluate_fn=die_once, ray_resources={"ray_code": "installed"}).close()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        make_evaluator("ray", evaluate_fn=die_once).close()  # the default says nothing

@@ -25,8 +25,9 @@ from __future__ import annotations
 
 from typing import Any
 
-#: The settings of what a candidate's Ray task asks and how often it is retried (execution settings).
-RAY_SETTINGS = ("max_retries", "cpus_per_candidate", "gpus_per_candidate")
+#: The settings of what a candidate's Ray task asks, how often it is retried, and what code and
+#: environment the job brings to the nodes (execution settings).
+RAY_SETTINGS = ("max_retries", "cpus_per_candidate", "gpus_per_candidate", "ray_code", "ray_runtime_env")
 #: Settings that only say how to execute a search; ``--resume`` may change them (e.g. on another machine).
 EXECUTION_SETTINGS = ("device", "workers", "executor", "address", "candidate_timeout", *RAY_SETTINGS, "log")
 #: Settings that tell runs of one setting apart without changing what is searched or how.

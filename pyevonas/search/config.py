@@ -92,6 +92,34 @@ NOT_SIMULATED = ("test_accuracy", "latency_ms", "flops", "images_per_second")
 MAX_COUNT = 100_000
 #: The most parallel evaluations (``workers``).
 MAX_WORKERS = 1024
+#: ``ray_code``: ship the pyevonas package this process runs (its folder, compiled core included).
+SHIP_PACKAGE = "package"
+#: ``ray_code``: ship nothing; every node has pyevonas installed.
+SHIP_NOTHING = "installed"
+#: The fields of Ray's ``runtime_env`` that ``ray_runtime_env`` may hold.
+RUNTIME_ENV_FIELDS = frozenset(
+    {"working_dir", "py_modules", "py_executable", "excludes", "pip", "uv", "conda", "container", "image_uri",
+     "env_vars", "worker_process_setup_hook", "config", "nsight", "mpi", "java_jars"}
+)  # fmt: skip
+
+
+def check_ray_code(value: str) -> str:
+    """Check a ``ray_code`` setting: ``package``, ``installed`` or the path of a ``.whl`` file
+    (returned absolute, so a resume finds it from anywhere).
+
+    Raises:
+        ValueError: anything else, or a wheel file that does not exist.
+    """
+    if value in (SHIP_PACKAGE, SHIP_NOTHING):
+        return value
+    if not value.endswith(".whl"):
+        raise ValueError(f"expected {SHIP_PACKAGE}, {SHIP_NOTHING} or the path of a pyevonas .whl file, got {value!r}")
+    wheel = Path(value).expanduser().absolute()
+    if not wheel.is_file():
+        raise ValueError(f"the wheel {str(wheel)!r} does not exist (build one with `make wheel`)")
+    return str(wheel)
+
+
 #: The metrics the built-in evaluation records (``pyevonas.training.config.Metrics``), which an
 #: objective of a run trained or simulated by pyevonas may name (``val_accuracy`` reads ``fitness``,
 #: ``macs`` reads ``flops``). An ``evaluate_fn`` of one's own may record others.
@@ -213,6 +241,11 @@ class RunConfig(BaseModel):
             candidate whose worker or node was lost is run again (3), and what each candidate's
             task asks of the cluster: CPUs (1) and GPUs (default ``1 / workers`` of a GPU when the
             cluster has GPUs and ``device`` is CUDA or auto; none on ``cpu``). Execution settings.
+        ray_code, ray_runtime_env: for ``executor = "ray"``: the code the job brings to the nodes
+            (``package``: the pyevonas this process runs, its compiled core included, the default;
+            ``installed``: nothing, every node has pyevonas; or the path of a pyevonas ``.whl``),
+            and further fields of Ray's ``runtime_env`` (``pip``, ``uv``, ``conda``,
+            ``env_vars``, ``working_dir``, ``container``...). Execution settings.
         run_dir: where the run is stored (default ``runs/<name>``).
         objectives: what parents are ranked by (docs/selection.md): ``["val_accuracy"]`` (the
             fitness, the paper's) or two or more, e.g. ``["val_accuracy", "params"]``, ranked by
@@ -264,6 +297,8 @@ class RunConfig(BaseModel):
     max_retries: int = Field(3, ge=0, le=100)
     cpus_per_candidate: float = Field(1.0, gt=0, le=1024, allow_inf_nan=False)
     gpus_per_candidate: float | None = Field(None, ge=0, le=64, allow_inf_nan=False)
+    ray_code: str = SHIP_PACKAGE
+    ray_runtime_env: dict[str, Any] | None = None
     run_dir: str | None = None
     init: str | None = None
     reuse_similarity: float = Field(1.0, gt=0.0, le=1.0)
@@ -336,6 +371,22 @@ class RunConfig(BaseModel):
             return canonical_spec(value) or value
         except DatasetError as exc:
             raise ValueError(str(exc)) from None
+
+    @field_validator("ray_code")
+    @classmethod
+    def _check_ray_code(cls, value: str) -> str:
+        # A wheel is kept with an absolute path, so a resume finds it from anywhere.
+        return check_ray_code(value)
+
+    @field_validator("ray_runtime_env")
+    @classmethod
+    def _check_runtime_env(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        unknown = sorted(set(value or {}) - RUNTIME_ENV_FIELDS)
+        if unknown:
+            raise ValueError(
+                f"unknown field {', '.join(unknown)}; Ray's runtime_env has {', '.join(sorted(RUNTIME_ENV_FIELDS))}"
+            )
+        return value or None
 
     @field_validator("evaluator")
     @classmethod
@@ -657,6 +708,10 @@ __all__ = [
     "LOG_KINDS",
     "NOT_SIMULATED",
     "RAY_SETTINGS",
+    "RUNTIME_ENV_FIELDS",
+    "SHIP_NOTHING",
+    "SHIP_PACKAGE",
+    "check_ray_code",
     "TRAIN_EVALUATOR",
     "ArchiveScope",
     "ControlKind",

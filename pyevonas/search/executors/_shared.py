@@ -41,17 +41,27 @@ def resolve_function(ref: str) -> EvaluateFn:
     return obj  # type: ignore[no-any-return]
 
 
+def with_setting(config: _Config, key: str, value: Any) -> _Config:
+    """Return ``config`` with the setting ``key`` replaced (pydantic model, dataclass or dict)."""
+    if hasattr(config, "model_copy"):
+        return cast(_Config, config.model_copy(update={key: value}))
+    if dataclasses.is_dataclass(config) and not isinstance(config, type):
+        return cast(_Config, dataclasses.replace(config, **{key: value}))
+    if isinstance(config, dict):
+        return cast(_Config, {**config, key: value})
+    raise TypeError(f"cannot set the {key} of a {type(config).__name__} config")
+
+
+def setting_of(config: Any, key: str) -> Any:
+    """The setting ``key`` of a config (model, dataclass or dict), or None if it has none."""
+    if isinstance(config, dict):
+        return config.get(key)
+    return getattr(config, key, None)
+
+
 def pin_device(config: _Config, device: str | None) -> _Config:
     """Return ``config`` with its device replaced (pydantic model, dataclass or dict)."""
-    if device is None:
-        return config
-    if hasattr(config, "model_copy"):
-        return cast(_Config, config.model_copy(update={"device": device}))
-    if dataclasses.is_dataclass(config) and not isinstance(config, type):
-        return cast(_Config, dataclasses.replace(config, device=device))
-    if isinstance(config, dict):
-        return cast(_Config, {**config, "device": device})
-    raise TypeError(f"cannot set the device of a {type(config).__name__} config")
+    return config if device is None else with_setting(config, "device", device)
 
 
 def describe_error(exc: BaseException) -> str:
@@ -69,9 +79,8 @@ def check_ids(jobs: Sequence[EvalJob]) -> None:
 
 def device_of(config: Any) -> str | None:
     """The ``device`` setting of a config (model, dataclass or dict), if it has one."""
-    if isinstance(config, dict):
-        return config.get("device")
-    return getattr(config, "device", None)
+    device = setting_of(config, "device")
+    return None if device is None else str(device)
 
 
 __all__ = [
@@ -81,5 +90,7 @@ __all__ = [
     "function_ref",
     "pin_device",
     "resolve_function",
+    "setting_of",
     "timeout_reason",
+    "with_setting",
 ]
