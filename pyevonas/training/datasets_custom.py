@@ -23,7 +23,10 @@ What a file declares is checked before memory is taken for it: every ``.npz`` me
 size (from the zip directory: a zip bomb is refused before it inflates) and its ``.npy`` header's
 shape against :data:`MAX_ARRAY_BYTES` and against the bytes the member holds; labels against
 :data:`MAX_CLASSES`; ``image_size`` against :data:`MAX_IMAGE_SIDE`. Wide grey images (16-bit
-PNGs: Pillow modes ``I;16``, ``I``) are scaled to 0..255 (``v / 257``), never clipped.
+PNGs: Pillow modes ``I;16``, ``I``) are scaled to 0..255 (``v / 257``), never clipped. An image
+above Pillow's pixel limit (``PIL.Image.MAX_IMAGE_PIXELS``) is refused before it is decoded; the
+other warnings Pillow and NumPy give while a dataset is read are dropped, not shown nor raised
+(:func:`_recorded_warnings`), so that an error stays one line.
 """
 
 from __future__ import annotations
