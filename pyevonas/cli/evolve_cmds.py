@@ -227,10 +227,9 @@ def evolve(
         str | None,
         typer.Option(
             "--ray-code",
-            metavar="package|installed|WHEEL",
+            metavar="package|installed",
             help="Ray: the code the job brings to the nodes: package (the pyevonas running here, compiled core "
-            "included), installed (nothing: every node has pyevonas), or a pyevonas .whl file (nodes of another "
-            "platform).",
+            "included; nodes of the same platform) or installed (nothing: every node has pyevonas).",
             show_default="package",
         ),
     ] = None,

@@ -104,20 +104,17 @@ RUNTIME_ENV_FIELDS = frozenset(
 
 
 def check_ray_code(value: str) -> str:
-    """Check a ``ray_code`` setting: ``package``, ``installed`` or the path of a ``.whl`` file
-    (returned absolute, so a resume finds it from anywhere).
+    """Check a ``ray_code`` setting: ``package`` or ``installed``.
 
     Raises:
-        ValueError: anything else, or a wheel file that does not exist.
+        ValueError: anything else.
     """
-    if value in (SHIP_PACKAGE, SHIP_NOTHING):
-        return value
-    if not value.endswith(".whl"):
-        raise ValueError(f"expected {SHIP_PACKAGE}, {SHIP_NOTHING} or the path of a pyevonas .whl file, got {value!r}")
-    wheel = Path(value).expanduser().absolute()
-    if not wheel.is_file():
-        raise ValueError(f"the wheel {str(wheel)!r} does not exist (build one with `make wheel`)")
-    return str(wheel)
+    if value not in (SHIP_PACKAGE, SHIP_NOTHING):
+        raise ValueError(
+            f"expected {SHIP_PACKAGE} (ship the pyevonas running here) or {SHIP_NOTHING} (every node has it), "
+            f"got {value!r}"
+        )
+    return value
 
 
 #: The metrics the built-in evaluation records (``pyevonas.training.config.Metrics``), which an
@@ -243,8 +240,7 @@ class RunConfig(BaseModel):
             cluster has GPUs and ``device`` is CUDA or auto; none on ``cpu``). Execution settings.
         ray_code, ray_runtime_env: for ``executor = "ray"``: the code the job brings to the nodes
             (``package``: the pyevonas this process runs, its compiled core included, the default;
-            ``installed``: nothing, every node has pyevonas; or the path of a pyevonas ``.whl``),
-            and further fields of Ray's ``runtime_env`` (``pip``, ``uv``, ``conda``,
+            ``installed``: nothing, every node has pyevonas), and further fields of Ray's ``runtime_env`` (``pip``, ``uv``, ``conda``,
             ``env_vars``, ``working_dir``, ``container``...). Execution settings.
         run_dir: where the run is stored (default ``runs/<name>``).
         objectives: what parents are ranked by (docs/selection.md): ``["val_accuracy"]`` (the
@@ -375,7 +371,6 @@ class RunConfig(BaseModel):
     @field_validator("ray_code")
     @classmethod
     def _check_ray_code(cls, value: str) -> str:
-        # A wheel is kept with an absolute path, so a resume finds it from anywhere.
         return check_ray_code(value)
 
     @field_validator("ray_runtime_env")

@@ -134,12 +134,16 @@ def runtime_env(code: str = SHIP_PACKAGE, extra: Mapping[str, Any] | None = None
     """The Ray ``runtime_env`` of a search: ``extra`` (a user's own: ``pip``, ``env_vars``,
     ``working_dir``, ``container``...) with pyevonas added to its ``py_modules`` as ``code`` says:
     ``package`` ships this process's pyevonas folder (its compiled core runs on nodes of the same
-    platform), a ``.whl`` path ships that wheel, ``installed`` ships nothing.
+    platform and CPU architecture, CPython >= 3.11), ``installed`` ships nothing.
     """
     env = dict(extra or {})
     if code == SHIP_NOTHING:
         return env or None
-    ship = str(Path(pyevonas.__file__).parent) if code == SHIP_PACKAGE else check_ray_code(code)
+    try:
+        check_ray_code(code)
+    except ValueError as exc:
+        raise ConfigError(f"ray_code: {exc}") from None
+    ship = str(Path(pyevonas.__file__).parent)
     modules = env.get("py_modules") or []
     if not isinstance(modules, list):
         raise ConfigError(f"ray_runtime_env: py_modules must be a list, got {modules!r}")
@@ -314,7 +318,7 @@ class RayEvaluator(Evaluator):
             cause = next((line.strip() for line in reversed(reason) if "Error" in line), reason[0] if reason else "")
             raise ConfigError(
                 f"executor: a Ray worker cannot run pyevonas: {cause[:500]}; ship it with ray_code = "
-                f"{SHIP_PACKAGE!r} (--ray-code, the default) or a wheel, or install 'pyevonas[train]' on every node"
+                f"{SHIP_PACKAGE!r} (--ray-code, the default) or install 'pyevonas[train]' on every node"
             ) from None
         if found.get("version") != pyevonas.__version__:
             warnings.warn(
