@@ -20,7 +20,7 @@ from pyevonas.runs.simulation import Simulation
 from pyevonas.runs.store import RunStore
 from pyevonas.search import halving
 from pyevonas.search.cells import check_schema, load_space
-from pyevonas.search.config import DEMO_BUDGET, RAY_SETTINGS, TRAIN_EVALUATOR, RunConfig
+from pyevonas.search.config import DEMO_BUDGET, EXECUTION_SETTINGS, TRAIN_EVALUATOR, RunConfig
 from pyevonas.search.events import Observer
 from pyevonas.search.executors import SurrogateEvaluator
 from pyevonas.search.loop import BEST_NAME, GenerationFailed, RunResult, arch_notation, resume
@@ -66,7 +66,7 @@ _SEARCH_FLAGS = (
     "train",
 )
 # Flags that only say how to execute; they may change when a run is resumed (e.g. on another machine).
-_EXECUTION_FLAGS = ("device", "workers", "executor", "address", "candidate_timeout", *RAY_SETTINGS, "log")
+_EXECUTION_FLAGS = EXECUTION_SETTINGS
 
 
 @app.command(

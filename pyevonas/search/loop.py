@@ -55,7 +55,13 @@ from pyevonas.runs.records import (
 from pyevonas.runs.store import RunStore
 from pyevonas.search import halving, reuse, warmstart
 from pyevonas.search.cells import AnySpace, CellSpace, check_schema, load_space, space_from_dict
-from pyevonas.search.config import RAY_SETTINGS, TRAIN_EVALUATOR, RunConfig, check_recorded_objectives
+from pyevonas.search.config import (
+    EXECUTION_SETTINGS,
+    RAY_SETTINGS,
+    TRAIN_EVALUATOR,
+    RunConfig,
+    check_recorded_objectives,
+)
 from pyevonas.search.control import ControlFunction, breed_under_control, control_from_config
 from pyevonas.search.events import (
     CandidateInfo,
@@ -275,7 +281,7 @@ def resume(
             )
         config = RunConfig.from_dict(store.config, source=f"the config saved in {run_dir}")
         if execution:
-            allowed = {"workers", "executor", "address", "device", "candidate_timeout", "log", *RAY_SETTINGS}
+            allowed = set(EXECUTION_SETTINGS)
             unknown = set(execution) - allowed
             if unknown:
                 raise ConfigError(
