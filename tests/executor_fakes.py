@@ -75,6 +75,7 @@ def fake_evaluate(chrom: list[dict[str, Any]], config: dict[str, Any], progress:
         ctypes.string_at(0)
     epochs = int(config.get("epochs", 2))
     for epoch in range(1, epochs + 1):
+        time.sleep(chrom[0].get("epoch_seconds", 0.0))
         if progress is not None:
             event = {"epoch": epoch, "epochs": epochs, "val_accuracy": epoch / epochs, "loss": 1.0}
             if mode != "swallow":

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from executor_fakes import FakeMetrics, collect
+from executor_fakes import FakeMetrics, collect, fake_evaluate, make_job
 
 from pyevonas.errors import ConfigError
 from pyevonas.search.config import RunConfig, check_ray_code
@@ -158,3 +158,17 @@ def test_a_runtime_env_on_a_ray_started_elsewhere_is_named(request: pytest.Fixtu
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         make_evaluator("ray", evaluate_fn=die_once).close()  # the default says nothing
+
+
+@pytest.mark.slow
+def test_progress_reports_keep_one_worker_per_cpu(request: pytest.FixtureRequest) -> None:
+    """A task that waited on each progress report lent its CPU to the next task meanwhile, and Ray
+    started a new worker process for it (torch imported again) on a CPU already busy: on one CPU
+    a search ran at half speed. Reports are now sent without waiting, in order."""
+    request.getfixturevalue("local_ray")  # one CPU
+    jobs = [make_job(i, epochs=6, epoch_seconds=0.4) for i in range(1, 5)]
+    with make_evaluator("ray", evaluate_fn=fake_evaluate) as evaluator:
+        results, events = collect(evaluator, jobs)
+    assert len({r.pid for r in results.values()}) == 1  # one worker ran them one after another
+    for job_id, got in events.items():
+        assert got[0]["event"] == "started" and [e["epoch"] for e in got[1:]] == list(range(1, 7)), job_id

@@ -50,7 +50,7 @@ def _import_ray() -> ModuleType:
 
 
 def _ray_task(
-    fn: EvaluateFn | None, job: EvalJob, device: str | None, queue: Any, checkpoint: bytes | None = None
+    fn: EvaluateFn | None, job: EvalJob, device: str | None, inbox: Any, checkpoint: bytes | None = None
 ) -> _TaskResult:
     """Body of one Ray task (runs on a cluster node).
 
@@ -61,13 +61,15 @@ def _ray_task(
     """
     evaluate = fn if fn is not None else resolve_function(DEFAULT_EVALUATE)
     config = pin_device(job.config, device)
-    queue.put(
-        (job.id, {"event": "started", "device": device_of(config), "worker": socket.gethostname(),
-                  "pid": os.getpid()})
-    )  # fmt: skip
 
     def progress(event: dict[str, Any]) -> None:
-        queue.put((job.id, dict(event)))
+        # Fire and forget: the calls of one task run in order on the (synchronous) inbox actor. A
+        # blocking put would be a task waiting on Ray: Ray lends its CPU to the next task
+        # meanwhile, which starts another worker process (torch imported again) beside this one
+        # on a CPU it does not have.
+        inbox.put.remote((job.id, dict(event)))
+
+    progress({"event": "started", "device": device_of(config), "worker": socket.gethostname(), "pid": os.getpid()})
 
     driver_path = setting_of(config, "checkpoint")
     local_dir = tempfile.mkdtemp(prefix="pyevonas-checkpoint-") if driver_path is not None else None
@@ -89,6 +91,25 @@ def _ray_task(
     finally:
         if local_dir is not None:
             shutil.rmtree(local_dir, ignore_errors=True)
+
+
+class _Inbox:
+    """The progress events of running tasks, collected for the caller (a Ray actor).
+
+    A synchronous actor: the calls of one caller run in the order it made them, so a task's
+    "started" event comes before its epochs (ray.util.queue's actor is asynchronous and does not
+    keep that order for calls nobody waits on).
+    """
+
+    def __init__(self) -> None:
+        self._items: list[tuple[int, dict[str, Any]]] = []
+
+    def put(self, item: tuple[int, dict[str, Any]]) -> None:
+        self._items.append(item)
+
+    def drain(self) -> list[tuple[int, dict[str, Any]]]:
+        items, self._items = self._items, []
+        return items
 
 
 @dataclass(frozen=True)
@@ -275,8 +296,6 @@ class RayEvaluator(Evaluator):
                 "pass a runtime_env to your own ray.init",
                 stacklevel=2,
             )
-        from ray.util.queue import Queue
-
         try:
             options, self._device = task_options(
                 float(ray.cluster_resources().get("GPU", 0.0)),
@@ -291,8 +310,8 @@ class RayEvaluator(Evaluator):
             self._shutdown_ray()
             raise
         self._remote = ray.remote(_ray_task).options(**options)
-        # The queue actor needs no CPU, so a one-CPU cluster can still run a task beside it.
-        self._queue = Queue(actor_options={"num_cpus": 0})
+        # The inbox actor needs no CPU, so a one-CPU cluster can still run a task beside it.
+        self._inbox = ray.remote(_Inbox).options(num_cpus=0).remote()
         self._fn = evaluate_fn
         self._closed = False
 
@@ -339,21 +358,23 @@ class RayEvaluator(Evaluator):
         for job in jobs:
             saved = _read_checkpoint(job.config)
             carried = ray.put(saved) if saved is not None else None
-            refs[self._remote.remote(self._fn, job, self._device, self._queue, carried)] = job
+            refs[self._remote.remote(self._fn, job, self._device, self._inbox, carried)] = job
         pending = list(refs)
         started: dict[int, float] = {}
+        finished: set[int] = set()
         try:
             while pending:
                 done, pending = ray.wait(pending, num_returns=1, timeout=0.5)
-                self._forward_progress(on_progress, started)
+                self._forward_progress(on_progress, started, finished)
                 for ref in done:
+                    finished.add(refs[ref].id)
                     yield refs[ref].id, self._result(ref, refs[ref])
                 for ref in self._overdue(pending, refs, started):
                     pending.remove(ref)
+                    finished.add(refs[ref].id)
                     with contextlib.suppress(Exception):
                         ray.cancel(ref, force=True)
                     yield refs[ref].id, failed(timeout_reason(self._timeout_s or 0.0))
-            self._forward_progress(on_progress, started)
         finally:
             for ref in pending:
                 with contextlib.suppress(Exception):
@@ -384,23 +405,26 @@ class RayEvaluator(Evaluator):
         now = time.monotonic()
         return [ref for ref in pending if refs[ref].id in started and now - started[refs[ref].id] > self._timeout_s]
 
-    def _forward_progress(self, on_progress: ProgressCallback | None, started: dict[int, float]) -> None:
-        size = self._queue.size()
-        if size == 0:
-            return
-        for job_id, event in self._queue.get_nowait_batch(size):
+    def _forward_progress(
+        self, on_progress: ProgressCallback | None, started: dict[int, float], finished: set[int]
+    ) -> None:
+        """Hand on the progress events queued so far, except those of jobs already finished (an
+        event sent without waiting may arrive after its task's result)."""
+        for job_id, event in self._ray.get(self._inbox.drain.remote()):
+            if job_id in finished:
+                continue
             if event.get("event") == "started":
                 started.setdefault(job_id, time.monotonic())
             if on_progress is not None:
                 on_progress(job_id, event)
 
     def close(self) -> None:
-        """Drop the progress queue; shut Ray down if this evaluator started it."""
+        """Drop the progress inbox; shut Ray down if this evaluator started it."""
         if self._closed:
             return
         self._closed = True
         with contextlib.suppress(Exception):
-            self._queue.shutdown()
+            self._ray.kill(self._inbox)
         self._shutdown_ray()
 
     def _shutdown_ray(self) -> None:
