@@ -11,6 +11,7 @@ import io
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import pytest
 from helpers import PatchTraining, budget_stub, mo_evaluate, run_cli, run_config
@@ -253,3 +254,30 @@ def test_a_quiet_halving_run_says_the_rung_of_its_best(
         ["evolve", "--generations", "1", "--population", "3", "--run-dir", str(tmp_path / "full"), "-q"], capsys
     )
     assert code == 0 and "rung" not in out
+
+
+def tied_evaluate(chromosome: list[dict[str, Any]], config: Any, progress: Any = None) -> dict[str, Any]:
+    """Every candidate equally accurate: the front is the smallest one(s), not the first trained."""
+    return {**mo_evaluate(chromosome, config, progress), "fitness": 0.5}
+
+
+def test_train_from_run_takes_the_best_that_best_json_names(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], patch_training: PatchTraining
+) -> None:
+    from pyevonas.cli.train_cmds import _from_run
+
+    patch_training(tied_evaluate)
+    run_dir = tmp_path / "run"
+    args = ["--generations", "2", "--population", "6", "--run-dir", str(run_dir), "--quiet"]
+    code, _, err = run_cli(["evolve", *args, "--objectives", "val_accuracy,params"], capsys)
+    assert code == 0, err
+    saved = json.loads((run_dir / "best.json").read_text())
+    first_trained = min((i for i in _individuals(run_dir) if is_trained(i)), key=lambda i: i.id)
+    assert saved["name"] != first_trained.name  # the tie is broken by size, not by order
+    _, _, recorded = _from_run(run_dir, None, device=None, data_dir=None, download=False)
+    assert recorded["name"] == saved["name"]
+
+
+def _individuals(run_dir: Path) -> list[Individual]:
+    with RunStore.open(run_dir, readonly=True) as store:
+        return store.individuals()

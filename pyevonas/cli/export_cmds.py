@@ -17,7 +17,7 @@ from pyevonas.cli._common import console_err, examples
 from pyevonas.errors import EncodingError, RunStoreError, SchemaError
 from pyevonas.metric import format_arch
 from pyevonas.metric.schema import Scoring
-from pyevonas.runs.objectives import Objective, named_values, pareto_front, parse_objectives
+from pyevonas.runs.objectives import Objective, named_values, parse_objectives
 from pyevonas.runs.records import (
     SELECTION_SCORES,
     Individual,
@@ -195,9 +195,7 @@ class RunFacts:
             objectives = parse_objectives(config.get("objectives") or ["val_accuracy"])
         except (ValueError, TypeError):
             objectives = ()
-        if len(objectives) >= 2:
-            default = int(config.get("epochs") or 0)
-            front = pareto_front(individuals, objectives, budget=lambda ind: halving.budget_of(ind, default))
+        front = halving.final_front(individuals, objectives, int(config.get("epochs") or 0))
         return cls(config, dict(store.meta or {}), elites, front, objectives)
 
     def rung(self, ind: Individual) -> str | None:

@@ -15,11 +15,12 @@ from pyevonas.cli._app import app
 from pyevonas.cli._common import ARCH_FORMS, command_name, console, console_err, echo_json, examples, read_arch
 from pyevonas.errors import ConfigError, EncodingError
 from pyevonas.metric.graphs import looks_like_graph
+from pyevonas.runs.objectives import parse_objectives
 from pyevonas.runs.records import Status, is_trained
 from pyevonas.runs.store import RunStore
 from pyevonas.search.cells import CellSpace, load_space
 from pyevonas.search.config import RunConfig
-from pyevonas.search.halving import budget_of, rank_key
+from pyevonas.search.halving import budget_of, final_front, rank_key
 from pyevonas.search.loop import candidate_train_config
 from pyevonas.training.config import TrainConfig
 from pyevonas.training.data import dataset_info
@@ -369,7 +370,9 @@ def _from_run(
         trained = [ind for ind in individuals if is_trained(ind)]
         if not trained:
             raise ConfigError(f"no candidate of {run_dir} was trained, so it has no best; name one (e.g. g1-0)")
-        ind = max(trained, key=lambda i: (*rank_key(i, run_config.epochs), -i.id))
+        # The best as best.json has it: the first member of the final front with several objectives.
+        front = final_front(individuals, parse_objectives(run_config.objectives), run_config.epochs)
+        ind = front[0] if front else max(trained, key=lambda i: (*rank_key(i, run_config.epochs), -i.id))
     else:
         matches = [i for i in individuals if i.name == name]
         if not matches:

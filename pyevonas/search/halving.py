@@ -28,6 +28,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from pyevonas.runs.objectives import Objective, pareto_front
 from pyevonas.runs.records import COPIES, Status, is_trained
 
 #: Metrics key of the epochs a candidate was given.
@@ -107,6 +108,15 @@ def state_key(generation: int, rung: int) -> str:
     return f"halving:{generation}:{rung}"
 
 
+def final_front(individuals: Sequence[Any], objectives: Sequence[Objective], epochs: int) -> list[Any]:
+    """A run's final Pareto front (:func:`pyevonas.runs.objectives.pareto_front`), where only the
+    results of the largest budget compete (``epochs``: the budget of a result that does not say):
+    what best.json, the summary, the export and ``train --from-run`` give. Empty with one objective."""
+    if len(objectives) < 2:
+        return []
+    return pareto_front(individuals, objectives, budget=lambda ind: budget_of(ind, epochs))
+
+
 def checkpoint_path(run_dir: Path, individual_id: int) -> Path:
     """Where a candidate's training state is kept between rungs."""
     return Path(run_dir) / CHECKPOINTS / f"{individual_id}.pt"
@@ -130,6 +140,7 @@ __all__ = [
     "checkpoint_path",
     "drop_checkpoints",
     "entrants",
+    "final_front",
     "promote",
     "rank_key",
     "reached",

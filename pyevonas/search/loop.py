@@ -39,7 +39,7 @@ from pyevonas.errors import ConfigError, EncodingError, RunStoreError, TrainingE
 from pyevonas.metric import Arch, Chromosome, diversity, format_arch, sequence, similarity_matrix
 from pyevonas.metric._args import check_thread_setting
 from pyevonas.metric.schema import Scoring, resolve_scoring
-from pyevonas.runs.objectives import Objective, named_values, pareto_front
+from pyevonas.runs.objectives import Objective, named_values
 from pyevonas.runs.records import (
     EVALUATED_STATUSES,
     OUTCOMES,
@@ -699,13 +699,8 @@ class _Loop:
     def front(self, individuals: Sequence[Individual] | None = None) -> list[Individual]:
         """The Pareto front of ``individuals`` (default: the whole run's), with several objectives;
         empty with one."""
-        if len(self._objectives) < 2:
-            return []
-        return pareto_front(
-            self.store.individuals() if individuals is None else individuals,
-            self._objectives,
-            budget=lambda ind: halving.budget_of(ind, self.config.epochs),
-        )
+        chosen = self.store.individuals() if individuals is None else individuals
+        return halving.final_front(chosen, self._objectives, self.config.epochs)
 
     def best(self) -> Individual | None:
         front = self.front()
