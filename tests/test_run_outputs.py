@@ -281,3 +281,30 @@ def test_train_from_run_takes_the_best_that_best_json_names(
 def _individuals(run_dir: Path) -> list[Individual]:
     with RunStore.open(run_dir, readonly=True) as store:
         return store.individuals()
+
+
+def overfitting_stub(chromosome: list[dict[str, Any]], config: Any, progress: Any = None) -> dict[str, Any]:
+    """:func:`budget_stub` whose validation accuracy falls as training goes on, so that a candidate
+    stopped at the first rung can look fitter than one trained to the end."""
+    out = budget_stub(chromosome, config, progress)
+    share = out["epochs_run"] / config.epochs
+    return {**out, "fitness": out["fitness"] / (0.5 + 0.5 * share) * (1.5 - 0.5 * share) / 1.5}
+
+
+def test_the_live_views_best_under_halving_is_the_runs_best(tmp_path: Path) -> None:
+    """A longer training ranks first under halving (the loop's rank_key); the view's best and its
+    best rows follow that order, not the fitness alone."""
+    found = 0
+    for seed in range(3):
+        config = run_config(tmp_path / f"run{seed}", population=8, epochs=4, budget="halving", generations=2,
+                            seed=seed)  # fmt: skip
+        live = LiveView(Console(file=io.StringIO(), width=160), plain=False)
+        result = evolve(config, evaluate_fn=overfitting_stub, observers=[live])
+        assert result.best is not None
+        assert live._state.best is not None and live._state.best.id == result.best.id
+        rows = [c.info for c in dict(live._candidate_groups())["best"]]
+        assert rows[0].id == result.best.id
+        keys = [((r.budget or 0), r.fitness) for r in rows]
+        assert keys == sorted(keys, reverse=True)
+        found += any(ind.fitness > result.best.fitness for ind in _individuals(result.run_dir) if is_trained(ind))
+    assert found  # a candidate stopped early was fitter than the run's best: the order was put to the test

@@ -514,8 +514,7 @@ class LiveView:
         st = self._state
         if info.trained and info.fitness is not None:
             st.trained[info.id] = (generation, info)
-            best = st.best
-            if best is None or best.fitness is None or (info.fitness, -info.id) > (best.fitness, -best.id):
+            if st.best is None or _rank(info) > _rank(st.best):
                 st.best = info
         elif info.error and info.status not in UNFINISHED:
             st.last_error = f"{info.name}: {info.error}"
@@ -707,7 +706,7 @@ class LiveView:
         st = self._state
         cands = list(st.candidates.values())
         running = sorted((c for c in cands if c.info.status == Status.RUNNING), key=lambda c: c.info.index)
-        ranked = sorted(st.trained.values(), key=lambda gi: (-(gi[1].fitness or 0.0), gi[1].id))[:_MAX_BEST]
+        ranked = sorted(st.trained.values(), key=lambda gi: _rank(gi[1]), reverse=True)[:_MAX_BEST]
         best = []
         for generation, info in ranked:
             current = st.candidates.get(info.id)
@@ -824,6 +823,12 @@ class _Frame:
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
         height = options.height or options.max_height or console.height
         yield self.view.frame(options.max_width, height)
+
+
+def _rank(info: CandidateInfo) -> tuple[int, float, int]:
+    """Order of trained candidates, best first when sorted descending: as the loop ranks them, the
+    larger training budget first (successive halving), then fitness, then the earlier one."""
+    return (info.budget or 0, info.fitness if info.fitness is not None else -math.inf, -info.id)
 
 
 def _cell_len(cell: str | Text) -> int:
