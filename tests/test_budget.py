@@ -429,3 +429,29 @@ def test_train_from_run_retrains_a_halved_candidate_to_its_budget(tmp_path: Path
     assert (config.epochs, config.stop_epoch, recorded["name"]) == (4, 1, stopped.name)
     _chrom, config, recorded = _from_run(result.run_dir, None, device=None, data_dir=None, download=False)
     assert result.best is not None and recorded["name"] == result.best.name and config.stop_epoch is None
+
+
+def test_a_halving_state_naming_strangers_is_damaged_on_resume(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A rung's saved promotions with the right type but ids of no entrant (a hand edit, another
+    run's record) are one line naming the record on --resume, not a KeyError."""
+    import sqlite3
+
+    def stop_at_rung_two(chromosome: Any, config: Any, progress: Any = None) -> Any:
+        if config.stop_epoch == 2:
+            raise KeyboardInterrupt
+        return budget_stub(chromosome, config, progress)
+
+    run_dir = tmp_path / "run"
+    with pytest.raises(KeyboardInterrupt):
+        evolve(_config(run_dir, budget="halving"), evaluate_fn=stop_at_rung_two)
+    with sqlite3.connect(run_dir / "run.sqlite") as db:
+        (key,) = db.execute("SELECT key FROM state WHERE key LIKE 'halving:%'").fetchone()
+        db.execute("UPDATE state SET value = '[9999]' WHERE key = ?", (key,))
+    import pyevonas.training.loop
+
+    monkeypatch.setattr(pyevonas.training.loop, "evaluate", budget_stub)
+    assert run_guarded(app, ["evolve", "--resume", str(run_dir), "--quiet"]) == 2
+    err = capsys.readouterr().err
+    assert "is damaged" in err and repr(key) in err and "[9999]" in err and "Traceback" not in err

@@ -833,6 +833,12 @@ class _Loop:
                 if promoted is None:
                     promoted = halving.promote(field)
                     self.store.set_state(key, promoted)
+                strangers = [i for i in promoted if i not in {ind.id for ind in field}]
+                if strangers:  # the right type, the wrong ids: a hand edit, or another run's record
+                    raise RunStoreError(
+                        f"{self.store.path} is damaged: the loop state {key!r} promotes {strangers[:5]!r}, "
+                        f"which are not candidates of generation {g}'s halving"
+                    )
                 halving.drop_checkpoints(run_dir, [ind.id for ind in field if ind.id not in promoted])
                 by_id = {ind.id: ind for ind in self.store.individuals(g)}
                 field = [by_id[i] for i in promoted]
