@@ -63,11 +63,12 @@ run: install ## the main job on its built-in offline default
 	$(VENV)/bin/pyevonas evolve
 
 .PHONY: bench
-bench: ## benchmarks: criterion (Rust kernel), the similarity-matrix, per-call and archive-query benchmarks through Python
+bench: ## benchmarks: criterion (Rust kernel), the similarity-matrix, per-call, archive-query and graph benchmarks through Python
 	cargo bench --bench align
 	$(PY) benchmarks/bench_similarity.py
 	$(PY) benchmarks/bench_per_call.py
 	$(PY) benchmarks/bench_archive_nearest.py
+	$(PY) benchmarks/bench_graphs.py --json benchmarks/results_graphs.json
 
 .PHONY: schemas
 schemas: ## regenerate schemas/scoring.schema.json and schemas/graph_costs.schema.json from the pydantic models
