@@ -21,6 +21,7 @@ import numpy as np
 from pyevonas import __version__
 from pyevonas.errors import ConfigError, RunStoreError
 from pyevonas.metric import DiversityHow, align, resolve_scoring
+from pyevonas.report import cells as C
 from pyevonas.report import figures as F
 from pyevonas.report.analysis import (
     GenerationStats,
@@ -42,6 +43,7 @@ from pyevonas.report.analysis import (
     similar_pairs,
     summary,
 )
+from pyevonas.report.cells import has_cells
 from pyevonas.report.figures import gene_colour, png_bytes, text_colour
 from pyevonas.report.pareto import pareto_analysis, pareto_html
 from pyevonas.runs.records import finite_json, is_trained
@@ -217,6 +219,41 @@ def _gene_names(run: RunData) -> dict[str, str]:
     return resolve_scoring(schema_of(run, None)).gene_names()
 
 
+def _cells_html(
+    st: RunStats, labels: Sequence[str], chroms: Sequence[list[dict[str, Any]]], figs: _Figures, key: str
+) -> str:
+    """A cell-space run's cells: the best of each generation drawn, and the operations of the last
+    generation's cells by position (the letter figures show one skeleton for every individual)."""
+    run = st.run
+    parts = ["<h3>Cells of the best individual of each generation</h3>"]
+    parts.append(
+        figs.add(
+            f"{key}_cells_best",
+            lambda: C.cell_drawings(
+                [(label, C.cells_of(chrom)) for label, chrom in zip(labels, chroms, strict=True)],
+                title=f"{run.name}: cells of the best of each generation",
+            ),
+            f"{run.name}: the cell of the best individual of each generation, nodes in topological order, "
+            "edges labelled by their operation",
+        )
+    )
+    last = run.generations[-1] if run.generations else None
+    cells = [cell for ind in (last.individuals if last else []) for cell in C.cells_of(ind.chromosome)]
+    if cells:
+        parts.append(f"<h3>Operations of the cells of generation {last.generation if last else ''}</h3>")
+        parts.append(
+            figs.add(
+                f"{key}_cells_operations",
+                lambda: C.operation_frequency(
+                    cells, title=f"{run.name}: operations of generation {last.generation if last else ''}'s cells"
+                ),
+                f"{run.name}: for each edge (or node) of the cell, the share of the {len(cells)} cells of the "
+                "last generation with each operation (an absent edge counts as none)",
+            )
+        )
+    return "".join(parts)
+
+
 def _best_rows(st: RunStats) -> tuple[list[str], list[str], list[list[dict[str, Any]]]]:
     labels, seqs, chroms = [], [], []
     for g in st.generations:
@@ -379,6 +416,8 @@ def _run_section(st: RunStats, figs: _Figures, pairs: list[Pair], skip_chance: b
                 f"{run.name}: best individual per generation, one colour per gene type",
             )
         )
+    if has_cells(chroms):
+        parts.append(_cells_html(st, labels, chroms, figs, key))
     if len(chroms) >= 2:
         m_best = compute_matrix(chroms, st.schema)
         parts.append("<h3>Clustering of the best individuals (Fig. 8)</h3>")
