@@ -33,7 +33,7 @@ from pyevonas.runs.simulation import Simulation, coverage_stats
 from pyevonas.runs.store import RunStore
 from pyevonas.search.config import RunConfig
 from pyevonas.search.executors import EvalJob, Evaluator, SurrogateEvaluator, make_evaluator
-from pyevonas.search.executors.surrogate import SURROGATE_EPOCHS, SimulatedMetrics
+from pyevonas.search.executors.surrogate import COVERAGE_THRESHOLD, SURROGATE_EPOCHS, SimulatedMetrics
 from pyevonas.search.loop import evolve
 from pyevonas.search.space import SearchSpace
 from pyevonas.training.config import TrainConfig
@@ -204,7 +204,7 @@ def test_make_evaluator_builds_the_surrogate_backend(monkeypatch: pytest.MonkeyP
             "kind": "surrogate",
             "model": "cifar10",
             "sha256": None,
-            "coverage_threshold": 0.8,
+            "coverage_threshold": COVERAGE_THRESHOLD,
             "epochs": 12,
             "notice": "simulated with the surrogate of cifar10, not trained",
         }
@@ -273,7 +273,7 @@ def test_a_simulated_search_records_that_it_was_simulated(tmp_path: Path, monkey
     with RunStore.open(result.run_dir, readonly=True) as store:
         assert store.config["evaluator"] == "surrogate:cifar10"
         sim = Simulation.from_meta(store.meta)
-        assert sim == Simulation("cifar10", None, 0.8, 12)
+        assert sim == Simulation("cifar10", None, COVERAGE_THRESHOLD, 12)
         for g in store.generations():
             individuals = store.individuals(g)
             assert all(ind.metrics and ind.metrics["device"] == "surrogate" for ind in individuals)

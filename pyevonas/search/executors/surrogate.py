@@ -53,8 +53,12 @@ from pyevonas.training.sizes import arch_size
 #: Epochs of the training the surrogate predicts (the paper's recipe: 12 epochs).
 SURROGATE_EPOCHS = 12
 #: A candidate whose coverage (similarity to the nearest published evaluation) is below this is
-#: outside what the published evaluations cover: there the surrogate extrapolates.
-COVERAGE_THRESHOLD = 0.8
+#: farther from the published evaluations than nine in ten candidates of a real search: there the
+#: surrogate extrapolates most. It is the 10th percentile of the coverage of held-out published
+#: runs (0.589 on CIFAR-10, 0.587 on CIFAR-100; benchmarks/results_surrogate_quality.json), so it
+#: flags about one candidate in ten of a search like the paper's. (It was 0.8 before, which
+#: flagged 98 % of them: every run records the threshold it was simulated with.)
+COVERAGE_THRESHOLD = 0.59
 #: The ``device`` a simulated result reports.
 DEVICE = "surrogate"
 
