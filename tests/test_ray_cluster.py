@@ -96,6 +96,7 @@ def reference_run(ray_cluster: tuple[str, dict[str, str]], tmp_path_factory: pyt
     done = subprocess.run(_evolve(address, run_dir), env=env, cwd=folder, capture_output=True, text=True, timeout=300)
     assert done.returncode == 0, done.stderr[-2000:]
     assert f"run stored in {run_dir}" in done.stdout
+    assert "Connecting to existing Ray cluster" not in done.stderr  # Ray's INFO lines stay out of the view
     return run_dir
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import logging
 import os
 import shutil
 import socket
@@ -280,7 +281,9 @@ class RayEvaluator(Evaluator):
             local = {"include_dashboard": False} if address is None else {}
             _check_reachable(address)
             try:
-                ray.init(address=address, log_to_driver=False, runtime_env=env, **local)
+                # Ray's own INFO lines (connecting, uploading the package) would interleave with the
+                # live view and the log; its warnings and errors still show.
+                ray.init(address=address, log_to_driver=False, runtime_env=env, logging_level=logging.WARNING, **local)
             except Exception as exc:
                 hint = ""
                 if address is not None and not os.environ.get("RAY_AUTH_MODE"):
