@@ -50,14 +50,22 @@ def _screen(view: LiveView, width: int = 160, height: int = 60) -> str:
 
 
 # ---------------------------------------------------------------------- the Pareto front
-def test_a_multi_objective_run_gives_its_front_in_the_summary_best_json_and_export(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str], patch_training: PatchTraining
-) -> None:
-    patch_training(mo_evaluate)
+def _multi_objective_run(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], patch_training: PatchTraining, evaluate: Any
+) -> tuple[Path, str]:
+    """A 2 x 6 search on val_accuracy and params with ``evaluate`` for training: its folder and output."""
+    patch_training(evaluate)
     run_dir = tmp_path / "run"
     args = ["--generations", "2", "--population", "6", "--run-dir", str(run_dir), "--quiet"]
     code, out, err = run_cli(["evolve", *args, "--objectives", "val_accuracy,params"], capsys)
     assert code == 0, err
+    return run_dir, out
+
+
+def test_a_multi_objective_run_gives_its_front_in_the_summary_best_json_and_export(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], patch_training: PatchTraining
+) -> None:
+    run_dir, out = _multi_objective_run(tmp_path, capsys, patch_training, mo_evaluate)
     front = _expected_front(run_dir)
     assert len(front) >= 2  # the stub's accuracy and size disagree: a real trade-off
 
@@ -266,11 +274,7 @@ def test_train_from_run_takes_the_best_that_best_json_names(
 ) -> None:
     from pyevonas.cli.train_cmds import _from_run
 
-    patch_training(tied_evaluate)
-    run_dir = tmp_path / "run"
-    args = ["--generations", "2", "--population", "6", "--run-dir", str(run_dir), "--quiet"]
-    code, _, err = run_cli(["evolve", *args, "--objectives", "val_accuracy,params"], capsys)
-    assert code == 0, err
+    run_dir, _ = _multi_objective_run(tmp_path, capsys, patch_training, tied_evaluate)
     saved = json.loads((run_dir / "best.json").read_text())
     first_trained = min((i for i in _individuals(run_dir) if is_trained(i)), key=lambda i: i.id)
     assert saved["name"] != first_trained.name  # the tie is broken by size, not by order
