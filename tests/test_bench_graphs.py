@@ -90,3 +90,24 @@ def test_a_quick_run_writes_every_field(tmp_path: Path) -> None:
         assert row["similarity_lower_by_mean"] >= -1e-12 and row["exact_ms_max"] >= row["exact_ms_median"]
     assert [t["what"][:5] for t in doc["targets"]] == ["NB201", "NB101", "NB201", "its p"]
     assert all(isinstance(t["met"], bool) and t["measured"] is not None for t in doc["targets"])
+
+
+def test_the_pair_call_benchmark_runs_and_both_paths_agree(tmp_path: Path) -> None:
+    """benchmarks/bench_graph_calls.py: reading the graphs once gives the values reading them every
+    call gives (it checks each pair), and it writes what BENCHMARKS.md quotes."""
+    import sys
+
+    sys.path.insert(0, str(REPO / "benchmarks"))
+    try:
+        spec = importlib.util.spec_from_file_location("bench_graph_calls", REPO / "benchmarks" / "bench_graph_calls.py")
+        assert spec is not None and spec.loader is not None
+        calls = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(calls)
+    finally:
+        sys.path.remove(str(REPO / "benchmarks"))
+    calls.PAIRS, calls.ROUNDS = 10, 1
+    out = tmp_path / "calls.json"
+    doc = calls.main(["--json", str(out)])
+    assert json.loads(out.read_text()) == doc
+    assert [r["format"] for r in doc["results"]] == ["nb201", "nb101", "darts"]
+    assert all(r["read_once_us"] > 0 and r["read_every_call_us"] > 0 for r in doc["results"])

@@ -27,6 +27,11 @@ from pyevonas.metric._graph_cells import (
 
 
 # ---------------------------------------------------------------------- nb201
+def _edge(k: int, entry: str) -> str:
+    """An edge of an NB201 string as an error names it (made only when there is an error)."""
+    return f"edge {k} ({show_value(entry)})"
+
+
 def read_nb201(obj: Any, at: str) -> GraphArch:
     """A NAS-Bench-201 / NATS topology string: node i's group lists ``op~j`` for its inputs j < i."""
     if not isinstance(obj, str):
@@ -44,17 +49,16 @@ def read_nb201(obj: Any, at: str) -> GraphArch:
         seen: set[int] = set()
         for entry in group[1:-1].split("|"):
             op, tilde, index = entry.partition("~")
-            where = f"edge {k} ({show_value(entry)})"
             k += 1
             if not tilde or not index.isdigit() or len(index) > 6:
-                fail(at, f"{where}: expected op~j with j the index of an earlier node")
+                fail(at, f"{_edge(k - 1, entry)}: expected op~j with j the index of an earlier node")
             if op not in NB201_OPS:
-                fail(at, f"{where}: unknown operation {show_value(op)} (known: {', '.join(NB201_OPS)})")
+                fail(at, f"{_edge(k - 1, entry)}: unknown operation {show_value(op)} (known: {', '.join(NB201_OPS)})")
             source = int(index)
             if source >= target:
-                fail(at, f"{where}: node {source} is not before node {target}")
+                fail(at, f"{_edge(k - 1, entry)}: node {source} is not before node {target}")
             if source in seen:
-                fail(at, f"{where}: a second edge from node {source} to node {target}")
+                fail(at, f"{_edge(k - 1, entry)}: a second edge from node {source} to node {target}")
             seen.add(source)
             if op != "none":
                 edges.append(Edge(source, target, op))

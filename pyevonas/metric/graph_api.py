@@ -18,6 +18,7 @@ architectures to this module; nothing here imports torch.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import warnings
@@ -180,6 +181,7 @@ class _Compiled:
         )
 
 
+@functools.lru_cache(maxsize=8192)  # a pair call asks again for the same graphs (GraphArch is immutable)
 def _content_key(g: GraphArch) -> int:
     """A 64-bit key of a graph's labelled content, the same in every call: under symmetric
     costs the core computes a pair in the order of its keys, so that d(a, b) and d(b, a) are

@@ -22,6 +22,8 @@ its place. See ``docs/graphs.md``.
 
 from __future__ import annotations
 
+import contextlib
+import functools
 from collections.abc import Mapping
 from typing import Any
 
@@ -94,6 +96,11 @@ def parse_graph(obj: Any, format: str = "auto", *, where: str = "graph") -> Grap
     fmt = format if format != "auto" else _detect(obj)
     if fmt is None:
         raise GraphError(f"{at}not a graph: {_not_a_graph(obj)}")
+    if isinstance(obj, str) and fmt in ("nb201", "darts"):
+        # Texts are read once (a pair call, a search's repeated cells); a text that fails is read
+        # again below, for an error naming the caller's place.
+        with contextlib.suppress(GraphError):
+            return _read_text(obj, fmt)
     if fmt == "nb201":
         return read_nb201(obj, f"{at}nb201 string")
     if fmt == "nb101":
@@ -101,6 +108,12 @@ def parse_graph(obj: Any, format: str = "auto", *, where: str = "graph") -> Grap
     if fmt == "darts":
         return read_darts(obj, f"{at}darts")
     return read_dag(obj, f"{at}dag")
+
+
+@functools.lru_cache(maxsize=4096)
+def _read_text(text: str, fmt: str) -> GraphArch:
+    """A NAS-Bench-201 string or DARTS text, read (GraphArch is immutable, so sharing it is safe)."""
+    return read_nb201(text, "") if fmt == "nb201" else read_darts(text, "")
 
 
 def canonical_key(obj: Any, format: str = "auto", *, where: str = "graph") -> str:
