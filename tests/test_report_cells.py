@@ -42,6 +42,7 @@ def test_the_cells_of_a_chromosome_are_its_distinct_cells_in_order() -> None:
     assert C.cells_of(_chromosome(OTHER, CELL, OTHER)) == [parse_graph(OTHER).cells[0], parse_graph(CELL).cells[0]]
     assert C.cells_of(_chromosome("|not a cell|")) == []  # unreadable: left out, the report goes on
     assert C.has_cells([_chromosome(CELL)]) and not C.has_cells([[{"layer": "C_2D"}]])
+    assert not C.has_cells([[{"layer": "C_2D", "cell": CELL}]]) and C.cells_of([{"layer": "C_2D", "cell": CELL}]) == []
 
 
 def test_operations_by_position_count_absent_edges_as_none() -> None:

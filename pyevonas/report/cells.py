@@ -23,6 +23,7 @@ import numpy as np
 
 from pyevonas.metric.graphs import parse_graph
 from pyevonas.report._style import literal_text, new_figure
+from pyevonas.runs.records import cell_notation
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -41,11 +42,11 @@ MAX_DRAWN = 20
 
 
 def cells_of(chromosome: Sequence[Any]) -> list[Cell]:
-    """The distinct cells of a chromosome, in gene order (a NAS-Bench-201 network repeats one
+    """The distinct cells of a chromosome (its ``cell`` genes), in gene order (a NAS-Bench-201 network repeats one
     cell in every stage: one cell). Genes whose cell cannot be read are left out."""
     found: list[Cell] = []
     for gene in chromosome:
-        if not isinstance(gene, dict) or "cell" not in gene:
+        if not isinstance(gene, dict) or gene.get("layer") != "cell" or "cell" not in gene:
             continue
         try:
             arch = parse_graph(gene["cell"])
@@ -58,8 +59,8 @@ def cells_of(chromosome: Sequence[Any]) -> list[Cell]:
 
 
 def has_cells(chromosomes: Sequence[Sequence[Any]]) -> bool:
-    """Whether any chromosome holds a cell gene."""
-    return any(isinstance(g, dict) and "cell" in g for chrom in chromosomes for g in chrom)
+    """Whether any chromosome is a cell-space architecture (the records' rule: a ``cell`` gene)."""
+    return any(cell_notation(chrom) is not None for chrom in chromosomes)
 
 
 def _op_colours(ops: Sequence[str]) -> dict[str, str]:
